@@ -1,0 +1,37 @@
+# Two commands do all set-up: `make launch` and `make test`.
+# Each creates (or reuses) .venv, installs what is needed, then runs.
+#
+# torch: TORCH_SPEC is installed before the project. On Linux without a GPU, a CPU build keeps the
+# download small:  make launch TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu"
+# For a given CUDA version:  make launch TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: launch test bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+launch: $(STAMP)
+	$(BIN)/tui-gen launch $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info
