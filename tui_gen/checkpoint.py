@@ -1,0 +1,276 @@
+"""Checkpoints: one self-contained safetensors file each, never pickle.
+
+A run folder holds `best.safetensors` (lowest validation bits/char) and `last.safetensors`. Each file
+holds the weights, the optimizer state, the RNG state and (stream framing) the carried hidden state
+as tensors, and everything else (format version, configs, vocabulary, step, metric history, data
+position) as JSON in the safetensors header's metadata. One file per checkpoint makes a save atomic:
+write a temporary file, fsync, rename. A checkpoint is untrusted input: the header is checked by hand
+(size, offsets, dtypes) before any tensor is read, and nothing in it is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .errors import CheckpointError, ConfigError
+from .model import CharRNN, ModelConfig
+from .vocab import Vocab
+
+FORMAT_VERSION = 1
+SUFFIX = ".safetensors"
+MAX_HEADER_BYTES = 16 * 2**20
+MAX_FILE_BYTES = 4 * 2**30
+DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    meta: dict  # the JSON part
+    tensors: dict[str, torch.Tensor]  # everything, by name ("model.*", "optim.*", "rng.*", "state.*")
+    model: CharRNN
+    vocab: Vocab
+
+    @property
+    def step(self) -> int:
+        return int(self.meta.get("step", 0))
+
+    @property
+    def val_bpc(self) -> float | None:
+        return self.meta.get("best_val_bpc")
+
+    @property
+    def framing(self) -> str:
+        return self.meta["framing"]
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        marker = self.meta.get("end_marker")
+        return ("\n",) + ((marker,) if marker else ())
+
+
+def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write atomically: a crash at any instant leaves the previous file at `path` loadable."""
+    path = Path(path)
+    meta = {"format_version": FORMAT_VERSION, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
+    blob = st_save(
+        {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()},
+        metadata={"tui_gen": json.dumps(meta, allow_nan=False)},
+    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise CheckpointError(f"cannot save a checkpoint in {path.parent}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise CheckpointError(
+                f"could not save {path.name} in {path.parent}: {e.strerror or e}; the previous checkpoint is untouched "
+                "(free some disk space, or train with --out on another disk)"
+            ) from None
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder means its best checkpoint (or last, before the first evaluation)."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("best", "last"):
+            if (p / (name + SUFFIX)).is_file():
+                return p / (name + SUFFIX)
+        raise CheckpointError(f"{p} has no best{SUFFIX} or last{SUFFIX}: is it a tui-gen run folder?")
+    if not p.exists():
+        if p.with_suffix(SUFFIX).is_file():
+            return p.with_suffix(SUFFIX)
+        raise CheckpointError(f"{p} does not exist: give a run folder under models/ or a .safetensors file")
+    return p
+
+
+def read_header(path: Path) -> tuple[dict, dict]:
+    """The tensor table and the tui-gen metadata, after checking the header against the file."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{path} is truncated or not a checkpoint ({size} bytes)")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER_BYTES or 8 + n > size:
+                raise CheckpointError(f"{path} is not a tui-gen checkpoint (bad header: it may be truncated or another format)")
+            raw = f.read(n)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
+    if size > MAX_FILE_BYTES:
+        raise CheckpointError(f"{path} is {size / 2**30:.1f} GiB, larger than any tui-gen checkpoint")
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} is not a tui-gen checkpoint (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is not a tui-gen checkpoint (malformed header)")
+    meta_raw = header.pop("__metadata__", None)
+    data_len = size - 8 - n
+    for name, info in header.items():
+        try:
+            dtype, shape, (start, end) = info["dtype"], info["shape"], info["data_offsets"]
+            count = 1
+            for d in shape:
+                if not isinstance(d, int) or d < 0:
+                    raise ValueError
+                count *= d
+            ok = dtype in DTYPES and isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= data_len
+            ok = ok and end - start == count * DTYPES[dtype]
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise CheckpointError(f"{path} is corrupted: tensor {str(name)[:60]!r} does not fit the file")
+    if not isinstance(meta_raw, dict) or "tui_gen" not in meta_raw:
+        raise CheckpointError(f"{path} is a safetensors file but not a tui-gen checkpoint (no tui-gen metadata)")
+    try:
+        meta = json.loads(meta_raw["tui_gen"])
+    except (TypeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} is corrupted: its metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} is corrupted: its metadata is not a JSON object")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path} is corrupted: it has no format version")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer tui-gen (format {version}, this one reads {FORMAT_VERSION}): upgrade tui-gen"
+        )
+    return header, meta
+
+
+def read_meta(path: str | Path) -> dict:
+    """Only the JSON part (cheap: no tensor is read). For listings."""
+    return read_header(resolve_checkpoint(path))[1]
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    path = resolve_checkpoint(path)
+    _, meta = read_header(path)
+    try:
+        with path.open("rb") as f:
+            tensors = st_load(f.read())
+    except CheckpointError:
+        raise
+    except Exception as e:  # the safetensors parser's own errors: bad bytes of any kind
+        raise CheckpointError(f"{path} is corrupted: {str(e)[:200]}") from None
+    try:
+        vocab = Vocab.from_json(meta["vocab"])
+        mc = dict(meta["model_config"])
+        model_config = ModelConfig(
+            vocab_size=int(mc["vocab_size"]), hidden_sizes=[int(h) for h in mc["hidden_sizes"]],
+            cell=str(mc["cell"]), embedding_dim=int(mc["embedding_dim"]), dropout=float(mc["dropout"]),
+        )
+        if meta["framing"] not in ("lines", "stream"):
+            raise CheckpointError(f"{path} is corrupted: unknown framing {meta['framing']!r}")
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is corrupted: its metadata lacks or mangles {e}") from None
+    if model_config.vocab_size != len(vocab):
+        raise CheckpointError(
+            f"{path} is inconsistent: the vocabulary has {len(vocab)} ids but the model expects {model_config.vocab_size}"
+        )
+    try:
+        model = CharRNN(model_config)
+    except ConfigError as e:
+        raise CheckpointError(f"{path} holds an unusable model configuration: {e}") from None
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    expected = model.state_dict()
+    for name, t in expected.items():
+        got = weights.get(name)
+        if got is None:
+            raise CheckpointError(f"{path} is missing the weight {name!r}")
+        if tuple(got.shape) != tuple(t.shape) or got.dtype != t.dtype:
+            raise CheckpointError(
+                f"{path} does not match its own configuration: {name} is {tuple(got.shape)} {got.dtype}, "
+                f"expected {tuple(t.shape)} {t.dtype}"
+            )
+        if not torch.isfinite(got).all():
+            raise CheckpointError(f"{path} is corrupted: the weight {name} holds NaN or infinite values")
+    extra = set(weights) - set(expected)
+    if extra:
+        raise CheckpointError(f"{path} has unexpected weights: {', '.join(sorted(extra)[:5])}")
+    model.load_state_dict(weights)
+    model.to(device)
+    model.eval()
+    return Checkpoint(path=path, meta=meta, tensors=tensors, model=model, vocab=vocab)
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """The optimizer's state split into tensors and JSON, so no pickle is needed."""
+    sd = opt.state_dict()
+    tensors, plain = {}, {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{idx}.{k}"] = v
+            else:
+                plain[f"{idx}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "plain": plain}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], saved: dict) -> None:
+    state: dict[int, dict] = {}
+    for name, t in tensors.items():
+        if name.startswith("optim."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = t
+    for name, v in saved.get("plain", {}).items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = v
+    try:
+        opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {e}") from None
+
+
+def list_runs(models_dir: str | Path) -> list[dict]:
+    """One row per run folder: name, path, step, best val bits/char, saved time. Unreadable runs are
+    listed with their error rather than hidden."""
+    rows = []
+    root = Path(models_dir)
+    if not root.is_dir():
+        return rows
+    for run in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            path = resolve_checkpoint(run)
+            meta = read_meta(path)
+            rows.append({"name": run.name, "path": str(path), "run": str(run), "step": meta.get("step"),
+                         "val_bpc": meta.get("best_val_bpc"), "saved_at": meta.get("saved_at"),
+                         "corpus": meta.get("corpus"), "error": None})
+        except CheckpointError as e:
+            rows.append({"name": run.name, "path": None, "run": str(run), "step": None, "val_bpc": None,
+                         "saved_at": None, "corpus": None, "error": str(e)})
+    rows.sort(key=lambda r: r["saved_at"] or "", reverse=True)
+    return rows

@@ -1,0 +1,255 @@
+"""Reading a corpus, splitting off validation, and cutting it into training batches.
+
+Two framings:
+- lines: each line is one sample (a tweet), framed as "\\n" + line + "\\n" so the model learns how
+  a line starts (generation primes with the leading newline) and ends. Lines are cut into windows of
+  seq_len with overlap; short lines and tails are padded, never dropped, and padded positions are
+  masked out of the loss. Every window starts from a zero state, and every line's first window starts
+  at the line's start, so the zero state is "start of a line", exactly what evaluation and generation
+  begin from.
+- stream: continuous text, truncated BPTT. Each batch row reads its own stretch of the text and
+  carries its hidden state from window to window, reset every few windows so that a zero state is
+  always a state the model has been trained from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import CorpusError
+from .vocab import PAD, Vocab
+
+MAX_CORPUS_BYTES = 64 * 1024 * 1024  # read at most this much: memory stays bounded on huge files
+MIN_VAL_CHARS = 200
+
+
+@dataclass
+class CorpusText:
+    name: str
+    text: str
+    framing: str  # default framing for this corpus
+    end_marker: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def _read_file(path: Path, budget: int, warnings: list[str]) -> str:
+    try:
+        with path.open("rb") as f:
+            raw = f.read(budget + 1)
+    except PermissionError:
+        raise CorpusError(f"cannot read {path}: permission denied (check the file's permissions)") from None
+    except IsADirectoryError:
+        raise CorpusError(f"{path} is a folder, not a file") from None
+    except OSError as e:
+        raise CorpusError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(raw) > budget:
+        raw = raw[:budget]
+        warnings.append(f"{path.name} is larger than {MAX_CORPUS_BYTES // 2**20} MiB: only the first part is used")
+    if b"\x00" in raw[:65536]:
+        raise CorpusError(f"{path} looks like a binary file, not text: give a UTF-8 text file")
+    text = raw.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    if bad:
+        if bad > max(100, len(text) // 10):
+            raise CorpusError(f"{path} is not UTF-8 text ({bad} undecodable bytes): convert it to UTF-8 first")
+        warnings.append(f"{path.name}: {bad} bytes that are not valid UTF-8 were replaced by \ufffd")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | None = None) -> CorpusText:
+    """A UTF-8 text file, or a folder of .txt files (read in name order)."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path} does not exist: give a text file, a folder of .txt files, or a built-in corpus name")
+    warnings: list[str] = []
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+        if not files:
+            raise CorpusError(f"the folder {path} has no .txt files in it")
+        parts, budget = [], MAX_CORPUS_BYTES
+        for f in files:
+            if budget <= 0:
+                warnings.append(f"{path} holds more than {MAX_CORPUS_BYTES // 2**20} MiB: later files are skipped")
+                break
+            t = _read_file(f, budget, warnings)
+            budget -= len(t.encode("utf-8"))
+            parts.append(t if t.endswith("\n") else t + "\n")
+        text = "".join(parts)
+    else:
+        text = _read_file(path, MAX_CORPUS_BYTES, warnings)
+    if not text.strip():
+        raise CorpusError(f"{path} has no text in it (it is empty or only white space)")
+    return CorpusText(
+        name=path.stem, text=text, framing=framing or guess_framing(text),
+        end_marker=end_marker, warnings=tuple(warnings),
+    )
+
+
+def guess_framing(text: str) -> str:
+    """Many short lines (tweets, names, quotes) read as lines; anything else as a stream."""
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if len(lines) >= 100 and float(np.median([len(ln) for ln in lines])) <= 400:
+        return "lines"
+    return "stream"
+
+
+@dataclass
+class Split:
+    train: list[str] | str
+    val: list[str] | str
+
+
+def split_corpus(corpus: CorpusText, framing: str, val_fraction: float, seed: int) -> Split:
+    """Lines: a seeded random val_fraction of lines. Stream: the last val_fraction of the text."""
+    if framing == "lines":
+        lines = [ln for ln in corpus.text.split("\n") if ln.strip()]
+        n_val = max(1, round(len(lines) * val_fraction))
+        if len(lines) - n_val < 1 or len(lines) < 4:
+            raise CorpusError(
+                f"{corpus.name} has only {len(lines)} non-empty lines, too few to hold some out for "
+                "validation: use --framing stream or a bigger corpus"
+            )
+        order = np.random.default_rng(seed).permutation(len(lines))
+        val_idx = set(order[:n_val].tolist())
+        return Split(
+            train=[ln for i, ln in enumerate(lines) if i not in val_idx],
+            val=[ln for i, ln in enumerate(lines) if i in val_idx],
+        )
+    n_val = max(MIN_VAL_CHARS, int(len(corpus.text) * val_fraction))
+    if len(corpus.text) < 4 * n_val:
+        raise CorpusError(
+            f"{corpus.name} has only {len(corpus.text)} characters: at least {4 * MIN_VAL_CHARS} are needed"
+        )
+    return Split(train=corpus.text[:-n_val], val=corpus.text[-n_val:])
+
+
+def frame_line(line: str) -> str:
+    return "\n" + line + "\n"
+
+
+def training_texts(split_part: list[str] | str) -> list[str]:
+    """The text the vocabulary is built from, framed the way the model sees it."""
+    if isinstance(split_part, str):
+        return [split_part]
+    return [frame_line(ln) for ln in split_part]
+
+
+@dataclass
+class Batch:
+    inputs: torch.Tensor  # [B, T] int64
+    targets: torch.Tensor  # [B, T] int64
+    mask: torch.Tensor  # [B, T] bool: True where the target is a real character
+    reset: torch.Tensor | None = None  # stream: [B] bool, rows whose state starts from zero
+
+    @property
+    def real_chars(self) -> int:
+        return int(self.mask.sum())
+
+
+class LineWindows:
+    """All windows of all lines, as one padded [N, seq_len + 1] array, shuffled each epoch."""
+
+    def __init__(self, lines: list[str], vocab: Vocab, seq_len: int, overlap: int, batch_size: int, seed: int):
+        stride = seq_len - overlap
+        framed = [frame_line(ln) for ln in lines]
+        ids = vocab.encode("".join(framed)).astype(np.int32)
+        lengths = np.fromiter((len(s) for s in framed), dtype=np.int64, count=len(framed))
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        # Window k of a line starts at k * stride and holds seq_len + 1 ids (inputs and shifted
+        # targets). A line of L ids has L - 1 targets and needs 1 + ceil((L - 1 - seq_len) / stride)
+        # windows: every target is covered, the last window is padded.
+        n_win = 1 + np.maximum(0, -(-(lengths - 1 - seq_len) // stride))
+        line_of = np.repeat(np.arange(len(framed)), n_win)
+        k = np.arange(int(n_win.sum())) - np.repeat(np.cumsum(n_win) - n_win, n_win)
+        win_start = starts[line_of] + k * stride
+        win_end = np.minimum(win_start + seq_len + 1, ends[line_of])
+        self.windows = np.full((len(win_start), seq_len + 1), PAD, dtype=np.int32)
+        self.lengths = (win_end - win_start).astype(np.int32)
+        offsets = np.arange(seq_len + 1)
+        take = offsets[None, :] < self.lengths[:, None]
+        src = (win_start[:, None] + offsets[None, :])[take]
+        self.windows[take] = ids[src]
+        self.batch_size = batch_size
+        self.seed = seed
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, -(-len(self.windows) // self.batch_size))
+
+    def batch(self, epoch: int, index: int) -> Batch:
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.windows))
+        rows = order[index * self.batch_size:(index + 1) * self.batch_size]
+        w = torch.from_numpy(self.windows[rows].astype(np.int64))
+        lengths = torch.from_numpy(self.lengths[rows].astype(np.int64))
+        mask = torch.arange(w.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
+        return Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=mask)
+
+
+class StreamWindows:
+    """Truncated BPTT over one long text: row b reads its own contiguous stretch, window by window."""
+
+    def __init__(self, text: str, vocab: Vocab, seq_len: int, batch_size: int, reset_every: int, seed: int):
+        self.ids = vocab.encode(text).astype(np.int32)
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self.reset_every = reset_every
+        self.seed = seed
+        self.row_len = (len(self.ids) - 1) // batch_size
+        if self.row_len < seq_len:
+            self.batch_size = max(1, (len(self.ids) - 1) // seq_len)
+            self.row_len = (len(self.ids) - 1) // self.batch_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, (self.row_len - 1) // self.seq_len)
+
+    def batch(self, epoch: int, index: int) -> Batch:
+        # A per-epoch shift moves the window boundaries, so each epoch cuts the text differently.
+        rng = np.random.default_rng([self.seed, epoch])
+        shift = int(rng.integers(0, max(1, self.row_len - self.steps_per_epoch * self.seq_len)))
+        base = np.arange(self.batch_size) * self.row_len + shift + index * self.seq_len
+        idx = base[:, None] + np.arange(self.seq_len + 1)[None, :]
+        w = torch.from_numpy(self.ids[idx].astype(np.int64))
+        reset = index % self.reset_every == 0
+        return Batch(
+            inputs=w[:, :-1], targets=w[:, 1:], mask=torch.ones(w.shape[0], self.seq_len, dtype=torch.bool),
+            reset=torch.full((w.shape[0],), reset, dtype=torch.bool),
+        )
+
+
+def validation_batches(val: list[str] | str, vocab: Vocab, seq_len: int, reset_every: int,
+                       tokens_per_batch: int = 16384):
+    """Batches that score every held-out character once, each sample from a zero state.
+
+    Lines: each line whole, from the start-of-line state. Stream: chunks as long as the stretch
+    between state resets in training, so evaluation starts from the states training started from.
+    """
+    if isinstance(val, str):
+        chunk = seq_len * reset_every + 1
+        ids = vocab.encode(val)
+        pieces = [ids[i:i + chunk] for i in range(0, len(ids) - 1, chunk - 1)]
+    else:
+        pieces = [vocab.encode(frame_line(ln)) for ln in val]
+    pieces = [p for p in pieces if len(p) >= 2]
+    pieces.sort(key=len)
+    i = 0
+    while i < len(pieces):
+        longest = len(pieces[i])
+        j = i
+        while j < len(pieces) and (j - i + 1) * len(pieces[j]) <= max(tokens_per_batch, len(pieces[i])):
+            j += 1
+        group = pieces[i:max(j, i + 1)]
+        longest = max(len(p) for p in group)
+        w = np.full((len(group), longest), PAD, dtype=np.int64)
+        for r, p in enumerate(group):
+            w[r, :len(p)] = p
+        lengths = torch.tensor([len(p) for p in group])
+        w = torch.from_numpy(w)
+        mask = torch.arange(longest - 1)[None, :] < (lengths[:, None] - 1)
+        yield Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=mask)
+        i += len(group)

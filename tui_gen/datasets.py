@@ -1,0 +1,226 @@
+"""The built-in corpora: where they live, and how to get them.
+
+Engine code: no UI imports, no printing. Failures are DownloadError / CorpusError with a one-line
+message saying what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from tui_gen.errors import CorpusError, DownloadError
+
+
+@dataclass(frozen=True)
+class BuiltinCorpus:
+    name: str
+    description: str
+    filename: str
+    framing: str  # "lines": one sample per line; "stream": one continuous text
+    end_marker: str | None  # generation stops at this token
+    url: str | None  # None: built locally
+    url_env: str | None  # env var that overrides url (mirrors, tests)
+    sha256: str | None
+    size: int | None  # bytes
+
+
+BUILTINS: dict[str, BuiltinCorpus] = {
+    c.name: c
+    for c in (
+        BuiltinCorpus(
+            name="trump-tweets",
+            description="19,469 tweets, one per line (Stanford CS20 data set, 2.2 MB download)",
+            filename="trump_tweets.txt",
+            framing="lines",
+            end_marker="_E_",
+            url="https://raw.githubusercontent.com/chiphuyen/stanford-tensorflow-tutorials/"
+            "master/examples/data/trump_tweets.txt",
+            url_env="TUI_GEN_TWEETS_URL",
+            sha256="5b600bae4ade78714433caf1d84f2aee40b17e0627fba4584742de5e2635e286",
+            size=2_214_480,
+        ),
+        BuiltinCorpus(
+            name="python-help",
+            description="Python's built-in help topics as one text (offline, built from this Python)",
+            filename="python-help.txt",
+            framing="stream",
+            end_marker=None,
+            url=None,
+            url_env=None,
+            sha256=None,
+            size=None,
+        ),
+    )
+}
+DEFAULT_CORPUS = "trump-tweets"
+OFFLINE_CORPUS = "python-help"
+
+_CHUNK = 64 * 1024
+# A mirror may differ slightly and still deserve a clear checksum error; beyond this the server
+# is broken or hostile and we stop reading rather than fill the disk.
+_SLACK = 1024 * 1024
+
+Progress = Callable[[int, "int | None"], None]
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("TUI_GEN_DATA_DIR")
+    return Path(env).expanduser() if env else Path("data")
+
+
+def _corpus(name: str) -> BuiltinCorpus:
+    try:
+        return BUILTINS[name]
+    except KeyError:
+        known = ", ".join(BUILTINS)
+        raise CorpusError(f"unknown built-in corpus {name!r}; use one of: {known}") from None
+
+
+def cached_path(name: str, data_dir: Path | None = None) -> Path | None:
+    corpus = _corpus(name)
+    path = (data_dir if data_dir is not None else default_data_dir()) / corpus.filename
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    # Files are only ever put in place whole (temp + os.replace), so the size is enough to catch
+    # a foreign or hand-truncated file without hashing megabytes on every start.
+    ok = size == corpus.size if corpus.size is not None else size > 0
+    return path if ok and path.is_file() else None
+
+
+def fetch(
+    name: str,
+    data_dir: Path | None = None,
+    progress: Progress | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Return the corpus file, downloading or building it first if it is not there yet."""
+    corpus = _corpus(name)
+    data_dir = data_dir if data_dir is not None else default_data_dir()
+    path = cached_path(name, data_dir)
+    if path is not None:
+        return path
+    dest = data_dir / corpus.filename
+    if corpus.url is None:
+        _build_python_help(dest, progress)
+    else:
+        _download(corpus, dest, progress, timeout)
+    return dest
+
+
+def _temp_file(dest: Path) -> tuple[int, Path]:
+    # The temp file sits next to dest so os.replace is an atomic rename on the same filesystem.
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except OSError as e:
+        raise CorpusError(
+            f"cannot write to the data folder {dest.parent}: {e.strerror or e}; "
+            "set TUI_GEN_DATA_DIR to a writable folder"
+        ) from None
+    return fd, Path(tmp)
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, urllib.error.HTTPError):
+        text = f"HTTP {e.code} {e.reason}"
+    elif isinstance(e, urllib.error.URLError):
+        text = str(e.reason)
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())  # one line, whatever the server sent
+
+
+def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, timeout: float) -> None:
+    assert corpus.url is not None and corpus.size is not None and corpus.sha256 is not None
+    url = (os.environ.get(corpus.url_env) if corpus.url_env else None) or corpus.url
+    limit = corpus.size + _SLACK
+    how = (
+        f"download it yourself from {corpus.url} into {dest}"
+        + (f", or set {corpus.url_env} to a mirror" if corpus.url_env else "")
+        + f", or use the offline corpus: tui-gen train {OFFLINE_CORPUS}"
+    )
+    if dest.exists():  # present but wrong size: say so, or a hand-made copy is silently ignored
+        how = f"{dest} is {dest.stat().st_size} bytes, expected {corpus.size}; " + how
+
+    fd, tmp = _temp_file(dest)
+    done = False
+    try:  # finally removes the temp file on any failure, KeyboardInterrupt included
+        with os.fdopen(fd, "wb") as out:
+            digest = hashlib.sha256()
+            got = 0
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resp:
+                    length = resp.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                    if total is not None and total > limit:
+                        raise DownloadError(
+                            f"{url} offers {total} bytes for {corpus.name}, expected "
+                            f"{corpus.size}; refusing it: {how}"
+                        )
+                    if progress:
+                        progress(0, total)
+                    while chunk := resp.read(_CHUNK):
+                        got += len(chunk)
+                        if got > limit:
+                            raise DownloadError(
+                                f"{url} sent more than {limit} bytes for {corpus.name} "
+                                f"(expected {corpus.size}); stopped reading: {how}"
+                            )
+                        digest.update(chunk)
+                        out.write(chunk)
+                        if progress:
+                            progress(got, total)
+            except (OSError, http.client.HTTPException, ValueError) as e:
+                # URLError/HTTPError/timeouts are OSErrors; ValueError is a malformed URL.
+                raise DownloadError(
+                    f"could not download {corpus.name} from {url} ({_reason(e)}): {how}"
+                ) from None
+            if got != corpus.size or digest.hexdigest() != corpus.sha256:
+                raise DownloadError(
+                    f"downloaded file does not match the expected checksum ({got} bytes from "
+                    f"{url}, expected {corpus.size}); nothing was saved: {how}"
+                )
+            out.flush()
+            os.fsync(out.fileno())  # the bytes are on disk before the name says they are
+        os.replace(tmp, dest)
+        done = True
+    finally:
+        if not done:
+            tmp.unlink(missing_ok=True)
+
+
+def _build_python_help(dest: Path, progress: Progress | None) -> None:
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        raise CorpusError(
+            f"this Python has no pydoc_data module (its help topics), so {OFFLINE_CORPUS} cannot "
+            f"be built; use a full Python installation, or another corpus: tui-gen train "
+            f"{DEFAULT_CORPUS}"
+        ) from None
+    # Sorted keys: the same Python always builds the same bytes.
+    data = ("\n\n".join(topics[k].strip() for k in sorted(topics)) + "\n").encode("utf-8")
+    fd, tmp = _temp_file(dest)
+    done = False
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+        done = True
+    finally:
+        if not done:
+            tmp.unlink(missing_ok=True)
+    if progress:
+        progress(len(data), len(data))

@@ -1,0 +1,174 @@
+"""Sampling: prime the state with the whole seed, then draw one character at a time.
+
+Temperature T samples from softmax(logits / T) (the lecture drew from softmax(exp(logits / T)),
+which sharpens far more than T says). Padding and "unknown" are never drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from .errors import ConfigError, VocabularyError
+from .model import CharRNN, State, map_state
+from .vocab import PAD, UNK, Vocab
+
+GREEDY_BELOW = 1e-3  # temperatures this small pick the most likely character
+
+
+@dataclass
+class SamplingSettings:
+    """Read at every step, so a UI can move the temperature while text is streaming."""
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1: off
+
+    def validate(self) -> None:
+        check_temperature(self.temperature)
+        if self.top_k < 0:
+            raise ConfigError(f"--top-k must be 0 (off) or positive, got {self.top_k}")
+        if not (0 < self.top_p <= 1) or math.isnan(self.top_p):
+            raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
+
+
+def check_temperature(t: float) -> None:
+    if not isinstance(t, (int, float)) or math.isnan(t) or math.isinf(t) or t <= 0 or t > 100:
+        raise ConfigError(f"temperature must be a number above 0 and at most 100, got {t}")
+
+
+@dataclass
+class Token:
+    char: str
+    prob: float  # the probability the model gave this character (before temperature)
+    top: list[tuple[str, float]]  # the most likely next characters at this position
+
+
+def next_char_probs(logits: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
+    """Probabilities to draw from, for logits [..., vocab]."""
+    logits = logits.float().clone()
+    logits[..., PAD] = -math.inf
+    logits[..., UNK] = -math.inf
+    if settings.temperature < GREEDY_BELOW:
+        probs = torch.zeros_like(logits)
+        probs.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+        return probs
+    logits = logits / settings.temperature
+    if settings.top_k and settings.top_k < logits.shape[-1]:
+        kth = logits.topk(settings.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    probs = torch.softmax(logits, dim=-1)
+    if settings.top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        # keep the smallest set whose mass reaches top_p (always at least the top character)
+        drop = sorted_p.cumsum(-1) - sorted_p >= settings.top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs
+
+
+def encode_seed(vocab: Vocab, seed: str, framing: str) -> torch.Tensor:
+    unknown = vocab.unknown_chars(seed)
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:10])
+        raise VocabularyError(
+            f"the seed has characters the model never saw: {shown}"
+            + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            + ": remove or replace them"
+        )
+    # Lines were trained as "\n" + line, so a seed starts after that newline: the start-of-line state.
+    text = ("\n" + seed) if framing == "lines" else seed
+    return torch.from_numpy(vocab.encode(text)).unsqueeze(0)
+
+
+@torch.inference_mode()
+def prime(model: CharRNN, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    """Feed the whole seed [1, T] in one pass; the last position's logits and the state after it."""
+    device = model.head.weight.device
+    logits, state = model(ids.to(device), state)
+    return logits[:, -1], state
+
+
+class Generator:
+    """Streams characters one by one; settings may change between characters."""
+
+    def __init__(self, model: CharRNN, vocab: Vocab, framing: str, stop_strings: tuple[str, ...] = ("\n",),
+                 top_n: int = 5, generator: torch.Generator | None = None):
+        self.model = model
+        self.vocab = vocab
+        self.framing = framing
+        self.stop_strings = tuple(s for s in stop_strings if s)
+        self.top_n = top_n
+        self.generator = generator
+
+    @torch.inference_mode()
+    def stream(self, seed: str, settings: SamplingSettings, max_chars: int) -> Iterator[Token]:
+        settings.validate()
+        if max_chars < 0:
+            raise ConfigError(f"length must not be negative, got {max_chars}")
+        self.model.eval()
+        ids = encode_seed(self.vocab, seed, self.framing)
+        logits, state = prime(self.model, ids)
+        device = logits.device
+        text = seed
+        one = torch.empty(1, 1, dtype=torch.long, device=device)
+        for _ in range(max_chars):
+            probs = next_char_probs(logits[0], settings)
+            i = int(torch.multinomial(probs.cpu(), 1, generator=self.generator))
+            raw = torch.softmax(logits[0].float(), -1)
+            top = []
+            if self.top_n:
+                tp, ti = raw.topk(min(self.top_n, raw.shape[-1]))
+                top = [(self.vocab.char_of(int(j)), float(p)) for p, j in zip(tp.cpu(), ti.cpu()) if int(j) > UNK]
+            ch = self.vocab.char_of(i)
+            yield Token(ch, float(raw[i]), top)
+            text += ch
+            if any(text.endswith(s) for s in self.stop_strings):
+                return
+            one[0, 0] = i
+            out, state = self.model(one, state)
+            logits = out[:, -1]
+
+    def complete(self, seed: str, settings: SamplingSettings, max_chars: int) -> str:
+        return "".join(t.char for t in self.stream(seed, settings, max_chars))
+
+
+@torch.inference_mode()
+def sample_many(model: CharRNN, vocab: Vocab, framing: str, seeds: list[str], settings: SamplingSettings,
+                max_chars: int, stop_strings: tuple[str, ...] = ("\n",),
+                generator: torch.Generator | None = None) -> list[str]:
+    """Continuations of several seeds at once: primed one by one, then drawn as one batch."""
+    model.eval()
+    seeds = [s for s in seeds if not vocab.unknown_chars(s)]
+    if not seeds:
+        return []
+    states, last = [], []
+    for s in seeds:
+        logits, st = prime(model, encode_seed(vocab, s, framing))
+        states.append(st)
+        last.append(logits)
+    state = [torch.cat(layer, dim=1) if not isinstance(layer[0], tuple)
+             else tuple(torch.cat(parts, dim=1) for parts in zip(*layer)) for layer in zip(*states)]
+    logits = torch.cat(last, 0)
+    texts = list(seeds)
+    out = [""] * len(seeds)
+    done = [False] * len(seeds)
+    for _ in range(max_chars):
+        probs = next_char_probs(logits, settings)
+        ids = torch.multinomial(probs.cpu(), 1, generator=generator)
+        for r, i in enumerate(ids[:, 0].tolist()):
+            if done[r]:
+                continue
+            ch = vocab.char_of(i)
+            out[r] += ch
+            texts[r] += ch
+            done[r] = any(texts[r].endswith(s) for s in stop_strings if s)
+        if all(done):
+            break
+        step_out, state = model(ids.to(logits.device), state)
+        logits = step_out[:, -1]
+    return out

@@ -1,0 +1,371 @@
+"""The training loop, as a generator of events.
+
+    trainer = Trainer(corpus, config, run_dir=Path("models/my-run"))
+    for event in trainer.run():
+        ...
+
+The consumer may call request_stop(), request_eval() or request_save() at any time (another thread,
+a signal handler, the app's worker between events); they take effect at the next step boundary.
+Pausing is simply not asking for the next event: time spent paused is not counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from . import events as ev
+from .checkpoint import (
+    SUFFIX, Checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint,
+)
+from .config import LECTURE_SEEDS, TrainConfig, learning_rate
+from .corpus import CorpusText, LineWindows, StreamWindows, split_corpus, training_texts, validation_batches
+from .device import describe, pick_device
+from .errors import CheckpointError, ConfigError, TuiGenError
+from .model import CharRNN, ModelConfig, count_parameters, map_state, masked_nll, state_from_tensors, state_tensors
+from .sample import SamplingSettings, sample_many
+from .vocab import Vocab
+
+LN2 = math.log(2)
+HISTORY_EVERY = 10  # steps averaged into one point of the saved train-loss history
+
+
+def corpus_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class Trainer:
+    def __init__(self, corpus: CorpusText, config: TrainConfig, run_dir: Path | None = None,
+                 resume: Checkpoint | None = None, corpus_ref: str | None = None):
+        config.validate()
+        self.config = config
+        self.corpus = corpus
+        self.corpus_ref = corpus_ref or corpus.name
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.warnings: list[str] = list(corpus.warnings)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.device = pick_device(config.device)
+        torch.manual_seed(config.seed)
+
+        self.framing = resume.framing if resume else (config.framing or corpus.framing)
+        if config.framing and resume and config.framing != resume.framing:
+            raise ConfigError(f"the checkpoint was trained with --framing {resume.framing}; it cannot change on resume")
+        self.end_marker = resume.meta.get("end_marker") if resume else corpus.end_marker
+        split = split_corpus(corpus, self.framing, config.val_fraction, config.seed)
+        self.vocab = resume.vocab if resume else Vocab.build(training_texts(split.train), config.min_char_count)
+        if resume:
+            unknown = self.vocab.unknown_chars("".join(training_texts(split.train)))
+            if unknown:
+                self.warnings.append(
+                    f"{len(unknown)} kinds of characters in this corpus are not in the checkpoint's vocabulary; "
+                    "they are trained as 'unknown'"
+                )
+        if self.framing == "lines":
+            self.data = LineWindows(split.train, self.vocab, config.seq_len, config.overlap, config.batch_size, config.seed)
+            self.train_chars = int(self.data.lengths.sum())
+        else:
+            self.data = StreamWindows(split.train, self.vocab, config.seq_len, config.batch_size,
+                                      config.state_reset_every, config.seed)
+            self.train_chars = len(self.data.ids)
+        self.val_batches = list(validation_batches(split.val, self.vocab, config.seq_len, config.state_reset_every))
+        self.val_chars = sum(b.real_chars for b in self.val_batches)
+
+        self.model_config = resume.model.config if resume else ModelConfig(
+            vocab_size=len(self.vocab), hidden_sizes=list(config.hidden_sizes), cell=config.cell,
+            embedding_dim=config.embedding_dim, dropout=config.dropout,
+        )
+        self.model = CharRNN(self.model_config).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+            **({"fused": True} if self.device.type == "cuda" else {}),
+        )
+        self.step = 0
+        self.epoch = 0
+        self.batch_index = 0
+        self.elapsed = 0.0
+        self.best_bpc: float | None = None
+        self.last_bpc: float | None = None
+        self.history: dict[str, list] = {"train": [], "val": []}
+        self._history_acc: list[float] = []
+        self.carried = None  # stream framing: the state carried into the next window
+        self._stop = self._eval_now = self._save_now = False
+        self.last_path: Path | None = None
+        self.best_path: Path | None = None
+        if resume:
+            self._restore(resume)
+
+    # ---- control, safe to call from elsewhere between steps ------------------------------------
+    def request_stop(self) -> None:
+        self._stop = True
+
+    def request_eval(self) -> None:
+        self._eval_now = True
+
+    def request_save(self) -> None:
+        self._save_now = True
+
+    # ---- the loop -------------------------------------------------------------------------------
+    @property
+    def max_seconds(self) -> float | None:
+        return self.config.max_minutes * 60 if self.config.max_minutes else None
+
+    def progress(self) -> float | None:
+        parts = []
+        if self.config.max_steps:
+            parts.append(self.step / self.config.max_steps)
+        if self.max_seconds:
+            parts.append(self.elapsed / self.max_seconds)
+        return min(1.0, max(parts)) if parts else None
+
+    def _done(self) -> bool:
+        p = self.progress()
+        return self._stop or (p is not None and p >= 1.0)
+
+    def run(self) -> Iterator[ev.Event]:
+        cfg = self.config
+        yield ev.Started(
+            device=describe(self.device), framing=self.framing, corpus=self.corpus_ref,
+            vocab_size=len(self.vocab), parameters=count_parameters(self.model), train_chars=self.train_chars,
+            val_chars=self.val_chars, steps_per_epoch=self.data.steps_per_epoch, step=self.step,
+            max_steps=cfg.max_steps, max_seconds=self.max_seconds,
+            run_dir=str(self.run_dir) if self.run_dir else None, warnings=list(self.warnings),
+        )
+        nan_streak = 0
+        resumed_at = time.perf_counter()
+        chars_window, time_window = 0, 0.0
+        while not self._done():
+            t0 = time.perf_counter()
+            bpc, chars = self._train_step()
+            dt = time.perf_counter() - t0
+            chars_window += chars
+            time_window += dt
+            if bpc is None:
+                nan_streak += 1
+                self.elapsed += time.perf_counter() - resumed_at
+                yield ev.Warning(self.step, f"step {self.step}: the loss is not finite, the update was skipped")
+                resumed_at = time.perf_counter()
+                if nan_streak >= cfg.max_nan_steps:
+                    self.elapsed += time.perf_counter() - resumed_at
+                    yield ev.Finished(
+                        self.step, "diverged",
+                        f"training diverged: {nan_streak} steps in a row had a non-finite loss. The last good "
+                        "checkpoint is intact; lower --lr (or --clip) and resume from it",
+                        self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+                    return
+                continue
+            nan_streak = 0
+            self._record_train(bpc)
+            rate = chars_window / time_window if time_window > 0 else 0.0
+            if time_window > 1.0:
+                chars_window, time_window = 0, 0.0
+            self.elapsed += time.perf_counter() - resumed_at
+            yield ev.Step(self.step, self.epoch, bpc, self.optimizer.param_groups[0]["lr"], rate,
+                          self.elapsed, self.progress())
+            resumed_at = time.perf_counter()
+            if self.step % cfg.eval_every == 0 or self._eval_now:
+                self._eval_now = False
+                yield from self._evaluate_and_save()
+            elif self._save_now:
+                self._save_now = False
+                yield from self._save("last")
+            resumed_at = time.perf_counter()
+        if self.step == 0 and not self._stop:
+            return
+        if not self.history["val"] or self.history["val"][-1][0] != self.step:
+            yield from self._evaluate_and_save()
+        elif self._save_now or self.last_path is None:
+            yield from self._save("last")
+        yield ev.Finished(
+            self.step, "stopped" if self._stop else "completed",
+            f"{'stopped' if self._stop else 'finished'} at step {self.step}"
+            + (f", best validation {self.best_bpc:.3f} bits/char" if self.best_bpc is not None else ""),
+            self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+
+    @staticmethod
+    def _str(p: Path | None) -> str | None:
+        return str(p) if p else None
+
+    def _train_step(self) -> tuple[float | None, int]:
+        cfg = self.config
+        if self.batch_index >= self.data.steps_per_epoch:
+            self.epoch += 1
+            self.batch_index = 0
+        batch = self.data.batch(self.epoch, self.batch_index)
+        self.batch_index += 1
+        self.model.train()
+        x = batch.inputs.to(self.device, non_blocking=True)
+        y = batch.targets.to(self.device, non_blocking=True)
+        m = batch.mask.to(self.device, non_blocking=True)
+        state = None
+        if batch.reset is not None:  # stream framing: carry the state, zeroing rows that reset
+            if self.carried is None or bool(batch.reset.all()):
+                state = None
+            else:
+                keep = (~batch.reset).to(self.device).float()[None, :, None]
+                state = map_state(self.carried, lambda t: t * keep)
+        lr = learning_rate(cfg, self.step, self.progress() or 0.0)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda"):
+            logits, new_state = self.model(x, state)
+            nll, count = masked_nll(logits, y, m)
+        loss = nll / count.clamp_min(1)
+        if not torch.isfinite(loss):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.carried = None
+            return None, 0
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.carried = None
+            return None, 0
+        self.optimizer.step()
+        if batch.reset is not None:
+            self.carried = map_state(new_state, lambda t: t.detach())
+        self.step += 1
+        return loss.item() / LN2, batch.real_chars
+
+    def _record_train(self, bpc: float) -> None:
+        self._history_acc.append(bpc)
+        if len(self._history_acc) >= HISTORY_EVERY:
+            self.history["train"].append([self.step, sum(self._history_acc) / len(self._history_acc)])
+            self._history_acc = []
+
+    @torch.inference_mode()
+    def evaluate(self) -> float:
+        """Bits per character over the whole held-out split, each sample from a zero state."""
+        self.model.eval()
+        total, count = 0.0, 0.0
+        for b in self.val_batches:
+            logits, _ = self.model(b.inputs.to(self.device))
+            nll, n = masked_nll(logits, b.targets.to(self.device), b.mask.to(self.device))
+            total += float(nll)
+            count += float(n)
+        return total / max(count, 1.0) / LN2
+
+    def samples(self) -> list[tuple[str, str]]:
+        gen = torch.Generator().manual_seed(self.config.seed + self.step)  # never touches training's RNG
+        seeds = [s for s in LECTURE_SEEDS if not self.vocab.unknown_chars(s)]
+        texts = sample_many(self.model, self.vocab, self.framing, seeds,
+                            SamplingSettings(temperature=self.config.sample_temperature),
+                            self.config.sample_length, self.stop_strings, gen)
+        return list(zip(seeds, texts))
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        return ("\n",) + ((self.end_marker,) if self.end_marker else ())
+
+    def _evaluate_and_save(self) -> Iterator[ev.Event]:
+        t0 = time.perf_counter()
+        bpc = self.evaluate()
+        self.last_bpc = bpc
+        self.history["val"].append([self.step, bpc])
+        is_best = math.isfinite(bpc) and (self.best_bpc is None or bpc < self.best_bpc)
+        if is_best:
+            self.best_bpc = bpc  # the lecture never updated its best-loss marker; this one moves
+        yield ev.Eval(self.step, bpc, self.best_bpc if self.best_bpc is not None else bpc, is_best,
+                      time.perf_counter() - t0)
+        yield ev.Samples(self.step, self.config.sample_temperature, self.samples())
+        if is_best:
+            yield from self._save("best")
+        yield from self._save("last")
+
+    def _save(self, kind: str) -> Iterator[ev.Event]:
+        if self.run_dir is None:
+            return
+        try:
+            path = save_checkpoint(self.run_dir / (kind + SUFFIX), *self.checkpoint_payload(kind))
+        except CheckpointError as e:
+            yield ev.Warning(self.step, str(e))
+            return
+        if kind == "best":
+            self.best_path = path
+        else:
+            self.last_path = path
+        yield ev.Saved(self.step, kind, str(path))
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def checkpoint_payload(self, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        opt_t, opt_meta = optimizer_tensors(self.optimizer)
+        tensors.update(opt_t)
+        tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.carried is not None:
+            for i, t in enumerate(state_tensors(self.carried)):
+                tensors[f"state.{i}"] = t
+        meta = {
+            "kind": kind,
+            "corpus": self.corpus_ref,
+            "corpus_digest": corpus_digest(self.corpus.text),
+            "framing": self.framing,
+            "end_marker": self.end_marker,
+            "vocab": self.vocab.to_json(),
+            "model_config": self.model_config.to_json(),
+            "train_config": self.config.to_json(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_index": self.batch_index,
+            "elapsed": self.elapsed,
+            "best_val_bpc": self.best_bpc,
+            "last_val_bpc": self.last_bpc,
+            "history": {"train": self.history["train"], "val": self.history["val"]},
+            "optimizer": opt_meta,
+            "torch_version": torch.__version__,
+            "device": self.device.type,
+        }
+        return tensors, meta
+
+    def _restore(self, ck: Checkpoint) -> None:
+        meta = ck.meta
+        self.model.load_state_dict(ck.model.state_dict())
+        try:
+            restore_optimizer(self.optimizer, {k: v.to(self.device) if not k.endswith(".step") else v
+                                               for k, v in ck.tensors.items() if k.startswith("optim.")},
+                              meta["optimizer"])
+            self.step = int(meta["step"])
+            self.epoch = int(meta["epoch"])
+            self.batch_index = int(meta["batch_index"])
+            self.elapsed = float(meta["elapsed"])
+            self.best_bpc = meta.get("best_val_bpc")
+            self.last_bpc = meta.get("last_val_bpc")
+            self.history = {"train": list(meta["history"]["train"]), "val": list(meta["history"]["val"])}
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{ck.path} cannot be resumed from: its training state lacks {e}") from None
+        if meta.get("corpus_digest") != corpus_digest(self.corpus.text):
+            self.warnings.append("this corpus differs from the one the checkpoint was trained on: "
+                                 "the data position starts over")
+            self.epoch, self.batch_index = 0, 0
+        rng = ck.tensors.get("rng.torch")
+        if rng is not None:
+            try:
+                torch.set_rng_state(rng)
+            except (RuntimeError, TypeError):
+                self.warnings.append("the checkpoint's random state could not be restored; continuing with a fresh one")
+        if self.device.type == "cuda" and "rng.cuda" in ck.tensors:
+            torch.cuda.set_rng_state(ck.tensors["rng.cuda"], self.device)
+        carried = [ck.tensors[f"state.{i}"] for i in range(len(ck.tensors)) if f"state.{i}" in ck.tensors]
+        if carried and self.framing == "stream" and carried[0].shape[1] == self.data.batch_size:
+            self.carried = state_from_tensors([t.to(self.device) for t in carried], self.model_config.cell)
+        self.best_path = self.run_dir / ("best" + SUFFIX) if self.run_dir and ck.meta.get("best_val_bpc") else None
+
+
+def resume_config(ck: Checkpoint, **overrides) -> TrainConfig:
+    """The checkpoint's own configuration, with run-length and device settings overridden."""
+    try:
+        cfg = TrainConfig.from_json(dict(ck.meta["train_config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{ck.path} has an unreadable training configuration: {e}") from None
+    except TuiGenError as e:
+        raise CheckpointError(f"{ck.path} has an invalid training configuration: {e}") from None
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

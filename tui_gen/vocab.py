@@ -1,0 +1,87 @@
+"""Character vocabulary with reserved ids for padding and unknown characters.
+
+The lecture's one_hot used index 0 both for padding and for a real character; here id 0 is padding
+and id 1 is "unknown", and real characters start at 2, so no character can ever be mistaken for
+padding.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .errors import CheckpointError
+
+PAD = 0
+UNK = 1
+FIRST_CHAR_ID = 2
+UNK_CHAR = "\ufffd"  # how an unknown id decodes
+
+
+class Vocab:
+    def __init__(self, chars: Sequence[str]):
+        chars = list(chars)
+        if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
+            raise ValueError("vocabulary characters must be distinct single characters")
+        self.chars = chars
+        self._index = {c: i + FIRST_CHAR_ID for i, c in enumerate(chars)}
+        # A lookup table over code points makes encoding a numpy gather instead of a Python loop.
+        top = max((ord(c) for c in chars), default=0) + 1
+        self._table = np.full(top, UNK, dtype=np.int64)
+        for c, i in self._index.items():
+            self._table[ord(c)] = i
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_count: int = 1) -> "Vocab":
+        """Characters seen at least min_count times, most frequent first (ties by code point)."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(text)
+        kept = [c for c, n in counts.items() if n >= min_count]
+        kept.sort(key=lambda c: (-counts[c], ord(c)))
+        return cls(kept)
+
+    def __len__(self) -> int:
+        return len(self.chars) + FIRST_CHAR_ID
+
+    def __contains__(self, ch: str) -> bool:
+        return ch in self._index
+
+    def id_of(self, ch: str) -> int:
+        return self._index.get(ch, UNK)
+
+    def encode(self, text: str) -> np.ndarray:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        ids = np.full(codes.shape, UNK, dtype=np.int64)
+        inside = codes < len(self._table)
+        ids[inside] = self._table[codes[inside]]
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == PAD:
+                continue
+            out.append(self.chars[i - FIRST_CHAR_ID] if i >= FIRST_CHAR_ID else UNK_CHAR)
+        return "".join(out)
+
+    def char_of(self, i: int) -> str:
+        return self.chars[i - FIRST_CHAR_ID] if i >= FIRST_CHAR_ID else ("" if i == PAD else UNK_CHAR)
+
+    def unknown_chars(self, text: str) -> list[str]:
+        return sorted({c for c in text if c not in self._index})
+
+    def to_json(self) -> list[str]:
+        return list(self.chars)
+
+    @classmethod
+    def from_json(cls, data: object) -> "Vocab":
+        if not isinstance(data, list) or not all(isinstance(c, str) for c in data):
+            raise CheckpointError("the checkpoint's vocabulary is not a list of characters")
+        try:
+            return cls(data)
+        except ValueError as e:
+            raise CheckpointError(f"the checkpoint's vocabulary is invalid: {e}") from None
