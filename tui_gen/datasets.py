@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tui_gen.corpus import CorpusText, load_corpus
 from tui_gen.errors import CorpusError, DownloadError
 
 
@@ -224,3 +225,26 @@ def _build_python_help(dest: Path, progress: Progress | None) -> None:
             tmp.unlink(missing_ok=True)
     if progress:
         progress(len(data), len(data))
+
+
+def guess_end_marker(text: str) -> str | None:
+    """A word that ends nearly every line (the tweets' `_E_`) is an end marker: generation stops there."""
+    lines = [ln.rstrip() for ln in text.split("\n")[:5000] if ln.strip()]
+    if len(lines) < 20:
+        return None
+    last = [ln.rsplit(None, 1)[-1] for ln in lines]
+    word = max(set(last), key=last.count)
+    return word if len(word) <= 8 and last.count(word) >= 0.9 * len(lines) else None
+
+
+def open_corpus(arg: str | None, data_dir: Path | None = None, progress: Progress | None = None,
+                framing: str | None = None) -> tuple[CorpusText, str]:
+    """A built-in corpus name (fetched or built once, then cached) or a path; and how to name it."""
+    name = arg or DEFAULT_CORPUS
+    if name in BUILTINS and not Path(name).exists():
+        spec = BUILTINS[name]
+        path = cached_path(name, data_dir) or fetch(name, data_dir, progress)
+        return load_corpus(path, framing=framing or spec.framing, end_marker=spec.end_marker), name
+    corpus = load_corpus(name, framing=framing)
+    corpus.end_marker = guess_end_marker(corpus.text)
+    return corpus, str(Path(name).resolve())

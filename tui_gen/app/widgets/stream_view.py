@@ -119,7 +119,7 @@ class StreamView(ScrollView, can_focus=True):
     def clear(self) -> None:
         self._reset()
         self.virtual_size = Size(self._wrap, 1)
-        self.scroll_to(0, 0, animate=False, immediate=True)
+        self.scroll_to(0, 0, animate=False, immediate=True, force=True)
         self.refresh()
 
     # Internals ------------------------------------------------------------
@@ -143,7 +143,7 @@ class StreamView(ScrollView, can_focus=True):
             self.virtual_size = Size(self._wrap, rows)
         self.refresh_lines(first_dirty, rows - first_dirty)
         if at_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     @staticmethod
     def _add_run(runs: list[tuple[str, Style]], text: str, style: Style) -> None:
@@ -186,7 +186,7 @@ class StreamView(ScrollView, can_focus=True):
             self._wrap = wrap
             self._rewrap()
             if at_end:
-                self.scroll_end(animate=False, immediate=True, x_axis=False)
+                self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
             self.refresh()
 
     def on_mount(self) -> None:

@@ -1,0 +1,380 @@
+"""The `tui-gen` command: train, generate, eval, data, launch.
+
+Every user error is one line on stderr and exit status 2 (1 for a failed run), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def _hidden(text: str) -> list[int]:
+    try:
+        sizes = [int(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 128,256, got {text!r}") from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("give at least one hidden size, like 128,256")
+    return sizes
+
+
+def _number(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        return v
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tui-gen", description="Train and play with a character-level GRU language model.",
+        epilog="Run `tui-gen COMMAND --help` for each command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"tui-gen {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model headless", description="Train a model, saving checkpoints under models/.")
+    t.add_argument("corpus", nargs="?", help="built-in corpus name (see `tui-gen data list`) or a text file / folder of .txt files; default trump-tweets")
+    run = t.add_mutually_exclusive_group()
+    run.add_argument("--minutes", type=_number(float), help="train for this long (default 6)")
+    run.add_argument("--steps", type=_number(int), help="train for this many steps")
+    t.add_argument("--out", type=Path, help="run folder (default models/<corpus>-<time>)")
+    t.add_argument("--models-dir", type=Path, default=Path("models"), help="where run folders go (default models/)")
+    t.add_argument("--resume", type=Path, help="a run folder or checkpoint to continue from")
+    t.add_argument("--preset", default="default", help="default or lecture (the CS20 lecture's recipe)")
+    t.add_argument("--framing", choices=["lines", "stream"], help="lines: one sample per line; stream: continuous text")
+    t.add_argument("--seq-len", type=_number(int))
+    t.add_argument("--overlap", type=_number(int))
+    t.add_argument("--batch-size", type=_number(int))
+    t.add_argument("--hidden", type=_hidden, dest="hidden_sizes", help="hidden sizes per layer, e.g. 128,256")
+    t.add_argument("--cell", choices=["gru", "lstm", "rnn"])
+    t.add_argument("--embedding", type=_number(int), dest="embedding_dim", help="embedding size (0: one-hot)")
+    t.add_argument("--dropout", type=_number(float))
+    t.add_argument("--lr", type=_number(float))
+    t.add_argument("--schedule", choices=["cosine", "exp", "constant"], dest="lr_schedule")
+    t.add_argument("--warmup-steps", type=_number(int))
+    t.add_argument("--weight-decay", type=_number(float))
+    t.add_argument("--clip", type=_number(float), dest="grad_clip", help="gradient clipping by global norm")
+    t.add_argument("--val-fraction", type=_number(float))
+    t.add_argument("--min-char-count", type=_number(int))
+    t.add_argument("--eval-every", type=_number(int), help="steps between evaluations and saves")
+    t.add_argument("--seed", type=_number(int))
+    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast on CUDA")
+    t.add_argument("--threads", type=_number(int), help="CPU threads for torch")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or samples, just the final line")
+
+    g = sub.add_parser("generate", help="write text from a checkpoint", description="Stream generated text to stdout.")
+    g.add_argument("checkpoint", type=Path, help="a run folder (uses its best) or a .safetensors checkpoint")
+    g.add_argument("--seed", default="", dest="seed_text", help="text to start from (echoed, then continued)")
+    g.add_argument("--temperature", "-t", type=_number(float), default=0.8)
+    g.add_argument("--length", "-n", type=_number(int), default=300, help="at most this many characters")
+    g.add_argument("--top-k", type=_number(int), default=0)
+    g.add_argument("--top-p", type=_number(float), default=1.0)
+    g.add_argument("--num", type=_number(int), default=1, help="how many samples")
+    g.add_argument("--random-seed", type=_number(int), help="for repeatable output")
+    g.add_argument("--no-stop", action="store_true", help="do not stop at the end-of-line marker")
+    g.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+
+    e = sub.add_parser("eval", help="validation bits/char of a checkpoint", description="Print validation bits per character.")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("corpus", nargs="?", help="corpus to score (default: the checkpoint's own, its held-out split)")
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+
+    d = sub.add_parser("data", help="list or fetch built-in corpora", description="Built-in corpora.")
+    dsub = d.add_subparsers(dest="data_command", metavar="list|get")
+    dsub.add_parser("list", help="show the built-in corpora")
+    dg = dsub.add_parser("get", help="download or build one")
+    dg.add_argument("name")
+
+    la = sub.add_parser("launch", help="open the terminal app", description="Open the tui-gen terminal app.")
+    la.add_argument("corpus", nargs="?", help="built-in corpus name or a text file; default: the tweets, else the offline corpus")
+    la.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint to load into the playground")
+    la.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    la.add_argument("--preset", default="default")
+    la.add_argument("--minutes", type=_number(float), help="training budget (default 6)")
+    la.add_argument("--models-dir", type=Path, default=Path("models"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    from .errors import TuiGenError
+
+    try:
+        return COMMANDS[args.command](args)
+    except TuiGenError as e:
+        print(f"tui-gen: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tui-gen: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `tui-gen generate ... | head`
+        sys.stderr.close()
+        return 0
+
+
+# ---- train -------------------------------------------------------------------------------------
+
+def _download_progress(console):
+    state = {"last": 0.0}
+
+    def progress(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - state["last"] > 0.2 or (total and done >= total):
+            state["last"] = now
+            frac = f" ({100 * done / total:.0f}%)" if total else ""
+            console.print(f"downloading: {done / 1e6:.1f} MB{frac}", end="\r", highlight=False)
+    return progress
+
+
+def cmd_train(args) -> int:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from .checkpoint import load_checkpoint
+    from .config import preset
+    from .datasets import open_corpus
+    from .train import Trainer, resume_config
+
+    out = Console(stderr=False, highlight=False)
+    err = Console(stderr=True, highlight=False)
+    knobs = {k: getattr(args, k) for k in (
+        "framing", "seq_len", "overlap", "batch_size", "hidden_sizes", "cell", "embedding_dim", "dropout", "lr",
+        "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "val_fraction", "min_char_count", "eval_every",
+        "seed", "device", "bf16", "threads")}
+    run_length = {"max_steps": args.steps, "max_minutes": None if args.steps else args.minutes}
+    if args.resume:
+        ck = load_checkpoint(args.resume)
+        base = resume_config(ck, device=args.device, threads=args.threads, eval_every=args.eval_every)
+        if args.steps:  # more steps on top of where it stopped
+            base = replace(base, max_steps=ck.step + args.steps, max_minutes=None)
+        elif args.minutes:
+            base = replace(base, max_minutes=ck.meta.get("elapsed", 0) / 60 + args.minutes, max_steps=None)
+        cfg = base
+        cfg.validate()
+    else:
+        ck = None
+        cfg = preset(args.preset, **{k: v for k, v in knobs.items() if v is not None})
+        if args.steps or args.minutes:
+            cfg = replace(cfg, **run_length)
+        cfg.validate()
+    corpus_arg = args.corpus or (ck.meta.get("corpus") if ck else None)
+    corpus, ref = open_corpus(corpus_arg, progress=_download_progress(err), framing=cfg.framing)
+    run_dir = args.out or (ck.path.parent if ck else args.models_dir / f"{Path(ref).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    trainer = Trainer(corpus, cfg, run_dir=run_dir, resume=ck, corpus_ref=ref)
+
+    # First Ctrl+C: finish the step, save `last`, exit cleanly. Second: give up at once.
+    def on_sigint(signum, frame):
+        if trainer._stop:
+            raise KeyboardInterrupt
+        trainer.request_stop()
+        err.print("\nstopping after this step and saving... (Ctrl+C again to quit at once)")
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return _drive(trainer, out, err, args.quiet)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _drive(trainer, out, err, quiet: bool) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from . import events as ev
+
+    progress = Progress(
+        TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=err, disable=quiet, transient=False,
+    )
+    task = progress.add_task("train", total=1.0, info="")
+    status = 0
+    last_line = 0.0
+    with progress:
+        for e in trainer.run():
+            if isinstance(e, ev.Started):
+                if not quiet:
+                    progress.console.print(
+                        f"corpus [bold]{e.corpus}[/] ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} "
+                        f"held-out characters, vocabulary {e.vocab_size}); model {e.parameters:,} parameters on {e.device}; "
+                        f"run folder {e.run_dir}" + (f"; resuming at step {e.step}" if e.step else ""))
+                for w in e.warnings:
+                    progress.console.print(f"[yellow]warning:[/] {w}")
+            elif isinstance(e, ev.Step):
+                progress.update(task, completed=e.progress or 0.0,
+                                info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s")
+                now = time.monotonic()
+                if not quiet and now - last_line > 10:
+                    last_line = now
+                    progress.console.print(
+                        f"step {e.step:>6}  epoch {e.epoch}  train {e.train_bpc:.3f} bits/char  lr {e.lr:.2e}  "
+                        f"{e.chars_per_sec:,.0f} chars/s")
+            elif isinstance(e, ev.Eval):
+                if not quiet:
+                    progress.console.print(
+                        f"[bold]step {e.step:>6}  validation {e.val_bpc:.3f} bits/char[/]"
+                        + ("  (best)" if e.is_best else f"  (best {e.best_bpc:.3f})"))
+            elif isinstance(e, ev.Samples):
+                if not quiet:
+                    for seed, text in e.samples[:4]:
+                        progress.console.print(f"  [dim]{e.step} T={e.temperature}[/] ", _literal(seed, text))
+            elif isinstance(e, ev.Warning):
+                progress.console.print(f"[yellow]warning:[/] {e.message}", markup=True, highlight=False)
+            elif isinstance(e, ev.Finished):
+                if e.reason == "diverged":
+                    err.print(f"tui-gen: error: {e.message}", markup=False)
+                    status = EXIT_FAILED
+                else:
+                    out.print(e.message + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else ""),
+                              markup=False)
+    return status
+
+
+def _literal(seed: str, text: str):
+    from rich.text import Text
+
+    t = Text()
+    t.append(_printable(seed), style="bold")
+    t.append(_printable(text.rstrip("\n")))
+    return t
+
+
+def _printable(s: str) -> str:
+    return "".join(c if c.isprintable() or c == " " else ("⏎" if c == "\n" else "\ufffd") for c in s)
+
+
+# ---- generate / eval ---------------------------------------------------------------------------
+
+def cmd_generate(args) -> int:
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .device import pick_device
+    from .errors import ConfigError
+    from .sample import Generator, SamplingSettings, encode_seed
+
+    settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    settings.validate()
+    if not 0 <= args.length <= 1_000_000:
+        raise ConfigError(f"--length must be 0 to 1000000, got {args.length}")
+    if not 1 <= args.num <= 10_000:
+        raise ConfigError(f"--num must be 1 to 10000, got {args.num}")
+    ck = load_checkpoint(args.checkpoint, device=pick_device(args.device))
+    gen = torch.Generator().manual_seed(args.random_seed) if args.random_seed is not None else None
+    stops = () if args.no_stop else ck.stop_strings
+    g = Generator(ck.model, ck.vocab, ck.framing, stop_strings=stops, top_n=0, generator=gen)
+    encode_seed(ck.vocab, args.seed_text, ck.framing)  # unknown characters: say so before echoing anything
+    out = sys.stdout
+    for n in range(args.num):
+        out.write(args.seed_text)
+        out.flush()
+        last = ""
+        for tok in g.stream(args.seed_text, settings, args.length):
+            out.write(tok.char)
+            out.flush()
+            last = tok.char
+        if last != "\n":
+            out.write("\n")
+        out.flush()
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .checkpoint import load_checkpoint
+    from .corpus import split_corpus, validation_batches
+    from .datasets import open_corpus
+    from .device import pick_device
+    from .model import masked_nll
+    from .train import resume_config
+
+    import torch
+
+    device = pick_device(args.device)
+    ck = load_checkpoint(args.checkpoint, device=device)
+    cfg = resume_config(ck)
+    corpus, ref = open_corpus(args.corpus or ck.meta.get("corpus"), framing=ck.framing)
+    if args.corpus:
+        # another corpus: score all of it
+        from .corpus import training_texts
+        part = [ln for ln in corpus.text.split("\n") if ln.strip()] if ck.framing == "lines" else corpus.text
+        which = "all of it"
+    else:
+        part = split_corpus(corpus, ck.framing, cfg.val_fraction, cfg.seed).val
+        which = "its held-out split"
+    text = "".join(part) if isinstance(part, list) else part
+    unknown = ck.vocab.unknown_chars(text)
+    if unknown:
+        print(f"tui-gen: note: {len(unknown)} kinds of characters are outside the model's vocabulary "
+              "and count as 'unknown'", file=sys.stderr)
+    total = count = 0.0
+    with torch.inference_mode():
+        for b in validation_batches(part, ck.vocab, cfg.seq_len, cfg.state_reset_every):
+            logits, _ = ck.model(b.inputs.to(device))
+            nll, n = masked_nll(logits, b.targets.to(device), b.mask.to(device))
+            total += float(nll)
+            count += float(n)
+    bpc = total / max(count, 1) / math.log(2)
+    print(f"{bpc:.4f} bits/char on {ref} ({which}, {int(count):,} characters), checkpoint step {ck.step}")
+    return 0
+
+
+# ---- data / launch -----------------------------------------------------------------------------
+
+def cmd_data(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .datasets import BUILTINS, cached_path, fetch
+
+    if args.data_command == "get":
+        from .errors import CorpusError
+        if args.name not in BUILTINS:
+            raise CorpusError(f"unknown built-in corpus {args.name!r}: choose one of {', '.join(BUILTINS)}")
+        err = Console(stderr=True, highlight=False)
+        path = cached_path(args.name) or fetch(args.name, progress=_download_progress(err))
+        print(f"{args.name}: {path}")
+        return 0
+    if args.data_command != "list":
+        print("usage: tui-gen data list | tui-gen data get NAME", file=sys.stderr)
+        return EXIT_USAGE
+    table = Table("name", "framing", "cached", "description", box=None)
+    for name, spec in BUILTINS.items():
+        path = cached_path(name)
+        table.add_row(name, spec.framing, str(path) if path else "no (tui-gen data get " + name + ")", spec.description)
+    Console(highlight=False).print(table)
+    return 0
+
+
+def cmd_launch(args) -> int:
+    try:
+        from .app.main import run_app
+    except ImportError:
+        print("tui-gen: the app is not built yet: use `tui-gen train` and `tui-gen generate`", file=sys.stderr)
+        return EXIT_USAGE
+    return run_app(args)
+
+
+COMMANDS = {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "data": cmd_data, "launch": cmd_launch}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
