@@ -49,6 +49,7 @@ class Token:
 
 def next_char_probs(logits: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
     """Probabilities to draw from, for logits [..., vocab]."""
+    settings.validate()  # read at every step: a value changed mid-stream is checked too
     logits = logits.float().clone()
     logits[..., PAD] = -math.inf
     logits[..., UNK] = -math.inf

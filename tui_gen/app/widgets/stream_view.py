@@ -92,7 +92,7 @@ class StreamView(ScrollView, can_focus=True):
         self._reset()
 
     def _reset(self) -> None:
-        # Logical lines as runs of (text, style); adjacent same-style chars merge.
+        # Logical lines as runs of (text, style), one run per append call.
         self._lines: list[list[tuple[str, Style]]] = [[]]
         # Display rows (wrapped), as segment lists plus their cell lengths.
         self._rows: list[list[Segment]] = [[]]
@@ -129,15 +129,18 @@ class StreamView(ScrollView, can_focus=True):
             return
         at_end = self.is_vertical_scroll_end
         first_dirty = len(self._rows) - 1
+        pending: list[str] = []
         for ch in text:
             if ch == "\n":
+                self._flush(pending, style)
                 self._lines.append([])
                 self._new_row()
                 continue
             shown = printable(ch)
-            self._add_run(self._lines[-1], shown, style)
+            pending.append(shown)
             for c in shown:
                 self._add_to_row(c, style)
+        self._flush(pending, style)
         rows = len(self._rows)
         if rows - 1 != first_dirty:
             self.virtual_size = Size(self._wrap, rows)
@@ -145,12 +148,12 @@ class StreamView(ScrollView, can_focus=True):
         if at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
-    @staticmethod
-    def _add_run(runs: list[tuple[str, Style]], text: str, style: Style) -> None:
-        if runs and runs[-1][1] is style:
-            runs[-1] = (runs[-1][0] + text, style)
-        else:
-            runs.append((text, style))
+    def _flush(self, pending: list[str], style: Style) -> None:
+        # One run per append call (not merged with the previous run): merging
+        # by string concatenation would be quadratic on long same-style lines.
+        if pending:
+            self._lines[-1].append(("".join(pending), style))
+            pending.clear()
 
     def _new_row(self) -> None:
         self._rows.append([])
