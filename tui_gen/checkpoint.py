@@ -103,15 +103,18 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
 def resolve_checkpoint(path: str | Path) -> Path:
     """A run folder means its best checkpoint (or last, before the first evaluation)."""
     p = Path(path)
-    if p.is_dir():
-        for name in ("best", "last"):
-            if (p / (name + SUFFIX)).is_file():
-                return p / (name + SUFFIX)
-        raise CheckpointError(f"{p} has no best{SUFFIX} or last{SUFFIX}: is it a tui-gen run folder?")
-    if not p.exists():
-        if p.with_suffix(SUFFIX).is_file():
-            return p.with_suffix(SUFFIX)
-        raise CheckpointError(f"{p} does not exist: give a run folder under models/ or a .safetensors file")
+    try:
+        if p.is_dir():
+            for name in ("best", "last"):
+                if (p / (name + SUFFIX)).is_file():
+                    return p / (name + SUFFIX)
+            raise CheckpointError(f"{p} has no best{SUFFIX} or last{SUFFIX}: is it a tui-gen run folder?")
+        if not p.exists():
+            if p.with_suffix(SUFFIX).is_file():
+                return p.with_suffix(SUFFIX)
+            raise CheckpointError(f"{p} does not exist: give a run folder under models/ or a .safetensors file")
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte, ...
+        raise CheckpointError(f"cannot use {str(p)[:200]!r} as a checkpoint: {getattr(e, 'strerror', None) or e}") from None
     return p
 
 
@@ -133,7 +136,7 @@ def read_header(path: Path) -> tuple[dict, dict]:
         raise CheckpointError(f"{path} is {size / 2**30:.1f} GiB, larger than any tui-gen checkpoint")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, absurd numbers or nesting
         raise CheckpointError(f"{path} is not a tui-gen checkpoint (its header is not JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a tui-gen checkpoint (malformed header)")
@@ -157,7 +160,7 @@ def read_header(path: Path) -> tuple[dict, dict]:
         raise CheckpointError(f"{path} is a safetensors file but not a tui-gen checkpoint (no tui-gen metadata)")
     try:
         meta = json.loads(meta_raw["tui_gen"])
-    except (TypeError, json.JSONDecodeError):
+    except (TypeError, ValueError, RecursionError):
         raise CheckpointError(f"{path} is corrupted: its metadata is not valid JSON") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} is corrupted: its metadata is not a JSON object")
@@ -195,18 +198,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         )
         if meta["framing"] not in ("lines", "stream"):
             raise CheckpointError(f"{path} is corrupted: unknown framing {meta['framing']!r}")
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise CheckpointError(f"{path} is corrupted: its metadata lacks or mangles {e}") from None
     if model_config.vocab_size != len(vocab):
         raise CheckpointError(
             f"{path} is inconsistent: the vocabulary has {len(vocab)} ids but the model expects {model_config.vocab_size}"
         )
     try:
-        model = CharRNN(model_config)
+        with torch.device("meta"):  # shapes only: a hostile configuration allocates nothing
+            expected = CharRNN(model_config).state_dict()
     except ConfigError as e:
         raise CheckpointError(f"{path} holds an unusable model configuration: {e}") from None
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    expected = model.state_dict()
     for name, t in expected.items():
         got = weights.get(name)
         if got is None:
@@ -221,6 +224,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     extra = set(weights) - set(expected)
     if extra:
         raise CheckpointError(f"{path} has unexpected weights: {', '.join(sorted(extra)[:5])}")
+    model = CharRNN(model_config)  # the weights in the file match it, so its size is bounded by the file's
     model.load_state_dict(weights)
     model.to(device)
     model.eval()

@@ -279,6 +279,7 @@ def cmd_generate(args) -> int:
     if not 1 <= args.num <= 10_000:
         raise ConfigError(f"--num must be 1 to 10000, got {args.num}")
     ck = load_checkpoint(args.checkpoint, device=pick_device(args.device))
+    torch.set_num_threads(1)  # one character at a time: more threads only add synchronisation
     gen = torch.Generator().manual_seed(args.random_seed) if args.random_seed is not None else None
     stops = () if args.no_stop else ck.stop_strings
     g = Generator(ck.model, ck.vocab, ck.framing, stop_strings=stops, top_n=0, generator=gen)

@@ -90,6 +90,25 @@ class CharRNN(nn.Module):
                 x = self.drop(x)
         return self.head(self.drop(x)), new_state
 
+    def step(self, ids: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """One time step, ids [batch] -> logits [batch, vocab]. The same maths as forward(), through
+        the fused single-step cell kernels, which skip nn.GRU's per-call overhead: generation is
+        one step at a time, so this is its hot path."""
+        if state is None:
+            state = self.zero_state(ids.shape[0], ids.device)
+        x = self._inputs(ids)
+        new_state: State = []
+        for layer, s in zip(self.layers, state):
+            w = (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0)
+            if self.config.cell == "lstm":
+                h, c = torch.lstm_cell(x, (s[0][0], s[1][0]), *w)
+                new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
+            else:
+                h = (torch.gru_cell if self.config.cell == "gru" else torch.rnn_tanh_cell)(x, s[0], *w)
+                new_state.append(h.unsqueeze(0))
+            x = h
+        return self.head(x), new_state
+
     def zero_state(self, batch: int, device: torch.device | str | None = None) -> State:
         device = device or self.head.weight.device
         dtype = self.head.weight.dtype

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import ConfigError, VocabularyError
-from .model import CharRNN, State, map_state
+from .model import CharRNN, State
 from .vocab import PAD, UNK, Vocab
 
 GREEDY_BELOW = 1e-3  # temperatures this small pick the most likely character
@@ -114,25 +114,35 @@ class Generator:
         self.model.eval()
         ids = encode_seed(self.vocab, seed, self.framing)
         logits, state = prime(self.model, ids)
-        device = logits.device
-        text = seed
-        one = torch.empty(1, 1, dtype=torch.long, device=device)
+        logits = logits[0].float()
+        banned = torch.zeros_like(logits)
+        banned[PAD] = banned[UNK] = -math.inf
+        tail_len = max((len(s) for s in self.stop_strings), default=0)
+        tail = seed[-tail_len:] if tail_len else ""
+        one = torch.empty(1, dtype=torch.long, device=logits.device)
         for _ in range(max_chars):
-            probs = next_char_probs(logits[0], settings)
-            i = int(torch.multinomial(probs.cpu(), 1, generator=self.generator))
-            raw = torch.softmax(logits[0].float(), -1)
+            logits = logits + banned
+            raw = torch.softmax(logits, -1)
+            plain = settings.top_k == 0 and settings.top_p >= 1.0
+            if settings.temperature < GREEDY_BELOW:
+                i = int(raw.argmax())
+            elif plain and settings.temperature == 1.0:
+                i = int(torch.multinomial(raw.cpu(), 1, generator=self.generator))
+            else:
+                i = int(torch.multinomial(next_char_probs(logits, settings).cpu(), 1, generator=self.generator))
             top = []
             if self.top_n:
                 tp, ti = raw.topk(min(self.top_n, raw.shape[-1]))
-                top = [(self.vocab.char_of(int(j)), float(p)) for p, j in zip(tp.cpu(), ti.cpu()) if int(j) > UNK]
+                top = [(self.vocab.char_of(j), p) for p, j in zip(tp.tolist(), ti.tolist())]
             ch = self.vocab.char_of(i)
             yield Token(ch, float(raw[i]), top)
-            text += ch
-            if any(text.endswith(s) for s in self.stop_strings):
-                return
-            one[0, 0] = i
-            out, state = self.model(one, state)
-            logits = out[:, -1]
+            if tail_len:
+                tail = (tail + ch)[-tail_len:]
+                if any(tail.endswith(s) for s in self.stop_strings):
+                    return
+            one[0] = i
+            out, state = self.model.step(one, state)
+            logits = out[0].float()
 
     def complete(self, seed: str, settings: SamplingSettings, max_chars: int) -> str:
         return "".join(t.char for t in self.stream(seed, settings, max_chars))
@@ -170,6 +180,5 @@ def sample_many(model: CharRNN, vocab: Vocab, framing: str, seeds: list[str], se
             done[r] = any(texts[r].endswith(s) for s in stop_strings if s)
         if all(done):
             break
-        step_out, state = model(ids.to(logits.device), state)
-        logits = step_out[:, -1]
+        logits, state = model.step(ids[:, 0].to(logits.device), state)
     return out

@@ -237,9 +237,6 @@ class TrainingWorker:
     def start(self, spec: WorkerSpec) -> None:
         if self._process is not None:
             raise RuntimeError("this TrainingWorker has already been started: use a new one for another run")
-        for name in spec.overrides:
-            if not isinstance(name, str):
-                raise ConfigError(f"unknown setting {name!r}")
         log = spec.log_path or str(Path(spec.models_dir) / "worker.log")
         spec = replace(spec, log_path=str(Path(log).resolve()), threads=spec.threads or default_threads(),
                        overrides=dict(spec.overrides))
@@ -310,7 +307,7 @@ class TrainingWorker:
                     escalate()
                 except (OSError, ValueError):
                     pass
-            mp_connection.wait([process.sentinel], timeout=2.0)
+            mp_connection.wait([process.sentinel], timeout=1.0)
         with self._plock:
             process.join(timeout=5.0)
         with self._slock:
@@ -505,7 +502,10 @@ def _configure(spec: WorkerSpec, ck) -> "TrainConfig":
     elif spec.minutes:
         base = float(ck.meta.get("elapsed", 0) or 0) / 60 if ck is not None else 0.0
         cfg = replace(cfg, max_minutes=base + spec.minutes, max_steps=None)
-    cfg.validate()
+    try:
+        cfg.validate()
+    except TypeError as e:  # a string where a number belongs, and the like
+        raise ConfigError(f"a training setting has the wrong type ({e}): check {sorted(spec.overrides)}") from None
     return cfg
 
 

@@ -1,0 +1,43 @@
+"""`python -m bench` (or `make bench`): every figure next to its baseline, measured in the same run.
+
+    python -m bench                 # throughput and generation (about 3 minutes)
+    python -m bench --quality 6     # plus validation after 6 minutes of training, ours vs the lecture (12 more)
+    python -m bench --app           # plus the app's key latency and streaming speed while training
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import torch
+
+from .common import print_table
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    p.add_argument("--seconds", type=float, default=15, help="seconds per throughput measurement")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quality", type=float, metavar="MINUTES", help="also train for MINUTES with each recipe")
+    p.add_argument("--app", action="store_true", help="also measure the app while training")
+    args = p.parse_args()
+
+    from . import generate_speed, train_speed
+
+    rows = []
+    rows += train_speed.run(args.seconds, args.rounds, args.threads)
+    rows += generate_speed.run(threads=args.threads)
+    if args.quality:
+        from . import quality
+        rows += quality.run(args.quality)
+    if args.app:
+        from . import app_latency
+        rows += app_latency.run()
+    title = f"tui-gen benchmarks — torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}"
+    print_table(title, rows, ("what", "tui-gen", "baseline (same run)", "ratio"))
+
+
+if __name__ == "__main__":
+    main()

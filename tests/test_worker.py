@@ -1,0 +1,275 @@
+"""The training worker: a real spawned process, a tiny model, a tiny corpus."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tui_gen import events as ev
+from tui_gen.checkpoint import load_checkpoint
+from tui_gen.errors import ConfigError, CheckpointError
+from tui_gen.sample import Generator, SamplingSettings
+from tui_gen.worker import (
+    Exited, Failed, Paused, Progress, Resumed, Snapshot, TrainingWorker, WorkerSpec, _configure, describe_exit,
+    model_from_snapshot,
+)
+
+TINY = dict(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, eval_every=50, sample_length=12,
+            embedding_dim=8, device="cpu", warmup_steps=2)
+LONG = 1_000_000  # steps: a run that only ends when told to
+
+
+def _lines(n: int = 200, seed: int = 3) -> str:
+    rng = random.Random(seed)
+    words = "Hillary great people America jobs the big win fake news we will make it #MAGA Thank you! a I".split()
+    return "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) + " _E_" for _ in range(n)) + "\n"
+
+
+@pytest.fixture
+def corpus_file(tmp_path) -> Path:
+    p = tmp_path / "tiny.txt"
+    p.write_text(_lines(), encoding="utf-8")
+    return p
+
+
+@pytest.fixture
+def start(tmp_path, corpus_file):
+    """start(**spec fields) -> a running TrainingWorker; every one is shut down after the test."""
+    workers: list[TrainingWorker] = []
+
+    def go(**kw) -> TrainingWorker:
+        overrides = {**TINY, **kw.pop("overrides", {})}
+        spec = WorkerSpec(**{"corpus": str(corpus_file), "run_dir": str(tmp_path / "run"),
+                             "log_path": str(tmp_path / "worker.log"), "threads": 1, "overrides": overrides, **kw})
+        w = TrainingWorker()
+        workers.append(w)
+        w.start(spec)
+        return w
+
+    yield go
+    for w in workers:
+        w.shutdown(timeout=1.0)
+        assert not w.alive
+
+
+def until(worker: TrainingWorker, pred, timeout: float = 60.0, seen: list | None = None) -> list:
+    """Events up to and including the first that pred accepts."""
+    seen = [] if seen is None else seen
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for e in worker.get(timeout=0.2):
+            seen.append(e)
+            if pred(e):
+                return seen
+            if isinstance(e, Exited):
+                raise AssertionError(f"the worker ended early: {e}; last events {seen[-6:]}")
+    raise AssertionError(f"timed out; last events {seen[-6:]}")
+
+
+def is_(kind):
+    return lambda e: isinstance(e, kind)
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_run_reports_evaluates_snapshots_saves_and_ends(start, tmp_path, capfd):
+    w = start(steps=200)
+    seen = until(w, is_(Exited))
+    kinds = [type(e) for e in seen]
+    assert kinds[0] is Progress
+    assert kinds.index(ev.Started) < kinds.index(ev.Step) < kinds.index(ev.Eval)
+    steps = [e.step for e in seen if isinstance(e, ev.Step)]
+    assert steps == sorted(steps) and 0 < len(steps) <= 200
+    evals = [e for e in seen if isinstance(e, ev.Eval)]
+    assert [e.step for e in evals] == [50, 100, 150, 200]
+    # every Eval is followed at once by a Snapshot of that step
+    for i, e in enumerate(seen):
+        if isinstance(e, ev.Eval):
+            assert isinstance(seen[i + 1], Snapshot) and seen[i + 1].step == e.step
+    saved = [e for e in seen if isinstance(e, ev.Saved)]
+    assert {s.kind for s in saved} == {"best", "last"} and all(Path(s.path).is_file() for s in saved)
+    fin = [e for e in seen if isinstance(e, ev.Finished)]
+    assert len(fin) == 1 and fin[0].reason == "completed" and fin[0].step == 200
+    assert isinstance(seen[-1], Exited) and seen[-1].exitcode == 0 and seen[-1].reason is None
+    assert not w.alive and w.exitcode == 0 and w.death_reason() is None
+    assert w.get(timeout=5) == []  # nothing after Exited, and no waiting for it
+
+    snap = [e for e in seen if isinstance(e, Snapshot)][-1]
+    assert snap.meta["step"] == 200 and snap.meta["framing"] == "lines" and "_E_" in snap.meta["stop_strings"]
+    assert snap.meta["val_bpc"] == pytest.approx(evals[-1].val_bpc)
+    model, vocab, framing, stops = model_from_snapshot(snap)
+    assert framing == "lines" and stops == ("\n", "_E_")
+    import torch
+    text = Generator(model, vocab, framing, stops, generator=torch.Generator().manual_seed(0)).complete(
+        "I", SamplingSettings(temperature=0.8), 40)
+    assert isinstance(text, str) and 0 < len(text) <= 40 and not vocab.unknown_chars(text.replace("\ufffd", ""))
+
+    # the child's output went to the log, none of it to this process's stdout/stderr
+    log = (tmp_path / "worker.log").read_text()
+    assert "tui-gen training worker" in log and "finished (completed)" in log
+    out, err = capfd.readouterr()
+    assert "tui-gen training worker" not in out + err and "step 200" not in out + err
+
+
+def test_pause_resume_save_snapshot_and_stop(start, tmp_path, capfd):
+    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    seen = until(w, lambda e: isinstance(e, ev.Step) and e.step >= 20)
+    assert w.send("pause")
+    seen = until(w, is_(Paused), seen=seen)
+    paused = seen[-1]
+    last = [e for e in seen if isinstance(e, ev.Step)][-1]
+    assert paused.step >= last.step  # the latest step is flushed before Paused
+    quiet_until = time.monotonic() + 1.0
+    while time.monotonic() < quiet_until:
+        assert not [e for e in w.get(timeout=0.1) if isinstance(e, ev.Step)]
+    assert w.alive
+
+    # while paused: a snapshot and a save happen at once; faulthandler's stack dump goes to the log
+    w.send("snapshot")
+    snap = until(w, is_(Snapshot))[-1]
+    assert snap.step == paused.step
+    model_from_snapshot(snap)
+    w.send("save")
+    saved = until(w, is_(ev.Saved))[-1]
+    assert saved.kind == "last" and saved.step == paused.step and load_checkpoint(saved.path).step == paused.step
+    os.kill(w.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while "most recent call first" not in (tmp_path / "worker.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "most recent call first" in (tmp_path / "worker.log").read_text()
+    out, err = capfd.readouterr()
+    assert "most recent call first" not in out + err
+
+    w.send("resume")
+    seen = until(w, is_(Resumed))
+    assert seen[-1].step == paused.step
+    seen = until(w, lambda e: isinstance(e, ev.Step) and e.step > paused.step + 5)
+    after = [e for e in seen if isinstance(e, ev.Step)][0]
+    assert after.elapsed - last.elapsed < 0.8  # the second spent paused is not training time
+
+    w.send("save")
+    saved = until(w, is_(ev.Saved))[-1]
+    assert saved.step > paused.step and Path(saved.path).is_file()
+    w.send("stop")
+    seen = until(w, is_(Exited))
+    fin = [e for e in seen if isinstance(e, ev.Finished)]
+    assert len(fin) == 1 and fin[0].reason == "stopped" and Path(fin[0].last_path).is_file()
+    assert load_checkpoint(fin[0].last_path).step == fin[0].step
+    assert seen[-1].exitcode == 0 and not w.alive and pid_gone(w.pid)
+
+
+def test_stop_while_paused_ends_cleanly(start):
+    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    until(w, is_(ev.Started))
+    w.send("pause")
+    p = until(w, is_(Paused))[-1]
+    w.send("stop")
+    seen = until(w, is_(Exited))
+    fin = [e for e in seen if isinstance(e, ev.Finished)][0]
+    assert fin.reason == "stopped" and fin.step == p.step and load_checkpoint(fin.last_path).step == p.step
+    assert not [e for e in seen if isinstance(e, ev.Step)]  # no training after the pause
+    assert seen[-1].exitcode == 0
+
+
+def test_stop_before_training_starts(start):
+    w = start(steps=LONG)
+    w.send("stop")  # lands while the child is still starting up
+    seen = until(w, is_(Exited))
+    fin = [e for e in seen if isinstance(e, ev.Finished)]
+    assert len(fin) == 1 and fin[0].reason == "stopped" and seen[-1].exitcode == 0
+    assert not [e for e in seen if isinstance(e, ev.Step)]
+
+
+def test_a_bad_corpus_fails_with_its_message(start, tmp_path):
+    w = start(corpus=str(tmp_path / "missing.txt"))
+    seen = until(w, is_(Exited))
+    failed = [e for e in seen if isinstance(e, Failed)]
+    assert len(failed) == 1 and "missing.txt does not exist" in failed[0].message
+    assert "Traceback" not in failed[0].message
+    assert not [e for e in seen if isinstance(e, ev.Started)]
+    assert seen[-1].exitcode == 1 and "exited with code 1" in seen[-1].reason
+    assert "missing.txt does not exist" in (tmp_path / "worker.log").read_text()
+
+
+def test_sigkill_mid_run_is_reported_and_the_last_checkpoint_survives(start):
+    w = start(steps=LONG, overrides={"eval_every": 20})
+    saved = until(w, lambda e: isinstance(e, ev.Saved) and e.kind == "last")[-1]
+    os.kill(w.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while w.alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not w.alive and w.exitcode == -signal.SIGKILL
+    assert "signal 9 (SIGKILL)" in w.death_reason()
+    ended = until(w, is_(Exited), timeout=10)[-1]
+    assert ended.exitcode == -9 and "SIGKILL" in ended.reason
+    assert load_checkpoint(saved.path).step >= saved.step
+    assert not w.send("stop")  # nobody to hear it; no exception either
+
+
+def test_shutdown_mid_run_stops_cleanly(start):
+    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    until(w, is_(ev.Step))
+    pid = w.pid
+    assert w.shutdown(timeout=30) == 0
+    assert pid_gone(pid) and w.pid not in [p.pid for p in multiprocessing.active_children()]
+    seen = w.get(timeout=1)
+    while not seen or not isinstance(seen[-1], Exited):
+        seen += w.get(timeout=1)
+    fin = [e for e in seen if isinstance(e, ev.Finished)]
+    assert fin and fin[0].reason == "stopped" and Path(fin[0].last_path).is_file()
+    assert w.shutdown() == 0  # again: nothing to do
+
+
+def test_shutdown_escalates_to_kill_and_leaves_no_process(start):
+    w = start(steps=LONG)
+    until(w, is_(ev.Started))
+    pid = w.pid
+    os.kill(pid, signal.SIGSTOP)  # deaf to "stop" and to SIGTERM
+    t0 = time.monotonic()
+    code = w.shutdown(timeout=0.3)
+    assert time.monotonic() - t0 < 10
+    assert code == -signal.SIGKILL and not w.alive
+    assert pid_gone(pid) and pid not in [p.pid for p in multiprocessing.active_children()]
+    assert "SIGKILL" in w.death_reason()
+
+
+# ---- in-process pieces: no child needed ------------------------------------------------------------
+
+def test_configure_applies_overrides_and_run_length():
+    cfg = _configure(WorkerSpec(overrides={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]}), None)
+    assert cfg.max_minutes is None and cfg.max_steps == 7 and cfg.hidden_sizes == [8]
+    cfg = _configure(WorkerSpec(steps=30), None)
+    assert cfg.max_steps == 30 and cfg.max_minutes is None
+    with pytest.raises(ConfigError, match="unknown training setting 'bogus'"):
+        _configure(WorkerSpec(overrides={"bogus": 1}), None)
+    with pytest.raises(ConfigError, match="seq-len"):
+        _configure(WorkerSpec(overrides={"seq_len": 0}), None)
+    with pytest.raises(ConfigError, match="wrong type"):
+        _configure(WorkerSpec(overrides={"seq_len": "50"}), None)
+
+
+def test_describe_exit_and_bad_commands():
+    assert describe_exit(None) is None and describe_exit(0) is None
+    assert "signal 15 (SIGTERM)" in describe_exit(-15)
+    assert "exited with code 3; see x.log" in describe_exit(3, "x.log")
+    w = TrainingWorker()
+    with pytest.raises(ValueError):
+        w.send("explode")
+    assert w.get(timeout=0) == [] and not w.alive and w.shutdown() is None
+
+
+def test_a_corrupt_snapshot_is_a_checkpoint_error():
+    with pytest.raises(CheckpointError, match="the training snapshot of step 3"):
+        model_from_snapshot(Snapshot(3, b"\x10\x00\x00\x00\x00\x00\x00\x00{}", {}))
