@@ -44,7 +44,7 @@ def start(tmp_path, corpus_file):
     workers: list[TrainingWorker] = []
 
     def go(**kw) -> TrainingWorker:
-        overrides = {**TINY, **kw.pop("overrides", {})}
+        overrides = {**({} if kw.get("resume") else TINY), **kw.pop("overrides", {})}
         spec = WorkerSpec(**{"corpus": str(corpus_file), "run_dir": str(tmp_path / "run"),
                              "log_path": str(tmp_path / "worker.log"), "threads": 1, "overrides": overrides, **kw})
         w = TrainingWorker()
@@ -122,6 +122,13 @@ def test_a_run_reports_evaluates_snapshots_saves_and_ends(start, tmp_path, capfd
     out, err = capfd.readouterr()
     assert "tui-gen training worker" not in out + err and "step 200" not in out + err
 
+    # resuming: the checkpoint's own corpus and configuration, `steps` more on top of its step
+    w2 = start(corpus=None, resume=fin[0].last_path, steps=20)
+    seen = until(w2, is_(Exited))
+    started = [e for e in seen if isinstance(e, ev.Started)][0]
+    assert started.step == 200 and started.corpus == str(tmp_path / "tiny.txt") and started.max_steps == 220
+    assert [e for e in seen if isinstance(e, ev.Finished)][0].step == 220 and w2.exitcode == 0
+
 
 def test_pause_resume_save_snapshot_and_stop(start, tmp_path, capfd):
     w = start(steps=LONG, overrides={"eval_every": 100_000})
@@ -189,7 +196,8 @@ def test_stop_before_training_starts(start):
     seen = until(w, is_(Exited))
     fin = [e for e in seen if isinstance(e, ev.Finished)]
     assert len(fin) == 1 and fin[0].reason == "stopped" and seen[-1].exitcode == 0
-    assert not [e for e in seen if isinstance(e, ev.Step)]
+    assert fin[0].message == "stopped before training started"
+    assert not [e for e in seen if isinstance(e, (ev.Started, ev.Step))]
 
 
 def test_a_bad_corpus_fails_with_its_message(start, tmp_path):

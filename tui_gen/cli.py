@@ -17,6 +17,7 @@ from . import __version__
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+DEFAULT_MINUTES = 6.0
 
 
 def _hidden(text: str) -> list[int]:
@@ -170,6 +171,8 @@ def cmd_train(args) -> int:
             base = replace(base, max_steps=ck.step + args.steps, max_minutes=None)
         elif args.minutes:
             base = replace(base, max_minutes=ck.meta.get("elapsed", 0) / 60 + args.minutes, max_steps=None)
+        elif _budget_spent(base, ck):  # a finished run: another default budget on top
+            base = replace(base, max_minutes=ck.meta.get("elapsed", 0) / 60 + DEFAULT_MINUTES, max_steps=None)
         cfg = base
         cfg.validate()
     else:
@@ -194,6 +197,11 @@ def cmd_train(args) -> int:
         return _drive(trainer, out, err, args.quiet)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _budget_spent(cfg, ck) -> bool:
+    elapsed = float(ck.meta.get("elapsed", 0))
+    return bool((cfg.max_steps and ck.step >= cfg.max_steps) or (cfg.max_minutes and elapsed >= cfg.max_minutes * 60))
 
 
 def _drive(trainer, out, err, quiet: bool) -> int:

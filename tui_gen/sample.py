@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import ConfigError, VocabularyError
+from .errors import ConfigError, TuiGenError, VocabularyError
 from .model import CharRNN, State
 from .vocab import PAD, UNK, Vocab
 
 GREEDY_BELOW = 1e-3  # temperatures this small pick the most likely character
+DIVERGED = "the model's scores are not finite numbers (its training diverged): train it again with a lower --lr"
 
 
 @dataclass
@@ -53,6 +54,8 @@ def next_char_probs(logits: torch.Tensor, settings: SamplingSettings) -> torch.T
     logits = logits.float().clone()
     logits[..., PAD] = -math.inf
     logits[..., UNK] = -math.inf
+    if bool(torch.isnan(logits).any() | torch.isposinf(logits).any()):
+        raise TuiGenError(DIVERGED)
     if settings.temperature < GREEDY_BELOW:
         probs = torch.zeros_like(logits)
         probs.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
@@ -69,6 +72,8 @@ def next_char_probs(logits: torch.Tensor, settings: SamplingSettings) -> torch.T
         sorted_p = sorted_p.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
         probs = probs / probs.sum(-1, keepdim=True)
+    if not bool(torch.isfinite(probs).all()):
+        raise TuiGenError(DIVERGED)
     return probs
 
 
@@ -115,6 +120,8 @@ class Generator:
         ids = encode_seed(self.vocab, seed, self.framing)
         logits, state = prime(self.model, ids)
         logits = logits[0].float()
+        if not bool(torch.isfinite(logits).all()):
+            raise TuiGenError(DIVERGED)
         banned = torch.zeros_like(logits)
         banned[PAD] = banned[UNK] = -math.inf
         tail_len = max((len(s) for s in self.stop_strings), default=0)

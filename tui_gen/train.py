@@ -138,6 +138,7 @@ class Trainer:
             run_dir=str(self.run_dir) if self.run_dir else None, warnings=list(self.warnings),
         )
         nan_streak = 0
+        first_step = self.step
         resumed_at = time.perf_counter()
         chars_window, time_window = 0, 0.0
         while not self._done():
@@ -170,13 +171,15 @@ class Trainer:
                           self.elapsed, self.progress())
             resumed_at = time.perf_counter()
             if self.step % cfg.eval_every == 0 or self._eval_now:
-                self._eval_now = False
+                self._eval_now = self._save_now = False  # an evaluation saves `last` anyway
                 yield from self._evaluate_and_save()
             elif self._save_now:
                 self._save_now = False
                 yield from self._save("last")
             resumed_at = time.perf_counter()
-        if self.step == 0 and not self._stop:
+        if self.step == first_step:
+            yield ev.Finished(self.step, "completed", f"nothing to do: the run is already at step {self.step} of its budget",
+                              self.best_bpc, self._str(self.last_path), self._str(self.best_path))
             return
         if not self.history["val"] or self.history["val"][-1][0] != self.step:
             yield from self._evaluate_and_save()
@@ -255,9 +258,12 @@ class Trainer:
     def samples(self) -> list[tuple[str, str]]:
         gen = torch.Generator().manual_seed(self.config.seed + self.step)  # never touches training's RNG
         seeds = [s for s in LECTURE_SEEDS if not self.vocab.unknown_chars(s)]
-        texts = sample_many(self.model, self.vocab, self.framing, seeds,
-                            SamplingSettings(temperature=self.config.sample_temperature),
-                            self.config.sample_length, self.stop_strings, gen)
+        try:
+            texts = sample_many(self.model, self.vocab, self.framing, seeds,
+                                SamplingSettings(temperature=self.config.sample_temperature),
+                                self.config.sample_length, self.stop_strings, gen)
+        except TuiGenError:  # a diverged model has nothing to show; its losses say so
+            return []
         return list(zip(seeds, texts))
 
     @property
@@ -267,6 +273,9 @@ class Trainer:
     def _evaluate_and_save(self) -> Iterator[ev.Event]:
         t0 = time.perf_counter()
         bpc = self.evaluate()
+        if not math.isfinite(bpc):  # diverged: keep the last good checkpoint (JSON cannot hold it anyway)
+            yield ev.Warning(self.step, f"step {self.step}: the validation loss is not finite; nothing was saved")
+            return
         self.last_bpc = bpc
         self.history["val"].append([self.step, bpc])
         is_best = math.isfinite(bpc) and (self.best_bpc is None or bpc < self.best_bpc)
