@@ -156,7 +156,7 @@ class LineWindows:
     def __init__(self, lines: list[str], vocab: Vocab, seq_len: int, overlap: int, batch_size: int, seed: int):
         stride = seq_len - overlap
         framed = [frame_line(ln) for ln in lines]
-        ids = vocab.encode("".join(framed)).astype(np.int32)
+        ids = vocab.encode("".join(framed))
         lengths = np.fromiter((len(s) for s in framed), dtype=np.int64, count=len(framed))
         ends = np.cumsum(lengths)
         starts = ends - lengths
@@ -194,7 +194,7 @@ class StreamWindows:
     """Truncated BPTT over one long text: row b reads its own contiguous stretch, window by window."""
 
     def __init__(self, text: str, vocab: Vocab, seq_len: int, batch_size: int, reset_every: int, seed: int):
-        self.ids = vocab.encode(text).astype(np.int32)
+        self.ids = vocab.encode(text)
         self.seq_len = seq_len
         self.batch_size = batch_size
         self.reset_every = reset_every

@@ -88,7 +88,7 @@ def encode_seed(vocab: Vocab, seed: str, framing: str) -> torch.Tensor:
         )
     # Lines were trained as "\n" + line, so a seed starts after that newline: the start-of-line state.
     text = ("\n" + seed) if framing == "lines" else seed
-    return torch.from_numpy(vocab.encode(text)).unsqueeze(0)
+    return torch.from_numpy(vocab.encode(text)).long().unsqueeze(0)
 
 
 @torch.inference_mode()

@@ -29,7 +29,7 @@ class Vocab:
         self._index = {c: i + FIRST_CHAR_ID for i, c in enumerate(chars)}
         # A lookup table over code points makes encoding a numpy gather instead of a Python loop.
         top = max((ord(c) for c in chars), default=0) + 1
-        self._table = np.full(top, UNK, dtype=np.int64)
+        self._table = np.full(top, UNK, dtype=np.int32)
         for c, i in self._index.items():
             self._table[ord(c)] = i
 
@@ -53,11 +53,16 @@ class Vocab:
         return self._index.get(ch, UNK)
 
     def encode(self, text: str) -> np.ndarray:
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-        ids = np.full(codes.shape, UNK, dtype=np.int64)
-        inside = codes < len(self._table)
-        ids[inside] = self._table[codes[inside]]
-        return ids
+        """Ids as int32, encoded in chunks so a large corpus needs little more than its result."""
+        out = np.empty(len(text), dtype=np.int32)
+        chunk = 1 << 20
+        for start in range(0, len(text), chunk):
+            codes = np.frombuffer(text[start:start + chunk].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            inside = codes < len(self._table)
+            part = out[start:start + len(codes)]
+            part[:] = UNK
+            part[inside] = self._table[codes[inside]]
+        return out
 
     def decode(self, ids: Iterable[int]) -> str:
         out = []
