@@ -73,6 +73,12 @@ def tiny_corpus_file(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lines_corpus_text() -> str:
+    """Enough lines (150) for the lines framing to be guessed, each ending in the _E_ marker."""
+    return _tiny_lines(150)
+
+
+@pytest.fixture(scope="session")
 def tweets_path() -> Path:
     assert TWEETS_PATH.is_file(), f"the real data set is missing at {TWEETS_PATH}"
     return TWEETS_PATH

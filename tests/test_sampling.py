@@ -153,6 +153,7 @@ def constant_model(logits_by_char: dict[str, float], default=-10.0) -> CharRNN:
         model.head.bias.fill_(default)
         for ch, v in logits_by_char.items():
             model.head.bias[VOCAB.id_of(ch)] = v
+        model.head.bias[PAD] = model.head.bias[UNK] = -40.0  # no mass there, however it is counted
     return model
 
 
@@ -277,3 +278,22 @@ def test_sample_many_matches_shapes_and_stops():
     out = sample_many(model, VOCAB, "lines", ["Hi", "Make", "Z€"], SamplingSettings(), 20,
                       generator=torch.Generator().manual_seed(0))
     assert out == ["\n", "\n"]  # the seed with unknown characters is left out
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_scores_are_a_clear_error_not_a_torch_crash(bad):
+    from tui_gen.errors import TuiGenError
+
+    logits = LOGITS.clone()
+    logits[4] = bad
+    for t in (1.0, 0.7, 1e-4):
+        with pytest.raises(TuiGenError, match="not finite"):
+            next_char_probs(logits, SamplingSettings(temperature=t))
+    model = constant_model({"a": 1.0})
+    with torch.no_grad():
+        model.head.bias[VOCAB.id_of("e")] = bad
+    gen = Generator(model, VOCAB, "lines", generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TuiGenError, match="not finite"):
+        gen.complete("Hi", SamplingSettings(temperature=0.8), 10)
+    with pytest.raises(TuiGenError, match="not finite"):
+        sample_many(model, VOCAB, "lines", ["Hi"], SamplingSettings(), 10)

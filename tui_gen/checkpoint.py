@@ -11,6 +11,7 @@ write a temporary file, fsync, rename. A checkpoint is untrusted input: the head
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import tempfile
@@ -100,6 +101,23 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
     return path
 
 
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete the temporary files of saves that were killed mid-write (SIGKILL, power loss), which
+    nothing else would ever remove. Called when a run starts, when nothing else writes its folder.
+    Returns how many were removed."""
+    removed = 0
+    try:
+        for p in Path(folder).glob(f"*{SUFFIX}.*.tmp"):
+            try:
+                p.unlink()
+                removed += 1
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return removed
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """A run folder means its best checkpoint (or last, before the first evaluation)."""
     p = Path(path)
@@ -179,16 +197,16 @@ def read_meta(path: str | Path) -> dict:
     return read_header(resolve_checkpoint(path))[1]
 
 
+_META_TYPES = {
+    "step": (int,), "epoch": (int,), "batch_index": (int,), "elapsed": (int, float),
+    "best_val_bpc": (int, float, type(None)), "last_val_bpc": (int, float, type(None)),
+    "end_marker": (str, type(None)), "corpus": (str, type(None)), "corpus_digest": (str, type(None)),
+}
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     path = resolve_checkpoint(path)
-    _, meta = read_header(path)
-    try:
-        with path.open("rb") as f:
-            tensors = st_load(f.read())
-    except CheckpointError:
-        raise
-    except Exception as e:  # the safetensors parser's own errors: bad bytes of any kind
-        raise CheckpointError(f"{path} is corrupted: {str(e)[:200]}") from None
+    table, meta = read_header(path)
     try:
         vocab = Vocab.from_json(meta["vocab"])
         mc = dict(meta["model_config"])
@@ -197,9 +215,14 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             cell=str(mc["cell"]), embedding_dim=int(mc["embedding_dim"]), dropout=float(mc["dropout"]),
         )
         if meta["framing"] not in ("lines", "stream"):
-            raise CheckpointError(f"{path} is corrupted: unknown framing {meta['framing']!r}")
+            raise CheckpointError(f"{path} is corrupted: unknown framing {str(meta['framing'])[:40]!r}")
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise CheckpointError(f"{path} is corrupted: its metadata lacks or mangles {e}") from None
+    for key, kinds in _META_TYPES.items():  # fields read straight off a Checkpoint, when present
+        v = meta.get(key)
+        if key in meta and (not isinstance(v, kinds) or isinstance(v, bool)
+                            or (isinstance(v, (int, float)) and not 0 <= v < math.inf)):
+            raise CheckpointError(f"{path} is corrupted: its {key} is {str(v)[:40]!r}")
     if model_config.vocab_size != len(vocab):
         raise CheckpointError(
             f"{path} is inconsistent: the vocabulary has {len(vocab)} ids but the model expects {model_config.vocab_size}"
@@ -209,6 +232,14 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             expected = CharRNN(model_config).state_dict()
     except ConfigError as e:
         raise CheckpointError(f"{path} holds an unusable model configuration: {e}") from None
+    _check_table(path, table, expected, model_config, meta)
+    try:
+        with path.open("rb") as f:
+            tensors = st_load(f.read())
+    except CheckpointError:
+        raise
+    except Exception as e:  # the safetensors parser's own errors: bad bytes of any kind
+        raise CheckpointError(f"{path} is corrupted: {str(e)[:200]}") from None
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     for name, t in expected.items():
         got = weights.get(name)
@@ -231,6 +262,34 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     return Checkpoint(path=path, meta=meta, tensors=tensors, model=model, vocab=vocab)
 
 
+def _check_table(path: Path, table: dict, expected: dict, config: ModelConfig, meta: dict) -> None:
+    """Before any tensor is read: every entry is one that a checkpoint of this model holds, and no
+    bigger than it needs. A header may claim gigabytes that a sparse file "holds" at no cost on disk;
+    those are refused here, unread."""
+    model_bytes = 4 * sum(t.numel() for t in expected.values())
+    batch = meta.get("train_config", {}).get("batch_size") if isinstance(meta.get("train_config"), dict) else None
+    batch = batch if isinstance(batch, int) and 1 <= batch <= 65_536 else 65_536
+    # Adam's two moments per weight, the RNG and step counters, a carried state per layer (LSTM: two)
+    allowance = 2 * model_bytes + 2**20 + 2 * sum(config.hidden_sizes) * batch * 8
+    other = 0
+    for name, info in table.items():
+        if name.startswith("model."):
+            t = expected.get(name[len("model."):])
+            if t is None:
+                raise CheckpointError(f"{path} has unexpected weights: {name[len('model.'):][:60]}")
+            if tuple(info["shape"]) != tuple(t.shape) or info["dtype"] != "F32":
+                raise CheckpointError(
+                    f"{path} does not match its own configuration: {name[len('model.'):]} is "
+                    f"{tuple(info['shape'])} {info['dtype']}, expected {tuple(t.shape)} F32")
+        elif name.startswith(("optim.", "rng.", "state.")):
+            other += info["data_offsets"][1] - info["data_offsets"][0]
+        else:
+            raise CheckpointError(f"{path} holds a tensor no tui-gen checkpoint has: {str(name)[:60]!r}")
+    if other > allowance:
+        raise CheckpointError(f"{path} is corrupted: it holds {other / 2**20:.0f} MiB of training state, "
+                              f"more than a model of this size can have")
+
+
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
     """The optimizer's state split into tensors and JSON, so no pickle is needed."""
     sd = opt.state_dict()
@@ -245,18 +304,33 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], saved: dict) -> None:
-    state: dict[int, dict] = {}
-    for name, t in tensors.items():
-        if name.startswith("optim."):
-            _, idx, key = name.split(".", 2)
-            state.setdefault(int(idx), {})[key] = t
-    for name, v in saved.get("plain", {}).items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = v
-    try:
-        opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
-    except (KeyError, ValueError, TypeError, RuntimeError) as e:
-        raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {e}") from None
+    try:  # all of it is read from the file: any shape of JSON may be there
+        state: dict[int, dict] = {}
+        for name, t in tensors.items():
+            if name.startswith("optim."):
+                _, idx, key = name.split(".", 2)
+                state.setdefault(int(idx), {})[key] = t
+        for name, v in saved.get("plain", {}).items():
+            idx, key = name.split(".", 1)
+            state.setdefault(int(idx), {})[key] = v
+        # Checked here, or a mangled file fails later, inside optimizer.step(), as a traceback.
+        params = [p for g in opt.param_groups for p in g["params"]]
+        adam = isinstance(opt, (torch.optim.Adam, torch.optim.AdamW))
+        for idx, st in state.items():
+            if not 0 <= idx < len(params) or (adam and set(st) != {"step", "exp_avg", "exp_avg_sq"}):
+                raise ValueError(f"the state of parameter {idx} is not what this optimizer keeps")
+            for key, v in st.items():
+                if torch.is_tensor(v):
+                    ok = (v.dim() == 0 and v.is_floating_point()) if key == "step" else (
+                        v.shape == params[idx].shape and v.dtype == params[idx].dtype)
+                else:
+                    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                if not ok:
+                    raise ValueError(f"{key} of parameter {idx} has the wrong shape or type")
+        # The hyperparameters are the live ones (the resumed configuration says them), not the file's.
+        opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as e:
+        raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {str(e)[:200]}") from None
 
 
 def list_runs(models_dir: str | Path) -> list[dict]:

@@ -89,6 +89,9 @@ class TrainConfig:
         need(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         need(self.threads is None or 1 <= self.threads <= 1024, "--threads must be 1 to 1024")
         need(self.max_nan_steps >= 1, "--max-nan-steps must be at least 1")
+        need(0 <= self.seed < 2**63, f"--seed must be 0 to 2**63 - 1, got {self.seed}")
+        need(0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}")
+        need(0 <= self.embedding_dim <= 4096, f"--embedding must be 0 (one-hot) to 4096, got {self.embedding_dim}")
         need(
             bool(self.hidden_sizes) and all(1 <= h <= 8192 for h in self.hidden_sizes),
             f"hidden sizes must be 1 to 8192 per layer, got {self.hidden_sizes}: try --hidden 128,256",
@@ -120,7 +123,10 @@ def preset(name: str, **overrides) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     cfg = replace(TrainConfig(), **PRESETS[name])
-    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "seq_len" in given and "overlap" not in given and cfg.overlap >= given["seq_len"]:
+        given["overlap"] = max(0, given["seq_len"] // 2)  # the preset's overlap was for its own seq_len
+    cfg = replace(cfg, **given)
     cfg.validate()
     return cfg
 

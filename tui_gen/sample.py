@@ -88,6 +88,10 @@ def encode_seed(vocab: Vocab, seed: str, framing: str) -> torch.Tensor:
         )
     # Lines were trained as "\n" + line, so a seed starts after that newline: the start-of-line state.
     text = ("\n" + seed) if framing == "lines" else seed
+    if not text:  # a stream has no start-of-text state: begin after a line break, as text often does
+        if "\n" not in vocab:
+            raise VocabularyError("this model needs a seed to start from: give one (--seed TEXT)")
+        text = "\n"
     return torch.from_numpy(vocab.encode(text)).long().unsqueeze(0)
 
 
@@ -120,8 +124,6 @@ class Generator:
         ids = encode_seed(self.vocab, seed, self.framing)
         logits, state = prime(self.model, ids)
         logits = logits[0].float()
-        if not bool(torch.isfinite(logits).all()):
-            raise TuiGenError(DIVERGED)
         banned = torch.zeros_like(logits)
         banned[PAD] = banned[UNK] = -math.inf
         tail_len = max((len(s) for s in self.stop_strings), default=0)
@@ -130,6 +132,8 @@ class Generator:
         for _ in range(max_chars):
             logits = logits + banned
             raw = torch.softmax(logits, -1)
+            if not bool(torch.isfinite(raw).all()):  # NaN or +inf scores, at any step, not just the first
+                raise TuiGenError(DIVERGED)
             plain = settings.top_k == 0 and settings.top_p >= 1.0
             if settings.temperature < GREEDY_BELOW:
                 i = int(raw.argmax())

@@ -22,7 +22,7 @@ import torch
 
 from . import events as ev
 from .checkpoint import (
-    SUFFIX, Checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint,
+    SUFFIX, Checkpoint, optimizer_tensors, remove_stale_temps, restore_optimizer, save_checkpoint,
 )
 from .config import LECTURE_SEEDS, TrainConfig, learning_rate
 from .corpus import CorpusText, LineWindows, StreamWindows, split_corpus, training_texts, validation_batches
@@ -98,6 +98,7 @@ class Trainer:
         self._stop = self._eval_now = self._save_now = False
         self.last_path: Path | None = None
         self.best_path: Path | None = None
+        self.save_error: str | None = None  # why the latest save failed, until a `last` save succeeds
         if resume:
             self._restore(resume)
 
@@ -137,6 +138,8 @@ class Trainer:
             max_steps=cfg.max_steps, max_seconds=self.max_seconds,
             run_dir=str(self.run_dir) if self.run_dir else None, warnings=list(self.warnings),
         )
+        if self.run_dir is not None:
+            remove_stale_temps(self.run_dir)  # left by saves killed mid-write
         nan_streak = 0
         first_step = self.step
         resumed_at = time.perf_counter()
@@ -185,6 +188,10 @@ class Trainer:
             yield from self._evaluate_and_save()
         elif self._save_now or self.last_path is None:
             yield from self._save("last")
+        if self.save_error:  # the run's end is lost (disk full, ...): a failure, even if training went fine
+            yield ev.Finished(self.step, "failed", f"step {self.step} could not be saved: {self.save_error}",
+                              self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+            return
         yield ev.Finished(
             self.step, "stopped" if self._stop else "completed",
             f"{'stopped' if self._stop else 'finished'} at step {self.step}"
@@ -294,12 +301,14 @@ class Trainer:
         try:
             path = save_checkpoint(self.run_dir / (kind + SUFFIX), *self.checkpoint_payload(kind))
         except CheckpointError as e:
+            self.save_error = str(e)
             yield ev.Warning(self.step, str(e))
             return
         if kind == "best":
             self.best_path = path
         else:
             self.last_path = path
+            self.save_error = None
         yield ev.Saved(self.step, kind, str(path))
 
     # ---- checkpoints ----------------------------------------------------------------------------
@@ -348,7 +357,7 @@ class Trainer:
             self.elapsed = float(meta["elapsed"])
             self.best_bpc = meta.get("best_val_bpc")
             self.last_bpc = meta.get("last_val_bpc")
-            self.history = {"train": list(meta["history"]["train"]), "val": list(meta["history"]["val"])}
+            self.history = {part: [[int(st), float(v)] for st, v in meta["history"][part]] for part in ("train", "val")}
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{ck.path} cannot be resumed from: its training state lacks {e}") from None
         if meta.get("corpus_digest") != corpus_digest(self.corpus.text):
@@ -364,8 +373,11 @@ class Trainer:
         if self.device.type == "cuda" and "rng.cuda" in ck.tensors:
             torch.cuda.set_rng_state(ck.tensors["rng.cuda"], self.device)
         carried = [ck.tensors[f"state.{i}"] for i in range(len(ck.tensors)) if f"state.{i}" in ck.tensors]
-        if carried and self.framing == "stream" and carried[0].shape[1] == self.data.batch_size:
-            self.carried = state_from_tensors([t.to(self.device) for t in carried], self.model_config.cell)
+        shapes = [(1, self.data.batch_size, h) for h in self.model_config.hidden_sizes
+                  for _ in range(2 if self.model_config.cell == "lstm" else 1)]
+        if (carried and self.framing == "stream" and [tuple(t.shape) for t in carried] == shapes
+                and all(t.is_floating_point() for t in carried)):  # else: start from a zero state
+            self.carried = state_from_tensors([t.to(self.device, torch.float32) for t in carried], self.model_config.cell)
         self.best_path = self.run_dir / ("best" + SUFFIX) if self.run_dir and ck.meta.get("best_val_bpc") else None
 
 

@@ -1,0 +1,278 @@
+"""The `tui-gen` command end to end, in subprocesses: every command, every user error, Ctrl+C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tui_gen.checkpoint import load_checkpoint, read_meta
+
+TINY_MODEL = ["--hidden", "16,16", "--seq-len", "16", "--batch-size", "8", "--embedding", "8"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning", "COLUMNS": "120"}
+ENV.pop("TUI_GEN_DATA_DIR", None)
+
+
+def cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tui_gen", *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def cli_many(commands: list[list[str]], cwd: Path) -> list[subprocess.CompletedProcess]:
+    """Independent commands side by side: most of each one's time is Python and torch starting up."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(lambda args: cli(*args, cwd=cwd), commands))
+
+
+def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
+    assert "Traceback" not in r.stderr
+    return r
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory, lines_corpus_text) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    (d / "tiny.txt").write_text(lines_corpus_text, encoding="utf-8")
+    return d
+
+
+@pytest.fixture(scope="module")
+def trained(work) -> Path:
+    """`tui-gen train FILE --steps 12 --eval-every 5` with a tiny model: the run folder it made."""
+    r = ok(cli("train", "tiny.txt", "--steps", "12", "--eval-every", "5", *TINY_MODEL, "--threads", "1",
+               cwd=work))
+    runs = [p for p in (work / "models").iterdir() if p.is_dir()]
+    assert len(runs) == 1 and runs[0].name.startswith("tiny-")
+    assert "finished at step 12" in r.stdout
+    return runs[0]
+
+
+# ---- the happy paths ----------------------------------------------------------------------------
+
+def test_train_creates_best_and_last(trained):
+    assert (trained / "best.safetensors").is_file() and (trained / "last.safetensors").is_file()
+    last = load_checkpoint(trained / "last.safetensors")
+    assert last.step == 12 and last.framing == "lines"
+    assert last.model.config.hidden_sizes == [16, 16]
+    assert "_E_" in last.stop_strings  # the end marker was recognised
+    best = load_checkpoint(trained)
+    assert best.path.name == "best.safetensors" and best.step in (5, 10, 12)
+    assert sorted(p.name for p in trained.iterdir()) == ["best.safetensors", "last.safetensors"]
+
+
+@pytest.fixture(scope="module")
+def happy(trained, work) -> dict[str, subprocess.CompletedProcess]:
+    """generate (twice alike, once with another seed, once --num 2), eval and data list, side by side."""
+    gen = ["generate", str(trained), "--seed", "Hi", "-n", "20", "--random-seed", "1"]
+    commands = {
+        "gen a": gen, "gen b": gen, "gen c": gen[:-1] + ["2"],
+        "num": ["generate", str(trained), "--seed", "Hi", "-n", "15", "--num", "2", "--random-seed", "3",
+                "--temperature", "1.5"],
+        "eval": ["eval", str(trained), "--device", "cpu"],
+        "data list": ["data", "list"],
+    }
+    return dict(zip(commands, cli_many(list(commands.values()), cwd=work)))
+
+
+def test_generate_echoes_the_seed_and_repeats_with_a_random_seed(happy):
+    for name in ("gen a", "gen b", "gen c"):
+        r = ok(happy[name])
+        assert r.stdout.startswith("Hi")
+        assert r.stdout.endswith("\n") and r.stdout.count("\n") == 1
+        assert 2 < len(r.stdout) <= 2 + 20 + 1
+    assert happy["gen a"].stdout == happy["gen b"].stdout
+
+
+def test_generate_num(happy):
+    lines = ok(happy["num"]).stdout.split("\n")
+    assert lines[-1] == "" and len(lines) == 3
+    assert all(ln.startswith("Hi") and len(ln) <= 17 for ln in lines[:2])
+
+
+def test_eval_prints_bits_per_char(happy):
+    r = ok(happy["eval"])
+    first = r.stdout.split()
+    assert float(first[0]) > 0 and first[1] == "bits/char"
+    assert "checkpoint step" in r.stdout
+
+
+def test_data_list(happy):
+    r = ok(happy["data list"])
+    assert "trump-tweets" in r.stdout and "python-help" in r.stdout
+
+
+def test_train_resume(trained, work, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    r = ok(cli("train", "--resume", str(run), "--steps", "5", "--threads", "1", cwd=work))
+    assert "finished at step 17" in r.stdout
+    assert read_meta(run / "last.safetensors")["step"] == 17
+    assert [s for s, _ in read_meta(run / "last.safetensors")["history"]["val"]][:2] == [5, 10]
+
+
+@pytest.mark.parametrize("args", [
+    [], ["train"], ["generate"], ["eval"], ["data"], ["data", "list"], ["data", "get"], ["launch"],
+], ids=lambda a: "-".join(a) or "top")
+def test_help(work, args):
+    r = ok(cli(*args, "--help", cwd=work))
+    assert r.stdout.startswith("usage: tui-gen")
+
+
+# ---- user errors: exit 2, one line, no traceback ------------------------------------------------
+
+def error_cases(run: Path, work: Path) -> dict[str, list[str]]:
+    ck = str(run)
+    return {
+        "missing corpus": ["train", "no-such-file.txt", "--steps", "2"],
+        "empty corpus": ["train", "empty.txt", "--steps", "2"],
+        "binary corpus": ["train", "/bin/ls", "--steps", "2"],
+        "folder without txt": ["train", "emptydir", "--steps", "2"],
+        "seq-len 0": ["train", "tiny.txt", "--steps", "2", "--seq-len", "0"],
+        "batch-size -1": ["train", "tiny.txt", "--steps", "2", "--batch-size", "-1"],
+        "hidden 0": ["train", "tiny.txt", "--steps", "2", "--hidden", "0"],
+        "lr inf": ["train", "tiny.txt", "--steps", "2", "--lr", "inf"],
+        "lr nan": ["train", "tiny.txt", "--steps", "2", "--lr", "nan"],
+        "steps 0": ["train", "tiny.txt", "--steps", "0"],
+        "minutes -1": ["train", "tiny.txt", "--minutes", "-1"],
+        "overlap too big": ["train", "tiny.txt", "--steps", "2", "--seq-len", "8", "--overlap", "8"],
+        "train device cuda": ["train", "tiny.txt", "--steps", "2", "--device", "cuda", *TINY_MODEL],
+        "resume missing": ["train", "--resume", "no-such-run", "--steps", "2"],
+        "resume corrupt": ["train", "--resume", "bad.safetensors", "--steps", "2"],
+        "temperature 0": ["generate", ck, "--temperature", "0"],
+        "temperature -1": ["generate", ck, "--temperature", "-1"],
+        "temperature nan": ["generate", ck, "--temperature", "nan"],
+        "temperature 1e9": ["generate", ck, "--temperature", "1e9"],
+        "top-p 0": ["generate", ck, "--top-p", "0"],
+        "length -1": ["generate", ck, "-n", "-1"],
+        "num 0": ["generate", ck, "--num", "0"],
+        "missing checkpoint": ["generate", "models/no-such-run", "--seed", "Hi"],
+        "corrupt checkpoint": ["generate", "bad.safetensors", "--seed", "Hi"],
+        "pickle checkpoint": ["generate", "pickle.safetensors", "--seed", "Hi"],
+        "checkpoint name too long": ["generate", "x" * 5000, "--seed", "Hi"],
+        "unknown seed characters": ["generate", ck, "--seed", "Hi \u20ac\u00a7Z~"],
+        "generate device cuda": ["generate", ck, "--device", "cuda"],
+        "eval corrupt": ["eval", "bad.safetensors"],
+        "eval missing corpus": ["eval", ck, "no-such-file.txt"],
+        "data get unknown": ["data", "get", "no-such-corpus"],
+    }
+
+
+def make_error_files(work: Path) -> None:
+    import pickle
+
+    if not (work / "emptydir").exists():
+        (work / "empty.txt").write_text("  \n\n", encoding="utf-8")
+        (work / "emptydir").mkdir()
+        (work / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}" + b"\x00" * 64)
+        (work / "pickle.safetensors").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+
+
+def assert_one_line_error(code: int, stdout: str, stderr: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    assert code == 2, f"exit {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    lines = stderr.strip("\n").split("\n")
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("tui-gen: error: "), stderr
+    assert len(lines[0]) > len("tui-gen: error: ") + 10
+
+
+# Every case through main() in this process (an exception escaping main() fails the test, as a
+# traceback would); a representative subset also as real subprocesses, below.
+@pytest.fixture(scope="module")
+def error_results(trained, work) -> dict[str, tuple[int, str, str]]:
+    import contextlib
+    import io
+
+    from tui_gen.cli import main
+
+    make_error_files(work)
+    results = {}
+    old = os.getcwd()
+    os.chdir(work)
+    try:
+        for case, args in error_cases(trained, work).items():
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(args)
+            results[case] = (code, out.getvalue(), err.getvalue())
+    finally:
+        os.chdir(old)
+    return results
+
+
+@pytest.mark.parametrize("case", list(error_cases(Path("run"), Path("."))))
+def test_user_errors_are_one_line_and_exit_2(error_results, case):
+    assert_one_line_error(*error_results[case])
+
+
+END_TO_END = ["binary corpus", "seq-len 0", "lr inf", "temperature nan", "corrupt checkpoint",
+              "unknown seed characters", "train device cuda"]
+
+
+@pytest.fixture(scope="module")
+def error_processes(trained, work) -> dict[str, subprocess.CompletedProcess]:
+    make_error_files(work)
+    cases = error_cases(trained, work)
+    return dict(zip(END_TO_END, cli_many([cases[c] for c in END_TO_END], cwd=work)))
+
+
+@pytest.mark.parametrize("case", END_TO_END)
+def test_user_errors_end_to_end(error_processes, case):
+    r = error_processes[case]
+    assert_one_line_error(r.returncode, r.stdout, r.stderr)
+
+
+def test_unknown_seed_characters_are_named_and_nothing_is_echoed(error_results, error_processes):
+    for code, stdout, stderr in (error_results["unknown seed characters"],
+                                 (0, error_processes["unknown seed characters"].stdout,
+                                  error_processes["unknown seed characters"].stderr)):
+        assert stdout == ""
+        for c in ("\u20ac", "\u00a7", "Z", "~"):
+            assert repr(c) in stderr
+        assert "'H'" not in stderr
+
+
+def test_device_cuda_says_what_to_do(error_results):
+    for case in ("train device cuda", "generate device cuda"):
+        stderr = error_results[case][2]
+        assert "cuda" in stderr and "cpu" in stderr
+
+
+# ---- Ctrl+C -------------------------------------------------------------------------------------
+
+def test_sigint_during_train_saves_and_exits_0(work, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_gen", "train", str(work / "tiny.txt"), "--minutes", "1", "--eval-every", "5",
+         "--out", str(out), "--threads", "1", *TINY_MODEL],
+        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "last.safetensors").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        assert (out / "last.safetensors").exists(), "no checkpoint within 60 s"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert "stopped at step" in stdout
+    step = int(stdout.split("stopped at step")[1].split()[0].strip(",;"))
+    ck = load_checkpoint(out / "last.safetensors")
+    assert ck.step == step and step >= 5
+    assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "last.safetensors"]
