@@ -3,7 +3,6 @@ recipe (`--preset lecture`) for the same time, both as real CLI runs, one after 
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import tempfile
@@ -17,9 +16,6 @@ def train_and_eval(minutes: float, preset: str, workdir: Path) -> tuple[float, s
     cmd = [sys.executable, "-m", "tui_gen", "train", tweets_path(), "--minutes", str(minutes),
            "--preset", preset, "--out", str(out), "--quiet", "--threads", "2"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
-    ev = subprocess.run([sys.executable, "-m", "tui_gen", "eval", str(out), tweets_path(), "--device", "cpu"],
-                        check=True, capture_output=True, text=True)
-    # eval on a given file scores all of it; the trainer's own number is the held-out one
     from tui_gen.checkpoint import read_meta
 
     meta = read_meta(out)

@@ -56,8 +56,13 @@ class Checkpoint:
 
     @property
     def stop_strings(self) -> tuple[str, ...]:
-        marker = self.meta.get("end_marker")
-        return ("\n",) + ((marker,) if marker else ())
+        return stop_strings(self.framing, self.meta.get("end_marker"))
+
+
+def stop_strings(framing: str, end_marker: str | None) -> tuple[str, ...]:
+    """Where generation stops: the end of a line (lines framing) or the corpus's end marker.
+    In a stream a newline is just text."""
+    return (("\n",) if framing == "lines" else ()) + ((end_marker,) if end_marker else ())
 
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import signal
 import sys
 import time
@@ -40,8 +39,16 @@ def _number(kind):
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (a flag that is not a number, an unknown choice) in the same one-line
+    form as every other user error, instead of a usage block and a second format."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"tui-gen: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="tui-gen", description="Train and play with a character-level GRU language model.",
         epilog="Run `tui-gen COMMAND --help` for each command's options.",
     )
@@ -150,20 +157,35 @@ def _download_progress(console):
 def cmd_train(args) -> int:
     from dataclasses import replace
 
-    from rich.console import Console
-
-    from .checkpoint import load_checkpoint
     from .config import preset
-    from .datasets import open_corpus
-    from .train import Trainer, resume_config
+    from .errors import ConfigError
 
-    out = Console(stderr=False, highlight=False)
-    err = Console(stderr=True, highlight=False)
+    # 0 must not read as "not given" (that would train for the default 6 minutes), nor a negative
+    # --steps shorten a resumed run.
+    if args.steps is not None and args.steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {args.steps}")
+    if args.minutes is not None and not 0 < args.minutes < math.inf:
+        raise ConfigError(f"--minutes must be a positive number, got {args.minutes}")
     knobs = {k: getattr(args, k) for k in (
         "framing", "seq_len", "overlap", "batch_size", "hidden_sizes", "cell", "embedding_dim", "dropout", "lr",
         "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "val_fraction", "min_char_count", "eval_every",
         "seed", "device", "bf16", "threads")}
     run_length = {"max_steps": args.steps, "max_minutes": None if args.steps else args.minutes}
+    if not args.resume:  # checked before torch is imported: a bad flag costs no start-up time
+        cfg = preset(args.preset, **{k: v for k, v in knobs.items() if v is not None})
+        if args.steps or args.minutes:
+            cfg = replace(cfg, **run_length)
+        cfg.validate()
+
+    from rich.console import Console
+
+    from .checkpoint import load_checkpoint
+    from .datasets import open_corpus
+    from .device import pick_device
+    from .train import Trainer, resume_config
+
+    out = Console(stderr=False, highlight=False)
+    err = Console(stderr=True, highlight=False)
     if args.resume:
         ck = load_checkpoint(args.resume)
         base = resume_config(ck, device=args.device, threads=args.threads, eval_every=args.eval_every)
@@ -177,10 +199,7 @@ def cmd_train(args) -> int:
         cfg.validate()
     else:
         ck = None
-        cfg = preset(args.preset, **{k: v for k, v in knobs.items() if v is not None})
-        if args.steps or args.minutes:
-            cfg = replace(cfg, **run_length)
-        cfg.validate()
+    pick_device(cfg.device)  # no GPU: say so before reading the corpus
     corpus_arg = args.corpus or (ck.meta.get("corpus") if ck else None)
     corpus, ref = open_corpus(corpus_arg, progress=_download_progress(err), framing=cfg.framing)
     run_dir = args.out or (ck.path.parent if ck else args.models_dir / f"{Path(ref).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -205,6 +224,7 @@ def _budget_spent(cfg, ck) -> bool:
 
 
 def _drive(trainer, out, err, quiet: bool) -> int:
+    from rich.markup import escape  # paths and messages may hold [brackets]: text, never markup
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import events as ev
@@ -222,11 +242,11 @@ def _drive(trainer, out, err, quiet: bool) -> int:
             if isinstance(e, ev.Started):
                 if not quiet:
                     progress.console.print(
-                        f"corpus [bold]{e.corpus}[/] ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} "
+                        f"corpus [bold]{escape(e.corpus)}[/] ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} "
                         f"held-out characters, vocabulary {e.vocab_size}); model {e.parameters:,} parameters on {e.device}; "
-                        f"run folder {e.run_dir}" + (f"; resuming at step {e.step}" if e.step else ""))
+                        f"run folder {escape(str(e.run_dir))}" + (f"; resuming at step {e.step}" if e.step else ""))
                 for w in e.warnings:
-                    progress.console.print(f"[yellow]warning:[/] {w}")
+                    progress.console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
             elif isinstance(e, ev.Step):
                 progress.update(task, completed=e.progress or 0.0,
                                 info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s")
@@ -246,14 +266,14 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                     for seed, text in e.samples[:4]:
                         progress.console.print(f"  [dim]{e.step} T={e.temperature}[/] ", _literal(seed, text))
             elif isinstance(e, ev.Warning):
-                progress.console.print(f"[yellow]warning:[/] {e.message}", markup=True, highlight=False)
+                progress.console.print(f"[yellow]warning:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
             elif isinstance(e, ev.Finished):
-                if e.reason == "diverged":
-                    err.print(f"tui-gen: error: {e.message}", markup=False)
+                if e.reason in ("diverged", "failed"):
+                    err.print(f"tui-gen: error: {e.message}", markup=False, soft_wrap=True)  # one line
                     status = EXIT_FAILED
                 else:
                     out.print(e.message + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else ""),
-                              markup=False)
+                              markup=False, soft_wrap=True)
     return status
 
 
@@ -286,6 +306,8 @@ def cmd_generate(args) -> int:
         raise ConfigError(f"--length must be 0 to 1000000, got {args.length}")
     if not 1 <= args.num <= 10_000:
         raise ConfigError(f"--num must be 1 to 10000, got {args.num}")
+    if args.random_seed is not None and not 0 <= args.random_seed < 2**63:
+        raise ConfigError(f"--random-seed must be 0 to 2**63 - 1, got {args.random_seed}")
     ck = load_checkpoint(args.checkpoint, device=pick_device(args.device))
     torch.set_num_threads(1)  # one character at a time: more threads only add synchronisation
     gen = torch.Generator().manual_seed(args.random_seed) if args.random_seed is not None else None
@@ -323,7 +345,6 @@ def cmd_eval(args) -> int:
     corpus, ref = open_corpus(args.corpus or ck.meta.get("corpus"), framing=ck.framing)
     if args.corpus:
         # another corpus: score all of it
-        from .corpus import training_texts
         part = [ln for ln in corpus.text.split("\n") if ln.strip()] if ck.framing == "lines" else corpus.text
         which = "all of it"
     else:
@@ -374,11 +395,8 @@ def cmd_data(args) -> int:
 
 
 def cmd_launch(args) -> int:
-    try:
-        from .app.main import run_app
-    except ImportError:
-        print("tui-gen: the app is not built yet: use `tui-gen train` and `tui-gen generate`", file=sys.stderr)
-        return EXIT_USAGE
+    from .app.main import run_app  # no torch on this path: the first frame comes before torch loads
+
     return run_app(args)
 
 

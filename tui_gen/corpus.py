@@ -14,6 +14,7 @@ Two framings:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def _read_file(path: Path, budget: int, warnings: list[str]) -> str:
     if b"\x00" in raw[:65536]:
         raise CorpusError(f"{path} looks like a binary file, not text: give a UTF-8 text file")
     text = raw.decode("utf-8", errors="replace")
-    bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    # Bytes, not replacement characters: one U+FFFD may stand for several bytes of a cut-off sequence.
+    bad = len(raw) - len(raw.decode("utf-8", errors="ignore").encode("utf-8")) if "\ufffd" in text else 0
     if bad:
         if bad > max(100, len(text) // 10):
             raise CorpusError(f"{path} is not UTF-8 text ({bad} undecodable bytes): convert it to UTF-8 first")
@@ -63,11 +65,20 @@ def _read_file(path: Path, budget: int, warnings: list[str]) -> str:
 def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | None = None) -> CorpusText:
     """A UTF-8 text file, or a folder of .txt files (read in name order)."""
     path = Path(path)
-    if not path.exists():
+    try:  # stat() itself fails in a folder we may not enter, or on a name too long
+        exists, is_dir = path.exists(), path.is_dir()
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file()) if is_dir else []
+        if is_dir and not files:
+            with os.scandir(path):  # an unreadable folder: say so, not "no .txt files"
+                pass
+    except PermissionError:
+        raise CorpusError(f"cannot read {path}: permission denied (check its and its folders' permissions)") from None
+    except OSError as e:
+        raise CorpusError(f"cannot read {str(path)[:200]}: {e.strerror or e}") from None
+    if not exists:
         raise CorpusError(f"{path} does not exist: give a text file, a folder of .txt files, or a built-in corpus name")
     warnings: list[str] = []
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+    if is_dir:
         if not files:
             raise CorpusError(f"the folder {path} has no .txt files in it")
         parts, budget = [], MAX_CORPUS_BYTES
@@ -158,22 +169,25 @@ class LineWindows:
         framed = [frame_line(ln) for ln in lines]
         ids = vocab.encode("".join(framed))
         lengths = np.fromiter((len(s) for s in framed), dtype=np.int64, count=len(framed))
+        del framed  # a copy of the whole text: not needed once encoded
         ends = np.cumsum(lengths)
         starts = ends - lengths
         # Window k of a line starts at k * stride and holds seq_len + 1 ids (inputs and shifted
         # targets). A line of L ids has L - 1 targets and needs 1 + ceil((L - 1 - seq_len) / stride)
         # windows: every target is covered, the last window is padded.
         n_win = 1 + np.maximum(0, -(-(lengths - 1 - seq_len) // stride))
-        line_of = np.repeat(np.arange(len(framed)), n_win)
+        line_of = np.repeat(np.arange(len(lengths)), n_win)
         k = np.arange(int(n_win.sum())) - np.repeat(np.cumsum(n_win) - n_win, n_win)
         win_start = starts[line_of] + k * stride
-        win_end = np.minimum(win_start + seq_len + 1, ends[line_of])
+        self.lengths = (np.minimum(win_start + seq_len + 1, ends[line_of]) - win_start).astype(np.int32)
+        del line_of, k
         self.windows = np.full((len(win_start), seq_len + 1), PAD, dtype=np.int32)
-        self.lengths = (win_end - win_start).astype(np.int32)
         offsets = np.arange(seq_len + 1)
-        take = offsets[None, :] < self.lengths[:, None]
-        src = (win_start[:, None] + offsets[None, :])[take]
-        self.windows[take] = ids[src]
+        chunk = 1 << 16  # windows at a time: the int64 index arrays stay small on a 64 MiB corpus
+        for a in range(0, len(win_start), chunk):
+            take = offsets[None, :] < self.lengths[a:a + chunk, None]
+            src = (win_start[a:a + chunk, None] + offsets[None, :])[take]
+            self.windows[a:a + chunk][take] = ids[src]
         self.batch_size = batch_size
         self.seed = seed
 

@@ -22,7 +22,7 @@ import torch
 
 from . import events as ev
 from .checkpoint import (
-    SUFFIX, Checkpoint, optimizer_tensors, remove_stale_temps, restore_optimizer, save_checkpoint,
+    SUFFIX, Checkpoint, stop_strings, optimizer_tensors, remove_stale_temps, restore_optimizer, save_checkpoint,
 )
 from .config import LECTURE_SEEDS, TrainConfig, learning_rate
 from .corpus import CorpusText, LineWindows, StreamWindows, split_corpus, training_texts, validation_batches
@@ -275,7 +275,7 @@ class Trainer:
 
     @property
     def stop_strings(self) -> tuple[str, ...]:
-        return ("\n",) + ((self.end_marker,) if self.end_marker else ())
+        return stop_strings(self.framing, self.end_marker)
 
     def _evaluate_and_save(self) -> Iterator[ev.Event]:
         t0 = time.perf_counter()

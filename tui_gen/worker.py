@@ -40,6 +40,7 @@ import time
 import traceback
 import weakref
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing import connection as mp_connection
 from pathlib import Path
@@ -218,6 +219,31 @@ def describe_exit(exitcode: int | None, log_path: str | None = None) -> str | No
     return f"the training process exited with code {exitcode}" + (f"; see {log_path}" if log_path else "")
 
 
+@contextmanager
+def _real_stdio():
+    """Inside a Textual app, sys.stdout/stderr are capture objects, whose fileno() is -1;
+    multiprocessing's resource tracker passes sys.stderr.fileno() to the process it spawns and fails
+    ("bad value(s) in fds_to_keep"). Lend it /dev/null for the moment a process is started: the
+    terminal is Textual's, and the training process writes to its log anyway."""
+    if _fileno_ok(sys.stderr) and _fileno_ok(sys.stdout):
+        yield
+        return
+    saved = sys.stdout, sys.stderr
+    with open(os.devnull, "w") as null:
+        sys.stdout = sys.stderr = null
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+
+
+def _fileno_ok(stream) -> bool:
+    try:
+        return stream is not None and stream.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 class TrainingWorker:
     """One training process, driven from the UI. Thread-safe: one thread may sit in get() while
     another calls send(), alive, death_reason() or shutdown()."""
@@ -248,7 +274,8 @@ class TrainingWorker:
         process = ctx.Process(target=_child_main, args=(spec, events_w, commands_r),
                               name="tui-gen-training", daemon=True)
         try:
-            process.start()
+            with _real_stdio():
+                process.start()
         finally:
             # Only the child holds these ends now: when it dies the parent reads EOF, and when the
             # parent dies the child does.

@@ -130,6 +130,10 @@ class LossPlot(Widget):
     def clear(self) -> None:
         self._reset()
 
+    def redraw_now(self) -> None:
+        """Redraw at once rather than at the next tick (snapshots, a pane just shown)."""
+        self._redraw()
+
     @property
     def train_points(self) -> list[tuple[float, float]]:
         """All (step, smoothed bpc) train points, undecimated."""

@@ -142,10 +142,12 @@ class StreamView(ScrollView, can_focus=True):
                 self._add_to_row(c, style)
         self._flush(pending, style)
         rows = len(self._rows)
-        if rows - 1 != first_dirty:
+        grew = rows - 1 != first_dirty
+        if grew:
             self.virtual_size = Size(self._wrap, rows)
         self.refresh_lines(first_dirty, rows - first_dirty)
-        if at_end:
+        # Scroll only when rows were added: a scroll makes the screen reflow, far dearer than a line.
+        if at_end and grew:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def _flush(self, pending: list[str], style: Style) -> None:

@@ -1,0 +1,185 @@
+"""How responsive the app is while the real training process trains on the tweets.
+
+    python bench/app_latency.py [--tweets PATH] [--keys 60] [--chars 2000]
+
+Runs the app headless (Textual's test driver, 160x48) with a real TrainingWorker on the tweets, then:
+- key press -> screen update: a key event is posted to the app as the terminal driver would; the time
+  until the seed box holds the new text AND the next frame has been composed (App._display) is one sample;
+- the same while the playground streams;
+- playground streaming speed while training: characters per second, at the app's pace and unpaced;
+- how many training events arrive, and how many UI messages carry them (one per drain).
+
+Prints a small table. Not a test: numbers depend on the machine (2 slow shared cores here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DEFAULT_TWEETS = REPO.parent / "shared/data/trump_tweets.txt"
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
+    return s[k]
+
+
+async def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"app_latency: timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def key_latencies(app, n: int, frames: list[float]) -> list[float]:
+    """Type n characters into the seed box, one at a time; ms from key to the next composed frame."""
+    from textual import events
+    from textual.widgets import Input
+
+    seed = app.query_one("#seed", Input)
+    seed.focus()
+    await asyncio.sleep(0.1)
+    seed.value = ""
+    out = []
+    for i in range(n):
+        ch = "abcdefghij"[i % 10]
+        expected = seed.value + ch
+        before = len(frames)
+        t0 = time.perf_counter()
+        app.post_message(events.Key(ch, ch))
+        while seed.value != expected or len(frames) == before or frames[-1] < t0:
+            await asyncio.sleep(0.0005)
+            if time.perf_counter() - t0 > 5:
+                break
+        out.append((frames[-1] - t0) * 1000 if frames and frames[-1] >= t0 else 5000.0)
+        await asyncio.sleep(0.03)  # a typist, not a flood
+    seed.value = ""
+    return out
+
+
+async def stream(app, chars: int, pace: float | None) -> tuple[int, float]:
+    """Generate `chars` characters (no stop strings matter: the length is the limit); chars/s."""
+    from textual.widgets import Input
+
+    pg = app.playground
+    pg.pace = pace
+    app.query_one("#length", Input).value = str(chars)
+    app.query_one("#seed", Input).value = "Hillary"
+    t0 = time.perf_counter()
+    assert pg.generate()
+    await wait_until(lambda: pg.last_end is not None, 120, "the generation to end")
+    dt = time.perf_counter() - t0
+    return pg.generated, pg.generated / dt
+
+
+async def main(args) -> None:
+    from tui_gen.app.app import TuiGenApp
+    from tui_gen.app.options import LaunchOptions
+
+    tmp = tempfile.TemporaryDirectory(prefix="tui-gen-bench-")
+    models = Path(tmp.name)
+    options = LaunchOptions(corpus=str(args.tweets), device="cpu", models_dir=str(models), minutes=30)
+    app = TuiGenApp(options, warm_up=True)
+
+    frames: list[float] = []
+    display = app._display
+
+    def timed_display(screen, renderable):
+        if renderable is not None:
+            frames.append(time.perf_counter())
+        return display(screen, renderable)
+
+    app._display = timed_display
+    counts = {"messages": 0, "events": 0}
+    handle = app.handle_events  # each TrainingEvents message calls it once with its batch
+
+    def counted(events: list) -> None:
+        counts["messages"] += 1
+        counts["events"] += len(events)
+        handle(events)
+
+    app.handle_events = counted
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        t_start = time.perf_counter()
+        await wait_until(lambda: app.state.started, 180, "training to start")
+        startup = time.perf_counter() - t_start
+        await wait_until(lambda: app.state.step >= 5, 120, "a few training steps")
+        # First weights for the playground: Enter with no model asks training for a snapshot.
+        pg = app.playground
+        pg.pace = None
+        app.query_one("#length").value = "10"
+        app.query_one("#seed").value = "Hillary"
+        pg.generate()
+        await wait_until(lambda: pg.last_end is not None and pg.model is not None, 120, "the first weights")
+        # Keep these weights, and let the length (not the end of a tweet) end each generation.
+        pg._follow_training = False
+        pg.model.stop_strings = ()
+        await pilot.pause(0.5)
+
+        c0, e0, s0, t0 = counts["messages"], counts["events"], app.state.step, time.perf_counter()
+        idle = await key_latencies(app, args.keys, frames)
+        t1 = time.perf_counter()
+        rate_msgs = (counts["messages"] - c0) / (t1 - t0)
+        rate_events = (counts["events"] - e0) / (t1 - t0)
+        steps_per_s = (app.state.step - s0) / (t1 - t0)
+
+        # keys while the playground streams: at the app's pace (500/s), and as fast as the model goes
+        busy = {}
+        for label, pace in (("paced", 500.0), ("unpaced", None)):
+            pg.pace = pace
+            app.query_one("#length").value = "10000"
+            pg.generate()
+            await wait_until(lambda: pg.generated > 50, 30, "streaming to start")
+            busy[label] = await key_latencies(app, max(10, args.keys // 2), frames)
+            pg.stop()
+            await pilot.pause(0.3)
+
+        paced_n, paced = await stream(app, args.chars, 500.0)
+        free_n, free = await stream(app, args.chars, None)
+        chars_per_s_training = app.state.chars_per_sec or 0.0
+
+        app.begin_quit(save=False)
+        await wait_until(lambda: not app.is_running, 60, "the app to quit")
+
+    rows = [
+        ("startup: launch -> training started", f"{startup:.1f} s", ""),
+        ("training while measuring", f"{steps_per_s:.1f} steps/s", f"{chars_per_s_training:,.0f} chars/s"),
+        ("training events -> UI messages", f"{rate_events:.1f} events/s", f"{rate_msgs:.1f} messages/s"),
+        ("key -> frame, training", f"p50 {statistics.median(idle):.1f} ms", f"p95 {percentile(idle, 0.95):.1f} ms"),
+        ("key -> frame, training + streaming 500/s", f"p50 {statistics.median(busy['paced']):.1f} ms",
+         f"p95 {percentile(busy['paced'], 0.95):.1f} ms"),
+        ("key -> frame, training + streaming flat out", f"p50 {statistics.median(busy['unpaced']):.1f} ms",
+         f"p95 {percentile(busy['unpaced'], 0.95):.1f} ms"),
+        (f"streaming {paced_n:,} chars, paced 500/s", f"{paced:,.0f} chars/s", ""),
+        (f"streaming {free_n:,} chars, unpaced", f"{free:,.0f} chars/s", ""),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"\napp latency on {args.tweets.name} (real training process, headless 160x48)")
+    for name, a, b in rows:
+        print(f"  {name:<{width}}  {a:>18}  {b:>18}")
+    print(f"  (keys: {len(idle)} + 2 x {len(busy['paced'])} samples)")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tweets", type=Path, default=DEFAULT_TWEETS, help="the tweets file (default ../shared/data)")
+    p.add_argument("--keys", type=int, default=60, help="key presses to time")
+    p.add_argument("--chars", type=int, default=2000, help="characters to stream")
+    a = p.parse_args()
+    if not a.tweets.is_file():
+        raise SystemExit(f"app_latency: {a.tweets} is missing: pass --tweets PATH (or `tui-gen data get trump-tweets`)")
+    asyncio.run(main(a))

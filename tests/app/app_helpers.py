@@ -1,0 +1,119 @@
+"""Helpers for the app's tests: drive the event loop, wait without fixed sleeps, a fake training worker."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import time
+
+from tui_gen import events as ev
+from tui_gen import worker as wk
+
+
+def run(coro):
+    """No pytest-asyncio here: each test drives its own event loop."""
+    return asyncio.run(coro)
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "condition"):
+    """Let the app run until condition() is true (polling, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await pilot.pause(0.02)
+
+
+class FakeWorker:
+    """Stands in for tui_gen.worker.TrainingWorker: records commands, and get() returns what the test
+    push()es, exactly as the real one drains its queue."""
+
+    def __init__(self) -> None:
+        self.spec = None
+        self.sent: list[str] = []
+        self.shutdowns: list[float] = []
+        self._queue: queue.Queue = queue.Queue()
+        self._alive = False
+        self.exitcode = None
+        self.gets = 0  # non-empty batches handed out
+
+    # the TrainingWorker API the app uses
+    def start(self, spec) -> None:
+        self.spec = spec
+        self._alive = True
+
+    def send(self, command: str) -> bool:
+        assert command in wk.COMMANDS, command
+        self.sent.append(command)
+        return self._alive
+
+    def get(self, timeout: float | None = None) -> list:
+        out = []
+        try:
+            out.append(self._queue.get(timeout=timeout))
+        except queue.Empty:
+            return out
+        while True:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                self.gets += 1
+                return out
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    @property
+    def log_path(self) -> str | None:
+        return self.spec.log_path if self.spec else None
+
+    def death_reason(self) -> str | None:
+        return wk.describe_exit(self.exitcode, self.log_path)
+
+    def shutdown(self, timeout: float = 5.0) -> int | None:
+        self.shutdowns.append(timeout)
+        if self._alive:
+            self.die(0, finished=True)
+        return self.exitcode
+
+    # test helpers
+    def push(self, *events) -> None:
+        for e in events:
+            self._queue.put(e)
+
+    def die(self, exitcode: int, finished: bool = False) -> None:
+        self._alive = False
+        self.exitcode = exitcode
+        if finished:
+            self.push(ev.Finished(0, "stopped", "stopped", None, None, None))
+        self.push(wk.Exited(exitcode, self.death_reason()))
+
+
+class FakeFactory:
+    """worker_factory for the app: every worker it made, newest last."""
+
+    def __init__(self) -> None:
+        self.workers: list[FakeWorker] = []
+
+    def __call__(self) -> FakeWorker:
+        w = FakeWorker()
+        self.workers.append(w)
+        return w
+
+    @property
+    def last(self) -> FakeWorker:
+        return self.workers[-1]
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now, as plain text."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
+                      record=True)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)

@@ -1,0 +1,394 @@
+"""Pilot tests of the app: events fed through a fake worker (no process), a tiny real model in the
+playground. The real training process is driven in test_app_worker.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import fake_events
+from app_helpers import FakeFactory, run, screen_text, wait_for
+from textual import events
+from textual.widgets import Input, Tabs
+
+from tui_gen import events as ev
+from tui_gen import worker as wk
+from tui_gen.app.app import TuiGenApp
+from tui_gen.app.bindings import APP_BINDINGS, PLAYGROUND_BINDINGS
+from tui_gen.app.options import LaunchOptions
+from tui_gen.app.screens import ConfirmScreen, HelpScreen
+from tui_gen.app.state import FAILED, PAUSED, PAUSING, RUNNING
+from tui_gen.app.widgets import LossPlot, StreamView, TemperatureSlider
+from tui_gen.app.widgets.error_panel import ErrorPanel
+from tui_gen.app.widgets.next_char_panel import NextCharPanel
+from tui_gen.app.widgets.samples_panel import SamplesPanel
+from tui_gen.app.widgets.training_panel import TrainingPanel
+
+NARROW = (80, 24)
+WIDE = (160, 48)
+
+
+def make_app(factory: FakeFactory | None = None, model=None, **options) -> TuiGenApp:
+    opts = LaunchOptions(**{"train": factory is not None, "models_dir": "models-test-unused", **options})
+    return TuiGenApp(opts, worker_factory=factory or FakeFactory(), model=model, warm_up=False)
+
+
+def panel_text(app: TuiGenApp) -> str:
+    from rich.console import Console
+
+    console = Console(width=60, record=True, file=__import__("io").StringIO())
+    panel = app.query_one(TrainingPanel)
+    from tui_gen.app.widgets.training_panel import stats_table
+
+    console.print(stats_table(panel.state))
+    return console.export_text()
+
+
+def notes(app: TuiGenApp) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+def test_first_frame_path_imports_no_torch():
+    code = "import sys, tui_gen.app.app, tui_gen.app.main; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_events_fill_panel_plot_and_samples(factory):
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers, what="the worker to start")
+            worker = factory.last
+            assert worker.spec.corpus == "trump-tweets"  # no argument: the tweets
+            events = fake_events.run(650)
+            worker.push(*events)
+            await wait_for(pilot, lambda: app.state.step == 650, what="all events")
+            # far fewer UI messages than events: one per drain
+            assert worker.gets < len(events) / 10
+            text = panel_text(app)
+            assert "running" in text and "650" in text and "12,345 chars/s" in text
+            assert "3:15 elapsed · 2:45 left" in text  # elapsed and ETA from the events
+            assert "2.124 (best 2.124 at 600)" in text
+            plot = app.query_one(LossPlot)
+            assert len(plot.train_points) == 650 and [x for x, _ in plot.val_points] == [300.0, 600.0]
+            samples = app.query_one(SamplesPanel)
+            assert [b[0] for b in samples.blocks] == [600, 300]  # newest first
+            shown = [str(s.render()) for s in samples.query(".sample-block")]
+            assert shown[0].startswith("step 600 · T=0.80")
+            assert "[bold]not markup[/bold]" in shown[0]  # literal, not markup
+            assert "\x1b" not in shown[0] and "␛[31m" in shown[0]  # control chars never reach the terminal
+            assert app.query_one(TrainingPanel).progress > 0.5
+    run(body())
+
+
+def test_pause_resume_and_keys_typed_into_the_seed(factory):
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            worker = factory.last
+            worker.push(fake_events.started(), fake_events.step(1))
+            await wait_for(pilot, lambda: app.state.status == RUNNING)
+            await pilot.press("p")
+            assert worker.sent == ["pause"] and app.state.status == PAUSING
+            worker.push(wk.Paused(1))
+            await wait_for(pilot, lambda: app.state.status == PAUSED)
+            assert "Resume" in [b.binding.description for b in app.screen.active_bindings.values()]
+            await pilot.press("p")
+            assert worker.sent == ["pause", "resume"] and app.state.status == RUNNING
+            # In the seed box, letters are letters: no pause, no quit, no help.
+            await pilot.press("2")
+            assert isinstance(app.focused, Input) and app.focused.id == "seed"
+            await pilot.press("p", "q", "r", "question_mark", "1")
+            assert app.focused.value == "pqr?1"
+            assert worker.sent == ["pause", "resume"] and app.is_running and app.screen is app.screen_stack[0]
+            # escape leaves the box; then p pauses again
+            await pilot.press("escape")
+            assert not isinstance(app.focused, Input)
+            await pilot.press("p")
+            assert worker.sent[-1] == "pause"
+    run(body())
+
+
+def test_save_says_where(factory):
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            worker = factory.last
+            await pilot.press("ctrl+s")
+            assert worker.sent == [] and "nothing to save yet" in notes(app)[-1]
+            worker.push(fake_events.started(), fake_events.step(1), fake_events.step(2))
+            await wait_for(pilot, lambda: app.state.step == 2)
+            await pilot.press("ctrl+s")
+            assert worker.sent == ["save"]
+            worker.push(ev.Saved(2, "last", fake_events.LAST))
+            await wait_for(pilot, lambda: any(fake_events.LAST in n for n in notes(app)))
+            assert "Checkpoint saved: Saved step 2 to " + fake_events.LAST in notes(app)
+            assert app.state.unsaved_steps == 0
+    run(body())
+
+
+def test_generate_streams_from_the_seed_with_next_char_panel(tiny_model):
+    async def body():
+        app = make_app(model=tiny_model)
+        async with app.run_test(size=NARROW) as pilot:
+            await pilot.press("2")  # the playground tab
+            assert app.active_pane == "playground" and app.focused.id == "seed"
+            await pilot.press(*"[bold]Hi")
+            app.playground.pace = None  # as fast as the model goes
+            app.query_one("#length", Input).value = "2000"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.playground.last_end is not None, what="generation to finish")
+            pg = app.playground
+            assert pg.last_end.reason == "length" and pg.generated == 2000
+            out = app.query_one(StreamView).text
+            assert out.startswith("[bold]Hi")  # the seed, literally
+            assert len(out.replace("\n", "")) >= 2000  # every character arrived (tabs may widen)
+            panel = app.query_one(NextCharPanel)
+            assert 1 <= len(panel.top) <= 5 and panel.chosen is not None
+            assert all(0 <= p <= 1 for _, p in panel.top)
+            assert "2,000 chars" in pg.label_text and "length reached" in pg.label_text
+
+            # unknown characters: a clear message, nothing generated, no crash
+            seed = app.query_one("#seed", Input)
+            seed.value = "héllo"
+            await pilot.press("enter")
+            assert "never saw: 'é'" in notes(app)[-1]
+            assert app.query_one(StreamView).text.startswith("[bold]Hi")
+            # a bad length: says what is wrong and puts the cursor there
+            seed.value = "ok"
+            app.query_one("#length", Input).value = "0"
+            await pilot.press("enter")
+            assert "Length must be a whole number from 1 to 10,000" in notes(app)[-1]
+            assert app.focused.id == "length"
+    run(body())
+
+
+def test_escape_stops_and_temperature_applies_mid_stream(tiny_model):
+    async def body():
+        app = make_app(model=tiny_model)
+        async with app.run_test(size=NARROW) as pilot:
+            await pilot.press("2", *"abc")
+            app.playground.pace = 200  # chars/s: time to move the slider while it writes
+            app.query_one("#length", Input).value = "10000"
+            await pilot.press("enter")
+            pg = app.playground
+            await wait_for(pilot, lambda: pg._live_settings is not None and pg.generated > 0)
+            assert pg._live_settings.temperature == 0.8
+            settings = pg._live_settings
+            await pilot.press("ctrl+up")  # while typing in the seed box, while streaming
+            assert pg.generating and settings.temperature == 0.85  # the sampler reads it at the next character
+            assert app.query_one(TemperatureSlider).value == 0.85
+            assert "Stop" in [b.binding.description for b in app.screen.active_bindings.values()]
+            await pilot.press("escape")
+            assert not pg.generating and pg.last_end.reason == "stopped"
+            n = len(app.query_one(StreamView).text)
+            await pilot.pause(0.1)
+            assert len(app.query_one(StreamView).text) == n  # late batches are dropped
+            assert n < 10_000
+    run(body())
+
+
+def test_slider_moves_every_way():
+    async def body():
+        app = make_app()
+        async with app.run_test(size=NARROW) as pilot:
+            await pilot.press("2")
+            slider = app.query_one(TemperatureSlider)
+            pg = app.playground
+            await pilot.press("ctrl+down")  # from the seed box
+            assert pg.temperature == 0.75
+            await pilot.press("tab")  # seed -> slider
+            assert app.focused is slider
+            await pilot.press("right")
+            assert pg.temperature == 0.8
+            await pilot.press("shift+right")
+            assert pg.temperature == 1.05
+            await pilot.press("pagedown")
+            assert pg.temperature == 0.8
+            await pilot.press("end")
+            assert pg.temperature == 2.0
+            await pilot.press("home")
+            assert pg.temperature == 0.05
+            # mouse: click near the right end of the track, then the wheel
+            await pilot.click(slider, offset=(slider.size.width - 6, 0))
+            assert pg.temperature == 2.0
+            await pilot.click(slider, offset=(2, 0))
+            assert pg.temperature == 0.05
+            await pilot.mouse_down(slider, offset=(2, 0))
+            await pilot.hover(slider, offset=((slider.size.width - 5) // 2 + 1, 0))
+            await pilot.mouse_up(slider, offset=((slider.size.width - 5) // 2 + 1, 0))
+            assert 0.9 <= pg.temperature <= 1.15  # dragged to the middle
+            before = pg.temperature
+            await pilot._post_mouse_events([events.MouseScrollUp], slider, offset=(10, 0))  # the wheel
+            assert round(pg.temperature - before, 6) == 0.05
+    run(body())
+
+
+def test_worker_death_shows_error_panel_and_restarts(factory):
+    async def body():
+        app = make_app(factory, minutes=4)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            first = factory.last
+            first.push(*fake_events.run(310))
+            await wait_for(pilot, lambda: app.state.step == 310)
+            first.die(-9)  # killed: no Finished, no Failed
+            await wait_for(pilot, lambda: app.state.status == FAILED)
+            panel = app.query_one(ErrorPanel)
+            assert panel.has_class("-visible")
+            assert "SIGKILL" in panel.message and "out of memory" in panel.message
+            rendered = str(panel.render())
+            assert "models-test-unused/worker.log" in rendered or "worker.log" in rendered
+            assert f"Press r to restart from {fake_events.LAST}" in rendered
+            assert not any(n.startswith("Training failed") for n in notes(app))  # the panel says it
+            assert app.is_running
+            await pilot.press("r")
+            assert len(factory.workers) == 2
+            second = factory.last
+            assert second.spec.resume == fake_events.LAST
+            assert 0.5 <= second.spec.minutes <= 4 - 310 * 0.3 / 60 + 1e-6  # what was left of the budget
+            assert not panel.has_class("-visible")
+            second.push(fake_events.started(step=300), fake_events.step(301))
+            await wait_for(pilot, lambda: app.state.status == RUNNING)
+            # events from the dead process are ignored from now on
+            first.push(fake_events.step(999))
+            await pilot.pause(0.3)
+            assert app.state.step == 301
+    run(body())
+
+
+def test_failed_event_and_offline_fallback(factory):
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            first = factory.last
+            assert first.spec.corpus == "trump-tweets"
+            msg = "could not download trump-tweets from https://example.invalid (Name or service not known): do this"
+            first.push(wk.Progress("downloading trump-tweets", 0, None), wk.Failed(msg, "models/worker.log"))
+            first.die(1)
+            await wait_for(pilot, lambda: len(factory.workers) == 2, what="the offline run")
+            assert factory.last.spec.corpus == "python-help"
+            assert "the tweets could not be downloaded (Name or service not known)" in app.notice
+            assert any("Using the offline corpus" in n for n in notes(app))
+            assert not app.query_one(ErrorPanel).has_class("-visible")
+            # a failure of the offline run is reported, not retried
+            factory.last.push(wk.Failed("training crashed: RuntimeError: boom (details in models/worker.log)",
+                                        "models/worker.log"))
+            factory.last.die(1)
+            await wait_for(pilot, lambda: app.query_one(ErrorPanel).has_class("-visible"))
+            assert "Training crashed: RuntimeError: boom" in app.query_one(ErrorPanel).message
+            assert len(factory.workers) == 2
+    run(body())
+
+
+def test_help_screen_lists_every_key():
+    async def body():
+        app = make_app()
+        async with app.run_test(size=(120, 60)) as pilot:
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            assert app.focused is not None and app.focused.id == "help-body"
+            await pilot.pause()
+            text = " ".join(screen_text(app).split())
+            for b in APP_BINDINGS + PLAYGROUND_BINDINGS:
+                assert (b.tooltip or b.description) in text, b
+            assert "q ^c ^q Quit" in text and "p Pause or resume training" in text
+            await pilot.press("escape")
+            assert not isinstance(app.screen, HelpScreen)
+    run(body())
+
+
+def test_quit_asks_when_unsaved_and_stops_the_worker(factory):
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            worker = factory.last
+            worker.push(*fake_events.run(305))
+            await wait_for(pilot, lambda: app.state.step == 305)
+            await pilot.press("q")
+            assert isinstance(app.screen, ConfirmScreen) and app.screen.purpose == "quit"
+            assert "5 steps since its last checkpoint" in app.screen.body
+            assert app.focused.id == "choice-save"  # the dialog's own focus
+            await pilot.press("escape")
+            assert not isinstance(app.screen, ConfirmScreen) and worker.shutdowns == []
+            await pilot.press("ctrl+c")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("d")  # quit without saving
+            await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
+        assert worker.shutdowns == [0.0] and not worker.alive
+    run(body())
+
+
+def test_quit_from_a_dialog_with_nothing_unsaved(factory):
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            worker = factory.last
+            worker.push(*fake_events.run(300))
+            await wait_for(pilot, lambda: app.state.step == 300)
+            await pilot.press("question_mark")
+            await pilot.press("ctrl+q")  # priority: works inside the help screen
+            await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
+        assert len(worker.shutdowns) == 1 and worker.shutdowns[0] > 10 and not worker.alive
+    run(body())
+
+
+def test_snapshot_feeds_the_playground(factory, tiny_snapshot):
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=WIDE) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            worker = factory.last
+            worker.push(fake_events.started(), fake_events.step(1))
+            await wait_for(pilot, lambda: app.state.status == RUNNING)
+            assert app.focused.id == "seed"  # wide: everything on screen, the seed box ready
+            await pilot.press(*"Hi", "enter")  # no weights yet: it asks for them and waits
+            assert worker.sent == ["snapshot"] and "waiting for the first weights" in app.playground.label_text
+            worker.push(tiny_snapshot)
+            await wait_for(pilot, lambda: app.playground.last_end is not None, what="generation")
+            pg = app.playground
+            assert pg.model is not None and pg.model.source == "training" and pg.model.step == tiny_snapshot.step
+            assert pg.last_end.reason in ("length", "end") and pg.last_end.error is None
+            assert app.query_one(StreamView).text.startswith("Hi")
+            assert f"training weights · step {tiny_snapshot.step}" in pg.label_text
+            await pilot.press("enter")  # the next generation asks for fresher weights, without waiting
+            assert worker.sent == ["snapshot", "snapshot"]
+            await wait_for(pilot, lambda: not pg.generating)
+    run(body())
+
+
+def test_tabs_by_key_and_by_click():
+    async def body():
+        app = make_app()
+        async with app.run_test(size=NARROW) as pilot:
+            await pilot.pause()
+            assert app.active_pane == "train" and isinstance(app.focused, Tabs)
+            await pilot.press("3")
+            assert app.active_pane == "samples"
+            assert app.query_one(SamplesPanel).display and not app.query_one("#train-pane").display
+            await pilot.press("f1")
+            assert app.active_pane == "train"
+            await pilot.click("#tab-playground")
+            assert app.active_pane == "playground" and app.focused.id == "seed"
+    run(body())
+
+
+def test_no_fallback_for_a_failure_that_is_not_about_the_tweets(factory):
+    async def body():
+        app = make_app(factory, device="cuda")
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            factory.last.push(wk.Failed("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use "
+                                        "--device auto or cpu", "models/worker.log"))
+            factory.last.die(1)
+            await wait_for(pilot, lambda: app.query_one(ErrorPanel).has_class("-visible"))
+            assert len(factory.workers) == 1 and app.notice is None
+            assert "--device cuda was asked for" in app.query_one(ErrorPanel).message
+    run(body())

@@ -1,0 +1,120 @@
+"""Opening saved runs (ctrl+o, --checkpoint) into the playground, and resuming training from them."""
+
+from __future__ import annotations
+
+from app_helpers import FakeFactory, run, wait_for
+from textual.widgets import DataTable, Input
+
+from tui_gen.app.app import TuiGenApp
+from tui_gen.app.options import LaunchOptions
+from tui_gen.app.screens import ConfirmScreen, OpenRunScreen
+from tui_gen.app.state import IDLE
+
+NARROW = (80, 24)
+
+
+def notes(app) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
+    factory = FakeFactory()
+    app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models_dir)), worker_factory=factory, warm_up=False)
+
+    async def body():
+        async with app.run_test(size=NARROW) as pilot:
+            await pilot.press("ctrl+o")
+            screen = app.screen
+            assert isinstance(screen, OpenRunScreen) and app.focused.id == "runs"
+            await wait_for(pilot, lambda: screen.rows, what="the runs to be listed")
+            assert [r["name"] for r in screen.rows] == ["tiny-run", "broken-run"]
+            table = screen.query_one(DataTable)
+            assert table.row_count == 2
+            good = screen.rows[0]
+            assert good["step"] == 10 and good["error"] is None and isinstance(good["val_bpc"], float)
+            # the broken one says why, and cannot be opened
+            await pilot.press("down", "enter")
+            assert isinstance(app.screen, OpenRunScreen)
+            assert "Cannot open broken-run" in notes(app)[-1]
+            await pilot.press("up", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
+            assert app.screen.purpose == "resume" and app.focused.id == "choice-resume"
+            await pilot.press("n")  # just play
+            pg = app.playground
+            assert pg.model.source == "checkpoint" and pg.model.path == good["path"] and pg.model.step == 10
+            assert app.active_pane == "playground" and factory.workers == []
+            assert "step 10" in pg.label_text and "checkpoint" in pg.label_text
+            await pilot.pause()
+            await pilot.press(*"Hillary", "enter")
+            await wait_for(pilot, lambda: pg.last_end is not None, what="generation")
+            assert pg.last_end.error is None and pg.output.text.startswith("Hillary")
+            assert app.state.status == IDLE
+
+            # again, and this time resume: a training process continues from the checkpoint
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: getattr(app.screen, "rows", None), what="the runs")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
+            await pilot.press("enter")
+            assert len(factory.workers) == 1
+            assert factory.last.spec.resume == good["path"]
+            assert factory.last.spec.minutes == 6.0
+    run(body())
+
+
+def test_launch_with_checkpoint_then_r_resumes(saved_run, models_dir):
+    factory = FakeFactory()
+    options = LaunchOptions(checkpoint=str(saved_run), models_dir=str(models_dir))
+    app = TuiGenApp(options, worker_factory=factory, warm_up=False)
+
+    async def body():
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: app.playground.model is not None, what="the checkpoint to load")
+            assert app.active_pane == "playground" and factory.workers == []  # no training until asked
+            assert not isinstance(app.screen, ConfirmScreen)
+            assert app.state.status == IDLE and "press r to train on" in app.state.message
+            await pilot.press("escape", "r")  # out of the seed box, then restart
+            assert len(factory.workers) == 1
+            assert factory.last.spec.resume.endswith("tiny-run/best.safetensors")
+    run(body())
+
+
+def test_a_bad_checkpoint_is_reported(models_dir):
+    app = TuiGenApp(LaunchOptions(checkpoint=str(models_dir / "nope"), models_dir=str(models_dir)),
+                    worker_factory=FakeFactory(), warm_up=False)
+
+    async def body():
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: notes(app), what="a notification")
+            assert notes(app)[-1].startswith("Cannot load the checkpoint: ")
+            assert "does not exist: give a run folder" in notes(app)[-1]
+            assert app.playground.model is None and app.is_running
+            await pilot.press(*"Hi", "enter")  # no model: says so
+            assert "no model to generate from" in notes(app)[-1]
+            assert app.query_one("#seed", Input).value == "Hi"
+    run(body())
+
+
+def test_resuming_while_training_stops_the_run_first(saved_run, models_dir):
+    import fake_events
+
+    factory = FakeFactory()
+    app = TuiGenApp(LaunchOptions(models_dir=str(models_dir)), worker_factory=factory, warm_up=False)
+
+    async def body():
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            old = factory.last
+            old.push(fake_events.started(), fake_events.step(1))
+            await wait_for(pilot, lambda: app.state.started)
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: getattr(app.screen, "rows", None), what="the runs")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
+            assert "The current training run stops first" in app.screen.body
+            await pilot.press("r")
+            await wait_for(pilot, lambda: len(factory.workers) == 2, what="the new run")
+            assert old.shutdowns and old.shutdowns[0] > 10  # asked to stop (and save), not killed
+            assert factory.last.spec.resume.endswith("tiny-run/best.safetensors")
+            assert not any(n.startswith("Training finished") for n in notes(app))  # the old run's end is not news
+    run(body())

@@ -1,0 +1,104 @@
+"""The app with the real training process: train, generate from its weights, save, pause, survive
+its death, restart from the checkpoint, quit leaving no process behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from app_helpers import run, wait_for
+
+from tui_gen.app.app import TuiGenApp
+from tui_gen.app.options import LaunchOptions
+from tui_gen.app.screens import ConfirmScreen
+from tui_gen.app.state import FAILED, PAUSED, RUNNING
+from tui_gen.app.widgets.error_panel import ErrorPanel
+from tui_gen.app.widgets.samples_panel import SamplesPanel
+
+TINY = dict(hidden_sizes=[16, 24], seq_len=16, overlap=4, batch_size=8, eval_every=10, warmup_steps=2,
+            sample_length=12, embedding_dim=8)
+START_TIMEOUT = 90  # spawning a process that imports torch, on a slow shared CPU
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie still answers kill(0); it is gone once reaped, which multiprocessing does
+    return False
+
+
+def notes(app) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+@pytest.mark.slow
+def test_real_worker_end_to_end(tiny_corpus_file, models_dir):
+    options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
+                            overrides=TINY, minutes=5, threads=1)
+    app = TuiGenApp(options, warm_up=False)
+
+    async def body():
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
+            first = app.worker
+            pid = first.pid
+            assert app.state.status == RUNNING and app.state.corpus == str(tiny_corpus_file.resolve())
+            await wait_for(pilot, lambda: app.state.last_path, 60, "the first evaluation's checkpoint")
+            assert app.state.best_bpc is not None and app.query_one(SamplesPanel).blocks
+
+            # the playground generates from the training weights (a Snapshot after the evaluation)
+            await pilot.click("#seed")
+            await pilot.press(*"great", "enter")
+            pg = app.playground
+            await wait_for(pilot, lambda: pg.last_end is not None, 30, "generation from the snapshot")
+            assert pg.last_end.error is None and pg.model.source == "training"
+            assert pg.output.text.startswith("great")
+
+            # ctrl+s saves now and says where
+            await pilot.press("escape")  # out of the seed box
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any(n.startswith("Checkpoint saved") for n in notes(app)), 30, "the save")
+            saved = next(n for n in notes(app) if n.startswith("Checkpoint saved"))
+            path = Path(saved.split(" to ", 1)[1])
+            assert path.is_file() and path.name == "last.safetensors"
+
+            # p pauses, p resumes
+            await pilot.press("p")
+            await wait_for(pilot, lambda: app.state.status == PAUSED, 30, "the pause")
+            paused_at = app.state.step
+            await pilot.pause(0.3)
+            assert app.state.step == paused_at
+            await pilot.press("p")
+            await wait_for(pilot, lambda: app.state.status == RUNNING and app.state.step > paused_at, 30, "resuming")
+
+            # the process dies: the app says why, and r restarts from the last checkpoint
+            os.kill(pid, signal.SIGKILL)
+            await wait_for(pilot, lambda: app.state.status == FAILED, 30, "the death to be noticed")
+            panel = app.query_one(ErrorPanel)
+            assert panel.has_class("-visible") and "SIGKILL" in panel.message
+            assert app.is_running
+            await pilot.press("r")
+            assert app.worker is not first
+            assert app.worker.spec.resume == app.state.last_path
+            await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "the restarted run")
+            assert app.state.start_step > 0  # it continued from the checkpoint
+            second = app.worker
+            await wait_for(pilot, lambda: app.state.step > app.state.start_step, 30, "a step")
+
+            # quit: asks (unsaved steps), saves, stops the process
+            await pilot.press("q")
+            if isinstance(app.screen, ConfirmScreen):
+                await pilot.press("s")
+            await wait_for(pilot, lambda: not app.is_running, 60, "the app to exit")
+        return first, second
+
+    first, second = run(body())
+    assert not second.alive and second.exitcode == 0
+    assert gone(second.pid) and gone(first.pid)
+    assert multiprocessing.active_children() == []
+    assert (models_dir / "worker.log").is_file()

@@ -1,0 +1,130 @@
+"""The app in a real terminal: tmux runs `python -m tui_gen launch` on a tiny corpus with a tiny model;
+keys are typed into it, and what the terminal shows is read back with capture-pane.
+
+Needs tmux (skipped without it). About 20-40 s, most of it starting Python and torch twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+TINY = {"framing": "lines", "hidden_sizes": [32], "seq_len": 32, "overlap": 8, "batch_size": 16, "eval_every": 20,
+        "sample_length": 40, "warmup_steps": 2, "embedding_dim": 8, "threads": 1}
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
+]
+
+
+class Tmux:
+    """One tmux server of our own (-L), so nothing else's sessions are touched."""
+
+    def __init__(self, socket: str):
+        self.socket = socket
+
+    def __call__(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
+        if check and out.returncode:
+            raise AssertionError(f"tmux {' '.join(args)} failed: {out.stderr.strip()}")
+        return out.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "app")
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", "app", *keys)
+
+    def type(self, text: str) -> None:
+        self("send-keys", "-t", "app", "-l", text)
+
+    def wait(self, condition, timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.screen()
+            if condition(shown):
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}; the screen shows:\n{shown}")
+            time.sleep(0.2)
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes (not zombies) whose environment holds the marker: the app and anything it started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() not in (entry / "environ").read_bytes():
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_launch_type_generate_save_quit(tmp_path, tiny_corpus_file):
+    marker = f"TUI_GEN_E2E={uuid.uuid4().hex}"
+    models = tmp_path / "models"
+    done = tmp_path / "exit-status"
+    env = {"TUI_GEN_OVERRIDES": json.dumps(TINY), "TUI_GEN_DATA_DIR": str(tmp_path / "data"),
+           "PYTHONPATH": str(REPO), marker.split("=")[0]: marker.split("=")[1]}
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    # -u COLUMNS -u LINES: started from a process without a terminal, the pane's environment may say
+    # 80x24, and that would win over the real size of the pane.
+    launch = (f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {exports} {shlex.quote(sys.executable)} -m tui_gen launch "
+              f"{shlex.quote(str(tiny_corpus_file))} --minutes 1 --device cpu --models-dir {shlex.quote(str(models))}; "
+              f"echo $? > {shlex.quote(str(done))}")
+    tmux = Tmux(f"tui-gen-e2e-{os.getpid()}")
+    tmux("new-session", "-d", "-s", "app", "-x", "160", "-y", "48", launch)
+    try:
+        # Wide terminal: training, samples and the playground at once; the seed box has the focus.
+        tmux.wait(lambda s: "state  running" in s and "saved  step" in s, 60, "training and a first checkpoint")
+        tmux.type("Hillary")
+        tmux.keys("Tab")  # to the temperature slider
+        for _ in range(4):
+            tmux.keys("Right")  # 0.80 -> 1.00
+        tmux.wait(lambda s: "● 1.00" in s or "●1.00" in s or " 1.00 " in s, 10, "the temperature to reach 1.00")
+        tmux.keys("Enter")  # generate (from the slider)
+        shown = tmux.wait(lambda s: " chars, " in s, 30, "the generation to finish")
+        out_lines = [ln for ln in shown.splitlines() if "│ Hillary" in ln]
+        assert out_lines, shown
+        generated = out_lines[0].split("│ Hillary", 1)[1].split("│")[0].rstrip()
+        assert generated, f"nothing streamed after the seed:\n{shown}"
+
+        tmux.keys("C-s")  # save now
+        shown = tmux.wait(lambda s: "Saved step" in s, 30, "the save notification")
+        saved = sorted(models.glob("*/last.safetensors"))
+        assert saved and saved[0].stat().st_size > 0
+
+        tmux.keys("q")
+        shown = tmux.wait(lambda s: "Quit tui-gen?" in s or done.exists(), 20, "the quit dialog or the exit")
+        if "Quit tui-gen?" in shown:
+            tmux.keys("s")  # save and quit
+        deadline = time.monotonic() + 30
+        while not done.exists():
+            assert time.monotonic() < deadline, "the app did not exit:\n" + tmux.screen()
+            time.sleep(0.2)
+        assert done.read_text().strip() == "0"
+        deadline = time.monotonic() + 10
+        while processes_with(marker):  # the app and its training process are gone
+            assert time.monotonic() < deadline, f"processes left behind: {processes_with(marker)}"
+            time.sleep(0.2)
+        log = (models / "worker.log").read_text()
+        assert "finished (stopped)" in log
+    finally:
+        tmux("kill-server", check=False)

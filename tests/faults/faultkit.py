@@ -1,0 +1,123 @@
+"""Helpers for the hostile-input and fault tests: run the CLI (in a child process or in this one),
+and a tiny model's flags."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+REPO = Path(__file__).resolve().parents[2]
+TWEETS = REPO.parent / "shared" / "data" / "trump_tweets.txt"
+
+# A model small enough that a step, an evaluation and a save take milliseconds on a slow CPU.
+TINY = ["--hidden", "16,16", "--seq-len", "16", "--overlap", "4", "--batch-size", "8", "--embedding", "8",
+        "--threads", "1"]
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+    seconds: float
+    peak_rss: int | None = None  # bytes, the child's peak resident set (subprocess runs only)
+
+    def error_lines(self) -> list[str]:
+        return [ln for ln in self.err.splitlines() if ln.startswith("tui-gen: error:")]
+
+    def assert_clean_error(self, *needles: str, rc: int = 2) -> str:
+        """Exit status rc, exactly one `tui-gen: error:` line holding every needle, no traceback."""
+        assert "Traceback" not in self.err + self.out, self.err[-3000:]
+        assert self.rc == rc, f"exit {self.rc}, expected {rc}\nstderr: {self.err[-3000:]}"
+        lines = self.error_lines()
+        assert len(lines) == 1, f"expected one error line, got {lines!r}\nstderr: {self.err[-3000:]}"
+        for n in needles:
+            assert n.lower() in lines[0].lower(), f"{n!r} not in {lines[0]!r}"
+        return lines[0]
+
+    def assert_ok(self) -> None:
+        assert "Traceback" not in self.err + self.out, self.err[-3000:]
+        assert self.rc == 0, f"exit {self.rc}\nstderr: {self.err[-3000:]}"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", **extra})
+    env.pop("COLUMNS", None)  # as in CI: no terminal, rich's default width
+    return env
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 120, preexec_fn=None, env: dict | None = None,
+            stdin=subprocess.DEVNULL) -> Result:
+    """`python -m tui_gen ARGS` in a child process, with its peak RSS measured by wait4()."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "tui_gen", *map(str, args)], cwd=cwd, stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or child_env(),
+                            preexec_fn=preexec_fn)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"tui-gen {' '.join(map(str, args))[:200]} ran over {timeout}s\n{err.decode()[-2000:]}")
+    return Result(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+                  time.monotonic() - t0)
+
+
+def run_cli_rss(args: list[str], cwd: Path, timeout: float = 180) -> Result:
+    """Like run_cli, but waits with os.wait4 so the child's own peak RSS is known exactly."""
+    t0 = time.monotonic()
+    with open(cwd / ".stdout", "wb") as out_f, open(cwd / ".stderr", "wb") as err_f:
+        proc = subprocess.Popen([sys.executable, "-m", "tui_gen", *map(str, args)], cwd=cwd,
+                                stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f, env=child_env())
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise AssertionError(f"tui-gen {' '.join(map(str, args))[:200]} ran over {timeout}s")
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return Result(proc.returncode, (cwd / ".stdout").read_text("utf-8", "replace"),
+                  (cwd / ".stderr").read_text("utf-8", "replace"), time.monotonic() - t0,
+                  peak_rss=usage.ru_maxrss * 1024)
+
+
+def run_main(argv: list[str], capsys) -> Result:
+    """tui_gen.cli.main in this process (no torch start-up per call). An escaping exception fails
+    the test, which is the in-process form of "no traceback"."""
+    from tui_gen.cli import main
+
+    capsys.readouterr()
+    t0 = time.monotonic()
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's own usage errors
+        rc = e.code if isinstance(e.code, int) else 2
+    cap = capsys.readouterr()
+    return Result(rc, cap.out, cap.err, time.monotonic() - t0)
+
+
+def tiny_text(n: int = 120, seed: int = 7) -> str:
+    import random
+
+    rng = random.Random(seed)
+    words = ["Hillary", "great", "people", "America", "jobs", "the", "big", "win", "fake", "news",
+             "we", "will", "make", "it", "@realDonaldTrump", "#MAGA", "Thank", "you!", "a", "I"]
+    return "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) + " _E_"
+                     for _ in range(n)) + "\n"
+
+def tiny_train_config(**overrides):
+    from tui_gen.config import TrainConfig
+
+    cfg = TrainConfig(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, embedding_dim=8, eval_every=3,
+                      max_minutes=None, max_steps=6, device="cpu", threads=1, warmup_steps=1, sample_length=8)
+    return replace(cfg, **overrides)

@@ -1,0 +1,77 @@
+"""The disk fills up while a run saves: a small tmpfs holds the run folder.
+
+Decided behaviour: a failed save is a warning and training carries on (the previous checkpoint
+stays whole, the temporary file is removed); if the run's final save fails, the run ends with one
+`tui-gen: error:` line and exit status 1, since its end is lost. A run whose final save worked
+exits 0 even if some saves before it failed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from faultkit import TINY, run_cli, tiny_text, tiny_train_config
+from tui_gen.checkpoint import load_checkpoint
+
+
+def _mount_tmpfs(where: Path, size: int) -> None:
+    where.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is impossible here (needs root with CAP_SYS_ADMIN): {r.stderr.strip()}")
+
+
+def _umount(where: Path) -> None:
+    subprocess.run(["umount", str(where)], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_size(tmp_path_factory) -> int:
+    """How big one checkpoint of the model below is, measured on a normal disk (same flags as TINY)."""
+    from tui_gen.corpus import CorpusText
+    from tui_gen.train import Trainer
+
+    run = tmp_path_factory.mktemp("size") / "run"
+    corpus = CorpusText(name="c", text=tiny_text(300), framing="lines", end_marker="_E_")
+    for _ in Trainer(corpus, tiny_train_config(max_steps=1, eval_every=1), run_dir=run).run():
+        pass
+    return (run / "last.safetensors").stat().st_size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fits", [2.5, 1.5], ids=["room-for-two", "room-for-one"])
+def test_disk_full_while_saving(tmp_path, checkpoint_size, fits):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(tiny_text(300))
+    mnt = tmp_path / "small-disk"
+    pages = math.ceil(checkpoint_size / 4096)
+    _mount_tmpfs(mnt, int(pages * fits) * 4096)
+    try:
+        run = mnt / "run"
+        r = run_cli(["train", corpus, "--steps", "6", "--eval-every", "2", *TINY, "--quiet", "--out", run],
+                    cwd=tmp_path, timeout=60)
+        # the first evaluation's saves fill the disk; the final save fails: one error line, exit 1
+        line = r.assert_clean_error("could not be saved", "No space left on device", rc=1)
+        assert "step 6" in line
+        warnings = [ln for ln in r.err.splitlines() if ln.startswith("warning:")]
+        assert warnings and all("No space left on device" in w for w in warnings), r.err
+        # what is there is whole, and is what was saved before the disk filled up
+        names = sorted(os.listdir(run))
+        assert not [n for n in names if n.endswith(".tmp")], names
+        assert names == (["best.safetensors", "last.safetensors"] if fits > 2 else ["best.safetensors"])
+        for n in names:
+            assert load_checkpoint(run / n).step == 2
+        if fits < 2:
+            return
+        # with room again, resuming from what was kept works and finishes cleanly
+        ok = run_cli(["train", "--resume", run / names[-1], "--steps", "1", "--quiet", "--out", tmp_path / "run2"],
+                     cwd=tmp_path, timeout=60)
+        ok.assert_ok()
+    finally:
+        _umount(mnt)

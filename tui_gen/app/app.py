@@ -1,0 +1,489 @@
+"""The tui-gen app: training panel, loss plot, live samples and the playground, on one screen.
+
+Training runs in a separate process (tui_gen.worker.TrainingWorker). A thread worker blocks on its
+get(), and posts everything one get() returned as ONE TrainingEvents message; handle_events() folds a
+list of events into the screen, so tests (and anything else) can feed events without a process.
+
+At 80x24 the three parts are tabs (Train / Playground / Samples); from 140x40 up they share the
+screen. torch is never imported on the way to the first frame: the model for the playground is built
+in thread workers, after the first paint.
+"""
+
+from __future__ import annotations
+
+import re
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.containers import Container, Horizontal, Vertical
+from textual.widgets import Footer, Input, Tab, Tabs
+from textual.worker import get_current_worker
+
+from tui_gen import events as ev
+from tui_gen import worker as wk
+from tui_gen.app.bindings import APP_BINDINGS
+from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
+from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
+from tui_gen.app.playground_model import PlaygroundModel
+from tui_gen.app.screens import Choice, ConfirmScreen, HelpScreen, OpenRunScreen
+from tui_gen.app.state import (
+    ACTIVE, FAILED, FINISHED, IDLE, PAUSED, PAUSING, RUNNING, STARTING, STOPPING, TrainingState,
+)
+from tui_gen.app.widgets import LossPlot
+from tui_gen.app.widgets.error_panel import ErrorPanel
+from tui_gen.app.widgets.playground import Playground
+from tui_gen.app.widgets.samples_panel import SamplesPanel
+from tui_gen.app.widgets.training_panel import TrainingPanel
+from tui_gen.errors import TuiGenError
+
+PANES = ("train", "playground", "samples")
+POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking whether to stop
+SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while on a big corpus
+QUIT_SECONDS = 10.0
+
+
+class TuiGenApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-gen"
+    BINDINGS = APP_BINDINGS
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+    AUTO_FOCUS = None  # set by _focus_start: the tabs (narrow) or the seed box (wide)
+
+    def __init__(self, options: LaunchOptions | None = None, *, worker_factory=wk.TrainingWorker,
+                 model: PlaygroundModel | None = None, warm_up: bool = True) -> None:
+        super().__init__()
+        self.options = options or LaunchOptions()
+        self.worker_factory = worker_factory  # tests pass a fake that they feed events through
+        self.worker = None  # the current TrainingWorker
+        self.state = TrainingState()
+        self.notice: str | None = None  # a lasting line in the training panel (why this corpus)
+        self.initial_model = model
+        self.warm_up = warm_up
+        self._fallback_ok = False  # this run is the default tweets: on failure before start, use python-help
+        self._save_pending = False  # ctrl+s was pressed: say where the next save went
+        self._restart_from: str | None = None  # the checkpoint `r` continues from
+        self._quitting = False
+        self._failure_reported = False
+        self._retiring = None  # a process being stopped so that another run can start
+
+    # ---- layout ------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Tabs(Tab("Train", id="tab-train"), Tab("Playground", id="tab-playground"),
+                   Tab("Samples", id="tab-samples"), id="tabs")
+        with Container(id="main"):
+            with Vertical(id="train-pane", classes="pane -active"):
+                with Horizontal(id="train-top"):
+                    yield TrainingPanel(id="training")
+                    yield LossPlot(id="plot")
+                yield ErrorPanel(id="error")
+            yield Playground(id="playground", classes="pane")
+            yield SamplesPanel(id="samples", classes="pane")
+        yield Footer(compact=True)
+
+    @property
+    def playground(self) -> Playground:
+        return self.query_one(Playground)
+
+    @property
+    def wide(self) -> bool:
+        return self.screen.has_class("-wide") and self.screen.has_class("-tall")
+
+    def on_mount(self) -> None:
+        self.query_one("#training", TrainingPanel).border_title = "Training"
+        self.query_one(LossPlot).border_title = "Loss"
+        self.query_one(SamplesPanel).border_title = "Samples"
+        self.playground.border_title = "Playground"
+        self.query_one("#output").border_title = "output"
+        if self.options.checkpoint:
+            self.state.message = f"loading {self.options.checkpoint}"
+        self._show_state()
+        if self.initial_model is not None:
+            self.playground.set_model(self.initial_model)
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self._focus_start()
+        if self.warm_up:
+            self._warm_up()
+        if self.options.checkpoint:
+            self._restart_from = self.options.checkpoint
+            self.show_pane("playground")
+            self._load_checkpoint(self.options.checkpoint, offer_resume=False)
+        elif self.options.train:
+            corpus = self.options.corpus
+            self._fallback_ok = corpus is None
+            self.start_training(self.options.new_run(corpus or DEFAULT_CORPUS))
+
+    def _focus_start(self) -> None:
+        if self.wide:
+            self.query_one("#seed", Input).focus()
+        else:
+            self.query_one(Tabs).focus()
+
+    def show_pane(self, name: str) -> None:
+        """Bring a part to the front (narrow screens) and focus it."""
+        tabs = self.query_one(Tabs)
+        if tabs.active != f"tab-{name}":
+            tabs.active = f"tab-{name}"  # Tabs.TabActivated does the rest
+        else:
+            self._activate(name)
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab and event.tab.id:
+            self._activate(event.tab.id.removeprefix("tab-"))
+
+    def _activate(self, name: str) -> None:
+        for pane in PANES:
+            self.query_one(f"#{'train-pane' if pane == 'train' else pane}").set_class(pane == name, "-active")
+        # After the refresh: a pane that was hidden cannot take the focus until its style has updated.
+        if name == "playground":
+            self.call_after_refresh(self.query_one("#seed", Input).focus)
+        elif name == "samples":
+            self.call_after_refresh(self.query_one(SamplesPanel).focus)
+        elif not self.wide:
+            self.call_after_refresh(self.query_one(Tabs).focus)
+
+    @property
+    def active_pane(self) -> str:
+        return (self.query_one(Tabs).active or "tab-train").removeprefix("tab-")
+
+    # ---- training process --------------------------------------------------------------------------------
+    def start_training(self, spec: wk.WorkerSpec, fallback_ok: bool | None = None) -> None:
+        """Start a training process for `spec` and listen to it."""
+        if fallback_ok is not None:
+            self._fallback_ok = fallback_ok
+        worker = self.worker_factory()
+        self.worker = worker
+        self._failure_reported = False
+        self.state.reset_for_new_process(spec.log_path)
+        self.query_one(ErrorPanel).hide()
+        try:
+            worker.start(spec)
+        except (TuiGenError, OSError, RuntimeError, ValueError) as e:
+            self.worker = None
+            self.handle_events([wk.Failed(f"could not start the training process: {e}", spec.log_path)])
+            return
+        self._listen(worker)
+        self._show_state()
+        self._training_changed()
+
+    @work(thread=True, group="training-events", exit_on_error=False)
+    def _listen(self, worker) -> None:
+        """Block on the worker's queue; post each drained batch as one message."""
+        me = get_current_worker()
+        while not me.is_cancelled:
+            batch = worker.get(timeout=POLL_SECONDS)
+            if batch:
+                self.post_message(TrainingEvents(batch, worker))
+                if any(isinstance(e, wk.Exited) for e in batch):
+                    return
+
+    def on_training_events(self, message: TrainingEvents) -> None:
+        if message.source is not self.worker:
+            return  # a process this app has already replaced
+        self.handle_events(message.events)
+
+    def handle_events(self, events: list) -> None:
+        """Fold a batch of training events into the screen (one redraw per batch)."""
+        plot = self.query_one(LossPlot)
+        was = self.state.status
+        for e in events:
+            self.state.apply(e)
+            if isinstance(e, ev.Step):
+                plot.add_train(e.step, e.train_bpc)
+            elif isinstance(e, ev.Eval):
+                plot.add_val(e.step, e.val_bpc)
+            elif isinstance(e, ev.Samples):
+                self.query_one(SamplesPanel).add(e.step, e.temperature, e.samples)
+            elif isinstance(e, wk.Snapshot):
+                self.playground.offer_snapshot(e)
+            elif isinstance(e, ev.Saved):
+                self._restart_from = self.state.resume_path
+                if self._save_pending and e.kind == "last":
+                    self._save_pending = False
+                    self.notify(f"Saved step {e.step:,} to {e.path}", title="Checkpoint saved", markup=False)
+            elif isinstance(e, ev.Warning):
+                self.notify(e.message, title="Training warning", severity="warning", markup=False)
+            elif isinstance(e, ev.Started):
+                for w in e.warnings:
+                    self.notify(w, title="Training warning", severity="warning", markup=False)
+            elif isinstance(e, ev.Finished) and e.reason in ("completed", "stopped") and not self._quitting:
+                self.notify(e.message[0].upper() + e.message[1:] + ". Press r to train more.",
+                            title="Training finished", markup=False)
+        if self.state.status == FAILED and not self._quitting:
+            if self._fallback_ok and not self.state.started and self._about_the_tweets(self.state.error):
+                # The default tweets could not be had (offline, most likely): once the process is gone,
+                # train on the offline corpus instead.
+                if any(isinstance(e, wk.Exited) for e in events):
+                    self._fall_back_to_offline()
+                    return
+            else:
+                self._report_failure()
+        self._show_state()
+        if self.state.status != was:
+            self._training_changed()
+
+    @staticmethod
+    def _about_the_tweets(error: str | None) -> bool:
+        """A failure to get the default corpus (offline, a bad mirror), not a bad flag or a crash."""
+        return bool(error) and (DEFAULT_CORPUS in error or "download" in error or "checksum" in error)
+
+    def _fall_back_to_offline(self) -> None:
+        self._fallback_ok = False
+        why = self.state.error or ""
+        found = re.search(r"\(([^()]+)\)", why)  # the reason the engine puts in parentheses
+        what = "could not be downloaded" + (f" ({found.group(1)})" if found else "")
+        self.notice = (f"Training on the offline corpus {OFFLINE_CORPUS}: the tweets {what}. "
+                       f"`tui-gen data get {DEFAULT_CORPUS}` fetches them when you are online.")
+        details = f" Details are in {self.state.log_path}." if self.state.log_path else ""
+        self.notify(f"The tweets {what}, so training uses the offline corpus {OFFLINE_CORPUS} instead.{details}",
+                    title="Using the offline corpus", severity="warning", timeout=12, markup=False)
+        self.start_training(self.options.new_run(OFFLINE_CORPUS))
+
+    def _report_failure(self) -> None:
+        s = self.state
+        message = s.error or "training stopped"
+        if self._restart_from:
+            hint = f"Press r to restart from {self._restart_from}."
+        else:
+            hint = "Press r to start training again."
+        self.query_one(ErrorPanel).show(message[0].upper() + message[1:], s.log_path, hint)
+        if not self._failure_reported and not (self.wide or self.active_pane == "train"):
+            # The panel is out of sight: say it where the user is looking.
+            self.notify(f"{message[0].upper() + message[1:]} (details on the Train tab)\n\n{hint}",
+                        title="Training failed", severity="error", timeout=15, markup=False)
+        self._failure_reported = True
+
+    def _show_state(self) -> None:
+        self.query_one(TrainingPanel).show(self.state, self.notice)
+
+    def _training_changed(self) -> None:
+        live = self.worker is not None and self.state.status in ACTIVE and self.state.status != STOPPING
+        self.playground.set_training_live(live)
+        self.refresh_bindings()
+
+    def on_snapshot_wanted(self, message: SnapshotWanted) -> None:
+        if self.worker is not None and self.state.status in ACTIVE:
+            self.worker.send("snapshot")
+
+    # ---- the playground's model --------------------------------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="warm-up")
+    def _warm_up(self) -> None:
+        from tui_gen.app.playground_model import warm_up
+
+        warm_up()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def _load_checkpoint(self, path: str, offer_resume: bool) -> None:
+        try:
+            from tui_gen.app.playground_model import from_checkpoint
+
+            self.post_message(ModelReady(from_checkpoint(path), offer_resume=offer_resume))
+        except TuiGenError as e:
+            self.post_message(ModelLoadFailed(str(e)))
+        except Exception as e:  # noqa: BLE001 - a bug: report it, keep the app
+            self.post_message(ModelLoadFailed(f"loading {path} failed: {type(e).__name__}: {e}"))
+
+    def on_model_ready(self, message: ModelReady) -> None:
+        model = message.model
+        self.playground.set_model(model, pin=model.source == "checkpoint")
+        if model.source != "checkpoint":
+            return
+        self._restart_from = model.path
+        self.show_pane("playground")
+        if self.state.status == IDLE:
+            self.state.message = "checkpoint loaded into the playground: press r to train on from it"
+            self._show_state()
+        self.notify(f"{model.path} (step {model.step:,}) is in the playground.", title="Checkpoint loaded",
+                    markup=False)
+        if message.offer_resume:
+            self._offer_resume(model)
+
+    def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        if self.options.checkpoint and self.state.status == IDLE and self.state.message and \
+                self.state.message.startswith("loading"):
+            self.state.message = None
+            self._show_state()
+        self.notify(message.message, title="Cannot load the checkpoint", severity="error", timeout=12, markup=False)
+
+    def _offer_resume(self, model: PlaygroundModel) -> None:
+        running = self.worker is not None and self.state.status in ACTIVE
+        body = (f"Train on from step {model.step:,} of {model.path} for {self.options.budget_minutes:g} more "
+                "minutes? New checkpoints go into the same run folder.")
+        if running:
+            body += " The current training run stops first (it saves its progress)."
+        choices = [Choice("resume", "Resume training", key="r", variant="primary", default=True),
+                   Choice("play", "Just play", key="n")]
+        self.push_screen(ConfirmScreen("Resume training from this checkpoint?", body, choices, purpose="resume"),
+                         lambda choice: self._resume_choice(choice, model.path))
+
+    def _resume_choice(self, choice: str | None, path: str | None) -> None:
+        if choice == "resume" and path:
+            self.resume_from(path)
+
+    def resume_from(self, path: str) -> None:
+        """Train on from a checkpoint; a running process is stopped (and saves) first."""
+        self.playground.follow_training()
+        self._restart_from = path
+        self.query_one(LossPlot).clear()
+        spec = self.options.resume_run(path, corpus=None)
+        old = self.worker
+        if old is not None and old.alive:
+            self.worker = None  # its last events (Finished, Exited) are not this run's news
+            self._retiring = old
+            self.state.status = STOPPING
+            self.state.message = "stopping the current run (it saves first)"
+            self._show_state()
+            self._switch_runs(old, spec)
+        else:
+            self.start_training(spec, fallback_ok=False)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="switch")
+    def _switch_runs(self, old, spec: wk.WorkerSpec) -> None:
+        old.shutdown(timeout=SAVE_AND_QUIT_SECONDS)
+        self._retiring = None
+        if not self._quitting:
+            self.call_from_thread(self.start_training, spec, False)
+
+    # ---- actions -----------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        status = self.state.status
+        if action == "pause":  # dimmed while there is no run to pause
+            return True if status in (STARTING, RUNNING, PAUSING) else (False if status == PAUSED else None)
+        if action == "save":
+            return True if status in (STARTING, RUNNING, PAUSING, PAUSED) else None
+        if action == "resume":
+            return status == PAUSED
+        if action == "restart":
+            return status in (IDLE, FINISHED, FAILED) and not self._quitting
+        if action == "stop_generation":
+            return self.playground.generating
+        if action == "leave_input":
+            return not self.playground.generating and isinstance(self.focused, Input)
+        return True
+
+    def action_show_tab(self, name: str) -> None:
+        self.show_pane(name)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_pause(self) -> None:
+        s = self.state
+        if self.worker is None or s.status not in (STARTING, RUNNING, PAUSING):
+            self.notify(self._not_running("pause"), severity="warning", markup=False)
+            return
+        if self.worker.send("pause"):
+            s.status = PAUSING
+            self._show_state()
+            self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        if self.worker is not None and self.state.status == PAUSED and self.worker.send("resume"):
+            self.state.status = RUNNING
+            self._show_state()
+            self.refresh_bindings()
+
+    def action_save(self) -> None:
+        s = self.state
+        if self.worker is not None and s.status in (RUNNING, PAUSED, PAUSING) and s.started:
+            if self.worker.send("save"):
+                self._save_pending = True
+                self.notify("Saving a checkpoint at the next step…" if s.status == RUNNING else "Saving a checkpoint…",
+                            title="Saving", timeout=3, markup=False)
+                return
+        if s.status == STARTING:
+            self.notify("Training is still starting: there is nothing to save yet.", severity="warning", markup=False)
+        else:
+            self.notify(self._not_running("save"), severity="warning", markup=False)
+
+    def _not_running(self, what: str) -> str:
+        where = f" The newest checkpoint is {self._restart_from}." if self._restart_from else ""
+        return f"Training is not running, so there is nothing to {what}.{where} Press r to start training."
+
+    def action_open_run(self) -> None:
+        self.push_screen(OpenRunScreen(self.options.models_dir), self._run_chosen)
+
+    def _run_chosen(self, row: dict | None) -> None:
+        if row and row.get("path"):
+            self._load_checkpoint(row["path"], offer_resume=True)
+
+    def action_restart(self) -> None:
+        s = self.state
+        if s.status in ACTIVE:
+            self.notify("Training is already running.", markup=False)
+            return
+        path = self._restart_from
+        if path:
+            minutes = None
+            if s.status == FAILED and s.elapsed and s.started:
+                minutes = max(0.5, self.options.budget_minutes - s.elapsed / 60)
+            self.playground.follow_training()
+            self.notify(f"Training on from {path}.", title="Restarting", markup=False)
+            self.start_training(self.options.resume_run(path, minutes, corpus=self.options.corpus), fallback_ok=False)
+        else:
+            corpus = s.corpus or self.options.corpus or DEFAULT_CORPUS
+            self.notify(f"Starting a new run on {corpus}.", title="Restarting", markup=False)
+            self.start_training(self.options.new_run(corpus), fallback_ok=self.options.corpus is None and not s.corpus)
+
+    def action_stop_generation(self) -> None:
+        self.playground.stop()
+
+    def action_leave_input(self) -> None:
+        self.query_one("#output").focus()  # out of the text box: letter keys are commands again
+
+    # ---- quitting ----------------------------------------------------------------------------------------
+    def action_quit(self) -> None:
+        if self._quitting:  # asked again while stopping: stop at once
+            self._shutdown_and_exit(0.0)
+            return
+        top = self.screen
+        if isinstance(top, ConfirmScreen) and top.purpose == "quit":
+            top.choose("save")  # ctrl+c / ctrl+q in the dialog: its safe default
+            return
+        unsaved = self.state.unsaved_steps
+        if self.worker is not None and self.worker.alive and self.state.status in ACTIVE and unsaved > 0:
+            body = (f"Training has {unsaved:,} step{'s' if unsaved != 1 else ''} since its last checkpoint. "
+                    "Save them before quitting?")
+            choices = [Choice("save", "Save and quit", key="s", variant="primary", default=True),
+                       Choice("discard", "Don't save", key="d", variant="error"),
+                       Choice("cancel", "Cancel", key="escape")]
+            self.push_screen(ConfirmScreen("Quit tui-gen?", body, choices, purpose="quit"), self._quit_choice)
+        else:
+            self.begin_quit(save=True)
+
+    def _quit_choice(self, choice: str | None) -> None:
+        if choice in ("save", "discard"):
+            self.begin_quit(save=choice == "save")
+
+    def begin_quit(self, save: bool) -> None:
+        """Stop training (saving unless told not to), then exit. No process is left behind."""
+        self._quitting = True
+        self.playground.stop()
+        worker = self.worker or self._retiring
+        if worker is None or not worker.alive:
+            self.exit()
+            return
+        self.state.status = STOPPING
+        self.state.message = "saving and stopping training…" if save else "stopping training…"
+        self._show_state()
+        self.refresh_bindings()
+        self.notify("Saving, then quitting. Press ctrl+c again to quit at once." if save else "Quitting…",
+                    title="Quitting", markup=False)
+        self._shutdown_and_exit(SAVE_AND_QUIT_SECONDS if save else 0.0)
+
+    @work(thread=True, exit_on_error=False, group="quit")
+    def _shutdown_and_exit(self, timeout: float) -> None:
+        for worker in (self.worker, self._retiring):
+            if worker is not None:
+                worker.shutdown(timeout=timeout)
+        self.call_from_thread(self.exit)
+
+    def shutdown_training(self, timeout: float = QUIT_SECONDS) -> None:
+        """Make sure the training process is gone (run_app calls this after the app exits, whatever happened)."""
+        for worker in (self.worker, self._retiring):
+            if worker is not None:
+                worker.shutdown(timeout=timeout)
+

@@ -1,0 +1,86 @@
+"""Key bindings as data: the app, the playground and the dialogs take theirs from here, and the help
+screen (`?`) is built from the same lists, so it can never disagree with what the keys do.
+
+Focus rules: single-letter keys (q, p, r, digits) are not priority bindings, so typing them into the
+seed box types the letter. Ctrl+C and Ctrl+Q are priority bindings: they quit from anywhere,
+dialogs included. `description` is the footer's word; `tooltip` is the help screen's sentence.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+APP_BINDINGS: list[Binding] = [
+    Binding("q", "quit", "Quit", tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
+    Binding("ctrl+c", "quit", "Quit", show=False, priority=True,
+            tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
+    Binding("ctrl+q", "quit", "Quit", show=False, priority=True,
+            tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
+    Binding("p", "pause", "Pause", tooltip="Pause or resume training"),
+    Binding("p", "resume", "Resume", tooltip="Pause or resume training"),
+    Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint of the training run now"),
+    Binding("ctrl+o", "open_run", "Open", tooltip="Open a saved run in the playground (and resume training from it)"),
+    Binding("r", "restart", "Restart", tooltip="Start training again, from the last checkpoint when there is one"),
+    Binding("f1,1", "show_tab('train')", "Train", show=False, tooltip="Show the training panel and loss plot"),
+    Binding("f2,2", "show_tab('playground')", "Playground", show=False, tooltip="Show the playground"),
+    Binding("f3,3", "show_tab('samples')", "Samples", show=False, tooltip="Show the samples from each evaluation"),
+    Binding("escape", "stop_generation", "Stop", tooltip="Stop generating"),
+    Binding("escape", "leave_input", "Leave box", tooltip="Leave the text box, so that letter keys are commands again"),
+    Binding("question_mark", "help", "Keys", tooltip="Show every key (this screen)"),
+]
+
+PLAYGROUND_BINDINGS: list[Binding] = [
+    Binding("enter", "generate", "Generate", tooltip="Generate from the seed (Enter in any playground box)"),
+    Binding("ctrl+up", "temperature(1)", "Hotter", show=False, tooltip="Raise the temperature by 0.05, even while typing"),
+    Binding("ctrl+down", "temperature(-1)", "Colder", show=False, tooltip="Lower the temperature by 0.05, even while typing"),
+]
+
+SLIDER_HELP: list[tuple[str, str]] = [
+    ("← →", "Temperature down / up by 0.05 (when the slider has focus)"),
+    ("shift+← → or pgdn pgup", "Temperature down / up by 0.25"),
+    ("home end", "Coldest / hottest"),
+    ("mouse", "Click or drag the slider; the wheel moves it by 0.05"),
+]
+
+DIALOG_HELP: list[tuple[str, str]] = [
+    ("tab shift+tab", "Move between the fields and buttons"),
+    ("enter", "Choose the highlighted button or run"),
+    ("escape", "Close the dialog without doing anything"),
+]
+
+CONFIRM_BINDINGS: list[Binding] = [
+    Binding("escape", "cancel", "Cancel", tooltip="Close the dialog without doing anything"),
+    Binding("left", "app.focus_previous", show=False),
+    Binding("right", "app.focus_next", show=False),
+]
+
+DIALOG_BINDINGS: list[Binding] = [
+    Binding("escape", "cancel", "Close", tooltip="Close the dialog without doing anything"),
+]
+
+HELP_SCREEN_BINDINGS: list[Binding] = [
+    Binding("escape,question_mark,q", "close", "Close", tooltip="Close this screen"),
+]
+
+
+def help_rows(app) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Sections of (keys, what they do) for the help screen. Bindings whose help sentence is the same
+    (pause/resume, the three quit keys) are merged into one row."""
+
+    def rows(bindings: list[Binding]) -> list[tuple[str, str]]:
+        merged: dict[str, list[str]] = {}
+        for b in bindings:
+            text = b.tooltip or b.description
+            keys = merged.setdefault(text, [])
+            for key in b.key.split(","):
+                shown = app.get_key_display(Binding(key.strip(), b.action))
+                if shown not in keys:
+                    keys.append(shown)
+        return [(" ".join(keys), text) for text, keys in merged.items()]
+
+    return [
+        ("Anywhere", rows(APP_BINDINGS)),
+        ("Playground", rows(PLAYGROUND_BINDINGS)),
+        ("Temperature slider", SLIDER_HELP),
+        ("Dialogs", DIALOG_HELP),
+    ]

@@ -1,0 +1,71 @@
+"""Every message the app's parts send each other, in one place.
+
+Worker threads post these (post_message is thread-safe); handlers run on the UI's event loop.
+Widgets' own small "something changed" messages (TemperatureSlider.Changed) stay on the widget.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from tui_gen.app.playground_model import PlaygroundModel
+
+
+class TrainingEvents(Message):
+    """Everything the training process sent since the last drain, in order: one message per drain,
+    so a burst of events costs one trip through the UI's queue."""
+
+    def __init__(self, events: list[Any], source: object) -> None:
+        super().__init__()
+        self.events = events
+        self.source = source  # the TrainingWorker they came from: events of a replaced one are dropped
+
+
+class TokensGenerated(Message):
+    """Characters the playground's generator produced in the last few milliseconds."""
+
+    def __init__(self, generation: int, pieces: list[tuple[str, float]], top: list[tuple[str, float]]) -> None:
+        super().__init__()
+        self.generation = generation  # which run of the generator: late messages of a stopped one are dropped
+        self.pieces = pieces  # (character, probability the model gave it)
+        self.top = top  # the candidates for the last character, most likely first
+
+
+class GenerationEnded(Message):
+    def __init__(self, generation: int, count: int, reason: str, error: str | None = None) -> None:
+        super().__init__()
+        self.generation = generation
+        self.count = count  # characters generated
+        self.reason = reason  # "length", "end", "stopped" or "error"
+        self.error = error  # what went wrong, for the user (reason "error")
+
+
+class ModelReady(Message):
+    """A model for the playground was built from a snapshot or loaded from a checkpoint."""
+
+    def __init__(self, model: PlaygroundModel, offer_resume: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.offer_resume = offer_resume  # loaded by the user: ask whether to train on from it
+
+
+class ModelLoadFailed(Message):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class SnapshotWanted(Message):
+    """The playground wants fresher weights from the training process."""
+
+
+class RunsListed(Message):
+    """The open dialog's listing of models/, read in a thread."""
+
+    def __init__(self, rows: list[dict], error: str | None = None) -> None:
+        super().__init__()
+        self.rows = rows
+        self.error = error

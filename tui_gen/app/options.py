@@ -1,0 +1,82 @@
+"""How the app was launched: the `tui-gen launch` flags as plain values, and the training process
+specs built from them. No torch, no Textual."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui_gen.errors import ConfigError
+from tui_gen.worker import WorkerSpec
+
+DEFAULT_CORPUS = "trump-tweets"  # datasets.DEFAULT_CORPUS (not imported: datasets pulls in torch)
+OFFLINE_CORPUS = "python-help"  # datasets.OFFLINE_CORPUS
+DEFAULT_MINUTES = 6.0  # config.TrainConfig.max_minutes
+OVERRIDES_ENV = "TUI_GEN_OVERRIDES"
+
+
+@dataclass
+class LaunchOptions:
+    corpus: str | None = None  # None: the tweets if they can be had, else the offline corpus
+    checkpoint: str | None = None  # load into the playground at once; training resumes from it on `r`
+    device: str = "auto"
+    preset: str = "default"
+    minutes: float | None = None  # the training budget; None: DEFAULT_MINUTES
+    models_dir: str = "models"
+    overrides: dict = field(default_factory=dict)  # TrainConfig fields, e.g. from TUI_GEN_OVERRIDES
+    threads: int | None = None  # the training process's torch threads; None: all CPUs but one
+    train: bool = True  # start training at launch (tests set False and feed events themselves)
+
+    @property
+    def budget_minutes(self) -> float:
+        return self.minutes if self.minutes else DEFAULT_MINUTES
+
+    @property
+    def log_path(self) -> str:
+        return str(Path(self.models_dir) / "worker.log")
+
+    @classmethod
+    def from_args(cls, args, environ: dict | None = None) -> "LaunchOptions":
+        env = os.environ if environ is None else environ
+        if args.minutes is not None and not args.minutes > 0:
+            raise ConfigError(f"--minutes must be positive, got {args.minutes}")
+        return cls(
+            corpus=args.corpus, checkpoint=str(args.checkpoint) if args.checkpoint else None,
+            device=args.device, preset=args.preset, minutes=args.minutes, models_dir=str(args.models_dir),
+            overrides=parse_overrides(env.get(OVERRIDES_ENV)),
+        )
+
+    # ---- training process specs -----------------------------------------------------------------
+    def new_run(self, corpus: str | None = None) -> WorkerSpec:
+        """A fresh run on `corpus` (default: the launch's corpus, or the tweets)."""
+        return WorkerSpec(
+            corpus=corpus or self.corpus or DEFAULT_CORPUS, preset=self.preset,
+            overrides={**self.overrides, "device": self.device}, minutes=self.budget_minutes,
+            models_dir=self.models_dir, log_path=self.log_path, threads=self.threads,
+        )
+
+    def resume_run(self, checkpoint: str, minutes: float | None = None, corpus: str | None = None) -> WorkerSpec:
+        """Continue from a checkpoint for `minutes` more (default: the whole budget) with its own
+        configuration, on `corpus` (default: its own); only the device and threads come from this launch."""
+        return WorkerSpec(
+            corpus=corpus, resume=checkpoint, overrides={"device": self.device},
+            minutes=minutes or self.budget_minutes, models_dir=self.models_dir, log_path=self.log_path,
+            threads=self.threads,
+        )
+
+
+def parse_overrides(text: str | None) -> dict:
+    """TUI_GEN_OVERRIDES: a JSON object of training settings, e.g. {"hidden_sizes": [32], "eval_every": 20}."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{OVERRIDES_ENV} is not valid JSON ({e.msg}): give an object like "
+                          '{"hidden_sizes": [64], "eval_every": 50}') from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{OVERRIDES_ENV} must be a JSON object of training settings, like "
+                          '{"hidden_sizes": [64], "eval_every": 50}')
+    return data

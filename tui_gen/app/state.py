@@ -1,0 +1,183 @@
+"""What the app knows about the training run, folded from events. Pure: no Textual, no torch.
+
+`TrainingState.apply(event)` takes any event the worker sends (tui_gen.events plus the worker's own
+Snapshot, Progress, Failed, Paused, Resumed, Exited) and updates plain fields; the training panel
+renders those fields. Times come from the events (Step.elapsed), never from a clock, so the same
+events always give the same screen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from tui_gen import events as ev
+from tui_gen import worker as wk
+
+# Run states, as shown in the training panel.
+IDLE = "idle"  # no training process (a checkpoint is loaded, or nothing was started)
+STARTING = "starting"  # the process is loading data / building the model
+RUNNING = "running"
+PAUSING = "pausing"  # asked to pause, waiting for the worker to say so
+PAUSED = "paused"
+STOPPING = "stopping"  # asked to stop (quitting, or switching runs): it evaluates and saves first
+FINISHED = "finished"
+FAILED = "failed"
+
+ACTIVE = (STARTING, RUNNING, PAUSING, PAUSED, STOPPING)
+
+
+@dataclass
+class TrainingState:
+    status: str = IDLE
+    device: str | None = None
+    corpus: str | None = None
+    framing: str | None = None
+    parameters: int | None = None
+    vocab_size: int | None = None
+    run_dir: str | None = None
+    step: int = 0
+    start_step: int = 0  # where this process started (non-zero when resuming)
+    epoch: int = 0
+    steps_per_epoch: int | None = None
+    chars_per_sec: float | None = None
+    elapsed: float | None = None
+    progress: float | None = None  # 0..1 of the step or time budget
+    lr: float | None = None
+    train_bpc: float | None = None
+    val_bpc: float | None = None
+    val_step: int | None = None
+    best_bpc: float | None = None
+    best_step: int | None = None
+    saved_step: int | None = None  # step of the newest checkpoint on disk (best or last)
+    last_path: str | None = None
+    best_path: str | None = None
+    message: str | None = None  # what it is doing now, or how it ended
+    download: tuple[int, int | None] | None = None  # bytes done / total while fetching a corpus
+    error: str | None = None  # why it failed or died
+    exit_reason: str | None = None  # death_reason(): signal / exit code
+    log_path: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    started: bool = False  # a Started event arrived from this process
+
+    # ---- derived -------------------------------------------------------------------------------
+    @property
+    def eta(self) -> float | None:
+        """Seconds of training left, from the budget and the elapsed time the events report."""
+        p, t = self.progress, self.elapsed
+        if p is None or t is None or p <= 0 or not math.isfinite(t):
+            return None
+        if p >= 1:
+            return 0.0
+        return t * (1 - p) / p
+
+    @property
+    def unsaved_steps(self) -> int:
+        """Steps trained since the newest checkpoint on disk (0 before training starts)."""
+        if not self.started:
+            return 0
+        base = self.saved_step if self.saved_step is not None else self.start_step
+        return max(0, self.step - base)
+
+    @property
+    def resume_path(self) -> str | None:
+        """The checkpoint a restart continues from: the newest of last and best."""
+        return self.last_path or self.best_path
+
+    # ---- folding events --------------------------------------------------------------------------
+    def reset_for_new_process(self, log_path: str | None) -> None:
+        """A new training process is starting: keep what is on disk, forget the old process."""
+        self.status = STARTING
+        self.message = "starting the training process"
+        self.error = self.exit_reason = None
+        self.download = None
+        self.started = False
+        self.warnings = []
+        self.log_path = log_path
+
+    def apply(self, e: object) -> None:
+        if isinstance(e, ev.Step):
+            self.step, self.epoch = e.step, e.epoch
+            self.train_bpc, self.lr = e.train_bpc, e.lr
+            self.chars_per_sec, self.elapsed, self.progress = e.chars_per_sec, e.elapsed, e.progress
+            if self.status in (STARTING,):
+                self.status = RUNNING
+        elif isinstance(e, ev.Eval):
+            self.step = max(self.step, e.step)
+            self.val_bpc, self.val_step = e.val_bpc, e.step
+            self.best_bpc = e.best_bpc
+            if e.is_best:
+                self.best_step = e.step
+        elif isinstance(e, ev.Saved):
+            self.saved_step = e.step
+            if e.kind == "best":
+                self.best_path = e.path
+            else:
+                self.last_path = e.path
+        elif isinstance(e, ev.Started):
+            self.started = True
+            self.status = RUNNING
+            self.message = None
+            self.download = None
+            self.device, self.corpus, self.framing = e.device, e.corpus, e.framing
+            self.parameters, self.vocab_size = e.parameters, e.vocab_size
+            self.run_dir = e.run_dir
+            self.step = self.start_step = e.step
+            self.steps_per_epoch = e.steps_per_epoch
+            if e.step:  # resuming: what is on disk is where we are
+                self.saved_step = e.step
+            self.warnings.extend(e.warnings)
+        elif isinstance(e, wk.Progress):
+            self.message = e.message
+            self.download = (e.done, e.total) if e.total or e.done else None
+        elif isinstance(e, ev.Warning):
+            self.warnings.append(e.message)
+        elif isinstance(e, wk.Paused):
+            self.status = PAUSED
+            self.step = max(self.step, e.step)
+        elif isinstance(e, wk.Resumed):
+            self.status = RUNNING
+        elif isinstance(e, ev.Finished):
+            self.step = max(self.step, e.step)
+            self.last_path = e.last_path or self.last_path
+            self.best_path = e.best_path or self.best_path
+            if e.best_bpc is not None:
+                self.best_bpc = e.best_bpc
+            self.message = e.message
+            if e.reason in ("diverged", "failed"):
+                self.status, self.error = FAILED, e.message
+            else:
+                self.status = FINISHED
+        elif isinstance(e, wk.Failed):
+            self.status = FAILED
+            self.error = e.message
+            self.log_path = e.log_path or self.log_path
+        elif isinstance(e, wk.Exited):
+            self.exit_reason = e.reason
+            if self.status in ACTIVE:  # it went without saying why: it died
+                self.status = FAILED
+                self.error = e.reason or "the training process ended without a word"
+        # Snapshot and Samples change nothing shown here.
+
+
+# ---- formatting, shared by the panels ---------------------------------------------------------------
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    s = int(round(max(0.0, seconds)))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_bpc(x: float | None) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def fmt_count(n: float | None) -> str:
+    return "–" if n is None or not math.isfinite(n) else f"{n:,.0f}"
+
+
+def fmt_lr(x: float | None) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.2e}"

@@ -1,0 +1,328 @@
+"""The playground: type a seed, set the temperature, watch the model write.
+
+Generation runs in a thread worker of the UI process, from the model set with set_model() or built
+from the newest training Snapshot (offer_snapshot), so it never waits for a training step. The thread
+posts what it wrote every ~10 ms as one TokensGenerated message; the StreamView appends only that.
+The temperature is read by the sampler at every character, so moving the slider while text streams
+changes the characters that come next.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Input, Label, Static
+from textual.worker import get_current_worker
+
+from tui_gen.app.bindings import PLAYGROUND_BINDINGS
+from tui_gen.app.messages import GenerationEnded, ModelReady, SnapshotWanted, TokensGenerated
+from tui_gen.app.playground_model import PlaygroundModel
+from tui_gen.app.widgets.next_char_panel import NextCharPanel
+from tui_gen.app.widgets.stream_view import StreamView, prob_style
+from tui_gen.app.widgets.temperature_slider import TemperatureSlider
+
+BATCH_SECONDS = 0.01  # the generator thread posts what it wrote this often
+PACE = 500.0  # characters a second: fast, yet slow enough to watch it write and move the temperature
+TOP_N = 5  # candidates in the next-character panel
+MAX_LENGTH = 10_000
+DEFAULT_LENGTH = 400
+DEFAULT_TEMPERATURE = 0.8
+NO_MODEL = "no model yet: wait for training's first evaluation, or press ctrl+o"
+
+
+def describe_chars(chars: list[str]) -> str:
+    shown = ", ".join(repr(c) for c in chars[:10])
+    return shown + (f" and {len(chars) - 10} more" if len(chars) > 10 else "")
+
+
+class Playground(Vertical):
+    BINDINGS = PLAYGROUND_BINDINGS
+
+    generating: reactive[bool] = reactive(False)
+    pace: float | None = PACE  # characters a second at most; None: as fast as the model goes
+
+    def watch_generating(self, generating: bool) -> None:
+        self.refresh_bindings()  # the footer's "esc Stop" comes and goes
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.model: PlaygroundModel | None = None
+        self._snapshot = None  # the newest training Snapshot not built into a model yet
+        self._follow_training = True  # a checkpoint the user loaded pins the playground to it
+        self.training_live = False  # the app says whether a training process can send weights
+        self._waiting: tuple[str, int, int] | None = None  # a request held until the first weights come
+        self._generation = 0
+        self._live_settings = None  # the running generator's SamplingSettings
+        self.generated = 0  # characters of the current / last generation
+        self.last_end: GenerationEnded | None = None
+        self.label_text = NO_MODEL  # the line above the output: which model, and how the last run ended
+        self._run_note = ""  # how the last generation ended, kept on the label when the model changes
+        self._temperature = DEFAULT_TEMPERATURE  # the slider's value, readable from the generator thread
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="seed-row", classes="playground-row"):
+            yield Label("Seed", classes="field-label")
+            yield Input(placeholder="type a seed, then Enter", id="seed", compact=True, select_on_focus=False)
+        with Horizontal(id="knobs-row", classes="playground-row"):
+            yield TemperatureSlider(DEFAULT_TEMPERATURE, id="temperature")
+            yield Label("Length", classes="field-label")
+            yield Input(str(DEFAULT_LENGTH), id="length", type="integer", compact=True, max_length=5)
+            yield Label("Top-k", classes="field-label")
+            yield Input("0", id="top-k", type="integer", compact=True, max_length=4)
+        yield Static(Text(NO_MODEL, no_wrap=True, overflow="ellipsis"), id="model-label")
+        with Horizontal(id="output-row"):
+            yield StreamView(id="output")
+            yield NextCharPanel(id="next-char")
+
+    # ---- the public API ------------------------------------------------------------------------------
+    @property
+    def temperature(self) -> float:
+        return self._temperature
+
+    @property
+    def output(self) -> StreamView:
+        return self.query_one(StreamView)
+
+    def set_model(self, model: PlaygroundModel, pin: bool | None = None) -> None:
+        """Generate from this model from now on. pin=True (a checkpoint the user chose): newer training
+        snapshots do not replace it until follow_training() is called."""
+        self.model = model
+        if pin is not None:
+            self._follow_training = not pin
+        if model.source == "checkpoint" and pin:
+            self._snapshot = None
+        self._show_label()
+
+    def follow_training(self) -> None:
+        """Use training's weights again (training now continues from the loaded checkpoint)."""
+        self._follow_training = True
+
+    def offer_snapshot(self, snapshot) -> None:
+        """A Snapshot event from training. Built into a model lazily, in the generator thread."""
+        if not self._follow_training:
+            return
+        self._snapshot = snapshot
+        self._show_label()
+        if self._waiting is not None and not self.generating:
+            seed, length, top_k = self._waiting
+            self._waiting = None
+            self._start(seed, length, top_k)
+
+    def set_training_live(self, live: bool) -> None:
+        self.training_live = live
+        if not live and self._waiting is not None and self._snapshot is None:
+            self._waiting = None
+            self.app.notify("Training stopped before it sent any weights, so there is nothing to generate from. "
+                            "Press r to restart training, or ctrl+o to open a checkpoint.",
+                            title="No model", severity="warning", markup=False)
+            self._show_label()
+
+    def generate(self) -> bool:
+        """Generate from the seed with the current settings. Returns False (and says why) if it can't."""
+        seed = self.query_one("#seed", Input).value
+        length = self._number("#length", "Length", 1, MAX_LENGTH)
+        top_k = self._number("#top-k", "Top-k", 0, 1000)
+        if length is None or top_k is None:
+            return False
+        vocab_chars = self._vocab_chars()
+        if vocab_chars is not None:
+            unknown = sorted({c for c in seed if c not in vocab_chars})
+            if unknown:
+                self.app.notify(f"The seed has characters this model never saw: {describe_chars(unknown)}. "
+                                "Remove or replace them.", title="Unknown characters", severity="warning",
+                                markup=False)
+                return False
+        if self.model is None and self._snapshot is None:
+            if self.training_live:
+                self._waiting = (seed, length, top_k)
+                self.post_message(SnapshotWanted())
+                self._set_label("waiting for the first weights from training…")
+                return True
+            self.app.notify("There is no model to generate from yet. Press r to start training, or ctrl+o to "
+                            "open a saved run.", title="No model", severity="warning", markup=False)
+            return False
+        if self.training_live and self._follow_training:
+            self.post_message(SnapshotWanted())  # fresher weights for the next time
+        self._start(seed, length, top_k)
+        return True
+
+    def stop(self) -> bool:
+        """Stop generating. Returns False if nothing was being generated."""
+        self._waiting = None
+        if not self.generating:
+            return False
+        self._generation += 1  # late batches of the stopped run are ignored
+        self.workers.cancel_group(self, "generate")
+        self.generating = False
+        self.last_end = GenerationEnded(self._generation, self.generated, "stopped")
+        self._finish_line("stopped")
+        return True
+
+    # ---- bindings -----------------------------------------------------------------------------------------
+    def action_generate(self) -> None:
+        self.generate()
+
+    def action_temperature(self, direction: int) -> None:
+        self.query_one(TemperatureSlider).action_step(direction)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.generate()
+
+    @on(TemperatureSlider.Changed)
+    def _temperature_changed(self, event: TemperatureSlider.Changed) -> None:
+        self._temperature = event.value
+        if self._live_settings is not None:
+            self._live_settings.temperature = event.value  # read by the sampler at the next character
+
+    # ---- internals ------------------------------------------------------------------------------------------
+    def _number(self, selector: str, name: str, low: int, high: int) -> int | None:
+        box = self.query_one(selector, Input)
+        try:
+            value = int(box.value)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            what = "0 (off)" if low == 0 else str(low)
+            self.app.notify(f"{name} must be a whole number from {what} to {high:,}; it is {box.value!r}.",
+                            title=f"Check {name.lower()}", severity="warning", markup=False)
+            box.focus()
+            return None
+        return value
+
+    def _vocab_chars(self) -> set[str] | frozenset[str] | None:
+        if self._snapshot is not None:
+            return set((self._snapshot.meta or {}).get("vocab") or []) or None
+        if self.model is not None:
+            return set(self.model.vocab.chars)
+        return None
+
+    def _show_label(self) -> None:
+        if self._snapshot is not None:
+            text = f"model: training weights · step {self._snapshot.step:,}"
+        elif self.model is not None:
+            text = f"model: {self.model.label}"
+        else:
+            text = NO_MODEL
+        self._set_label(text + self._run_note)
+
+    def _set_label(self, text: str) -> None:
+        self.label_text = text
+        self.query_one("#model-label", Static).update(Text(text, no_wrap=True, overflow="ellipsis"), layout=False)
+
+    def _start(self, seed: str, length: int, top_k: int) -> None:
+        self._generation += 1
+        self.generated = 0
+        self._run_note = " · writing…"
+        self.last_end = None
+        out = self.output
+        out.clear()
+        out.append_seed(seed)
+        self.query_one(NextCharPanel).clear()
+        self.generating = True
+        self._show_label()
+        source = self._snapshot if self._snapshot is not None else self.model
+        self._generate(self._generation, source, seed, length, top_k, self.temperature)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def _generate(self, generation: int, source, seed: str, length: int, top_k: int, temperature: float) -> None:
+        worker = get_current_worker()
+        count, reason, error = 0, "length", None
+        pieces: list[tuple[str, float]] = []
+        top: list[tuple[str, float]] = []
+        try:
+            from tui_gen.app.playground_model import from_snapshot, use_one_thread
+            from tui_gen.errors import TuiGenError
+            from tui_gen.sample import Generator, SamplingSettings
+
+            try:
+                if isinstance(source, PlaygroundModel):
+                    model = source
+                    use_one_thread()
+                else:
+                    model = from_snapshot(source)
+                    self.post_message(ModelReady(model))
+                if model.framing == "stream" and not seed:
+                    raise TuiGenError("type a seed first: this model continues text, so it needs something to start from")
+                settings = SamplingSettings(temperature=temperature, top_k=top_k)
+                self._live_settings = settings
+                settings.temperature = self._temperature  # the slider may have moved while the model was built
+                gen = Generator(model.model, model.vocab, model.framing, model.generation_stops, top_n=TOP_N)
+                pace = self.pace
+                start = last = time.monotonic()
+                for tok in gen.stream(seed, settings, length):
+                    if worker.is_cancelled:
+                        reason = "stopped"
+                        break
+                    pieces.append((tok.char, tok.prob))
+                    top = tok.top
+                    count += 1
+                    now = time.monotonic()
+                    if pace and (due := start + count / pace) > now:
+                        time.sleep(due - now)  # keep to the pace (the model is usually faster)
+                        now = due
+                    if now - last >= BATCH_SECONDS:
+                        self.post_message(TokensGenerated(generation, pieces, top))
+                        pieces, last = [], now
+                else:
+                    reason = "length" if count >= length else "end"
+            except TuiGenError as e:
+                reason, error = "error", str(e)
+        except Exception as e:  # noqa: BLE001 - a bug: say so in the app rather than kill it
+            reason, error = "error", f"generating failed: {type(e).__name__}: {e}"
+        finally:
+            self._live_settings = None
+            if pieces:
+                self.post_message(TokensGenerated(generation, pieces, top))
+            self.post_message(GenerationEnded(generation, count, reason, error))
+
+    def on_tokens_generated(self, message: TokensGenerated) -> None:
+        message.stop()
+        if message.generation != self._generation:
+            return
+        out = self.output
+        # One append per run of characters of the same colour: fewer, larger appends.
+        run, run_style, run_prob = [], None, 0.0
+        for ch, p in message.pieces:
+            style = prob_style(p)
+            if style is not run_style and run:
+                out.append_char("".join(run), run_prob)
+                run = []
+            run.append(ch)
+            run_style, run_prob = style, p
+        if run:
+            out.append_char("".join(run), run_prob)
+        self.generated += len(message.pieces)
+        if message.pieces:
+            self.query_one(NextCharPanel).show(message.top, message.pieces[-1][0])
+
+    def on_generation_ended(self, message: GenerationEnded) -> None:
+        message.stop()
+        if message.generation != self._generation:
+            return
+        self.generating = False
+        self.last_end = message
+        if message.error:
+            self.app.notify(message.error[0].upper() + message.error[1:], title="Cannot generate",
+                            severity="error", markup=False)
+        self._finish_line(message.reason)
+
+    def on_model_ready(self, message: ModelReady) -> None:
+        # A snapshot built in the generator thread: keep the model, forget the raw snapshot.
+        if message.model.source == "training" and self._follow_training:
+            if self._snapshot is not None and self._snapshot.step <= (message.model.step or 0):
+                self._snapshot = None
+            self.model = message.model
+            self._show_label()
+        message.stop()
+
+    def _finish_line(self, reason: str) -> None:
+        words = {"length": "length reached", "end": "end of line", "stopped": "stopped", "error": "failed"}
+        self._run_note = f" · {self.generated:,} chars, {words.get(reason, reason)}"
+        self._show_label()

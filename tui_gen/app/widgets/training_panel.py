@@ -1,0 +1,122 @@
+"""The training panel: what the run is doing, as a table of figures and a progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Static
+
+from tui_gen.app.state import (
+    FAILED, FINISHED, IDLE, PAUSED, PAUSING, RUNNING, STARTING, STOPPING, TrainingState, fmt_bpc, fmt_count,
+    fmt_duration, fmt_lr,
+)
+
+STATUS_STYLES = {
+    IDLE: "dim", STARTING: "yellow", RUNNING: "bold green", PAUSING: "yellow", PAUSED: "bold yellow",
+    STOPPING: "yellow", FINISHED: "bold cyan", FAILED: "bold red",
+}
+STATUS_WORDS = {PAUSING: "pausing…", STOPPING: "stopping…", STARTING: "starting…"}
+
+
+def stats_table(s: TrainingState) -> Table:
+    """The figures, as literal Text (corpus names and paths are never read as markup)."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    def row(label: str, value: str | Text) -> None:
+        grid.add_row(label, value if isinstance(value, Text) else Text(value))
+
+    row("state", Text(STATUS_WORDS.get(s.status, s.status), style=STATUS_STYLES.get(s.status, "")))
+    row("device", s.device or "–")
+    corpus = s.corpus or "–"
+    if s.corpus and s.framing:
+        corpus = f"{Path(s.corpus).name if '/' in s.corpus else s.corpus} ({s.framing})"
+    row("corpus", corpus)
+    if s.parameters:
+        row("model", f"{s.parameters:,} parameters")
+    epoch = f" · epoch {s.epoch + 1}" if s.started else ""
+    row("step", f"{s.step:,}{epoch}" if s.started or s.step else "–")
+    row("speed", f"{fmt_count(s.chars_per_sec)} chars/s" if s.chars_per_sec is not None else "–")
+    if s.elapsed is not None:
+        left = s.eta
+        row("time", f"{fmt_duration(s.elapsed)} elapsed" + (f" · {fmt_duration(left)} left" if left is not None else ""))
+    else:
+        row("time", "–")
+    row("lr", fmt_lr(s.lr))
+    row("train", f"{fmt_bpc(s.train_bpc)} bits/char" if s.train_bpc is not None else "–")
+    if s.val_bpc is not None:
+        best = f" (best {fmt_bpc(s.best_bpc)}" + (f" at {s.best_step:,})" if s.best_step is not None else ")")
+        row("val", f"{fmt_bpc(s.val_bpc)}{best}")
+    else:
+        row("val", f"best {fmt_bpc(s.best_bpc)}" if s.best_bpc is not None else "–")
+    if s.run_dir:
+        row("run", Path(s.run_dir).name)
+    if s.saved_step is not None:
+        kind = "last" if s.last_path else "best"
+        row("saved", f"step {s.saved_step:,} ({kind})")
+    return grid
+
+
+class TrainingPanel(Vertical):
+    """Figures of the run, a progress bar, and a line for what it is doing or how it ended."""
+
+    DEFAULT_CSS = """
+    TrainingPanel {
+        height: auto;
+        & > #training-stats { height: auto; }
+        & > ProgressBar { height: 1; margin: 1 0 0 0; }
+        & > ProgressBar Bar { width: 1fr; }
+        & > #training-note { height: auto; color: $text-muted; margin: 1 0 0 0; }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.state: TrainingState | None = None
+        self._rows = -1
+
+    def compose(self) -> ComposeResult:
+        yield Static(stats_table(TrainingState()), id="training-stats")
+        yield ProgressBar(total=1.0, show_eta=False, id="training-progress")
+        yield Static(id="training-note")
+
+    def show(self, state: TrainingState, notice: str | None = None) -> None:
+        """Redraw from the state. `notice`: a line from the app (why this corpus, say)."""
+        self.state = state
+        table = stats_table(state)
+        rows = table.row_count
+        # A layout pass only when the number of rows changes (values wrap rarely in 40 columns).
+        self.query_one("#training-stats", Static).update(table, layout=rows != self._rows)
+        self._rows = rows
+        bar = self.query_one(ProgressBar)
+        if state.download and state.download[1]:
+            done, total = state.download
+            bar.update(total=1.0, progress=min(1.0, done / total))
+        else:
+            bar.update(total=1.0, progress=state.progress or 0.0)
+        note = Text()
+        if notice:
+            note.append(notice + "\n", style="yellow")
+        if state.message and state.status != FAILED:
+            msg = state.message
+            if state.download and state.download[0]:
+                done, total = state.download
+                msg += f": {done / 1e6:.1f}" + (f" of {total / 1e6:.1f} MB" if total else " MB")
+            note.append(msg + "\n")
+        if state.warnings:
+            note.append(f"warning: {state.warnings[-1]}", style="yellow")
+            if len(state.warnings) > 1:
+                note.append(f" (and {len(state.warnings) - 1} more)", style="yellow")
+        if state.status == PAUSED:
+            note.append("\npaused: press p to resume")
+        self.query_one("#training-note", Static).update(note)
+
+    @property
+    def progress(self) -> float:
+        return float(self.query_one(ProgressBar).percentage or 0.0)
+
