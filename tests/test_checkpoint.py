@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
 from tui_gen.checkpoint import (
-    FORMAT_VERSION, load_checkpoint, read_header, read_meta, resolve_checkpoint, save_checkpoint,
+    FORMAT_VERSION, RESUME_ORDER, load_checkpoint, read_header, read_meta, resolve_checkpoint, save_checkpoint,
 )
 from tui_gen.config import TrainConfig
 from tui_gen.errors import CheckpointError
@@ -138,6 +138,21 @@ def test_run_folder_prefers_best_then_last(tmp_path):
         load_checkpoint(empty)
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "does-not-exist")
+
+
+def test_resuming_a_run_folder_takes_last(tmp_path):
+    """Resuming continues where training stopped, not from the (older) best step."""
+    run = tmp_path / "run"
+    save_checkpoint(run / "best.safetensors", *payload(step=5))
+    save_checkpoint(run / "last.safetensors", *payload(step=9))
+    assert load_checkpoint(run, prefer=RESUME_ORDER).step == 9
+    (run / "last.safetensors").unlink()
+    assert load_checkpoint(run, prefer=RESUME_ORDER).step == 5
+
+
+def test_saved_files_are_readable_by_others(tmp_path):
+    path = save_checkpoint(tmp_path / "best.safetensors", *payload())
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 @pytest.mark.parametrize("name", ["x" * 5000, "a/" * 3000 + "b", "bad\x00name"], ids=["long", "deep", "nul"])

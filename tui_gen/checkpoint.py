@@ -76,6 +76,7 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make a shared models/ folder unreadable to others
     except OSError as e:
         raise CheckpointError(f"cannot save a checkpoint in {path.parent}: {e.strerror or e}") from None
     try:
@@ -123,12 +124,17 @@ def remove_stale_temps(folder: str | Path) -> int:
     return removed
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run folder means its best checkpoint (or last, before the first evaluation)."""
+PLAY_ORDER = ("best", "last")  # generating, evaluating: the best weights
+RESUME_ORDER = ("last", "best")  # resuming: where training stopped
+
+
+def resolve_checkpoint(path: str | Path, prefer: tuple[str, ...] = PLAY_ORDER) -> Path:
+    """A run folder means its best checkpoint (or last, before the first evaluation); resuming
+    passes RESUME_ORDER to take up where training stopped."""
     p = Path(path)
     try:
         if p.is_dir():
-            for name in ("best", "last"):
+            for name in prefer:
                 if (p / (name + SUFFIX)).is_file():
                     return p / (name + SUFFIX)
             raise CheckpointError(f"{p} has no best{SUFFIX} or last{SUFFIX}: is it a tui-gen run folder?")
@@ -209,8 +215,9 @@ _META_TYPES = {
 }
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    path = resolve_checkpoint(path)
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
+                    prefer: tuple[str, ...] = PLAY_ORDER) -> Checkpoint:
+    path = resolve_checkpoint(path, prefer)
     table, meta = read_header(path)
     try:
         vocab = Vocab.from_json(meta["vocab"])

@@ -179,7 +179,7 @@ def cmd_train(args) -> int:
 
     from rich.console import Console
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import RESUME_ORDER, load_checkpoint
     from .datasets import open_corpus
     from .device import pick_device
     from .train import Trainer, resume_config
@@ -187,7 +187,7 @@ def cmd_train(args) -> int:
     out = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     if args.resume:
-        ck = load_checkpoint(args.resume)
+        ck = load_checkpoint(args.resume, prefer=RESUME_ORDER)
         base = resume_config(ck, device=args.device, threads=args.threads, eval_every=args.eval_every)
         if args.steps:  # more steps on top of where it stopped
             base = replace(base, max_steps=ck.step + args.steps, max_minutes=None)
@@ -286,6 +286,12 @@ def _literal(seed: str, text: str):
     return t
 
 
+def _terminal_safe(s: str) -> str:
+    """Text for a terminal: a model (or a seed) can produce escape sequences that would move the
+    cursor or retitle the window; show them as U+FFFD. Piped output stays byte-exact."""
+    return "".join(c if c.isprintable() or c in "\n\t " else "\ufffd" for c in s)
+
+
 def _printable(s: str) -> str:
     return "".join(c if c.isprintable() or c == " " else ("⏎" if c == "\n" else "\ufffd") for c in s)
 
@@ -315,12 +321,13 @@ def cmd_generate(args) -> int:
     g = Generator(ck.model, ck.vocab, ck.framing, stop_strings=stops, top_n=0, generator=gen)
     encode_seed(ck.vocab, args.seed_text, ck.framing)  # unknown characters: say so before echoing anything
     out = sys.stdout
+    safe = _terminal_safe if out.isatty() else str
     for n in range(args.num):
-        out.write(args.seed_text)
+        out.write(safe(args.seed_text))
         out.flush()
         last = ""
         for tok in g.stream(args.seed_text, settings, args.length):
-            out.write(tok.char)
+            out.write(safe(tok.char))
             out.flush()
             last = tok.char
         if last != "\n":

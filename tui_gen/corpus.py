@@ -190,14 +190,21 @@ class LineWindows:
             self.windows[a:a + chunk][take] = ids[src]
         self.batch_size = batch_size
         self.seed = seed
+        self._order_epoch: int | None = None
+        self._order_cache = np.empty(0, dtype=np.int64)
 
     @property
     def steps_per_epoch(self) -> int:
         return max(1, -(-len(self.windows) // self.batch_size))
 
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._order_epoch != epoch:  # one shuffle per epoch, not per batch
+            self._order_cache = np.random.default_rng([self.seed, epoch]).permutation(len(self.windows))
+            self._order_epoch = epoch
+        return self._order_cache
+
     def batch(self, epoch: int, index: int) -> Batch:
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.windows))
-        rows = order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self._order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
         w = torch.from_numpy(self.windows[rows].astype(np.int64))
         lengths = torch.from_numpy(self.lengths[rows].astype(np.int64))
         mask = torch.arange(w.shape[1] - 1)[None, :] < (lengths[:, None] - 1)

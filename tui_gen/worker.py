@@ -541,7 +541,7 @@ def _run(spec: WorkerSpec, chan: _Channel) -> None:
 
     threads = spec.threads or default_threads()
     torch.set_num_threads(threads)
-    from .checkpoint import load_checkpoint
+    from .checkpoint import RESUME_ORDER, load_checkpoint
     from .datasets import open_corpus
     from .train import Trainer
 
@@ -565,7 +565,7 @@ def _run(spec: WorkerSpec, chan: _Channel) -> None:
         ck = None
         if spec.resume:
             progress(f"loading checkpoint {spec.resume}")
-            ck = load_checkpoint(spec.resume)
+            ck = load_checkpoint(spec.resume, prefer=RESUME_ORDER)
         cfg = _configure(spec, ck)
         corpus_arg = spec.corpus or (ck.meta.get("corpus") if ck is not None else None)
         name = corpus_arg or "the default corpus"
