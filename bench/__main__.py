@@ -3,6 +3,7 @@
     python -m bench                 # throughput and generation (about 3 minutes)
     python -m bench --quality 6     # plus validation after 6 minutes of training, ours vs the lecture (12 more)
     python -m bench --app           # plus the app's key latency and streaming speed while training
+    python -m bench --flood         # plus a minute of events flooding the app (memory, key latency)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quality", type=float, metavar="MINUTES", help="also train for MINUTES with each recipe")
     p.add_argument("--app", action="store_true", help="also measure the app while training")
+    p.add_argument("--flood", action="store_true", help="also flood the app with events for a minute")
     args = p.parse_args()
 
     from . import generate_speed, train_speed
@@ -35,6 +37,9 @@ def main() -> None:
     if args.app:
         from . import app_latency
         rows += app_latency.run()
+    if args.flood:
+        from . import app_flood
+        rows += app_flood.run()
     title = f"tui-gen benchmarks — torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}"
     print_table(title, rows, ("what", "tui-gen", "baseline (same run)", "ratio"))
 

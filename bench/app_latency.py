@@ -135,6 +135,7 @@ async def main(args) -> None:
         rate_msgs = (counts["messages"] - c0) / (t1 - t0)
         rate_events = (counts["events"] - e0) / (t1 - t0)
         steps_per_s = (app.state.step - s0) / (t1 - t0)
+        chars_per_s_training = app.state.chars_per_sec or 0.0  # while a typist types, before streaming
 
         # keys while the playground streams: at the app's pace (500/s), and as fast as the model goes
         busy = {}
@@ -149,7 +150,6 @@ async def main(args) -> None:
 
         paced_n, paced = await stream(app, args.chars, 500.0)
         free_n, free = await stream(app, args.chars, None)
-        chars_per_s_training = app.state.chars_per_sec or 0.0
 
         app.begin_quit(save=False)
         await wait_until(lambda: not app.is_running, 60, "the app to quit")
@@ -172,6 +172,33 @@ async def main(args) -> None:
         print(f"  {name:<{width}}  {a:>18}  {b:>18}")
     print(f"  (keys: {len(idle)} + 2 x {len(busy['paced'])} samples)")
     tmp.cleanup()
+    return {"idle": idle, "busy": busy, "paced": paced, "free": free, "train_chars_per_s": chars_per_s_training,
+            "threads": app.worker.spec.threads if app.worker and app.worker.spec else None}
+
+
+def run(keys: int = 60, chars: int = 2000) -> list[tuple]:
+    """Rows for `python -m bench --app`: the app's figures next to their targets and baselines."""
+    from tui_gen.config import TrainConfig
+    from tui_gen.datasets import open_corpus
+    from tui_gen.train import Trainer
+
+    from .train_speed import engine_rate
+
+    args = argparse.Namespace(tweets=DEFAULT_TWEETS, keys=keys, chars=chars)
+    r = asyncio.run(main(args))
+    threads = r["threads"] or 1
+    corpus, _ = open_corpus(str(DEFAULT_TWEETS))
+    alone = engine_rate(Trainer(corpus, TrainConfig(max_minutes=None, max_steps=10**9, threads=threads)), 15)
+    ours = r["train_chars_per_s"]
+    return [
+        ("app: key -> frame p95, training", f"{percentile(r['idle'], 0.95):.0f} ms", "target < 100 ms", ""),
+        ("app: key -> frame p95, training + streaming", f"{percentile(r['busy']['paced'], 0.95):.0f} ms",
+         "target < 100 ms", ""),
+        ("app: playground streaming while training", f"{r['paced']:,.0f} chars/s (paced)",
+         f"unpaced {r['free']:,.0f} chars/s", "target >= 200"),
+        (f"app: training inside the app ({threads} thread)", f"{ours:,.0f} chars/s",
+         f"tui-gen train alone, {threads} thread: {alone:,.0f} chars/s", f"{ours / alone:.2f}x"),
+    ]
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ class TrainConfig:
     embedding_dim: int = 32
     dropout: float = 0.0
     # optimisation
-    batch_size: int = 64
-    lr: float = 2e-3
+    batch_size: int = 128
+    lr: float = 3e-3
     lr_schedule: str = "cosine"
     warmup_steps: int = 100
     min_lr_ratio: float = 0.05

@@ -12,6 +12,7 @@ in thread workers, after the first paint.
 from __future__ import annotations
 
 import re
+import time
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -40,6 +41,7 @@ PANES = ("train", "playground", "samples")
 POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking whether to stop
 SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while on a big corpus
 QUIT_SECONDS = 10.0
+WARNING_NOTICE_SECONDS = 3.0  # training warnings pop up at most this often; the training panel shows each
 
 
 class TuiGenApp(App[int]):
@@ -67,6 +69,9 @@ class TuiGenApp(App[int]):
         self._quitting = False
         self._failure_reported = False
         self._retiring = None  # a process being stopped so that another run can start
+        self._warned_at = -WARNING_NOTICE_SECONDS  # when the last training warning popped up (monotonic)
+        self._held_warning: tuple[str, int] | None = None  # the newest warning not shown yet, and how many
+        self._warning_timer = None
 
     # ---- layout ------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -181,14 +186,15 @@ class TuiGenApp(App[int]):
                     return
 
     def on_training_events(self, message: TrainingEvents) -> None:
-        if message.source is not self.worker:
-            return  # a process this app has already replaced
+        if message.source is not self.worker or self._exit:
+            return  # a process this app has already replaced, or the app is closing (its widgets going)
         self.handle_events(message.events)
 
     def handle_events(self, events: list) -> None:
         """Fold a batch of training events into the screen (one redraw per batch)."""
         plot = self.query_one(LossPlot)
         was = self.state.status
+        warnings: list[str] = []
         for e in events:
             self.state.apply(e)
             if isinstance(e, ev.Step):
@@ -205,13 +211,14 @@ class TuiGenApp(App[int]):
                     self._save_pending = False
                     self.notify(f"Saved step {e.step:,} to {e.path}", title="Checkpoint saved", markup=False)
             elif isinstance(e, ev.Warning):
-                self.notify(e.message, title="Training warning", severity="warning", markup=False)
+                warnings.append(e.message)
             elif isinstance(e, ev.Started):
-                for w in e.warnings:
-                    self.notify(w, title="Training warning", severity="warning", markup=False)
+                warnings.extend(e.warnings)
             elif isinstance(e, ev.Finished) and e.reason in ("completed", "stopped") and not self._quitting:
                 self.notify(e.message[0].upper() + e.message[1:] + ". Press r to train more.",
                             title="Training finished", markup=False)
+        if warnings:
+            self._notify_warnings(warnings)
         if self.state.status == FAILED and not self._quitting:
             if self._fallback_ok and not self.state.started and self._about_the_tweets(self.state.error):
                 # The default tweets could not be had (offline, most likely): once the process is gone,
@@ -224,6 +231,28 @@ class TuiGenApp(App[int]):
         self._show_state()
         if self.state.status != was:
             self._training_changed()
+
+    def _notify_warnings(self, messages: list[str]) -> None:
+        """Training warnings pop up at most once every WARNING_NOTICE_SECONDS (a flood of them would
+        bury the screen in notifications): the newest is shown, with how many came since the last."""
+        held = self._held_warning
+        self._held_warning = (messages[-1], len(messages) + (held[1] if held else 0))
+        wait = self._warned_at + WARNING_NOTICE_SECONDS - time.monotonic()
+        if wait <= 0:
+            self._flush_warnings()
+        elif self._warning_timer is None:
+            self._warning_timer = self.set_timer(wait, self._flush_warnings)
+
+    def _flush_warnings(self) -> None:
+        self._warning_timer = None
+        if self._held_warning is None:
+            return
+        message, count = self._held_warning
+        self._held_warning = None
+        self._warned_at = time.monotonic()
+        if count > 1:
+            message += f"\n\n(and {count - 1:,} more since the last warning: the training panel keeps count)"
+        self.notify(message, title="Training warning", severity="warning", markup=False)
 
     @staticmethod
     def _about_the_tweets(error: str | None) -> bool:

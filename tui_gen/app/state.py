@@ -25,6 +25,7 @@ FINISHED = "finished"
 FAILED = "failed"
 
 ACTIVE = (STARTING, RUNNING, PAUSING, PAUSED, STOPPING)
+MAX_WARNINGS = 50  # the newest warnings kept (warning_count counts them all)
 
 
 @dataclass
@@ -57,7 +58,8 @@ class TrainingState:
     error: str | None = None  # why it failed or died
     exit_reason: str | None = None  # death_reason(): signal / exit code
     log_path: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the newest MAX_WARNINGS
+    warning_count: int = 0  # all of this process's warnings
     started: bool = False  # a Started event arrived from this process
 
     # ---- derived -------------------------------------------------------------------------------
@@ -93,6 +95,7 @@ class TrainingState:
         self.download = None
         self.started = False
         self.warnings = []
+        self.warning_count = 0
         self.log_path = log_path
 
     def apply(self, e: object) -> None:
@@ -126,12 +129,12 @@ class TrainingState:
             self.steps_per_epoch = e.steps_per_epoch
             if e.step:  # resuming: what is on disk is where we are
                 self.saved_step = e.step
-            self.warnings.extend(e.warnings)
+            self._warn(e.warnings)
         elif isinstance(e, wk.Progress):
             self.message = e.message
             self.download = (e.done, e.total) if e.total or e.done else None
         elif isinstance(e, ev.Warning):
-            self.warnings.append(e.message)
+            self._warn([e.message])
         elif isinstance(e, wk.Paused):
             self.status = PAUSED
             self.step = max(self.step, e.step)
@@ -158,6 +161,11 @@ class TrainingState:
                 self.status = FAILED
                 self.error = e.reason or "the training process ended without a word"
         # Snapshot and Samples change nothing shown here.
+
+    def _warn(self, messages: list[str]) -> None:
+        self.warnings.extend(messages)
+        self.warning_count += len(messages)
+        del self.warnings[:-MAX_WARNINGS]
 
 
 # ---- formatting, shared by the panels ---------------------------------------------------------------

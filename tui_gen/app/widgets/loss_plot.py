@@ -13,6 +13,10 @@ from textual_plot import HiResMode, LegendLocation, PlotWidget
 TRAIN_STYLE = "#5fafff"
 VAL_STYLE = "#ffaf00"
 MIN_POINTS = 16
+# Points kept per curve, at most. Beyond it, neighbours are merged in pairs and later points are
+# averaged as many at a time, so the curve stays evenly spread over the steps, far finer than any
+# screen, however long the run (20 Step events a second reach it after ~17 minutes).
+MAX_STORED = 20_000
 
 
 def decimate(
@@ -42,6 +46,41 @@ def decimate(
     return np.append(bx, x[-1]), np.append(by, y[-1])
 
 
+class _Series:
+    """One curve's points: every point until there are MAX_STORED, then means of `stride` points."""
+
+    def __init__(self) -> None:
+        self.x: list[float] = []
+        self.y: list[float] = []
+        self.stride = 1
+        self._sum = [0.0, 0.0, 0]  # the bucket being filled: sum of x, sum of y, count
+        self._last: tuple[float, float] | None = None
+
+    def add(self, x: float, y: float) -> None:
+        self._last = (x, y)
+        acc = self._sum
+        acc[0] += x
+        acc[1] += y
+        acc[2] += 1
+        if acc[2] < self.stride:
+            return
+        self.x.append(acc[0] / acc[2])
+        self.y.append(acc[1] / acc[2])
+        self._sum = [0.0, 0.0, 0]
+        if len(self.x) > MAX_STORED:
+            n = len(self.x) // 2 * 2
+            for v in (self.x, self.y):
+                v[:n] = [(a + b) / 2 for a, b in zip(v[0:n:2], v[1:n:2])]
+            self.stride *= 2
+
+    def points(self) -> tuple[list[float], list[float]]:
+        """The stored points, and the newest one if its bucket is not full yet (the curve always
+        ends at the latest value)."""
+        if self._sum[2] and self._last is not None:
+            return self.x + [self._last[0]], self.y + [self._last[1]]
+        return self.x, self.y
+
+
 def _limits(values: np.ndarray, pad_fraction: float, degenerate_pad: float):
     lo, hi = float(values.min()), float(values.max())
     if hi - lo <= 1e-9:
@@ -51,7 +90,8 @@ def _limits(values: np.ndarray, pad_fraction: float, degenerate_pad: float):
 
 
 class LossPlot(Widget):
-    """Live loss curve. Stores every point; redraws at most once per interval."""
+    """Live loss curve. Stores every point up to MAX_STORED per curve (then evenly spread means);
+    redraws at most once per interval."""
 
     DEFAULT_CSS = """
     LossPlot {
@@ -79,10 +119,8 @@ class LossPlot(Widget):
         self._reset()
 
     def _reset(self) -> None:
-        self._train_x: list[float] = []
-        self._train_y: list[float] = []  # already smoothed
-        self._val_x: list[float] = []
-        self._val_y: list[float] = []
+        self._train = _Series()  # already smoothed
+        self._val = _Series()
         self._ema = 0.0
         self._ema_count = 0
         self._dirty = True
@@ -115,16 +153,14 @@ class LossPlot(Widget):
         self._ema = s * self._ema + (1 - s) * bpc
         self._ema_count += 1
         # Debias like Adam/TensorBoard so early points aren't pulled toward 0.
-        self._train_x.append(float(step))
-        self._train_y.append(self._ema / (1 - s**self._ema_count))
+        self._train.add(float(step), self._ema / (1 - s**self._ema_count))
         self._dirty = True
 
     def add_val(self, step: int, bpc: float) -> None:
         """Add a validation bits/char measurement."""
         if not (math.isfinite(step) and math.isfinite(bpc)):
             return
-        self._val_x.append(float(step))
-        self._val_y.append(float(bpc))
+        self._val.add(float(step), float(bpc))
         self._dirty = True
 
     def clear(self) -> None:
@@ -136,13 +172,13 @@ class LossPlot(Widget):
 
     @property
     def train_points(self) -> list[tuple[float, float]]:
-        """All (step, smoothed bpc) train points, undecimated."""
-        return list(zip(self._train_x, self._train_y))
+        """The stored (step, smoothed bpc) train points: all of them, up to MAX_STORED."""
+        return list(zip(*self._train.points()))
 
     @property
     def val_points(self) -> list[tuple[float, float]]:
-        """All (step, bpc) validation points, undecimated."""
-        return list(zip(self._val_x, self._val_y))
+        """The stored (step, bpc) validation points: all of them, up to MAX_STORED."""
+        return list(zip(*self._val.points()))
 
     # Drawing --------------------------------------------------------------
 
@@ -155,8 +191,8 @@ class LossPlot(Widget):
         self.redraw_count += 1
         plot = self.query_one(PlotWidget)
         n = max(MIN_POINTS, self.size.width)
-        tx, ty = decimate(self._train_x, self._train_y, n)
-        vx, vy = decimate(self._val_x, self._val_y, n)
+        tx, ty = decimate(*self._train.points(), n)
+        vx, vy = decimate(*self._val.points(), n)
         self.plotted = (len(tx), len(vx))
 
         plot.clear()

@@ -9,12 +9,16 @@ from textual.widgets import Static
 from tui_gen.app.widgets.stream_view import printable
 
 MAX_BLOCKS = 40  # older evaluations are dropped from the screen (they are in the checkpoints' history)
+SHOWN_CHARS = 2_000  # of each sample (--sample-length may be up to 100,000): the playground writes long text
 EMPTY = "No samples yet: the model writes some from the lecture's seeds at each evaluation."
 
 
-def literal(text: str) -> str:
-    """Show text as it is: control characters as visible symbols, a newline as ⏎."""
-    return "".join("⏎" if c == "\n" else printable(c) for c in text)
+def literal(text: str, limit: int = SHOWN_CHARS) -> str:
+    """Show text as it is: control characters as visible symbols, a newline as ⏎; cut after `limit`
+    characters, saying how many more there were."""
+    more = len(text) - limit
+    shown = "".join("⏎" if c == "\n" else printable(c) for c in text[:limit])
+    return shown + (f" … ({more:,} more characters)" if more > 0 else "")
 
 
 def sample_block(step: int, temperature: float, samples: list[tuple[str, str]]) -> Text:

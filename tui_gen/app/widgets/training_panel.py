@@ -110,8 +110,8 @@ class TrainingPanel(Vertical):
             note.append(msg + "\n")
         if state.warnings:
             note.append(f"warning: {state.warnings[-1]}", style="yellow")
-            if len(state.warnings) > 1:
-                note.append(f" (and {len(state.warnings) - 1} more)", style="yellow")
+            if state.warning_count > 1:
+                note.append(f" (and {state.warning_count - 1:,} more)", style="yellow")
         if state.status == PAUSED:
             note.append("\npaused: press p to resume")
         self.query_one("#training-note", Static).update(note)
