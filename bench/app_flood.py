@@ -289,15 +289,16 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
             if counting[0] and time.perf_counter() - t_mark[0] >= 5:
                 t_mark[0] = time.perf_counter()
                 res.rss_trace.append((t_mark[0] - t_start[0], rss_bytes()))
-            await press("f2", "tab", lambda: app.active_pane == "playground" and app.focused is seed)
+            await press("f2", "tab: playground", lambda: app.active_pane == "playground")
+            pending.append((time.perf_counter(), "focus after f2", lambda: app.focused is seed))
             if len(seed.value) > 40:
                 seed.value = ""
             for i in range(3):
                 ch = typed[(3 * n + i) % len(typed)]
                 expected = seed.value + ch
                 await press(_character_to_key(ch), "type", lambda e=expected: seed.value == e, ch)
-            await press("f3", "tab", lambda: app.active_pane == "samples")
-            await press("f1", "tab", lambda: app.active_pane == "train")
+            await press("f3", "tab: samples", lambda: app.active_pane == "samples")
+            await press("f1", "tab: train", lambda: app.active_pane == "train")
             n += 1
 
     async with app.run_test(size=size) as pilot:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from .atomic import write_atomic
 from .errors import CheckpointError, ConfigError
 from .model import CharRNN, ModelConfig
 from .vocab import Vocab
@@ -74,36 +73,12 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
         metadata={"tui_gen": json.dumps(meta, allow_nan=False)},
     )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make a shared models/ folder unreadable to others
+        write_atomic(path, blob)
     except OSError as e:
-        raise CheckpointError(f"cannot save a checkpoint in {path.parent}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise CheckpointError(
-                f"could not save {path.name} in {path.parent}: {e.strerror or e}; the previous checkpoint is untouched "
-                "(free some disk space, or train with --out on another disk)"
-            ) from None
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+        raise CheckpointError(
+            f"could not save {path.name} in {path.parent}: {e.strerror or e}; the previous checkpoint is untouched "
+            "(free some disk space, or train with --out on another disk)"
+        ) from None
     return path
 
 

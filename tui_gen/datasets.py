@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tui_gen.atomic import write_atomic
 from tui_gen.corpus import CorpusText, load_corpus
 from tui_gen.errors import CorpusError, DownloadError
 
@@ -211,18 +212,12 @@ def _build_python_help(dest: Path, progress: Progress | None) -> None:
         ) from None
     # Sorted keys: the same Python always builds the same bytes.
     data = ("\n\n".join(topics[k].strip() for k in sorted(topics)) + "\n").encode("utf-8")
-    fd, tmp = _temp_file(dest)
-    done = False
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-        done = True
-    finally:
-        if not done:
-            tmp.unlink(missing_ok=True)
+        write_atomic(dest, data, prefix=f".{dest.name}.", suffix=".part")
+    except OSError as e:
+        raise CorpusError(
+            f"cannot write {dest}: {e.strerror or e}; set TUI_GEN_DATA_DIR to a writable folder"
+        ) from None
     if progress:
         progress(len(data), len(data))
 
