@@ -27,6 +27,7 @@ can import this module without paying for torch.
 from __future__ import annotations
 
 import atexit
+import io
 import json
 import math
 import multiprocessing
@@ -453,6 +454,29 @@ class _Channel:
             return "stop"
 
 
+class _LogStream(io.TextIOWrapper):
+    """sys.stdout / sys.stderr of the training process: the log. A full disk (the log usually shares
+    it with the run folder) must not end training: what cannot be written is dropped, and the
+    events still reach the UI."""
+
+    def write(self, s: str) -> int:
+        try:
+            return super().write(s)
+        except OSError:
+            return len(s)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            pass
+
+
+def _log_stream(fd: int) -> _LogStream:
+    return _LogStream(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8",
+                      errors="backslashreplace", line_buffering=True)
+
+
 def _redirect_output(log_path: str) -> str | None:
     """Point fds 1 and 2 at the log (dup2, so C code's output goes there too). Returns an error
     message if the log cannot be opened; the output then goes to /dev/null, never the terminal."""
@@ -472,8 +496,8 @@ def _redirect_output(log_path: str) -> str | None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.stdout = _log_stream(1)
+    sys.stderr = _log_stream(2)
     return error
 
 

@@ -34,6 +34,7 @@ from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.playground import Playground
 from tui_gen.app.widgets.samples_panel import SamplesPanel
+from tui_gen.app.widgets.stream_view import visible
 from tui_gen.app.widgets.training_panel import TrainingPanel
 from tui_gen.errors import TuiGenError
 
@@ -85,6 +86,12 @@ class TuiGenApp(App[int]):
         self._warned_at = -WARNING_NOTICE_SECONDS  # when the last training warning popped up (monotonic)
         self._held_warning: tuple[str, int] | None = None  # the newest warning not shown yet, and how many
         self._warning_timer = None
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Textual's notify, with control characters shown as symbols: messages quote paths, seeds and
+        errors, and an escape sequence in them must not reach the terminal."""
+        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=markup)
 
     # ---- layout ------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from tui_gen.app.bindings import CONFIRM_BINDINGS
+from tui_gen.app.widgets.stream_view import visible
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Text(self.title_text), classes="dialog-title")
-            yield Static(Text(self.body), classes="dialog-body")
+            yield Label(Text(visible(self.title_text)), classes="dialog-title")
+            yield Static(Text(visible(self.body)), classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 for c in self.choices:
                     label = f"{c.label} ({c.key})" if c.key else c.label

@@ -13,6 +13,7 @@ from textual.widgets import Button, DataTable, Label, Static
 
 from tui_gen.app.bindings import DIALOG_BINDINGS
 from tui_gen.app.messages import RunsListed
+from tui_gen.app.widgets.stream_view import visible
 
 
 def when(saved_at: str | None) -> str:
@@ -35,11 +36,11 @@ class OpenRunScreen(ModalScreen[dict | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog open-dialog"):
-            yield Label(Text(f"Open a run from {self.models_dir}"), classes="dialog-title")
+            yield Label(Text(visible(f"Open a run from {self.models_dir}")), classes="dialog-title")
             table = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
             table.add_columns("run", "step", "val bits/char", "saved", "corpus")
             yield table
-            yield Static(Text(f"reading {self.models_dir}…"), id="runs-status", classes="dialog-hint")
+            yield Static(Text(visible(f"reading {self.models_dir}…")), id="runs-status", classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Open", id="open", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -62,18 +63,19 @@ class OpenRunScreen(ModalScreen[dict | None]):
         table.clear()
         for i, r in enumerate(self.rows):
             if r.get("error"):
-                table.add_row(Text(r["name"]), "–", "–", Text("unreadable", style="red"), "–", key=str(i))
+                table.add_row(Text(visible(r["name"])), "–", "–", Text("unreadable", style="red"), "–", key=str(i))
                 continue
             val = f"{r['val_bpc']:.3f}" if isinstance(r.get("val_bpc"), (int, float)) else "–"
             step = f"{r['step']:,}" if isinstance(r.get("step"), int) else "–"
             corpus = Path(r["corpus"]).name if r.get("corpus") else "–"
-            table.add_row(Text(r["name"]), step, val, when(r.get("saved_at")), Text(corpus), key=str(i))
+            table.add_row(Text(visible(r["name"])), step, val, when(r.get("saved_at")), Text(visible(corpus)),
+                          key=str(i))
         status = self.query_one("#runs-status", Static)
         if message.error:
-            status.update(Text(message.error, style="red"))
+            status.update(Text(visible(message.error), style="red"))
         elif not self.rows:
-            status.update(Text(f"No runs in {self.models_dir} yet: training saves a run folder there at each "
-                               "evaluation, and ctrl+s saves one now."))
+            status.update(Text(visible(f"No runs in {self.models_dir} yet: training saves a run folder there at "
+                                       "each evaluation, and ctrl+s saves one now.")))
         else:
             status.update(Text(f"{len(self.rows)} run(s), newest first · enter opens the highlighted run's best checkpoint"))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui_gen.app.widgets.stream_view import visible
+
 
 class ErrorPanel(Static):
     """Hidden until show(); never reads its text as markup."""
@@ -28,12 +30,12 @@ class ErrorPanel(Static):
 
     def show(self, message: str, log_path: str | None = None, hint: str | None = None) -> None:
         self.message = message
-        text = Text(message)
+        text = Text(visible(message))
         if log_path and log_path not in message:
             text.append("\nlog: ", style="dim")
-            text.append(log_path)
+            text.append(visible(log_path))
         if hint:
-            text.append("\n" + hint, style="bold")
+            text.append("\n" + visible(hint), style="bold")
         self.update(text)
         self.add_class("-visible")
 

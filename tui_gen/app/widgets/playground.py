@@ -23,7 +23,7 @@ from tui_gen.app.bindings import PLAYGROUND_BINDINGS
 from tui_gen.app.messages import GenerationEnded, ModelReady, SnapshotWanted, TokensGenerated
 from tui_gen.app.playground_model import PlaygroundModel
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
-from tui_gen.app.widgets.stream_view import StreamView, prob_style
+from tui_gen.app.widgets.stream_view import StreamView, prob_style, visible
 from tui_gen.app.widgets.temperature_slider import TemperatureSlider
 
 BATCH_SECONDS = 0.01  # the generator thread posts what it wrote this often
@@ -33,6 +33,15 @@ MAX_LENGTH = 10_000
 DEFAULT_LENGTH = 400
 DEFAULT_TEMPERATURE = 0.8
 NO_MODEL = "no model yet: wait for training's first evaluation, or press ctrl+o"
+
+
+class ShowControls:
+    """The seed box's highlighter: control characters and escape sequences (pasted, say) are drawn as
+    symbols, never sent to the terminal. The value itself is untouched."""
+
+    def __call__(self, text: Text) -> Text:
+        shown = visible(text.plain.replace("\n", "⏎"))  # one line: a pasted newline is a symbol too
+        return text if shown == text.plain else Text(shown, no_wrap=True, overflow="ignore", end="")
 
 
 def describe_chars(chars: list[str]) -> str:
@@ -67,7 +76,8 @@ class Playground(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="seed-row", classes="playground-row"):
             yield Label("Seed", classes="field-label")
-            yield Input(placeholder="type a seed, then Enter", id="seed", compact=True, select_on_focus=False)
+            yield Input(placeholder="type a seed, then Enter", id="seed", compact=True, select_on_focus=False,
+                        highlighter=ShowControls())
         with Horizontal(id="knobs-row", classes="playground-row"):
             yield TemperatureSlider(DEFAULT_TEMPERATURE, id="temperature")
             yield Label("Length", classes="field-label")
@@ -214,7 +224,8 @@ class Playground(Vertical):
 
     def _set_label(self, text: str) -> None:
         self.label_text = text
-        self.query_one("#model-label", Static).update(Text(text, no_wrap=True, overflow="ellipsis"), layout=False)
+        self.query_one("#model-label", Static).update(Text(visible(text), no_wrap=True, overflow="ellipsis"),
+                                                      layout=False)
 
     def _start(self, seed: str, length: int, top_k: int) -> None:
         self._generation += 1

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tui_gen.app.widgets.stream_view import printable
+from tui_gen.app.widgets.stream_view import visible
 
 MAX_BLOCKS = 40  # older evaluations are dropped from the screen (they are in the checkpoints' history)
 SHOWN_CHARS = 2_000  # of each sample (--sample-length may be up to 100,000): the playground writes long text
@@ -17,7 +17,7 @@ def literal(text: str, limit: int = SHOWN_CHARS) -> str:
     """Show text as it is: control characters as visible symbols, a newline as ⏎; cut after `limit`
     characters, saying how many more there were."""
     more = len(text) - limit
-    shown = "".join("⏎" if c == "\n" else printable(c) for c in text[:limit])
+    shown = visible(text[:limit]).replace("\n", "⏎")
     return shown + (f" … ({more:,} more characters)" if more > 0 else "")
 
 
@@ -45,28 +45,44 @@ class SamplesPanel(VerticalScroll):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.blocks: list[tuple[int, float, list[tuple[str, str]]]] = []  # newest first
+        self._fresh = 0  # blocks added since the widgets were last brought up to date
 
     def compose(self):
         yield Static(EMPTY, id="samples-empty", markup=False)
 
     def add(self, step: int, temperature: float, samples: list[tuple[str, str]]) -> None:
+        """Record an evaluation's samples; the widgets follow once the caller's handler is done, so a
+        burst of evaluations (a batch of training events) costs one change of the screen, not one each."""
         self.blocks.insert(0, (step, temperature, list(samples)))
         del self.blocks[MAX_BLOCKS:]
-        empty = self.query("#samples-empty")
-        if empty:
-            empty.remove()
-        block = Static(sample_block(step, temperature, samples), classes="sample-block")
+        self._fresh += 1
+        if self._fresh == 1:
+            self.call_later(self._show_fresh)
+
+    def _show_fresh(self) -> None:
+        fresh, self._fresh = min(self._fresh, len(self.blocks)), 0
+        if not fresh or not self.is_attached:
+            return
+        self.query("#samples-empty").remove()
         children = list(self.query(".sample-block"))
-        if children:
-            self.mount(block, before=children[0])
-        else:
-            self.mount(block)
-        for old in children[MAX_BLOCKS - 1:]:
-            old.remove()
+        spare = children[MAX_BLOCKS - fresh:]  # the oldest blocks' widgets, which would be dropped
+        new = []
+        for block in reversed(self.blocks[:fresh]):  # oldest first, each put on top
+            if spare:  # rewritten and moved up: no new widget to style and mount
+                widget = spare.pop()
+                widget.update(sample_block(*block))
+                self.move_child(widget, before=0)
+            else:
+                new.append(Static(sample_block(*block), classes="sample-block"))
+        if new:
+            self.mount_all(reversed(new), before=0)
         self.scroll_home(animate=False)
 
     def clear(self) -> None:
         self.blocks.clear()
-        self.query(".sample-block").remove()
+        self._fresh = 0
+        for widget in self.query(".sample-block"):
+            widget.remove_class("sample-block")  # not to be reused while it is being removed
+            widget.remove()
         if not self.query("#samples-empty"):
             self.mount(Static(EMPTY, id="samples-empty", markup=False))

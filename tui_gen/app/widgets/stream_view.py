@@ -48,6 +48,15 @@ def printable(ch: str) -> str:
     return ch
 
 
+def visible(text: str) -> str:
+    """Text from outside (paths, messages, a seed) made safe to show: each character as printable()
+    shows it, newlines kept. Rich and Textual pass ESC through to the terminal, so without this an
+    escape sequence in a file name or an error message would act on the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(printable(c) for c in text)
+
+
 def prob_style(prob: float) -> Style:
     """Colour-scale bucket for a probability in [0, 1]."""
     if not math.isfinite(prob):

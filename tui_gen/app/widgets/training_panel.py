@@ -14,6 +14,7 @@ from tui_gen.app.state import (
     FAILED, FINISHED, IDLE, PAUSED, PAUSING, RUNNING, STARTING, STOPPING, TrainingState, fmt_bpc, fmt_count,
     fmt_duration, fmt_lr,
 )
+from tui_gen.app.widgets.stream_view import visible
 
 STATUS_STYLES = {
     IDLE: "dim", STARTING: "yellow", RUNNING: "bold green", PAUSING: "yellow", PAUSED: "bold yellow",
@@ -29,7 +30,7 @@ def stats_table(s: TrainingState) -> Table:
     grid.add_column(overflow="fold")
 
     def row(label: str, value: str | Text) -> None:
-        grid.add_row(label, value if isinstance(value, Text) else Text(value))
+        grid.add_row(label, value if isinstance(value, Text) else Text(visible(value)))
 
     row("state", Text(STATUS_WORDS.get(s.status, s.status), style=STATUS_STYLES.get(s.status, "")))
     row("device", s.device or "–")
@@ -101,15 +102,15 @@ class TrainingPanel(Vertical):
             bar.update(total=1.0, progress=state.progress or 0.0)
         note = Text()
         if notice:
-            note.append(notice + "\n", style="yellow")
+            note.append(visible(notice) + "\n", style="yellow")
         if state.message and state.status != FAILED:
             msg = state.message
             if state.download and state.download[0]:
                 done, total = state.download
                 msg += f": {done / 1e6:.1f}" + (f" of {total / 1e6:.1f} MB" if total else " MB")
-            note.append(msg + "\n")
+            note.append(visible(msg) + "\n")
         if state.warnings:
-            note.append(f"warning: {state.warnings[-1]}", style="yellow")
+            note.append(f"warning: {visible(state.warnings[-1])}", style="yellow")
             if state.warning_count > 1:
                 note.append(f" (and {state.warning_count - 1:,} more)", style="yellow")
         if state.status == PAUSED:
