@@ -121,3 +121,18 @@ def tiny_train_config(**overrides):
     cfg = TrainConfig(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, embedding_dim=8, eval_every=3,
                       max_minutes=None, max_steps=6, device="cpu", threads=1, warmup_steps=1, sample_length=8)
     return replace(cfg, **overrides)
+
+
+def mount_tmpfs(where: Path, size: int) -> None:
+    """A small filesystem that fills up (CI runs as root); skipped only where mounting is impossible."""
+    import pytest
+
+    where.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is impossible here (needs root with CAP_SYS_ADMIN): {r.stderr.strip()}")
+
+
+def umount(where: Path) -> None:
+    subprocess.run(["umount", str(where)], capture_output=True)

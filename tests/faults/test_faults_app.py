@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import REPO, child_env, tiny_text
+from faultkit import REPO, child_env, mount_tmpfs, tiny_text, umount
 from textual.widgets import Input
 
 from tui_gen import worker as wk
@@ -111,18 +111,6 @@ def check_run_folder(run_dir: Path, corpus: Path) -> dict[str, int]:
 
 def temps(run_dir: Path) -> list[str]:
     return sorted(n for n in os.listdir(run_dir) if n.endswith(".tmp")) if run_dir.is_dir() else []
-
-
-def mount_tmpfs(where: Path, size: int) -> None:
-    where.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is impossible here (needs root with CAP_SYS_ADMIN): {r.stderr.strip()}")
-
-
-def umount(where: Path) -> None:
-    subprocess.run(["umount", str(where)], capture_output=True)
 
 
 @pytest.fixture

@@ -10,25 +10,11 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from faultkit import TINY, run_cli, tiny_text, tiny_train_config
+from faultkit import TINY, mount_tmpfs, run_cli, tiny_text, tiny_train_config, umount
 from tui_gen.checkpoint import load_checkpoint
-
-
-def _mount_tmpfs(where: Path, size: int) -> None:
-    where.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is impossible here (needs root with CAP_SYS_ADMIN): {r.stderr.strip()}")
-
-
-def _umount(where: Path) -> None:
-    subprocess.run(["umount", str(where)], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +37,7 @@ def test_disk_full_while_saving(tmp_path, checkpoint_size, fits):
     corpus.write_text(tiny_text(300))
     mnt = tmp_path / "small-disk"
     pages = math.ceil(checkpoint_size / 4096)
-    _mount_tmpfs(mnt, int(pages * fits) * 4096)
+    mount_tmpfs(mnt, int(pages * fits) * 4096)
     try:
         run = mnt / "run"
         r = run_cli(["train", corpus, "--steps", "6", "--eval-every", "2", *TINY, "--quiet", "--out", run],
@@ -74,4 +60,4 @@ def test_disk_full_while_saving(tmp_path, checkpoint_size, fits):
                      cwd=tmp_path, timeout=60)
         ok.assert_ok()
     finally:
-        _umount(mnt)
+        umount(mnt)

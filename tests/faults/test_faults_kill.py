@@ -126,7 +126,6 @@ def test_sigkill_during_saves(tmp_path):
             else:  # aim: kill as soon as a save has its temporary file open
                 _wait_for_temp(run, pid, timeout=3.0)
                 time.sleep(rng.uniform(0, 0.003))
-            left_temp_before = set(temps(run))
             os.kill(pid, signal.SIGKILL)
             status = zygote.wait(pid)
             if os.WIFSIGNALED(status):
