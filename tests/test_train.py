@@ -210,3 +210,20 @@ def test_a_short_run_on_the_tweets_learns(tweets_path):
     assert evals and evals[-1].step == fin.step
     print(f"\nreal tweets, {fin.step} steps in {trainer.elapsed:.0f} s: validation {evals[-1].val_bpc:.3f} bits/char")
     assert fin.best_bpc < LEARN_BOUND
+
+
+def test_stop_before_the_first_step_is_reported_as_stopped_and_saves_last(tmp_path, tiny_corpus, tiny_config):
+    """A stop that lands before any step (e.g. the app pauses then stops at once) is a stop, not a
+    completed run, and still leaves a loadable `last`."""
+    from tui_gen import events as ev
+    from tui_gen.checkpoint import load_checkpoint
+    from tui_gen.train import Trainer
+
+    trainer = Trainer(tiny_corpus, tiny_config, run_dir=tmp_path / "run")
+    events = trainer.run()
+    assert isinstance(next(events), ev.Started)
+    trainer.request_stop()
+    rest = list(events)
+    fin = rest[-1]
+    assert isinstance(fin, ev.Finished) and fin.reason == "stopped" and fin.step == 0
+    assert load_checkpoint(fin.last_path).step == 0

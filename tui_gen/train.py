@@ -180,9 +180,15 @@ class Trainer:
                 self._save_now = False
                 yield from self._save("last")
             resumed_at = time.perf_counter()
-        if self.step == first_step:
-            yield ev.Finished(self.step, "completed", f"nothing to do: the run is already at step {self.step} of its budget",
-                              self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+        if self.step == first_step:  # stopped before the first step, or nothing left of the budget
+            if self._stop:
+                yield from self._save("last")
+                yield ev.Finished(self.step, "stopped", f"stopped at step {self.step}", self.best_bpc,
+                                  self._str(self.last_path), self._str(self.best_path))
+            else:
+                yield ev.Finished(self.step, "completed",
+                                  f"nothing to do: the run is already at step {self.step} of its budget",
+                                  self.best_bpc, self._str(self.last_path), self._str(self.best_path))
             return
         if not self.history["val"] or self.history["val"][-1][0] != self.step:
             yield from self._evaluate_and_save()
