@@ -92,5 +92,11 @@ def test_quit_dialog_80x24(snap_compare):
         feed(pilot.app, 305)
         pilot.app.worker = type("Alive", (), {"alive": True})()  # a stand-in: only its liveness is asked
         await pilot.press("q")
+        # On a loaded machine the dialog can take more than one pause to mount and settle.
+        for _ in range(200):
+            if type(pilot.app.screen).__name__ == "ConfirmScreen" and pilot.app.screen.focused is not None:
+                break
+            await pilot.pause(0.01)
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause()
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
