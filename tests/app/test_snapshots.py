@@ -22,9 +22,13 @@ def make_app() -> TuiGenApp:
     return TuiGenApp(LaunchOptions(train=False, models_dir="models"), warm_up=False)
 
 
-def feed(app: TuiGenApp, until: int = 650) -> None:
-    app.handle_events(fake_events.run(until))
-    app.query_one(LossPlot).redraw_now()
+async def feed(pilot, until: int = 650) -> None:
+    pilot.app.handle_events(fake_events.run(until))
+    # Lay out first, then draw: the plot decimates to its settled width, and nothing is left for its
+    # once-a-second timer to redraw while the snapshot is taken (that raced on a loaded CI machine).
+    await pilot.pause()
+    pilot.app.query_one(LossPlot).redraw_now()
+    await pilot.pause()
 
 
 def fill_playground(app: TuiGenApp) -> None:
@@ -42,14 +46,14 @@ def fill_playground(app: TuiGenApp) -> None:
 
 def test_train_80x24(snap_compare):
     async def run_before(pilot):
-        feed(pilot.app)
+        await feed(pilot)
         await pilot.pause()
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
 
 
 def test_playground_80x24(snap_compare):
     async def run_before(pilot):
-        feed(pilot.app)
+        await feed(pilot)
         pilot.app.show_pane("playground")
         await pilot.pause()
         fill_playground(pilot.app)
@@ -59,7 +63,7 @@ def test_playground_80x24(snap_compare):
 
 def test_samples_80x24(snap_compare):
     async def run_before(pilot):
-        feed(pilot.app)
+        await feed(pilot)
         pilot.app.show_pane("samples")
         await pilot.pause()
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
@@ -67,7 +71,7 @@ def test_samples_80x24(snap_compare):
 
 def test_everything_160x48(snap_compare):
     async def run_before(pilot):
-        feed(pilot.app)
+        await feed(pilot)
         await pilot.pause()
         fill_playground(pilot.app)
         pilot.app.query_one("#output").focus()
@@ -78,7 +82,7 @@ def test_everything_160x48(snap_compare):
 def test_worker_died_80x24(snap_compare):
     async def run_before(pilot):
         app = pilot.app
-        feed(app, 310)
+        await feed(pilot, 310)
         app.state.log_path = "models/worker.log"
         app.handle_events([wk.Exited(-9, "the training process was killed by signal 9 (SIGKILL) (if nobody "
                                          "killed it, the system may have run out of memory); its log is "
@@ -89,7 +93,7 @@ def test_worker_died_80x24(snap_compare):
 
 def test_quit_dialog_80x24(snap_compare):
     async def run_before(pilot):
-        feed(pilot.app, 305)
+        await feed(pilot, 305)
         pilot.app.worker = type("Alive", (), {"alive": True})()  # a stand-in: only its liveness is asked
         await pilot.press("q")
         # On a loaded machine the dialog can take more than one pause to mount and settle.
