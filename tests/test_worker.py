@@ -14,10 +14,11 @@ import pytest
 from tui_gen import events as ev
 from tui_gen.checkpoint import load_checkpoint
 from tui_gen.errors import ConfigError, CheckpointError
+from tui_gen.runsetup import new_run_config
 from tui_gen.sample import Generator, SamplingSettings
 from tui_gen.worker import (
-    Exited, Failed, Paused, Progress, Resumed, Snapshot, TrainingWorker, WorkerSpec, _configure, describe_exit,
-    model_from_snapshot,
+    Exited, Failed, Paused, Progress, Resumed, Snapshot, TrainingWorker, WorkerSpec, describe_exit,
+    model_from_snapshot, run_request,
 )
 
 TINY = dict(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, eval_every=50, sample_length=12,
@@ -255,17 +256,17 @@ def test_shutdown_escalates_to_kill_and_leaves_no_process(start):
 
 # ---- in-process pieces: no child needed ------------------------------------------------------------
 
-def test_configure_applies_overrides_and_run_length():
-    cfg = _configure(WorkerSpec(overrides={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]}), None)
+def test_a_spec_becomes_the_shared_run_request():
+    cfg = new_run_config(run_request(WorkerSpec(overrides={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]})))
     assert cfg.max_minutes is None and cfg.max_steps == 7 and cfg.hidden_sizes == [8]
-    cfg = _configure(WorkerSpec(steps=30), None)
+    cfg = new_run_config(run_request(WorkerSpec(steps=30)))
     assert cfg.max_steps == 30 and cfg.max_minutes is None
     with pytest.raises(ConfigError, match="unknown training setting 'bogus'"):
-        _configure(WorkerSpec(overrides={"bogus": 1}), None)
+        new_run_config(run_request(WorkerSpec(overrides={"bogus": 1})))
     with pytest.raises(ConfigError, match="seq-len"):
-        _configure(WorkerSpec(overrides={"seq_len": 0}), None)
-    with pytest.raises(ConfigError, match="wrong type"):
-        _configure(WorkerSpec(overrides={"seq_len": "50"}), None)
+        new_run_config(run_request(WorkerSpec(overrides={"seq_len": 0})))
+    with pytest.raises(ConfigError, match="--seq-len must be a whole number, got '50'"):
+        new_run_config(run_request(WorkerSpec(overrides={"seq_len": "50"})))
 
 
 def test_describe_exit_and_bad_commands():

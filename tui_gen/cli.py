@@ -16,7 +16,6 @@ from . import __version__
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
-DEFAULT_MINUTES = 6.0
 
 
 def _hidden(text: str) -> list[int]:
@@ -61,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--minutes", type=_number(float), help="train for this long (default 6)")
     run.add_argument("--steps", type=_number(int), help="train for this many steps")
     t.add_argument("--out", type=Path, help="run folder (default models/<corpus>-<time>)")
+    t.add_argument("--overwrite", action="store_true", help="let a new run replace the run already in --out")
     t.add_argument("--models-dir", type=Path, default=Path("models"), help="where run folders go (default models/)")
     t.add_argument("--resume", type=Path, help="a run folder or checkpoint to continue from")
     t.add_argument("--preset", default="default", help="default or lecture (the CS20 lecture's recipe)")
@@ -154,60 +154,42 @@ def _download_progress(console):
     return progress
 
 
+TRAIN_SETTINGS = (
+    "framing", "seq_len", "overlap", "batch_size", "hidden_sizes", "cell", "embedding_dim", "dropout", "lr",
+    "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "val_fraction", "min_char_count", "eval_every",
+    "seed", "device", "bf16", "threads")
+
+
+def run_request(args):
+    """The train flags as the shared run set-up's request (flags not given are left out)."""
+    from .runsetup import RunRequest
+
+    return RunRequest(
+        corpus=args.corpus, resume=str(args.resume) if args.resume else None, preset=args.preset,
+        settings={k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None},
+        steps=args.steps, minutes=args.minutes, out=str(args.out) if args.out else None,
+        models_dir=str(args.models_dir), overwrite=args.overwrite,
+    )
+
+
 def cmd_train(args) -> int:
-    from dataclasses import replace
+    from .runsetup import new_run_config
 
-    from .config import preset
-    from .errors import ConfigError
-
-    # 0 must not read as "not given" (that would train for the default 6 minutes), nor a negative
-    # --steps shorten a resumed run.
-    if args.steps is not None and args.steps < 1:
-        raise ConfigError(f"--steps must be at least 1, got {args.steps}")
-    if args.minutes is not None and not 0 < args.minutes < math.inf:
-        raise ConfigError(f"--minutes must be a positive number, got {args.minutes}")
-    knobs = {k: getattr(args, k) for k in (
-        "framing", "seq_len", "overlap", "batch_size", "hidden_sizes", "cell", "embedding_dim", "dropout", "lr",
-        "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "val_fraction", "min_char_count", "eval_every",
-        "seed", "device", "bf16", "threads")}
-    run_length = {"max_steps": args.steps, "max_minutes": None if args.steps else args.minutes}
-    if not args.resume:  # checked before torch is imported: a bad flag costs no start-up time
-        cfg = preset(args.preset, **{k: v for k, v in knobs.items() if v is not None})
-        if args.steps or args.minutes:
-            cfg = replace(cfg, **run_length)
-        cfg.validate()
+    request = run_request(args)
+    if not request.resume:  # checked before torch is imported: a bad flag costs no start-up time
+        new_run_config(request)
 
     from rich.console import Console
 
-    from .checkpoint import RESUME_ORDER, load_checkpoint
-    from .datasets import open_corpus
-    from .device import pick_device
-    from .train import Trainer, resume_config
+    from .runsetup import prepare_run
 
     out = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
-    if args.resume:
-        ck = load_checkpoint(args.resume, prefer=RESUME_ORDER)
-        base = resume_config(ck, device=args.device, threads=args.threads, eval_every=args.eval_every)
-        if args.steps:  # more steps on top of where it stopped
-            base = replace(base, max_steps=ck.step + args.steps, max_minutes=None)
-        elif args.minutes:
-            base = replace(base, max_minutes=ck.meta.get("elapsed", 0) / 60 + args.minutes, max_steps=None)
-        elif _budget_spent(base, ck):  # a finished run: another default budget on top
-            base = replace(base, max_minutes=ck.meta.get("elapsed", 0) / 60 + DEFAULT_MINUTES, max_steps=None)
-        cfg = base
-        cfg.validate()
-    else:
-        ck = None
-    pick_device(cfg.device)  # no GPU: say so before reading the corpus
-    corpus_arg = args.corpus or (ck.meta.get("corpus") if ck else None)
-    corpus, ref = open_corpus(corpus_arg, progress=_download_progress(err), framing=cfg.framing)
-    run_dir = args.out or (ck.path.parent if ck else args.models_dir / f"{Path(ref).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    trainer = Trainer(corpus, cfg, run_dir=run_dir, resume=ck, corpus_ref=ref)
+    trainer = prepare_run(request, download_progress=_download_progress(err)).trainer
 
     # First Ctrl+C: finish the step, save `last`, exit cleanly. Second: give up at once.
     def on_sigint(signum, frame):
-        if trainer._stop:
+        if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.request_stop()
         err.print("\nstopping after this step and saving... (Ctrl+C again to quit at once)")
@@ -216,11 +198,6 @@ def cmd_train(args) -> int:
         return _drive(trainer, out, err, args.quiet)
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _budget_spent(cfg, ck) -> bool:
-    elapsed = float(ck.meta.get("elapsed", 0))
-    return bool((cfg.max_steps and ck.step >= cfg.max_steps) or (cfg.max_minutes and elapsed >= cfg.max_minutes * 60))
 
 
 def _drive(trainer, out, err, quiet: bool) -> int:
@@ -245,6 +222,8 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                         f"corpus [bold]{escape(e.corpus)}[/] ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} "
                         f"held-out characters, vocabulary {e.vocab_size}); model {e.parameters:,} parameters on {e.device}; "
                         f"run folder {escape(str(e.run_dir))}" + (f"; resuming at step {e.step}" if e.step else ""))
+                for note in e.notes:
+                    progress.console.print(f"note: {escape(note)}", soft_wrap=True)
                 for w in e.warnings:
                     progress.console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
             elif isinstance(e, ev.Step):
@@ -402,9 +381,12 @@ def cmd_data(args) -> int:
 
 
 def cmd_launch(args) -> int:
-    from .app.main import run_app  # no torch on this path: the first frame comes before torch loads
+    from .terminal import keys_kept
 
-    return run_app(args)
+    with keys_kept():  # first, so that keys typed while the app loads reach it
+        from .app.main import run_app  # no torch on this path: the first frame comes before torch loads
+
+        return run_app(args)
 
 
 COMMANDS = {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "data": cmd_data, "launch": cmd_launch}

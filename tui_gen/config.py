@@ -59,6 +59,7 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(msg)
 
+        check_types(self)
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, float):
@@ -108,6 +109,54 @@ class TrainConfig:
         return cfg
 
 
+# What each setting must be. Values come from flags, but also from JSON (TUI_GEN_OVERRIDES, a
+# checkpoint's stored configuration), where 50.5 or "50" or [[[]]] can stand anywhere; a range check
+# alone lets them through to fail later, mid-training, as a TypeError.
+_WHOLE = ("seq_len", "overlap", "min_char_count", "state_reset_every", "embedding_dim", "batch_size",
+          "warmup_steps", "decay_steps", "eval_every", "sample_length", "seed", "max_nan_steps")
+_OPTIONAL_WHOLE = ("max_steps", "threads")
+_NUMBER = ("val_fraction", "dropout", "lr", "min_lr_ratio", "decay_rate", "weight_decay", "grad_clip",
+           "sample_temperature")
+_OPTIONAL_NUMBER = ("max_minutes",)
+_TEXT = ("cell", "lr_schedule", "device")
+_OPTIONAL_TEXT = ("framing",)
+
+
+def _shown(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_types(cfg: "TrainConfig") -> None:
+    """Each setting has the type it must have (ints are not floats, bools are not numbers)."""
+    def whole(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    for name in _WHOLE + _OPTIONAL_WHOLE:
+        v = getattr(cfg, name)
+        if not (whole(v) or (v is None and name in _OPTIONAL_WHOLE)):
+            raise ConfigError(f"{flag(name)} must be a whole number, got {_shown(v)}")
+    for name in _NUMBER + _OPTIONAL_NUMBER:
+        v = getattr(cfg, name)
+        if not (number(v) or (v is None and name in _OPTIONAL_NUMBER)):
+            raise ConfigError(f"{flag(name)} must be a number, got {_shown(v)}")
+    for name in _TEXT + _OPTIONAL_TEXT:
+        v = getattr(cfg, name)
+        if not (isinstance(v, str) or (v is None and name in _OPTIONAL_TEXT)):
+            raise ConfigError(f"{flag(name)} must be a word, got {_shown(v)}")
+    if not isinstance(cfg.bf16, bool):
+        raise ConfigError(f"bf16 must be true or false, got {_shown(cfg.bf16)}")
+    h = cfg.hidden_sizes
+    if not (isinstance(h, list) and all(whole(x) for x in h)):
+        raise ConfigError(f"hidden sizes must be a list of whole numbers like 128,256, got {_shown(h)}")
+
+
 PRESETS: dict[str, dict] = {
     "default": {},
     # Stanford CS20 lecture 11, as published: one-hot, [128, 256], windows of 50 with overlap 25,
@@ -124,8 +173,9 @@ def preset(name: str, **overrides) -> TrainConfig:
         raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     cfg = replace(TrainConfig(), **PRESETS[name])
     given = {k: v for k, v in overrides.items() if v is not None}
-    if "seq_len" in given and "overlap" not in given and cfg.overlap >= given["seq_len"]:
-        given["overlap"] = max(0, given["seq_len"] // 2)  # the preset's overlap was for its own seq_len
+    seq_len = given.get("seq_len")
+    if isinstance(seq_len, int) and "overlap" not in given and cfg.overlap >= seq_len:
+        given["overlap"] = max(0, seq_len // 2)  # the preset's overlap was for its own seq_len
     cfg = replace(cfg, **given)
     cfg.validate()
     return cfg

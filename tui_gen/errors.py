@@ -28,3 +28,7 @@ class CheckpointError(TuiGenError):
 
 class VocabularyError(TuiGenError):
     """Text with characters the model has never seen, where that matters."""
+
+
+class RunFolderError(TuiGenError):
+    """A run folder that cannot be used: it holds another run, is a file, or cannot be written."""

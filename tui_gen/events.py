@@ -23,6 +23,7 @@ class Started:
     max_seconds: float | None
     run_dir: str | None
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth saying, not problems: settings changed on resume
 
 
 @dataclass

@@ -49,6 +49,7 @@ class Trainer:
         self.corpus_ref = corpus_ref or corpus.name
         self.run_dir = Path(run_dir) if run_dir else None
         self.warnings: list[str] = list(corpus.warnings)
+        self.notes: list[str] = []  # not problems, but worth saying (settings changed on resume, a fork)
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = pick_device(config.device)
@@ -77,7 +78,7 @@ class Trainer:
         self.val_batches = list(validation_batches(split.val, self.vocab, config.seq_len, config.state_reset_every))
         self.val_chars = sum(b.real_chars for b in self.val_batches)
 
-        self.model_config = resume.model.config if resume else ModelConfig(
+        self.model_config = replace(resume.model.config, dropout=config.dropout) if resume else ModelConfig(
             vocab_size=len(self.vocab), hidden_sizes=list(config.hidden_sizes), cell=config.cell,
             embedding_dim=config.embedding_dim, dropout=config.dropout,
         )
@@ -102,9 +103,20 @@ class Trainer:
         if resume:
             self._restore(resume)
 
+    def set_run_dir(self, run_dir: Path | None, resumed_here: bool = False) -> None:
+        """Where checkpoints go. resumed_here: the folder of the checkpoint resumed from, whose best
+        checkpoint is this run's best so far."""
+        self.run_dir = Path(run_dir) if run_dir else None
+        best = self.run_dir / ("best" + SUFFIX) if self.run_dir else None
+        self.best_path = best if best and resumed_here and self.best_bpc is not None and best.is_file() else None
+
     # ---- control, safe to call from elsewhere between steps ------------------------------------
     def request_stop(self) -> None:
         self._stop = True
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
 
     def request_eval(self) -> None:
         self._eval_now = True
@@ -137,6 +149,7 @@ class Trainer:
             val_chars=self.val_chars, steps_per_epoch=self.data.steps_per_epoch, step=self.step,
             max_steps=cfg.max_steps, max_seconds=self.max_seconds,
             run_dir=str(self.run_dir) if self.run_dir else None, warnings=list(self.warnings),
+            notes=list(self.notes),
         )
         if self.run_dir is not None:
             remove_stale_temps(self.run_dir)  # left by saves killed mid-write
@@ -384,7 +397,7 @@ class Trainer:
         if (carried and self.framing == "stream" and [tuple(t.shape) for t in carried] == shapes
                 and all(t.is_floating_point() for t in carried)):  # else: start from a zero state
             self.carried = state_from_tensors([t.to(self.device, torch.float32) for t in carried], self.model_config.cell)
-        self.best_path = self.run_dir / ("best" + SUFFIX) if self.run_dir and ck.meta.get("best_val_bpc") else None
+        self.set_run_dir(self.run_dir, resumed_here=True)
 
 
 def resume_config(ck: Checkpoint, **overrides) -> TrainConfig:

@@ -48,11 +48,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import events as ev
-from .errors import ConfigError, TuiGenError
+from .errors import TuiGenError
 
 if TYPE_CHECKING:
-    from .config import TrainConfig
     from .model import CharRNN
+    from .runsetup import RunRequest
     from .train import Trainer
     from .vocab import Vocab
 
@@ -74,10 +74,9 @@ def default_threads() -> int:
 class WorkerSpec:
     """What to train. Plain values only: it is pickled into the child.
 
-    A new run is preset(preset) with `overrides` applied (TrainConfig field names; None is a real value,
-    so {"max_minutes": None} removes the time budget). A resumed run starts from the checkpoint's own
-    configuration with `overrides` applied. `steps` / `minutes` mean what the CLI's --steps / --minutes
-    mean: the run's length, counted on top of the checkpoint's step / training time when resuming.
+    It becomes a tui_gen.runsetup.RunRequest (run_request), the same set-up `tui-gen train` uses:
+    `overrides` are its settings (TrainConfig field names; None is a real value, so {"max_minutes": None}
+    removes the time budget), `steps` / `minutes` mean what the CLI's --steps / --minutes mean.
     """
 
     corpus: str | None = None  # built-in name or a path; None: the default (or the checkpoint's own)
@@ -537,27 +536,13 @@ def _child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp
         sys.exit(code)
 
 
-def _configure(spec: WorkerSpec, ck) -> "TrainConfig":
-    from .config import TrainConfig, preset
-    from .train import resume_config
+def run_request(spec: WorkerSpec) -> "RunRequest":
+    """The spec as the shared run set-up's request (tui_gen.runsetup, which the CLI uses too)."""
+    from .runsetup import RunRequest
 
-    cfg: TrainConfig = resume_config(ck) if ck is not None else preset(spec.preset)
-    try:
-        cfg = replace(cfg, **spec.overrides)
-    except TypeError:
-        known = set(TrainConfig.__dataclass_fields__)
-        bad = ", ".join(sorted(repr(k) for k in spec.overrides if k not in known))
-        raise ConfigError(f"unknown training setting {bad}") from None
-    if spec.steps:
-        cfg = replace(cfg, max_steps=(ck.step if ck is not None else 0) + spec.steps, max_minutes=None)
-    elif spec.minutes:
-        base = float(ck.meta.get("elapsed", 0) or 0) / 60 if ck is not None else 0.0
-        cfg = replace(cfg, max_minutes=base + spec.minutes, max_steps=None)
-    try:
-        cfg.validate()
-    except TypeError as e:  # a string where a number belongs, and the like
-        raise ConfigError(f"a training setting has the wrong type ({e}): check {sorted(spec.overrides)}") from None
-    return cfg
+    return RunRequest(corpus=spec.corpus, resume=spec.resume, preset=spec.preset, settings=dict(spec.overrides),
+                      steps=spec.steps, minutes=spec.minutes, out=spec.run_dir, models_dir=spec.models_dir,
+                      data_dir=spec.data_dir)
 
 
 def _run(spec: WorkerSpec, chan: _Channel) -> None:
@@ -565,9 +550,7 @@ def _run(spec: WorkerSpec, chan: _Channel) -> None:
 
     threads = spec.threads or default_threads()
     torch.set_num_threads(threads)
-    from .checkpoint import RESUME_ORDER, load_checkpoint
-    from .datasets import open_corpus
-    from .train import Trainer
+    from .runsetup import prepare_run
 
     early: list[str] = []  # commands that arrive before training starts, replayed once it has
 
@@ -585,27 +568,12 @@ def _run(spec: WorkerSpec, chan: _Channel) -> None:
             last_progress[0] = now
             chan.send(Progress(message, done, total))
 
+    name = spec.corpus or "the default corpus"
     try:
-        ck = None
-        if spec.resume:
-            progress(f"loading checkpoint {spec.resume}")
-            ck = load_checkpoint(spec.resume, prefer=RESUME_ORDER)
-        cfg = _configure(spec, ck)
-        corpus_arg = spec.corpus or (ck.meta.get("corpus") if ck is not None else None)
-        name = corpus_arg or "the default corpus"
-        progress(f"loading {name}")
-        corpus, ref = open_corpus(
-            corpus_arg, data_dir=Path(spec.data_dir) if spec.data_dir else None, framing=cfg.framing,
-            progress=lambda done, total: progress(f"downloading {name}", done, total, force=False),
-        )
-        if spec.run_dir:
-            run_dir = Path(spec.run_dir)
-        elif ck is not None:
-            run_dir = ck.path.parent
-        else:
-            run_dir = Path(spec.models_dir) / f"{Path(ref).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        progress("preparing training")
-        trainer = Trainer(corpus, cfg, run_dir=run_dir, resume=ck, corpus_ref=ref)
+        trainer = prepare_run(
+            run_request(spec), progress=progress,
+            download_progress=lambda done, total: progress(f"downloading {name}", done, total, force=False),
+        ).trainer
         check_cancel()
     except _Cancelled:
         _log("stopped before training started")

@@ -57,7 +57,8 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
             await pilot.press("enter")
             assert len(factory.workers) == 1
-            assert factory.last.spec.resume == good["path"]
+            # from the run folder, which resumes from its last (where training stopped), not the best shown
+            assert factory.last.spec.resume == good["run"]
             assert factory.last.spec.minutes == 6.0
     run(body())
 
@@ -75,7 +76,7 @@ def test_launch_with_checkpoint_then_r_resumes(saved_run, models_dir):
             assert app.state.status == IDLE and "press r to train on" in app.state.message
             await pilot.press("escape", "r")  # out of the seed box, then restart
             assert len(factory.workers) == 1
-            assert factory.last.spec.resume.endswith("tiny-run/best.safetensors")
+            assert factory.last.spec.resume == str(saved_run)
     run(body())
 
 
@@ -115,6 +116,42 @@ def test_resuming_while_training_stops_the_run_first(saved_run, models_dir):
             await pilot.press("r")
             await wait_for(pilot, lambda: len(factory.workers) == 2, what="the new run")
             assert old.shutdowns and old.shutdowns[0] > 10  # asked to stop (and save), not killed
-            assert factory.last.spec.resume.endswith("tiny-run/best.safetensors")
+            assert factory.last.spec.resume == str(saved_run)
             assert not any(n.startswith("Training finished") for n in notes(app))  # the old run's end is not news
     run(body())
+
+
+def test_opening_a_run_whose_last_is_newer_than_its_best_resumes_from_last(saved_run, models_dir, tiny_corpus,
+                                                                              tiny_config):
+    """Best at step 10, last at step 30: the playground shows best, training continues from last (step 30),
+    and the step-30 checkpoint is never overwritten by a run restarted from step 10."""
+    from dataclasses import replace
+
+    from tui_gen.checkpoint import load_checkpoint, read_meta
+    from tui_gen.runsetup import RunRequest, prepare_run
+    from tui_gen.train import Trainer
+
+    best = (saved_run / "best.safetensors").read_bytes()
+    ck = load_checkpoint(saved_run, prefer=("last",))
+    trainer = Trainer(tiny_corpus, replace(tiny_config, max_steps=30), run_dir=saved_run, resume=ck, corpus_ref="tiny")
+    for _ in trainer.run():
+        pass
+    (saved_run / "best.safetensors").write_bytes(best)  # later evaluations did not improve on step 10
+    assert read_meta(saved_run / "last.safetensors")["step"] == 30
+
+    factory = FakeFactory()
+    app = TuiGenApp(LaunchOptions(checkpoint=str(saved_run), models_dir=str(models_dir)), worker_factory=factory,
+                    warm_up=False)
+
+    async def body():
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: app.playground.model is not None, what="the checkpoint to load")
+            assert app.playground.model.step == 10 and app.playground.model.resume_step == 30
+            await pilot.press("escape", "r")
+            assert len(factory.workers) == 1
+    run(body())
+    spec = factory.last.spec
+    text = models_dir.parent / "tiny.txt"
+    text.write_text(tiny_corpus.text, encoding="utf-8")
+    resumed = prepare_run(RunRequest(resume=spec.resume, corpus=str(text), steps=1)).trainer
+    assert resumed.step == 30 and resumed.run_dir == saved_run

@@ -428,3 +428,34 @@ def test_resume_with_state_that_does_not_fit(trained_run, trained_stream_run, tm
     (tmp_path / "c.txt").write_text(tiny_text())
     r = run_main(["train", "--resume", p, tmp_path / "c.txt", "--steps", "1", "--quiet", "--out", tmp_path / "r"], capsys)
     r.assert_ok()
+
+
+# ---- a stored configuration of the wrong type ----------------------------------------------------
+
+@pytest.mark.parametrize("key, value", [("seq_len", 50.5), ("batch_size", 16.0), ("seed", 1.5),
+                                        ("hidden_sizes", [64.5]), ("sample_length", 2.5), ("lr", "0.1")])
+def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_path, capsys, key, value):
+    """It used to pass validation and crash training (sample_length: at the first evaluation, before
+    anything was saved); eval and --resume printed a traceback."""
+    from faultkit import run_main
+
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def change(meta):
+        meta["train_config"][key] = value
+        return meta
+    for name in ("best", "last"):
+        (run / f"{name}{SUFFIX}").write_bytes(with_meta((trained_run / f"{name}{SUFFIX}").read_bytes(), change))
+    for argv in (["eval", run], ["train", "--resume", run, "--steps", "1"]):
+        run_main(argv, capsys).assert_clean_error("invalid training configuration", key.replace("_", "-")
+                                                  if key != "hidden_sizes" else "hidden sizes")
+
+
+@pytest.mark.parametrize("overrides", ["[" * 100_000 + "]" * 100_000, '{"seq_len": ' + "9" * 5000 + "}",
+                                       '{"seq_len": 50.5}', '{"hidden_sizes": [[[64]]]}', '{"bogus": 1}'])
+def test_overrides_that_cannot_be_used_are_one_line_at_launch(overrides, capsys, monkeypatch):
+    from faultkit import run_main
+
+    monkeypatch.setenv("TUI_GEN_OVERRIDES", overrides)
+    run_main(["launch"], capsys).assert_clean_error("")

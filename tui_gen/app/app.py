@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Input, Tab, Tabs
@@ -37,8 +37,11 @@ from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.app.widgets.stream_view import visible
 from tui_gen.app.widgets.training_panel import TrainingPanel
 from tui_gen.errors import TuiGenError
+from tui_gen.runsetup import resume_target
 
 PANES = ("train", "playground", "samples")
+PANE_KEYS = {key.strip(): b.action.split("'")[1] for b in APP_BINDINGS if b.action.startswith("show_tab(")
+             for key in b.key.split(",")}  # "2" -> "playground"
 POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking whether to stop
 SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while on a big corpus
 QUIT_SECONDS = 10.0
@@ -86,6 +89,11 @@ class TuiGenApp(App[int]):
         self._warned_at = -WARNING_NOTICE_SECONDS  # when the last training warning popped up (monotonic)
         self._held_warning: tuple[str, int] | None = None  # the newest warning not shown yet, and how many
         self._warning_timer = None
+        # Type-ahead: keys that arrive before the focus has landed where they are meant to go (while the
+        # app starts, or between "2" and the seed box taking the focus) are held, then replayed.
+        self._starting = True
+        self._seed_focus_pending = False
+        self._held_keys: list[events.Key] = []
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
@@ -133,7 +141,7 @@ class TuiGenApp(App[int]):
         if self.warm_up:
             self._warm_up()
         if self.options.checkpoint:
-            self._restart_from = self.options.checkpoint
+            self._restart_from = resume_target(self.options.checkpoint)
             self.show_pane("playground")
             self._load_checkpoint(self.options.checkpoint, offer_resume=False)
         elif self.options.train:
@@ -146,10 +154,49 @@ class TuiGenApp(App[int]):
             self.query_one("#seed", Input).focus()
         else:
             self.query_one(Tabs).focus()
+        self._starting = False
+        self._replay_held_keys()
+
+    # ---- type-ahead ------------------------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and self._hold(event):
+            self._held_keys.append(event)
+            return
+        await super().on_event(event)
+
+    def _hold(self, event: events.Key) -> bool:
+        if event.key in ("ctrl+c", "ctrl+q"):  # quitting is never held back
+            return False
+        if self._starting:
+            return True
+        return self._seed_focus_pending and event.is_printable
+
+    def _replay_held_keys(self) -> None:
+        """Send the held keys on, in order, now that the focus is where they were meant to go. A key that
+        switches panes is acted on here and now, so that the keys after it wait for the new focus rather
+        than racing it (a binding runs only after the key has been offered to the focused widget)."""
+        held, self._held_keys = self._held_keys, []
+        for i, key in enumerate(held):
+            pane = PANE_KEYS.get(key.key)
+            if pane and not isinstance(self.focused, Input):
+                self.action_show_tab(pane)
+            elif self._starting or (self._seed_focus_pending and key.is_printable):
+                self._held_keys.extend(held[i:])  # replayed when the focus lands
+                return
+            else:
+                self.post_message(events.Key(key.key, key.character))
+
+    def _focus_seed(self) -> None:
+        self._seed_focus_pending = False
+        seed = self.query_one("#seed", Input)
+        seed.screen.set_focus(seed)  # now, not later: the held keys follow it (its own screen: a dialog may be up)
+        self._replay_held_keys()
 
     def show_pane(self, name: str) -> None:
         """Bring a part to the front (narrow screens) and focus it."""
         tabs = self.query_one(Tabs)
+        if name == "playground" and not self.query_one("#seed", Input).has_focus:
+            self._seed_focus_pending = True  # what is typed from now on is meant for the seed box
         if tabs.active != f"tab-{name}":
             tabs.active = f"tab-{name}"  # Tabs.TabActivated does the rest
         else:
@@ -164,7 +211,9 @@ class TuiGenApp(App[int]):
             self.query_one(f"#{'train-pane' if pane == 'train' else pane}").set_class(pane == name, "-active")
         # After the refresh: a pane that was hidden cannot take the focus until its style has updated.
         if name == "playground":
-            self.call_after_refresh(self.query_one("#seed", Input).focus)
+            if not self.query_one("#seed", Input).has_focus:
+                self._seed_focus_pending = True  # what is typed meanwhile is meant for the seed box
+            self.call_after_refresh(self._focus_seed)
         elif name == "samples":
             self.call_after_refresh(self.query_one(SamplesPanel).focus)
         elif not self.wide:
@@ -340,7 +389,7 @@ class TuiGenApp(App[int]):
         self.playground.set_model(model, pin=model.source == "checkpoint")
         if model.source != "checkpoint":
             return
-        self._restart_from = model.path
+        self._restart_from = model.resume_path or model.path
         self.show_pane("playground")
         if self.state.status == IDLE:
             self.state.message = "checkpoint loaded into the playground: press r to train on from it"
@@ -359,14 +408,16 @@ class TuiGenApp(App[int]):
 
     def _offer_resume(self, model: PlaygroundModel) -> None:
         running = self.worker is not None and self.state.status in ACTIVE
-        body = (f"Train on from step {model.step:,} of {model.path} for {self.options.budget_minutes:g} more "
-                "minutes? New checkpoints go into the same run folder.")
+        where = model.resume_path or model.path
+        step = model.resume_step if model.resume_step is not None else model.step
+        body = (f"Train on from step {step:,} of {where} (where its training stopped) for "
+                f"{self.options.budget_minutes:g} more minutes? New checkpoints go into the same run folder.")
         if running:
             body += " The current training run stops first (it saves its progress)."
         choices = [Choice("resume", "Resume training", key="r", variant="primary", default=True),
                    Choice("play", "Just play", key="n")]
         self.push_screen(ConfirmScreen("Resume training from this checkpoint?", body, choices, purpose="resume"),
-                         lambda choice: self._resume_choice(choice, model.path))
+                         lambda choice: self._resume_choice(choice, where))
 
     def _resume_choice(self, choice: str | None, path: str | None) -> None:
         if choice == "resume" and path:

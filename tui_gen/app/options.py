@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui_gen.errors import ConfigError
+from tui_gen.runsetup import DEFAULT_MINUTES, RunRequest, new_run_config
 from tui_gen.worker import WorkerSpec
 
 DEFAULT_CORPUS = "trump-tweets"  # datasets.DEFAULT_CORPUS (not imported: datasets pulls in torch)
 OFFLINE_CORPUS = "python-help"  # datasets.OFFLINE_CORPUS
-DEFAULT_MINUTES = 6.0  # config.TrainConfig.max_minutes
 OVERRIDES_ENV = "TUI_GEN_OVERRIDES"
 
 
@@ -42,11 +42,14 @@ class LaunchOptions:
         env = os.environ if environ is None else environ
         if args.minutes is not None and not args.minutes > 0:
             raise ConfigError(f"--minutes must be positive, got {args.minutes}")
-        return cls(
+        options = cls(
             corpus=args.corpus, checkpoint=str(args.checkpoint) if args.checkpoint else None,
             device=args.device, preset=args.preset, minutes=args.minutes, models_dir=str(args.models_dir),
             overrides=parse_overrides(env.get(OVERRIDES_ENV)),
         )
+        # The same checks as `tui-gen train`, here, before any process starts: a bad setting is one line.
+        new_run_config(RunRequest(preset=options.preset, settings=options.overrides, minutes=options.minutes))
+        return options
 
     # ---- training process specs -----------------------------------------------------------------
     def new_run(self, corpus: str | None = None) -> WorkerSpec:
@@ -76,6 +79,9 @@ def parse_overrides(text: str | None) -> dict:
     except json.JSONDecodeError as e:
         raise ConfigError(f"{OVERRIDES_ENV} is not valid JSON ({e.msg}): give an object like "
                           '{"hidden_sizes": [64], "eval_every": 50}') from None
+    except (ValueError, RecursionError):  # a number of thousands of digits, nesting thousands deep
+        raise ConfigError(f"{OVERRIDES_ENV} holds a number too long or nesting too deep to read: give an object "
+                          'like {"hidden_sizes": [64], "eval_every": 50}') from None
     if not isinstance(data, dict):
         raise ConfigError(f"{OVERRIDES_ENV} must be a JSON object of training settings, like "
                           '{"hidden_sizes": [64], "eval_every": 50}')

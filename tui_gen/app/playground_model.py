@@ -21,6 +21,8 @@ class PlaygroundModel:
     step: int | None = None
     val_bpc: float | None = None
     path: str | None = None  # the checkpoint file, for source "checkpoint"
+    resume_path: str | None = None  # what training on from it continues from (its run folder: its last)
+    resume_step: int | None = None  # the step training would continue from
 
     @property
     def label(self) -> str:
@@ -58,12 +60,20 @@ def warm_up() -> None:
 
 def from_checkpoint(path: str | Path) -> PlaygroundModel:
     """Load a run folder (its best) or a checkpoint file. Raises CheckpointError with a clear message."""
+    from tui_gen.checkpoint import RESUME_ORDER, read_meta, resolve_checkpoint
     from tui_gen.checkpoint import load_checkpoint
+    from tui_gen.errors import CheckpointError
+    from tui_gen.runsetup import resume_target
 
     use_one_thread()
     ck = load_checkpoint(path, device="cpu")
+    target = resume_target(ck.path)
+    try:
+        step = read_meta(resolve_checkpoint(target, RESUME_ORDER)).get("step")
+    except CheckpointError:
+        target, step = str(ck.path), ck.step
     return PlaygroundModel(ck.model, ck.vocab, ck.framing, ck.stop_strings, "checkpoint", ck.step,
-                           ck.val_bpc, str(ck.path))
+                           ck.val_bpc, str(ck.path), target, step if isinstance(step, int) else ck.step)
 
 
 def from_snapshot(snapshot) -> PlaygroundModel:

@@ -1,0 +1,181 @@
+"""The shared run set-up (tui_gen.runsetup): no run is silently lost, and resumes keep what they must.
+
+Each test here failed on the code before the set-up was shared (issue 11, "runs that are silently lost").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from pathlib import Path
+
+import pytest
+
+from tui_gen import events as ev
+from tui_gen.checkpoint import read_meta
+from tui_gen.cli import main
+from tui_gen.errors import ConfigError, RunFolderError
+from tui_gen.runsetup import RunRequest, claim_run_folder, new_run_config, prepare_run, resume_target
+
+TINY = {"hidden_sizes": [16], "seq_len": 16, "overlap": 4, "batch_size": 8, "eval_every": 5, "threads": 1,
+        "embedding_dim": 8, "sample_length": 8, "warmup_steps": 1, "device": "cpu"}
+TINY_FLAGS = ["--hidden", "16", "--seq-len", "16", "--overlap", "4", "--batch-size", "8", "--eval-every", "5",
+              "--threads", "1", "--embedding", "8", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture
+def corpus(tmp_path, lines_corpus_text) -> Path:
+    p = tmp_path / "c.txt"
+    p.write_text(lines_corpus_text, encoding="utf-8")
+    return p
+
+
+def train(request: RunRequest) -> list:
+    return list(prepare_run(request).trainer.run())
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("tui-gen: error: "), err
+    for n in needles:
+        assert n in err, err
+
+
+# ---- a new run never replaces another --------------------------------------------------------------
+
+def test_out_on_an_existing_run_is_refused_unless_overwrite(corpus, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", str(corpus), "--steps", "6", "--out", str(run), *TINY_FLAGS)[0] == 0
+    before = (run / "last.safetensors").read_bytes()
+    code, _, err = cli("train", str(corpus), "--steps", "1", "--out", str(run), *TINY_FLAGS)
+    one_line_error(code, err, "already holds a run", "--resume", "--overwrite")
+    assert (run / "last.safetensors").read_bytes() == before  # untouched
+    assert cli("train", str(corpus), "--steps", "1", "--out", str(run), "--overwrite", *TINY_FLAGS)[0] == 0
+    assert read_meta(run / "last.safetensors")["step"] == 1
+
+
+def test_default_run_folders_started_in_the_same_second_are_distinct(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr("tui_gen.runsetup.default_run_name", lambda ref: "c-20260101-000000")
+    request = RunRequest(corpus=str(corpus), settings=TINY, steps=1, models_dir=str(tmp_path / "models"))
+    dirs = [prepare_run(request).trainer.run_dir for _ in range(2)]
+    assert dirs[0] != dirs[1] and all(d.is_dir() for d in dirs)
+    assert dirs[1].name == "c-20260101-000000-2"
+
+
+def test_claiming_a_run_folder_is_atomic_across_threads(tmp_path):
+    claimed: list[Path] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        claimed.append(claim_run_folder(tmp_path, "same-name"))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(claimed)) == 8
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_an_unusable_out_fails_before_the_first_step(corpus, tmp_path, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    out = blocker if where == "a file" else blocker / "run"
+    with pytest.raises(RunFolderError) as e:
+        prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=50, out=str(out)))
+    assert str(blocker) in str(e.value)
+    code, _, err = cli("train", str(corpus), "--steps", "50", "--out", str(out), *TINY_FLAGS)
+    one_line_error(code, err, str(blocker))
+
+
+# ---- resuming ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def finished_run(corpus, tmp_path) -> Path:
+    run = tmp_path / "run"
+    events = train(RunRequest(corpus=str(corpus), settings=TINY, steps=10, out=str(run)))
+    assert isinstance(events[-1], ev.Finished) and events[-1].reason == "completed"
+    return run
+
+
+@pytest.mark.parametrize("flag, value", [("--hidden", "512,512"), ("--cell", "lstm"), ("--framing", "stream"),
+                                         ("--embedding", "0"), ("--min-char-count", "5"), ("--seed", "9")])
+def test_settings_that_define_the_model_or_its_data_cannot_change_on_resume(finished_run, flag, value):
+    before = (finished_run / "last.safetensors").read_bytes()
+    code, _, err = cli("train", "--resume", str(finished_run), flag, value, "--steps", "1", "--threads", "1")
+    one_line_error(code, err, flag, "cannot change when resuming")
+    assert (finished_run / "last.safetensors").read_bytes() == before
+
+
+def test_the_same_value_of_a_fixed_setting_is_no_change(finished_run):
+    code, _, err = cli("train", "--resume", str(finished_run), "--hidden", "16", "--cell", "gru", "--steps", "1",
+                       "--threads", "1", "--quiet")
+    assert code == 0, err
+
+
+def test_settings_that_can_change_on_resume_are_applied_and_said(finished_run):
+    request = RunRequest(resume=str(finished_run), settings={"lr": 0.01, "batch_size": 7, "threads": 1}, steps=1)
+    run = prepare_run(request)
+    assert run.trainer.config.lr == 0.01 and run.trainer.config.batch_size == 7
+    started = next(iter(run.trainer.run()))
+    assert isinstance(started, ev.Started)
+    assert any("--lr 0.01 (was 0.003)" in n and "--batch-size 7 (was 8)" in n for n in started.notes), started.notes
+
+
+def test_resume_continues_from_last_and_a_resume_from_older_best_forks(finished_run, corpus):
+    # Best at step 10, last at step 17 (as when later evaluations stop improving).
+    best_at_10 = (finished_run / "best.safetensors").read_bytes()
+    list(prepare_run(RunRequest(resume=str(finished_run), steps=7)).trainer.run())
+    (finished_run / "best.safetensors").write_bytes(best_at_10)
+    best_step = read_meta(finished_run / "best.safetensors")["step"]
+    last = finished_run / "last.safetensors"
+    last_step = read_meta(last)["step"]
+    assert best_step == 10 and last_step == 17
+
+    # The folder means its last.
+    assert prepare_run(RunRequest(resume=str(finished_run), steps=1)).trainer.step == 17
+
+    # A deliberate resume from the older best: the newer last is never overwritten.
+    kept = last.read_bytes()
+    run = prepare_run(RunRequest(resume=str(finished_run / "best.safetensors"), steps=2))
+    assert run.trainer.step == 10 and run.trainer.run_dir != finished_run
+    assert run.trainer.run_dir.name == "run-from-step-10"
+    events = list(run.trainer.run())
+    assert any("step 17 is kept" in n for n in events[0].notes), events[0].notes
+    assert last.read_bytes() == kept
+    assert read_meta(run.trainer.run_dir / "last.safetensors")["step"] == 12
+
+
+def test_what_the_app_resumes_from_an_opened_checkpoint_is_its_run_folder(finished_run):
+    assert resume_target(finished_run / "best.safetensors") == str(finished_run)
+    assert resume_target(finished_run / "last.safetensors") == str(finished_run)
+    assert resume_target("elsewhere/my-model.safetensors") == "elsewhere/my-model.safetensors"
+
+
+# ---- settings of the wrong type ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("settings, needle", [
+    ({"seq_len": 50.5}, "--seq-len must be a whole number"),
+    ({"batch_size": 16.0}, "--batch-size must be a whole number"),
+    ({"seed": 1.5}, "--seed must be a whole number"),
+    ({"hidden_sizes": [64.5]}, "hidden sizes must be a list of whole numbers"),
+    ({"hidden_sizes": "128"}, "hidden sizes must be a list of whole numbers"),
+    ({"sample_length": 2.5}, "--sample-length must be a whole number"),
+    ({"lr": "fast"}, "--lr must be a number"),
+    ({"dropout": True}, "--dropout must be a number"),
+    ({"bf16": "yes"}, "bf16 must be true or false"),
+    ({"cell": ["gru"]}, "--cell must be a word"),
+])
+def test_settings_are_checked_for_type_not_only_range(settings, needle):
+    with pytest.raises(ConfigError, match=needle):
+        new_run_config(RunRequest(settings=settings))
