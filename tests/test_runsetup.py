@@ -179,3 +179,16 @@ def test_what_the_app_resumes_from_an_opened_checkpoint_is_its_run_folder(finish
 def test_settings_are_checked_for_type_not_only_range(settings, needle):
     with pytest.raises(ConfigError, match=needle):
         new_run_config(RunRequest(settings=settings))
+
+
+def test_a_resume_on_the_same_corpus_does_not_warn_about_the_vocabulary(corpus, tmp_path):
+    rare = corpus.read_text(encoding="utf-8") + "one rare character: \u00e9\n"  # kept as 'unknown' by design
+    corpus.write_text(rare, encoding="utf-8")
+    run = tmp_path / "rare-run"
+    train(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run)))
+    started = next(iter(prepare_run(RunRequest(resume=str(run), steps=1)).trainer.run()))
+    assert not [w for w in started.warnings if "vocabulary" in w], started.warnings
+
+    corpus.write_text(rare + "new \u00f8\u00f8\u00f8 \u00f8\u00f8\n" * 3, encoding="utf-8")
+    started = next(iter(prepare_run(RunRequest(resume=str(run), corpus=str(corpus), steps=1)).trainer.run()))
+    assert [w for w in started.warnings if "1 kinds of characters" in w and "vocabulary" in w], started.warnings

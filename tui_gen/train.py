@@ -62,7 +62,10 @@ class Trainer:
         split = split_corpus(corpus, self.framing, config.val_fraction, config.seed)
         self.vocab = resume.vocab if resume else Vocab.build(training_texts(split.train), config.min_char_count)
         if resume:
-            unknown = self.vocab.unknown_chars("".join(training_texts(split.train)))
+            # Only characters the vocabulary would have kept: rarer ones are 'unknown' by design
+            # (min_char_count), and warning about them on every resume of the same corpus is noise.
+            fresh = Vocab.build(training_texts(split.train), config.min_char_count)
+            unknown = [c for c in fresh.chars if c not in self.vocab]
             if unknown:
                 self.warnings.append(
                     f"{len(unknown)} kinds of characters in this corpus are not in the checkpoint's vocabulary; "
