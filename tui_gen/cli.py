@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .textsafe import one_line, visible
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except TuiGenError as e:
-        print(f"tui-gen: error: {e}", file=sys.stderr)
+        # Messages quote paths, headers and servers' replies: shown safe, on one line.
+        print(f"tui-gen: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("tui-gen: interrupted", file=sys.stderr)
@@ -224,10 +226,14 @@ def _budget_spent(cfg, ck) -> bool:
 
 
 def _drive(trainer, out, err, quiet: bool) -> int:
-    from rich.markup import escape  # paths and messages may hold [brackets]: text, never markup
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from rich.text import Text
+
     from . import events as ev
+
+    def warning(message: str) -> Text:  # a message may hold [brackets] and escapes: text, never markup
+        return Text.assemble(("warning:", "yellow"), " ", one_line(message))
 
     progress = Progress(
         TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -241,12 +247,13 @@ def _drive(trainer, out, err, quiet: bool) -> int:
         for e in trainer.run():
             if isinstance(e, ev.Started):
                 if not quiet:
-                    progress.console.print(
-                        f"corpus [bold]{escape(e.corpus)}[/] ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} "
-                        f"held-out characters, vocabulary {e.vocab_size}); model {e.parameters:,} parameters on {e.device}; "
-                        f"run folder {escape(str(e.run_dir))}" + (f"; resuming at step {e.step}" if e.step else ""))
+                    progress.console.print(Text.assemble(
+                        "corpus ", (one_line(e.corpus), "bold"),
+                        f" ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
+                        f"{e.vocab_size}); model {e.parameters:,} parameters on {e.device}; run folder ",
+                        one_line(str(e.run_dir)), f"; resuming at step {e.step}" if e.step else ""))
                 for w in e.warnings:
-                    progress.console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
+                    progress.console.print(warning(w), soft_wrap=True)
             elif isinstance(e, ev.Step):
                 progress.update(task, completed=e.progress or 0.0,
                                 info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s")
@@ -266,13 +273,13 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                     for seed, text in e.samples[:4]:
                         progress.console.print(f"  [dim]{e.step} T={e.temperature}[/] ", _literal(seed, text))
             elif isinstance(e, ev.Warning):
-                progress.console.print(f"[yellow]warning:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
+                progress.console.print(warning(e.message), highlight=False, soft_wrap=True)
             elif isinstance(e, ev.Finished):
                 if e.reason in ("diverged", "failed"):
-                    err.print(f"tui-gen: error: {e.message}", markup=False, soft_wrap=True)  # one line
+                    err.print(f"tui-gen: error: {one_line(e.message)}", markup=False, soft_wrap=True)  # one line
                     status = EXIT_FAILED
                 else:
-                    out.print(e.message + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else ""),
+                    out.print(one_line(e.message + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else "")),
                               markup=False, soft_wrap=True)
     return status
 
@@ -281,19 +288,9 @@ def _literal(seed: str, text: str):
     from rich.text import Text
 
     t = Text()
-    t.append(_printable(seed), style="bold")
-    t.append(_printable(text.rstrip("\n")))
+    t.append(one_line(seed), style="bold")
+    t.append(one_line(text.rstrip("\n")))
     return t
-
-
-def _terminal_safe(s: str) -> str:
-    """Text for a terminal: a model (or a seed) can produce escape sequences that would move the
-    cursor or retitle the window; show them as U+FFFD. Piped output stays byte-exact."""
-    return "".join(c if c.isprintable() or c in "\n\t " else "\ufffd" for c in s)
-
-
-def _printable(s: str) -> str:
-    return "".join(c if c.isprintable() or c == " " else ("⏎" if c == "\n" else "\ufffd") for c in s)
 
 
 # ---- generate / eval ---------------------------------------------------------------------------
@@ -321,7 +318,7 @@ def cmd_generate(args) -> int:
     g = Generator(ck.model, ck.vocab, ck.framing, stop_strings=stops, top_n=0, generator=gen)
     encode_seed(ck.vocab, args.seed_text, ck.framing)  # unknown characters: say so before echoing anything
     out = sys.stdout
-    safe = _terminal_safe if out.isatty() else str
+    safe = visible if out.isatty() else str
     for n in range(args.num):
         out.write(safe(args.seed_text))
         out.flush()
@@ -370,7 +367,7 @@ def cmd_eval(args) -> int:
             total += float(nll)
             count += float(n)
     bpc = total / max(count, 1) / math.log(2)
-    print(f"{bpc:.4f} bits/char on {ref} ({which}, {int(count):,} characters), checkpoint step {ck.step}")
+    print(f"{bpc:.4f} bits/char on {one_line(ref)} ({which}, {int(count):,} characters), checkpoint step {ck.step}")
     return 0
 
 
@@ -388,15 +385,18 @@ def cmd_data(args) -> int:
             raise CorpusError(f"unknown built-in corpus {args.name!r}: choose one of {', '.join(BUILTINS)}")
         err = Console(stderr=True, highlight=False)
         path = cached_path(args.name) or fetch(args.name, progress=_download_progress(err))
-        print(f"{args.name}: {path}")
+        print(f"{args.name}: {one_line(str(path))}")
         return 0
     if args.data_command != "list":
         print("usage: tui-gen data list | tui-gen data get NAME", file=sys.stderr)
         return EXIT_USAGE
+    from rich.text import Text
+
     table = Table("name", "framing", "cached", "description", box=None)
     for name, spec in BUILTINS.items():
-        path = cached_path(name)
-        table.add_row(name, spec.framing, str(path) if path else "no (tui-gen data get " + name + ")", spec.description)
+        path = cached_path(name)  # under TUI_GEN_DATA_DIR: from the environment, so shown as text, never markup
+        cached = one_line(str(path)) if path else f"no (tui-gen data get {name})"
+        table.add_row(name, spec.framing, Text(cached), spec.description)
     Console(highlight=False).print(table)
     return 0
 
