@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .textsafe import one_line, visible
+from .textsafe import one_line
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -126,10 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    from .errors import TuiGenError
+    from .errors import OutputError, TuiGenError
+    from .output import silence_stdout
 
     try:
         return COMMANDS[args.command](args)
+    except OutputError as e:  # stdout closed or full: one line, and no second complaint at exit
+        silence_stdout()
+        print(f"tui-gen: error: {one_line(str(e))}", file=sys.stderr)
+        return EXIT_USAGE
     except TuiGenError as e:
         # Messages quote paths, headers and servers' replies: shown safe, on one line.
         print(f"tui-gen: error: {one_line(str(e))}", file=sys.stderr)
@@ -301,8 +306,10 @@ def cmd_generate(args) -> int:
     from .checkpoint import load_checkpoint
     from .device import pick_device
     from .errors import ConfigError
+    from .output import Output
     from .sample import Generator, SamplingSettings, encode_seed
 
+    out = Output()  # a closed stdout: say so before loading anything
     settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     settings.validate()
     if not 0 <= args.length <= 1_000_000:
@@ -317,19 +324,18 @@ def cmd_generate(args) -> int:
     stops = () if args.no_stop else ck.stop_strings
     g = Generator(ck.model, ck.vocab, ck.framing, stop_strings=stops, top_n=0, generator=gen)
     encode_seed(ck.vocab, args.seed_text, ck.framing)  # unknown characters: say so before echoing anything
-    out = sys.stdout
-    safe = visible if out.isatty() else str
-    for n in range(args.num):
-        out.write(safe(args.seed_text))
+    for n in range(args.num):  # a terminal gets the text sanitised, a pipe byte-exact (see output.py)
+        out.write(args.seed_text)
         out.flush()
         last = ""
         for tok in g.stream(args.seed_text, settings, args.length):
-            out.write(safe(tok.char))
+            out.write(tok.char)
             out.flush()
             last = tok.char
         if last != "\n":
             out.write("\n")
         out.flush()
+    out.finish()
     return 0
 
 
@@ -343,6 +349,9 @@ def cmd_eval(args) -> int:
 
     import torch
 
+    from .output import Output
+
+    out = Output()  # a closed stdout: say so before the work
     device = pick_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     cfg = resume_config(ck)
@@ -367,7 +376,8 @@ def cmd_eval(args) -> int:
             total += float(nll)
             count += float(n)
     bpc = total / max(count, 1) / math.log(2)
-    print(f"{bpc:.4f} bits/char on {one_line(ref)} ({which}, {int(count):,} characters), checkpoint step {ck.step}")
+    out.write(f"{bpc:.4f} bits/char on {one_line(ref)} ({which}, {int(count):,} characters), checkpoint step {ck.step}\n")
+    out.finish()
     return 0
 
 

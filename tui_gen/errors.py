@@ -28,3 +28,7 @@ class CheckpointError(TuiGenError):
 
 class VocabularyError(TuiGenError):
     """Text with characters the model has never seen, where that matters."""
+
+
+class OutputError(TuiGenError):
+    """Standard output is closed, full, or otherwise cannot be written."""
