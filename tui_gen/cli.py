@@ -17,6 +17,17 @@ from .textsafe import one_line
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, what a shell reports for a process killed by SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every `finally` runs (a download's .part file is
+    removed) and the command ends with one line, not a silent death."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    raise Terminated
 DEFAULT_MINUTES = 6.0
 
 
@@ -129,8 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import OutputError, TuiGenError
     from .output import silence_stdout
 
+    if args.command != "launch":  # the app has its own way to stop
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
+    except Terminated:
+        print("tui-gen: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
+        return EXIT_TERMINATED
     except OutputError as e:  # stdout closed or full: one line, and no second complaint at exit
         silence_stdout()
         print(f"tui-gen: error: {one_line(str(e))}", file=sys.stderr)
