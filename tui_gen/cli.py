@@ -140,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import OutputError, TuiGenError
     from .output import silence_stdout
 
-    if args.command != "launch":  # the app has its own way to stop
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if args.command != "launch" else None  # the app: its own
     try:
         return COMMANDS[args.command](args)
     except Terminated:
@@ -161,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `tui-gen generate ... | head`
         sys.stderr.close()
         return 0
+    finally:
+        if previous is not None:  # main() may be called in-process (tests)
+            signal.signal(signal.SIGTERM, previous)
 
 
 # ---- train -------------------------------------------------------------------------------------
