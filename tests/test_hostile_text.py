@@ -106,6 +106,7 @@ def test_every_header_field_through_eval_and_generate(hostile_run, tmp_path, cap
 def test_data_list_and_get_show_a_hostile_data_dir_literally(tmp_path, capsys, monkeypatch):
     data = tmp_path / f"data{NAME}"
     monkeypatch.setenv("TUI_GEN_DATA_DIR", str(data))
+    monkeypatch.setenv("COLUMNS", "400")  # the table shows the whole path
     stdout, stderr, code = run_main(["data", "get", "python-help"], capsys)
     stderr = stderr.replace("\r", "")  # the progress line's own carriage return
     assert code == 0 and "[reverse blink]X" in stdout and not raw_controls(stdout + stderr)
