@@ -337,9 +337,10 @@ def list_runs(models_dir: str | Path) -> list[dict]:
         except CheckpointError as e:
             rows.append({"name": run.name, "path": None, "run": str(run), "step": None, "val_bpc": None,
                          "saved_at": None, "corpus": None, "error": str(e), "mtime": _mtime(run)})
-    # Newest first by the file's own time: the header's saved_at is whatever the file says (a forged
-    # date would put any file at the top), and is only shown, after checking (see parse_saved_at).
-    rows.sort(key=lambda r: r["mtime"], reverse=True)
+    # Runs that can be opened first, each group newest first by the file's own time: the header's
+    # saved_at is whatever the file says (a forged date would put any file at the top), so it is only
+    # shown, and only if it is what save_checkpoint writes (_saved_at).
+    rows.sort(key=lambda r: (r["error"] is None, r["mtime"]), reverse=True)
     return rows
 
 

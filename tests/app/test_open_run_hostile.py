@@ -56,11 +56,12 @@ def test_open_run_dialog_shows_hostile_runs_literally(saved_run, models_dir, fac
             await wait_for(pilot, lambda: table.row_count == 4, what="four rows")
             cells = [[getattr(c, "plain", c) for c in table.get_row_at(i)] for i in range(table.row_count)]
             names = [r[0] for r in cells]
-            assert names[-1] == "forged"  # sorted by the file's time: the forged date does not win
+            # Sorted by the file's time (the forged date does not win), unreadable runs last.
+            assert names[-2:] == ["forged", "broken␛]2;PWNED␇[reverse blink]X\ufffd2J\ufffd"]
             row = cells[names.index("evil␛]2;PWNED␇[reverse blink]X\ufffd2J\ufffd")]
             assert row[3] == "–"  # saved_at is not tui-gen's timestamp: not shown
             assert row[4] == "␛]2;PWNED␇[reverse blink]X\ufffd2J\ufffd"  # the corpus, literally
-            assert cells[-1][3] == "2999-12-31 23:59"  # a well-formed date is shown, just not trusted for order
+            assert cells[-2][3] == "2999-12-31 23:59"  # a well-formed date is shown, just not trusted for order
             for r in cells:
                 for c in r:
                     assert not set(str(c)) & CONTROLS, (r, c)
