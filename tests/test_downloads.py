@@ -152,10 +152,10 @@ def env_for(tmp_path: Path, url: str) -> dict:
     return env
 
 
-def wait_for_part(folder: Path, timeout: float = 60) -> Path:
+def wait_for_part(folder: Path, timeout: float = 60, min_size: int = 1) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        parts = [p for p in folder.glob(".*.part") if p.stat().st_size > 0] if folder.is_dir() else []
+        parts = [p for p in folder.glob(".*.part") if p.stat().st_size >= min_size] if folder.is_dir() else []
         if parts:
             return parts[0]
         time.sleep(0.05)
@@ -182,15 +182,17 @@ def test_sigterm_during_data_get_leaves_no_part(serve, tmp_path):
 def test_terminating_the_training_process_mid_download_leaves_no_part(serve, tmp_path):
     from tui_gen import worker as wk
 
-    server = serve(drip_body(every=0.05, size=4096, seconds=60))
+    # Headers that never end: no data, so the child never gets to read "stop" (it does between chunks);
+    # only SIGTERM ends it.
+    server = serve(drip_headers)
     worker = wk.TrainingWorker()
     data = tmp_path / "data"
     worker.start(wk.WorkerSpec(corpus="trump-tweets", models_dir=str(tmp_path / "models"), data_dir=str(data),
                                overrides={"device": "cpu"}, steps=1, threads=1))
     try:
-        wait_for_part(data, timeout=120)
+        wait_for_part(data, timeout=120, min_size=0)
     finally:
-        code = worker.shutdown(timeout=0.5)  # "stop" goes unread mid-download: then SIGTERM
+        code = worker.shutdown(timeout=0.5)  # "stop" goes unread: then SIGTERM
     assert code == -signal.SIGTERM  # it still dies by the signal (the app says so), after cleaning up
     assert list(data.iterdir()) == []
 
