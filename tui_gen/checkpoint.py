@@ -332,10 +332,37 @@ def list_runs(models_dir: str | Path) -> list[dict]:
             path = resolve_checkpoint(run)
             meta = read_meta(path)
             rows.append({"name": run.name, "path": str(path), "run": str(run), "step": meta.get("step"),
-                         "val_bpc": meta.get("best_val_bpc"), "saved_at": meta.get("saved_at"),
-                         "corpus": meta.get("corpus"), "error": None})
+                         "val_bpc": meta.get("best_val_bpc"), "saved_at": _saved_at(meta.get("saved_at")),
+                         "corpus": meta.get("corpus"), "error": None, "mtime": _mtime(path)})
         except CheckpointError as e:
             rows.append({"name": run.name, "path": None, "run": str(run), "step": None, "val_bpc": None,
-                         "saved_at": None, "corpus": None, "error": str(e)})
-    rows.sort(key=lambda r: r["saved_at"] or "", reverse=True)
+                         "saved_at": None, "corpus": None, "error": str(e), "mtime": _mtime(run)})
+    # Runs that can be opened first, each group newest first by the file's own time: the header's
+    # saved_at is whatever the file says (a forged date would put any file at the top), so it is only
+    # shown, and only if it is what save_checkpoint writes (_saved_at).
+    rows.sort(key=lambda r: (r["error"] is None, r["mtime"]), reverse=True)
     return rows
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+SAVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # what save_checkpoint writes
+
+
+def _saved_at(value: object) -> str | None:
+    """A header's saved_at if it is exactly what save_checkpoint writes, else None: the field is
+    untrusted text from a file (an escape sequence, markup, a forged date)."""
+    from datetime import datetime
+
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        datetime.strptime(value, SAVED_AT_FORMAT)
+    except ValueError:
+        return None
+    return value

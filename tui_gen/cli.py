@@ -13,9 +13,21 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .textsafe import one_line
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, what a shell reports for a process killed by SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every `finally` runs (a download's .part file is
+    removed) and the command ends with one line, not a silent death."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    raise Terminated
 
 
 def _hidden(text: str) -> list[int]:
@@ -125,12 +137,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    from .errors import TuiGenError
+    from .errors import OutputError, TuiGenError
+    from .output import silence_stdout
 
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if args.command != "launch" else None  # the app: its own
     try:
         return COMMANDS[args.command](args)
+    except Terminated:
+        print("tui-gen: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
+        return EXIT_TERMINATED
+    except OutputError as e:  # stdout closed or full: one line, and no second complaint at exit
+        silence_stdout()
+        print(f"tui-gen: error: {one_line(str(e))}", file=sys.stderr)
+        return EXIT_USAGE
     except TuiGenError as e:
-        print(f"tui-gen: error: {e}", file=sys.stderr)
+        # Messages quote paths, headers and servers' replies: shown safe, on one line.
+        print(f"tui-gen: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("tui-gen: interrupted", file=sys.stderr)
@@ -138,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `tui-gen generate ... | head`
         sys.stderr.close()
         return 0
+    finally:
+        if previous is not None:  # main() may be called in-process (tests)
+            signal.signal(signal.SIGTERM, previous)
 
 
 # ---- train -------------------------------------------------------------------------------------
@@ -187,24 +212,41 @@ def cmd_train(args) -> int:
     err = Console(stderr=True, highlight=False)
     trainer = prepare_run(request, download_progress=_download_progress(err)).trainer
 
-    # First Ctrl+C: finish the step, save `last`, exit cleanly. Second: give up at once.
-    def on_sigint(signum, frame):
+    # Ctrl+C, or a scheduler's SIGTERM, or the terminal closing (SIGHUP): finish the step, save `last`,
+    # exit. The same signal again gives up at once.
+    stopped_by: list[int] = []
+
+    def on_stop_signal(signum, frame):
         if trainer.stop_requested:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+        stopped_by.append(signum)
         trainer.request_stop()
-        err.print("\nstopping after this step and saving... (Ctrl+C again to quit at once)")
-    previous = signal.signal(signal.SIGINT, on_sigint)
+        again = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
+        try:
+            err.print(f"\nstopping after this step and saving... ({again} again to quit at once)")
+        except OSError:  # SIGHUP: the terminal may be gone
+            pass
+    stop_signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, on_stop_signal) for sig in stop_signals}
     try:
-        return _drive(trainer, out, err, args.quiet)
+        status = _drive(trainer, out, err, args.quiet)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if status == 0 and stopped_by and stopped_by[0] != signal.SIGINT:
+        return 128 + stopped_by[0]  # saved, and stopped by a signal: 143 for SIGTERM, 129 for SIGHUP
+    return status
 
 
 def _drive(trainer, out, err, quiet: bool) -> int:
-    from rich.markup import escape  # paths and messages may hold [brackets]: text, never markup
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from rich.text import Text
+
     from . import events as ev
+
+    def warning(message: str) -> Text:  # a message may hold [brackets] and escapes: text, never markup
+        return Text.assemble(("warning:", "yellow"), " ", one_line(message))
 
     progress = Progress(
         TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -218,14 +260,15 @@ def _drive(trainer, out, err, quiet: bool) -> int:
         for e in trainer.run():
             if isinstance(e, ev.Started):
                 if not quiet:
-                    progress.console.print(
-                        f"corpus [bold]{escape(e.corpus)}[/] ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} "
-                        f"held-out characters, vocabulary {e.vocab_size}); model {e.parameters:,} parameters on {e.device}; "
-                        f"run folder {escape(str(e.run_dir))}" + (f"; resuming at step {e.step}" if e.step else ""))
+                    progress.console.print(Text.assemble(
+                        "corpus ", (one_line(e.corpus), "bold"),
+                        f" ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
+                        f"{e.vocab_size}); model {e.parameters:,} parameters on {e.device}; run folder ",
+                        one_line(str(e.run_dir)), f"; resuming at step {e.step}" if e.step else ""))
                 for note in e.notes:
-                    progress.console.print(f"note: {escape(note)}", soft_wrap=True)
+                    progress.console.print(Text.assemble("note: ", one_line(note)), soft_wrap=True)
                 for w in e.warnings:
-                    progress.console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
+                    progress.console.print(warning(w), soft_wrap=True)
             elif isinstance(e, ev.Step):
                 progress.update(task, completed=e.progress or 0.0,
                                 info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s")
@@ -245,13 +288,13 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                     for seed, text in e.samples[:4]:
                         progress.console.print(f"  [dim]{e.step} T={e.temperature}[/] ", _literal(seed, text))
             elif isinstance(e, ev.Warning):
-                progress.console.print(f"[yellow]warning:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
+                progress.console.print(warning(e.message), highlight=False, soft_wrap=True)
             elif isinstance(e, ev.Finished):
                 if e.reason in ("diverged", "failed"):
-                    err.print(f"tui-gen: error: {e.message}", markup=False, soft_wrap=True)  # one line
+                    err.print(f"tui-gen: error: {one_line(e.message)}", markup=False, soft_wrap=True)  # one line
                     status = EXIT_FAILED
                 else:
-                    out.print(e.message + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else ""),
+                    out.print(one_line(e.message + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else "")),
                               markup=False, soft_wrap=True)
     return status
 
@@ -260,19 +303,9 @@ def _literal(seed: str, text: str):
     from rich.text import Text
 
     t = Text()
-    t.append(_printable(seed), style="bold")
-    t.append(_printable(text.rstrip("\n")))
+    t.append(one_line(seed), style="bold")
+    t.append(one_line(text.rstrip("\n")))
     return t
-
-
-def _terminal_safe(s: str) -> str:
-    """Text for a terminal: a model (or a seed) can produce escape sequences that would move the
-    cursor or retitle the window; show them as U+FFFD. Piped output stays byte-exact."""
-    return "".join(c if c.isprintable() or c in "\n\t " else "\ufffd" for c in s)
-
-
-def _printable(s: str) -> str:
-    return "".join(c if c.isprintable() or c == " " else ("⏎" if c == "\n" else "\ufffd") for c in s)
 
 
 # ---- generate / eval ---------------------------------------------------------------------------
@@ -283,8 +316,10 @@ def cmd_generate(args) -> int:
     from .checkpoint import load_checkpoint
     from .device import pick_device
     from .errors import ConfigError
+    from .output import Output
     from .sample import Generator, SamplingSettings, encode_seed
 
+    out = Output()  # a closed stdout: say so before loading anything
     settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     settings.validate()
     if not 0 <= args.length <= 1_000_000:
@@ -299,19 +334,18 @@ def cmd_generate(args) -> int:
     stops = () if args.no_stop else ck.stop_strings
     g = Generator(ck.model, ck.vocab, ck.framing, stop_strings=stops, top_n=0, generator=gen)
     encode_seed(ck.vocab, args.seed_text, ck.framing)  # unknown characters: say so before echoing anything
-    out = sys.stdout
-    safe = _terminal_safe if out.isatty() else str
-    for n in range(args.num):
-        out.write(safe(args.seed_text))
+    for n in range(args.num):  # a terminal gets the text sanitised, a pipe byte-exact (see output.py)
+        out.write(args.seed_text)
         out.flush()
         last = ""
         for tok in g.stream(args.seed_text, settings, args.length):
-            out.write(safe(tok.char))
+            out.write(tok.char)
             out.flush()
             last = tok.char
         if last != "\n":
             out.write("\n")
         out.flush()
+    out.finish()
     return 0
 
 
@@ -325,6 +359,9 @@ def cmd_eval(args) -> int:
 
     import torch
 
+    from .output import Output
+
+    out = Output()  # a closed stdout: say so before the work
     device = pick_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     cfg = resume_config(ck)
@@ -349,7 +386,8 @@ def cmd_eval(args) -> int:
             total += float(nll)
             count += float(n)
     bpc = total / max(count, 1) / math.log(2)
-    print(f"{bpc:.4f} bits/char on {ref} ({which}, {int(count):,} characters), checkpoint step {ck.step}")
+    out.write(f"{bpc:.4f} bits/char on {one_line(ref)} ({which}, {int(count):,} characters), checkpoint step {ck.step}\n")
+    out.finish()
     return 0
 
 
@@ -367,15 +405,18 @@ def cmd_data(args) -> int:
             raise CorpusError(f"unknown built-in corpus {args.name!r}: choose one of {', '.join(BUILTINS)}")
         err = Console(stderr=True, highlight=False)
         path = cached_path(args.name) or fetch(args.name, progress=_download_progress(err))
-        print(f"{args.name}: {path}")
+        print(f"{args.name}: {one_line(str(path))}")
         return 0
     if args.data_command != "list":
         print("usage: tui-gen data list | tui-gen data get NAME", file=sys.stderr)
         return EXIT_USAGE
+    from rich.text import Text
+
     table = Table("name", "framing", "cached", "description", box=None)
     for name, spec in BUILTINS.items():
-        path = cached_path(name)
-        table.add_row(name, spec.framing, str(path) if path else "no (tui-gen data get " + name + ")", spec.description)
+        path = cached_path(name)  # under TUI_GEN_DATA_DIR: from the environment, so shown as text, never markup
+        cached = one_line(str(path)) if path else f"no (tui-gen data get {name})"
+        table.add_row(name, spec.framing, Text(cached), spec.description)
     Console(highlight=False).print(table)
     return 0
 

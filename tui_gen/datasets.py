@@ -9,8 +9,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import queue
 import tempfile
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +74,14 @@ _CHUNK = 64 * 1024
 # is broken or hostile and we stop reading rather than fill the disk.
 _SLACK = 1024 * 1024
 
+# A mirror that drips a byte at a time never trips the socket timeout (each read gets something):
+# less than STALL_BYTES in STALL_SECONDS is a stall, and no download may take longer than DEADLINE.
+STALL_SECONDS = 60.0
+STALL_BYTES = 1024
+DEADLINE_SECONDS = 30 * 60.0
+# A mirror may be a local copy (offline machines): file:// is as good as http(s). Nothing else.
+URL_SCHEMES = ("http", "https", "file")
+
 Progress = Callable[[int, "int | None"], None]
 
 
@@ -104,6 +116,8 @@ def fetch(
     data_dir: Path | None = None,
     progress: Progress | None = None,
     timeout: float = 30.0,
+    stall_seconds: float = STALL_SECONDS,
+    deadline_seconds: float = DEADLINE_SECONDS,
 ) -> Path:
     """Return the corpus file, downloading or building it first if it is not there yet."""
     corpus = _corpus(name)
@@ -115,7 +129,7 @@ def fetch(
     if corpus.url is None:
         _build_python_help(dest, progress)
     else:
-        _download(corpus, dest, progress, timeout)
+        _download(corpus, dest, progress, timeout, stall_seconds, deadline_seconds)
     return dest
 
 
@@ -142,9 +156,88 @@ def _reason(e: BaseException) -> str:
     return " ".join(text.split())  # one line, whatever the server sent
 
 
-def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, timeout: float) -> None:
-    assert corpus.url is not None and corpus.size is not None and corpus.sha256 is not None
+class _Stalled(Exception):
+    """The mirror sent too little for too long, or the whole download took too long."""
+
+
+def _reader(url: str, timeout: float, out: queue.Queue, stop: threading.Event) -> None:
+    """In a thread: open url and put ("headers", response headers), then ("data", bytes) for each
+    read, then ("end", None) or ("error", exception). The thread reading the network may block
+    in a read for up to `timeout`; the caller waits on the queue with its own clock."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            out.put(("headers", resp.headers))
+            # read1: whatever one read of the socket brings, so a slow mirror shows its progress;
+            # read(n) would block until n bytes came.
+            read = getattr(resp, "read1", resp.read)
+            while not stop.is_set():
+                chunk = read(_CHUNK)
+                if not chunk:
+                    break
+                out.put(("data", chunk))
+        out.put(("end", None))
+    except BaseException as e:  # noqa: BLE001 - handed to the caller, who decides
+        out.put(("error", e))
+
+
+def _stream(url: str, timeout: float, stall_seconds: float, deadline_seconds: float):
+    """Yield ("headers", headers) then each chunk as ("data", bytes); raise _Stalled when less than
+    STALL_BYTES arrived in any stall_seconds (headers included), or deadline_seconds have passed."""
+    chunks: queue.Queue = queue.Queue(maxsize=64)
+    stop = threading.Event()
+    thread = threading.Thread(target=_reader, args=(url, timeout, chunks, stop), daemon=True,
+                              name="tui-gen-download")
+    thread.start()
+    start = window_start = time.monotonic()
+    window_bytes = 0
+    try:
+        while True:
+            now = time.monotonic()
+            if now - start >= deadline_seconds:
+                raise _Stalled(f"it took more than {deadline_seconds:g} s")
+            if now - window_start >= stall_seconds:
+                if window_bytes < STALL_BYTES:
+                    raise _Stalled(f"less than {STALL_BYTES} bytes in {stall_seconds:g} s")
+                window_start, window_bytes = now, 0
+            wait = min(window_start + stall_seconds, start + deadline_seconds) - now
+            try:
+                kind, value = chunks.get(timeout=max(wait, 0.01))
+            except queue.Empty:
+                continue
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+            if kind == "data":
+                window_bytes += len(value)
+            yield kind, value
+    finally:
+        # The thread ends at its next read (at most `timeout` later); it is a daemon, so it never
+        # holds up the exit. Drain the queue so that a thread blocked on a full queue wakes up.
+        stop.set()
+        while True:
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                break
+
+
+def mirror_url(corpus: BuiltinCorpus) -> str:
+    """The corpus's URL, or the mirror its environment variable names: http(s):// or file://."""
+    assert corpus.url is not None
     url = (os.environ.get(corpus.url_env) if corpus.url_env else None) or corpus.url
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in URL_SCHEMES:
+        where = f"{corpus.url_env} is" if url != corpus.url else "the URL is"
+        raise DownloadError(f"{where} {url[:200]!r}: only http://, https:// and file:// URLs can be used; "
+                            f"set {corpus.url_env or 'it'} to one of those, or unset it to use {corpus.url}")
+    return url
+
+
+def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, timeout: float,
+              stall_seconds: float = STALL_SECONDS, deadline_seconds: float = DEADLINE_SECONDS) -> None:
+    assert corpus.url is not None and corpus.size is not None and corpus.sha256 is not None
+    url = mirror_url(corpus)
     limit = corpus.size + _SLACK
     how = (
         f"download it yourself from {corpus.url} into {dest}"
@@ -156,32 +249,39 @@ def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, time
 
     fd, tmp = _temp_file(dest)
     done = False
-    try:  # finally removes the temp file on any failure, KeyboardInterrupt included
+    try:  # finally removes the temp file on any stop: an error, KeyboardInterrupt, SystemExit (SIGTERM)
         with os.fdopen(fd, "wb") as out:
             digest = hashlib.sha256()
             got = 0
+            total = None
             try:
-                with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    length = resp.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    if total is not None and total > limit:
-                        raise DownloadError(
-                            f"{url} offers {total} bytes for {corpus.name}, expected "
-                            f"{corpus.size}; refusing it: {how}"
-                        )
-                    if progress:
-                        progress(0, total)
-                    while chunk := resp.read(_CHUNK):
-                        got += len(chunk)
-                        if got > limit:
+                for kind, value in _stream(url, timeout, stall_seconds, deadline_seconds):
+                    if kind == "headers":
+                        length = value.get("Content-Length")
+                        total = int(length) if length and length.isdigit() else None
+                        if total is not None and total > limit:
                             raise DownloadError(
-                                f"{url} sent more than {limit} bytes for {corpus.name} "
-                                f"(expected {corpus.size}); stopped reading: {how}"
+                                f"{url} offers {total} bytes for {corpus.name}, expected "
+                                f"{corpus.size}; refusing it: {how}"
                             )
-                        digest.update(chunk)
-                        out.write(chunk)
                         if progress:
-                            progress(got, total)
+                            progress(0, total)
+                        continue
+                    got += len(value)
+                    if got > limit:
+                        raise DownloadError(
+                            f"{url} sent more than {limit} bytes for {corpus.name} "
+                            f"(expected {corpus.size}); stopped reading: {how}"
+                        )
+                    digest.update(value)
+                    out.write(value)
+                    if progress:
+                        progress(got, total)
+            except _Stalled as e:
+                raise DownloadError(
+                    f"the download of {corpus.name} from {url} stalled ({e}, {got} bytes so far); "
+                    f"nothing was saved: try again later, or {how}"
+                ) from None
             except (OSError, http.client.HTTPException, ValueError) as e:
                 # URLError/HTTPError/timeouts are OSErrors; ValueError is a malformed URL.
                 raise DownloadError(

@@ -32,3 +32,7 @@ class VocabularyError(TuiGenError):
 
 class RunFolderError(TuiGenError):
     """A run folder that cannot be used: it holds another run, is a file, or cannot be written."""
+
+
+class OutputError(TuiGenError):
+    """Standard output is closed, full, or otherwise cannot be written."""

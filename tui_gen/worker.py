@@ -504,9 +504,20 @@ def _log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
+class _Terminated(BaseException):
+    """SIGTERM (TrainingWorker.shutdown's terminate()), raised in the child's main thread so that every
+    `finally` runs: a download's .part file and a save's temp file are removed, not left behind."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    raise _Terminated
+
+
 def _child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp_connection.Connection) -> None:
     log_error = _redirect_output(spec.log_path or os.devnull)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the UI decides
+    signal.signal(signal.SIGTERM, _on_sigterm)
     import faulthandler
 
     faulthandler.enable(file=sys.stderr, all_threads=True)  # a segfault in native code leaves a trace
@@ -515,10 +526,14 @@ def _child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp
     chan = _Channel(events, commands)
     _log(f"--- tui-gen training worker, pid {os.getpid()}, {time.strftime('%Y-%m-%d')} ---")
     code = 0
+    terminated = False
     try:
         if log_error:
             raise TuiGenError(log_error)
         _run(spec, chan)
+    except _Terminated:
+        terminated = True
+        _log("terminated (SIGTERM)")
     except TuiGenError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         chan.send(Failed(str(e), spec.log_path))
@@ -532,6 +547,8 @@ def _child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    if terminated:  # cleaned up: now die by the signal, as before, so the app says "killed by signal 15"
+        os.kill(os.getpid(), signal.SIGTERM)
     if code:
         sys.exit(code)
 

@@ -23,6 +23,7 @@ from textual.worker import get_current_worker
 from tui_gen import events as ev
 from tui_gen import worker as wk
 from tui_gen.app.bindings import APP_BINDINGS
+from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
 from tui_gen.app.playground_model import PlaygroundModel
@@ -73,6 +74,7 @@ class TuiGenApp(App[int]):
     def __init__(self, options: LaunchOptions | None = None, *, worker_factory=wk.TrainingWorker,
                  model: PlaygroundModel | None = None, warm_up: bool = True) -> None:
         super().__init__()
+        patch_filters(self._filters)  # NO_COLOR: Textual's monochrome filter crashes on the loss plot (see nocolor.py)
         self.options = options or LaunchOptions()
         self.worker_factory = worker_factory  # tests pass a fake that they feed events through
         self.worker = None  # the current TrainingWorker

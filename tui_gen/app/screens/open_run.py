@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -13,14 +14,20 @@ from textual.widgets import Button, DataTable, Label, Static
 
 from tui_gen.app.bindings import DIALOG_BINDINGS
 from tui_gen.app.messages import RunsListed
-from tui_gen.app.widgets.stream_view import visible
+from tui_gen.textsafe import one_line, visible
 
 
-def when(saved_at: str | None) -> str:
-    """2026-11-28T10:15:00+0000 -> 2026-11-28 10:15"""
-    if not saved_at:
+SAVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # as checkpoint.save_checkpoint writes it (not imported: torch)
+
+
+def when(saved_at: object) -> str:
+    """2026-11-28T10:15:00+0000 -> 2026-11-28 10:15; anything else (the header is untrusted text) -> –"""
+    if not isinstance(saved_at, str) or len(saved_at) > 40:
         return "–"
-    return saved_at[:16].replace("T", " ")
+    try:
+        return datetime.strptime(saved_at, SAVED_AT_FORMAT).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return "–"
 
 
 class OpenRunScreen(ModalScreen[dict | None]):
@@ -63,12 +70,14 @@ class OpenRunScreen(ModalScreen[dict | None]):
         table.clear()
         for i, r in enumerate(self.rows):
             if r.get("error"):
-                table.add_row(Text(visible(r["name"])), "–", "–", Text("unreadable", style="red"), "–", key=str(i))
+                table.add_row(Text(one_line(r["name"])), "–", "–", Text("unreadable", style="red"), "–", key=str(i))
                 continue
             val = f"{r['val_bpc']:.3f}" if isinstance(r.get("val_bpc"), (int, float)) else "–"
             step = f"{r['step']:,}" if isinstance(r.get("step"), int) else "–"
-            corpus = Path(r["corpus"]).name if r.get("corpus") else "–"
-            table.add_row(Text(visible(r["name"])), step, val, when(r.get("saved_at")), Text(visible(corpus)),
+            corpus = Path(r["corpus"]).name if isinstance(r.get("corpus"), str) and r["corpus"] else "–"
+            # Every cell as Text: a str cell would be read as markup.
+            table.add_row(Text(one_line(r["name"])), Text(step), Text(val), Text(when(r.get("saved_at"))),
+                          Text(one_line(corpus)),
                           key=str(i))
         status = self.query_one("#runs-status", Static)
         if message.error:
@@ -91,7 +100,7 @@ class OpenRunScreen(ModalScreen[dict | None]):
             self.app.notify("There is no run to open here.", severity="warning", markup=False)
             return
         if row.get("error"):
-            self.app.notify(row["error"], title=f"Cannot open {row['name']}", severity="error", markup=False)
+            self.app.notify(row["error"], title=f"Cannot open {one_line(row['name'])}", severity="error", markup=False)
             return
         self.dismiss(row)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import unicodedata
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -13,48 +12,18 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-TAB = "    "
+from tui_gen import textsafe
+
+# The one sanitiser lives in the engine (the CLI uses it too); these are its widget-side names.
+TAB = textsafe.TAB
+printable = textsafe.safe_char
+visible = textsafe.visible
 
 # Red -> green (ColorBrewer RdYlGn), low -> high probability.
 PROB_STYLES = tuple(
     Style(color=c) for c in ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
 )
 SEED_STYLE = Style(bold=True)
-
-# Bidi overrides/isolates reorder everything after them on the line.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def printable(ch: str) -> str:
-    """Return what to show for one character so it can't act on the terminal.
-
-    C0 controls and DEL become their Unicode "control picture" (ESC -> ␛);
-    C1 controls, lone surrogates (unencodable), line/paragraph separators and
-    bidi controls become U+FFFD. Tab becomes spaces; "\\n" is returned as is
-    (the caller breaks the line on it).
-    """
-    if ch == "\n":
-        return ch
-    if ch == "\t":
-        return TAB
-    code = ord(ch)
-    if code < 0x20:
-        return chr(0x2400 + code)
-    if code == 0x7F:
-        return "\u2421"
-    category = unicodedata.category(ch)
-    if category in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS:
-        return "\ufffd"
-    return ch
-
-
-def visible(text: str) -> str:
-    """Text from outside (paths, messages, a seed) made safe to show: each character as printable()
-    shows it, newlines kept. Rich and Textual pass ESC through to the terminal, so without this an
-    escape sequence in a file name or an error message would act on the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(printable(c) for c in text)
 
 
 def prob_style(prob: float) -> Style:
