@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import subprocess
 import sys
 import time
@@ -276,3 +277,39 @@ def test_sigint_during_train_saves_and_exits_0(work, tmp_path):
     ck = load_checkpoint(out / "last.safetensors")
     assert ck.step == step and step >= 5
     assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "last.safetensors"]
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_or_sighup_during_train_saves_last_before_any_evaluation(work, tmp_path, sig, status):
+    """A scheduler's SIGTERM (or the terminal closing) used to leave no run folder at all. Now it is
+    Ctrl+C's clean stop: the step finishes, `last` is saved (even before the first evaluation), and the
+    exit status says which signal it was."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_gen", "train", str(work / "tiny.txt"), "--minutes", "5", "--eval-every",
+         "100000", "--out", str(out), "--threads", "1", *TINY_MODEL],
+        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        # the start line ("corpus ..."): training has begun
+        while time.monotonic() < deadline and proc.poll() is None and not any(ln.startswith("corpus") for ln in lines):
+            time.sleep(0.05)
+        assert proc.poll() is None, "".join(lines)
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        stdout = proc.stdout.read()
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    stderr = "".join(lines)
+    assert proc.returncode == status, stderr[-3000:]
+    assert "Traceback" not in stderr and "stopped at step" in stdout
+    ck = load_checkpoint(out / "last.safetensors")
+    assert ck.step >= 1
