@@ -210,10 +210,12 @@ class FloodResult:
 
 
 async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float = KEY_INTERVAL,
-                size: tuple[int, int] = SIZE, inspect=None, batch: int = BATCH) -> FloodResult:
-    """Run the app under the flood for `seconds` (after `warmup` seconds of the same, not measured).
-    inspect(app, result), if given, runs inside the app just before it quits. batch=0: no events at
-    all (the same keys on an idle app: the baseline)."""
+                size: tuple[int, int] = SIZE, inspect=None, batch: int = BATCH, min_steps: int = 0,
+                max_seconds: float = 300.0) -> FloodResult:
+    """Run the app under the flood for `seconds` (after `warmup` seconds of the same, not measured),
+    and on until at least `min_steps` Step events were sent (a test's volume, whatever the machine's
+    speed; at most `max_seconds`). inspect(app, result), if given, runs inside the app just before it
+    quits. batch=0: no events at all (the same keys on an idle app: the baseline)."""
     from textual import events
     from textual.keys import _character_to_key
     from textual.widget import Widget
@@ -273,7 +275,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
     async def press(key: str, checks: list, character: str | None = None) -> None:
         """Post one key as the terminal driver would; wait until each (kind, predicate) in checks has
         shown on screen (or 5 s), then until the next key is due."""
-        if time.perf_counter() >= until[0]:
+        if not going():
             return
         t0 = time.perf_counter()
         items = [(t0, kind, ok) for kind, ok in checks]
@@ -288,15 +290,21 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
                 res.missed_keys += 1
         await asyncio.sleep(max(0.0, key_interval - (time.perf_counter() - t0)))
 
-    until = [0.0]
+    until = [0.0, 0]  # the time, and the number of Step events, the flood goes on until
     t_start, t_mark = [0.0], [0.0]
+    started = [time.perf_counter()]
 
-    async def type_and_switch(end: float) -> None:
-        until[0] = end
+    def going() -> bool:
+        now = time.perf_counter()
+        steps = workers[-1].source.step if workers else 0
+        return now < until[0] or (steps < until[1] and now - started[0] < max_seconds)
+
+    async def type_and_switch(end: float, steps: int = 0) -> None:
+        until[0], until[1] = end, steps
         seed = app.query_one("#seed", Input)
         typed = "[b]x[/b]é"  # typed literally: the Input never reads markup
         n = 0
-        while time.perf_counter() < end:
+        while going():
             if counting[0] and time.perf_counter() - t_mark[0] >= 5:
                 t_mark[0] = time.perf_counter()
                 res.rss_trace.append((t_mark[0] - t_start[0], rss_bytes()))
@@ -325,7 +333,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
         res.rss_before = rss_bytes()
         counting[0] = True
         t0 = t_start[0] = t_mark[0] = time.perf_counter()
-        await type_and_switch(t0 + seconds)
+        await type_and_switch(t0 + seconds, min_steps)
         res.seconds = time.perf_counter() - t0
         counting[0] = False
         worker = workers[-1]
