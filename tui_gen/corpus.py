@@ -266,11 +266,13 @@ def validation_batches(val: list[str] | str, vocab: Vocab, seq_len: int, reset_e
             j += 1
         group = pieces[i:max(j, i + 1)]
         longest = max(len(p) for p in group)
+        # One very long line is one row: the int64 ids (8 bytes a character) and the mask (1) are
+        # its only allocations of its length; the model scores it in chunks (evaluate.py).
         w = np.full((len(group), longest), PAD, dtype=np.int64)
+        mask = np.zeros((len(group), longest - 1), dtype=bool)
         for r, p in enumerate(group):
             w[r, :len(p)] = p
-        lengths = torch.tensor([len(p) for p in group])
+            mask[r, :len(p) - 1] = True
         w = torch.from_numpy(w)
-        mask = torch.arange(longest - 1)[None, :] < (lengths[:, None] - 1)
-        yield Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=mask)
+        yield Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=torch.from_numpy(mask))
         i += len(group)
