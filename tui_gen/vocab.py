@@ -76,6 +76,11 @@ class Vocab:
     def char_of(self, i: int) -> str:
         return self.chars[i - FIRST_CHAR_ID] if i >= FIRST_CHAR_ID else ("" if i == PAD else UNK_CHAR)
 
+    def count_unknown(self, text: str) -> int:
+        """How many characters of text map to "unknown" (encoded a chunk at a time)."""
+        chunk = 1 << 20
+        return sum(int((self.encode(text[a:a + chunk]) == UNK).sum()) for a in range(0, len(text), chunk))
+
     def unknown_chars(self, text: str) -> list[str]:
         return sorted({c for c in text if c not in self._index})
 
