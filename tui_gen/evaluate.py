@@ -17,7 +17,7 @@ import torch
 from .corpus import Batch
 from .model import CharRNN, masked_nll
 
-CHUNK_TOKENS = 8192  # positions (rows x time steps) per forward pass: ~50 MB with the default model
+CHUNK_TOKENS = 4096  # positions (rows x time steps) per forward pass: ~25 MB with the default model
 # Shares of a text's characters that its model maps to "unknown": above WARN the figure is flagged as
 # not comparable with the validation score; from REFUSE on (half the text or more: Cyrillic text for a
 # model of English is ~85% unknown, its spaces being known) there is nothing meaningful to report.
@@ -42,7 +42,7 @@ def score_batches(model: CharRNN, batches: Iterable[Batch], device: torch.device
     """Every batch from a zero state, its masked NLL summed. The caller puts the model in eval mode
     (training's evaluation and `tui-gen eval` both do)."""
     total = torch.zeros((), dtype=torch.float64, device=device)
-    chars = 0
+    chars = torch.zeros((), dtype=torch.int64, device=device)
     for b in batches:
         step = time_chunk(b.inputs.shape[0], chunk_tokens)
         state = None
@@ -51,7 +51,7 @@ def score_batches(model: CharRNN, batches: Iterable[Batch], device: torch.device
             y = b.targets[:, a:a + step].to(device)
             m = b.mask[:, a:a + step].to(device)
             logits, state = model(x, state)
-            nll, _ = masked_nll(logits, y, m)
+            nll, n = masked_nll(logits, y, m)
             total += nll.double()  # summed on the device: no sync per chunk
-        chars += b.real_chars
-    return Score(nll=float(total), chars=chars)
+            chars += n.long()  # per chunk: a whole row's mask.sum() makes an int64 copy of it
+    return Score(nll=float(total), chars=int(chars))

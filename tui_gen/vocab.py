@@ -52,9 +52,10 @@ class Vocab:
     def id_of(self, ch: str) -> int:
         return self._index.get(ch, UNK)
 
-    def encode(self, text: str) -> np.ndarray:
-        """Ids as int32, encoded in chunks so a large corpus needs little more than its result."""
-        out = np.empty(len(text), dtype=np.int32)
+    def encode(self, text: str, out: np.ndarray | None = None) -> np.ndarray:
+        """Ids as int32 (or into `out`, any integer array of len(text)), encoded in chunks so a large
+        corpus needs little more than its result."""
+        out = np.empty(len(text), dtype=np.int32) if out is None else out
         chunk = 1 << 20
         for start in range(0, len(text), chunk):
             codes = np.frombuffer(text[start:start + chunk].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
