@@ -4,6 +4,7 @@
     python -m bench --quality 6     # plus validation after 6 minutes of training, ours vs the lecture (12 more)
     python -m bench --app           # plus the app's key latency and streaming speed while training
     python -m bench --flood         # plus a minute of events flooding the app (memory, key latency)
+    python -m bench --memory        # plus peak memory of priming, eval and loading on huge inputs (~3 more)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def main() -> None:
     p.add_argument("--quality", type=float, metavar="MINUTES", help="also train for MINUTES with each recipe")
     p.add_argument("--app", action="store_true", help="also measure the app while training")
     p.add_argument("--flood", action="store_true", help="also flood the app with events for a minute")
+    p.add_argument("--memory", action="store_true", help="also measure peak memory on a 1 MB seed and a 10 MB line")
     args = p.parse_args()
 
     from . import generate_speed, train_speed
@@ -40,6 +42,9 @@ def main() -> None:
     if args.flood:
         from . import app_flood
         rows += app_flood.run()
+    if args.memory:
+        from . import memory
+        rows += memory.run(threads=args.threads)
     title = f"tui-gen benchmarks — torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}"
     print_table(title, rows, ("what", "tui-gen", "baseline (same run)", "ratio"))
 

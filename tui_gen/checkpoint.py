@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .atomic import write_atomic
@@ -30,7 +29,14 @@ FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 MAX_HEADER_BYTES = 16 * 2**20
 MAX_FILE_BYTES = 4 * 2**30
+# The largest model whose resumable checkpoint (float32 weights and Adam's two moments) fits in
+# MAX_FILE_BYTES: a header declaring more is refused before anything is allocated.
+MAX_PARAMETERS = MAX_FILE_BYTES // (3 * 4)
 DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+TORCH_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
+    "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}
 
 
 @dataclass
@@ -124,6 +130,12 @@ def resolve_checkpoint(path: str | Path, prefer: tuple[str, ...] = PLAY_ORDER) -
 
 def read_header(path: Path) -> tuple[dict, dict]:
     """The tensor table and the tui-gen metadata, after checking the header against the file."""
+    header, meta, _ = _read_header(path)
+    return header, meta
+
+
+def _read_header(path: Path) -> tuple[dict, dict, int]:
+    """read_header's table and metadata, and where the tensor data starts in the file."""
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -160,6 +172,15 @@ def read_header(path: Path) -> tuple[dict, dict]:
             ok = False
         if not ok:
             raise CheckpointError(f"{path} is corrupted: tensor {str(name)[:60]!r} does not fit the file")
+    # The tensors tile the data exactly, as safetensors writes them: no overlaps, no gaps, and nothing
+    # after the last one (a file longer than its header says was overwritten or appended to).
+    cursor = 0
+    for start, end in sorted(tuple(info["data_offsets"]) for info in header.values()):
+        if start != cursor:
+            raise CheckpointError(f"{path} is corrupted: its tensors overlap or leave gaps")
+        cursor = end
+    if cursor != data_len:
+        raise CheckpointError(f"{path} is corrupted: it has {data_len - cursor} bytes after its last tensor")
     if not isinstance(meta_raw, dict) or "tui_gen" not in meta_raw:
         raise CheckpointError(f"{path} is a safetensors file but not a tui-gen checkpoint (no tui-gen metadata)")
     try:
@@ -175,7 +196,7 @@ def read_header(path: Path) -> tuple[dict, dict]:
         raise CheckpointError(
             f"{path} was written by a newer tui-gen (format {version}, this one reads {FORMAT_VERSION}): upgrade tui-gen"
         )
-    return header, meta
+    return header, meta, 8 + n
 
 
 def read_meta(path: str | Path) -> dict:
@@ -193,7 +214,7 @@ _META_TYPES = {
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                     prefer: tuple[str, ...] = PLAY_ORDER) -> Checkpoint:
     path = resolve_checkpoint(path, prefer)
-    table, meta = read_header(path)
+    table, meta, data_start = _read_header(path)
     try:
         vocab = Vocab.from_json(meta["vocab"])
         mc = dict(meta["model_config"])
@@ -219,34 +240,58 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
             expected = CharRNN(model_config).state_dict()
     except ConfigError as e:
         raise CheckpointError(f"{path} holds an unusable model configuration: {e}") from None
+    n_params = sum(t.numel() for t in expected.values())
+    if n_params > MAX_PARAMETERS:
+        raise CheckpointError(f"{path} declares a model of {n_params:,} parameters, more than tui-gen loads "
+                              f"({MAX_PARAMETERS:,})")
     _check_table(path, table, expected, model_config, meta)
+    # Each tensor is read from its own byte range straight into its final home: the weights into
+    # the model (built uninitialised), the training state into tensors of its own. So loading needs
+    # about one model plus the training state, never the file's bytes besides.
+    with torch.device("meta"):
+        model = CharRNN(model_config)
+    model = model.to_empty(device="cpu")
+    tensors: dict[str, torch.Tensor] = {}
     try:
         with path.open("rb") as f:
-            tensors = st_load(f.read())
-    except CheckpointError:
-        raise
-    except Exception as e:  # the safetensors parser's own errors: bad bytes of any kind
-        raise CheckpointError(f"{path} is corrupted: {str(e)[:200]}") from None
-    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    for name, t in expected.items():
-        got = weights.get(name)
-        if got is None:
-            raise CheckpointError(f"{path} is missing the weight {name!r}")
-        if tuple(got.shape) != tuple(t.shape) or got.dtype != t.dtype:
-            raise CheckpointError(
-                f"{path} does not match its own configuration: {name} is {tuple(got.shape)} {got.dtype}, "
-                f"expected {tuple(t.shape)} {t.dtype}"
-            )
-        if not torch.isfinite(got).all():
-            raise CheckpointError(f"{path} is corrupted: the weight {name} holds NaN or infinite values")
-    extra = set(weights) - set(expected)
-    if extra:
-        raise CheckpointError(f"{path} has unexpected weights: {', '.join(sorted(extra)[:5])}")
-    model = CharRNN(model_config)  # the weights in the file match it, so its size is bounded by the file's
-    model.load_state_dict(weights)
+            for name, t in model.state_dict().items():
+                info = table.get("model." + name)
+                if info is None:
+                    raise CheckpointError(f"{path} is missing the weight {name!r}")
+                _read_into(f, path, data_start, info, t)
+                if not _all_finite(t):
+                    raise CheckpointError(f"{path} is corrupted: the weight {name} holds NaN or infinite values")
+            for name, info in table.items():
+                if not name.startswith("model."):
+                    tensors[name] = _read_into(f, path, data_start, info,
+                                               torch.empty(info["shape"], dtype=TORCH_DTYPES[info["dtype"]]))
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
     model.to(device)
     model.eval()
+    # The weights as "model.*" too, as they were saved: the model's own tensors, not copies.
+    tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
     return Checkpoint(path=path, meta=meta, tensors=tensors, model=model, vocab=vocab)
+
+
+def _all_finite(t: torch.Tensor, chunk: int = 1 << 20) -> bool:
+    """torch.isfinite(t).all(), a slice at a time: on a whole weight its temporaries cost about as
+    much memory as the weight itself."""
+    flat = t.reshape(-1)
+    return all(bool(torch.isfinite(flat[a:a + chunk]).all()) for a in range(0, flat.numel(), chunk))
+
+
+def _read_into(f, path: Path, data_start: int, info: dict, t: torch.Tensor) -> torch.Tensor:
+    """Fill the contiguous CPU tensor t with its bytes in the file (little-endian, as safetensors
+    stores them and as torch holds them on every platform tui-gen runs on)."""
+    start, end = info["data_offsets"]
+    if end > start:
+        f.seek(data_start + start)
+        if f.readinto(memoryview(t.reshape(-1).view(torch.uint8).numpy())) != end - start:
+            raise CheckpointError(f"{path} is truncated: it changed while it was read")
+    if t.dtype == torch.bool and t.numel() and int(t.view(torch.uint8).max()) > 1:
+        raise CheckpointError(f"{path} is corrupted: a true/false tensor holds other values")
+    return t
 
 
 def _check_table(path: Path, table: dict, expected: dict, config: ModelConfig, meta: dict) -> None:

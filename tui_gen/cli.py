@@ -354,12 +354,10 @@ def cmd_eval(args) -> int:
     from .corpus import split_corpus, validation_batches
     from .datasets import open_corpus
     from .device import pick_device
-    from .model import masked_nll
-    from .train import resume_config
-
-    import torch
-
+    from .errors import CorpusError
+    from .evaluate import REFUSE_UNKNOWN_SHARE, WARN_UNKNOWN_SHARE, score_batches
     from .output import Output
+    from .train import resume_config
 
     out = Output()  # a closed stdout: say so before the work
     device = pick_device(args.device)
@@ -375,18 +373,24 @@ def cmd_eval(args) -> int:
         which = "its held-out split"
     text = "".join(part) if isinstance(part, list) else part
     unknown = ck.vocab.unknown_chars(text)
+    share = ck.vocab.count_unknown(text) / max(len(text), 1)
+    del text  # a copy of the text: not needed while scoring
+    # An unknown character is one class to the model, however many kinds it stands for, and an easy
+    # one to predict in a run of them: a text the model cannot read would score better than its own.
+    if share >= REFUSE_UNKNOWN_SHARE:
+        raise CorpusError(f"{100 * share:.0f}% of the characters of {ref} are unknown to the model, so it cannot "
+                          "score this text: evaluate it on text in the alphabet it was trained on")
     if unknown:
         print(f"tui-gen: note: {len(unknown)} kinds of characters are outside the model's vocabulary "
               "and count as 'unknown'", file=sys.stderr)
-    total = count = 0.0
-    with torch.inference_mode():
-        for b in validation_batches(part, ck.vocab, cfg.seq_len, cfg.state_reset_every):
-            logits, _ = ck.model(b.inputs.to(device))
-            nll, n = masked_nll(logits, b.targets.to(device), b.mask.to(device))
-            total += float(nll)
-            count += float(n)
-    bpc = total / max(count, 1) / math.log(2)
-    out.write(f"{bpc:.4f} bits/char on {one_line(ref)} ({which}, {int(count):,} characters), checkpoint step {ck.step}\n")
+    ck.model.eval()
+    score = score_batches(ck.model, validation_batches(part, ck.vocab, cfg.seq_len, cfg.state_reset_every), device)
+    bpc = score.nll / max(score.chars, 1) / math.log(2)
+    line = f"{bpc:.4f} bits/char on {one_line(ref)} ({which}, {score.chars:,} characters), checkpoint step {ck.step}"
+    if share > WARN_UNKNOWN_SHARE:
+        line += (f"; {100 * share:.1f}% of the characters are unknown to the model; "
+                 "this figure is not comparable with its validation score")
+    out.write(line + "\n")
     out.finish()
     return 0
 

@@ -250,27 +250,35 @@ def validation_batches(val: list[str] | str, vocab: Vocab, seq_len: int, reset_e
     Lines: each line whole, from the start-of-line state. Stream: chunks as long as the stretch
     between state resets in training, so evaluation starts from the states training started from.
     """
+    # Pieces as (length in ids, ids or a line): a line is encoded straight into its batch's row, so a
+    # very long line costs its int64 row and its mask, not an int32 copy and a framed string besides.
     if isinstance(val, str):
         chunk = seq_len * reset_every + 1
         ids = vocab.encode(val)
-        pieces = [ids[i:i + chunk] for i in range(0, len(ids) - 1, chunk - 1)]
+        pieces = [(len(p), p) for p in (ids[i:i + chunk] for i in range(0, len(ids) - 1, chunk - 1))]
     else:
-        pieces = [vocab.encode(frame_line(ln)) for ln in val]
-    pieces = [p for p in pieces if len(p) >= 2]
-    pieces.sort(key=len)
+        pieces = [(len(ln) + 2, ln) for ln in val]  # framed as "\n" + line + "\n"
+    pieces = [p for p in pieces if p[0] >= 2]
+    pieces.sort(key=lambda p: p[0])
+    newline = vocab.id_of("\n")
     i = 0
     while i < len(pieces):
-        longest = len(pieces[i])
         j = i
-        while j < len(pieces) and (j - i + 1) * len(pieces[j]) <= max(tokens_per_batch, len(pieces[i])):
+        while j < len(pieces) and (j - i + 1) * pieces[j][0] <= max(tokens_per_batch, pieces[i][0]):
             j += 1
         group = pieces[i:max(j, i + 1)]
-        longest = max(len(p) for p in group)
+        longest = max(n for n, _ in group)
+        # One very long line is one row: the int64 ids (8 bytes a character) and the mask (1) are
+        # its only allocations of its length; the model scores it in chunks (evaluate.py).
         w = np.full((len(group), longest), PAD, dtype=np.int64)
-        for r, p in enumerate(group):
-            w[r, :len(p)] = p
-        lengths = torch.tensor([len(p) for p in group])
+        mask = np.zeros((len(group), longest - 1), dtype=bool)
+        for r, (n, p) in enumerate(group):
+            if isinstance(p, str):
+                w[r, 0] = w[r, n - 1] = newline
+                vocab.encode(p, out=w[r, 1:n - 1])
+            else:
+                w[r, :n] = p
+            mask[r, :n - 1] = True
         w = torch.from_numpy(w)
-        mask = torch.arange(longest - 1)[None, :] < (lengths[:, None] - 1)
-        yield Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=mask)
+        yield Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=torch.from_numpy(mask))
         i += len(group)

@@ -1,4 +1,4 @@
-"""Sampling: prime the state with the whole seed, then draw one character at a time.
+"""Sampling: prime the state with the whole seed (in chunks), then draw one character at a time.
 
 Temperature T samples from softmax(logits / T) (the lecture drew from softmax(exp(logits / T)),
 which sharpens far more than T says). Padding and "unknown" are never drawn.
@@ -95,11 +95,22 @@ def encode_seed(vocab: Vocab, seed: str, framing: str) -> torch.Tensor:
     return torch.from_numpy(vocab.encode(text)).long().unsqueeze(0)
 
 
+PRIME_CHUNK = 4096  # seed characters per forward pass: ~25 MB with the default model, whatever the seed's length
+
+
 @torch.inference_mode()
-def prime(model: CharRNN, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-    """Feed the whole seed [1, T] in one pass; the last position's logits and the state after it."""
+def prime(model: CharRNN, ids: torch.Tensor, state: State | None = None,
+          chunk: int = PRIME_CHUNK) -> tuple[torch.Tensor, State]:
+    """Feed the seed [B, T]; the last position's logits and the state after it.
+
+    In chunks of `chunk` steps with the state carried: the same result as one pass, but one pass
+    holds logits and every layer's outputs for all T positions (about 6 KB a character), so a
+    pasted megabyte would cost gigabytes."""
+    if ids.shape[1] == 0:
+        raise ValueError("prime needs at least one id")
     device = model.head.weight.device
-    logits, state = model(ids.to(device), state)
+    for a in range(0, ids.shape[1], chunk):
+        logits, state = model(ids[:, a:a + chunk].to(device), state)
     return logits[:, -1], state
 
 

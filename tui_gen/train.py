@@ -28,6 +28,7 @@ from .config import LECTURE_SEEDS, TrainConfig, learning_rate
 from .corpus import CorpusText, LineWindows, StreamWindows, split_corpus, training_texts, validation_batches
 from .device import describe, pick_device
 from .errors import CheckpointError, ConfigError, TuiGenError
+from .evaluate import score_batches
 from .model import CharRNN, ModelConfig, count_parameters, map_state, masked_nll, state_from_tensors, state_tensors
 from .sample import SamplingSettings, sample_many
 from .vocab import Vocab
@@ -276,13 +277,8 @@ class Trainer:
     def evaluate(self) -> float:
         """Bits per character over the whole held-out split, each sample from a zero state."""
         self.model.eval()
-        total, count = 0.0, 0.0
-        for b in self.val_batches:
-            logits, _ = self.model(b.inputs.to(self.device))
-            nll, n = masked_nll(logits, b.targets.to(self.device), b.mask.to(self.device))
-            total += float(nll)
-            count += float(n)
-        return total / max(count, 1.0) / LN2
+        score = score_batches(self.model, self.val_batches, self.device)
+        return score.nll / max(score.chars, 1) / LN2
 
     def samples(self) -> list[tuple[str, str]]:
         gen = torch.Generator().manual_seed(self.config.seed + self.step)  # never touches training's RNG

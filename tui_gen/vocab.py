@@ -52,9 +52,10 @@ class Vocab:
     def id_of(self, ch: str) -> int:
         return self._index.get(ch, UNK)
 
-    def encode(self, text: str) -> np.ndarray:
-        """Ids as int32, encoded in chunks so a large corpus needs little more than its result."""
-        out = np.empty(len(text), dtype=np.int32)
+    def encode(self, text: str, out: np.ndarray | None = None) -> np.ndarray:
+        """Ids as int32 (or into `out`, any integer array of len(text)), encoded in chunks so a large
+        corpus needs little more than its result."""
+        out = np.empty(len(text), dtype=np.int32) if out is None else out
         chunk = 1 << 20
         for start in range(0, len(text), chunk):
             codes = np.frombuffer(text[start:start + chunk].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -75,6 +76,11 @@ class Vocab:
 
     def char_of(self, i: int) -> str:
         return self.chars[i - FIRST_CHAR_ID] if i >= FIRST_CHAR_ID else ("" if i == PAD else UNK_CHAR)
+
+    def count_unknown(self, text: str) -> int:
+        """How many characters of text map to "unknown" (encoded a chunk at a time)."""
+        chunk = 1 << 20
+        return sum(int((self.encode(text[a:a + chunk]) == UNK).sum()) for a in range(0, len(text), chunk))
 
     def unknown_chars(self, text: str) -> list[str]:
         return sorted({c for c in text if c not in self._index})

@@ -1,0 +1,201 @@
+"""Peak memory of priming, evaluating and loading, each in a fresh subprocess (its VmHWM), with the
+default model (hidden [128, 256], embedding 32).
+
+    tui-gen: prime a 1 MB seed; `tui-gen eval RUN FILE` on a 10 MB line; load a sparse checkpoint
+    baseline (same run): the one-pass way (the code before issue 11) on a smaller input, and that
+    figure extrapolated linearly to the full input (its cost per character times the characters)
+
+Targets: the 1 MB seed and the 10 MB line under 600 MB each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from .common import REPO
+
+MB = 10**6
+TARGET = 600 * MB
+
+_COMMON = textwrap.dedent("""
+    import sys, torch
+    from tui_gen.model import CharRNN, ModelConfig
+    from tui_gen.vocab import Vocab
+
+    def peak():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    VOCAB = Vocab([chr(c) for c in range(32, 127)] + ["\\n"])
+    def default_model():
+        torch.manual_seed(0)
+        return CharRNN(ModelConfig(vocab_size=len(VOCAB))).eval()
+    def text(n):
+        words = "make it great the people we will win jobs America".split()
+        out, i = [], 0
+        while sum(map(len, out)) < n:
+            out.append(words[i % len(words)] + " ")
+            i += 1
+        return "".join(out)[:n]
+""")
+
+PRIME = _COMMON + textwrap.dedent("""
+    from tui_gen.sample import encode_seed, prime
+    n, way = int(sys.argv[1]), sys.argv[2]
+    model = default_model()
+    ids = encode_seed(VOCAB, text(n), "lines")
+    with torch.inference_mode():
+        if way == "chunked":
+            prime(model, ids)
+        else:  # before issue 11: the whole seed in one pass
+            model(ids)
+    print(peak())
+""")
+
+EVAL = _COMMON + textwrap.dedent("""
+    import contextlib, io, math
+    from tui_gen.corpus import validation_batches
+    from tui_gen.model import masked_nll
+    n, way, ckpt, folder = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    path = f"{folder}/line-{n}.txt"
+    with open(path, "w") as f:
+        f.write(text(n) + "\\n")
+    if way == "chunked":  # the real command, end to end
+        from tui_gen.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["eval", ckpt, path, "--device", "cpu"]) == 0
+    else:  # before issue 11: each batch through the model whole
+        from tui_gen.checkpoint import load_checkpoint
+        ck = load_checkpoint(ckpt)
+        line = open(path).read().split("\\n")[0]
+        with torch.inference_mode():
+            for b in validation_batches([line], ck.vocab, 100, 8):
+                logits, _ = ck.model(b.inputs)
+                masked_nll(logits, b.targets, b.mask)
+    print(peak())
+""")
+
+LOAD = _COMMON + textwrap.dedent("""
+    import json, struct
+    path, way = sys.argv[1], sys.argv[2]
+    if way == "ours":
+        from tui_gen.checkpoint import load_checkpoint
+        load_checkpoint(path)
+    else:  # before issue 11: the whole file, then every tensor, then the model
+        from safetensors.torch import load
+        from tui_gen.model import ModelConfig
+        with open(path, "rb") as f:
+            tensors = load(f.read())
+        (n,) = struct.unpack("<Q", open(path, "rb").read(8))
+        meta = json.loads(json.loads(open(path, "rb").read(8 + n)[8:])["__metadata__"]["tui_gen"])
+        model = CharRNN(ModelConfig(**meta["model_config"]))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    print(peak())
+""")
+
+
+def _child(code: str, *args: str, threads: int) -> int:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError(f"memory benchmark child failed:\n{r.stderr[-3000:]}")
+    return int(r.stdout.split()[-1])
+
+
+def _baseline_peak(code: str, small: int, full: int, threads: int, *extra: str) -> tuple[int, int]:
+    """The one-pass way on `small` characters, and that cost per character extrapolated to `full`
+    (above the fixed cost of starting Python and torch, measured on a tiny input)."""
+    fixed = _child(code, "1000", "one-pass", *extra, threads=threads)
+    at_small = _child(code, str(small), "one-pass", *extra, threads=threads)
+    return at_small, fixed + (at_small - fixed) * full // small
+
+
+def _default_checkpoint(folder: Path) -> str:
+    """A checkpoint of the default model (random weights), lines framing, as `tui-gen eval` reads."""
+    import torch
+
+    from tui_gen.checkpoint import save_checkpoint
+    from tui_gen.config import TrainConfig
+    from tui_gen.model import CharRNN, ModelConfig
+    from tui_gen.vocab import Vocab
+
+    vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=len(vocab)))
+    meta = {"kind": "best", "framing": "lines", "vocab": vocab.to_json(), "model_config": model.config.to_json(),
+            "train_config": TrainConfig().to_json(), "step": 1, "corpus": "bench"}
+    path = folder / "default.safetensors"
+    save_checkpoint(path, {f"model.{k}": v for k, v in model.state_dict().items()}, meta)
+    return str(path)
+
+
+def _sparse_checkpoint(folder: Path) -> tuple[str, int]:
+    """A valid checkpoint of a 626 MiB model (hidden [4096, 4096]) that takes a few KB on disk."""
+    import struct
+
+    import torch
+
+    from tui_gen.checkpoint import FORMAT_VERSION
+    from tui_gen.config import TrainConfig
+    from tui_gen.model import CharRNN, ModelConfig
+    from tui_gen.vocab import Vocab
+
+    vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])
+    config = ModelConfig(vocab_size=len(vocab), hidden_sizes=[4096, 4096])
+    with torch.device("meta"):
+        shapes = {f"model.{k}": list(v.shape) for k, v in CharRNN(config).state_dict().items()}
+    table, offset = {}, 0
+    for name, shape in shapes.items():
+        n = 4 * int(torch.Size(shape).numel())
+        table[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}
+        offset += n
+    meta = {"format_version": FORMAT_VERSION, "framing": "lines", "vocab": vocab.to_json(),
+            "model_config": config.to_json(), "train_config": TrainConfig().to_json(), "step": 1}
+    table["__metadata__"] = {"tui_gen": json.dumps(meta)}
+    head = json.dumps(table).encode()
+    path = folder / "sparse.safetensors"
+    with path.open("wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head)
+        f.truncate(8 + len(head) + offset)
+    return str(path), offset
+
+
+def _row(what: str, ours: int, full: int, baseline: tuple[int, int], small: int) -> tuple:
+    at_small, extrapolated = baseline
+    verdict = "under" if ours < TARGET else "OVER"
+    return (f"{what} (peak RSS, target < 600 MB: {verdict})", f"{ours / MB:,.0f} MB",
+            f"one pass: {at_small / MB:,.0f} MB at {small / MB:g} MB, so ~{extrapolated / MB:,.0f} MB at "
+            f"{full / MB:g} MB (extrapolated)", f"{extrapolated / ours:.1f}x less")
+
+
+def run(threads: int = 2, seed_chars: int = 1 * MB, line_chars: int = 10 * MB) -> list[tuple]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tui-gen-bench-memory-") as tmp:
+        folder = Path(tmp)
+        small = 100_000
+        ours = _child(PRIME, str(seed_chars), "chunked", threads=threads)
+        rows.append(_row(f"prime a {seed_chars / MB:g} MB seed", ours, seed_chars,
+                         _baseline_peak(PRIME, small, seed_chars, threads), small))
+
+        ckpt = _default_checkpoint(folder)
+        ours = _child(EVAL, str(line_chars), "chunked", ckpt, tmp, threads=threads)
+        rows.append(_row(f"tui-gen eval, one {line_chars / MB:g} MB line", ours, line_chars,
+                         _baseline_peak(EVAL, small, line_chars, threads, ckpt, tmp), small))
+
+        sparse, model_bytes = _sparse_checkpoint(folder)
+        ours = _child(LOAD, sparse, "ours", threads=threads)
+        old = _child(LOAD, sparse, "one-pass", threads=threads)
+        rows.append((f"load a sparse checkpoint, {model_bytes / 2**20:.0f} MiB of weights (peak RSS)",
+                     f"{ours / MB:,.0f} MB", f"whole file, then tensors, then model: {old / MB:,.0f} MB",
+                     f"{old / ours:.1f}x less"))
+    return rows
