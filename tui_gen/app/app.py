@@ -188,10 +188,14 @@ class TuiGenApp(App[int]):
             else:
                 self.post_message(events.Key(key.key, key.character))
 
-    def _focus_seed(self) -> None:
-        self._seed_focus_pending = False
+    def _focus_seed(self, tries: int = 0) -> None:
         seed = self.query_one("#seed", Input)
-        seed.screen.set_focus(seed)  # now, not later: the held keys follow it (its own screen: a dialog may be up)
+        if self.wide or self.active_pane == "playground":
+            seed.screen.set_focus(seed)  # now, not later: the held keys follow it (its own screen: a dialog may be up)
+            if seed.screen.focused is not seed and tries < 50:
+                self.call_after_refresh(self._focus_seed, tries + 1)  # its pane is not shown yet: next frame
+                return
+        self._seed_focus_pending = False
         self._replay_held_keys()
 
     def show_pane(self, name: str) -> None:
@@ -217,9 +221,15 @@ class TuiGenApp(App[int]):
                 self._seed_focus_pending = True  # what is typed meanwhile is meant for the seed box
             self.call_after_refresh(self._focus_seed)
         elif name == "samples":
-            self.call_after_refresh(self.query_one(SamplesPanel).focus)
+            self.call_after_refresh(self._focus_for, "samples", self.query_one(SamplesPanel))
         elif not self.wide:
-            self.call_after_refresh(self.query_one(Tabs).focus)
+            self.call_after_refresh(self._focus_for, "train", self.query_one(Tabs))
+
+    def _focus_for(self, pane: str, widget) -> None:
+        """Focus widget now (not through focus(), which defers it once more and so could land after a
+        later pane's focus), if its pane is still the one shown."""
+        if self.active_pane == pane:
+            widget.screen.set_focus(widget)
 
     @property
     def active_pane(self) -> str:
