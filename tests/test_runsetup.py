@@ -192,3 +192,11 @@ def test_a_resume_on_the_same_corpus_does_not_warn_about_the_vocabulary(corpus, 
     corpus.write_text(rare + "new \u00f8\u00f8\u00f8 \u00f8\u00f8\n" * 3, encoding="utf-8")
     started = next(iter(prepare_run(RunRequest(resume=str(run), corpus=str(corpus), steps=1)).trainer.run()))
     assert [w for w in started.warnings if "1 kinds of characters" in w and "vocabulary" in w], started.warnings
+
+
+def test_a_default_run_folder_name_holds_no_escape_or_markup():
+    from tui_gen.runsetup import default_run_name
+
+    name = default_run_name("/data/evil\x1b]2;PWNED\x07[reverse] book.txt")
+    assert name.startswith("evil-2-PWNED-reverse-book-") and all(c.isalnum() or c in "-_." for c in name), name
+    assert default_run_name("/data/\x1b\x07.txt").startswith("run-")

@@ -18,6 +18,7 @@ What it guarantees, for `tui-gen train` and the app alike:
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -220,7 +221,10 @@ def resume_target(path: str | Path) -> str:
 
 
 def default_run_name(corpus_ref: str) -> str:
-    return f"{Path(corpus_ref).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """<corpus>-<date>-<time>, the corpus's name cut down to letters, digits, '.', '_' and '-': a file
+    name may hold escape sequences, spaces or markup, and the folder's name is shown and typed."""
+    stem = re.sub(r"[^\w.-]+", "-", Path(corpus_ref).stem).strip("-.")[:60] or "run"
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _newer_last(ck: "Checkpoint") -> int | None:

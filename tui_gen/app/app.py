@@ -49,6 +49,10 @@ QUIT_SECONDS = 10.0
 WARNING_NOTICE_SECONDS = 3.0  # training warnings pop up at most this often; the training panel shows each
 
 
+def minutes(m: float) -> str:
+    return f"{m:g} minute{'' if m == 1 else 's'}"
+
+
 class PrunedFooter(Footer):
     """Textual's Footer, minus a leak: each FooterKey it composes is data-bound to the footer's
     `compact`, and that watcher list forgets closed keys only when `compact` changes, which it never
@@ -423,7 +427,7 @@ class TuiGenApp(App[int]):
         where = model.resume_path or model.path
         step = model.resume_step if model.resume_step is not None else model.step
         body = (f"Train on from step {step:,} of {where} (where its training stopped) for "
-                f"{self.options.budget_minutes:g} more minutes? New checkpoints go into the same run folder.")
+                f"{minutes(self.options.budget_minutes)} more? New checkpoints go into the same run folder.")
         if running:
             body += " The current training run stops first (it saves its progress)."
         choices = [Choice("resume", "Resume training", key="r", variant="primary", default=True),
