@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 
 import pytest
 
@@ -61,3 +62,17 @@ def test_disk_full_while_saving(tmp_path, checkpoint_size, fits):
         ok.assert_ok()
     finally:
         umount(mnt)
+
+
+def test_out_on_a_read_only_filesystem_fails_before_the_first_step(tmp_path):
+    """It used to train the whole budget, warn "free some disk space" at every evaluation, then fail."""
+    ro = tmp_path / "ro"
+    mount_tmpfs(ro, 1 << 20)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True, capture_output=True)
+        (tmp_path / "c.txt").write_text(tiny_text(300), encoding="utf-8")
+        r = run_cli(["train", "c.txt", "--steps", "100000", "--out", str(ro / "run"), *TINY], cwd=tmp_path)
+        r.assert_clean_error("cannot write the run folder", "Read-only file system")
+        assert "validation" not in r.err and "step " not in r.err  # no training happened
+    finally:
+        umount(ro)
