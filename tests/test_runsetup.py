@@ -200,3 +200,31 @@ def test_a_default_run_folder_name_holds_no_escape_or_markup():
     name = default_run_name("/data/evil\x1b]2;PWNED\x07[reverse] book.txt")
     assert name.startswith("evil-2-PWNED-reverse-book-") and all(c.isalnum() or c in "-_." for c in name), name
     assert default_run_name("/data/\x1b\x07.txt").startswith("run-")
+
+
+def test_the_cli_and_the_app_make_the_same_configuration_from_the_same_flags():
+    """One definition of the flags (cli.add_run_flags), one set-up (runsetup): `train` and `launch`
+    given the same flags start the same run."""
+    from tui_gen.app.options import LaunchOptions
+    from tui_gen.cli import build_parser, run_request
+    from tui_gen.worker import run_request as worker_request
+
+    flags = ["--cell", "lstm", "--hidden", "32,32", "--framing", "stream", "--lr", "0.01", "--batch-size", "16",
+             "--schedule", "constant", "--embedding", "0", "--dropout", "0.1", "--seq-len", "40", "--seed", "7",
+             "--eval-every", "20", "--first-eval", "5", "--steps", "30", "--device", "cpu", "--preset", "lecture"]
+    parser = build_parser()
+    from_cli = new_run_config(run_request(parser.parse_args(["train", "book.txt", *flags])))
+    options = LaunchOptions.from_args(parser.parse_args(["launch", "book.txt", *flags]), environ={})
+    from_app = new_run_config(worker_request(options.new_run()))
+    assert from_cli == from_app
+    assert (from_app.cell, from_app.hidden_sizes, from_app.framing, from_app.max_steps) == ("lstm", [32, 32], "stream", 30)
+    assert from_app.embedding_dim == 0 and from_app.lr == 0.01  # the flag over the lecture preset's 3e-4
+
+
+def test_launch_flags_win_over_the_overrides_variable():
+    from tui_gen.app.options import LaunchOptions
+    from tui_gen.cli import build_parser
+
+    args = build_parser().parse_args(["launch", "--hidden", "64", "--lr", "0.002"])
+    options = LaunchOptions.from_args(args, environ={"TUI_GEN_OVERRIDES": '{"hidden_sizes": [8], "eval_every": 5}'})
+    assert options.overrides == {"hidden_sizes": [64], "eval_every": 5, "lr": 0.002}

@@ -58,6 +58,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"tui-gen: error: {message} (see `{self.prog} --help`)\n")
 
 
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags that set up a run, shared by `train` and `launch`: the same names, defaults and help.
+    Each setting's dest is its TrainConfig field (runsetup.TRAIN_SETTINGS); not given means None."""
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=_number(float), help="train for this long (default 6)")
+    budget.add_argument("--steps", type=_number(int), help="train for this many steps")
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="where run folders go (default models/)")
+    p.add_argument("--preset", default="default", help="default or lecture (the CS20 lecture's recipe)")
+    p.add_argument("--framing", choices=["lines", "stream"], help="lines: one sample per line; stream: continuous text")
+    p.add_argument("--seq-len", type=_number(int), help="window length (default 50)")
+    p.add_argument("--overlap", type=_number(int), help="window overlap, lines framing (default 25)")
+    p.add_argument("--batch-size", type=_number(int), help="default 128")
+    p.add_argument("--hidden", type=_hidden, dest="hidden_sizes", metavar="SIZES", help="hidden sizes per layer (default 128,256)")
+    p.add_argument("--cell", choices=["gru", "lstm", "rnn"], help="default gru")
+    p.add_argument("--embedding", type=_number(int), dest="embedding_dim", metavar="SIZE", help="embedding size, 0: one-hot (default 32)")
+    p.add_argument("--dropout", type=_number(float), help="default 0")
+    p.add_argument("--lr", type=_number(float), help="peak learning rate (default 3e-3)")
+    p.add_argument("--schedule", choices=["cosine", "exp", "constant"], dest="lr_schedule", help="default cosine")
+    p.add_argument("--warmup-steps", type=_number(int), help="default 100")
+    p.add_argument("--weight-decay", type=_number(float), help="default 0")
+    p.add_argument("--clip", type=_number(float), dest="grad_clip", metavar="NORM", help="gradient clipping by global norm (default 5)")
+    p.add_argument("--val-fraction", type=_number(float), help="share held out for validation (default 0.05)")
+    p.add_argument("--min-char-count", type=_number(int), help="rarer characters are 'unknown' (default 2)")
+    p.add_argument("--eval-every", type=_number(int), help="steps between evaluations and saves (default 300)")
+    p.add_argument("--first-eval", type=_number(int), help="one early evaluation at this step, 0: none (default 50)")
+    p.add_argument("--seed", type=_number(int), help="fixes the split, initialisation and batch order (default 1234)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default auto: CUDA, else MPS, else CPU")
+    p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast on CUDA")
+    p.add_argument("--threads", type=_number(int), help="CPU threads for torch")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="tui-gen", description="Train and play with a character-level GRU language model.",
@@ -68,34 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model headless", description="Train a model, saving checkpoints under models/.")
     t.add_argument("corpus", nargs="?", help="built-in corpus name (see `tui-gen data list`) or a text file / folder of .txt files; default trump-tweets")
-    run = t.add_mutually_exclusive_group()
-    run.add_argument("--minutes", type=_number(float), help="train for this long (default 6)")
-    run.add_argument("--steps", type=_number(int), help="train for this many steps")
     t.add_argument("--out", type=Path, help="run folder (default models/<corpus>-<time>)")
     t.add_argument("--overwrite", action="store_true", help="let a new run replace the run already in --out")
-    t.add_argument("--models-dir", type=Path, default=Path("models"), help="where run folders go (default models/)")
-    t.add_argument("--resume", type=Path, help="a run folder or checkpoint to continue from")
-    t.add_argument("--preset", default="default", help="default or lecture (the CS20 lecture's recipe)")
-    t.add_argument("--framing", choices=["lines", "stream"], help="lines: one sample per line; stream: continuous text")
-    t.add_argument("--seq-len", type=_number(int))
-    t.add_argument("--overlap", type=_number(int))
-    t.add_argument("--batch-size", type=_number(int))
-    t.add_argument("--hidden", type=_hidden, dest="hidden_sizes", help="hidden sizes per layer, e.g. 128,256")
-    t.add_argument("--cell", choices=["gru", "lstm", "rnn"])
-    t.add_argument("--embedding", type=_number(int), dest="embedding_dim", help="embedding size (0: one-hot)")
-    t.add_argument("--dropout", type=_number(float))
-    t.add_argument("--lr", type=_number(float))
-    t.add_argument("--schedule", choices=["cosine", "exp", "constant"], dest="lr_schedule")
-    t.add_argument("--warmup-steps", type=_number(int))
-    t.add_argument("--weight-decay", type=_number(float))
-    t.add_argument("--clip", type=_number(float), dest="grad_clip", help="gradient clipping by global norm")
-    t.add_argument("--val-fraction", type=_number(float))
-    t.add_argument("--min-char-count", type=_number(int))
-    t.add_argument("--eval-every", type=_number(int), help="steps between evaluations and saves")
-    t.add_argument("--seed", type=_number(int))
-    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
-    t.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast on CUDA")
-    t.add_argument("--threads", type=_number(int), help="CPU threads for torch")
+    t.add_argument("--resume", type=Path, help="a run folder (continues from its last) or checkpoint to continue from")
+    add_run_flags(t)
     t.add_argument("--quiet", action="store_true", help="no progress bar or samples, just the final line")
 
     g = sub.add_parser("generate", help="write text from a checkpoint", description="Stream generated text to stdout.")
@@ -121,13 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     dg = dsub.add_parser("get", help="download or build one")
     dg.add_argument("name")
 
-    la = sub.add_parser("launch", help="open the terminal app", description="Open the tui-gen terminal app.")
+    la = sub.add_parser("launch", help="open the terminal app",
+                        description="Open the tui-gen terminal app; it trains with the same flags as `tui-gen train`.")
     la.add_argument("corpus", nargs="?", help="built-in corpus name or a text file; default: the tweets, else the offline corpus")
     la.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint to load into the playground")
-    la.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    la.add_argument("--preset", default="default")
-    la.add_argument("--minutes", type=_number(float), help="training budget (default 6)")
-    la.add_argument("--models-dir", type=Path, default=Path("models"))
+    add_run_flags(la)
     return p
 
 
@@ -179,19 +184,13 @@ def _download_progress(console):
     return progress
 
 
-TRAIN_SETTINGS = (
-    "framing", "seq_len", "overlap", "batch_size", "hidden_sizes", "cell", "embedding_dim", "dropout", "lr",
-    "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "val_fraction", "min_char_count", "eval_every",
-    "seed", "device", "bf16", "threads")
-
-
 def run_request(args):
     """The train flags as the shared run set-up's request (flags not given are left out)."""
-    from .runsetup import RunRequest
+    from .runsetup import RunRequest, settings_from_args
 
     return RunRequest(
         corpus=args.corpus, resume=str(args.resume) if args.resume else None, preset=args.preset,
-        settings={k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None},
+        settings=settings_from_args(args),
         steps=args.steps, minutes=args.minutes, out=str(args.out) if args.out else None,
         models_dir=str(args.models_dir), overwrite=args.overwrite,
     )
@@ -263,7 +262,7 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                     progress.console.print(Text.assemble(
                         "corpus ", (one_line(e.corpus), "bold"),
                         f" ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
-                        f"{e.vocab_size}); model {e.parameters:,} parameters on {e.device}; run folder ",
+                        f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}{e.parameters:,} parameters on {e.device}; run folder ",
                         one_line(str(e.run_dir)), f"; resuming at step {e.step}" if e.step else ""))
                 for note in e.notes:
                     progress.console.print(Text.assemble("note: ", one_line(note)), soft_wrap=True)

@@ -46,6 +46,7 @@ class TrainConfig:
     max_steps: int | None = None
     max_minutes: float | None = 6.0
     eval_every: int = 300
+    first_eval: int = 50  # one early evaluation (and samples) at this step, ~20 s in on a CPU; 0: none
     sample_length: int = 160
     sample_temperature: float = 0.8
     seed: int = 1234
@@ -85,6 +86,7 @@ class TrainConfig:
             f"--minutes must be positive, got {self.max_minutes}",
         )
         need(self.eval_every >= 1, "--eval-every must be at least 1")
+        need(self.first_eval >= 0, "--first-eval must not be negative (0: no early evaluation)")
         need(1 <= self.sample_length <= 100_000, "--sample-length must be 1 to 100000")
         need(self.sample_temperature > 0, "sample temperature must be positive")
         need(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
@@ -113,7 +115,7 @@ class TrainConfig:
 # checkpoint's stored configuration), where 50.5 or "50" or [[[]]] can stand anywhere; a range check
 # alone lets them through to fail later, mid-training, as a TypeError.
 _WHOLE = ("seq_len", "overlap", "min_char_count", "state_reset_every", "embedding_dim", "batch_size",
-          "warmup_steps", "decay_steps", "eval_every", "sample_length", "seed", "max_nan_steps")
+          "warmup_steps", "decay_steps", "eval_every", "first_eval", "sample_length", "seed", "max_nan_steps")
 _OPTIONAL_WHOLE = ("max_steps", "threads")
 _NUMBER = ("val_fraction", "dropout", "lr", "min_lr_ratio", "decay_rate", "weight_decay", "grad_clip",
            "sample_temperature")

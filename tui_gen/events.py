@@ -24,6 +24,7 @@ class Started:
     run_dir: str | None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth saying, not problems: settings changed on resume
+    model: str = ""  # the model in words: "GRU 128,256", "LSTM 64 one-hot"  # worth saying, not problems: settings changed on resume
 
 
 @dataclass

@@ -42,6 +42,16 @@ RESUME_FIXED = {
     "val_fraction": "the held-out split", "seed": "the held-out split",
 }
 BUDGET_KEYS = ("max_steps", "max_minutes")
+# The TrainConfig fields that `tui-gen train` and `tui-gen launch` take as flags (cli.add_run_flags).
+TRAIN_SETTINGS = (
+    "framing", "seq_len", "overlap", "batch_size", "hidden_sizes", "cell", "embedding_dim", "dropout", "lr",
+    "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "val_fraction", "min_char_count", "eval_every",
+    "first_eval", "seed", "device", "bf16", "threads")
+
+
+def settings_from_args(args) -> dict:
+    """The settings flags that were given (argparse leaves the others None)."""
+    return {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k, None) is not None}
 CHECKPOINT_NAMES = ("best.safetensors", "last.safetensors")
 
 

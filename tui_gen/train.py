@@ -37,6 +37,12 @@ LN2 = math.log(2)
 HISTORY_EVERY = 10  # steps averaged into one point of the saved train-loss history
 
 
+def describe_model(config: ModelConfig) -> str:
+    """The model in words, for the start line and the app: "GRU 128,256", "LSTM 64 one-hot"."""
+    return (f"{config.cell.upper()} {','.join(str(h) for h in config.hidden_sizes)}"
+            + (" one-hot" if not config.embedding_dim else ""))
+
+
 def corpus_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -153,7 +159,7 @@ class Trainer:
             val_chars=self.val_chars, steps_per_epoch=self.data.steps_per_epoch, step=self.step,
             max_steps=cfg.max_steps, max_seconds=self.max_seconds,
             run_dir=str(self.run_dir) if self.run_dir else None, warnings=list(self.warnings),
-            notes=list(self.notes),
+            notes=list(self.notes), model=describe_model(self.model_config),
         )
         if self.run_dir is not None:
             remove_stale_temps(self.run_dir)  # left by saves killed mid-write
@@ -190,7 +196,8 @@ class Trainer:
             yield ev.Step(self.step, self.epoch, bpc, self.optimizer.param_groups[0]["lr"], rate,
                           self.elapsed, self.progress())
             resumed_at = time.perf_counter()
-            if self.step % cfg.eval_every == 0 or self._eval_now:
+            early = 0 < cfg.first_eval < cfg.eval_every and self.step == cfg.first_eval  # samples soon
+            if self.step % cfg.eval_every == 0 or early or self._eval_now:
                 self._eval_now = self._save_now = False  # an evaluation saves `last` anyway
                 yield from self._evaluate_and_save()
             elif self._save_now:

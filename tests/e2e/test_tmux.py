@@ -90,13 +90,16 @@ def test_launch_type_generate_save_quit(tmp_path, tiny_corpus_file):
     # -u COLUMNS -u LINES: started from a process without a terminal, the pane's environment may say
     # 80x24, and that would win over the real size of the pane.
     launch = (f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {exports} {shlex.quote(sys.executable)} -m tui_gen launch "
-              f"{shlex.quote(str(tiny_corpus_file))} --minutes 1 --device cpu --models-dir {shlex.quote(str(models))}; "
+              f"{shlex.quote(str(tiny_corpus_file))} --minutes 1 --device cpu --cell lstm --hidden 32,32 --framing stream "
+              f"--models-dir {shlex.quote(str(models))}; "
               f"echo $? > {shlex.quote(str(done))}")
     tmux = Tmux(f"tui-gen-e2e-{os.getpid()}")
     tmux("new-session", "-d", "-s", "app", "-x", "160", "-y", "48", launch)
     try:
         # Wide terminal: training, samples and the playground at once; the seed box has the focus.
-        tmux.wait(lambda s: "state  running" in s and "saved  step" in s, 60, "training and a first checkpoint")
+        shown = tmux.wait(lambda s: "state  running" in s and "saved  step" in s, 60, "training and a first checkpoint")
+        # the launch flags (`tui-gen train`'s) win over TUI_GEN_OVERRIDES, and the panel names the model
+        assert "LSTM 32,32 · " in shown and "(stream)" in shown, shown
         tmux.type("Hillary")
         tmux.keys("Tab")  # to the temperature slider
         for _ in range(4):

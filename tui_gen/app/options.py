@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui_gen.errors import ConfigError
-from tui_gen.runsetup import DEFAULT_MINUTES, RunRequest, new_run_config
+from tui_gen.runsetup import DEFAULT_MINUTES, RunRequest, new_run_config, settings_from_args
 from tui_gen.worker import WorkerSpec
 
 DEFAULT_CORPUS = "trump-tweets"  # datasets.DEFAULT_CORPUS (not imported: datasets pulls in torch)
@@ -23,7 +23,8 @@ class LaunchOptions:
     checkpoint: str | None = None  # load into the playground at once; training resumes from it on `r`
     device: str = "auto"
     preset: str = "default"
-    minutes: float | None = None  # the training budget; None: DEFAULT_MINUTES
+    minutes: float | None = None  # the training budget; None: DEFAULT_MINUTES (unless steps)
+    steps: int | None = None  # or a budget in steps
     models_dir: str = "models"
     overrides: dict = field(default_factory=dict)  # TrainConfig fields, e.g. from TUI_GEN_OVERRIDES
     threads: int | None = None  # the training process's torch threads; None: all CPUs but one
@@ -42,13 +43,17 @@ class LaunchOptions:
         env = os.environ if environ is None else environ
         if args.minutes is not None and not args.minutes > 0:
             raise ConfigError(f"--minutes must be positive, got {args.minutes}")
+        # The flags are `tui-gen train`'s (cli.add_run_flags); TUI_GEN_OVERRIDES is a layer under them.
+        flags = settings_from_args(args)
+        device = flags.pop("device", "auto")
         options = cls(
             corpus=args.corpus, checkpoint=str(args.checkpoint) if args.checkpoint else None,
-            device=args.device, preset=args.preset, minutes=args.minutes, models_dir=str(args.models_dir),
-            overrides=parse_overrides(env.get(OVERRIDES_ENV)),
+            device=device, preset=args.preset, minutes=args.minutes, steps=getattr(args, "steps", None),
+            models_dir=str(args.models_dir), overrides={**parse_overrides(env.get(OVERRIDES_ENV)), **flags},
         )
         # The same checks as `tui-gen train`, here, before any process starts: a bad setting is one line.
-        new_run_config(RunRequest(preset=options.preset, settings=options.overrides, minutes=options.minutes))
+        new_run_config(RunRequest(preset=options.preset, settings={**options.overrides, "device": device},
+                                  minutes=options.minutes, steps=options.steps))
         return options
 
     # ---- training process specs -----------------------------------------------------------------
@@ -56,7 +61,8 @@ class LaunchOptions:
         """A fresh run on `corpus` (default: the launch's corpus, or the tweets)."""
         return WorkerSpec(
             corpus=corpus or self.corpus or DEFAULT_CORPUS, preset=self.preset,
-            overrides={**self.overrides, "device": self.device}, minutes=self.budget_minutes,
+            overrides={**self.overrides, "device": self.device},
+            steps=self.steps, minutes=None if self.steps else self.budget_minutes,
             models_dir=self.models_dir, log_path=self.log_path, threads=self.threads,
         )
 

@@ -35,6 +35,7 @@ class TrainingState:
     corpus: str | None = None
     framing: str | None = None
     parameters: int | None = None
+    model: str = ""  # "GRU 128,256"
     vocab_size: int | None = None
     run_dir: str | None = None
     step: int = 0
@@ -124,6 +125,7 @@ class TrainingState:
             self.download = None
             self.device, self.corpus, self.framing = e.device, e.corpus, e.framing
             self.parameters, self.vocab_size = e.parameters, e.vocab_size
+            self.model = e.model
             self.run_dir = e.run_dir
             self.step = self.start_step = e.step
             self.steps_per_epoch = e.steps_per_epoch

@@ -39,8 +39,8 @@ def stats_table(s: TrainingState) -> Table:
         corpus = f"{Path(s.corpus).name if '/' in s.corpus else s.corpus} ({s.framing})"
     row("corpus", corpus)
     if s.parameters:
-        row("model", f"{s.parameters:,} parameters")
-    epoch = f" · epoch {s.epoch + 1}" if s.started else ""
+        row("model", " · ".join(part for part in (s.model, f"{s.parameters:,} parameters") if part))
+    epoch = f" · epoch {s.epoch + 1}" if s.started and s.step else ""  # no epoch before the first step
     row("step", f"{s.step:,}{epoch}" if s.started or s.step else "–")
     row("speed", f"{fmt_count(s.chars_per_sec)} chars/s" if s.chars_per_sec is not None else "–")
     if s.elapsed is not None:
