@@ -206,6 +206,7 @@ def test_a_bad_corpus_fails_with_its_message(start, tmp_path):
     seen = until(w, is_(Exited))
     failed = [e for e in seen if isinstance(e, Failed)]
     assert len(failed) == 1 and "missing.txt does not exist" in failed[0].message
+    assert failed[0].kind == "corpus"  # what happened, as a kind: nobody parses the message
     assert "Traceback" not in failed[0].message
     assert not [e for e in seen if isinstance(e, ev.Started)]
     assert seen[-1].exitcode == 1 and "exited with code 1" in seen[-1].reason

@@ -280,17 +280,18 @@ def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, time
             except _Stalled as e:
                 raise DownloadError(
                     f"the download of {corpus.name} from {url} stalled ({e}, {got} bytes so far); "
-                    f"nothing was saved: try again later, or {how}"
+                    f"nothing was saved: try again later, or {how}", reason=f"the download stalled: {e}"
                 ) from None
             except (OSError, http.client.HTTPException, ValueError) as e:
                 # URLError/HTTPError/timeouts are OSErrors; ValueError is a malformed URL.
                 raise DownloadError(
-                    f"could not download {corpus.name} from {url} ({_reason(e)}): {how}"
+                    f"could not download {corpus.name} from {url} ({_reason(e)}): {how}", reason=_reason(e)
                 ) from None
             if got != corpus.size or digest.hexdigest() != corpus.sha256:
                 raise DownloadError(
                     f"downloaded file does not match the expected checksum ({got} bytes from "
-                    f"{url}, expected {corpus.size}); nothing was saved: {how}"
+                    f"{url}, expected {corpus.size}); nothing was saved: {how}",
+                    reason="what the server sent did not match its checksum"
                 )
             out.flush()
             os.fsync(out.fileno())  # the bytes are on disk before the name says they are

@@ -119,10 +119,15 @@ class Progress:
 
 @dataclass
 class Failed:
-    """The child gave up: a TuiGenError's message, or a one-line summary of a crash (traceback in the log)."""
+    """The child gave up: a TuiGenError's message, or a one-line summary of a crash (traceback in the log).
+
+    kind: the TuiGenError's kind ("download", "config", "corpus", ...), or "crash" for a bug; reason:
+    its short why, if it has one. What happened is read from these, never from the message."""
 
     message: str
     log_path: str | None = None
+    kind: str = "crash"
+    reason: str | None = None
 
 
 @dataclass
@@ -536,7 +541,7 @@ def _child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp
         _log("terminated (SIGTERM)")
     except TuiGenError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
-        chan.send(Failed(str(e), spec.log_path))
+        chan.send(Failed(str(e), spec.log_path, e.kind, e.reason))
         code = 1
     except Exception as e:  # noqa: BLE001 - a bug: one line to the UI, everything to the log
         traceback.print_exc(file=sys.stderr)

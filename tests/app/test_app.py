@@ -269,7 +269,8 @@ def test_failed_event_and_offline_fallback(factory):
             first = factory.last
             assert first.spec.corpus == "trump-tweets"
             msg = "could not download trump-tweets from https://example.invalid (Name or service not known): do this"
-            first.push(wk.Progress("downloading trump-tweets", 0, None), wk.Failed(msg, "models/worker.log"))
+            first.push(wk.Progress("downloading trump-tweets", 0, None),
+                       wk.Failed(msg, "models/worker.log", "download", "Name or service not known"))
             first.die(1)
             await wait_for(pilot, lambda: len(factory.workers) == 2, what="the offline run")
             assert factory.last.spec.corpus == "python-help"
@@ -386,9 +387,24 @@ def test_no_fallback_for_a_failure_that_is_not_about_the_tweets(factory):
         async with app.run_test(size=NARROW) as pilot:
             await wait_for(pilot, lambda: factory.workers)
             factory.last.push(wk.Failed("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use "
-                                        "--device auto or cpu", "models/worker.log"))
+                                        "--device auto or cpu (it would download nothing)", "models/worker.log",
+                                        "config"))
             factory.last.die(1)
             await wait_for(pilot, lambda: app.query_one(ErrorPanel).has_class("-visible"))
             assert len(factory.workers) == 1 and app.notice is None
             assert "--device cuda was asked for" in app.query_one(ErrorPanel).message
+    run(body())
+
+
+def test_the_offline_fallback_follows_the_failure_kind_not_its_wording(factory):
+    """A download failure falls back whatever its message says; the message is never parsed."""
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            factory.last.push(wk.Failed("the mirror answered in riddles", "models/worker.log", "download", "riddles"))
+            factory.last.die(1)
+            await wait_for(pilot, lambda: len(factory.workers) == 2, what="the offline run")
+            assert factory.last.spec.corpus == "python-help"
+            assert "the tweets could not be downloaded (riddles)" in app.notice
     run(body())

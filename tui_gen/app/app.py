@@ -11,7 +11,6 @@ in thread workers, after the first paint.
 
 from __future__ import annotations
 
-import re
 import time
 
 from textual import events, work
@@ -305,7 +304,7 @@ class TuiGenApp(App[int]):
         if warnings:
             self._notify_warnings(warnings)
         if self.state.status == FAILED and not self._quitting:
-            if self._fallback_ok and not self.state.started and self._about_the_tweets(self.state.error):
+            if self._fallback_ok and not self.state.started and self.state.error_kind == "download":
                 # The default tweets could not be had (offline, most likely): once the process is gone,
                 # train on the offline corpus instead.
                 if any(isinstance(e, wk.Exited) for e in events):
@@ -339,16 +338,10 @@ class TuiGenApp(App[int]):
             message += f"\n\n(and {count - 1:,} more since the last warning: the training panel keeps count)"
         self.notify(message, title="Training warning", severity="warning", markup=False)
 
-    @staticmethod
-    def _about_the_tweets(error: str | None) -> bool:
-        """A failure to get the default corpus (offline, a bad mirror), not a bad flag or a crash."""
-        return bool(error) and (DEFAULT_CORPUS in error or "download" in error or "checksum" in error)
-
     def _fall_back_to_offline(self) -> None:
         self._fallback_ok = False
-        why = self.state.error or ""
-        found = re.search(r"\(([^()]+)\)", why)  # the reason the engine puts in parentheses
-        what = "could not be downloaded" + (f" ({found.group(1)})" if found else "")
+        reason = self.state.error_reason
+        what = "could not be downloaded" + (f" ({reason})" if reason else "")
         self.notice = (f"Training on the offline corpus {OFFLINE_CORPUS}: the tweets {what}. "
                        f"`tui-gen data get {DEFAULT_CORPUS}` fetches them when you are online.")
         details = f" Details are in {self.state.log_path}." if self.state.log_path else ""

@@ -57,6 +57,8 @@ class TrainingState:
     message: str | None = None  # what it is doing now, or how it ended
     download: tuple[int, int | None] | None = None  # bytes done / total while fetching a corpus
     error: str | None = None  # why it failed or died
+    error_kind: str | None = None  # what kind of failure (worker.Failed.kind): "download", "config", "crash", ...
+    error_reason: str | None = None  # its short why, if it has one
     exit_reason: str | None = None  # death_reason(): signal / exit code
     log_path: str | None = None
     warnings: list[str] = field(default_factory=list)  # the newest MAX_WARNINGS
@@ -92,7 +94,7 @@ class TrainingState:
         """A new training process is starting: keep what is on disk, forget the old process."""
         self.status = STARTING
         self.message = "starting the training process"
-        self.error = self.exit_reason = None
+        self.error = self.exit_reason = self.error_kind = self.error_reason = None
         self.download = None
         self.started = False
         self.warnings = []
@@ -156,6 +158,7 @@ class TrainingState:
         elif isinstance(e, wk.Failed):
             self.status = FAILED
             self.error = e.message
+            self.error_kind, self.error_reason = e.kind, e.reason
             self.log_path = e.log_path or self.log_path
         elif isinstance(e, wk.Exited):
             self.exit_reason = e.reason
