@@ -12,16 +12,17 @@ in thread workers, after the first paint.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Input, Tab, Tabs
 from textual.worker import get_current_worker
 
 from tui_gen import events as ev
 from tui_gen import worker as wk
-from tui_gen.app.bindings import APP_BINDINGS
+from tui_gen.app.bindings import APP_BINDINGS, PALETTE_COMMANDS
 from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
@@ -69,7 +70,7 @@ class TuiGenApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = APP_BINDINGS
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True  # ctrl+p: PALETTE_COMMANDS, and Textual's own (theme, quit, keys)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     AUTO_FOCUS = None  # set by _focus_start: the tabs (narrow) or the seed box (wide)
@@ -472,6 +473,17 @@ class TuiGenApp(App[int]):
         if action == "leave_input":
             return not self.playground.generating and isinstance(self.focused, Input)
         return True
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in PALETTE_COMMANDS:
+            yield SystemCommand(title, help_text, partial(self.run_action, action))
+
+    def action_toggle_pause(self) -> None:
+        if self.state.status == PAUSED:
+            self.action_resume()
+        else:
+            self.action_pause()
 
     def action_show_tab(self, name: str) -> None:
         self.show_pane(name)

@@ -42,6 +42,19 @@ SLIDER_HELP: list[tuple[str, str]] = [
     ("mouse", "Click or drag the slider; the wheel moves it by 0.05"),
 ]
 
+# The app's own commands in the command palette (ctrl+p), beside Textual's (theme, quit, keys):
+# (title, what it does, the action it runs).
+PALETTE_COMMANDS: list[tuple[str, str, str]] = [
+    ("Open a run", "Load a saved run into the playground, and optionally train on from it", "open_run"),
+    ("Save a checkpoint", "Save the training run now", "save"),
+    ("Pause or resume training", "Pause the training run, or resume it when paused", "toggle_pause"),
+    ("Restart training", "Start training again, from the last checkpoint when there is one", "restart"),
+    ("Show the training panel", "The training panel and the loss plot", "show_tab('train')"),
+    ("Show the playground", "Type a seed and let the model write", "show_tab('playground')"),
+    ("Show the samples", "The samples from each evaluation", "show_tab('samples')"),
+    ("Show every key", "The help screen", "help"),
+]
+
 DIALOG_HELP: list[tuple[str, str]] = [
     ("tab shift+tab", "Move between the fields and buttons"),
     ("enter", "Choose the highlighted button or run"),
@@ -78,8 +91,9 @@ def help_rows(app) -> list[tuple[str, list[tuple[str, str]]]]:
                     keys.append(shown)
         return [(" ".join(keys), text) for text, keys in merged.items()]
 
+    palette = [("^p", "The command palette: every command by name, and the theme")]
     return [
-        ("Anywhere", rows(APP_BINDINGS)),
+        ("Anywhere", rows(APP_BINDINGS) + palette),
         ("Playground", rows(PLAYGROUND_BINDINGS)),
         ("Temperature slider", SLIDER_HELP),
         ("Dialogs", DIALOG_HELP),

@@ -1,0 +1,54 @@
+"""The command palette (ctrl+p) lists the app's commands beside Textual's, and runs them."""
+
+from __future__ import annotations
+
+from app_helpers import FakeFactory, run, wait_for
+from textual.command import CommandPalette
+
+from tui_gen.app.app import TuiGenApp
+from tui_gen.app.bindings import PALETTE_COMMANDS
+from tui_gen.app.options import LaunchOptions
+from tui_gen.app.screens import HelpScreen, OpenRunScreen
+
+NARROW = (80, 24)
+
+
+def make_app() -> TuiGenApp:
+    return TuiGenApp(LaunchOptions(train=False, models_dir="models-test-unused"), worker_factory=FakeFactory(),
+                     warm_up=False)
+
+
+def test_the_palette_offers_every_app_command_and_the_theme():
+    app = make_app()
+
+    async def body():
+        async with app.run_test(size=NARROW):
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for title, _, _ in PALETTE_COMMANDS:
+                assert title in titles
+            assert any("theme" in t.lower() for t in titles), titles
+    run(body())
+
+
+async def choose(pilot, app, words: str) -> None:
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    await pilot.press(*words)
+    await pilot.pause(0.3)  # the palette searches as it is typed
+    await pilot.press("enter")
+
+
+def test_the_palette_runs_the_commands():
+    app = make_app()
+
+    async def body():
+        async with app.run_test(size=NARROW) as pilot:
+            await choose(pilot, app, "Show the playground")
+            await wait_for(pilot, lambda: app.active_pane == "playground", what="the playground")
+            await pilot.press("escape")  # out of the seed box
+            await choose(pilot, app, "Open a run")
+            await wait_for(pilot, lambda: isinstance(app.screen, OpenRunScreen), what="the open-run dialog")
+            await pilot.press("escape")
+            await choose(pilot, app, "Show every key")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
+    run(body())
