@@ -313,3 +313,33 @@ def test_sigterm_or_sighup_during_train_saves_last_before_any_evaluation(work, t
     assert "Traceback" not in stderr and "stopped at step" in stdout
     ck = load_checkpoint(out / "last.safetensors")
     assert ck.step >= 1
+
+
+def test_a_second_trainer_on_a_run_being_trained_stops_at_once_naming_the_first(work, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_gen", "train", str(work / "tiny.txt"), "--minutes", "5", "--eval-every", "5",
+         "--out", str(out), "--threads", "1", *TINY_MODEL],
+        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not (out / "last.safetensors").exists():
+            time.sleep(0.05)
+        assert proc.poll() is None and (out / "last.safetensors").exists(), "".join(lines)
+        second = cli("train", "--resume", str(out), "--steps", "1", "--threads", "1", cwd=tmp_path)
+        assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
+        assert f"is being trained by process {proc.pid}" in second.stderr and str(out) in second.stderr
+        assert "Traceback" not in second.stderr
+        proc.send_signal(signal.SIGINT)
+        proc.stdout.read()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, "".join(lines)[-3000:]
+    assert cli("train", "--resume", str(out), "--steps", "1", "--threads", "1", "--quiet", cwd=tmp_path).returncode == 0

@@ -76,7 +76,7 @@ def test_claiming_a_run_folder_is_atomic_across_threads(tmp_path):
 
     def claim() -> None:
         barrier.wait()
-        claimed.append(claim_run_folder(tmp_path, "same-name"))
+        claimed.append(claim_run_folder(tmp_path, "same-name")[0])
 
     threads = [threading.Thread(target=claim) for _ in range(8)]
     for t in threads:
@@ -228,3 +228,29 @@ def test_launch_flags_win_over_the_overrides_variable():
     args = build_parser().parse_args(["launch", "--hidden", "64", "--lr", "0.002"])
     options = LaunchOptions.from_args(args, environ={"TUI_GEN_OVERRIDES": '{"hidden_sizes": [8], "eval_every": 5}'})
     assert options.overrides == {"hidden_sizes": [64], "eval_every": 5, "lr": 0.002}
+
+
+# ---- one writer per run folder -------------------------------------------------------------------------
+
+def test_a_second_trainer_on_a_run_folder_is_refused_until_the_first_is_done(finished_run):
+    import os
+
+    first = prepare_run(RunRequest(resume=str(finished_run), steps=2)).trainer
+    before = (finished_run / "last.safetensors").read_bytes()
+    for request in (RunRequest(resume=str(finished_run), steps=1),
+                    RunRequest(corpus=str(finished_run.parent / "c.txt"), settings=TINY, steps=1,
+                               out=str(finished_run), overwrite=True)):
+        with pytest.raises(RunFolderError, match=f"is being trained by process {os.getpid()}"):
+            prepare_run(request)
+    assert (finished_run / "last.safetensors").read_bytes() == before  # --overwrite deleted nothing
+    list(first.run())  # its run ends: the folder is free again
+    assert prepare_run(RunRequest(resume=str(finished_run), steps=1)).trainer.step == 12
+
+
+def test_readers_never_need_the_lock(finished_run):
+    from tui_gen.checkpoint import load_checkpoint
+
+    held = prepare_run(RunRequest(resume=str(finished_run), steps=1)).trainer  # noqa: F841 - holds the lock
+    assert load_checkpoint(finished_run).step == 10
+    code, out, err = cli("eval", str(finished_run), "--device", "cpu")
+    assert code == 0, err

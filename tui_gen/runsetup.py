@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .config import TrainConfig, preset
 from .errors import ConfigError, RunFolderError
+from .runlock import RunLock, lock_run_folder
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -177,21 +178,22 @@ def holds_run(folder: Path) -> bool:
     return any((folder / name).exists() for name in CHECKPOINT_NAMES)
 
 
-def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = False) -> None:
-    """Create `folder` if needed and prove it can be written, before any training. A folder that holds
-    another run is refused unless overwrite (its checkpoints are then removed) or it is the run
-    being resumed (own_run)."""
+def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = False) -> RunLock:
+    """Create `folder` if needed, take its writer's lock (runlock) and prove it can be written, before
+    any training. A folder that holds another run is refused unless overwrite (its checkpoints are
+    then removed) or it is the run being resumed (own_run)."""
     try:
         if folder.exists() and not folder.is_dir():
             raise RunFolderError(f"the run folder {folder} is a file, not a folder: give --out a folder path")
-        if holds_run(folder) and not own_run:
-            if not overwrite:
-                raise RunFolderError(
-                    f"{folder} already holds a run: continue it with --resume {folder}, choose another --out, "
-                    "or pass --overwrite to replace it")
+        if holds_run(folder) and not own_run and not overwrite:
+            raise RunFolderError(
+                f"{folder} already holds a run: continue it with --resume {folder}, choose another --out, "
+                "or pass --overwrite to replace it")
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = lock_run_folder(folder)  # before anything in it is touched: another trainer may be at work
+        if overwrite and not own_run:
             for name in CHECKPOINT_NAMES:
                 (folder / name).unlink(missing_ok=True)
-        folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
         os.close(fd)
         os.unlink(probe)
@@ -200,11 +202,12 @@ def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = F
     except OSError as e:
         raise RunFolderError(f"cannot write the run folder {folder}: {e.strerror or e}; "
                              "choose another --out (or --models-dir)") from None
+    return lock
 
 
-def claim_run_folder(parent: Path, name: str) -> Path:
-    """Create a new run folder <parent>/<name>, or <name>-2, -3, ... if taken. mkdir is atomic, so two
-    runs started at the same moment never share one."""
+def claim_run_folder(parent: Path, name: str) -> tuple[Path, RunLock]:
+    """Create a new run folder <parent>/<name>, or <name>-2, -3, ... if taken, and lock it. mkdir is
+    atomic, so two runs started at the same moment never share one."""
     try:
         parent.mkdir(parents=True, exist_ok=True)
         for n in range(1, 10_000):
@@ -213,8 +216,7 @@ def claim_run_folder(parent: Path, name: str) -> Path:
                 folder.mkdir()
             except FileExistsError:
                 continue
-            check_run_folder(folder, own_run=True)
-            return folder
+            return folder, check_run_folder(folder, own_run=True)
     except OSError as e:
         raise RunFolderError(f"cannot create a run folder in {parent}: {e.strerror or e}; "
                              "choose another --models-dir (or --out)") from None
@@ -275,9 +277,10 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
     else:
         cfg = new_run_config(request)
     out = Path(request.out) if request.out else None
+    lock = None
     if out is not None:  # a bad --out fails now, not after the whole budget
         own = ck is not None and out.resolve() == ck.path.parent.resolve() and _newer_last(ck) is None
-        check_run_folder(out, overwrite=request.overwrite, own_run=own)
+        lock = check_run_folder(out, overwrite=request.overwrite, own_run=own)
     pick_device(cfg.device)  # no GPU: say so before reading the corpus
     corpus_arg = request.corpus or (ck.meta.get("corpus") if ck is not None else None)
     say(f"loading {corpus_arg or 'the default corpus'}")
@@ -291,13 +294,14 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
         newer = _newer_last(ck)
         if newer is None:
             run_dir = ck.path.parent
-            check_run_folder(run_dir, own_run=True)
+            lock = check_run_folder(run_dir, own_run=True)
         else:
-            run_dir = claim_run_folder(ck.path.parent.parent, f"{ck.path.parent.name}-from-step-{ck.step}")
+            run_dir, lock = claim_run_folder(ck.path.parent.parent, f"{ck.path.parent.name}-from-step-{ck.step}")
             notes.append(f"resuming from {ck.path.name} at step {ck.step}, while {ck.path.parent / 'last.safetensors'} "
                          f"is at step {newer}: this run continues in {run_dir}, so that step {newer} is kept")
     else:
-        run_dir = claim_run_folder(Path(request.models_dir), default_run_name(ref))
+        run_dir, lock = claim_run_folder(Path(request.models_dir), default_run_name(ref))
     trainer.set_run_dir(run_dir, resumed_here=ck is not None and run_dir.resolve() == ck.path.parent.resolve())
+    trainer.run_lock = lock  # held while it trains, dropped when its run ends (or the process does)
     trainer.notes.extend(notes)
     return PreparedRun(trainer, ck, notes)

@@ -57,6 +57,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.warnings: list[str] = list(corpus.warnings)
         self.notes: list[str] = []  # not problems, but worth saying (settings changed on resume, a fork)
+        self.run_lock = None  # runlock.RunLock of run_dir, set by runsetup: released when run() ends
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = pick_device(config.device)
@@ -152,6 +153,14 @@ class Trainer:
         return self._stop or (p is not None and p >= 1.0)
 
     def run(self) -> Iterator[ev.Event]:
+        try:
+            yield from self._run()
+        finally:  # finished, failed, or closed by its consumer: another trainer may have the folder now
+            if self.run_lock is not None:
+                self.run_lock.release()
+                self.run_lock = None
+
+    def _run(self) -> Iterator[ev.Event]:
         cfg = self.config
         yield ev.Started(
             device=describe(self.device), framing=self.framing, corpus=self.corpus_ref,

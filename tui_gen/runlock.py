@@ -1,0 +1,75 @@
+"""One writer per run folder.
+
+A training process holds an exclusive flock on its run folder (the directory itself, so no lock file
+joins the run's files) for as long as it trains; the OS drops it when the process ends, killed or
+not. A second trainer on the same folder (the CLI, the app's training process) stops at once and
+says which process has it. Readers (generate, eval, the app's playground) never take the lock.
+
+Where flock does not exist (Windows), there is no lock: one writer per folder is then the user's
+care, as the README says.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import RunFolderError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
+
+class RunLock:
+    def __init__(self, folder: Path, fd: int | None):
+        self.folder = folder
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def lock_run_folder(folder: Path) -> RunLock:
+    if fcntl is None:
+        return RunLock(folder, None)
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as e:
+        raise RunFolderError(f"cannot open the run folder {folder}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        who = f"process {holder}" if holder else "another process"
+        raise RunFolderError(
+            f"{folder} is being trained by {who}: a run folder has one writer at a time; wait for that run to "
+            "finish (or stop it), or train into another folder") from None
+    except OSError:  # a filesystem without flock (some network mounts): go on without the lock
+        os.close(fd)
+        return RunLock(folder, None)
+    return RunLock(folder, fd)
+
+
+def _holder(fd: int) -> int | None:
+    """The pid holding a flock on the file open as fd, from /proc/locks (Linux), or None."""
+    st = os.fstat(fd)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                parts = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF" (a "->" marks a waiter)
+                if "FLOCK" in parts and "->" not in parts and dev in parts:
+                    pid = parts[parts.index(dev) - 1]
+                    return int(pid) if pid.isdigit() else None
+    except OSError:
+        pass
+    return None
