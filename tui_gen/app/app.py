@@ -27,7 +27,7 @@ from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
 from tui_gen.app.playground_model import PlaygroundModel
-from tui_gen.app.screens import Choice, ConfirmScreen, HelpScreen, OpenRunScreen
+from tui_gen.app.screens import Choice, ConfirmScreen, HelpScreen, OpenRunScreen, TrainMoreScreen
 from tui_gen.app.state import (
     ACTIVE, FAILED, FINISHED, IDLE, PAUSED, PAUSING, RUNNING, STARTING, STOPPING, TrainingState,
 )
@@ -37,6 +37,7 @@ from tui_gen.app.widgets.playground import Playground
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.app.widgets.stream_view import visible
 from tui_gen.app.widgets.training_panel import TrainingPanel
+from tui_gen.budget import Budget
 from tui_gen.errors import TuiGenError
 from tui_gen.runsetup import resume_target
 
@@ -300,7 +301,7 @@ class TuiGenApp(App[int]):
             elif isinstance(e, ev.Started):
                 warnings.extend(e.warnings)
             elif isinstance(e, ev.Finished) and e.reason in ("completed", "stopped") and not self._quitting:
-                self.notify(e.message[0].upper() + e.message[1:] + ". Press r to train more.",
+                self.notify(e.message[0].upper() + e.message[1:] + ". Press t to train more.",
                             title="Training finished", markup=False)
         if warnings:
             self._notify_warnings(warnings)
@@ -466,8 +467,10 @@ class TuiGenApp(App[int]):
             return True if status in (STARTING, RUNNING, PAUSING, PAUSED) else None
         if action == "resume":
             return status == PAUSED
-        if action == "restart":
-            return status in (IDLE, FINISHED, FAILED) and not self._quitting
+        if action == "restart":  # a process that died, or a run opened into an idle app; not a finished run
+            return status in (IDLE, FAILED) and not self._quitting
+        if action == "train_more":
+            return status == FINISHED and bool(self._restart_from) and not self._quitting
         if action == "stop_generation":
             return self.playground.generating
         if action == "leave_input":
@@ -548,6 +551,29 @@ class TuiGenApp(App[int]):
             corpus = s.corpus or self.options.corpus or DEFAULT_CORPUS
             self.notify(f"Starting a new run on {corpus}.", title="Restarting", markup=False)
             self.start_training(self.options.new_run(corpus), fallback_ok=self.options.corpus is None and not s.corpus)
+
+    def action_train_more(self) -> None:
+        s = self.state
+        if s.status != FINISHED or not self._restart_from:
+            self.notify("Train more continues a finished run: there is none yet.", severity="warning", markup=False)
+            return
+        # The same budget again, by default: what this run had, in steps or minutes.
+        if s.max_steps:
+            default = Budget(steps=max(1, s.max_steps - s.start_step))
+        else:
+            default = Budget(minutes=self.options.budget_minutes)
+        path = self._restart_from
+        self.push_screen(TrainMoreScreen(path, s.step, default), lambda budget: self._train_more(path, budget))
+
+    def _train_more(self, path: str, budget: Budget | None) -> None:
+        if budget is None or self.state.status != FINISHED:
+            return
+        self.playground.follow_training()
+        self.query_one(LossPlot).clear()
+        self.notify(f"Training {path} for {budget} more, from step {self.state.step:,}.", title="Train more",
+                    markup=False)
+        self.start_training(self.options.resume_run(path, minutes=budget.minutes, steps=budget.steps),
+                            fallback_ok=False)
 
     def action_stop_generation(self) -> None:
         self.playground.stop()

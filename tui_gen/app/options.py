@@ -66,13 +66,14 @@ class LaunchOptions:
             models_dir=self.models_dir, log_path=self.log_path, threads=self.threads,
         )
 
-    def resume_run(self, checkpoint: str, minutes: float | None = None, corpus: str | None = None) -> WorkerSpec:
-        """Continue from a checkpoint for `minutes` more (default: the whole budget) with its own
-        configuration, on `corpus` (default: its own); only the device and threads come from this launch."""
+    def resume_run(self, checkpoint: str, minutes: float | None = None, corpus: str | None = None,
+                   steps: int | None = None) -> WorkerSpec:
+        """Continue from a checkpoint for `steps` or `minutes` more (default: the whole budget) with its
+        own configuration, on `corpus` (default: its own); only the device and threads come from this launch."""
         return WorkerSpec(
-            corpus=corpus, resume=checkpoint, overrides={"device": self.device},
-            minutes=minutes or self.budget_minutes, models_dir=self.models_dir, log_path=self.log_path,
-            threads=self.threads,
+            corpus=corpus, resume=checkpoint, overrides={"device": self.device}, steps=steps,
+            minutes=None if steps else (minutes or self.budget_minutes), models_dir=self.models_dir,
+            log_path=self.log_path, threads=self.threads,
         )
 
 

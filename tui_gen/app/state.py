@@ -40,6 +40,8 @@ class TrainingState:
     run_dir: str | None = None
     step: int = 0
     start_step: int = 0  # where this process started (non-zero when resuming)
+    max_steps: int | None = None  # the run's step budget (absolute), if it has one
+    max_seconds: float | None = None  # or its time budget (absolute: a resumed run's includes its past)
     epoch: int = 0
     steps_per_epoch: int | None = None
     chars_per_sec: float | None = None
@@ -130,6 +132,7 @@ class TrainingState:
             self.model = e.model
             self.run_dir = e.run_dir
             self.step = self.start_step = e.step
+            self.max_steps, self.max_seconds = e.max_steps, e.max_seconds
             self.steps_per_epoch = e.steps_per_epoch
             if e.step:  # resuming: what is on disk is where we are
                 self.saved_step = e.step

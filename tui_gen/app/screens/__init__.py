@@ -1,7 +1,8 @@
-"""The app's dialogs: help, confirm (quit, resume) and open a run."""
+"""The app's dialogs: help, confirm (quit, resume), open a run, train more."""
 
 from tui_gen.app.screens.confirm import Choice, ConfirmScreen
 from tui_gen.app.screens.help import HelpScreen
 from tui_gen.app.screens.open_run import OpenRunScreen
+from tui_gen.app.screens.train_more import TrainMoreScreen
 
-__all__ = ["Choice", "ConfirmScreen", "HelpScreen", "OpenRunScreen"]
+__all__ = ["Choice", "ConfirmScreen", "HelpScreen", "OpenRunScreen", "TrainMoreScreen"]
