@@ -279,67 +279,69 @@ def test_sigint_during_train_saves_and_exits_0(work, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "last.safetensors"]
 
 
+class BackgroundTrain:
+    """`tui-gen train` in a child process, its stderr read as it comes (a thread), always cleaned up."""
+
+    def __init__(self, args: list[str], cwd: Path):
+        self.proc = subprocess.Popen([sys.executable, "-m", "tui_gen", "train", *args], cwd=cwd, env=ENV,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     stdin=subprocess.DEVNULL)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stderr.readline, "")),
+                                       daemon=True)
+        self.reader.start()
+        self.stdout = ""
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.lines)
+
+    def wait_until(self, condition, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None and not condition():
+            time.sleep(0.05)
+        assert self.proc.poll() is None and condition(), f"no {what} within {timeout} s:\n{self.stderr[-3000:]}"
+
+    def stop_with(self, sig: int) -> int:
+        self.proc.send_signal(sig)
+        self.stdout = self.proc.stdout.read()
+        self.proc.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return self.proc.returncode
+
+    def __enter__(self) -> "BackgroundTrain":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_sigterm_or_sighup_during_train_saves_last_before_any_evaluation(work, tmp_path, sig, status):
     """A scheduler's SIGTERM (or the terminal closing) used to leave no run folder at all. Now it is
     Ctrl+C's clean stop: the step finishes, `last` is saved (even before the first evaluation), and the
     exit status says which signal it was."""
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui_gen", "train", str(work / "tiny.txt"), "--minutes", "5", "--eval-every",
-         "100000", "--out", str(out), "--threads", "1", *TINY_MODEL],
-        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
+    with BackgroundTrain([str(work / "tiny.txt"), "--minutes", "5", "--eval-every", "100000", "--first-eval", "0",
+                          "--out", str(out), "--threads", "1", *TINY_MODEL], tmp_path) as train:
         # the start line ("corpus ..."): training has begun
-        while time.monotonic() < deadline and proc.poll() is None and not any(ln.startswith("corpus") for ln in lines):
-            time.sleep(0.05)
-        assert proc.poll() is None, "".join(lines)
+        train.wait_until(lambda: any(ln.startswith("corpus") for ln in train.lines), "start line")
         time.sleep(0.5)
-        proc.send_signal(sig)
-        stdout = proc.stdout.read()
-        proc.wait(timeout=60)
-        reader.join(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    stderr = "".join(lines)
-    assert proc.returncode == status, stderr[-3000:]
-    assert "Traceback" not in stderr and "stopped at step" in stdout
-    ck = load_checkpoint(out / "last.safetensors")
-    assert ck.step >= 1
+        assert train.stop_with(sig) == status, train.stderr[-3000:]
+    assert "Traceback" not in train.stderr and "stopped at step" in train.stdout
+    assert load_checkpoint(out / "last.safetensors").step >= 1
 
 
 def test_a_second_trainer_on_a_run_being_trained_stops_at_once_naming_the_first(work, tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui_gen", "train", str(work / "tiny.txt"), "--minutes", "5", "--eval-every", "5",
-         "--out", str(out), "--threads", "1", *TINY_MODEL],
-        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None and not (out / "last.safetensors").exists():
-            time.sleep(0.05)
-        assert proc.poll() is None and (out / "last.safetensors").exists(), "".join(lines)
+    with BackgroundTrain([str(work / "tiny.txt"), "--minutes", "5", "--eval-every", "5", "--out", str(out),
+                          "--threads", "1", *TINY_MODEL], tmp_path) as first:
+        first.wait_until(lambda: (out / "last.safetensors").exists(), "checkpoint")
         second = cli("train", "--resume", str(out), "--steps", "1", "--threads", "1", cwd=tmp_path)
         assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
-        assert f"is being trained by process {proc.pid}" in second.stderr and str(out) in second.stderr
+        assert f"is being trained by process {first.proc.pid}" in second.stderr and str(out) in second.stderr
         assert "Traceback" not in second.stderr
-        proc.send_signal(signal.SIGINT)
-        proc.stdout.read()
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, "".join(lines)[-3000:]
+        assert first.stop_with(signal.SIGINT) == 0, first.stderr[-3000:]
     assert cli("train", "--resume", str(out), "--steps", "1", "--threads", "1", "--quiet", cwd=tmp_path).returncode == 0
