@@ -184,11 +184,18 @@ def run(keys: int = 60, chars: int = 2000) -> list[tuple]:
 
     from .train_speed import engine_rate
 
+    import torch
+
+    torch_default_threads = torch.get_num_threads()  # before the app changes it
     args = argparse.Namespace(tweets=DEFAULT_TWEETS, keys=keys, chars=chars)
     r = asyncio.run(main(args))
     threads = r["threads"] or 1
     corpus, _ = open_corpus(str(DEFAULT_TWEETS))
-    alone = engine_rate(Trainer(corpus, TrainConfig(max_minutes=None, max_steps=10**9, threads=threads)), 15)
+    # The baseline is `tui-gen train` with its defaults (torch's own thread count), not a thread-matched run:
+    # what a user compares is the app against the command line.
+    # The app's playground set this process to one thread: give it back what `tui-gen train` starts with.
+    torch.set_num_threads(torch_default_threads)
+    alone = engine_rate(Trainer(corpus, TrainConfig(max_minutes=None, max_steps=10**9)), 15)
     ours = r["train_chars_per_s"]
     return [
         ("app: key -> frame p95, training", f"{percentile(r['idle'], 0.95):.0f} ms", "target < 100 ms", ""),
@@ -196,8 +203,8 @@ def run(keys: int = 60, chars: int = 2000) -> list[tuple]:
          "target < 100 ms", ""),
         ("app: playground streaming while training", f"{r['paced']:,.0f} chars/s (paced)",
          f"unpaced {r['free']:,.0f} chars/s", "target >= 200"),
-        (f"app: training inside the app ({threads} thread)", f"{ours:,.0f} chars/s",
-         f"tui-gen train alone, {threads} thread: {alone:,.0f} chars/s", f"{ours / alone:.2f}x"),
+        (f"app: training inside the app ({threads} threads, niced)", f"{ours:,.0f} chars/s",
+         f"tui-gen train alone, defaults: {alone:,.0f} chars/s", f"{ours / alone:.2f}x (target >= 0.95)"),
     ]
 
 
