@@ -527,6 +527,8 @@ def _on_sigterm(signum, frame) -> None:
 def _child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp_connection.Connection) -> None:
     log_error = _redirect_output(spec.log_path or os.devnull)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the UI decides
+    if hasattr(signal, "SIGHUP"):  # so does a closed terminal's hangup: the UI then asks this process to save
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         os.nice(TRAINING_NICENESS)  # below the UI: see default_threads
     except (AttributeError, OSError):  # not POSIX, or not allowed: train at the same priority
