@@ -165,19 +165,17 @@ def _default_checkpoint(folder: Path) -> str:
     return str(path)
 
 
-def _sparse_checkpoint(folder: Path) -> tuple[str, int]:
-    """A valid checkpoint of a 626 MiB model (hidden [4096, 4096]) that takes a few KB on disk."""
+def sparse_checkpoint(path: Path, config, vocab) -> int:
+    """A valid checkpoint of `config` whose weights are all zeros and not on disk (a sparse file of a
+    few KB). Returns its weights' bytes. tests/test_checkpoint_memory.py uses it too."""
     import struct
 
     import torch
 
     from tui_gen.checkpoint import FORMAT_VERSION
     from tui_gen.config import TrainConfig
-    from tui_gen.model import CharRNN, ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.model import CharRNN
 
-    vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])
-    config = ModelConfig(vocab_size=len(vocab), hidden_sizes=[4096, 4096])
     with torch.device("meta"):
         shapes = {f"model.{k}": list(v.shape) for k, v in CharRNN(config).state_dict().items()}
     table, offset = {}, 0
@@ -185,14 +183,24 @@ def _sparse_checkpoint(folder: Path) -> tuple[str, int]:
         n = 4 * int(torch.Size(shape).numel())
         table[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}
         offset += n
-    meta = {"format_version": FORMAT_VERSION, "framing": "lines", "vocab": vocab.to_json(),
+    meta = {"format_version": FORMAT_VERSION, "kind": "best", "framing": "lines", "vocab": vocab.to_json(),
             "model_config": config.to_json(), "train_config": TrainConfig().to_json(), "step": 1}
     table["__metadata__"] = {"tui_gen": json.dumps(meta)}
     head = json.dumps(table).encode()
-    path = folder / "sparse.safetensors"
     with path.open("wb") as f:
         f.write(struct.pack("<Q", len(head)) + head)
         f.truncate(8 + len(head) + offset)
+    return offset
+
+
+def _sparse_checkpoint(folder: Path) -> tuple[str, int]:
+    """A valid checkpoint of a 626 MiB model (hidden [4096, 4096]) that takes a few KB on disk."""
+    from tui_gen.model import ModelConfig
+    from tui_gen.vocab import Vocab
+
+    vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])
+    path = folder / "sparse.safetensors"
+    offset = sparse_checkpoint(path, ModelConfig(vocab_size=len(vocab), hidden_sizes=[4096, 4096]), vocab)
     return str(path), offset
 
 

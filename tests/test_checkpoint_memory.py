@@ -4,7 +4,6 @@ every tensor, then the model: measured on a sparse file (hundreds of MB apparent
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from bench import memory as bench_memory  # noqa: E402 - the sparse file the bench measures
 
 from tui_gen.checkpoint import FORMAT_VERSION, MAX_PARAMETERS, load_checkpoint, save_checkpoint
 from tui_gen.config import TrainConfig
@@ -29,19 +33,7 @@ def meta_for(config: ModelConfig) -> dict:
 
 def sparse_checkpoint(path: Path, config: ModelConfig) -> int:
     """A valid checkpoint of `config` whose weights are all zeros and not on disk. Its weights' bytes."""
-    with torch.device("meta"):
-        shapes = {f"model.{k}": list(v.shape) for k, v in CharRNN(config).state_dict().items()}
-    table, offset = {}, 0
-    for name, shape in shapes.items():
-        n = 4 * int(torch.Size(shape).numel())
-        table[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}
-        offset += n
-    table["__metadata__"] = {"tui_gen": json.dumps(meta_for(config))}
-    head = json.dumps(table).encode()
-    with path.open("wb") as f:
-        f.write(struct.pack("<Q", len(head)) + head)
-        f.truncate(8 + len(head) + offset)
-    return offset
+    return bench_memory.sparse_checkpoint(path, config, VOCAB)
 
 
 def test_a_sparse_checkpoint_loads_in_about_one_model_of_memory(tmp_path):

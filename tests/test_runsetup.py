@@ -254,3 +254,13 @@ def test_readers_never_need_the_lock(finished_run):
     assert load_checkpoint(finished_run).step == 10
     code, out, err = cli("eval", str(finished_run), "--device", "cpu")
     assert code == 0, err
+
+
+def test_one_early_evaluation_comes_at_first_eval(corpus, tmp_path):
+    events = train(RunRequest(corpus=str(corpus), settings={**TINY, "eval_every": 20, "first_eval": 3}, steps=45,
+                              out=str(tmp_path / "early")))
+    assert [e.step for e in events if isinstance(e, ev.Eval)] == [3, 20, 40, 45]
+    assert [e.step for e in events if isinstance(e, ev.Samples)][0] == 3
+    events = train(RunRequest(corpus=str(corpus), settings={**TINY, "eval_every": 20, "first_eval": 0}, steps=20,
+                              out=str(tmp_path / "none")))
+    assert [e.step for e in events if isinstance(e, ev.Eval)] == [20]

@@ -276,10 +276,11 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
         cfg, notes = resume_run_config(request, ck)
     else:
         cfg = new_run_config(request)
+    newer = _newer_last(ck) if ck is not None else None  # the step of a newer `last` beside ck, if any
     out = Path(request.out) if request.out else None
     lock = None
     if out is not None:  # a bad --out fails now, not after the whole budget
-        own = ck is not None and out.resolve() == ck.path.parent.resolve() and _newer_last(ck) is None
+        own = ck is not None and out.resolve() == ck.path.parent.resolve() and newer is None
         lock = check_run_folder(out, overwrite=request.overwrite, own_run=own)
     pick_device(cfg.device)  # no GPU: say so before reading the corpus
     corpus_arg = request.corpus or (ck.meta.get("corpus") if ck is not None else None)
@@ -291,7 +292,6 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
     if out is not None:
         run_dir = out
     elif ck is not None:
-        newer = _newer_last(ck)
         if newer is None:
             run_dir = ck.path.parent
             lock = check_run_folder(run_dir, own_run=True)
