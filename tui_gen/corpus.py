@@ -35,6 +35,7 @@ class CorpusText:
     framing: str  # default framing for this corpus
     end_marker: str | None = None
     warnings: tuple[str, ...] = ()
+    framing_reason: str = ""  # why this framing: "given", "built-in corpus", or what the guess saw
 
 
 def _read_file(path: Path, budget: int, warnings: list[str]) -> str:
@@ -94,18 +95,32 @@ def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | 
         text = _read_file(path, MAX_CORPUS_BYTES, warnings)
     if not text.strip():
         raise CorpusError(f"{path} has no text in it (it is empty or only white space)")
+    guess = FramingGuess(framing, "given") if framing else explain_framing(text)
     return CorpusText(
-        name=path.stem, text=text, framing=framing or guess_framing(text),
-        end_marker=end_marker, warnings=tuple(warnings),
+        name=path.stem, text=text, framing=guess.framing,
+        end_marker=end_marker, warnings=tuple(warnings), framing_reason=guess.reason,
     )
 
 
-def guess_framing(text: str) -> str:
+@dataclass(frozen=True)
+class FramingGuess:
+    framing: str  # "lines" or "stream"
+    reason: str  # one short phrase a user can check against their text, e.g. "19,469 short lines"
+
+
+def explain_framing(text: str) -> FramingGuess:
     """Many short lines (tweets, names, quotes) read as lines; anything else as a stream."""
     lines = [ln for ln in text.split("\n") if ln.strip()]
-    if len(lines) >= 100 and float(np.median([len(ln) for ln in lines])) <= 400:
-        return "lines"
-    return "stream"
+    if len(lines) >= 100:
+        median = float(np.median([len(ln) for ln in lines]))
+        if median <= 400:
+            return FramingGuess("lines", f"{len(lines):,} lines, median {median:.0f} characters")
+        return FramingGuess("stream", f"long lines (median {median:.0f} characters)")
+    return FramingGuess("stream", f"only {len(lines)} non-empty lines")
+
+
+def guess_framing(text: str) -> str:
+    return explain_framing(text).framing
 
 
 @dataclass

@@ -340,7 +340,10 @@ def open_corpus(arg: str | None, data_dir: Path | None = None, progress: Progres
     if name in BUILTINS and not Path(name).exists():
         spec = BUILTINS[name]
         path = cached_path(name, data_dir) or fetch(name, data_dir, progress)
-        return load_corpus(path, framing=framing or spec.framing, end_marker=spec.end_marker), name
+        corpus = load_corpus(path, framing=framing or spec.framing, end_marker=spec.end_marker)
+        if not framing:
+            corpus.framing_reason = "built-in corpus"
+        return corpus, name
     corpus = load_corpus(name, framing=framing)
     corpus.end_marker = guess_end_marker(corpus.text)
     return corpus, str(Path(name).resolve())
