@@ -15,6 +15,7 @@ Two framings:
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,15 +109,100 @@ class FramingGuess:
     reason: str  # one short phrase a user can check against their text, e.g. "19,469 short lines"
 
 
+# The guess reads at most this many characters from the start of the text (about as many bytes for
+# mostly-ASCII text): enough to see thousands of lines, cheap on a corpus of any size.
+FRAMING_SAMPLE_CHARS = 4 * 2**20
+_SENTENCE_END = tuple('.!?:;"\'”’)]')
+_SPEAKER_MAX_CHARS = 40
+
+
+def _wrap_width(inner: list[int]) -> tuple[int, float]:
+    """The width a text looks hard-wrapped at, and the share of lines close under it. `inner`: the
+    lengths of lines followed by another line of the same paragraph (a paragraph's last line is short
+    by nature). Wrapped at W, nearly every such line is W minus at most about a word."""
+    if len(inner) < 20:
+        return 0, 0.0
+    width = int(np.percentile(inner, 95))
+    near = sum(1 for n in inner if width - max(12, width // 5) <= n <= width)
+    return width, near / len(inner)
+
+
+def _is_speaker(line: str) -> bool:
+    """A line that is only a name and ':' ("First Citizen:", "LADY MACBETH:"), not "else:" or a heading."""
+    name = line[:-1]
+    return (line.endswith(":") and 0 < len(name) <= _SPEAKER_MAX_CHARS and name[0].isupper()
+            and name.count(" ") < 4 and all(c.isalpha() or c in " .'-" for c in name))
+
+
 def explain_framing(text: str) -> FramingGuess:
-    """Many short lines (tweets, names, quotes) read as lines; anything else as a stream."""
-    lines = [ln for ln in text.split("\n") if ln.strip()]
-    if len(lines) >= 100:
-        median = float(np.median([len(ln) for ln in lines]))
-        if median <= 400:
-            return FramingGuess("lines", f"{len(lines):,} lines, median {median:.0f} characters")
-        return FramingGuess("stream", f"long lines (median {median:.0f} characters)")
-    return FramingGuess("stream", f"only {len(lines)} non-empty lines")
+    """How to frame a text, and why, from signals a reader can check in the text itself.
+
+    Stream: text whose lines belong together. Blank lines between paragraphs or stanzas, speeches after
+    a speaker's name ending in ':' (a play), lines wrapped at a fixed width that run on into the next
+    (hard-wrapped prose), few lines, or long ones. Lines: many short lines, each on its own (tweets,
+    names, quotes, one record per line). Only the first FRAMING_SAMPLE_CHARS characters are read.
+    """
+    sample = text[:FRAMING_SAMPLE_CHARS]
+    sampled = len(text) > len(sample)
+    if sampled:  # whole lines only: a line cut in two would look like a short one
+        sample = sample[:sample.rfind("\n") + 1] or sample
+    where = f" (in the first {FRAMING_SAMPLE_CHARS // 2**20} MiB)" if sampled else ""
+
+    rows = [ln.strip() for ln in sample.split("\n")]
+    lines = [ln for ln in rows if ln]
+    if len(lines) < 100:
+        return FramingGuess("stream", f"only {len(lines)} non-empty lines{where}")
+    median = float(np.median([len(ln) for ln in lines]))
+    if median > 400:
+        return FramingGuess("stream", f"long lines, median {median:.0f} characters{where}")
+
+    # Blocks: runs of non-empty lines between blank lines (paragraphs, stanzas, speeches).
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for ln in rows:
+        if ln:
+            current.append(ln)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    multi = [b for b in blocks if len(b) > 1]
+    in_multi = sum(len(b) for b in multi)
+    words_per_line = sum(ln.count(" ") + 1 for ln in lines) / len(lines)
+    inner = [len(ln) for b in blocks for ln in b[:-1]]
+    width, near_width = _wrap_width(inner)
+    # Lines that run on into the next: no sentence punctuation at the end, a lowercase word next.
+    pairs = [(a, b) for blk in blocks for a, b in zip(blk, blk[1:])]
+    run_on = sum(1 for a, b in pairs if not a.endswith(_SENTENCE_END) and b[0].islower()) / max(1, len(pairs))
+    wrapped = width >= 30 and near_width >= 0.6 and run_on >= 0.2
+
+    # A play: speeches, each after a line holding only the speaker's name and ':' ("First Citizen:"),
+    # the same cast again and again. With or without blank lines between the speeches.
+    speakers = [a for a, b in zip(rows, rows[1:]) if b and _is_speaker(a)]
+    if len(speakers) >= 0.05 * len(lines) and words_per_line >= 3 and len(set(speakers)) <= 0.5 * len(speakers):
+        return FramingGuess("stream", f"a play: {len(speakers):,} speeches after {len(set(speakers)):,} "
+                            f"speakers' names ending in ':'{where}")
+
+    # A text of words (not names or records) cut by blank lines into many short blocks of several lines.
+    # Blocks of one line each are records with blank lines between them, still lines.
+    if (len(multi) >= 5 and in_multi >= 0.5 * len(lines) and words_per_line >= 3
+            and float(np.median([len(b) for b in multi])) <= 50):
+        if wrapped:
+            return FramingGuess(
+                "stream", f"hard-wrapped prose: {len(multi):,} paragraphs of lines about {width} characters{where}")
+        size = in_multi / len(multi)
+        return FramingGuess(
+            "stream", f"{len(multi):,} stanzas or paragraphs of about {size:.0f} lines between blank lines{where}")
+
+    # Hard-wrapped prose without blank lines (paragraphs indented instead): lines close under one width
+    # that run on into the next. Lines that start with the same word again and again are records (log
+    # lines, word lists), not prose.
+    top_first = Counter(ln.split(None, 1)[0].lower() for ln in lines).most_common(1)[0][1] / len(lines)
+    if wrapped and words_per_line >= 3 and top_first <= 0.15:
+        return FramingGuess(
+            "stream", f"hard-wrapped prose: lines about {width} characters, {run_on:.0%} running on into the next{where}")
+    return FramingGuess("lines", f"{len(lines):,} independent short lines, median {median:.0f} characters{where}")
 
 
 def guess_framing(text: str) -> str:
