@@ -109,6 +109,25 @@ def test_data_list(happy):
     assert "trump-tweets" in r.stdout and "python-help" in r.stdout
 
 
+def test_train_start_line_gives_the_framing_and_why(tmp_path):
+    """A hard-wrapped book (made up here) is guessed a stream, and the start line says what was seen;
+    --framing overrides the guess, and the start line says it was given."""
+    import random
+    import textwrap
+
+    rng = random.Random(3)
+    words = "the a of and to in was it that she river lamp road house old quiet long walked said found".split()
+    paragraphs = [textwrap.fill(" ".join(" ".join(rng.choice(words) for _ in range(12)).capitalize() + "."
+                                         for _ in range(5)), width=68) for _ in range(30)]
+    (tmp_path / "book.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    train = ["train", "book.txt", "--steps", "1", "--threads", "1", *TINY_MODEL]
+    guessed, given = cli_many([train + ["--out", "a"], train + ["--out", "b", "--framing", "lines"]], cwd=tmp_path)
+    for r, says in ((guessed, "(stream framing: hard-wrapped prose: 30 paragraphs of lines about 68 characters; "),
+                    (given, "(lines framing: given; ")):
+        start = " ".join(ok(r).stderr.split("corpus ", 1)[1].split())  # the start line, unwrapped
+        assert start.split("book.txt ", 1)[1].startswith(says), start
+
+
 def test_train_resume(trained, work, tmp_path):
     import shutil
 

@@ -261,7 +261,7 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                 if not quiet:
                     progress.console.print(Text.assemble(
                         "corpus ", (one_line(e.corpus), "bold"),
-                        f" ({e.framing}, {e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
+                        f" ({e.framing} framing{': ' + e.framing_reason if e.framing_reason else ''}; {e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
                         f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}{e.parameters:,} parameters on {e.device}; run folder ",
                         one_line(str(e.run_dir)), f"; resuming at step {e.step}" if e.step else ""))
                 for note in e.notes:

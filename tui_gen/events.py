@@ -25,6 +25,7 @@ class Started:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth saying, not problems: settings changed on resume
     model: str = ""  # the model in words: "GRU 128,256", "LSTM 64 one-hot"  # worth saying, not problems: settings changed on resume
+    framing_reason: str = ""  # why this framing: "given", "built-in corpus", what the guess saw in the text
 
 
 @dataclass

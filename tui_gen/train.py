@@ -64,6 +64,7 @@ class Trainer:
         torch.manual_seed(config.seed)
 
         self.framing = resume.framing if resume else (config.framing or corpus.framing)
+        self.framing_reason = "as the checkpoint was trained" if resume else ("given" if config.framing else corpus.framing_reason)
         if config.framing and resume and config.framing != resume.framing:
             raise ConfigError(f"the checkpoint was trained with --framing {resume.framing}; it cannot change on resume")
         self.end_marker = resume.meta.get("end_marker") if resume else corpus.end_marker
@@ -168,7 +169,7 @@ class Trainer:
             val_chars=self.val_chars, steps_per_epoch=self.data.steps_per_epoch, step=self.step,
             max_steps=cfg.max_steps, max_seconds=self.max_seconds,
             run_dir=str(self.run_dir) if self.run_dir else None, warnings=list(self.warnings),
-            notes=list(self.notes), model=describe_model(self.model_config),
+            notes=list(self.notes), model=describe_model(self.model_config), framing_reason=self.framing_reason,
         )
         if self.run_dir is not None:
             remove_stale_temps(self.run_dir)  # left by saves killed mid-write

@@ -94,3 +94,14 @@ def test_launch_flags_become_options(monkeypatch):
     args = build_parser().parse_args(["launch", "--minutes", "0"])
     with pytest.raises(ConfigError, match="--minutes must be positive"):
         LaunchOptions.from_args(args, environ={})
+
+
+def test_the_framing_and_why_are_kept_from_the_start():
+    from dataclasses import replace
+
+    s = TrainingState()
+    s.reset_for_new_process(None)
+    s.apply(replace(started(), framing="stream", framing_reason="hard-wrapped prose: 12 paragraphs of lines about 70 characters"))
+    assert (s.framing, s.framing_reason) == ("stream", "hard-wrapped prose: 12 paragraphs of lines about 70 characters")
+    s.apply(started())  # a Started without a reason (an older worker): nothing stale is kept
+    assert (s.framing, s.framing_reason) == ("lines", "")

@@ -568,3 +568,41 @@ def test_loss_plot_ema_smooths_train():
     (_, first), (_, second) = plot.train_points
     assert first == pytest.approx(4.0)
     assert second == pytest.approx((0.25 * 4.0 + 0.5 * 2.0) / 0.75)
+
+
+# --------------------------------------------------------------------------
+# TrainingPanel: the framing and why
+
+
+@pytest.mark.parametrize("size, line_shown", [((160, 48), True), ((80, 24), False)])
+def test_training_panel_gives_why_this_framing(size, line_shown):
+    """A line under the figures where the screen is wide and tall, a tooltip on the figures always."""
+    from dataclasses import replace
+
+    import fake_events
+    from app_helpers import FakeFactory, screen_text, wait_for
+
+    from tui_gen.app.app import TuiGenApp
+    from tui_gen.app.options import LaunchOptions
+
+    why = "hard-wrapped prose: 1,234 paragraphs of lines about 70 characters"
+
+    async def body():
+        factory = FakeFactory()
+        app = TuiGenApp(LaunchOptions(train=True, models_dir="models-test-unused"), worker_factory=factory,
+                        warm_up=False)
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: factory.workers, what="the worker to start")
+            factory.last.push(replace(fake_events.started(), framing="stream", framing_reason=why),
+                              fake_events.step(1))
+            await wait_for(pilot, lambda: app.state.step == 1, what="the first step")
+            await pilot.pause()
+            line = app.query_one("#training-why", Static)
+            assert line.display is line_shown
+            assert str(app.query_one("#training-stats", Static).tooltip) == f"stream framing: {why}"
+            assert str(line.render()) == f"stream framing: {why}"
+            assert (line.region.height >= 2) is line_shown  # on screen, wrapped to the panel's width
+            shown = screen_text(app)
+            assert "trump-tweets (stream)" in shown and ("stream framing: hard-wrapped" in shown) is line_shown
+
+    run(body())

@@ -34,6 +34,7 @@ class TrainingState:
     device: str | None = None
     corpus: str | None = None
     framing: str | None = None
+    framing_reason: str = ""  # why this framing ("19,469 independent short lines"), from the Started event
     parameters: int | None = None
     model: str = ""  # "GRU 128,256"
     vocab_size: int | None = None
@@ -128,6 +129,7 @@ class TrainingState:
             self.message = None
             self.download = None
             self.device, self.corpus, self.framing = e.device, e.corpus, e.framing
+            self.framing_reason = e.framing_reason
             self.parameters, self.vocab_size = e.parameters, e.vocab_size
             self.model = e.model
             self.run_dir = e.run_dir

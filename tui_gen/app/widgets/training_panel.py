@@ -70,6 +70,7 @@ class TrainingPanel(Vertical):
     TrainingPanel {
         height: auto;
         & > #training-stats { height: auto; }
+        & > #training-why { height: auto; color: $text-muted; display: none; }
         & > ProgressBar { height: 1; margin: 1 0 0 0; }
         & > ProgressBar Bar { width: 1fr; }
         & > #training-note { height: auto; color: $text-muted; margin: 1 0 0 0; }
@@ -80,9 +81,12 @@ class TrainingPanel(Vertical):
         super().__init__(id=id, classes=classes)
         self.state: TrainingState | None = None
         self._rows = -1
+        self._why = ""
 
     def compose(self) -> ComposeResult:
         yield Static(stats_table(TrainingState()), id="training-stats")
+        # Why this framing: a line of its own where the screen has room (app.tcss), a tooltip always.
+        yield Static(id="training-why")
         yield ProgressBar(total=1.0, show_eta=False, id="training-progress")
         yield Static(id="training-note")
 
@@ -94,6 +98,7 @@ class TrainingPanel(Vertical):
         # A layout pass only when the number of rows changes (values wrap rarely in 40 columns).
         self.query_one("#training-stats", Static).update(table, layout=rows != self._rows)
         self._rows = rows
+        self._show_framing_reason(state)
         bar = self.query_one(ProgressBar)
         if state.download and state.download[1]:
             done, total = state.download
@@ -116,6 +121,14 @@ class TrainingPanel(Vertical):
         if state.status == PAUSED:
             note.append("\npaused: press p to resume")
         self.query_one("#training-note", Static).update(note)
+
+    def _show_framing_reason(self, state: TrainingState) -> None:
+        why = f"{state.framing} framing: {visible(state.framing_reason)}" if state.framing and state.framing_reason else ""
+        if why != self._why:
+            self._why = why
+            self.set_class(bool(why), "-has-framing-reason")
+            self.query_one("#training-why", Static).update(Text(why))
+            self.query_one("#training-stats", Static).tooltip = Text(why) if why else None
 
     @property
     def progress(self) -> float:
