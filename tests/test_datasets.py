@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tui_gen import datasets
+from tui_gen.cli import main as cli_main
 from tui_gen.errors import CorpusError, DownloadError
 
 SOURCE = Path(__file__).resolve().parents[1].parent / "shared/data/trump_tweets.txt"
@@ -223,3 +226,77 @@ def test_builtin_table():
     assert TWEETS.framing == "lines" and TWEETS.end_marker == "_E_"
     assert TWEETS.url_env == "TUI_GEN_TWEETS_URL"
     assert datasets.BUILTINS["python-help"].framing == "stream"
+
+
+# ---- tiny-shakespeare: the same download path, its own mirror variable -----------------------------
+
+SHAKESPEARE = datasets.BUILTINS["tiny-shakespeare"]
+
+
+def _made_up_play(size: int) -> bytes:
+    """Exactly `size` bytes of a play written here (speaker lines, speeches, blank lines): not the real file."""
+    cast = ["First Watchman", "Mara", "Old Tobin", "All"]
+    verse = ["The lamp is low and the river cold,", "Speak, speak.", "Who walks the road at this late hour?",
+             "I heard a door, and then a voice."]
+    speeches = [f"{cast[i % 4]}:\n{verse[i % 4]}\n{verse[(i * 3 + 1) % 4]}\n\n" for i in range(64)]
+    body = "".join(speeches).encode("utf-8")
+    return (body * (size // len(body) + 1))[:size]
+
+
+def test_tiny_shakespeare_entry():
+    assert SHAKESPEARE.url == "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+    assert SHAKESPEARE.size == 1_115_394
+    assert SHAKESPEARE.sha256 == "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+    assert SHAKESPEARE.url_env == "TUI_GEN_SHAKESPEARE_URL"
+    assert SHAKESPEARE.framing == "stream" and SHAKESPEARE.end_marker is None
+
+
+def test_tiny_shakespeare_with_the_wrong_bytes_is_refused(server, tmp_path, monkeypatch):
+    # The right size, other bytes: only the SHA-256 can tell, and it must.
+    server.routes["/input.txt"] = _made_up_play(SHAKESPEARE.size)
+    monkeypatch.setenv("TUI_GEN_SHAKESPEARE_URL", server.url("/input.txt"))
+    monkeypatch.setenv("TUI_GEN_TWEETS_URL", _closed_port_url())  # the tweets' variable plays no part
+    with pytest.raises(DownloadError, match="checksum") as info:
+        datasets.fetch("tiny-shakespeare", tmp_path)
+    assert server.requests == 1
+    assert "\n" not in str(info.value) and "TUI_GEN_SHAKESPEARE_URL" in str(info.value)
+    assert SHAKESPEARE.url in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tiny_shakespeare_unreachable_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUI_GEN_SHAKESPEARE_URL", _closed_port_url())
+    with pytest.raises(DownloadError) as info:
+        datasets.fetch("tiny-shakespeare", tmp_path, timeout=5)
+    msg = str(info.value)
+    assert SHAKESPEARE.url in msg and "TUI_GEN_SHAKESPEARE_URL" in msg and "python-help" in msg
+    assert str(tmp_path / "tinyshakespeare.txt") in msg
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tiny_shakespeare_downloads_and_trains_as_a_stream(server, tmp_path, monkeypatch, capsys):
+    # The real file cannot be served here (no network, and it is not ours to commit): a made-up play,
+    # with the entry's checksum set to it, goes through the same download, verification and caching.
+    body = _made_up_play(50_000)
+    entry = replace(SHAKESPEARE, size=len(body), sha256=hashlib.sha256(body).hexdigest())
+    monkeypatch.setitem(datasets.BUILTINS, "tiny-shakespeare", entry)
+    server.routes["/input.txt"] = body
+    monkeypatch.setenv("TUI_GEN_SHAKESPEARE_URL", server.url("/input.txt"))
+    monkeypatch.setenv("TUI_GEN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    assert cli_main(["data", "list"]) == 0
+    listed = capsys.readouterr().out
+    row = next(ln for ln in listed.splitlines() if ln.strip().startswith("tiny-shakespeare"))
+    assert "stream" in row and "no (tui-gen data get tiny-shakespeare)" in row
+
+    corpus, name = datasets.open_corpus("tiny-shakespeare")
+    assert server.requests == 1 and (tmp_path / "tinyshakespeare.txt").read_bytes() == body
+    assert name == "tiny-shakespeare" and corpus.text == body.decode("utf-8")
+    assert (corpus.framing, corpus.end_marker, corpus.framing_reason) == ("stream", None, "built-in corpus")
+
+    assert cli_main(["data", "list"]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("tiny-shakespeare"))
+    assert str(tmp_path / "tinyshakespeare.txt") in row
+    datasets.open_corpus("tiny-shakespeare")
+    assert server.requests == 1  # cached: no second download

@@ -54,6 +54,17 @@ BUILTINS: dict[str, BuiltinCorpus] = {
             size=2_214_480,
         ),
         BuiltinCorpus(
+            name="tiny-shakespeare",
+            description="40,000 lines of Shakespeare's plays as one text (char-rnn's classic corpus, 1.1 MB download)",
+            filename="tinyshakespeare.txt",
+            framing="stream",
+            end_marker=None,
+            url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+            url_env="TUI_GEN_SHAKESPEARE_URL",
+            sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+            size=1_115_394,
+        ),
+        BuiltinCorpus(
             name="python-help",
             description="Python's built-in help topics as one text (offline, built from this Python)",
             filename="python-help.txt",
