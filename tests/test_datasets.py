@@ -274,7 +274,7 @@ def test_tiny_shakespeare_unreachable_says_how_to_get_it(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tiny_shakespeare_downloads_and_trains_as_a_stream(server, tmp_path, monkeypatch, capsys):
+def test_tiny_shakespeare_downloads_once_and_is_framed_as_a_stream(server, tmp_path, monkeypatch, capsys):
     # The real file cannot be served here (no network, and it is not ours to commit): a made-up play,
     # with the entry's checksum set to it, goes through the same download, verification and caching.
     body = _made_up_play(50_000)
