@@ -21,7 +21,7 @@ APP_BINDINGS: list[Binding] = [
     Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint of the training run now"),
     Binding("ctrl+o", "open_run", "Open", tooltip="Open a saved run in the playground (and resume training from it)"),
     Binding("ctrl+n", "new_run", "New run",
-            tooltip="A new run: corpus, model, optimisation, budget and device, opened with this run's settings"),
+            tooltip="A new run: corpus, model, training settings, budget and device"),
     Binding("r", "restart", "Restart",
             tooltip="Restart training after its process died, or train on from an opened run"),
     Binding("t", "train_more", "Train more",
