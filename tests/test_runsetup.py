@@ -264,3 +264,27 @@ def test_one_early_evaluation_comes_at_first_eval(corpus, tmp_path):
     events = train(RunRequest(corpus=str(corpus), settings={**TINY, "eval_every": 20, "first_eval": 0}, steps=20,
                               out=str(tmp_path / "none")))
     assert [e.step for e in events if isinstance(e, ev.Eval)] == [20]
+
+
+# ---- per-setting problems, for the app's new-run form ------------------------------------------------
+
+def test_setting_problems_names_each_refused_setting_with_the_clis_message():
+    from tui_gen.runsetup import setting_problems
+
+    request = RunRequest(settings={"hidden_sizes": [0], "lr": -1.0, "cell": "lstm", "dropout": 0.1}, steps=0)
+    problems = setting_problems(request)
+    assert set(problems) == {"hidden_sizes", "lr", "steps"}
+    for key, message in problems.items():  # the very words new_run_config says for that setting alone
+        alone = RunRequest(steps=0) if key == "steps" else RunRequest(settings={key: request.settings[key]})
+        with pytest.raises(ConfigError) as e:
+            new_run_config(alone)
+        assert str(e.value) == message
+    assert setting_problems(RunRequest(settings={"cell": "lstm"}, minutes=3)) == {}
+
+
+def test_setting_problems_reports_a_refused_combination_and_a_bad_preset():
+    from tui_gen.runsetup import setting_problems
+
+    both = setting_problems(RunRequest(settings={"seq_len": 10, "overlap": 20}))
+    assert list(both) == [""] and "--overlap" in both[""]
+    assert list(setting_problems(RunRequest(preset="nope", settings={"lr": 1e-3}))) == ["preset"]

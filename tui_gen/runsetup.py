@@ -117,6 +117,34 @@ def new_run_config(request: RunRequest) -> TrainConfig:
     return cfg
 
 
+def setting_problems(request: RunRequest) -> dict[str, str]:
+    """What new_run_config refuses in `request`, by setting, for a form that shows each message next
+    to its field: {TrainConfig field, "preset", "steps" or "minutes": message}. Each setting is checked
+    alone (on the request's preset), then all together, under "" when only the combination is
+    refused. The rules are new_run_config's own; nothing here repeats them."""
+    problems: dict[str, str] = {}
+
+    def check(key: str, alone: RunRequest) -> None:
+        try:
+            new_run_config(alone)
+        except ConfigError as e:
+            problems[key] = str(e)
+
+    bare = replace(request, settings={}, steps=None, minutes=None)
+    check("preset", bare)
+    if problems:  # every setting would be refused for it
+        return problems
+    for key, value in request.settings.items():
+        check(key, replace(bare, settings={key: value}))
+    if request.steps is not None:
+        check("steps", replace(bare, steps=request.steps))
+    if request.minutes is not None:
+        check("minutes", replace(bare, minutes=request.minutes))
+    if not problems:
+        check("", request)
+    return problems
+
+
 def resume_run_config(request: RunRequest, ck: "Checkpoint") -> tuple[TrainConfig, list[str]]:
     """The checkpoint's own configuration with the request's settings applied, and a note of each
     one that changed. Settings in RESUME_FIXED that differ from the checkpoint's are refused."""

@@ -8,7 +8,7 @@ padding.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -39,6 +39,12 @@ class Vocab:
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(text)
+        return cls.from_counts(counts, min_count)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_count: int = 1) -> "Vocab":
+        """The vocabulary build() makes from these character counts (the new-run form counts once and
+        asks again when min_count changes)."""
         kept = [c for c, n in counts.items() if n >= min_count]
         kept.sort(key=lambda c: (-counts[c], ord(c)))
         return cls(kept)

@@ -27,7 +27,7 @@ from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
 from tui_gen.app.playground_model import PlaygroundModel
-from tui_gen.app.screens import Choice, ConfirmScreen, HelpScreen, OpenRunScreen, TrainMoreScreen
+from tui_gen.app.screens import Choice, ConfirmScreen, HelpScreen, NewRunScreen, OpenRunScreen, TrainMoreScreen
 from tui_gen.app.state import (
     ACTIVE, FAILED, FINISHED, IDLE, PAUSED, PAUSING, RUNNING, STARTING, STOPPING, TrainingState,
 )
@@ -439,7 +439,10 @@ class TuiGenApp(App[int]):
         self.playground.follow_training()
         self._restart_from = path
         self.query_one(LossPlot).clear()
-        spec = self.options.resume_run(path, corpus=None)
+        self.replace_run(self.options.resume_run(path, corpus=None))
+
+    def replace_run(self, spec: wk.WorkerSpec) -> None:
+        """Start `spec`; a running process is stopped (and saves) first."""
         old = self.worker
         if old is not None and old.alive:
             self.worker = None  # its last events (Finished, Exited) are not this run's news
@@ -471,6 +474,8 @@ class TuiGenApp(App[int]):
             return status in (IDLE, FAILED) and not self._quitting
         if action == "train_more":
             return status == FINISHED and bool(self._restart_from) and not self._quitting
+        if action == "new_run":
+            return not self._quitting
         if action == "stop_generation":
             return self.playground.generating
         if action == "leave_input":
@@ -574,6 +579,39 @@ class TuiGenApp(App[int]):
                     markup=False)
         self.start_training(self.options.resume_run(path, minutes=budget.minutes, steps=budget.steps),
                             fallback_ok=False)
+
+    def action_new_run(self) -> None:
+        if isinstance(self.screen, NewRunScreen) or self._quitting:
+            return
+        spec = self.worker.spec if self.worker is not None and getattr(self.worker, "spec", None) else None
+        self.push_screen(NewRunScreen(self.options.request_for(spec), self.options.budget_minutes),
+                         self._new_run_chosen)
+
+    def _new_run_chosen(self, request) -> None:
+        if request is None or self._quitting:
+            return
+        s = self.state
+        if self.worker is not None and self.worker.alive and s.status in ACTIVE:
+            where = f" to {s.run_dir}" if s.run_dir else ""
+            body = (f"The current run (step {s.step:,}) stops first and saves its progress{where}; "
+                    "then the new run starts.")
+            choices = [Choice("start", "Save it and start", key="s", variant="primary", default=True),
+                       Choice("cancel", "Cancel", key="escape")]
+            self.push_screen(ConfirmScreen("Start a new run?", body, choices, purpose="new-run"),
+                             lambda choice: self._start_new_run(request) if choice == "start" else None)
+        else:
+            self._start_new_run(request)
+
+    def _start_new_run(self, request) -> None:
+        """The form's run, built as a launch's run is: later restarts (r) and train more follow it."""
+        self.options = self.options.with_request(request)
+        self._restart_from = None
+        self.notice = None
+        self.playground.follow_training()
+        self.query_one(LossPlot).clear()
+        self.query_one(SamplesPanel).clear()
+        self.notify(f"Starting a new run on {request.corpus}.", title="New run", markup=False)
+        self.replace_run(self.options.form_run(request))
 
     def action_stop_generation(self) -> None:
         self.playground.stop()

@@ -20,6 +20,8 @@ APP_BINDINGS: list[Binding] = [
     Binding("p", "resume", "Resume", tooltip="Pause or resume training"),
     Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint of the training run now"),
     Binding("ctrl+o", "open_run", "Open", tooltip="Open a saved run in the playground (and resume training from it)"),
+    Binding("ctrl+n", "new_run", "New run",
+            tooltip="A new run: corpus, model, training settings, budget and device"),
     Binding("r", "restart", "Restart",
             tooltip="Restart training after its process died, or train on from an opened run"),
     Binding("t", "train_more", "Train more",
@@ -48,6 +50,7 @@ SLIDER_HELP: list[tuple[str, str]] = [
 # The app's own commands in the command palette (ctrl+p), beside Textual's (theme, quit, keys):
 # (title, what it does, the action it runs).
 PALETTE_COMMANDS: list[tuple[str, str, str]] = [
+    ("New run", "Choose the corpus, model, optimisation, budget and device, and start training", "new_run"),
     ("Open a run", "Load a saved run into the playground, and optionally train on from it", "open_run"),
     ("Save a checkpoint", "Save the training run now", "save"),
     ("Pause or resume training", "Pause the training run, or resume it when paused", "toggle_pause"),
@@ -73,6 +76,17 @@ CONFIRM_BINDINGS: list[Binding] = [
 
 DIALOG_BINDINGS: list[Binding] = [
     Binding("escape", "cancel", "Close", tooltip="Close the dialog without doing anything"),
+]
+
+NEW_RUN_BINDINGS: list[Binding] = [
+    Binding("ctrl+n", "start", "Start", tooltip="Start the new run (so does enter in a text box)"),
+    Binding("escape", "cancel", "Cancel", tooltip="Close the form without starting anything"),
+]
+
+NEW_RUN_HELP: list[tuple[str, str]] = [
+    ("tab shift+tab", "Move between the fields"),
+    ("a letter", "On a choice (cell, schedule, ...): the next option starting with it, so l picks lstm"),
+    ("enter", "Open a choice's list; in a text box, start the run"),
 ]
 
 HELP_SCREEN_BINDINGS: list[Binding] = [
@@ -101,4 +115,5 @@ def help_rows(app) -> list[tuple[str, list[tuple[str, str]]]]:
         ("Playground", rows(PLAYGROUND_BINDINGS)),
         ("Temperature slider", SLIDER_HELP),
         ("Dialogs", DIALOG_HELP),
+        ("New run (ctrl+n)", NEW_RUN_HELP + rows(NEW_RUN_BINDINGS)),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tui_gen.errors import ConfigError
@@ -65,6 +65,32 @@ class LaunchOptions:
             steps=self.steps, minutes=None if self.steps else self.budget_minutes,
             models_dir=self.models_dir, log_path=self.log_path, threads=self.threads,
         )
+
+    def form_run(self, request: RunRequest) -> WorkerSpec:
+        """A fresh run as the new-run form asked for it (its settings hold the device), built as new_run
+        builds one: this launch's models folder, log and threads."""
+        return WorkerSpec(
+            corpus=request.corpus or DEFAULT_CORPUS, preset=request.preset, overrides=dict(request.settings),
+            steps=request.steps, minutes=request.minutes, models_dir=self.models_dir, log_path=self.log_path,
+            threads=self.threads,
+        )
+
+    def with_request(self, request: RunRequest) -> "LaunchOptions":
+        """These options as if launched with the form's settings, so that restarting the run (r) or
+        training it more starts what the form asked for, not the launch's run."""
+        settings = dict(request.settings)
+        device = settings.pop("device", self.device)
+        return replace(self, corpus=request.corpus, checkpoint=None, device=device, preset=request.preset,
+                       minutes=request.minutes, steps=request.steps, overrides=settings)
+
+    def request_for(self, spec: WorkerSpec | None) -> RunRequest:
+        """What the form opens with: the running process's spec (a resumed one names its checkpoint;
+        the form reads that run's settings from it), or a new run with this launch's settings."""
+        if spec is None:
+            spec = self.new_run()
+        return RunRequest(corpus=spec.corpus, resume=spec.resume, preset=spec.preset,
+                          settings=dict(spec.overrides), steps=spec.steps, minutes=spec.minutes,
+                          models_dir=spec.models_dir, data_dir=spec.data_dir)
 
     def resume_run(self, checkpoint: str, minutes: float | None = None, corpus: str | None = None,
                    steps: int | None = None) -> WorkerSpec:
