@@ -211,7 +211,7 @@ def test_two_torchrun_agents_as_two_machines_train_one_run_resumed_from_one_proc
     assert codes == [0, 0], said[-4000:]
     assert "Traceback" not in said
     assert said.count("finished at step 10") == 1 and said.count("corpus ") == 1, said[-4000:]  # rank 0 alone
-    assert "global batch 8 = 2 processes x 4 rows" in said
+    assert "2 processes (gloo): global batch 8 = 2 processes x 4 rows" in said
     assert "trained by 1 process, this run has 2: the data position carries over" in said
     last = load_checkpoint(run / "last.safetensors")
     assert last.step == 10 and last.meta["world_size"] == 2
@@ -275,6 +275,7 @@ def test_the_world_comes_from_torchruns_environment():
     assert world_from_env({}) == World()
     w = world_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})
     assert (w.rank, w.size, w.local_rank, w.local_size, w.is_main) == (3, 4, 1, 2, False)
+    assert world_from_env({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}).distributed  # DDP on one GPU too
     from tui_gen.errors import ConfigError
     with pytest.raises(ConfigError, match="start it with torchrun"):
         world_from_env({"RANK": "2", "WORLD_SIZE": "2"})

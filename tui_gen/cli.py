@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import signal
 import sys
 import time
@@ -213,7 +212,7 @@ def cmd_train(args) -> int:
     if args.nproc is not None:
         if not 1 <= args.nproc <= 1024:
             raise ConfigError(f"--nproc must be 1 to 1024, got {args.nproc}")
-        if world.distributed or "RANK" in os.environ:
+        if world.distributed:
             raise ConfigError("--nproc starts torchrun itself: under torchrun leave it out "
                               "(torchrun's --nproc-per-node says how many processes)")
         if args.nproc > 1:

@@ -34,6 +34,8 @@ class World:
     size: int = 1
     local_rank: int = 0
     local_size: int = 1
+    torchrun: bool = False  # started by torchrun: DDP even for one process (as nanoGPT does), so that
+    # one GPU exercises the same path (NCCL, DDP) as eight
 
     @property
     def is_main(self) -> bool:
@@ -41,7 +43,7 @@ class World:
 
     @property
     def distributed(self) -> bool:
-        return self.size > 1
+        return self.size > 1 or self.torchrun
 
     # ---- data -----------------------------------------------------------------------------------
     def rows(self, n: int) -> slice:
@@ -66,10 +68,14 @@ class World:
                      reset=None if batch.reset is None else batch.reset[part])
 
     def share_words(self, batch_size: int) -> str:
-        """The global batch in words, for the start line: "global batch 128 = 2 processes x 64 rows"."""
+        """The run in words, for the start line: "2 processes (gloo): global batch 128 = 2 processes x 64 rows"."""
+        import torch.distributed as dist
+
         low, high = batch_size // self.size, -(-batch_size // self.size)
         each = f"{low} rows" if low == high else f"{low}-{high} rows"
-        return f"global batch {batch_size} = {self.size} processes x {each}"
+        procs = f"{self.size} process{'es' if self.size != 1 else ''}"
+        backend = f" ({dist.get_backend()})" if dist.is_initialized() else ""
+        return f"{procs}{backend}: global batch {batch_size} = {procs} x {each}"
 
     # ---- the device and the model ---------------------------------------------------------------
     def place(self, device):
@@ -176,7 +182,7 @@ def world_from_env(environ=None) -> World:
     if not (size >= 1 and 0 <= rank < size and 0 <= local_rank < max(local_size, 1)):
         raise ConfigError(f"the environment's distributed run is inconsistent (RANK={rank}, WORLD_SIZE={size}, "
                           f"LOCAL_RANK={local_rank}): start it with torchrun")
-    return World(rank=rank, size=size, local_rank=local_rank, local_size=max(local_size, 1))
+    return World(rank=rank, size=size, local_rank=local_rank, local_size=max(local_size, 1), torchrun=True)
 
 
 def start(world: World) -> None:

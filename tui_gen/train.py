@@ -121,7 +121,7 @@ class Trainer:
         self.train_model = self.world.wrap(self.model, self.device)
         self.world.seed(config.seed, self.step)
         if self.world.distributed:
-            self.notes.append(f"{self.world.size} processes: {self.world.share_words(self.data.batch_size)}")
+            self.notes.append(self.world.share_words(self.data.batch_size))
 
     def set_run_dir(self, run_dir: Path | None, resumed_here: bool = False) -> None:
         """Where checkpoints go. resumed_here: the folder of the checkpoint resumed from, whose best
