@@ -62,6 +62,8 @@ for framing in ("lines", "stream"):
                       run_dir=spec["out"] + "/" + framing if world.is_main else None)
     curves[framing] = [e.train_bpc for e in trainer.run() if isinstance(e, ev.Step)]
     curves[framing + " gradient"] = [g for p in trainer.model.parameters() for g in p.grad.flatten().tolist()]
+    if framing == "stream":  # the state rank 0 carries: its own rows' only
+        curves["stream rows"] = trainer.carried[0].shape[1]
 if world.is_main:
     with open(spec["out"] + "/curves.json", "w") as f:
         json.dump(curves, f)
@@ -127,6 +129,8 @@ def test_two_processes_follow_one_process_loss_curve(two_process_run, corpus_fil
     curve = [e.train_bpc for e in one.run() if isinstance(e, ev.Step)]
     two = run["curves"][framing]
     assert len(two) == len(curve) == STEPS
+    if framing == "stream":  # each rank trained (and carried the state of) its share of the rows alone
+        assert run["curves"]["stream rows"] == cfg.batch_size // 2 < one.carried[0].shape[1] == cfg.batch_size
     if framing == "lines":
         assert one.epoch >= 1  # crossed the short last batch
     assert abs(two[0] - curve[0]) < 1e-5  # the same weights on the same global batch

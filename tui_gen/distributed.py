@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from .errors import ConfigError
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+EXIT_FAILED = 1
 
 
 @dataclass(frozen=True)
@@ -275,16 +276,16 @@ def run_under_torchrun(argv: list[str], nproc: int, device: str | None) -> int:
         raise ConfigError("--nproc works on CUDA or the CPU, not on mps: use --device cuda or cpu")
     # CPU threads: a share of the cores each (torchrun would set 1, and say so in a warning).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)  # its notes are not ours to print
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we say what failed, in one line
     print(f"tui-gen: starting {nproc} training processes with torchrun", file=sys.stderr, flush=True)
     try:
         torchrun.run(torchrun.parse_args(torchrun_args(argv, nproc)))
     except SignalException as e:  # already forwarded to the processes, which stop and save
         return 0 if e.sigval == signal.SIGINT else 128 + int(e.sigval)
     except ChildFailedError as e:
-        codes = [f.exitcode for _, f in sorted(e.failures.items())]
-        print(f"tui-gen: error: {len(codes)} of the {nproc} training processes failed (exit status "
-              f"{', '.join(str(c) for c in codes)}); the first lines above say why", file=sys.stderr)
-        first = next((c for c in codes if c and c > 0), 1)
-        return first
+        failures = sorted(e.failures.items())
+        shown = ", ".join(f"rank {rank} exit status {f.exitcode}" for rank, f in failures)
+        print(f"tui-gen: error: training failed ({shown}; torchrun stops the others when one fails): "
+              "the first error above says why", file=sys.stderr)
+        return next((f.exitcode for _, f in failures if f.exitcode and f.exitcode > 0), EXIT_FAILED)
     return 0
