@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="let a new run replace the run already in --out")
     t.add_argument("--resume", type=Path, help="a run folder (continues from its last) or checkpoint to continue from")
     add_run_flags(t)
+    t.add_argument("--nproc", type=_number(int), metavar="N",
+                   help="train on N processes of this machine (one per GPU) under torchrun; see the README for more machines")
     t.add_argument("--quiet", action="store_true", help="no progress bar or samples, just the final line")
 
     g = sub.add_parser("generate", help="write text from a checkpoint", description="Stream generated text to stdout.")
@@ -138,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # `train --nproc N` runs the same command line again under torchrun
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
@@ -197,29 +201,74 @@ def run_request(args):
 
 
 def cmd_train(args) -> int:
+    from .distributed import world_from_env
+    from .errors import ConfigError
     from .runsetup import new_run_config
 
     request = run_request(args)
     if not request.resume:  # checked before torch is imported: a bad flag costs no start-up time
         new_run_config(request)
+    world = world_from_env()
+    if args.nproc is not None:
+        if not 1 <= args.nproc <= 1024:
+            raise ConfigError(f"--nproc must be 1 to 1024, got {args.nproc}")
+        if world.distributed:
+            raise ConfigError("--nproc starts torchrun itself: under torchrun leave it out "
+                              "(torchrun's --nproc-per-node says how many processes)")
+        if args.nproc > 1:
+            from .distributed import run_under_torchrun, strip_nproc
 
+            return run_under_torchrun(strip_nproc(args.argv), args.nproc, args.device)
+    if world.distributed:
+        return _train_distributed(args, request, world)
+    return _train(args, request)
+
+
+def _train_distributed(args, request, world) -> int:
+    """One of several processes under torchrun: rank 0 trains as a single process would (and prints);
+    the others train silently. All leave together once rank 0 has saved."""
+    from .distributed import abandon, finish, lost_the_others, start
+
+    start(world)
+    try:
+        status = _train(args, request, world)
+    except RuntimeError as e:
+        if not lost_the_others(e):
+            abandon(world)
+            raise
+        abandon(world)  # another process failed or went away: its own message says why
+        print(f"tui-gen: error: training process {world.rank} of {world.size} lost the others "
+              f"({one_line(str(e))[:200]}); see the first error above", file=sys.stderr)
+        return EXIT_FAILED
+    except BaseException:
+        abandon(world)
+        raise
+    finish(world)
+    return status
+
+
+def _train(args, request, world=None) -> int:
     from rich.console import Console
 
     from .runsetup import prepare_run
 
     out = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
-    trainer = prepare_run(request, download_progress=_download_progress(err)).trainer
+    main = world is None or world.is_main
+    trainer = prepare_run(request, download_progress=_download_progress(err) if main else None, world=world).trainer
 
     # Ctrl+C, or a scheduler's SIGTERM, or the terminal closing (SIGHUP): finish the step, save `last`,
     # exit. The same signal again gives up at once.
     stopped_by: list[int] = []
 
     def on_stop_signal(signum, frame):
-        if trainer.stop_requested:
+        # This process's own second signal (under torchrun, another rank's stop also sets stop_requested)
+        if stopped_by:
             raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
         stopped_by.append(signum)
         trainer.request_stop()
+        if not main:  # under torchrun every process gets the signal; rank 0 says so
+            return
         again = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
         try:
             err.print(f"\nstopping after this step and saving... ({again} again to quit at once)")
@@ -228,12 +277,23 @@ def cmd_train(args) -> int:
     stop_signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, on_stop_signal) for sig in stop_signals}
     try:
-        status = _drive(trainer, out, err, args.quiet)
+        status = _drive(trainer, out, err, args.quiet) if main else _drive_silently(trainer)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if status == 0 and stopped_by and stopped_by[0] != signal.SIGINT:
         return 128 + stopped_by[0]  # saved, and stopped by a signal: 143 for SIGTERM, 129 for SIGHUP
+    return status
+
+
+def _drive_silently(trainer) -> int:
+    """A rank other than 0: it trains; rank 0 says everything."""
+    from . import events as ev
+
+    status = 0
+    for e in trainer.run():
+        if isinstance(e, ev.Finished) and e.reason in ("diverged", "failed"):
+            status = EXIT_FAILED
     return status
 
 

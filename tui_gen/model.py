@@ -72,6 +72,13 @@ class CharRNN(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(in_size, v)
 
+    def flatten_parameters(self) -> None:
+        """Each recurrent layer's weights as one contiguous block, as cuDNN wants them: call after
+        moving or loading the model (under DDP a non-contiguous layer would be copied on every step,
+        with a warning). A no-op on the CPU."""
+        for layer in self.layers:
+            layer.flatten_parameters()
+
     def _inputs(self, ids: torch.Tensor) -> torch.Tensor:
         if self.embed is not None:
             return self.embed(ids)

@@ -31,6 +31,7 @@ from .runlock import RunLock, lock_run_folder
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
+    from .distributed import World
     from .train import Trainer
 
 DEFAULT_MINUTES = 6.0  # TrainConfig.max_minutes: the budget of a new run, and of "train more"
@@ -285,15 +286,20 @@ def _newer_last(ck: "Checkpoint") -> int | None:
 # ---- the whole set-up --------------------------------------------------------------------------------
 
 def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = None,
-                download_progress: Callable[[int, int | None], None] | None = None) -> PreparedRun:
+                download_progress: Callable[[int, int | None], None] | None = None,
+                world: "World | None" = None) -> PreparedRun:
     """Load the checkpoint and corpus, settle the run folder and build the Trainer.
 
     progress(message) is called before each slow part (the worker sends it on and checks for a stop
-    there); download_progress(done, total) during a download."""
+    there); download_progress(done, total) during a download. world: one of several processes under
+    torchrun (distributed.py); only its rank 0 has a run folder (and its lock)."""
     from .checkpoint import RESUME_ORDER, load_checkpoint
     from .datasets import open_corpus
     from .device import pick_device
+    from .distributed import SINGLE
     from .train import Trainer
+
+    world = world or SINGLE
 
     say = progress or (lambda message: None)
     notes: list[str] = []
@@ -307,16 +313,20 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
     newer = _newer_last(ck) if ck is not None else None  # the step of a newer `last` beside ck, if any
     out = Path(request.out) if request.out else None
     lock = None
-    if out is not None:  # a bad --out fails now, not after the whole budget
+    if out is not None and world.is_main:  # a bad --out fails now, not after the whole budget
         own = ck is not None and out.resolve() == ck.path.parent.resolve() and newer is None
         lock = check_run_folder(out, overwrite=request.overwrite, own_run=own)
     pick_device(cfg.device)  # no GPU: say so before reading the corpus
     corpus_arg = request.corpus or (ck.meta.get("corpus") if ck is not None else None)
     say(f"loading {corpus_arg or 'the default corpus'}")
-    corpus, ref = open_corpus(corpus_arg, data_dir=Path(request.data_dir) if request.data_dir else None,
-                              framing=cfg.framing, progress=download_progress)
+    with world.local_first():  # one download (or cache build) per machine, not one per process
+        corpus, ref = open_corpus(corpus_arg, data_dir=Path(request.data_dir) if request.data_dir else None,
+                                  framing=cfg.framing, progress=download_progress)
     say("preparing training")
-    trainer = Trainer(corpus, cfg, run_dir=None, resume=ck, corpus_ref=ref)
+    trainer = Trainer(corpus, cfg, run_dir=None, resume=ck, corpus_ref=ref, world=world)
+    if not world.is_main:  # only trains: rank 0 evaluates, saves and holds the run folder
+        trainer.notes.extend(notes)
+        return PreparedRun(trainer, ck, notes)
     if out is not None:
         run_dir = out
     elif ck is not None:

@@ -27,6 +27,7 @@ from .checkpoint import (
 from .config import LECTURE_SEEDS, TrainConfig, learning_rate
 from .corpus import CorpusText, LineWindows, StreamWindows, split_corpus, training_texts, validation_batches
 from .device import describe, pick_device
+from .distributed import SINGLE, World
 from .errors import CheckpointError, ConfigError, TuiGenError
 from .evaluate import score_batches
 from .model import CharRNN, ModelConfig, count_parameters, map_state, masked_nll, state_from_tensors, state_tensors
@@ -49,9 +50,10 @@ def corpus_digest(text: str) -> str:
 
 class Trainer:
     def __init__(self, corpus: CorpusText, config: TrainConfig, run_dir: Path | None = None,
-                 resume: Checkpoint | None = None, corpus_ref: str | None = None):
+                 resume: Checkpoint | None = None, corpus_ref: str | None = None, world: World | None = None):
         config.validate()
         self.config = config
+        self.world = world or SINGLE  # several processes under torchrun: see distributed.py
         self.corpus = corpus
         self.corpus_ref = corpus_ref or corpus.name
         self.run_dir = Path(run_dir) if run_dir else None
@@ -60,7 +62,7 @@ class Trainer:
         self.run_lock = None  # runlock.RunLock of run_dir, set by runsetup: released when run() ends
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.device = pick_device(config.device)
+        self.device = self.world.place(pick_device(config.device))  # cuda:LOCAL_RANK under torchrun
         torch.manual_seed(config.seed)
 
         self.framing = resume.framing if resume else (config.framing or corpus.framing)
@@ -95,6 +97,7 @@ class Trainer:
             embedding_dim=config.embedding_dim, dropout=config.dropout,
         )
         self.model = CharRNN(self.model_config).to(self.device)
+        self.model.flatten_parameters()
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
             **({"fused": True} if self.device.type == "cuda" else {}),
@@ -114,6 +117,12 @@ class Trainer:
         self.save_error: str | None = None  # why the latest save failed, until a `last` save succeeds
         if resume:
             self._restore(resume)
+        # The training step calls this one (DDP around the model when distributed); everything else
+        # uses self.model, so checkpoints, evaluation and sampling are those of one process.
+        self.train_model = self.world.wrap(self.model, self.device)
+        self.world.seed(config.seed, self.step)
+        if self.world.distributed:
+            self.notes.append(self.world.share_words(self.data.batch_size))
 
     def set_run_dir(self, run_dir: Path | None, resumed_here: bool = False) -> None:
         """Where checkpoints go. resumed_here: the folder of the checkpoint resumed from, whose best
@@ -177,7 +186,7 @@ class Trainer:
         first_step = self.step
         resumed_at = time.perf_counter()
         chars_window, time_window = 0, 0.0
-        while not self._done():
+        while not self._agreed_done():
             t0 = time.perf_counter()
             bpc, chars = self._train_step()
             dt = time.perf_counter() - t0
@@ -238,6 +247,21 @@ class Trainer:
             + (f", best validation {self.best_bpc:.3f} bits/char" if self.best_bpc is not None else ""),
             self.best_bpc, self._str(self.last_path), self._str(self.best_path))
 
+    def _agreed_done(self) -> bool:
+        """_done(), the same on every rank: rank 0's budget, evaluation and save requests and its
+        training time (the learning rate follows it), and a stop asked for on any rank."""
+        if not self.world.distributed:
+            return self._done()
+        (stop,), (done, eval_now, save_now, elapsed) = self.world.agree(
+            [self._stop], [self._done(), self._eval_now, self._save_now, self.elapsed])
+        # A signal handled during the collective set self._stop after this rank's vote: keep it for the
+        # next vote, never overwrite it with the agreed False (the stop would be lost).
+        self._stop = self._stop or stop
+        self._eval_now, self._save_now = bool(eval_now), bool(save_now)
+        if not self.world.is_main:
+            self.elapsed = elapsed
+        return stop or bool(done)
+
     @staticmethod
     def _str(p: Path | None) -> str | None:
         return str(p) if p else None
@@ -247,7 +271,7 @@ class Trainer:
         if self.batch_index >= self.data.steps_per_epoch:
             self.epoch += 1
             self.batch_index = 0
-        batch = self.data.batch(self.epoch, self.batch_index)
+        batch = self.world.shard(self.data.batch(self.epoch, self.batch_index))  # this rank's rows
         self.batch_index += 1
         self.model.train()
         x = batch.inputs.to(self.device, non_blocking=True)
@@ -264,10 +288,10 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda"):
-            logits, new_state = self.model(x, state)
+            logits, new_state = self.train_model(x, state)
             nll, count = masked_nll(logits, y, m)
-        loss = nll / count.clamp_min(1)
-        if not torch.isfinite(loss):
+        loss, global_loss, global_count = self.world.mean_loss(nll, count)  # over the global batch
+        if not torch.isfinite(global_loss):
             self.optimizer.zero_grad(set_to_none=True)
             self.carried = None
             return None, 0
@@ -282,6 +306,8 @@ class Trainer:
         if batch.reset is not None:
             self.carried = map_state(new_state, lambda t: t.detach())
         self.step += 1
+        if self.world.distributed:
+            return global_loss.item() / LN2, int(global_count.item())
         return loss.item() / LN2, batch.real_chars
 
     def _record_train(self, bpc: float) -> None:
@@ -313,6 +339,8 @@ class Trainer:
         return stop_strings(self.framing, self.end_marker)
 
     def _evaluate_and_save(self) -> Iterator[ev.Event]:
+        if not self.world.is_main:  # rank 0 alone evaluates and saves; the others go on training
+            return
         t0 = time.perf_counter()
         bpc = self.evaluate()
         if not math.isfinite(bpc):  # diverged: keep the last good checkpoint (JSON cannot hold it anyway)
@@ -331,7 +359,7 @@ class Trainer:
         yield from self._save("last")
 
     def _save(self, kind: str) -> Iterator[ev.Event]:
-        if self.run_dir is None:
+        if self.run_dir is None or not self.world.is_main:
             return
         try:
             path = save_checkpoint(self.run_dir / (kind + SUFFIX), *self.checkpoint_payload(kind))
@@ -354,7 +382,7 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        if self.carried is not None:
+        if self.carried is not None and not self.world.distributed:  # a rank holds only its rows' state
             for i, t in enumerate(state_tensors(self.carried)):
                 tensors[f"state.{i}"] = t
         meta = {
@@ -376,12 +404,14 @@ class Trainer:
             "optimizer": opt_meta,
             "torch_version": torch.__version__,
             "device": self.device.type,
+            "world_size": self.world.size,
         }
         return tensors, meta
 
     def _restore(self, ck: Checkpoint) -> None:
         meta = ck.meta
         self.model.load_state_dict(ck.model.state_dict())
+        self.model.flatten_parameters()
         try:
             restore_optimizer(self.optimizer, {k: v.to(self.device) if not k.endswith(".step") else v
                                                for k, v in ck.tensors.items() if k.startswith("optim.")},
@@ -410,9 +440,19 @@ class Trainer:
         carried = [ck.tensors[f"state.{i}"] for i in range(len(ck.tensors)) if f"state.{i}" in ck.tensors]
         shapes = [(1, self.data.batch_size, h) for h in self.model_config.hidden_sizes
                   for _ in range(2 if self.model_config.cell == "lstm" else 1)]
+        rows = self.world.rows(self.data.batch_size)  # all of them in one process
         if (carried and self.framing == "stream" and [tuple(t.shape) for t in carried] == shapes
-                and all(t.is_floating_point() for t in carried)):  # else: start from a zero state
-            self.carried = state_from_tensors([t.to(self.device, torch.float32) for t in carried], self.model_config.cell)
+                and all(t.is_floating_point() for t in carried) and rows.start < rows.stop):  # else: a zero state
+            self.carried = state_from_tensors([t[:, rows].to(self.device, torch.float32) for t in carried],
+                                              self.model_config.cell)
+        trained_by = meta.get("world_size", 1)
+        if trained_by != self.world.size and isinstance(trained_by, int):
+            self.notes.append(
+                f"the checkpoint was trained by {trained_by} process{'es' if trained_by != 1 else ''}, this run has "
+                f"{self.world.size}: the data position carries over (epoch {self.epoch}, batch {self.batch_index} "
+                f"of the global batch), each process taking its share of every batch"
+                + ("; the carried stream state starts from zero" if self.framing == "stream" and self.carried is None
+                   else ""))
         self.set_run_dir(self.run_dir, resumed_here=True)
 
 
