@@ -1,8 +1,9 @@
-"""The app's dialogs: help, confirm (quit, resume), open a run, train more."""
+"""The app's dialogs: help, confirm (quit, resume), open a run, train more, change the budget."""
 
+from tui_gen.app.screens.change_budget import ChangeBudgetScreen
 from tui_gen.app.screens.confirm import Choice, ConfirmScreen
 from tui_gen.app.screens.help import HelpScreen
 from tui_gen.app.screens.open_run import OpenRunScreen
 from tui_gen.app.screens.train_more import TrainMoreScreen
 
-__all__ = ["Choice", "ConfirmScreen", "HelpScreen", "OpenRunScreen", "TrainMoreScreen"]
+__all__ = ["ChangeBudgetScreen", "Choice", "ConfirmScreen", "HelpScreen", "OpenRunScreen", "TrainMoreScreen"]
