@@ -145,7 +145,8 @@ class FloodWorker:
             if self._exit_sent:
                 return []
             self._exit_sent = True
-            return [ev.Finished(self.source.step, "stopped", "stopped", None, None, None), ev.Exited(0, None)]
+            return [ev.Finished(self.source.step, ev.FinishReason.STOPPED, "stopped", None, None, None),
+                    ev.Exited(0, None)]
         if not self.batch_size:
             time.sleep(timeout or 0.05)
             return []

@@ -103,7 +103,7 @@ def test_a_run_reports_evaluates_snapshots_saves_and_ends(start, tmp_path, capfd
     saved = [e for e in seen if isinstance(e, ev.Saved)]
     assert {s.kind for s in saved} == {"best", "last"} and all(Path(s.path).is_file() for s in saved)
     fin = [e for e in seen if isinstance(e, ev.Finished)]
-    assert len(fin) == 1 and fin[0].reason == "completed" and fin[0].step == 200
+    assert len(fin) == 1 and fin[0].reason == FinishReason.COMPLETED and fin[0].step == 200
     assert isinstance(seen[-1], Exited) and seen[-1].exitcode == 0 and seen[-1].reason is None
     assert not w.alive and w.exitcode == 0 and w.death_reason() is None
     assert w.get(timeout=5) == []  # nothing after Exited, and no waiting for it
@@ -174,7 +174,7 @@ def test_pause_resume_save_snapshot_and_stop(start, tmp_path, capfd):
     w.send("stop")
     seen = until(w, is_(Exited))
     fin = [e for e in seen if isinstance(e, ev.Finished)]
-    assert len(fin) == 1 and fin[0].reason == "stopped" and Path(fin[0].last_path).is_file()
+    assert len(fin) == 1 and fin[0].reason == FinishReason.STOPPED and Path(fin[0].last_path).is_file()
     assert load_checkpoint(fin[0].last_path).step == fin[0].step
     assert seen[-1].exitcode == 0 and not w.alive and pid_gone(w.pid)
 
@@ -187,7 +187,7 @@ def test_stop_while_paused_ends_cleanly(start):
     w.send("stop")
     seen = until(w, is_(Exited))
     fin = [e for e in seen if isinstance(e, ev.Finished)][0]
-    assert fin.reason == "stopped" and fin.step == p.step and load_checkpoint(fin.last_path).step == p.step
+    assert fin.reason == FinishReason.STOPPED and fin.step == p.step and load_checkpoint(fin.last_path).step == p.step
     assert not [e for e in seen if isinstance(e, ev.Step)]  # no training after the pause
     assert seen[-1].exitcode == 0
 
@@ -197,7 +197,7 @@ def test_stop_before_training_starts(start):
     w.send("stop")  # lands while the child is still starting up
     seen = until(w, is_(Exited))
     fin = [e for e in seen if isinstance(e, ev.Finished)]
-    assert len(fin) == 1 and fin[0].reason == "stopped" and seen[-1].exitcode == 0
+    assert len(fin) == 1 and fin[0].reason == FinishReason.STOPPED and seen[-1].exitcode == 0
     assert fin[0].message == "stopped before training started"
     assert not [e for e in seen if isinstance(e, (ev.Started, ev.Step))]
 
@@ -239,7 +239,7 @@ def test_shutdown_mid_run_stops_cleanly(start):
     while not seen or not isinstance(seen[-1], Exited):
         seen += w.get(timeout=1)
     fin = [e for e in seen if isinstance(e, ev.Finished)]
-    assert fin and fin[0].reason == "stopped" and Path(fin[0].last_path).is_file()
+    assert fin and fin[0].reason == FinishReason.STOPPED and Path(fin[0].last_path).is_file()
     assert w.shutdown() == 0  # again: nothing to do
 
 
@@ -404,3 +404,31 @@ def test_save_now_saves_between_events(tmp_path, tiny_corpus, tiny_config):
     assert [type(e) for e in saved] == [ev.Saved] and saved[0].step == 3
     assert load_checkpoint(tmp_path / "last.safetensors").step == 3
     events.close()
+
+
+def test_a_snapshot_loads_from_memory_with_the_checkpoint_checks(monkeypatch, tiny_corpus, tiny_config):
+    """No temporary file (the weights go from bytes to the model), and the same checks as a file."""
+    import tempfile
+
+    import torch
+
+    from tui_gen.snapshot import make_snapshot
+    from tui_gen.train import Trainer
+
+    def no_files(*args, **kwargs):
+        raise AssertionError("a snapshot must not go through a temporary file")
+
+    for name in ("TemporaryDirectory", "NamedTemporaryFile", "mkstemp", "mkdtemp"):
+        monkeypatch.setattr(tempfile, name, no_files)
+    trainer = Trainer(tiny_corpus, tiny_config)
+    snap = make_snapshot(trainer)
+    model, vocab, framing, stops = model_from_snapshot(snap)
+    assert framing == "lines" and vocab.chars == trainer.vocab.chars
+    for (name, theirs), mine in zip(trainer.model.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(theirs, mine), name
+    with pytest.raises(CheckpointError, match="the training snapshot of step 0 is corrupted: .* bytes after"):
+        model_from_snapshot(Snapshot(0, snap.blob + b"\0", snap.meta))
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(CheckpointError, match="the training snapshot of step 0 is corrupted: the weight .* NaN"):
+        model_from_snapshot(make_snapshot(trainer))

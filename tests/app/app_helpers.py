@@ -86,7 +86,7 @@ class FakeWorker:
         self._alive = False
         self.exitcode = exitcode
         if finished:
-            self.push(ev.Finished(0, "stopped", "stopped", None, None, None))
+            self.push(ev.Finished(0, ev.FinishReason.STOPPED, "stopped", None, None, None))
         self.push(ev.Exited(exitcode, self.death_reason()))
 
 
