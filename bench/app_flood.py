@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 
 from tui_gen import events as ev
-from tui_gen import worker as wk
 
 KEY_INTERVAL = 0.05  # seconds between key presses
 BATCH = 100  # events per get(), ~4 evaluations among them (the real worker: <= 20 Steps/s, no batching)
@@ -97,7 +96,7 @@ class EventSource:
                 self.best = min(self.best, val)
                 out.append(ev.Eval(step=s, val_bpc=val, best_bpc=self.best, is_best=is_best, seconds=0.1))
                 if s % (4 * EVAL_EVERY) == 0:
-                    out.append(wk.Snapshot(s, self.snapshot_blob, {"vocab": list("abc"), "step": s}))
+                    out.append(ev.Snapshot(s, self.snapshot_blob, {"vocab": list("abc"), "step": s}))
                 k = (s // EVAL_EVERY) % len(HOSTILE)
                 out.append(ev.Samples(step=s, temperature=0.8, samples=[
                     (HOSTILE[k][:20], HOSTILE[k]), ("[b]", HOSTILE[(k + 1) % len(HOSTILE)]), ("", "plain _E_")]))
@@ -146,7 +145,8 @@ class FloodWorker:
             if self._exit_sent:
                 return []
             self._exit_sent = True
-            return [ev.Finished(self.source.step, "stopped", "stopped", None, None, None), wk.Exited(0, None)]
+            return [ev.Finished(self.source.step, ev.FinishReason.STOPPED, "stopped", None, None, None),
+                    ev.Exited(0, None)]
         if not self.batch_size:
             time.sleep(timeout or 0.05)
             return []
@@ -261,7 +261,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
             now = time.perf_counter()
             if counting[0]:
                 res.max_frame_gap = max(res.max_frame_gap, (now - last_frame[0]) * 1000)
-                res.max_notifications = max(res.max_notifications, len(app._notifications))
+                res.max_notifications = max(res.max_notifications, len(app.live_notices))
             last_frame[0] = now
             for item in list(pending):
                 t0, kind, ok = item
@@ -349,7 +349,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
         samples = app.query_one(SamplesPanel)
         res.sample_blocks = len(samples.blocks)
         res.sample_widgets = len(samples.query(".sample-block"))
-        res.notifications = len(app._notifications)
+        res.notifications = len(app.live_notices)
         res.warnings_kept = len(app.state.warnings)
         res.warning_count = app.state.warning_count
         res.counts = dict(worker.source.counts)

@@ -207,7 +207,6 @@ def test_the_cli_and_the_app_make_the_same_configuration_from_the_same_flags():
     given the same flags start the same run."""
     from tui_gen.app.options import LaunchOptions
     from tui_gen.cli import build_parser, run_request
-    from tui_gen.worker import run_request as worker_request
 
     flags = ["--cell", "lstm", "--hidden", "32,32", "--framing", "stream", "--lr", "0.01", "--batch-size", "16",
              "--schedule", "constant", "--embedding", "0", "--dropout", "0.1", "--seq-len", "40", "--seed", "7",
@@ -215,7 +214,7 @@ def test_the_cli_and_the_app_make_the_same_configuration_from_the_same_flags():
     parser = build_parser()
     from_cli = new_run_config(run_request(parser.parse_args(["train", "book.txt", *flags])))
     options = LaunchOptions.from_args(parser.parse_args(["launch", "book.txt", *flags]), environ={})
-    from_app = new_run_config(worker_request(options.new_run()))
+    from_app = new_run_config(options.new_run().run_request())
     assert from_cli == from_app
     assert (from_app.cell, from_app.hidden_sizes, from_app.framing, from_app.max_steps) == ("lstm", [32, 32], "stream", 30)
     assert from_app.embedding_dim == 0 and from_app.lr == 0.01  # the flag over the lecture preset's 3e-4

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from tui_gen import events as ev
+from tui_gen.budget import Budget
 from tui_gen.checkpoint import load_checkpoint
+from tui_gen.commands import Command, SetBudget
 from tui_gen.errors import ConfigError, CheckpointError
 from tui_gen.runsetup import new_run_config
 from tui_gen.sample import Generator, SamplingSettings
-from tui_gen.worker import (
-    Exited, Failed, Paused, Progress, Resumed, Snapshot, TrainingWorker, WorkerSpec, describe_exit,
-    model_from_snapshot, run_request,
-)
+from tui_gen.events import BudgetChanged, Exited, Failed, FinishReason, Paused, Progress, Resumed, Snapshot
+from tui_gen.snapshot import model_from_snapshot
+from tui_gen.worker import TrainingWorker, WorkerSpec, describe_exit
 
 TINY = dict(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, eval_every=50, sample_length=12,
             embedding_dim=8, device="cpu", warmup_steps=2)
@@ -102,7 +103,7 @@ def test_a_run_reports_evaluates_snapshots_saves_and_ends(start, tmp_path, capfd
     saved = [e for e in seen if isinstance(e, ev.Saved)]
     assert {s.kind for s in saved} == {"best", "last"} and all(Path(s.path).is_file() for s in saved)
     fin = [e for e in seen if isinstance(e, ev.Finished)]
-    assert len(fin) == 1 and fin[0].reason == "completed" and fin[0].step == 200
+    assert len(fin) == 1 and fin[0].reason == FinishReason.COMPLETED and fin[0].step == 200
     assert isinstance(seen[-1], Exited) and seen[-1].exitcode == 0 and seen[-1].reason is None
     assert not w.alive and w.exitcode == 0 and w.death_reason() is None
     assert w.get(timeout=5) == []  # nothing after Exited, and no waiting for it
@@ -173,7 +174,7 @@ def test_pause_resume_save_snapshot_and_stop(start, tmp_path, capfd):
     w.send("stop")
     seen = until(w, is_(Exited))
     fin = [e for e in seen if isinstance(e, ev.Finished)]
-    assert len(fin) == 1 and fin[0].reason == "stopped" and Path(fin[0].last_path).is_file()
+    assert len(fin) == 1 and fin[0].reason == FinishReason.STOPPED and Path(fin[0].last_path).is_file()
     assert load_checkpoint(fin[0].last_path).step == fin[0].step
     assert seen[-1].exitcode == 0 and not w.alive and pid_gone(w.pid)
 
@@ -186,7 +187,7 @@ def test_stop_while_paused_ends_cleanly(start):
     w.send("stop")
     seen = until(w, is_(Exited))
     fin = [e for e in seen if isinstance(e, ev.Finished)][0]
-    assert fin.reason == "stopped" and fin.step == p.step and load_checkpoint(fin.last_path).step == p.step
+    assert fin.reason == FinishReason.STOPPED and fin.step == p.step and load_checkpoint(fin.last_path).step == p.step
     assert not [e for e in seen if isinstance(e, ev.Step)]  # no training after the pause
     assert seen[-1].exitcode == 0
 
@@ -196,7 +197,7 @@ def test_stop_before_training_starts(start):
     w.send("stop")  # lands while the child is still starting up
     seen = until(w, is_(Exited))
     fin = [e for e in seen if isinstance(e, ev.Finished)]
-    assert len(fin) == 1 and fin[0].reason == "stopped" and seen[-1].exitcode == 0
+    assert len(fin) == 1 and fin[0].reason == FinishReason.STOPPED and seen[-1].exitcode == 0
     assert fin[0].message == "stopped before training started"
     assert not [e for e in seen if isinstance(e, (ev.Started, ev.Step))]
 
@@ -238,7 +239,7 @@ def test_shutdown_mid_run_stops_cleanly(start):
     while not seen or not isinstance(seen[-1], Exited):
         seen += w.get(timeout=1)
     fin = [e for e in seen if isinstance(e, ev.Finished)]
-    assert fin and fin[0].reason == "stopped" and Path(fin[0].last_path).is_file()
+    assert fin and fin[0].reason == FinishReason.STOPPED and Path(fin[0].last_path).is_file()
     assert w.shutdown() == 0  # again: nothing to do
 
 
@@ -255,19 +256,79 @@ def test_shutdown_escalates_to_kill_and_leaves_no_process(start):
     assert "SIGKILL" in w.death_reason()
 
 
+def test_the_budget_is_extended_then_shortened_while_training(start):
+    w = start(steps=30, overrides={"eval_every": 100_000})
+    until(w, lambda e: isinstance(e, ev.Step) and e.step >= 5)
+    assert w.send(SetBudget(Budget(steps=100_000)))
+    longer = until(w, is_(BudgetChanged))[-1]
+    assert (longer.max_steps, longer.max_seconds, longer.budget) == (100_000, None, "100000 steps")
+    assert longer.progress == pytest.approx(longer.step / 100_000)
+    until(w, lambda e: isinstance(e, ev.Step) and e.step > 40)  # past the budget it started with
+
+    assert w.send(SetBudget(Budget(steps=10)))  # below what it has trained: it ends at the next step
+    seen = until(w, is_(BudgetChanged))
+    shorter = seen[-1]
+    assert shorter.max_steps == 10 and shorter.progress == 1.0
+    seen = until(w, is_(Exited), seen=seen)
+    after = seen[seen.index(shorter):]
+    assert not [e for e in after if isinstance(e, ev.Step)]  # not one step more
+    fin = [e for e in after if isinstance(e, ev.Finished)]
+    assert len(fin) == 1 and fin[0].reason == FinishReason.COMPLETED and fin[0].step == shorter.step
+    ck = load_checkpoint(fin[0].last_path)  # saved the clean way, with the budget it ended with
+    assert ck.step == shorter.step and ck.meta["train_config"]["max_steps"] == 10
+    assert seen[-1].exitcode == 0
+
+
+def test_a_budget_shortened_while_paused_ends_the_run_there(start):
+    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    until(w, lambda e: isinstance(e, ev.Step) and e.step >= 3)
+    w.send(Command.PAUSE)
+    paused = until(w, is_(Paused))[-1]
+    w.send(SetBudget(Budget(steps=1)))
+    seen = until(w, is_(Exited))
+    assert not [e for e in seen if isinstance(e, (ev.Step, Resumed))]  # it ended without resuming
+    changed = [e for e in seen if isinstance(e, BudgetChanged)]
+    assert len(changed) == 1 and changed[0].step == paused.step and changed[0].progress == 1.0
+    fin = [e for e in seen if isinstance(e, ev.Finished)][0]
+    assert fin.reason == FinishReason.COMPLETED and fin.step == paused.step
+    assert load_checkpoint(fin.last_path).step == paused.step
+
+
+@pytest.mark.parametrize("paused", [False, True], ids=["training", "paused"])
+def test_sigterm_to_the_training_process_saves_last_and_ends_as_terminated(start, tmp_path, paused):
+    """systemd (KillMode=control-group), `docker stop` or a process group's kill send SIGTERM to the
+    training process itself: it finishes the step, saves `last`, says so, and exits cleanly."""
+    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    seen = until(w, lambda e: isinstance(e, ev.Step) and e.step >= 5)
+    if paused:
+        w.send(Command.PAUSE)
+        until(w, is_(Paused), seen=seen)
+    os.kill(w.pid, signal.SIGTERM)
+    seen = until(w, is_(Exited), seen=seen)
+    fin = [e for e in seen if isinstance(e, ev.Finished)]
+    assert len(fin) == 1 and fin[0].reason == FinishReason.TERMINATED, fin
+    assert "SIGTERM" in fin[0].message
+    last_step = max(e.step for e in seen if isinstance(e, (ev.Step, Paused)))
+    assert fin[0].step == last_step  # the step under way was finished, no more after it
+    ck = load_checkpoint(fin[0].last_path)
+    assert ck.step == fin[0].step and Path(fin[0].last_path) == tmp_path / "run" / "last.safetensors"
+    assert seen[-1].exitcode == 0 and seen[-1].reason is None  # a clean end, not a death
+    assert "finished (terminated)" in (tmp_path / "worker.log").read_text()
+
+
 # ---- in-process pieces: no child needed ------------------------------------------------------------
 
 def test_a_spec_becomes_the_shared_run_request():
-    cfg = new_run_config(run_request(WorkerSpec(overrides={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]})))
+    cfg = new_run_config(WorkerSpec(overrides={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]}).run_request())
     assert cfg.max_minutes is None and cfg.max_steps == 7 and cfg.hidden_sizes == [8]
-    cfg = new_run_config(run_request(WorkerSpec(steps=30)))
+    cfg = new_run_config(WorkerSpec(steps=30).run_request())
     assert cfg.max_steps == 30 and cfg.max_minutes is None
     with pytest.raises(ConfigError, match="unknown training setting 'bogus'"):
-        new_run_config(run_request(WorkerSpec(overrides={"bogus": 1})))
+        new_run_config(WorkerSpec(overrides={"bogus": 1}).run_request())
     with pytest.raises(ConfigError, match="seq-len"):
-        new_run_config(run_request(WorkerSpec(overrides={"seq_len": 0})))
+        new_run_config(WorkerSpec(overrides={"seq_len": 0}).run_request())
     with pytest.raises(ConfigError, match="--seq-len must be a whole number, got '50'"):
-        new_run_config(run_request(WorkerSpec(overrides={"seq_len": "50"})))
+        new_run_config(WorkerSpec(overrides={"seq_len": "50"}).run_request())
 
 
 def test_describe_exit_and_bad_commands():
@@ -275,8 +336,10 @@ def test_describe_exit_and_bad_commands():
     assert "signal 15 (SIGTERM)" in describe_exit(-15)
     assert "exited with code 3; see x.log" in describe_exit(3, "x.log")
     w = TrainingWorker()
-    with pytest.raises(ValueError):
-        w.send("explode")
+    for bad in ("explode", 3, Budget(minutes=2)):
+        with pytest.raises(ValueError):
+            w.send(bad)
+    assert not w.send("pause") and not w.send(SetBudget(Budget(steps=5)))  # fine commands, nobody to hear
     assert w.get(timeout=0) == [] and not w.alive and w.shutdown() is None
 
 
@@ -288,10 +351,84 @@ def test_a_corrupt_snapshot_is_a_checkpoint_error():
 def test_the_training_process_runs_below_the_ui_with_every_core(start):
     """It trains on all the cores (the UI kept one back before: 0.71x `tui-gen train`'s speed) at a lower
     priority, so the UI, at normal priority, gets a core whenever it needs one."""
-    from tui_gen.worker import TRAINING_NICENESS, default_threads
+    from tui_gen.training_process import TRAINING_NICENESS, default_threads
 
     assert default_threads() == len(os.sched_getaffinity(0))
     w = start(steps=LONG)
     until(w, is_(ev.Started))
     nice = int(Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
     assert nice == min(19, os.nice(0) + TRAINING_NICENESS)
+
+
+def test_a_budget_set_while_training_counts_from_where_this_run_started(tmp_path, tiny_corpus, tiny_config):
+    """"20 minutes" or "2000 steps" mean this run's length, as --minutes / --steps do on resume: on a
+    resumed run they count from the checkpoint's step and training time, not from step 0."""
+    from dataclasses import replace
+
+    from tui_gen.errors import ConfigError
+    from tui_gen.train import Trainer
+
+    first = Trainer(tiny_corpus, replace(tiny_config, max_steps=12), run_dir=tmp_path)
+    for _ in first.run():
+        pass
+    ck = load_checkpoint(tmp_path / "last.safetensors")
+    trainer = Trainer(tiny_corpus, replace(tiny_config, max_steps=20), run_dir=tmp_path, resume=ck)
+    events = trainer.run()
+    started = next(events)
+    assert started.step == 12 and started.elapsed == pytest.approx(ck.meta["elapsed"])
+    step = next(e for e in events if isinstance(e, ev.Step))
+    changed = trainer.set_budget(Budget(steps=5))
+    assert (changed.step, changed.max_steps, changed.max_seconds, changed.budget) == (13, 17, None, "5 steps")
+    changed = trainer.set_budget(Budget(minutes=30))
+    assert changed.max_steps is None and changed.max_seconds == pytest.approx(ck.meta["elapsed"] + 1800)
+    assert changed.progress == pytest.approx(step.elapsed / changed.max_seconds)
+    changed = trainer.set_budget(Budget(steps=1))  # 13 is this run's first step: the budget is spent
+    assert changed.progress == 1.0 and trainer.budget_spent
+    rest = list(events)
+    assert not [e for e in rest if isinstance(e, ev.Step)]
+    assert isinstance(rest[-1], ev.Finished) and rest[-1].reason == FinishReason.COMPLETED and rest[-1].step == 13
+    for bad in (Budget(), Budget(minutes=1, steps=1), Budget(steps=0), Budget(minutes=float("nan"))):
+        with pytest.raises(ConfigError):
+            trainer.set_budget(bad)
+
+
+def test_save_now_saves_between_events(tmp_path, tiny_corpus, tiny_config):
+    from dataclasses import replace
+
+    from tui_gen.train import Trainer
+
+    trainer = Trainer(tiny_corpus, replace(tiny_config, max_steps=100, eval_every=1000), run_dir=tmp_path)
+    events = trainer.run()
+    next(e for e in events if isinstance(e, ev.Step) and e.step == 3)
+    saved = list(trainer.save_now("last"))
+    assert [type(e) for e in saved] == [ev.Saved] and saved[0].step == 3
+    assert load_checkpoint(tmp_path / "last.safetensors").step == 3
+    events.close()
+
+
+def test_a_snapshot_loads_from_memory_with_the_checkpoint_checks(monkeypatch, tiny_corpus, tiny_config):
+    """No temporary file (the weights go from bytes to the model), and the same checks as a file."""
+    import tempfile
+
+    import torch
+
+    from tui_gen.snapshot import make_snapshot
+    from tui_gen.train import Trainer
+
+    def no_files(*args, **kwargs):
+        raise AssertionError("a snapshot must not go through a temporary file")
+
+    for name in ("TemporaryDirectory", "NamedTemporaryFile", "mkstemp", "mkdtemp"):
+        monkeypatch.setattr(tempfile, name, no_files)
+    trainer = Trainer(tiny_corpus, tiny_config)
+    snap = make_snapshot(trainer)
+    model, vocab, framing, stops = model_from_snapshot(snap)
+    assert framing == "lines" and vocab.chars == trainer.vocab.chars
+    for (name, theirs), mine in zip(trainer.model.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(theirs, mine), name
+    with pytest.raises(CheckpointError, match="the training snapshot of step 0 is corrupted: .* bytes after"):
+        model_from_snapshot(Snapshot(0, snap.blob + b"\0", snap.meta))
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(CheckpointError, match="the training snapshot of step 0 is corrupted: the weight .* NaN"):
+        model_from_snapshot(make_snapshot(trainer))

@@ -5,17 +5,20 @@ holds the weights, the optimizer state, the RNG state and (stream framing) the c
 as tensors, and everything else (format version, configs, vocabulary, step, metric history, data
 position) as JSON in the safetensors header's metadata. One file per checkpoint makes a save atomic:
 write a temporary file, fsync, rename. A checkpoint is untrusted input: the header is checked by hand
-(size, offsets, dtypes) before any tensor is read, and nothing in it is ever executed.
+(size, offsets, dtypes) before any tensor is read, and nothing in it is ever executed. The same
+checks read a checkpoint from bytes (the training process's snapshots), without a file.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from safetensors.torch import save as st_save
@@ -41,7 +44,7 @@ TORCH_DTYPES = {
 
 @dataclass
 class Checkpoint:
-    path: Path
+    path: Path | None  # None: loaded from bytes (load_checkpoint_bytes)
     meta: dict  # the JSON part
     tensors: dict[str, torch.Tensor]  # everything, by name ("model.*", "optim.*", "rng.*", "state.*")
     model: CharRNN
@@ -130,24 +133,26 @@ def resolve_checkpoint(path: str | Path, prefer: tuple[str, ...] = PLAY_ORDER) -
 
 def read_header(path: Path) -> tuple[dict, dict]:
     """The tensor table and the tui-gen metadata, after checking the header against the file."""
-    header, meta, _ = _read_header(path)
-    return header, meta
-
-
-def _read_header(path: Path) -> tuple[dict, dict, int]:
-    """read_header's table and metadata, and where the tensor data starts in the file."""
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise CheckpointError(f"{path} is truncated or not a checkpoint ({size} bytes)")
-            (n,) = struct.unpack("<Q", head)
-            if n > MAX_HEADER_BYTES or 8 + n > size:
-                raise CheckpointError(f"{path} is not a tui-gen checkpoint (bad header: it may be truncated or another format)")
-            raw = f.read(n)
+            header, meta, _ = _read_header(f, size, path)
     except OSError as e:
         raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
+    return header, meta
+
+
+def _read_header(f: BinaryIO, size: int, label: object) -> tuple[dict, dict, int]:
+    """read_header's table and metadata, and where the tensor data starts, from a checkpoint's bytes
+    (a file, or a snapshot in memory) of `size` bytes; `label` is what the messages call it."""
+    path = label  # the messages say "{path} is ...": a file's path, or "the training snapshot of step N"
+    head = f.read(8)
+    if len(head) < 8:
+        raise CheckpointError(f"{path} is truncated or not a checkpoint ({size} bytes)")
+    (n,) = struct.unpack("<Q", head)
+    if n > MAX_HEADER_BYTES or 8 + n > size:
+        raise CheckpointError(f"{path} is not a tui-gen checkpoint (bad header: it may be truncated or another format)")
+    raw = f.read(n)
     if size > MAX_FILE_BYTES:
         raise CheckpointError(f"{path} is {size / 2**30:.1f} GiB, larger than any tui-gen checkpoint")
     try:
@@ -214,7 +219,23 @@ _META_TYPES = {
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                     prefer: tuple[str, ...] = PLAY_ORDER) -> Checkpoint:
     path = resolve_checkpoint(path, prefer)
-    table, meta, data_start = _read_header(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            return _load(f, size, path, device)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def load_checkpoint_bytes(blob: bytes, name: str, device: str | torch.device = "cpu") -> Checkpoint:
+    """A checkpoint held in memory (the training process's snapshots), checked exactly as a file is;
+    `name` is what error messages call it. Its Checkpoint.path is None."""
+    return _load(io.BytesIO(blob), len(blob), name, device)
+
+
+def _load(f: BinaryIO, size: int, label: Path | str, device: str | torch.device) -> Checkpoint:
+    path = label  # in messages
+    table, meta, data_start = _read_header(f, size, label)
     try:
         vocab = Vocab.from_json(meta["vocab"])
         mc = dict(meta["model_config"])
@@ -252,26 +273,23 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         model = CharRNN(model_config)
     model = model.to_empty(device="cpu")
     tensors: dict[str, torch.Tensor] = {}
-    try:
-        with path.open("rb") as f:
-            for name, t in model.state_dict().items():
-                info = table.get("model." + name)
-                if info is None:
-                    raise CheckpointError(f"{path} is missing the weight {name!r}")
-                _read_into(f, path, data_start, info, t)
-                if not _all_finite(t):
-                    raise CheckpointError(f"{path} is corrupted: the weight {name} holds NaN or infinite values")
-            for name, info in table.items():
-                if not name.startswith("model."):
-                    tensors[name] = _read_into(f, path, data_start, info,
-                                               torch.empty(info["shape"], dtype=TORCH_DTYPES[info["dtype"]]))
-    except OSError as e:
-        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
+    for name, t in model.state_dict().items():
+        info = table.get("model." + name)
+        if info is None:
+            raise CheckpointError(f"{path} is missing the weight {name!r}")
+        _read_into(f, path, data_start, info, t)
+        if not _all_finite(t):
+            raise CheckpointError(f"{path} is corrupted: the weight {name} holds NaN or infinite values")
+    for name, info in table.items():
+        if not name.startswith("model."):
+            tensors[name] = _read_into(f, path, data_start, info,
+                                       torch.empty(info["shape"], dtype=TORCH_DTYPES[info["dtype"]]))
     model.to(device)
     model.eval()
     # The weights as "model.*" too, as they were saved: the model's own tensors, not copies.
     tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
-    return Checkpoint(path=path, meta=meta, tensors=tensors, model=model, vocab=vocab)
+    return Checkpoint(path=label if isinstance(label, Path) else None, meta=meta, tensors=tensors, model=model,
+                      vocab=vocab)
 
 
 def _all_finite(t: torch.Tensor, chunk: int = 1 << 20) -> bool:
@@ -281,7 +299,7 @@ def _all_finite(t: torch.Tensor, chunk: int = 1 << 20) -> bool:
     return all(bool(torch.isfinite(flat[a:a + chunk]).all()) for a in range(0, flat.numel(), chunk))
 
 
-def _read_into(f, path: Path, data_start: int, info: dict, t: torch.Tensor) -> torch.Tensor:
+def _read_into(f: BinaryIO, path: object, data_start: int, info: dict, t: torch.Tensor) -> torch.Tensor:
     """Fill the contiguous CPU tensor t with its bytes in the file (little-endian, as safetensors
     stores them and as torch holds them on every platform tui-gen runs on)."""
     start, end = info["data_offsets"]
@@ -294,7 +312,7 @@ def _read_into(f, path: Path, data_start: int, info: dict, t: torch.Tensor) -> t
     return t
 
 
-def _check_table(path: Path, table: dict, expected: dict, config: ModelConfig, meta: dict) -> None:
+def _check_table(path: object, table: dict, expected: dict, config: ModelConfig, meta: dict) -> None:
     """Before any tensor is read: every entry is one that a checkpoint of this model holds, and no
     bigger than it needs. A header may claim gigabytes that a sparse file "holds" at no cost on disk;
     those are refused here, unread."""

@@ -349,7 +349,7 @@ def _drive(trainer, out, err, quiet: bool) -> int:
             elif isinstance(e, ev.Warning):
                 progress.console.print(warning(e.message), highlight=False, soft_wrap=True)
             elif isinstance(e, ev.Finished):
-                if e.reason in ("diverged", "failed"):
+                if ev.FinishReason(e.reason).is_failure:
                     err.print(f"tui-gen: error: {one_line(e.message)}", markup=False, soft_wrap=True)  # one line
                     status = EXIT_FAILED
                 else:

@@ -1,11 +1,28 @@
 """What a training run reports, as plain picklable values.
 
-The trainer yields these; the CLI prints them, the app's worker process forwards them over a queue.
+The trainer yields the first group; the CLI prints them, and the app's training process forwards them
+over a pipe together with the second group, which only the training process sends (tui_gen.worker
+and tui_gen.training_process).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class FinishReason(StrEnum):
+    """Why a run ended (Finished.reason). A StrEnum: it crosses the pipe and may be written as JSON."""
+
+    COMPLETED = "completed"  # its budget is used up
+    STOPPED = "stopped"  # asked to stop (a key, quitting, another run starting)
+    TERMINATED = "terminated"  # SIGTERM to the training process (systemd, docker stop): saved, then ended
+    DIVERGED = "diverged"  # the loss stopped being finite
+    FAILED = "failed"  # its end could not be saved
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (FinishReason.DIVERGED, FinishReason.FAILED)
 
 
 @dataclass
@@ -24,7 +41,8 @@ class Started:
     run_dir: str | None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth saying, not problems: settings changed on resume
-    model: str = ""  # the model in words: "GRU 128,256", "LSTM 64 one-hot"  # worth saying, not problems: settings changed on resume
+    model: str = ""  # the model in words: "GRU 128,256", "LSTM 64 one-hot"
+    elapsed: float = 0.0  # seconds trained before this run started (non-zero when resuming)
     framing_reason: str = ""  # why this framing: "given", "built-in corpus", what the guess saw in the text
 
 
@@ -71,11 +89,83 @@ class Warning:
 @dataclass
 class Finished:
     step: int
-    reason: str  # "completed", "stopped", "diverged", "failed"
+    reason: FinishReason
     message: str
     best_bpc: float | None
     last_path: str | None
     best_path: str | None
 
 
-Event = Started | Step | Eval | Samples | Saved | Warning | Finished
+@dataclass
+class BudgetChanged:
+    """The run's budget was changed while it trains (Trainer.set_budget): the new one, absolute like
+    Started's (a resumed run's includes its past), and where that leaves the run."""
+
+    step: int
+    max_steps: int | None
+    max_seconds: float | None
+    progress: float | None
+    budget: str  # as the user gave it, counted from where this run started: "20 minutes", "2000 steps"
+
+
+Event = Started | Step | Eval | Samples | Saved | Warning | BudgetChanged | Finished
+
+
+# ---- sent only by the app's training process ----------------------------------------------------------
+
+@dataclass
+class Snapshot:
+    """The model's weights right now, for the UI to generate from (tui_gen.snapshot.model_from_snapshot).
+
+    blob: a safetensors file's bytes in the checkpoint format (weights as "model.*", the tui-gen
+    metadata in its header), without optimizer state. meta: that metadata (vocab, model_config,
+    framing, end_marker, step, val_bpc, best_val_bpc, corpus) plus stop_strings.
+    """
+
+    step: int
+    blob: bytes
+    meta: dict
+
+
+@dataclass
+class Progress:
+    """Work before training starts: loading a checkpoint or a corpus, a download (done/total in bytes)."""
+
+    message: str
+    done: int = 0
+    total: int | None = None
+
+
+@dataclass
+class Failed:
+    """The training process gave up: a TuiGenError's message, or a one-line summary of a crash (traceback
+    in the log).
+
+    kind: the TuiGenError's kind ("download", "config", "corpus", ...), or "crash" for a bug; reason:
+    its short why, if it has one. What happened is read from these, never from the message."""
+
+    message: str
+    log_path: str | None = None
+    kind: str = "crash"
+    reason: str | None = None
+
+
+@dataclass
+class Paused:
+    step: int
+
+
+@dataclass
+class Resumed:
+    step: int
+
+
+@dataclass
+class Exited:
+    """Added by the parent (TrainingWorker) when the child's channel closes: always the last event."""
+
+    exitcode: int | None
+    reason: str | None  # None for a clean exit; else what TrainingWorker.death_reason() says
+
+
+WorkerEvent = Event | Snapshot | Progress | Failed | Paused | Resumed | Exited

@@ -6,7 +6,9 @@
 
 The consumer may call request_stop(), request_eval() or request_save() at any time (another thread,
 a signal handler, the app's worker between events); they take effect at the next step boundary.
-Pausing is simply not asking for the next event: time spent paused is not counted.
+Pausing is simply not asking for the next event: time spent paused is not counted. Between events,
+from the thread that consumes run(), save_now() saves at once (while paused, say) and set_budget()
+changes how long the run trains.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import torch
 
 from . import events as ev
+from .budget import MAX_MINUTES, MAX_STEPS, Budget
 from .checkpoint import (
     SUFFIX, Checkpoint, stop_strings, optimizer_tensors, remove_stale_temps, restore_optimizer, save_checkpoint,
 )
@@ -29,6 +32,7 @@ from .corpus import CorpusText, LineWindows, StreamWindows, split_corpus, traini
 from .device import describe, pick_device
 from .distributed import SINGLE, World
 from .errors import CheckpointError, ConfigError, TuiGenError
+from .events import FinishReason
 from .evaluate import score_batches
 from .model import CharRNN, ModelConfig, count_parameters, map_state, masked_nll, state_from_tensors, state_tensors
 from .sample import SamplingSettings, sample_many
@@ -112,6 +116,7 @@ class Trainer:
         self._history_acc: list[float] = []
         self.carried = None  # stream framing: the state carried into the next window
         self._stop = self._eval_now = self._save_now = False
+        self._stop_reason = FinishReason.STOPPED
         self.last_path: Path | None = None
         self.best_path: Path | None = None
         self.save_error: str | None = None  # why the latest save failed, until a `last` save succeeds
@@ -123,6 +128,7 @@ class Trainer:
         self.world.seed(config.seed, self.step)
         if self.world.distributed:
             self.notes.append(self.world.share_words(self.data.batch_size))
+        self._origin = (self.step, self.elapsed)  # where this run starts: set_budget counts from here
 
     def set_run_dir(self, run_dir: Path | None, resumed_here: bool = False) -> None:
         """Where checkpoints go. resumed_here: the folder of the checkpoint resumed from, whose best
@@ -132,8 +138,10 @@ class Trainer:
         self.best_path = best if best and resumed_here and self.best_bpc is not None and best.is_file() else None
 
     # ---- control, safe to call from elsewhere between steps ------------------------------------
-    def request_stop(self) -> None:
+    def request_stop(self, reason: FinishReason = FinishReason.STOPPED) -> None:
+        """reason: what the Finished event will say (TERMINATED: the training process got SIGTERM)."""
         self._stop = True
+        self._stop_reason = reason
 
     @property
     def stop_requested(self) -> bool:
@@ -144,6 +152,28 @@ class Trainer:
 
     def request_save(self) -> None:
         self._save_now = True
+
+    def save_now(self, kind: str = "last") -> Iterator[ev.Event]:
+        """Save at once, between events (request_save waits for the next step): Saved, or a Warning
+        if the disk refused it."""
+        yield from self._save(kind)
+
+    def set_budget(self, budget: Budget) -> ev.BudgetChanged:
+        """Train for `budget` (minutes or steps) counted from where this run started (its first step
+        here, not the checkpoint's), instead of the budget it had. Below what is already trained, the
+        run finishes (evaluates and saves `last`) before its next step. Call between events."""
+        start_step, start_elapsed = self._origin
+        if (budget.minutes is None) == (budget.steps is None):
+            raise ConfigError("a budget is either minutes or steps")
+        if budget.steps is not None:
+            if not 1 <= budget.steps <= MAX_STEPS:
+                raise ConfigError(f"give 1 to {MAX_STEPS:,} steps, not {budget.steps:,}")
+            self.config = replace(self.config, max_steps=start_step + budget.steps, max_minutes=None)
+        else:
+            if not (math.isfinite(budget.minutes) and 0 < budget.minutes <= MAX_MINUTES):
+                raise ConfigError(f"give more than 0 and at most {MAX_MINUTES:,} minutes, not {budget.minutes:g}")
+            self.config = replace(self.config, max_steps=None, max_minutes=start_elapsed / 60 + budget.minutes)
+        return ev.BudgetChanged(self.step, self.config.max_steps, self.max_seconds, self.progress(), str(budget))
 
     # ---- the loop -------------------------------------------------------------------------------
     @property
@@ -158,9 +188,13 @@ class Trainer:
             parts.append(self.elapsed / self.max_seconds)
         return min(1.0, max(parts)) if parts else None
 
-    def _done(self) -> bool:
+    @property
+    def budget_spent(self) -> bool:
         p = self.progress()
-        return self._stop or (p is not None and p >= 1.0)
+        return p is not None and p >= 1.0
+
+    def _done(self) -> bool:
+        return self._stop or self.budget_spent
 
     def run(self) -> Iterator[ev.Event]:
         try:
@@ -179,6 +213,7 @@ class Trainer:
             max_steps=cfg.max_steps, max_seconds=self.max_seconds,
             run_dir=str(self.run_dir) if self.run_dir else None, warnings=list(self.warnings),
             notes=list(self.notes), model=describe_model(self.model_config), framing_reason=self.framing_reason,
+            elapsed=self.elapsed,
         )
         if self.run_dir is not None:
             remove_stale_temps(self.run_dir)  # left by saves killed mid-write
@@ -200,7 +235,7 @@ class Trainer:
                 if nan_streak >= cfg.max_nan_steps:
                     self.elapsed += time.perf_counter() - resumed_at
                     yield ev.Finished(
-                        self.step, "diverged",
+                        self.step, FinishReason.DIVERGED,
                         f"training diverged: {nan_streak} steps in a row had a non-finite loss. The last good "
                         "checkpoint is intact; lower --lr (or --clip) and resume from it",
                         self.best_bpc, self._str(self.last_path), self._str(self.best_path))
@@ -226,10 +261,10 @@ class Trainer:
         if self.step == first_step:  # stopped before the first step, or nothing left of the budget
             if self._stop:
                 yield from self._save("last")
-                yield ev.Finished(self.step, "stopped", f"stopped at step {self.step}", self.best_bpc,
+                yield ev.Finished(self.step, self._stop_reason, self._stopped_message(), self.best_bpc,
                                   self._str(self.last_path), self._str(self.best_path))
             else:
-                yield ev.Finished(self.step, "completed",
+                yield ev.Finished(self.step, FinishReason.COMPLETED,
                                   f"nothing to do: the run is already at step {self.step} of its budget",
                                   self.best_bpc, self._str(self.last_path), self._str(self.best_path))
             return
@@ -238,12 +273,12 @@ class Trainer:
         elif self._save_now or self.last_path is None:
             yield from self._save("last")
         if self.save_error:  # the run's end is lost (disk full, ...): a failure, even if training went fine
-            yield ev.Finished(self.step, "failed", f"step {self.step} could not be saved: {self.save_error}",
+            yield ev.Finished(self.step, FinishReason.FAILED, f"step {self.step} could not be saved: {self.save_error}",
                               self.best_bpc, self._str(self.last_path), self._str(self.best_path))
             return
         yield ev.Finished(
-            self.step, "stopped" if self._stop else "completed",
-            f"{'stopped' if self._stop else 'finished'} at step {self.step}"
+            self.step, self._stop_reason if self._stop else FinishReason.COMPLETED,
+            (self._stopped_message() if self._stop else f"finished at step {self.step}")
             + (f", best validation {self.best_bpc:.3f} bits/char" if self.best_bpc is not None else ""),
             self.best_bpc, self._str(self.last_path), self._str(self.best_path))
 
@@ -261,6 +296,11 @@ class Trainer:
         if not self.world.is_main:
             self.elapsed = elapsed
         return stop or bool(done)
+
+    def _stopped_message(self) -> str:
+        if self._stop_reason == FinishReason.TERMINATED:
+            return f"stopped at step {self.step} on SIGTERM"
+        return f"stopped at step {self.step}"
 
     @staticmethod
     def _str(p: Path | None) -> str | None:

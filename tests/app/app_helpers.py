@@ -7,7 +7,8 @@ import queue
 import time
 
 from tui_gen import events as ev
-from tui_gen import worker as wk
+from tui_gen.commands import as_command
+from tui_gen.worker import describe_exit
 
 
 def run(coro):
@@ -42,9 +43,8 @@ class FakeWorker:
         self.spec = spec
         self._alive = True
 
-    def send(self, command: str) -> bool:
-        assert command in wk.COMMANDS, command
-        self.sent.append(command)
+    def send(self, command) -> bool:
+        self.sent.append(as_command(command))  # as the real one: a Command (or its word) or a SetBudget
         return self._alive
 
     def get(self, timeout: float | None = None) -> list:
@@ -69,7 +69,7 @@ class FakeWorker:
         return self.spec.log_path if self.spec else None
 
     def death_reason(self) -> str | None:
-        return wk.describe_exit(self.exitcode, self.log_path)
+        return describe_exit(self.exitcode, self.log_path)
 
     def shutdown(self, timeout: float = 5.0) -> int | None:
         self.shutdowns.append(timeout)
@@ -86,8 +86,8 @@ class FakeWorker:
         self._alive = False
         self.exitcode = exitcode
         if finished:
-            self.push(ev.Finished(0, "stopped", "stopped", None, None, None))
-        self.push(wk.Exited(exitcode, self.death_reason()))
+            self.push(ev.Finished(0, ev.FinishReason.STOPPED, "stopped", None, None, None))
+        self.push(ev.Exited(exitcode, self.death_reason()))
 
 
 class FakeFactory:

@@ -43,7 +43,7 @@ def tiny_snapshot(tiny_corpus, tiny_config):
     """A Snapshot event from a real Trainer after 5 steps on the tiny corpus."""
     from tui_gen import events as ev
     from tui_gen.train import Trainer
-    from tui_gen.worker import make_snapshot
+    from tui_gen.snapshot import make_snapshot
 
     trainer = Trainer(tiny_corpus, tiny_config)
     for e in trainer.run():

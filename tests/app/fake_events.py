@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from tui_gen import events as ev
-from tui_gen import worker as wk
 
 RUN_DIR = "models/trump-tweets-20261128-101500"
 LAST = f"{RUN_DIR}/last.safetensors"
@@ -45,7 +44,7 @@ def evaluation(n: int, val: float, best: float, is_best: bool) -> list:
 
 def run(until: int = 600, eval_every: int = 300) -> list:
     """Started, then a Step each step, an evaluation (Eval, Samples, Saved) every eval_every."""
-    events: list = [wk.Progress("loading trump-tweets"), started()]
+    events: list = [ev.Progress("loading trump-tweets"), started()]
     best = None
     for n in range(1, until + 1):
         events.append(step(n))

@@ -12,12 +12,11 @@ from textual import events
 from textual.widgets import Input, Tabs
 
 from tui_gen import events as ev
-from tui_gen import worker as wk
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.bindings import APP_BINDINGS, PLAYGROUND_BINDINGS
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ConfirmScreen, HelpScreen
-from tui_gen.app.state import FAILED, PAUSED, PAUSING, RUNNING
+from tui_gen.app.state import Status
 from tui_gen.app.widgets import LossPlot, StreamView, TemperatureSlider
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
@@ -45,7 +44,7 @@ def panel_text(app: TuiGenApp) -> str:
 
 
 def notes(app: TuiGenApp) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
+    return [f"{n.title}: {n.message}" for n in app.notices]
 
 
 def test_first_frame_path_imports_no_torch():
@@ -90,14 +89,14 @@ def test_pause_resume_and_keys_typed_into_the_seed(factory):
             await wait_for(pilot, lambda: factory.workers)
             worker = factory.last
             worker.push(fake_events.started(), fake_events.step(1))
-            await wait_for(pilot, lambda: app.state.status == RUNNING)
+            await wait_for(pilot, lambda: app.state.status == Status.RUNNING)
             await pilot.press("p")
-            assert worker.sent == ["pause"] and app.state.status == PAUSING
-            worker.push(wk.Paused(1))
-            await wait_for(pilot, lambda: app.state.status == PAUSED)
+            assert worker.sent == ["pause"] and app.state.status == Status.PAUSING
+            worker.push(ev.Paused(1))
+            await wait_for(pilot, lambda: app.state.status == Status.PAUSED)
             assert "Resume" in [b.binding.description for b in app.screen.active_bindings.values()]
             await pilot.press("p")
-            assert worker.sent == ["pause", "resume"] and app.state.status == RUNNING
+            assert worker.sent == ["pause", "resume"] and app.state.status == Status.RUNNING
             # In the seed box, letters are letters: no pause, no quit, no help.
             await pilot.press("2")
             assert isinstance(app.focused, Input) and app.focused.id == "seed"
@@ -237,7 +236,7 @@ def test_worker_death_shows_error_panel_and_restarts(factory):
             first.push(*fake_events.run(310))
             await wait_for(pilot, lambda: app.state.step == 310)
             first.die(-9)  # killed: no Finished, no Failed
-            await wait_for(pilot, lambda: app.state.status == FAILED)
+            await wait_for(pilot, lambda: app.state.status == Status.FAILED)
             panel = app.query_one(ErrorPanel)
             assert panel.has_class("-visible")
             assert "SIGKILL" in panel.message and "out of memory" in panel.message
@@ -253,7 +252,7 @@ def test_worker_death_shows_error_panel_and_restarts(factory):
             assert 0.5 <= second.spec.minutes <= 4 - 310 * 0.3 / 60 + 1e-6  # what was left of the budget
             assert not panel.has_class("-visible")
             second.push(fake_events.started(step=300), fake_events.step(301))
-            await wait_for(pilot, lambda: app.state.status == RUNNING)
+            await wait_for(pilot, lambda: app.state.status == Status.RUNNING)
             # events from the dead process are ignored from now on
             first.push(fake_events.step(999))
             await pilot.pause(0.3)
@@ -269,8 +268,8 @@ def test_failed_event_and_offline_fallback(factory):
             first = factory.last
             assert first.spec.corpus == "trump-tweets"
             msg = "could not download trump-tweets from https://example.invalid (Name or service not known): do this"
-            first.push(wk.Progress("downloading trump-tweets", 0, None),
-                       wk.Failed(msg, "models/worker.log", "download", "Name or service not known"))
+            first.push(ev.Progress("downloading trump-tweets", 0, None),
+                       ev.Failed(msg, "models/worker.log", "download", "Name or service not known"))
             first.die(1)
             await wait_for(pilot, lambda: len(factory.workers) == 2, what="the offline run")
             assert factory.last.spec.corpus == "python-help"
@@ -278,7 +277,7 @@ def test_failed_event_and_offline_fallback(factory):
             assert any("Using the offline corpus" in n for n in notes(app))
             assert not app.query_one(ErrorPanel).has_class("-visible")
             # a failure of the offline run is reported, not retried
-            factory.last.push(wk.Failed("training crashed: RuntimeError: boom (details in models/worker.log)",
+            factory.last.push(ev.Failed("training crashed: RuntimeError: boom (details in models/worker.log)",
                                         "models/worker.log"))
             factory.last.die(1)
             await wait_for(pilot, lambda: app.query_one(ErrorPanel).has_class("-visible"))
@@ -348,7 +347,7 @@ def test_snapshot_feeds_the_playground(factory, tiny_snapshot):
             await wait_for(pilot, lambda: factory.workers)
             worker = factory.last
             worker.push(fake_events.started(), fake_events.step(1))
-            await wait_for(pilot, lambda: app.state.status == RUNNING)
+            await wait_for(pilot, lambda: app.state.status == Status.RUNNING)
             assert app.focused.id == "seed"  # wide: everything on screen, the seed box ready
             await pilot.press(*"Hi", "enter")  # no weights yet: it asks for them and waits
             assert worker.sent == ["snapshot"] and "waiting for the first weights" in app.playground.label_text
@@ -386,7 +385,7 @@ def test_no_fallback_for_a_failure_that_is_not_about_the_tweets(factory):
         app = make_app(factory, device="cuda")
         async with app.run_test(size=NARROW) as pilot:
             await wait_for(pilot, lambda: factory.workers)
-            factory.last.push(wk.Failed("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use "
+            factory.last.push(ev.Failed("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use "
                                         "--device auto or cpu (it would download nothing)", "models/worker.log",
                                         "config"))
             factory.last.die(1)
@@ -402,7 +401,7 @@ def test_the_offline_fallback_follows_the_failure_kind_not_its_wording(factory):
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
             await wait_for(pilot, lambda: factory.workers)
-            factory.last.push(wk.Failed("the mirror answered in riddles", "models/worker.log", "download", "riddles"))
+            factory.last.push(ev.Failed("the mirror answered in riddles", "models/worker.log", "download", "riddles"))
             factory.last.die(1)
             await wait_for(pilot, lambda: len(factory.workers) == 2, what="the offline run")
             assert factory.last.spec.corpus == "python-help"

@@ -8,13 +8,13 @@ from textual.widgets import DataTable, Input
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ConfirmScreen, OpenRunScreen
-from tui_gen.app.state import IDLE
+from tui_gen.app.state import Status
 
 NARROW = (80, 24)
 
 
 def notes(app) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
+    return [f"{n.title}: {n.message}" for n in app.notices]
 
 
 def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
@@ -48,7 +48,7 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
             await pilot.press(*"Hillary", "enter")
             await wait_for(pilot, lambda: pg.last_end is not None, what="generation")
             assert pg.last_end.error is None and pg.output.text.startswith("Hillary")
-            assert app.state.status == IDLE
+            assert app.state.status == Status.IDLE
 
             # again, and this time resume: a training process continues from the checkpoint
             await pilot.press("ctrl+o")
@@ -73,7 +73,7 @@ def test_launch_with_checkpoint_then_r_resumes(saved_run, models_dir):
             await wait_for(pilot, lambda: app.playground.model is not None, what="the checkpoint to load")
             assert app.active_pane == "playground" and factory.workers == []  # no training until asked
             assert not isinstance(app.screen, ConfirmScreen)
-            assert app.state.status == IDLE and "press r to train on" in app.state.message
+            assert app.state.status == Status.IDLE and "press r to train on" in app.state.message
             await pilot.press("escape", "r")  # out of the seed box, then restart
             assert len(factory.workers) == 1
             assert factory.last.spec.resume == str(saved_run)

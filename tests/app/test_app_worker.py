@@ -14,7 +14,7 @@ from app_helpers import run, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ConfirmScreen
-from tui_gen.app.state import FAILED, PAUSED, RUNNING
+from tui_gen.app.state import Status
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 
@@ -33,7 +33,7 @@ def gone(pid: int) -> bool:
 
 
 def notes(app) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
+    return [f"{n.title}: {n.message}" for n in app.notices]
 
 
 @pytest.mark.slow
@@ -47,7 +47,7 @@ def test_real_worker_end_to_end(tiny_corpus_file, models_dir):
             await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
             first = app.worker
             pid = first.pid
-            assert app.state.status == RUNNING and app.state.corpus == str(tiny_corpus_file.resolve())
+            assert app.state.status == Status.RUNNING and app.state.corpus == str(tiny_corpus_file.resolve())
             await wait_for(pilot, lambda: app.state.last_path, 60, "the first evaluation's checkpoint")
             assert app.state.best_bpc is not None and app.query_one(SamplesPanel).blocks
 
@@ -69,16 +69,16 @@ def test_real_worker_end_to_end(tiny_corpus_file, models_dir):
 
             # p pauses, p resumes
             await pilot.press("p")
-            await wait_for(pilot, lambda: app.state.status == PAUSED, 30, "the pause")
+            await wait_for(pilot, lambda: app.state.status == Status.PAUSED, 30, "the pause")
             paused_at = app.state.step
             await pilot.pause(0.3)
             assert app.state.step == paused_at
             await pilot.press("p")
-            await wait_for(pilot, lambda: app.state.status == RUNNING and app.state.step > paused_at, 30, "resuming")
+            await wait_for(pilot, lambda: app.state.status == Status.RUNNING and app.state.step > paused_at, 30, "resuming")
 
             # the process dies: the app says why, and r restarts from the last checkpoint
             os.kill(pid, signal.SIGKILL)
-            await wait_for(pilot, lambda: app.state.status == FAILED, 30, "the death to be noticed")
+            await wait_for(pilot, lambda: app.state.status == Status.FAILED, 30, "the death to be noticed")
             panel = app.query_one(ErrorPanel)
             assert panel.has_class("-visible") and "SIGKILL" in panel.message
             assert app.is_running
@@ -102,3 +102,35 @@ def test_real_worker_end_to_end(tiny_corpus_file, models_dir):
     assert gone(second.pid) and gone(first.pid)
     assert multiprocessing.active_children() == []
     assert (models_dir / "worker.log").is_file()
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_training_process_is_shown_as_stopped_not_as_a_crash(tiny_corpus_file, models_dir):
+    """systemd (KillMode=control-group), `docker stop`: SIGTERM reaches the training process itself.
+    It saves `last` and says so; the app shows a stopped run that `t` can train on, not a death."""
+    from tui_gen.checkpoint import load_checkpoint
+    from tui_gen.events import FinishReason
+
+    options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
+                            overrides={**TINY, "eval_every": 100_000}, steps=1_000_000, threads=1)
+    app = TuiGenApp(options, warm_up=False)
+
+    async def body():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
+            await wait_for(pilot, lambda: app.state.step >= 3, 60, "a few steps")
+            worker = app.worker
+            os.kill(worker.pid, signal.SIGTERM)
+            await wait_for(pilot, lambda: not worker.alive and app.state.exit_reason is None
+                           and app.state.status != Status.RUNNING, 60, "the process to end")
+            await wait_for(pilot, lambda: any(n.startswith("Training stopped") for n in notes(app)), 10, "the notice")
+            s = app.state
+            assert s.status == Status.FINISHED and s.finish_reason == FinishReason.TERMINATED and s.error is None
+            assert not app.query_one(ErrorPanel).has_class("-visible")
+            assert worker.exitcode == 0 and app.check_action("train_more", ())
+            assert s.last_path and load_checkpoint(s.last_path).step == s.step
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running, 60, "the app to exit")
+
+    run(body())
+    assert multiprocessing.active_children() == []

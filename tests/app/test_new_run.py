@@ -16,7 +16,7 @@ from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ConfirmScreen, NewRunScreen
-from tui_gen.app.state import FINISHED
+from tui_gen.app.state import Status
 from tui_gen.corpus import explain_framing
 from tui_gen.model_size import parameter_count
 
@@ -231,7 +231,7 @@ def test_start_with_lstm_32_trains_that_model_in_a_real_process(tiny_corpus_file
             await type_into(pilot, form, "budget", "12")
             await pilot.press("enter")  # in a text box: start
             await wait_for(pilot, lambda: started, START_TIMEOUT, "the training process to start")
-            await wait_for(pilot, lambda: app.state.status == FINISHED, START_TIMEOUT, "the 12 steps")
+            await wait_for(pilot, lambda: app.state.status == Status.FINISHED, START_TIMEOUT, "the 12 steps")
             await pilot.press("ctrl+q")  # q would go into the seed box, which has the focus at this size
             await wait_for(pilot, lambda: not app.is_running, 60, "the app to exit")
         return form

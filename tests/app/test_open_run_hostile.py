@@ -73,8 +73,8 @@ def test_open_run_dialog_shows_hostile_runs_literally(saved_run, models_dir, fac
             # The unreadable run with a hostile name: its notification says so literally.
             table.move_cursor(row=names.index("broken␛]2;PWNED␇[reverse blink]X\ufffd2J\ufffd"))
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app._notifications, what="a notification")
-            for n in app._notifications:
+            await wait_for(pilot, lambda: app.notices, what="a notification")
+            for n in app.notices:
                 assert not set(n.title + n.message) & CONTROLS, (n.title, n.message)
-            assert "[reverse blink]X" in list(app._notifications)[-1].title
+            assert "[reverse blink]X" in app.notices[-1].title
     run(body())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fake_events
 
-from tui_gen import worker as wk
+from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.widgets import LossPlot, StreamView
@@ -84,7 +84,7 @@ def test_worker_died_80x24(snap_compare):
         app = pilot.app
         await feed(pilot, 310)
         app.state.log_path = "models/worker.log"
-        app.handle_events([wk.Exited(-9, "the training process was killed by signal 9 (SIGKILL) (if nobody "
+        app.handle_events([ev.Exited(-9, "the training process was killed by signal 9 (SIGKILL) (if nobody "
                                          "killed it, the system may have run out of memory); its log is "
                                          "models/worker.log")])
         await pilot.pause()

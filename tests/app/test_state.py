@@ -5,11 +5,8 @@ from __future__ import annotations
 from fake_events import BEST, LAST, run, started, step
 
 from tui_gen import events as ev
-from tui_gen import worker as wk
 from tui_gen.app.options import LaunchOptions, parse_overrides
-from tui_gen.app.state import (
-    FAILED, FINISHED, PAUSED, RUNNING, STARTING, TrainingState, fmt_duration,
-)
+from tui_gen.app.state import Status, TrainingState, fmt_duration
 from tui_gen.errors import ConfigError
 
 import pytest
@@ -18,10 +15,10 @@ import pytest
 def test_a_run_folds_into_figures():
     s = TrainingState()
     s.reset_for_new_process("models/worker.log")
-    assert s.status == STARTING
+    assert s.status == Status.STARTING
     for e in run(650):
         s.apply(e)
-    assert s.status == RUNNING and s.started
+    assert s.status == Status.RUNNING and s.started
     assert (s.step, s.epoch, s.corpus, s.framing) == (650, 0, "trump-tweets", "lines")
     assert s.elapsed == pytest.approx(650 * 0.3)
     assert s.eta == pytest.approx(360 - 650 * 0.3)  # from the events, not a clock
@@ -33,24 +30,24 @@ def test_a_run_folds_into_figures():
 def test_pause_finish_and_death():
     s = TrainingState()
     s.reset_for_new_process(None)
-    for e in [started(), step(1), wk.Paused(1)]:
+    for e in [started(), step(1), ev.Paused(1)]:
         s.apply(e)
-    assert s.status == PAUSED
-    s.apply(wk.Resumed(1))
-    assert s.status == RUNNING
+    assert s.status == Status.PAUSED
+    s.apply(ev.Resumed(1))
+    assert s.status == Status.RUNNING
     s.apply(ev.Finished(1, "completed", "finished at step 1", 2.5, LAST, None))
-    assert s.status == FINISHED and s.last_path == LAST
-    s.apply(wk.Exited(0, None))
-    assert s.status == FINISHED  # a clean exit after Finished is not a death
+    assert s.status == Status.FINISHED and s.last_path == LAST
+    s.apply(ev.Exited(0, None))
+    assert s.status == Status.FINISHED  # a clean exit after Finished is not a death
 
     s.reset_for_new_process(None)
     s.apply(started())
-    s.apply(wk.Exited(-9, "the training process was killed by signal 9 (SIGKILL)"))
-    assert s.status == FAILED and "SIGKILL" in s.error
+    s.apply(ev.Exited(-9, "the training process was killed by signal 9 (SIGKILL)"))
+    assert s.status == Status.FAILED and "SIGKILL" in s.error
 
     s.reset_for_new_process(None)
-    s.apply(wk.Failed("could not download trump-tweets", "models/worker.log"))
-    assert s.status == FAILED and s.error.startswith("could not download") and not s.started
+    s.apply(ev.Failed("could not download trump-tweets", "models/worker.log"))
+    assert s.status == Status.FAILED and s.error.startswith("could not download") and not s.started
 
 
 def test_resume_counts_unsaved_from_the_checkpoint():

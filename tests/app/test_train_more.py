@@ -11,7 +11,7 @@ from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import TrainMoreScreen
-from tui_gen.app.state import FINISHED
+from tui_gen.app.state import Status
 from tui_gen.budget import Budget, parse_budget
 from tui_gen.errors import ConfigError
 
@@ -30,7 +30,7 @@ def test_t_after_a_finished_run_continues_it_for_the_budget_typed(factory):
         async with app.run_test(size=NARROW) as pilot:
             await wait_for(pilot, lambda: factory.workers)
             finish(factory)
-            await wait_for(pilot, lambda: app.state.status == FINISHED, what="the run to finish")
+            await wait_for(pilot, lambda: app.state.status == Status.FINISHED, what="the run to finish")
             assert app.check_action("train_more", ()) and not app.check_action("restart", ())
             await pilot.press("t")
             await wait_for(pilot, lambda: isinstance(app.screen, TrainMoreScreen), what="the budget question")

@@ -36,7 +36,7 @@ from tui_gen import worker as wk
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ConfirmScreen
-from tui_gen.app.state import FAILED, RUNNING
+from tui_gen.app.state import Status
 from tui_gen.app.widgets import StreamView
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.samples_panel import SamplesPanel
@@ -66,7 +66,7 @@ async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "conditi
 
 
 def notes(app) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
+    return [f"{n.title}: {n.message}" for n in app.notices]
 
 
 def screen_text(app) -> str:
@@ -159,13 +159,13 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
                 app.start_training(spec)
                 await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
                 await wait_for(pilot, lambda: app.state.warning_count, 60, "a failed save's warning")
-                assert app.is_running and app.state.status == RUNNING
+                assert app.is_running and app.state.status == Status.RUNNING
                 assert any(n.startswith("Training warning") and "No space left on device" in n for n in notes(app))
                 note = str(app.query_one("#training-note").render())
                 assert "warning:" in note and "No space left on device" in note
                 await pilot.press("2")  # to the playground: the failure must be said where the user looks
                 assert app.active_pane == "playground"
-                await wait_for(pilot, lambda: app.state.status == FAILED, 60, "the run to end")
+                await wait_for(pilot, lambda: app.state.status == Status.FAILED, 60, "the run to end")
                 await wait_for(pilot, lambda: app.worker is not None and not app.worker.alive, 30, "the process")
                 failed = [n for n in notes(app) if n.startswith("Training failed")]
                 assert failed and "could not be saved" in failed[-1] and "No space left on device" in failed[-1]
@@ -250,7 +250,7 @@ def test_training_process_killed_at_random_moments(tmp_path, corpus):
                     await pilot.pause(rng.uniform(0.05, 1.0))
                     os.kill(worker.pid, signal.SIGKILL)
                 stats["kills"] += 1
-                await wait_for(pilot, lambda: app.state.status == FAILED, 30, "the death to be noticed")
+                await wait_for(pilot, lambda: app.state.status == Status.FAILED, 30, "the death to be noticed")
                 await wait_for(pilot, lambda: not worker.alive, 30, "the process to be reaped")
                 assert app.is_running
                 panel = app.query_one(ErrorPanel)
@@ -318,7 +318,7 @@ FLOOD_CHILD = textwrap.dedent("""
         seen["blocks"] = [str(w.render()) for w in app.query(".sample-block")]
         seen["note"] = str(app.query_one("#training-note").render())
         seen["seed"] = app.query_one("#seed").value
-        seen["notes"] = [f"{n.title}: {n.message}" for n in app._notifications]
+        seen["notes"] = [f"{n.title}: {n.message}" for n in app.notices]
 
     r = asyncio.run(flood(float(sys.argv[2]), warmup=2.0, inspect=inspect, min_steps=int(sys.argv[3])))
     print(json.dumps({"result": dataclasses.asdict(r), "seen": seen}))
@@ -419,11 +419,11 @@ async def generate(pilot, app, seed: str, length: int = 40) -> bool:
 
 async def refused(pilot, app, action) -> bool:
     """Run action(); if it returns False, wait until the notification saying why is on screen."""
-    had = {n.identity for n in app._notifications}
+    had = len(app.notices)
     if action():
         return True
-    await wait_for(pilot, lambda: {n.identity for n in app._notifications} - had, 5, "the notification")
-    await wait_for(pilot, lambda: len(app.screen.query("Toast")) >= len(app._notifications), 5, "its toast")
+    await wait_for(pilot, lambda: len(app.notices) > had, 5, "the notification")
+    await wait_for(pilot, lambda: len(app.screen.query("Toast")) >= len(app.live_notices), 5, "its toast")
     await pilot.pause()
     return False
 
@@ -489,10 +489,10 @@ def test_unknown_control_and_huge_seeds(tmp_path):
                 "".join(chr(0x4E00 + rng.randrange(20_000)) for _ in range(100_000)): "more",
             }
             for seed, quoted in cases.items():
-                n = len(app._notifications)
+                n = len(app.notices)
                 assert not await generate(pilot, app, seed)
                 note = notes(app)[-1]
-                assert len(app._notifications) == n + 1 and note.startswith("Unknown characters"), note
+                assert len(app.notices) == n + 1 and note.startswith("Unknown characters"), note
                 assert quoted in note and len(note) < 400, note
                 assert out.text == before  # nothing generated
                 shown = flat(assert_nothing_raw(app))
@@ -549,7 +549,7 @@ def test_hostile_text_from_training_and_from_disk(tmp_path, trained_run):
         async with app.run_test(size=WIDE, notifications=True) as pilot:
             await pilot.pause()
             app.handle_events([
-                wk.Progress("loading \x1b]0;pwned\x07 [bold]corpus[/]"),
+                ev.Progress("loading \x1b]0;pwned\x07 [bold]corpus[/]"),
                 ev.Started(device="cpu", framing="lines", corpus="/tmp/\x1b[2J[red]evil.txt", vocab_size=9,
                            parameters=1, train_chars=1, val_chars=1, steps_per_epoch=1, step=0, max_steps=None,
                            max_seconds=60.0, run_dir="models/\x1b]0;t\x07run",
@@ -566,7 +566,7 @@ def test_hostile_text_from_training_and_from_disk(tmp_path, trained_run):
             warned = [n for n in notes(app) if n.startswith("Training warning")]
             assert len(warned) == 1 and "step 1: ␛[2J [link=https://example.com]x[/link]" in warned[0]
             assert "(and 1 more" in warned[0]
-            app.handle_events([wk.Failed("training crashed: ValueError: \x1b]0;pwned\x07 [bold red]boom[/]",
+            app.handle_events([ev.Failed("training crashed: ValueError: \x1b]0;pwned\x07 [bold red]boom[/]",
                                          "models/\x1b[2Jworker.log")])
             await pilot.pause()
             error = str(app.query_one(ErrorPanel).render())

@@ -12,6 +12,8 @@ in thread workers, after the first paint.
 from __future__ import annotations
 
 import time
+from collections import deque
+from dataclasses import dataclass
 from functools import partial
 
 from textual import events, work
@@ -27,10 +29,10 @@ from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
 from tui_gen.app.playground_model import PlaygroundModel
-from tui_gen.app.screens import Choice, ConfirmScreen, HelpScreen, NewRunScreen, OpenRunScreen, TrainMoreScreen
-from tui_gen.app.state import (
-    ACTIVE, FAILED, FINISHED, IDLE, PAUSED, PAUSING, RUNNING, STARTING, STOPPING, TrainingState,
+from tui_gen.app.screens import (
+    ChangeBudgetScreen, Choice, ConfirmScreen, HelpScreen, NewRunScreen, OpenRunScreen, TrainMoreScreen,
 )
+from tui_gen.app.state import ACTIVE, Status, TrainingState
 from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.playground import Playground
@@ -38,6 +40,7 @@ from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.app.widgets.stream_view import visible
 from tui_gen.app.widgets.training_panel import TrainingPanel
 from tui_gen.budget import Budget
+from tui_gen.commands import Command, SetBudget
 from tui_gen.errors import TuiGenError
 from tui_gen.runsetup import resume_target
 
@@ -48,6 +51,23 @@ POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking 
 SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while on a big corpus
 QUIT_SECONDS = 10.0
 WARNING_NOTICE_SECONDS = 3.0  # training warnings pop up at most this often; the training panel shows each
+NOTICES_KEPT = 200  # TuiGenApp.notices: the newest notifications, for tests and tools
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification as shown (control characters made visible), kept in TuiGenApp.notices."""
+
+    title: str
+    message: str
+    severity: str
+    timeout: float
+    posted_at: float  # time.monotonic()
+
+    @property
+    def live(self) -> bool:
+        """Still on screen (its toast has not timed out)."""
+        return time.monotonic() - self.posted_at < self.timeout
 
 
 def minutes(m: float) -> str:
@@ -101,12 +121,21 @@ class TuiGenApp(App[int]):
         self._starting = True
         self._seed_focus_pending = False
         self._held_keys: list[events.Key] = []
+        self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)  # every notification, newest last
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
         """Textual's notify, with control characters shown as symbols: messages quote paths, seeds and
         errors, and an escape sequence in them must not reach the terminal."""
-        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=markup)
+        message, title = visible(message), visible(title)
+        timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
+        self.notices.append(Notice(title, message, severity, timeout, time.monotonic()))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    @property
+    def live_notices(self) -> list[Notice]:
+        """The notifications on screen now."""
+        return [n for n in self.notices if n.live]
 
     # ---- layout ------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -254,7 +283,7 @@ class TuiGenApp(App[int]):
             worker.start(spec)
         except (TuiGenError, OSError, RuntimeError, ValueError) as e:
             self.worker = None
-            self.handle_events([wk.Failed(f"could not start the training process: {e}", spec.log_path)])
+            self.handle_events([ev.Failed(f"could not start the training process: {e}", spec.log_path)])
             return
         self._listen(worker)
         self._show_state()
@@ -268,7 +297,7 @@ class TuiGenApp(App[int]):
             batch = worker.get(timeout=POLL_SECONDS)
             if batch:
                 self.post_message(TrainingEvents(batch, worker))
-                if any(isinstance(e, wk.Exited) for e in batch):
+                if any(isinstance(e, ev.Exited) for e in batch):
                     return
 
     def on_training_events(self, message: TrainingEvents) -> None:
@@ -289,7 +318,7 @@ class TuiGenApp(App[int]):
                 plot.add_val(e.step, e.val_bpc)
             elif isinstance(e, ev.Samples):
                 self.query_one(SamplesPanel).add(e.step, e.temperature, e.samples)
-            elif isinstance(e, wk.Snapshot):
+            elif isinstance(e, ev.Snapshot):
                 self.playground.offer_snapshot(e)
             elif isinstance(e, ev.Saved):
                 self._restart_from = self.state.resume_path
@@ -300,16 +329,22 @@ class TuiGenApp(App[int]):
                 warnings.append(e.message)
             elif isinstance(e, ev.Started):
                 warnings.extend(e.warnings)
-            elif isinstance(e, ev.Finished) and e.reason in ("completed", "stopped") and not self._quitting:
+            elif isinstance(e, ev.BudgetChanged):
+                self.notify(f"Training for {e.budget} from {self._run_start()}"
+                            + (": that is done, so the run ends at the next step and saves."
+                               if e.progress is not None and e.progress >= 1 else "."),
+                            title="Budget changed", markup=False)
+            elif isinstance(e, ev.Finished) and not ev.FinishReason(e.reason).is_failure and not self._quitting:
                 self.notify(e.message[0].upper() + e.message[1:] + ". Press t to train more.",
-                            title="Training finished", markup=False)
+                            title="Training stopped" if e.reason == ev.FinishReason.TERMINATED
+                            else "Training finished", markup=False)
         if warnings:
             self._notify_warnings(warnings)
-        if self.state.status == FAILED and not self._quitting:
+        if self.state.status == Status.FAILED and not self._quitting:
             if self._fallback_ok and not self.state.started and self.state.error_kind == "download":
                 # The default tweets could not be had (offline, most likely): once the process is gone,
                 # train on the offline corpus instead.
-                if any(isinstance(e, wk.Exited) for e in events):
+                if any(isinstance(e, ev.Exited) for e in events):
                     self._fall_back_to_offline()
                     return
             else:
@@ -369,13 +404,13 @@ class TuiGenApp(App[int]):
         self.query_one(TrainingPanel).show(self.state, self.notice)
 
     def _training_changed(self) -> None:
-        live = self.worker is not None and self.state.status in ACTIVE and self.state.status != STOPPING
+        live = self.worker is not None and self.state.status in ACTIVE and self.state.status != Status.STOPPING
         self.playground.set_training_live(live)
         self.refresh_bindings()
 
     def on_snapshot_wanted(self, message: SnapshotWanted) -> None:
         if self.worker is not None and self.state.status in ACTIVE:
-            self.worker.send("snapshot")
+            self.worker.send(Command.SNAPSHOT)
 
     # ---- the playground's model --------------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="warm-up")
@@ -402,7 +437,7 @@ class TuiGenApp(App[int]):
             return
         self._restart_from = model.resume_path or model.path
         self.show_pane("playground")
-        if self.state.status == IDLE:
+        if self.state.status == Status.IDLE:
             self.state.message = "checkpoint loaded into the playground: press r to train on from it"
             self._show_state()
         self.notify(f"{model.path} (step {model.step:,}) is in the playground.", title="Checkpoint loaded",
@@ -411,7 +446,7 @@ class TuiGenApp(App[int]):
             self._offer_resume(model)
 
     def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        if self.options.checkpoint and self.state.status == IDLE and self.state.message and \
+        if self.options.checkpoint and self.state.status == Status.IDLE and self.state.message and \
                 self.state.message.startswith("loading"):
             self.state.message = None
             self._show_state()
@@ -447,7 +482,7 @@ class TuiGenApp(App[int]):
         if old is not None and old.alive:
             self.worker = None  # its last events (Finished, Exited) are not this run's news
             self._retiring = old
-            self.state.status = STOPPING
+            self.state.status = Status.STOPPING
             self.state.message = "stopping the current run (it saves first)"
             self._show_state()
             self._switch_runs(old, spec)
@@ -465,15 +500,19 @@ class TuiGenApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         status = self.state.status
         if action == "pause":  # dimmed while there is no run to pause
-            return True if status in (STARTING, RUNNING, PAUSING) else (False if status == PAUSED else None)
+            if status in (Status.STARTING, Status.RUNNING, Status.PAUSING):
+                return True
+            return False if status == Status.PAUSED else None
         if action == "save":
-            return True if status in (STARTING, RUNNING, PAUSING, PAUSED) else None
+            return True if status in (Status.STARTING, Status.RUNNING, Status.PAUSING, Status.PAUSED) else None
         if action == "resume":
-            return status == PAUSED
+            return status == Status.PAUSED
         if action == "restart":  # a process that died, or a run opened into an idle app; not a finished run
-            return status in (IDLE, FAILED) and not self._quitting
+            return status in (Status.IDLE, Status.FAILED) and not self._quitting
+        if action == "change_budget":  # while there is a run to change
+            return self._training_now
         if action == "train_more":
-            return status == FINISHED and bool(self._restart_from) and not self._quitting
+            return status == Status.FINISHED and bool(self._restart_from) and not self._quitting
         if action == "new_run":
             return not self._quitting
         if action == "stop_generation":
@@ -488,7 +527,7 @@ class TuiGenApp(App[int]):
             yield SystemCommand(title, help_text, partial(self.run_action, action))
 
     def action_toggle_pause(self) -> None:
-        if self.state.status == PAUSED:
+        if self.state.status == Status.PAUSED:
             self.action_resume()
         else:
             self.action_pause()
@@ -501,29 +540,29 @@ class TuiGenApp(App[int]):
 
     def action_pause(self) -> None:
         s = self.state
-        if self.worker is None or s.status not in (STARTING, RUNNING, PAUSING):
+        if self.worker is None or s.status not in (Status.STARTING, Status.RUNNING, Status.PAUSING):
             self.notify(self._not_running("pause"), severity="warning", markup=False)
             return
-        if self.worker.send("pause"):
-            s.status = PAUSING
+        if self.worker.send(Command.PAUSE):
+            s.status = Status.PAUSING
             self._show_state()
             self.refresh_bindings()
 
     def action_resume(self) -> None:
-        if self.worker is not None and self.state.status == PAUSED and self.worker.send("resume"):
-            self.state.status = RUNNING
+        if self.worker is not None and self.state.status == Status.PAUSED and self.worker.send(Command.RESUME):
+            self.state.status = Status.RUNNING
             self._show_state()
             self.refresh_bindings()
 
     def action_save(self) -> None:
         s = self.state
-        if self.worker is not None and s.status in (RUNNING, PAUSED, PAUSING) and s.started:
-            if self.worker.send("save"):
+        if self.worker is not None and s.status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) and s.started:
+            if self.worker.send(Command.SAVE):
                 self._save_pending = True
-                self.notify("Saving a checkpoint at the next step…" if s.status == RUNNING else "Saving a checkpoint…",
-                            title="Saving", timeout=3, markup=False)
+                self.notify("Saving a checkpoint at the next step…" if s.status == Status.RUNNING
+                            else "Saving a checkpoint…", title="Saving", timeout=3, markup=False)
                 return
-        if s.status == STARTING:
+        if s.status == Status.STARTING:
             self.notify("Training is still starting: there is nothing to save yet.", severity="warning", markup=False)
         else:
             self.notify(self._not_running("save"), severity="warning", markup=False)
@@ -547,7 +586,7 @@ class TuiGenApp(App[int]):
         path = self._restart_from
         if path:
             minutes = None
-            if s.status == FAILED and s.elapsed and s.started:
+            if s.status == Status.FAILED and s.elapsed and s.started:
                 minutes = max(0.5, self.options.budget_minutes - s.elapsed / 60)
             self.playground.follow_training()
             self.notify(f"Training on from {path}.", title="Restarting", markup=False)
@@ -559,7 +598,7 @@ class TuiGenApp(App[int]):
 
     def action_train_more(self) -> None:
         s = self.state
-        if s.status != FINISHED or not self._restart_from:
+        if s.status != Status.FINISHED or not self._restart_from:
             self.notify("Train more continues a finished run: there is none yet.", severity="warning", markup=False)
             return
         # The same budget again, by default: what this run had, in steps or minutes.
@@ -571,7 +610,7 @@ class TuiGenApp(App[int]):
         self.push_screen(TrainMoreScreen(path, s.step, default), lambda budget: self._train_more(path, budget))
 
     def _train_more(self, path: str, budget: Budget | None) -> None:
-        if budget is None or self.state.status != FINISHED:
+        if budget is None or self.state.status != Status.FINISHED:
             return
         self.playground.follow_training()
         self.query_one(LossPlot).clear()
@@ -613,6 +652,30 @@ class TuiGenApp(App[int]):
         self.notify(f"Starting a new run on {request.corpus}.", title="New run", markup=False)
         self.replace_run(self.options.form_run(request))
 
+    @property
+    def _training_now(self) -> bool:
+        return (self.worker is not None and self.state.started and not self._quitting
+                and self.state.status in (Status.RUNNING, Status.PAUSING, Status.PAUSED))
+
+    def _run_start(self) -> str:
+        return f"step {self.state.start_step:,}" if self.state.start_step else "the run's start"
+
+    def action_change_budget(self) -> None:
+        if not self._training_now:
+            self.notify("The budget can be changed while a run trains: there is none now."
+                        + (" Press t to train more." if self.state.status == Status.FINISHED else ""),
+                        severity="warning", markup=False)
+            return
+        worker = self.worker
+        self.push_screen(ChangeBudgetScreen(self.state, self.state.budget_from_start),
+                         lambda budget: self._change_budget(worker, budget))
+
+    def _change_budget(self, worker, budget: Budget | None) -> None:
+        if budget is None:
+            return
+        if worker is not self.worker or not self._training_now or not worker.send(SetBudget(budget)):
+            self.notify("The run ended before its budget could be changed.", severity="warning", markup=False)
+
     def action_stop_generation(self) -> None:
         self.playground.stop()
 
@@ -651,7 +714,7 @@ class TuiGenApp(App[int]):
         if worker is None or not worker.alive:
             self.exit()
             return
-        self.state.status = STOPPING
+        self.state.status = Status.STOPPING
         self.state.message = "saving and stopping training…" if save else "stopping training…"
         self._show_state()
         self.refresh_bindings()

@@ -26,6 +26,9 @@ APP_BINDINGS: list[Binding] = [
             tooltip="Restart training after its process died, or train on from an opened run"),
     Binding("t", "train_more", "Train more",
             tooltip="Continue a finished run for another budget (minutes or steps)"),
+    # Not in the footer (it is full at 80 columns): in `?` and the command palette.
+    Binding("b", "change_budget", "Budget", show=False,
+            tooltip="While training: change how long the run trains (minutes or steps from its start)"),
     Binding("f1,1", "show_tab('train')", "Train", show=False, tooltip="Show the training panel and loss plot"),
     Binding("f2,2", "show_tab('playground')", "Playground", show=False, tooltip="Show the playground"),
     Binding("f3,3", "show_tab('samples')", "Samples", show=False, tooltip="Show the samples from each evaluation"),
@@ -56,6 +59,8 @@ PALETTE_COMMANDS: list[tuple[str, str, str]] = [
     ("Pause or resume training", "Pause the training run, or resume it when paused", "toggle_pause"),
     ("Restart training", "After the training process died, or from an opened run", "restart"),
     ("Train more", "Continue a finished run for another budget, from its last checkpoint", "train_more"),
+    ("Change the budget", "While training: extend or shorten the run (minutes or steps from its start)",
+     "change_budget"),
     ("Show the training panel", "The training panel and the loss plot", "show_tab('train')"),
     ("Show the playground", "Type a seed and let the model write", "show_tab('playground')"),
     ("Show the samples", "The samples from each evaluation", "show_tab('samples')"),

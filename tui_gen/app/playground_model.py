@@ -78,7 +78,7 @@ def from_checkpoint(path: str | Path) -> PlaygroundModel:
 
 def from_snapshot(snapshot) -> PlaygroundModel:
     """Build the model from a training Snapshot event. Raises CheckpointError if it is damaged."""
-    from tui_gen.worker import model_from_snapshot
+    from tui_gen.snapshot import model_from_snapshot
 
     use_one_thread()
     model, vocab, framing, stops = model_from_snapshot(snapshot, device="cpu")

@@ -1,7 +1,7 @@
 """What the app knows about the training run, folded from events. Pure: no Textual, no torch.
 
-`TrainingState.apply(event)` takes any event the worker sends (tui_gen.events plus the worker's own
-Snapshot, Progress, Failed, Paused, Resumed, Exited) and updates plain fields; the training panel
+`TrainingState.apply(event)` takes any event the training process sends (tui_gen.events: the trainer's,
+and Snapshot, Progress, Failed, Paused, Resumed, Exited) and updates plain fields; the training panel
 renders those fields. Times come from the events (Step.elapsed), never from a clock, so the same
 events always give the same screen.
 """
@@ -10,27 +10,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from tui_gen import events as ev
-from tui_gen import worker as wk
+from tui_gen.budget import Budget
 
-# Run states, as shown in the training panel.
-IDLE = "idle"  # no training process (a checkpoint is loaded, or nothing was started)
-STARTING = "starting"  # the process is loading data / building the model
-RUNNING = "running"
-PAUSING = "pausing"  # asked to pause, waiting for the worker to say so
-PAUSED = "paused"
-STOPPING = "stopping"  # asked to stop (quitting, or switching runs): it evaluates and saves first
-FINISHED = "finished"
-FAILED = "failed"
 
-ACTIVE = (STARTING, RUNNING, PAUSING, PAUSED, STOPPING)
+class Status(StrEnum):
+    """The run's state, as shown in the training panel (the value is the word shown)."""
+
+    IDLE = "idle"  # no training process (a checkpoint is loaded, or nothing was started)
+    STARTING = "starting"  # the process is loading data / building the model
+    RUNNING = "running"
+    PAUSING = "pausing"  # asked to pause, waiting for the worker to say so
+    PAUSED = "paused"
+    STOPPING = "stopping"  # asked to stop (quitting, or switching runs): it evaluates and saves first
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+ACTIVE = (Status.STARTING, Status.RUNNING, Status.PAUSING, Status.PAUSED, Status.STOPPING)
 MAX_WARNINGS = 50  # the newest warnings kept (warning_count counts them all)
 
 
 @dataclass
 class TrainingState:
-    status: str = IDLE
+    status: Status = Status.IDLE
     device: str | None = None
     corpus: str | None = None
     framing: str | None = None
@@ -41,6 +46,7 @@ class TrainingState:
     run_dir: str | None = None
     step: int = 0
     start_step: int = 0  # where this process started (non-zero when resuming)
+    start_elapsed: float = 0.0  # and its training time then: budgets set while training count from here
     max_steps: int | None = None  # the run's step budget (absolute), if it has one
     max_seconds: float | None = None  # or its time budget (absolute: a resumed run's includes its past)
     epoch: int = 0
@@ -67,6 +73,8 @@ class TrainingState:
     warnings: list[str] = field(default_factory=list)  # the newest MAX_WARNINGS
     warning_count: int = 0  # all of this process's warnings
     started: bool = False  # a Started event arrived from this process
+    budget: str | None = None  # the budget set while training (BudgetChanged), as the user gave it
+    finish_reason: ev.FinishReason | None = None  # why this process's run ended (its Finished)
 
     # ---- derived -------------------------------------------------------------------------------
     @property
@@ -88,6 +96,15 @@ class TrainingState:
         return max(0, self.step - base)
 
     @property
+    def budget_from_start(self) -> Budget | None:
+        """The run's budget counted from where this process started, as the budget dialog asks for it."""
+        if self.max_steps:
+            return Budget(steps=max(1, self.max_steps - self.start_step))
+        if self.max_seconds:
+            return Budget(minutes=max(0.1, round((self.max_seconds - self.start_elapsed) / 60, 1)))
+        return None
+
+    @property
     def resume_path(self) -> str | None:
         """The checkpoint a restart continues from: the newest of last and best."""
         return self.last_path or self.best_path
@@ -95,11 +112,13 @@ class TrainingState:
     # ---- folding events --------------------------------------------------------------------------
     def reset_for_new_process(self, log_path: str | None) -> None:
         """A new training process is starting: keep what is on disk, forget the old process."""
-        self.status = STARTING
+        self.status = Status.STARTING
         self.message = "starting the training process"
         self.error = self.exit_reason = self.error_kind = self.error_reason = None
         self.download = None
         self.started = False
+        self.budget = None
+        self.finish_reason = None
         self.warnings = []
         self.warning_count = 0
         self.log_path = log_path
@@ -109,8 +128,8 @@ class TrainingState:
             self.step, self.epoch = e.step, e.epoch
             self.train_bpc, self.lr = e.train_bpc, e.lr
             self.chars_per_sec, self.elapsed, self.progress = e.chars_per_sec, e.elapsed, e.progress
-            if self.status in (STARTING,):
-                self.status = RUNNING
+            if self.status in (Status.STARTING,):
+                self.status = Status.RUNNING
         elif isinstance(e, ev.Eval):
             self.step = max(self.step, e.step)
             self.val_bpc, self.val_step = e.val_bpc, e.step
@@ -125,7 +144,7 @@ class TrainingState:
                 self.last_path = e.path
         elif isinstance(e, ev.Started):
             self.started = True
-            self.status = RUNNING
+            self.status = Status.RUNNING
             self.message = None
             self.download = None
             self.device, self.corpus, self.framing = e.device, e.corpus, e.framing
@@ -134,21 +153,26 @@ class TrainingState:
             self.model = e.model
             self.run_dir = e.run_dir
             self.step = self.start_step = e.step
+            self.start_elapsed = e.elapsed
             self.max_steps, self.max_seconds = e.max_steps, e.max_seconds
             self.steps_per_epoch = e.steps_per_epoch
             if e.step:  # resuming: what is on disk is where we are
                 self.saved_step = e.step
             self._warn(e.warnings)
-        elif isinstance(e, wk.Progress):
+        elif isinstance(e, ev.Progress):
             self.message = e.message
             self.download = (e.done, e.total) if e.total or e.done else None
         elif isinstance(e, ev.Warning):
             self._warn([e.message])
-        elif isinstance(e, wk.Paused):
-            self.status = PAUSED
+        elif isinstance(e, ev.BudgetChanged):
+            self.max_steps, self.max_seconds = e.max_steps, e.max_seconds
+            self.progress, self.budget = e.progress, e.budget
             self.step = max(self.step, e.step)
-        elif isinstance(e, wk.Resumed):
-            self.status = RUNNING
+        elif isinstance(e, ev.Paused):
+            self.status = Status.PAUSED
+            self.step = max(self.step, e.step)
+        elif isinstance(e, ev.Resumed):
+            self.status = Status.RUNNING
         elif isinstance(e, ev.Finished):
             self.step = max(self.step, e.step)
             self.last_path = e.last_path or self.last_path
@@ -156,19 +180,20 @@ class TrainingState:
             if e.best_bpc is not None:
                 self.best_bpc = e.best_bpc
             self.message = e.message
-            if e.reason in ("diverged", "failed"):
-                self.status, self.error = FAILED, e.message
-            else:
-                self.status = FINISHED
-        elif isinstance(e, wk.Failed):
-            self.status = FAILED
+            self.finish_reason = ev.FinishReason(e.reason)
+            if self.finish_reason.is_failure:
+                self.status, self.error = Status.FAILED, e.message
+            else:  # completed, stopped, or stopped and saved on SIGTERM: not a crash
+                self.status = Status.FINISHED
+        elif isinstance(e, ev.Failed):
+            self.status = Status.FAILED
             self.error = e.message
             self.error_kind, self.error_reason = e.kind, e.reason
             self.log_path = e.log_path or self.log_path
-        elif isinstance(e, wk.Exited):
+        elif isinstance(e, ev.Exited):
             self.exit_reason = e.reason
             if self.status in ACTIVE:  # it went without saying why: it died
-                self.status = FAILED
+                self.status = Status.FAILED
                 self.error = e.reason or "the training process ended without a word"
         # Snapshot and Samples change nothing shown here.
 

@@ -10,17 +10,14 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from tui_gen.app.state import (
-    FAILED, FINISHED, IDLE, PAUSED, PAUSING, RUNNING, STARTING, STOPPING, TrainingState, fmt_bpc, fmt_count,
-    fmt_duration, fmt_lr,
-)
+from tui_gen.app.state import Status, TrainingState, fmt_bpc, fmt_count, fmt_duration, fmt_lr
 from tui_gen.app.widgets.stream_view import visible
 
 STATUS_STYLES = {
-    IDLE: "dim", STARTING: "yellow", RUNNING: "bold green", PAUSING: "yellow", PAUSED: "bold yellow",
-    STOPPING: "yellow", FINISHED: "bold cyan", FAILED: "bold red",
+    Status.IDLE: "dim", Status.STARTING: "yellow", Status.RUNNING: "bold green", Status.PAUSING: "yellow",
+    Status.PAUSED: "bold yellow", Status.STOPPING: "yellow", Status.FINISHED: "bold cyan", Status.FAILED: "bold red",
 }
-STATUS_WORDS = {PAUSING: "pausing…", STOPPING: "stopping…", STARTING: "starting…"}
+STATUS_WORDS = {Status.PAUSING: "pausing…", Status.STOPPING: "stopping…", Status.STARTING: "starting…"}
 
 
 def stats_table(s: TrainingState) -> Table:
@@ -41,7 +38,8 @@ def stats_table(s: TrainingState) -> Table:
     if s.parameters:
         row("model", " · ".join(part for part in (s.model, f"{s.parameters:,} parameters") if part))
     epoch = f" · epoch {s.epoch + 1}" if s.started and s.step else ""  # no epoch before the first step
-    row("step", f"{s.step:,}{epoch}" if s.started or s.step else "–")
+    of = f" of {s.max_steps:,}" if s.max_steps else ""  # a step budget (a time budget: see "left")
+    row("step", f"{s.step:,}{of}{epoch}" if s.started or s.step else "–")
     row("speed", f"{fmt_count(s.chars_per_sec)} chars/s" if s.chars_per_sec is not None else "–")
     if s.elapsed is not None:
         left = s.eta
@@ -108,7 +106,7 @@ class TrainingPanel(Vertical):
         note = Text()
         if notice:
             note.append(visible(notice) + "\n", style="yellow")
-        if state.message and state.status != FAILED:
+        if state.message and state.status != Status.FAILED:
             msg = state.message
             if state.download and state.download[0]:
                 done, total = state.download
@@ -118,7 +116,7 @@ class TrainingPanel(Vertical):
             note.append(f"warning: {visible(state.warnings[-1])}", style="yellow")
             if state.warning_count > 1:
                 note.append(f" (and {state.warning_count - 1:,} more)", style="yellow")
-        if state.status == PAUSED:
+        if state.status == Status.PAUSED:
             note.append("\npaused: press p to resume")
         self.query_one("#training-note", Static).update(note)
 
