@@ -140,14 +140,26 @@ def test_slider_render_line():
         async with app.run_test(size=(WIDTH, 6)) as pilot:
             slider = app.query_one(TemperatureSlider)
             text = slider.render()
-            assert text.plain.startswith("T ")
+            assert text.plain.startswith("Temperature ")  # the word, where it fits
             assert text.plain.endswith(" 1.00")
             assert text.plain.count("●") == 1
             assert cell_len(text.plain) == slider.size.width == WIDTH
             await pilot.press("home")
-            assert slider.render().plain.startswith("T ●─")
+            assert slider.render().plain.startswith("Temperature ●─")
             await pilot.press("end")
             assert slider.render().plain.endswith("━● 2.00")
+
+    run(body())
+
+
+def test_slider_narrow_keeps_its_track():
+    async def body():
+        app = SliderApp()
+        async with app.run_test(size=(30, 6)):
+            slider = app.query_one(TemperatureSlider)
+            text = slider.render().plain
+            assert text.startswith("T ") and not text.startswith("Temperature")
+            assert cell_len(text) == 30 and text.count("─") + text.count("━") == 30 - 2 - 5 - 1
 
     run(body())
 

@@ -9,8 +9,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-PREFIX = "T "
+LABEL, SHORT_LABEL = "Temperature ", "T "
 VALUE_WIDTH = 5  # " 2.00"
+MIN_TRACK = 20  # the full label only where the track keeps at least this many columns
 
 
 class TemperatureSlider(Widget, can_focus=True):
@@ -111,15 +112,20 @@ class TemperatureSlider(Widget, can_focus=True):
     # Geometry -----------------------------------------------------------
 
     @property
+    def label(self) -> str:
+        """ "Temperature" where it fits beside a usable track, "T" where it does not."""
+        return LABEL if self.size.width - len(LABEL) - VALUE_WIDTH >= MIN_TRACK else SHORT_LABEL
+
+    @property
     def _track_width(self) -> int:
-        return max(1, self.size.width - len(PREFIX) - VALUE_WIDTH)
+        return max(1, self.size.width - len(self.label) - VALUE_WIDTH)
 
     def _value_at(self, x: int) -> float:
         """The value under content column `x` (clamped to the track)."""
         span = self._track_width - 1
         if span <= 0:
             return self.value
-        fraction = (x - len(PREFIX)) / span
+        fraction = (x - len(self.label)) / span
         return self.min + fraction * (self.max - self.min)
 
     def render(self) -> Text:
@@ -128,7 +134,7 @@ class TemperatureSlider(Widget, can_focus=True):
         knob = round(fraction * (track - 1))
         style = self.get_component_rich_style
         return Text.assemble(
-            (PREFIX, style("temperature-slider--label")),
+            (self.label, style("temperature-slider--label")),
             ("━" * knob, style("temperature-slider--filled")),
             ("●", style("temperature-slider--knob")),
             ("─" * (track - 1 - knob), style("temperature-slider--empty")),
