@@ -242,3 +242,18 @@ def test_start_with_lstm_32_trains_that_model_in_a_real_process(tiny_corpus_file
     assert s.parameters == parameter_count(s.vocab_size, [32], "lstm", TINY["embedding_dim"])
     assert app.state.step == 12 and app.state.run_dir and app.state.run_dir.startswith(str(models_dir))
     assert multiprocessing.active_children() == []
+
+
+def test_until_stopped_stays_unbounded_when_the_run_is_restarted():
+    """The form's "until stopped" carried into the launch options: restarting (r) builds a run with no
+    budget, not the default 6 minutes."""
+    from tui_gen.runsetup import RunRequest, new_run_config
+
+    request = RunRequest(corpus="c.txt", settings={"max_minutes": None, "max_steps": None, "device": "cpu"})
+    options = LaunchOptions().with_request(request)
+    spec = options.new_run()
+    assert spec.minutes is None and spec.steps is None
+    cfg = new_run_config(spec.run_request())
+    assert cfg.max_minutes is None and cfg.max_steps is None
+    bounded = LaunchOptions(minutes=3).new_run()  # a plain launch keeps its budget
+    assert bounded.minutes == 3

@@ -35,6 +35,12 @@ class LaunchOptions:
         return self.minutes if self.minutes else DEFAULT_MINUTES
 
     @property
+    def until_stopped(self) -> bool:
+        """No budget at all: the new-run form's "until stopped" (both budget settings given as None)."""
+        return (not self.steps and not self.minutes and "max_minutes" in self.overrides
+                and self.overrides["max_minutes"] is None and self.overrides.get("max_steps") is None)
+
+    @property
     def log_path(self) -> str:
         return str(Path(self.models_dir) / "worker.log")
 
@@ -62,7 +68,7 @@ class LaunchOptions:
         return WorkerSpec(
             corpus=corpus or self.corpus or DEFAULT_CORPUS, preset=self.preset,
             overrides={**self.overrides, "device": self.device},
-            steps=self.steps, minutes=None if self.steps else self.budget_minutes,
+            steps=self.steps, minutes=None if self.steps or self.until_stopped else self.budget_minutes,
             models_dir=self.models_dir, log_path=self.log_path, threads=self.threads,
         )
 
