@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .textsafe import one_line
+from .flag_values import hidden_sizes, number
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -30,26 +31,6 @@ def _on_sigterm(signum, frame) -> None:
     raise Terminated
 
 
-def _hidden(text: str) -> list[int]:
-    try:
-        sizes = [int(p) for p in text.replace(" ", "").split(",") if p]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 128,256, got {text!r}") from None
-    if not sizes:
-        raise argparse.ArgumentTypeError("give at least one hidden size, like 128,256")
-    return sizes
-
-
-def _number(kind):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        return v
-    return parse
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse's own errors (a flag that is not a number, an unknown choice) in the same one-line
     form as every other user error, instead of a usage block and a second format."""
@@ -62,31 +43,31 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags that set up a run, shared by `train` and `launch`: the same names, defaults and help.
     Each setting's dest is its TrainConfig field (runsetup.TRAIN_SETTINGS); not given means None."""
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=_number(float), help="train for this long (default 6)")
-    budget.add_argument("--steps", type=_number(int), help="train for this many steps")
+    budget.add_argument("--minutes", type=number(float), help="train for this long (default 6)")
+    budget.add_argument("--steps", type=number(int), help="train for this many steps")
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="where run folders go (default models/)")
     p.add_argument("--preset", default="default", help="default or lecture (the CS20 lecture's recipe)")
     p.add_argument("--framing", choices=["lines", "stream"], help="lines: one sample per line; stream: continuous text")
-    p.add_argument("--seq-len", type=_number(int), help="window length (default 50)")
-    p.add_argument("--overlap", type=_number(int), help="window overlap, lines framing (default 25)")
-    p.add_argument("--batch-size", type=_number(int), help="default 128")
-    p.add_argument("--hidden", type=_hidden, dest="hidden_sizes", metavar="SIZES", help="hidden sizes per layer (default 128,256)")
+    p.add_argument("--seq-len", type=number(int), help="window length (default 50)")
+    p.add_argument("--overlap", type=number(int), help="window overlap, lines framing (default 25)")
+    p.add_argument("--batch-size", type=number(int), help="default 128")
+    p.add_argument("--hidden", type=hidden_sizes, dest="hidden_sizes", metavar="SIZES", help="hidden sizes per layer (default 128,256)")
     p.add_argument("--cell", choices=["gru", "lstm", "rnn"], help="default gru")
-    p.add_argument("--embedding", type=_number(int), dest="embedding_dim", metavar="SIZE", help="embedding size, 0: one-hot (default 32)")
-    p.add_argument("--dropout", type=_number(float), help="default 0")
-    p.add_argument("--lr", type=_number(float), help="peak learning rate (default 3e-3)")
+    p.add_argument("--embedding", type=number(int), dest="embedding_dim", metavar="SIZE", help="embedding size, 0: one-hot (default 32)")
+    p.add_argument("--dropout", type=number(float), help="default 0")
+    p.add_argument("--lr", type=number(float), help="peak learning rate (default 3e-3)")
     p.add_argument("--schedule", choices=["cosine", "exp", "constant"], dest="lr_schedule", help="default cosine")
-    p.add_argument("--warmup-steps", type=_number(int), help="default 100")
-    p.add_argument("--weight-decay", type=_number(float), help="default 0")
-    p.add_argument("--clip", type=_number(float), dest="grad_clip", metavar="NORM", help="gradient clipping by global norm (default 5)")
-    p.add_argument("--val-fraction", type=_number(float), help="share held out for validation (default 0.05)")
-    p.add_argument("--min-char-count", type=_number(int), help="rarer characters are 'unknown' (default 2)")
-    p.add_argument("--eval-every", type=_number(int), help="steps between evaluations and saves (default 300)")
-    p.add_argument("--first-eval", type=_number(int), help="one early evaluation at this step, 0: none (default 50)")
-    p.add_argument("--seed", type=_number(int), help="fixes the split, initialisation and batch order (default 1234)")
+    p.add_argument("--warmup-steps", type=number(int), help="default 100")
+    p.add_argument("--weight-decay", type=number(float), help="default 0")
+    p.add_argument("--clip", type=number(float), dest="grad_clip", metavar="NORM", help="gradient clipping by global norm (default 5)")
+    p.add_argument("--val-fraction", type=number(float), help="share held out for validation (default 0.05)")
+    p.add_argument("--min-char-count", type=number(int), help="rarer characters are 'unknown' (default 2)")
+    p.add_argument("--eval-every", type=number(int), help="steps between evaluations and saves (default 300)")
+    p.add_argument("--first-eval", type=number(int), help="one early evaluation at this step, 0: none (default 50)")
+    p.add_argument("--seed", type=number(int), help="fixes the split, initialisation and batch order (default 1234)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default auto: CUDA, else MPS, else CPU")
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast on CUDA")
-    p.add_argument("--threads", type=_number(int), help="CPU threads for torch")
+    p.add_argument("--threads", type=number(int), help="CPU threads for torch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,19 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="let a new run replace the run already in --out")
     t.add_argument("--resume", type=Path, help="a run folder (continues from its last) or checkpoint to continue from")
     add_run_flags(t)
-    t.add_argument("--nproc", type=_number(int), metavar="N",
+    t.add_argument("--nproc", type=number(int), metavar="N",
                    help="train on N processes of this machine (one per GPU) under torchrun; see the README for more machines")
     t.add_argument("--quiet", action="store_true", help="no progress bar or samples, just the final line")
 
     g = sub.add_parser("generate", help="write text from a checkpoint", description="Stream generated text to stdout.")
     g.add_argument("checkpoint", type=Path, help="a run folder (uses its best) or a .safetensors checkpoint")
     g.add_argument("--seed", default="", dest="seed_text", help="text to start from (echoed, then continued)")
-    g.add_argument("--temperature", "-t", type=_number(float), default=0.8)
-    g.add_argument("--length", "-n", type=_number(int), default=300, help="at most this many characters")
-    g.add_argument("--top-k", type=_number(int), default=0)
-    g.add_argument("--top-p", type=_number(float), default=1.0)
-    g.add_argument("--num", type=_number(int), default=1, help="how many samples")
-    g.add_argument("--random-seed", type=_number(int), help="for repeatable output")
+    g.add_argument("--temperature", "-t", type=number(float), default=0.8)
+    g.add_argument("--length", "-n", type=number(int), default=300, help="at most this many characters")
+    g.add_argument("--top-k", type=number(int), default=0)
+    g.add_argument("--top-p", type=number(float), default=1.0)
+    g.add_argument("--num", type=number(int), default=1, help="how many samples")
+    g.add_argument("--random-seed", type=number(int), help="for repeatable output")
     g.add_argument("--no-stop", action="store_true", help="do not stop at the end-of-line marker")
     g.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
 

@@ -26,7 +26,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tui_gen.app.bindings import NEW_RUN_BINDINGS
 from tui_gen.app.widgets.stream_view import visible
-from tui_gen.cli import _hidden, _number
+from tui_gen.flag_values import hidden_sizes, number
 from tui_gen.config import PRESETS, TrainConfig, preset
 from tui_gen.errors import ConfigError
 from tui_gen.model_size import parameter_count
@@ -39,15 +39,15 @@ INSPECT_DELAY = 0.3  # seconds after the last key in the path box before it is r
 
 # The typed fields: TrainConfig field -> (label, how the CLI parses its flag, a hint beside it).
 TYPED: dict[str, tuple[str, object, str]] = {
-    "hidden_sizes": ("Hidden sizes", _hidden, "per layer, like 128,256"),
-    "embedding_dim": ("Embedding", _number(int), "0: one-hot"),
-    "dropout": ("Dropout", _number(float), "0 to <1"),
-    "batch_size": ("Batch size", _number(int), ""),
-    "lr": ("Learning rate", _number(float), "peak, like 3e-3"),
-    "warmup_steps": ("Warm-up", _number(int), "steps"),
-    "weight_decay": ("Weight decay", _number(float), "AdamW"),
-    "grad_clip": ("Clipping", _number(float), "global norm"),
-    "seed": ("Seed", _number(int), "split, init, order"),
+    "hidden_sizes": ("Hidden sizes", hidden_sizes, "per layer, like 128,256"),
+    "embedding_dim": ("Embedding", number(int), "0: one-hot"),
+    "dropout": ("Dropout", number(float), "0 to <1"),
+    "batch_size": ("Batch size", number(int), ""),
+    "lr": ("Learning rate", number(float), "peak, like 3e-3"),
+    "warmup_steps": ("Warm-up", number(int), "steps"),
+    "weight_decay": ("Weight decay", number(float), "AdamW"),
+    "grad_clip": ("Clipping", number(float), "global norm"),
+    "seed": ("Seed", number(int), "split, init, order"),
 }
 # The chosen fields: TrainConfig field -> (label, choices).
 CHOSEN: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -462,9 +462,9 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         else:
             try:
                 if kind == "steps":
-                    steps = _number(int)(amount)
+                    steps = number(int)(amount)
                 else:
-                    minutes = _number(float)(amount)
+                    minutes = number(float)(amount)
             except argparse.ArgumentTypeError as e:
                 problems["budget"] = f"{kind}: {e}"
         request = RunRequest(corpus=self.corpus_ref() or None, preset=self.preset_name, settings=settings,
