@@ -257,7 +257,8 @@ def _newer_last(ck: "Checkpoint") -> int | None:
 # ---- the whole set-up --------------------------------------------------------------------------------
 
 def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = None,
-                download_progress: Callable[[int, int | None], None] | None = None) -> PreparedRun:
+                download_progress: Callable[[int, int | None], None] | None = None,
+                build_progress: Callable[[int, int | None], None] | None = None) -> PreparedRun:
     """Load the checkpoint and corpus, settle the run folder and build the Trainer.
 
     progress(message) is called before each slow part (the worker sends it on and checks for a stop
@@ -286,7 +287,7 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
     corpus_arg = request.corpus or (ck.meta.get("corpus") if ck is not None else None)
     say(f"loading {corpus_arg or 'the default corpus'}")
     corpus, ref = open_corpus(corpus_arg, data_dir=Path(request.data_dir) if request.data_dir else None,
-                              framing=cfg.framing, progress=download_progress)
+                              framing=cfg.framing, progress=download_progress, build_progress=build_progress)
     say("preparing training")
     trainer = Trainer(corpus, cfg, run_dir=None, resume=ck, corpus_ref=ref)
     if out is not None:

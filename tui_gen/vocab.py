@@ -8,7 +8,7 @@ padding.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -39,7 +39,12 @@ class Vocab:
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(text)
-        kept = [c for c, n in counts.items() if n >= min_count]
+        return cls.from_counts(counts, min_count)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_count: int = 1) -> "Vocab":
+        """The same vocabulary as build() over a text with these character counts."""
+        kept = [c for c, n in counts.items() if n >= min_count and n > 0]
         kept.sort(key=lambda c: (-counts[c], ord(c)))
         return cls(kept)
 
