@@ -97,7 +97,7 @@ class EncodedCorpus:
         table = np.array([ord(c) for c in self.chars], dtype=np.uint32)
         return table[np.asarray(self.symbols[start:stop])].tobytes().decode("utf-32-le", "surrogatepass")
 
-    def counts_in(self, ranges: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
+    def counts_in(self, ranges: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
         """Symbol counts over (start, length) ranges, gathered a bounded number of characters at a time."""
         out = np.zeros(len(self.chars), dtype=np.int64)
         if len(ranges) == 0:
@@ -114,7 +114,7 @@ class EncodedCorpus:
             self.release()
         return out
 
-    def counts_between(self, start: int, stop: int, chunk: int = 1 << 24) -> np.ndarray:
+    def counts_between(self, start: int, stop: int, chunk: int = 1 << 20) -> np.ndarray:
         out = np.zeros(len(self.chars), dtype=np.int64)
         for a in range(start, stop, chunk):
             out += np.bincount(np.asarray(self.symbols[a:min(stop, a + chunk)]), minlength=len(out))
