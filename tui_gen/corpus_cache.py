@@ -71,7 +71,7 @@ class EncodedCorpus:
     warnings: tuple[str, ...] = ()
     folder: Path | None = None  # the cache folder; None: in memory
     maps: list = field(default_factory=list, repr=False)  # the mmap objects behind symbols and lines
-    _luts: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
 
     def release(self) -> None:
         """Drop the mapped pages this process has touched from its resident set. They stay in the OS's
@@ -86,15 +86,18 @@ class EncodedCorpus:
         return len(self.symbols)
 
     def lut(self, vocab) -> np.ndarray:
-        """Vocabulary id of each symbol (int64), for a gather per batch."""
-        key = id(vocab)
-        if key not in self._luts:
-            self._luts = {key: np.array([vocab.id_of(c) for c in self.chars], dtype=np.int64).reshape(-1)}
-        return self._luts[key]
+        """Vocabulary id of each symbol (int64), for a gather per batch. Kept for the latest vocabulary
+        (held, so that it is never mistaken for another one made at the same address)."""
+        if self._memo.get("vocab") is not vocab:
+            self._memo = {"vocab": vocab,
+                          "lut": np.array([vocab.id_of(c) for c in self.chars], dtype=np.int64).reshape(-1)}
+        return self._memo["lut"]
 
     def decode(self, start: int = 0, stop: int | None = None) -> str:
         """The text of symbols[start:stop]: for small corpora and tests, never on the training path."""
-        table = np.array([ord(c) for c in self.chars], dtype=np.uint32)
+        if "ords" not in self._memo:
+            self._memo["ords"] = np.array([ord(c) for c in self.chars], dtype=np.uint32)
+        table = self._memo["ords"]
         return table[np.asarray(self.symbols[start:stop])].tobytes().decode("utf-32-le", "surrogatepass")
 
     def counts_in(self, ranges: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
@@ -462,7 +465,10 @@ def open_cached(source: Path, files: list[Path], data_dir: Path, progress: Progr
     folder = root / f"{name}-{key}"
     meta = _meta_ok(folder, identity)
     if meta is not None:
-        return _load(folder, meta)
+        try:
+            return _load(folder, meta)
+        except OSError:  # removed meanwhile by a builder of a newer version: build or wait, below
+            pass
     try:
         root.mkdir(parents=True, exist_ok=True)
         lock = _build_lock(root / f".{name}.lock")
