@@ -207,11 +207,13 @@ def split_encoded(enc: EncodedCorpus, framing: str, val_fraction: float, seed: i
         del is_val
 
         def lineset(idx: np.ndarray) -> LineSet:
-            rows = enc.lines[idx]
-            return LineSet(enc, np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1]))
-        split = EncodedSplit(train=lineset(train_idx), val=lineset(val_idx))
-        enc.release()
-        return split
+            starts, lengths = np.empty(len(idx), np.int64), np.empty(len(idx), np.int64)
+            for a in range(0, len(idx), 1 << 20):  # a bounded part of the offsets' map at a time
+                rows = enc.lines[idx[a:a + (1 << 20)]]
+                starts[a:a + len(rows)], lengths[a:a + len(rows)] = rows[:, 0], rows[:, 1]
+                enc.release()
+            return LineSet(enc, starts, lengths)
+        return EncodedSplit(train=lineset(train_idx), val=lineset(val_idx))
     n = enc.n_chars
     n_val = max(MIN_VAL_CHARS, int(n * val_fraction))
     if n < 4 * n_val:

@@ -100,8 +100,9 @@ class EncodedCorpus:
         table = self._memo["ords"]
         return table[np.asarray(self.symbols[start:stop])].tobytes().decode("utf-32-le", "surrogatepass")
 
-    def counts_in(self, ranges: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
-        """Symbol counts over (start, length) ranges, gathered a bounded number of characters at a time."""
+    def counts_in(self, ranges: np.ndarray, chunk: int = 1 << 18, max_ranges: int = 256) -> np.ndarray:
+        """Symbol counts over (start, length) ranges, gathered a bounded number of characters (and of
+        ranges: each maps up to 64 KiB of the file into the process, the kernel's fault-around) at a time."""
         out = np.zeros(len(self.chars), dtype=np.int64)
         if len(ranges) == 0:
             return out
@@ -109,7 +110,7 @@ class EncodedCorpus:
         a = 0
         while a < len(ranges):
             b = int(np.searchsorted(ends, (ends[a - 1] if a else 0) + chunk, side="right"))
-            b = max(b, a + 1)
+            b = min(max(b, a + 1), a + max_ranges)
             part = ranges[a:b]
             out += np.bincount(np.asarray(self.symbols[gather_index(part[:, 0], part[:, 1])]),
                                minlength=len(out))
