@@ -5,6 +5,7 @@
     python -m bench --app           # plus the app's key latency and streaming speed while training
     python -m bench --flood         # plus a minute of events flooding the app (memory, key latency)
     python -m bench --memory        # plus peak memory of priming, eval and loading on huge inputs (~3 more)
+                                    # and of a generated 1 GB corpus: cache build and training (--corpus-mb)
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def main() -> None:
     p.add_argument("--app", action="store_true", help="also measure the app while training")
     p.add_argument("--flood", action="store_true", help="also flood the app with events for a minute")
     p.add_argument("--memory", action="store_true", help="also measure peak memory on a 1 MB seed and a 10 MB line")
+    p.add_argument("--corpus-mb", type=float, default=1000,
+                   help="with --memory: size of the generated corpus for the corpus-cache rows (MB)")
     args = p.parse_args()
 
     from . import generate_speed, train_speed
@@ -45,6 +48,7 @@ def main() -> None:
     if args.memory:
         from . import memory
         rows += memory.run(threads=args.threads)
+        rows += memory.corpus_rows(int(args.corpus_mb * memory.MB), threads=args.threads)
     title = f"tui-gen benchmarks — torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}"
     print_table(title, rows, ("what", "tui-gen", "baseline (same run)", "ratio"))
 

@@ -6,6 +6,11 @@ default model (hidden [128, 256], embedding 32).
     figure extrapolated linearly to the full input (its cost per character times the characters)
 
 Targets: the 1 MB seed and the 10 MB line under 600 MB each.
+
+Corpora bigger than memory (corpus_rows; `python -m bench --memory --corpus-mb 1000`): a corpus of
+the tweets repeated to the size asked for, generated in a temporary folder (never kept), encoded into
+its cache, then trained on. Targets: peak RSS under 1.5 GB while building and while training, the
+build at least 50 MB/s, training chars/s within 10% of the tweets' in the same run.
 """
 
 from __future__ import annotations
@@ -102,6 +107,91 @@ LOAD = _COMMON + textwrap.dedent("""
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     print(peak())
 """)
+
+
+CACHE_BUILD = _COMMON + textwrap.dedent("""
+    import time
+    from tui_gen.corpus import load_corpus
+    path, data = sys.argv[1], sys.argv[2]
+    t0, c0 = time.perf_counter(), time.process_time()
+    load_corpus(path, data_dir=data)
+    print(time.perf_counter() - t0, time.process_time() - c0, peak())
+""")
+
+CACHE_TRAIN = _COMMON + textwrap.dedent("""
+    import time
+    from dataclasses import replace
+    from tui_gen.config import TrainConfig
+    from tui_gen.corpus import load_corpus
+    from tui_gen.train import Trainer
+    path, data, steps, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    corpus = load_corpus(path, data_dir=data)  # the cache built before: reused
+    trainer = Trainer(corpus, replace(TrainConfig(), val_fraction=0.001, device="cpu", threads=threads))
+    for _ in range(3):  # warm-up
+        trainer._train_step()
+    chars, t0 = 0, time.perf_counter()
+    for _ in range(steps):
+        chars += trainer._train_step()[1]
+    print(0, chars / (time.perf_counter() - t0), peak())
+""")
+
+
+def _child_out(code: str, *args: str, threads: int) -> list[float]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=3600)
+    if r.returncode != 0:
+        raise RuntimeError(f"memory benchmark child failed:\n{r.stderr[-3000:]}")
+    return [float(x) for x in r.stdout.split()[-3:]]
+
+
+def generate_corpus(path: Path, size: int) -> None:
+    """The tweets repeated to `size` bytes (cut at a line end): lines framing, the tweets' alphabet."""
+    from .common import tweets_path
+
+    block = Path(tweets_path()).read_bytes()
+    with path.open("wb") as f:
+        left = size
+        while left > 0:
+            f.write(block[:left])
+            left -= len(block)
+
+
+def corpus_rows(size: int = 1000 * MB, threads: int = 2, steps: int = 20, rounds: int = 2) -> list[tuple]:
+    from .common import tweets_path
+
+    limit = 1.5e9
+    with tempfile.TemporaryDirectory(prefix="tui-gen-bench-corpus-") as tmp:
+        big = Path(tmp) / "big.txt"
+        generate_corpus(big, size)
+        seconds, cpu_seconds, build_peak = _child_out(CACHE_BUILD, str(big), tmp, threads=threads)
+        tweets_cache = str(Path(tmp) / "tweets-data")
+        _child_out(CACHE_BUILD, tweets_path(), tweets_cache, threads=threads)
+        rates: dict[str, list[float]] = {"big": [], "tweets": []}
+        train_peak = 0.0
+        for _ in range(rounds):  # interleaved: a busy machine slows both alike
+            _, rate, _ = _child_out(CACHE_TRAIN, tweets_path(), tweets_cache, str(steps), str(threads), threads=threads)
+            rates["tweets"].append(rate)
+            _, rate, pk = _child_out(CACHE_TRAIN, str(big), tmp, str(steps), str(threads), threads=threads)
+            rates["big"].append(rate)
+            train_peak = max(train_peak, pk)
+        on_disk = sum(f.stat().st_size for f in Path(tmp).glob("cache/*/*"))
+    mbps, cpu_mbps = size / MB / seconds, size / MB / cpu_seconds
+    big_rate, tweets_rate = max(rates["big"]), max(rates["tweets"])
+    name = f"{size / MB:,.0f} MB corpus"
+    return [
+        (f"{name}: cache build (peak RSS, target < 1.5 GB: {'under' if build_peak < limit else 'OVER'})",
+         f"{build_peak / MB:,.0f} MB", f"before: the first 64 MiB only, as one string", ""),
+        (f"{name}: cache build speed (target >= 50 MB/s: {'met' if mbps >= 50 else 'MISSED'})",
+         f"{mbps:,.0f} MB/s", f"{seconds:.1f} s ({cpu_mbps:,.0f} MB per CPU-second: the figure on an idle "
+         f"machine); cache on disk {on_disk / MB:,.0f} MB", ""),
+        (f"{name}: training (peak RSS, target < 1.5 GB: {'under' if train_peak < limit else 'OVER'})",
+         f"{train_peak / MB:,.0f} MB", "", ""),
+        (f"{name}: training chars/s (target within 10% of the tweets': "
+         f"{'met' if big_rate >= 0.9 * tweets_rate else 'MISSED'})",
+         f"{big_rate:,.0f}", f"tweets: {tweets_rate:,.0f} (best of {rounds}, {steps} steps each)",
+         f"{big_rate / tweets_rate:.2f}x"),
+    ]
 
 
 def _child(code: str, *args: str, threads: int) -> int:

@@ -292,7 +292,7 @@ def test_tiny_shakespeare_downloads_once_and_is_framed_as_a_stream(server, tmp_p
 
     corpus, name = datasets.open_corpus("tiny-shakespeare")
     assert server.requests == 1 and (tmp_path / "tinyshakespeare.txt").read_bytes() == body
-    assert name == "tiny-shakespeare" and corpus.text == body.decode("utf-8")
+    assert name == "tiny-shakespeare" and corpus.read_text() == body.decode("utf-8")
     assert (corpus.framing, corpus.end_marker, corpus.framing_reason) == ("stream", None, "built-in corpus")
 
     assert cli_main(["data", "list"]) == 0

@@ -84,7 +84,7 @@ def short_last_batch(corpus_path: Path) -> int:
     cfg = tiny_config_value()
     split = split_corpus(corpus, "lines", cfg.val_fraction, cfg.seed)
     vocab = Vocab.build(training_texts(split.train), cfg.min_char_count)
-    n = len(LineWindows(split.train, vocab, cfg.seq_len, cfg.overlap, 1, cfg.seed).windows)
+    n = LineWindows(split.train, vocab, cfg.seq_len, cfg.overlap, 1, cfg.seed).n_windows
     return next(b for b in range(5, 40) if n % b == 1 and n // b + 1 < STEPS)
 
 

@@ -188,6 +188,15 @@ def test_only_the_start_of_a_big_text_is_read_and_the_reason_says_so():
     assert guess.reason.startswith(f"{sample_lines:,} independent short lines"), guess.reason
 
 
+def test_a_big_file_read_through_its_cache_says_it_was_sampled(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUI_GEN_DATA_DIR", str(tmp_path / "data"))
+    one_liners = tweets_like(2000)
+    big = tmp_path / "big.txt"
+    big.write_text(one_liners * (FRAMING_SAMPLE_CHARS // len(one_liners) + 2), encoding="utf-8")
+    corpus = load_corpus(big)  # the guess sees the cache's head, not the whole text
+    assert corpus.framing == "lines" and corpus.framing_reason.endswith("(in the first 4 MiB)"), corpus.framing_reason
+
+
 def test_a_file_carries_the_guess_and_framing_given_overrides_it(tmp_path):
     book = tmp_path / "book.txt"
     book.write_text(wrapped_prose(), encoding="utf-8")

@@ -176,14 +176,15 @@ def test_lines_windows_cover_every_line_fully():
     lines = ["".join(rng.choice(alphabet, size=n)) for n in lengths]
     vocab = Vocab.build(training_texts(lines))
     lw = LineWindows(lines, vocab, seq_len, overlap, batch_size=5, seed=3)
+    windows, _ = lw.all_windows()
 
     expected: list[list[int]] = []
     for ln in lines:
         expected += expected_windows(vocab.encode(frame_line(ln)).tolist(), seq_len, stride)
-    assert lw.windows.tolist() == expected
+    assert windows.tolist() == expected
     # the 3-char line: one window, padded after its 4 targets; the 500-char line: 42 windows
     three = vocab.encode(frame_line(lines[0])).tolist()
-    assert lw.windows[0].tolist() == three + [PAD] * (seq_len + 1 - 5)
+    assert windows[0].tolist() == three + [PAD] * (seq_len + 1 - 5)
     assert len(expected_windows(vocab.encode(frame_line(lines[1])).tolist(), seq_len, stride)) == 42
 
     # One epoch of batches: each window exactly once, the mask marks exactly the real targets.
@@ -219,8 +220,9 @@ def test_line_windows_tails_are_padded_and_masked():
     # 42 ids, 41 targets: windows at 0, 12, 24 and 36 (the last holding targets 37..41)
     assert b.inputs.shape[0] == 4
     assert real == 16 + 16 + 16 + 5
-    last = lw.windows[lw.lengths.argmin()]
-    assert (last[lw.lengths.min():] == PAD).all()
+    windows, lengths = lw.all_windows()
+    last = windows[lengths.argmin()]
+    assert (last[lengths.min():] == PAD).all()
 
 
 def test_no_tweet_is_dropped(tweets_path):
@@ -231,13 +233,14 @@ def test_no_tweet_is_dropped(tweets_path):
     vocab = Vocab.build(training_texts(split.train), cfg.min_char_count)
     lw = LineWindows(split.train, vocab, cfg.seq_len, cfg.overlap, cfg.batch_size, cfg.seed)
     nl = vocab.id_of("\n")
-    starts = lw.windows[:, 0] == nl
+    windows, lengths = lw.all_windows()
+    starts = windows[:, 0] == nl
     assert int(starts.sum()) == len(split.train)
     short = [ln for ln in split.train if len(ln) + 1 < cfg.seq_len]
     assert len(short) > 100  # there are plenty of tweets shorter than a window, and all of them are in
     # the line-start windows hold exactly the train lines' beginnings
-    got = Counter(vocab.decode(w).strip("\n") for w in lw.windows[starts, : cfg.seq_len + 1])
+    got = Counter(vocab.decode(w).strip("\n") for w in windows[starts, : cfg.seq_len + 1])
     want = Counter(vocab.decode(vocab.encode(frame_line(ln))[: cfg.seq_len + 1]).strip("\n") for ln in split.train)
     assert got == want
     # and every train character is a target at least once: real targets >= characters + final newlines
-    assert int((lw.lengths - 1).sum()) >= sum(len(ln) + 1 for ln in split.train)
+    assert int((lengths - 1).sum()) >= sum(len(ln) + 1 for ln in split.train)

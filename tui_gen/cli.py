@@ -157,7 +157,26 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- train -------------------------------------------------------------------------------------
 
-def _download_progress(console):
+def _build_progress(console):
+    """Encoding a corpus into its cache (the first time only): a progress line on a terminal, once
+    it has taken a second (a small corpus takes less and shows nothing); one line in a log."""
+    state = {"start": None, "said": False}
+    show = _download_progress(console, "encoding the corpus (once)")
+
+    def progress(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        state["start"] = state["start"] or now
+        if now - state["start"] < 1.0:
+            return
+        if console.is_terminal:
+            show(done, total)
+        elif not state["said"]:
+            state["said"] = True
+            console.print(f"encoding the corpus into its cache (once): {(total or 0) / 1e6:.0f} MB", highlight=False)
+    return progress
+
+
+def _download_progress(console, what: str = "downloading"):
     state = {"last": 0.0}
 
     def progress(done: int, total: int | None) -> None:
@@ -165,7 +184,7 @@ def _download_progress(console):
         if now - state["last"] > 0.2 or (total and done >= total):
             state["last"] = now
             frac = f" ({100 * done / total:.0f}%)" if total else ""
-            console.print(f"downloading: {done / 1e6:.1f} MB{frac}", end="\r", highlight=False)
+            console.print(f"{what}: {done / 1e6:.1f} MB{frac}", end="\r", highlight=False)
     return progress
 
 
@@ -236,7 +255,8 @@ def _train(args, request, world=None) -> int:
     out = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     main = world is None or world.is_main
-    trainer = prepare_run(request, download_progress=_download_progress(err) if main else None, world=world).trainer
+    trainer = prepare_run(request, download_progress=_download_progress(err) if main else None,
+                          build_progress=_build_progress(err) if main else None, world=world).trainer
 
     # Ctrl+C, or a scheduler's SIGTERM, or the terminal closing (SIGHUP): finish the step, save `last`,
     # exit. The same signal again gives up at once.
@@ -390,8 +410,11 @@ def cmd_generate(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    import numpy as np
+    from rich.console import Console
+
     from .checkpoint import load_checkpoint
-    from .corpus import split_corpus, validation_batches
+    from .corpus import LineSet, StreamPart, split_encoded, validation_batches
     from .datasets import open_corpus
     from .device import pick_device
     from .errors import CorpusError
@@ -403,18 +426,22 @@ def cmd_eval(args) -> int:
     device = pick_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     cfg = resume_config(ck)
-    corpus, ref = open_corpus(args.corpus or ck.meta.get("corpus"), framing=ck.framing)
+    corpus, ref = open_corpus(args.corpus or ck.meta.get("corpus"), framing=ck.framing,
+                              build_progress=_build_progress(Console(stderr=True, highlight=False)))
+    enc = corpus.encoded_corpus()
     if args.corpus:
         # another corpus: score all of it
-        part = [ln for ln in corpus.text.split("\n") if ln.strip()] if ck.framing == "lines" else corpus.text
+        part = (LineSet(enc, np.ascontiguousarray(enc.lines[:, 0]), np.ascontiguousarray(enc.lines[:, 1]))
+                if ck.framing == "lines" else StreamPart(enc, 0, enc.n_chars))
         which = "all of it"
     else:
-        part = split_corpus(corpus, ck.framing, cfg.val_fraction, cfg.seed).val
+        part = split_encoded(enc, ck.framing, cfg.val_fraction, cfg.seed, corpus.name).val
         which = "its held-out split"
-    text = "".join(part) if isinstance(part, list) else part
-    unknown = ck.vocab.unknown_chars(text)
-    share = ck.vocab.count_unknown(text) / max(len(text), 1)
-    del text  # a copy of the text: not needed while scoring
+    # the characters scored (lines: their own, not the framing's newlines), counted from the symbols
+    counts = (enc.counts_in(np.stack([part.starts, part.lengths], axis=1)) if isinstance(part, LineSet)
+              else enc.counts_between(part.start, part.stop))
+    unknown = [c for c, n in zip(enc.chars, counts.tolist()) if n and c not in ck.vocab]
+    share = sum(int(n) for c, n in zip(enc.chars, counts.tolist()) if c not in ck.vocab) / max(int(counts.sum()), 1)
     # An unknown character is one class to the model, however many kinds it stands for, and an easy
     # one to predict in a run of them: a text the model cannot read would score better than its own.
     if share >= REFUSE_UNKNOWN_SHARE:

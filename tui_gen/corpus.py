@@ -22,50 +22,47 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .corpus_cache import HEAD_CHARS, EncodedCorpus, Progress, encode_text, gather_index, open_cached
 from .errors import CorpusError
 from .vocab import PAD, Vocab
 
-MAX_CORPUS_BYTES = 64 * 1024 * 1024  # read at most this much: memory stays bounded on huge files
 MIN_VAL_CHARS = 200
+RELEASE_EVERY = 8  # batches between dropping the corpus map's touched pages (EncodedCorpus.release)
 
 
 @dataclass
 class CorpusText:
+    """A corpus: its text in memory (tests, small texts made on the spot), or `encoded`, the corpus
+    encoded once into a cache on disk and memory-mapped (every corpus read from a file)."""
+
     name: str
-    text: str
+    text: str | None
     framing: str  # default framing for this corpus
     end_marker: str | None = None
     warnings: tuple[str, ...] = ()
     framing_reason: str = ""  # why this framing: "given", "built-in corpus", or what the guess saw
+    encoded: EncodedCorpus | None = None
+
+    def encoded_corpus(self) -> EncodedCorpus:
+        if self.encoded is None:
+            self.encoded = encode_text(self.text or "")
+        return self.encoded
+
+    @property
+    def head(self) -> str:
+        """The text's beginning (all of most corpora): what the framing and end-marker guesses read."""
+        return self.text[:HEAD_CHARS] if self.text is not None else self.encoded_corpus().head
+
+    def read_text(self) -> str:
+        """The whole text as one string: small corpora and tests only, never on the training path."""
+        return self.text if self.text is not None else self.encoded_corpus().decode()
 
 
-def _read_file(path: Path, budget: int, warnings: list[str]) -> str:
-    try:
-        with path.open("rb") as f:
-            raw = f.read(budget + 1)
-    except PermissionError:
-        raise CorpusError(f"cannot read {path}: permission denied (check the file's permissions)") from None
-    except IsADirectoryError:
-        raise CorpusError(f"{path} is a folder, not a file") from None
-    except OSError as e:
-        raise CorpusError(f"cannot read {path}: {e.strerror or e}") from None
-    if len(raw) > budget:
-        raw = raw[:budget]
-        warnings.append(f"{path.name} is larger than {MAX_CORPUS_BYTES // 2**20} MiB: only the first part is used")
-    if b"\x00" in raw[:65536]:
-        raise CorpusError(f"{path} looks like a binary file, not text: give a UTF-8 text file")
-    text = raw.decode("utf-8", errors="replace")
-    # Bytes, not replacement characters: one U+FFFD may stand for several bytes of a cut-off sequence.
-    bad = len(raw) - len(raw.decode("utf-8", errors="ignore").encode("utf-8")) if "\ufffd" in text else 0
-    if bad:
-        if bad > max(100, len(text) // 10):
-            raise CorpusError(f"{path} is not UTF-8 text ({bad} undecodable bytes): convert it to UTF-8 first")
-        warnings.append(f"{path.name}: {bad} bytes that are not valid UTF-8 were replaced by \ufffd")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | None = None) -> CorpusText:
-    """A UTF-8 text file, or a folder of .txt files (read in name order)."""
+def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | None = None,
+                data_dir: Path | None = None, progress: Progress | None = None) -> CorpusText:
+    """A UTF-8 text file, or a folder of .txt files (read in name order), encoded into the corpus cache
+    under data_dir (default: datasets.default_data_dir()) the first time; progress(done, total) in bytes
+    while that is built."""
     path = Path(path)
     try:  # stat() itself fails in a folder we may not enter, or on a name too long
         exists, is_dir = path.exists(), path.is_dir()
@@ -79,27 +76,18 @@ def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | 
         raise CorpusError(f"cannot read {str(path)[:200]}: {e.strerror or e}") from None
     if not exists:
         raise CorpusError(f"{path} does not exist: give a text file, a folder of .txt files, or a built-in corpus name")
-    warnings: list[str] = []
-    if is_dir:
-        if not files:
-            raise CorpusError(f"the folder {path} has no .txt files in it")
-        parts, budget = [], MAX_CORPUS_BYTES
-        for f in files:
-            if budget <= 0:
-                warnings.append(f"{path} holds more than {MAX_CORPUS_BYTES // 2**20} MiB: later files are skipped")
-                break
-            t = _read_file(f, budget, warnings)
-            budget -= len(t.encode("utf-8"))
-            parts.append(t if t.endswith("\n") else t + "\n")
-        text = "".join(parts)
-    else:
-        text = _read_file(path, MAX_CORPUS_BYTES, warnings)
-    if not text.strip():
+    if is_dir and not files:
+        raise CorpusError(f"the folder {path} has no .txt files in it")
+    if data_dir is None:
+        from .datasets import default_data_dir
+        data_dir = default_data_dir()
+    enc = open_cached(path, files if is_dir else [path], data_dir, progress)
+    if enc.n_chars == 0 or len(enc.lines) == 0:  # no line with a character that is not white space
         raise CorpusError(f"{path} has no text in it (it is empty or only white space)")
-    guess = FramingGuess(framing, "given") if framing else explain_framing(text)
+    guess = FramingGuess(framing, "given") if framing else explain_framing(enc.head, more_follows=len(enc.symbols) > len(enc.head))
     return CorpusText(
-        name=path.stem, text=text, framing=guess.framing,
-        end_marker=end_marker, warnings=tuple(warnings), framing_reason=guess.reason,
+        name=path.stem, text=None, framing=guess.framing, end_marker=end_marker,
+        warnings=enc.warnings, framing_reason=guess.reason, encoded=enc,
     )
 
 
@@ -134,16 +122,17 @@ def _is_speaker(line: str) -> bool:
             and name.count(" ") < 4 and all(c.isalpha() or c in " .'-" for c in name))
 
 
-def explain_framing(text: str) -> FramingGuess:
+def explain_framing(text: str, more_follows: bool = False) -> FramingGuess:
     """How to frame a text, and why, from signals a reader can check in the text itself.
 
     Stream: text whose lines belong together. Blank lines between paragraphs or stanzas, speeches after
     a speaker's name ending in ':' (a play), lines wrapped at a fixed width that run on into the next
     (hard-wrapped prose), few lines, or long ones. Lines: many short lines, each on its own (tweets,
     names, quotes, one record per line). Only the first FRAMING_SAMPLE_CHARS characters are read.
+    more_follows: `text` is itself the start of a longer text (the corpus cache keeps only its head).
     """
     sample = text[:FRAMING_SAMPLE_CHARS]
-    sampled = len(text) > len(sample)
+    sampled = more_follows or len(text) > len(sample)
     if sampled:  # whole lines only: a line cut in two would look like a short one
         sample = sample[:sample.rfind("\n") + 1] or sample
     where = f" (in the first {FRAMING_SAMPLE_CHARS // 2**20} MiB)" if sampled else ""
@@ -216,27 +205,107 @@ class Split:
 
 
 def split_corpus(corpus: CorpusText, framing: str, val_fraction: float, seed: int) -> Split:
-    """Lines: a seeded random val_fraction of lines. Stream: the last val_fraction of the text."""
+    """The split as strings: the same held-out part as split_encoded, for small corpora and tests."""
+    enc = corpus.encoded_corpus()
+    sp = split_encoded(enc, framing, val_fraction, seed, corpus.name)
     if framing == "lines":
-        lines = [ln for ln in corpus.text.split("\n") if ln.strip()]
-        n_val = max(1, round(len(lines) * val_fraction))
-        if len(lines) - n_val < 1 or len(lines) < 4:
+        def texts(part: LineSet) -> list[str]:
+            return [enc.decode(int(a), int(a + n)) for a, n in zip(part.starts, part.lengths)]
+        return Split(train=texts(sp.train), val=texts(sp.val))
+    return Split(train=enc.decode(0, sp.train.stop), val=enc.decode(sp.val.start, sp.val.stop))
+
+
+@dataclass
+class LineSet:
+    """Lines of an encoded text, each sample framed as "\n" + line + "\n"."""
+
+    corpus: EncodedCorpus
+    starts: np.ndarray  # [n] int64: where each line's characters start in corpus.symbols
+    lengths: np.ndarray  # [n] int64: characters in the line, newline excluded
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @classmethod
+    def of_lines(cls, lines: list[str]) -> "LineSet":
+        """Lines in memory, empty ones too (a test's or a caller's own list)."""
+        lengths = np.fromiter((len(ln) for ln in lines), dtype=np.int64, count=len(lines))
+        return cls(encode_text("".join(lines)), np.cumsum(lengths) - lengths, lengths)
+
+
+@dataclass
+class StreamPart:
+    """symbols[start:stop] of an encoded text, read as one continuous text."""
+
+    corpus: EncodedCorpus
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def ids(self, vocab: Vocab, a: int, b: int) -> np.ndarray:
+        return self.corpus.lut(vocab)[np.asarray(self.corpus.symbols[self.start + a:self.start + b])]
+
+    @classmethod
+    def of_text(cls, text: str) -> "StreamPart":
+        enc = encode_text(text)
+        return cls(enc, 0, enc.n_chars)
+
+
+@dataclass
+class EncodedSplit:
+    train: LineSet | StreamPart
+    val: LineSet | StreamPart
+
+    def train_counts(self) -> dict[str, int]:
+        """Character counts of the training text framed the way the model sees it: what
+        Vocab.build(training_texts(train)) counts, from the cache's counts without reading the text."""
+        enc = self.train.corpus
+        if isinstance(self.train, LineSet):
+            counts = enc.line_counts - enc.counts_in(np.stack([self.val.starts, self.val.lengths], axis=1))
+            out = {c: int(n) for c, n in zip(enc.chars, counts.tolist()) if n}
+            out["\n"] = out.get("\n", 0) + 2 * len(self.train)  # each line framed by two newlines
+            return out
+        counts = enc.counts - enc.counts_between(self.val.start, self.val.stop)
+        return {c: int(n) for c, n in zip(enc.chars, counts.tolist()) if n}
+
+
+def split_encoded(enc: EncodedCorpus, framing: str, val_fraction: float, seed: int,
+                  name: str = "the corpus") -> EncodedSplit:
+    """Lines: a seeded random val_fraction of the non-empty lines (the same lines, for the same seed,
+    as before the cache). Stream: the last val_fraction of the text."""
+    if framing == "lines":
+        n_lines = len(enc.lines)
+        n_val = max(1, round(n_lines * val_fraction))
+        if n_lines - n_val < 1 or n_lines < 4:
             raise CorpusError(
-                f"{corpus.name} has only {len(lines)} non-empty lines, too few to hold some out for "
+                f"{name} has only {n_lines} non-empty lines, too few to hold some out for "
                 "validation: use --framing stream or a bigger corpus"
             )
-        order = np.random.default_rng(seed).permutation(len(lines))
-        val_idx = set(order[:n_val].tolist())
-        return Split(
-            train=[ln for i, ln in enumerate(lines) if i not in val_idx],
-            val=[ln for i, ln in enumerate(lines) if i in val_idx],
-        )
-    n_val = max(MIN_VAL_CHARS, int(len(corpus.text) * val_fraction))
-    if len(corpus.text) < 4 * n_val:
-        raise CorpusError(
-            f"{corpus.name} has only {len(corpus.text)} characters: at least {4 * MIN_VAL_CHARS} are needed"
-        )
-    return Split(train=corpus.text[:-n_val], val=corpus.text[-n_val:])
+        # A permutation of the line numbers (int32 where it fits: 4 bytes a line), shuffled as
+        # Generator.permutation(n) shuffles arange(n), so the same lines are held out as before.
+        order = np.arange(n_lines, dtype=np.int32 if n_lines < 2**31 else np.int64)
+        np.random.default_rng(seed).shuffle(order)
+        is_val = np.zeros(n_lines, dtype=bool)
+        is_val[order[:n_val]] = True
+        del order
+        val_idx, train_idx = np.flatnonzero(is_val), np.flatnonzero(~is_val)
+        del is_val
+
+        def lineset(idx: np.ndarray) -> LineSet:
+            starts, lengths = np.empty(len(idx), np.int64), np.empty(len(idx), np.int64)
+            for a in range(0, len(idx), 1 << 20):  # a bounded part of the offsets' map at a time
+                rows = enc.lines[idx[a:a + (1 << 20)]]
+                starts[a:a + len(rows)], lengths[a:a + len(rows)] = rows[:, 0], rows[:, 1]
+                enc.release()
+            return LineSet(enc, starts, lengths)
+        return EncodedSplit(train=lineset(train_idx), val=lineset(val_idx))
+    n = enc.n_chars
+    n_val = max(MIN_VAL_CHARS, int(n * val_fraction))
+    if n < 4 * n_val:
+        raise CorpusError(f"{name} has only {n} characters: at least {4 * MIN_VAL_CHARS} are needed")
+    return EncodedSplit(train=StreamPart(enc, 0, n - n_val), val=StreamPart(enc, n - n_val, n))
 
 
 def frame_line(line: str) -> str:
@@ -262,33 +331,45 @@ class Batch:
         return int(self.mask.sum())
 
 
-class LineWindows:
-    """All windows of all lines, as one padded [N, seq_len + 1] array, shuffled each epoch."""
+def _framed_rows(lines: LineSet, lut: np.ndarray, newline: int, line: np.ndarray, offset: np.ndarray,
+                 width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of `width` ids from framed lines ("\n" + line + "\n"), row r from position offset[r] of
+    line[r], padded past the line's end; and each row's count of real ids."""
+    framed_len = lines.lengths[line] + 2
+    n_real = np.minimum(framed_len - offset, width)
+    pos = offset[:, None] + np.arange(width)[None, :]  # position in the framed line
+    inside = (pos >= 1) & (pos <= framed_len[:, None] - 2)  # a character of the line itself
+    src = np.where(inside, lines.starts[line][:, None] + pos - 1, 0)
+    if lines.corpus.n_chars:
+        out = lut[np.asarray(lines.corpus.symbols[src.ravel()])].reshape(src.shape)
+    else:  # only empty lines: nothing to read
+        out = np.zeros(src.shape, dtype=np.int64)
+    out[~inside] = newline
+    out[np.arange(width)[None, :] >= n_real[:, None]] = PAD
+    return out, n_real
 
-    def __init__(self, lines: list[str], vocab: Vocab, seq_len: int, overlap: int, batch_size: int, seed: int):
-        stride = seq_len - overlap
-        framed = [frame_line(ln) for ln in lines]
-        ids = vocab.encode("".join(framed))
-        lengths = np.fromiter((len(s) for s in framed), dtype=np.int64, count=len(framed))
-        del framed  # a copy of the whole text: not needed once encoded
-        ends = np.cumsum(lengths)
-        starts = ends - lengths
-        # Window k of a line starts at k * stride and holds seq_len + 1 ids (inputs and shifted
-        # targets). A line of L ids has L - 1 targets and needs 1 + ceil((L - 1 - seq_len) / stride)
-        # windows: every target is covered, the last window is padded.
-        n_win = 1 + np.maximum(0, -(-(lengths - 1 - seq_len) // stride))
-        line_of = np.repeat(np.arange(len(lengths)), n_win)
-        k = np.arange(int(n_win.sum())) - np.repeat(np.cumsum(n_win) - n_win, n_win)
-        win_start = starts[line_of] + k * stride
-        self.lengths = (np.minimum(win_start + seq_len + 1, ends[line_of]) - win_start).astype(np.int32)
-        del line_of, k
-        self.windows = np.full((len(win_start), seq_len + 1), PAD, dtype=np.int32)
-        offsets = np.arange(seq_len + 1)
-        chunk = 1 << 16  # windows at a time: the int64 index arrays stay small on a 64 MiB corpus
-        for a in range(0, len(win_start), chunk):
-            take = offsets[None, :] < self.lengths[a:a + chunk, None]
-            src = (win_start[a:a + chunk, None] + offsets[None, :])[take]
-            self.windows[a:a + chunk][take] = ids[src]
+
+class LineWindows:
+    """All windows of all lines, shuffled each epoch; each batch's windows are read from the line
+    offsets when it is asked for. Per line 8 bytes (its window count) and per window 4 bytes (the
+    epoch's order), never a window array of the corpus."""
+
+    def __init__(self, lines: list[str] | LineSet, vocab: Vocab, seq_len: int, overlap: int, batch_size: int,
+                 seed: int):
+        self.lines = lines if isinstance(lines, LineSet) else LineSet.of_lines(lines)
+        self.seq_len = seq_len
+        self.stride = seq_len - overlap
+        self.lut = self.lines.corpus.lut(vocab)
+        self.newline = vocab.id_of("\n")
+        # Window k of a line starts at k * stride of the framed line and holds seq_len + 1 ids (inputs
+        # and shifted targets). A framed line of L ids has L - 1 targets and needs
+        # 1 + ceil((L - 1 - seq_len) / stride) windows: every target is covered, the last window is padded.
+        framed = self.lines.lengths + 2
+        self.n_win = 1 + np.maximum(0, -(-(framed - 1 - seq_len) // self.stride))
+        self.win_end = np.cumsum(self.n_win)  # windows of lines 0..j
+        self.n_windows = int(self.win_end[-1]) if len(self.win_end) else 0
+        # All windows but a line's last are full; the last holds what is left.
+        self.train_chars = int(((self.n_win - 1) * (seq_len + 1) + framed - (self.n_win - 1) * self.stride).sum())
         self.batch_size = batch_size
         self.seed = seed
         self._order_epoch: int | None = None
@@ -296,18 +377,33 @@ class LineWindows:
 
     @property
     def steps_per_epoch(self) -> int:
-        return max(1, -(-len(self.windows) // self.batch_size))
+        return max(1, -(-self.n_windows // self.batch_size))
 
     def _order(self, epoch: int) -> np.ndarray:
-        if self._order_epoch != epoch:  # one shuffle per epoch, not per batch
-            self._order_cache = np.random.default_rng([self.seed, epoch]).permutation(len(self.windows))
-            self._order_epoch = epoch
+        if self._order_epoch != epoch:  # one shuffle per epoch, not per batch; as permutation(n) would
+            order = np.arange(self.n_windows, dtype=np.int32 if self.n_windows < 2**31 else np.int64)
+            np.random.default_rng([self.seed, epoch]).shuffle(order)
+            self._order_cache, self._order_epoch = order, epoch
         return self._order_cache
+
+    def windows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Windows number `rows` (in line order) as [len(rows), seq_len + 1] ids, and their lengths."""
+        rows = np.asarray(rows, dtype=np.int64)
+        line = np.searchsorted(self.win_end, rows, side="right")
+        k = rows - (self.win_end[line] - self.n_win[line])
+        return _framed_rows(self.lines, self.lut, self.newline, line, k * self.stride, self.seq_len + 1)
+
+    def all_windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every window, for tests and small corpora."""
+        return self.windows(np.arange(self.n_windows))
 
     def batch(self, epoch: int, index: int) -> Batch:
         rows = self._order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
-        w = torch.from_numpy(self.windows[rows].astype(np.int64))
-        lengths = torch.from_numpy(self.lengths[rows].astype(np.int64))
+        if index % RELEASE_EVERY == 0:
+            self.lines.corpus.release()
+        w, n_real = self.windows(rows)
+        w = torch.from_numpy(w)
+        lengths = torch.from_numpy(n_real)
         mask = torch.arange(w.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
         return Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=mask)
 
@@ -315,16 +411,19 @@ class LineWindows:
 class StreamWindows:
     """Truncated BPTT over one long text: row b reads its own contiguous stretch, window by window."""
 
-    def __init__(self, text: str, vocab: Vocab, seq_len: int, batch_size: int, reset_every: int, seed: int):
-        self.ids = vocab.encode(text)
+    def __init__(self, text: str | StreamPart, vocab: Vocab, seq_len: int, batch_size: int, reset_every: int,
+                 seed: int):
+        self.part = text if isinstance(text, StreamPart) else StreamPart.of_text(text)
+        self.vocab = vocab
+        self.n_ids = len(self.part)
         self.seq_len = seq_len
         self.batch_size = batch_size
         self.reset_every = reset_every
         self.seed = seed
-        self.row_len = (len(self.ids) - 1) // batch_size
+        self.row_len = (self.n_ids - 1) // batch_size
         if self.row_len < seq_len:
-            self.batch_size = max(1, (len(self.ids) - 1) // seq_len)
-            self.row_len = (len(self.ids) - 1) // self.batch_size
+            self.batch_size = max(1, (self.n_ids - 1) // seq_len)
+            self.row_len = (self.n_ids - 1) // self.batch_size
 
     @property
     def steps_per_epoch(self) -> int:
@@ -335,8 +434,11 @@ class StreamWindows:
         rng = np.random.default_rng([self.seed, epoch])
         shift = int(rng.integers(0, max(1, self.row_len - self.steps_per_epoch * self.seq_len)))
         base = np.arange(self.batch_size) * self.row_len + shift + index * self.seq_len
-        idx = base[:, None] + np.arange(self.seq_len + 1)[None, :]
-        w = torch.from_numpy(self.ids[idx].astype(np.int64))
+        idx = self.part.start + base[:, None] + np.arange(self.seq_len + 1)[None, :]
+        if index % RELEASE_EVERY == 0:
+            self.part.corpus.release()
+        sym = np.asarray(self.part.corpus.symbols[idx.ravel()]).reshape(idx.shape)
+        w = torch.from_numpy(self.part.corpus.lut(self.vocab)[sym])
         reset = index % self.reset_every == 0
         return Batch(
             inputs=w[:, :-1], targets=w[:, 1:], mask=torch.ones(w.shape[0], self.seq_len, dtype=torch.bool),
@@ -344,42 +446,72 @@ class StreamWindows:
         )
 
 
-def validation_batches(val: list[str] | str, vocab: Vocab, seq_len: int, reset_every: int,
+def _as_part(val: list[str] | str | LineSet | StreamPart) -> LineSet | StreamPart:
+    if isinstance(val, (LineSet, StreamPart)):
+        return val
+    return StreamPart.of_text(val) if isinstance(val, str) else LineSet.of_lines(val)
+
+
+def validation_targets(val: list[str] | str | LineSet | StreamPart, seq_len: int, reset_every: int) -> int:
+    """How many characters validation_batches scores, without building them."""
+    part = _as_part(val)
+    if isinstance(part, LineSet):
+        return int((part.lengths + 1).sum())
+    chunk = seq_len * reset_every + 1
+    n = len(part)
+    return sum(min(chunk, n - a) - 1 for a in range(0, n - 1, chunk - 1))
+
+
+def validation_batches(val: list[str] | str | LineSet | StreamPart, vocab: Vocab, seq_len: int, reset_every: int,
                        tokens_per_batch: int = 16384):
     """Batches that score every held-out character once, each sample from a zero state.
 
     Lines: each line whole, from the start-of-line state. Stream: chunks as long as the stretch
     between state resets in training, so evaluation starts from the states training started from.
+    Batches are made one at a time from the encoded text, so a large held-out part costs one batch.
     """
-    # Pieces as (length in ids, ids or a line): a line is encoded straight into its batch's row, so a
-    # very long line costs its int64 row and its mask, not an int32 copy and a framed string besides.
-    if isinstance(val, str):
+    part = _as_part(val)
+    lut = part.corpus.lut(vocab)
+    if isinstance(part, StreamPart):
         chunk = seq_len * reset_every + 1
-        ids = vocab.encode(val)
-        pieces = [(len(p), p) for p in (ids[i:i + chunk] for i in range(0, len(ids) - 1, chunk - 1))]
+        piece_start = np.arange(0, len(part) - 1, chunk - 1, dtype=np.int64)
+        piece_len = np.minimum(chunk, len(part) - piece_start)
     else:
-        pieces = [(len(ln) + 2, ln) for ln in val]  # framed as "\n" + line + "\n"
-    pieces = [p for p in pieces if p[0] >= 2]
-    pieces.sort(key=lambda p: p[0])
+        piece_start = np.arange(len(part), dtype=np.int64)  # line numbers
+        piece_len = part.lengths + 2  # framed as "\n" + line + "\n"
+    keep = piece_len >= 2
+    piece_start, piece_len = piece_start[keep], piece_len[keep]
+    order = np.argsort(piece_len, kind="stable")
     newline = vocab.id_of("\n")
     i = 0
-    while i < len(pieces):
+    while i < len(order):
+        first = int(piece_len[order[i]])
+        # as many pieces as fit in tokens_per_batch at the longest one's length (sorted: the last)
+        cap = max(tokens_per_batch, first)
         j = i
-        while j < len(pieces) and (j - i + 1) * pieces[j][0] <= max(tokens_per_batch, pieces[i][0]):
+        while j < len(order) and (j - i + 1) * int(piece_len[order[j]]) <= cap:
             j += 1
-        group = pieces[i:max(j, i + 1)]
-        longest = max(n for n, _ in group)
+        group = order[i:max(j, i + 1)]
+        lengths = piece_len[group]
+        longest = int(lengths.max())
         # One very long line is one row: the int64 ids (8 bytes a character) and the mask (1) are
         # its only allocations of its length; the model scores it in chunks (evaluate.py).
-        w = np.full((len(group), longest), PAD, dtype=np.int64)
-        mask = np.zeros((len(group), longest - 1), dtype=bool)
-        for r, (n, p) in enumerate(group):
-            if isinstance(p, str):
-                w[r, 0] = w[r, n - 1] = newline
-                vocab.encode(p, out=w[r, 1:n - 1])
-            else:
-                w[r, :n] = p
-            mask[r, :n - 1] = True
+        if isinstance(part, StreamPart):
+            w = np.full((len(group), longest), PAD, dtype=np.int64)
+            for r, g in enumerate(group):
+                a = int(piece_start[g])
+                w[r, :lengths[r]] = part.ids(vocab, a, a + int(lengths[r]))
+        elif len(group) == 1:
+            w = np.full((1, longest), PAD, dtype=np.int64)
+            g = int(piece_start[group[0]])
+            a, n = int(part.starts[g]), int(part.lengths[g])
+            w[0, 0] = w[0, n + 1] = newline
+            for c in range(0, n, 1 << 20):  # a chunk at a time: no int64 index of the line's length
+                w[0, 1 + c:1 + min(n, c + (1 << 20))] = lut[np.asarray(part.corpus.symbols[a + c:a + min(n, c + (1 << 20))])]
+        else:
+            w, _ = _framed_rows(part, lut, newline, piece_start[group], np.zeros(len(group), np.int64), longest)
+        mask = np.arange(longest - 1)[None, :] < (lengths[:, None] - 1)
         w = torch.from_numpy(w)
+        part.corpus.release()
         yield Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=torch.from_numpy(mask))
         i += len(group)

@@ -345,16 +345,19 @@ def guess_end_marker(text: str) -> str | None:
 
 
 def open_corpus(arg: str | None, data_dir: Path | None = None, progress: Progress | None = None,
-                framing: str | None = None) -> tuple[CorpusText, str]:
-    """A built-in corpus name (fetched or built once, then cached) or a path; and how to name it."""
+                framing: str | None = None, build_progress: Progress | None = None) -> tuple[CorpusText, str]:
+    """A built-in corpus name (fetched or built once, then cached) or a path; and how to name it.
+    Either is encoded into the corpus cache under the data folder on first use (corpus_cache):
+    progress(done, total) reports a download, build_progress(done, total) that encoding, in bytes."""
     name = arg or DEFAULT_CORPUS
     if name in BUILTINS and not Path(name).exists():
         spec = BUILTINS[name]
         path = cached_path(name, data_dir) or fetch(name, data_dir, progress)
-        corpus = load_corpus(path, framing=framing or spec.framing, end_marker=spec.end_marker)
+        corpus = load_corpus(path, framing=framing or spec.framing, end_marker=spec.end_marker,
+                             data_dir=data_dir, progress=build_progress)
         if not framing:
             corpus.framing_reason = "built-in corpus"
         return corpus, name
-    corpus = load_corpus(name, framing=framing)
-    corpus.end_marker = guess_end_marker(corpus.text)
+    corpus = load_corpus(name, framing=framing, data_dir=data_dir, progress=build_progress)
+    corpus.end_marker = guess_end_marker(corpus.head)
     return corpus, str(Path(name).resolve())

@@ -287,6 +287,7 @@ def _newer_last(ck: "Checkpoint") -> int | None:
 
 def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = None,
                 download_progress: Callable[[int, int | None], None] | None = None,
+                build_progress: Callable[[int, int | None], None] | None = None,
                 world: "World | None" = None) -> PreparedRun:
     """Load the checkpoint and corpus, settle the run folder and build the Trainer.
 
@@ -321,7 +322,7 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
     say(f"loading {corpus_arg or 'the default corpus'}")
     with world.local_first():  # one download (or cache build) per machine, not one per process
         corpus, ref = open_corpus(corpus_arg, data_dir=Path(request.data_dir) if request.data_dir else None,
-                                  framing=cfg.framing, progress=download_progress)
+                                  framing=cfg.framing, progress=download_progress, build_progress=build_progress)
     say("preparing training")
     trainer = Trainer(corpus, cfg, run_dir=None, resume=ck, corpus_ref=ref, world=world)
     if not world.is_main:  # only trains: rank 0 evaluates, saves and holds the run folder

@@ -28,7 +28,7 @@ from .checkpoint import (
     SUFFIX, Checkpoint, stop_strings, optimizer_tensors, remove_stale_temps, restore_optimizer, save_checkpoint,
 )
 from .config import LECTURE_SEEDS, TrainConfig, learning_rate
-from .corpus import CorpusText, LineWindows, StreamWindows, split_corpus, training_texts, validation_batches
+from .corpus import CorpusText, LineWindows, StreamWindows, split_encoded, validation_batches, validation_targets
 from .device import describe, pick_device
 from .distributed import SINGLE, World
 from .errors import CheckpointError, ConfigError, TuiGenError
@@ -40,6 +40,7 @@ from .vocab import Vocab
 
 LN2 = math.log(2)
 HISTORY_EVERY = 10  # steps averaged into one point of the saved train-loss history
+VAL_BATCHES_KEPT = 2**20  # held-out characters kept as ready batches (~9 bytes each)
 
 
 def describe_model(config: ModelConfig) -> str:
@@ -49,6 +50,7 @@ def describe_model(config: ModelConfig) -> str:
 
 
 def corpus_digest(text: str) -> str:
+    """The corpus's identity in checkpoints (EncodedCorpus.digest computes the same while encoding)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -74,12 +76,17 @@ class Trainer:
         if config.framing and resume and config.framing != resume.framing:
             raise ConfigError(f"the checkpoint was trained with --framing {resume.framing}; it cannot change on resume")
         self.end_marker = resume.meta.get("end_marker") if resume else corpus.end_marker
-        split = split_corpus(corpus, self.framing, config.val_fraction, config.seed)
-        self.vocab = resume.vocab if resume else Vocab.build(training_texts(split.train), config.min_char_count)
+        # The corpus as symbols (memory-mapped from its cache for a file): batches are read from it,
+        # the vocabulary comes from its counts, and no string of the whole text is ever made.
+        encoded = corpus.encoded_corpus()
+        self.corpus_digest = encoded.digest
+        split = split_encoded(encoded, self.framing, config.val_fraction, config.seed, corpus.name)
+        counts = split.train_counts()
+        self.vocab = resume.vocab if resume else Vocab.from_counts(counts, config.min_char_count)
         if resume:
             # Only characters the vocabulary would have kept: rarer ones are 'unknown' by design
             # (min_char_count), and warning about them on every resume of the same corpus is noise.
-            fresh = Vocab.build(training_texts(split.train), config.min_char_count)
+            fresh = Vocab.from_counts(counts, config.min_char_count)
             unknown = [c for c in fresh.chars if c not in self.vocab]
             if unknown:
                 self.warnings.append(
@@ -88,13 +95,15 @@ class Trainer:
                 )
         if self.framing == "lines":
             self.data = LineWindows(split.train, self.vocab, config.seq_len, config.overlap, config.batch_size, config.seed)
-            self.train_chars = int(self.data.lengths.sum())
+            self.train_chars = self.data.train_chars
         else:
             self.data = StreamWindows(split.train, self.vocab, config.seq_len, config.batch_size,
                                       config.state_reset_every, config.seed)
-            self.train_chars = len(self.data.ids)
-        self.val_batches = list(validation_batches(split.val, self.vocab, config.seq_len, config.state_reset_every))
-        self.val_chars = sum(b.real_chars for b in self.val_batches)
+            self.train_chars = self.data.n_ids
+        self.val_part = split.val
+        self.val_chars = validation_targets(split.val, config.seq_len, config.state_reset_every)
+        # A small held-out part is kept as batches; a large one is read anew at each evaluation.
+        self.val_batches = (list(self._val_batches()) if self.val_chars <= VAL_BATCHES_KEPT else None)
 
         self.model_config = replace(resume.model.config, dropout=config.dropout) if resume else ModelConfig(
             vocab_size=len(self.vocab), hidden_sizes=list(config.hidden_sizes), cell=config.cell,
@@ -360,8 +369,11 @@ class Trainer:
     def evaluate(self) -> float:
         """Bits per character over the whole held-out split, each sample from a zero state."""
         self.model.eval()
-        score = score_batches(self.model, self.val_batches, self.device)
+        score = score_batches(self.model, self.val_batches if self.val_batches is not None else self._val_batches(), self.device)
         return score.nll / max(score.chars, 1) / LN2
+
+    def _val_batches(self):
+        return validation_batches(self.val_part, self.vocab, self.config.seq_len, self.config.state_reset_every)
 
     def samples(self) -> list[tuple[str, str]]:
         gen = torch.Generator().manual_seed(self.config.seed + self.step)  # never touches training's RNG
@@ -428,7 +440,7 @@ class Trainer:
         meta = {
             "kind": kind,
             "corpus": self.corpus_ref,
-            "corpus_digest": corpus_digest(self.corpus.text),
+            "corpus_digest": self.corpus_digest,
             "framing": self.framing,
             "end_marker": self.end_marker,
             "vocab": self.vocab.to_json(),
@@ -465,7 +477,7 @@ class Trainer:
             self.history = {part: [[int(st), float(v)] for st, v in meta["history"][part]] for part in ("train", "val")}
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{ck.path} cannot be resumed from: its training state lacks {e}") from None
-        if meta.get("corpus_digest") != corpus_digest(self.corpus.text):
+        if meta.get("corpus_digest") != self.corpus_digest:
             self.warnings.append("this corpus differs from the one the checkpoint was trained on: "
                                  "the data position starts over")
             self.epoch, self.batch_index = 0, 0

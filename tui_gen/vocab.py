@@ -43,9 +43,9 @@ class Vocab:
 
     @classmethod
     def from_counts(cls, counts: Mapping[str, int], min_count: int = 1) -> "Vocab":
-        """The vocabulary build() makes from these character counts (the new-run form counts once and
-        asks again when min_count changes)."""
-        kept = [c for c, n in counts.items() if n >= min_count]
+        """The vocabulary build() makes over a text with these character counts (the new-run form counts
+        once and asks again when min_count changes; the corpus cache keeps counts, not text)."""
+        kept = [c for c, n in counts.items() if n >= min_count and n > 0]
         kept.sort(key=lambda c: (-counts[c], ord(c)))
         return cls(kept)
 
