@@ -235,6 +235,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
     app = TuiGenApp(LaunchOptions(models_dir="models-flood-unused"), worker_factory=factory, warm_up=False)
     res = FloodResult()
     counting = [False]
+    handled = [0]  # events handed to handle_events, measured or not
 
     handle = app.handle_events
 
@@ -242,6 +243,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
         try:
             handle(batch)
         finally:
+            handled[0] += len(batch)
             if counting[0]:
                 res.events += len(batch)
                 res.batches += 1
@@ -338,7 +340,11 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
         counting[0] = False
         worker = workers[-1]
         worker.pause_flood(True)
-        await asyncio.sleep(0.5)  # the batch in flight is folded in, the samples' widgets mounted
+        # the batch in flight is folded in (however slow the machine), then the samples' widgets mounted
+        deadline = time.monotonic() + 60
+        while handled[0] < worker.delivered and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await pilot.pause()
         gc.collect()
         res.rss_after = rss_bytes()
         res.detached_widgets = sum(1 for o in gc.get_objects() if issubclass(type(o), Widget) and not o.is_attached)

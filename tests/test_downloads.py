@@ -120,8 +120,9 @@ def test_a_header_line_at_a_time_is_a_stall(serve, tmp_path):
 
 def test_steady_but_too_slow_hits_the_deadline(serve, tmp_path):
     serve(drip_body(every=0.05, size=4096))  # ~80 KB/s: never a stall, but 2.2 MB takes ~27 s
-    with pytest.raises(DownloadError, match="took more than 2 s"):
-        datasets.fetch("trump-tweets", tmp_path, stall_seconds=1, deadline_seconds=2)
+    # 2 s windows: a server thread held up for a second on a loaded machine is still no stall
+    with pytest.raises(DownloadError, match="took more than 5 s"):
+        datasets.fetch("trump-tweets", tmp_path, stall_seconds=2, deadline_seconds=5)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -190,7 +191,7 @@ def test_terminating_the_training_process_mid_download_leaves_no_part(serve, tmp
     worker.start(wk.WorkerSpec(corpus="trump-tweets", models_dir=str(tmp_path / "models"), data_dir=str(data),
                                overrides={"device": "cpu"}, steps=1, threads=1))
     try:
-        wait_for_part(data, timeout=120, min_size=0)
+        wait_for_part(data, timeout=300, min_size=0)  # torch starting at nice 10: ~100 s beside busy processes
     finally:
         code = worker.shutdown(timeout=0.5)  # "stop" goes unread: then SIGTERM
     assert code == -signal.SIGTERM  # it still dies by the signal (the app says so), after cleaning up

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app_helpers import FakeFactory, run, wait_for
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.bindings import PALETTE_COMMANDS
@@ -30,11 +30,22 @@ def test_the_palette_offers_every_app_command_and_the_theme():
     run(body())
 
 
+def highlighted(palette: CommandPalette) -> str | None:
+    """The text of the command the palette would run on enter."""
+    options = palette.query_one(CommandList)
+    if options.highlighted is None:
+        return None
+    return str(options.get_option_at_index(options.highlighted).hit.text)
+
+
 async def choose(pilot, app, words: str) -> None:
     await pilot.press("ctrl+p")
     await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    palette = app.screen
     await pilot.press(*words)
-    await pilot.pause(0.3)  # the palette searches as it is typed
+    # the palette searches as it is typed, in a worker of its own: enter before it has found the
+    # command would run another one, or nothing
+    await wait_for(pilot, lambda: highlighted(palette) == words, what=f"the palette to offer {words!r}")
     await pilot.press("enter")
 
 

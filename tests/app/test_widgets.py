@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pytest
+from app_helpers import wait_for
 from rich.cells import cell_len
 from textual import events
 from textual.app import App, ComposeResult
@@ -499,6 +500,12 @@ def test_decimate_small_or_degenerate_n():
         decimate([1, 2], [1], 5)
 
 
+async def next_redraw(pilot, plot: LossPlot) -> None:
+    """Until the plot's timer has redrawn it (with everything added so far), however late it fires."""
+    count = plot.redraw_count
+    await wait_for(pilot, lambda: plot.redraw_count > count, what="the plot's timer to redraw it")
+
+
 class PlotApp(App):
     def compose(self) -> ComposeResult:
         yield LossPlot(redraw_interval=0.1)
@@ -516,8 +523,7 @@ def test_loss_plot_many_points_timer_redraw():
                 if step % 100 == 0:
                     plot.add_val(step, 3.0 * math.exp(-step / 1000) + 1.4)
             assert plot.redraw_count == start  # adding points doesn't redraw
-            await pilot.pause(0.35)
-            assert plot.redraw_count > start
+            await next_redraw(pilot, plot)
             assert plot.plotted == (max(MIN_POINTS, plot.size.width), 50)
             assert len(plot.train_points) == 5000
             # Nothing new: the timer keeps firing but doesn't redraw.
@@ -539,7 +545,7 @@ def test_loss_plot_ignores_non_finite():
             plot.add_train(3, 2.0)
             plot.add_val(1, float("nan"))
             plot.add_val(float("nan"), 1.0)
-            await pilot.pause(0.3)
+            await next_redraw(pilot, plot)
             assert [s for s, _ in plot.train_points] == [0.0, 3.0]
             assert all(v == pytest.approx(2.0) for _, v in plot.train_points)
             assert plot.val_points == []
@@ -557,16 +563,16 @@ def test_loss_plot_zero_one_two_points_and_clear():
             assert plot.plotted == (0, 0)
             plot.add_train(0, 5.0)
             plot.add_val(0, 5.5)
-            await pilot.pause(0.2)
+            await next_redraw(pilot, plot)
             assert plot.plotted == (1, 1)
             plot.add_train(10, 4.0)
             plot.add_val(10, 4.5)
-            await pilot.pause(0.2)
+            await next_redraw(pilot, plot)
             assert plot.plotted == (2, 2)
             # A full render of the screen (axes, ticks, legend) must not raise.
             assert "bits/char" in app.export_screenshot()
             plot.clear()
-            await pilot.pause(0.2)
+            await next_redraw(pilot, plot)
             assert plot.plotted == (0, 0) and plot.train_points == []
 
     run(body())

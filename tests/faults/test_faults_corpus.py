@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -206,6 +207,17 @@ def test_unreadable_corpus_is_one_clear_line(tmp_path, corpus_file, where):
 
 # ---- a corpus that changes under a running training -------------------------------------------
 
+def _stopped(pid: int, timeout: float = 60) -> bool:
+    """True once the (unreaped) child is stopped by SIGSTOP, False if it had exited first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in "TtZX":
+            return state in "Tt"
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop within {timeout} s")
+
+
 @pytest.mark.slow
 def test_corpus_changed_during_training_is_ignored(tmp_path, corpus_file):
     """The corpus is read once at the start: truncating it, then appending junk, mid-run changes nothing."""
@@ -214,24 +226,27 @@ def test_corpus_changed_during_training_is_ignored(tmp_path, corpus_file):
                              "--eval-every", "40", *TINY, "--quiet", "--out", run], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # torch starting on a loaded machine
         while not (run / "last.safetensors").exists():  # training is under way
             assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "no checkpoint after 60 s"
+            assert time.monotonic() < deadline, "no checkpoint after 180 s"
             time.sleep(0.02)
-        with corpus_file.open("r+b") as f:
-            f.truncate(0)
-        running_when_truncated = proc.poll() is None
-        time.sleep(0.2)
-        with corpus_file.open("ab") as f:
-            f.write(b"\x00\xff junk that is not the corpus \x00" * 1000)
-        running_when_appended = proc.poll() is None
-        out, err = proc.communicate(timeout=120)
+        # Held still while the corpus changes, so that however fast it trains it cannot finish first.
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            running_when_changed = _stopped(proc.pid)
+            with corpus_file.open("r+b") as f:
+                f.truncate(0)
+            with corpus_file.open("ab") as f:
+                f.write(b"\x00\xff junk that is not the corpus \x00" * 1000)
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert running_when_truncated and running_when_appended, "training ended before the corpus changed"
+    assert running_when_changed, "training ended before the corpus changed"
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"Traceback" not in err
     assert b"finished at step 400" in out

@@ -123,8 +123,8 @@ def test_sigkill_during_saves(tmp_path):
             pid = zygote.start(argv)
             if i % 2 == 0:
                 time.sleep(rng.uniform(0.05, 0.8))
-            else:  # aim: kill as soon as a save has its temporary file open
-                _wait_for_temp(run, pid, timeout=3.0)
+            else:  # aim: kill as soon as a save has its temporary file open (the deadline is for a loaded machine)
+                _wait_for_temp(run, pid, timeout=30)
                 time.sleep(rng.uniform(0, 0.003))
             os.kill(pid, signal.SIGKILL)
             status = zygote.wait(pid)
@@ -151,7 +151,7 @@ def test_sigkill_during_saves(tmp_path):
             proc = subprocess.Popen([sys.executable, "-m", "tui_gen", "train", "--resume", source, "--steps", "100000",
                                      "--eval-every", "1", "--threads", "1", "--quiet"], cwd=tmp_path, env=child_env(),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-            saw_temp = _wait_for_temp(run, proc.pid, timeout=20)
+            saw_temp = _wait_for_temp(run, proc.pid, timeout=180)  # a whole process starting torch, loaded
             time.sleep(rng.uniform(0, 0.003))
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
