@@ -44,6 +44,14 @@ PROGRESS_INTERVAL = 0.1
 WAIT_POLL_SECONDS = 0.2  # while paused: how often a blocked wait for a command looks for SIGTERM
 
 TRAINING_NICENESS = 10  # the training process's priority: below the UI's, so a key press never waits
+NICENESS_ENV = "TUI_GEN_TRAINING_NICE"  # 0..19: another priority (0: the UI's own, for a machine shared
+# with other busy processes, where nice 10 would leave training a tenth of a core)
+
+
+def training_niceness(environ=None) -> int:
+    """TRAINING_NICENESS, or NICENESS_ENV when it holds a whole number from 0 to 19."""
+    value = (os.environ if environ is None else environ).get(NICENESS_ENV, "").strip()
+    return int(value) if value.isdigit() and 0 <= int(value) <= 19 else TRAINING_NICENESS
 
 
 def default_threads() -> int:
@@ -206,7 +214,7 @@ def child_main(spec: "WorkerSpec", events: mp_connection.Connection, commands: m
     if hasattr(signal, "SIGHUP"):  # so does a closed terminal's hangup: the UI then asks this process to save
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        os.nice(TRAINING_NICENESS)  # below the UI: see default_threads
+        os.nice(training_niceness())  # below the UI: see default_threads
     except (AttributeError, OSError):  # not POSIX, or not allowed: train at the same priority
         pass
     sigterm = _Sigterm()
