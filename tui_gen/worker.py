@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from .runsetup import RunRequest
 
 
+SIGTERM_GRACE_SECONDS = 3.0  # shutdown(): from SIGTERM to SIGKILL
+
+
 @dataclass
 class WorkerSpec:
     """What to train. Plain values only: it is pickled into the child.
@@ -206,7 +209,9 @@ class TrainingWorker:
         if self.alive:
             self.send(Command.STOP)
             mp_connection.wait([process.sentinel], timeout=max(0.0, timeout))
-        for escalate in (process.terminate, process.kill):
+        # SIGTERM gets a few seconds: the child cleans up (a download's partial file) or saves on it,
+        # and at nice 10 on a busy machine that is slow. SIGKILL needs no grace.
+        for escalate, grace in ((process.terminate, SIGTERM_GRACE_SECONDS), (process.kill, 1.0)):
             if not self.alive:
                 break
             with self._plock:
@@ -214,7 +219,7 @@ class TrainingWorker:
                     escalate()
                 except (OSError, ValueError):
                     pass
-            mp_connection.wait([process.sentinel], timeout=1.0)
+            mp_connection.wait([process.sentinel], timeout=grace)
         with self._plock:
             process.join(timeout=5.0)
         with self._slock:
