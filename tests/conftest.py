@@ -1,42 +1,15 @@
-"""Shared fixtures: a tiny corpus, a tiny training configuration, the real tweets' path."""
+"""Shared fixtures: a tiny corpus, a tiny training configuration, the real tweets' path (the values
+live in tests/support/data.py)."""
 
 from __future__ import annotations
 
-import random
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from support.data import TINY_TEXT, TWEETS, tiny_config_value, tiny_lines
 
 from tui_gen.config import TrainConfig
 from tui_gen.corpus import CorpusText
-
-TWEETS_PATH = Path(__file__).resolve().parents[2] / "shared/data/trump_tweets.txt"
-
-
-def _tiny_lines(n: int = 60, seed: int = 7) -> str:
-    """Short, varied, deterministic lines: some very short, some longer than a window."""
-    rng = random.Random(seed)
-    words = ["Hillary", "great", "people", "America", "jobs", "the", "big", "win", "fake", "news",
-             "we", "will", "make", "it", "@realDonaldTrump", "#MAGA", "Thank", "you!", "a", "I"]
-    lines = []
-    for i in range(n):
-        k = 1 if i % 7 == 0 else rng.randint(2, 12)
-        lines.append(" ".join(rng.choice(words) for _ in range(k)) + " _E_")
-    return "\n".join(lines) + "\n"
-
-
-TINY_TEXT = _tiny_lines()
-
-
-def tiny_config_value(**overrides) -> TrainConfig:
-    cfg = TrainConfig(
-        hidden_sizes=[16, 24], seq_len=16, overlap=4, batch_size=8, eval_every=10, max_minutes=None,
-        device="cpu", threads=1, warmup_steps=2, sample_length=12, embedding_dim=8,
-    )
-    cfg = replace(cfg, **overrides)
-    cfg.validate()
-    return cfg
 
 
 @pytest.fixture
@@ -75,10 +48,10 @@ def tiny_corpus_file(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def lines_corpus_text() -> str:
     """Enough lines (150) for the lines framing to be guessed, each ending in the _E_ marker."""
-    return _tiny_lines(150)
+    return tiny_lines(150)
 
 
 @pytest.fixture(scope="session")
 def tweets_path() -> Path:
-    assert TWEETS_PATH.is_file(), f"the real data set is missing at {TWEETS_PATH}"
-    return TWEETS_PATH
+    assert TWEETS.is_file(), f"the real data set is missing at {TWEETS}"
+    return TWEETS

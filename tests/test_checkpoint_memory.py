@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.data import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 from bench import memory as bench_memory  # noqa: E402 - the sparse file the bench measures

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.data import REPO
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
 ENV.pop("TUI_GEN_DATA_DIR", None)
 ENV.pop("PYTHONIOENCODING", None)
-REPO = Path(__file__).resolve().parents[1]
 ENV["PYTHONPATH"] = str(REPO)  # this checkout's tui_gen, whatever is installed
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support.data import REPO
 
 from tui_gen import corpus_cache
 from tui_gen.config import TrainConfig
@@ -24,7 +25,6 @@ from tui_gen.corpus import CorpusText, load_corpus
 from tui_gen.errors import CorpusError
 from tui_gen.train import Trainer, corpus_digest
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def tweets_like(n_lines: int, seed: int = 0) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.data import tiny_config_value, tiny_lines
 
 from tui_gen import cli
 from tui_gen import events as ev
@@ -33,8 +34,6 @@ from tui_gen.corpus import LineWindows, load_corpus, split_corpus, training_text
 from tui_gen.distributed import World, strip_nproc, world_from_env
 from tui_gen.train import Trainer
 from tui_gen.vocab import Vocab
-
-from conftest import _tiny_lines, tiny_config_value
 
 TINY_MODEL = ["--hidden", "16,16", "--seq-len", "16", "--batch-size", "8", "--embedding", "8", "--threads", "1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "COLUMNS": "120"}
@@ -91,7 +90,7 @@ def short_last_batch(corpus_path: Path) -> int:
 @pytest.fixture(scope="module")
 def corpus_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("ddp") / "tiny.txt"
-    p.write_text(_tiny_lines(40), encoding="utf-8")  # short epochs: a few steps cross one
+    p.write_text(tiny_lines(40), encoding="utf-8")  # short epochs: a few steps cross one
     return p
 
 

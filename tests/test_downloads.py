@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from support.data import REPO
 
 from tui_gen import datasets
 from tui_gen.errors import DownloadError
 
 TWEETS = datasets.BUILTINS["trump-tweets"]
-REPO = Path(__file__).resolve().parents[1]
 CONTROLS = {chr(c) for c in range(0x20) if c != 0x0A} | {"\x7f"} | {chr(c) for c in range(0x80, 0xA0)}
 
 

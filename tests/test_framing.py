@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import random
 import textwrap
-from pathlib import Path
 
 import pytest
+from support.data import TWEETS
 
 from tui_gen.corpus import FRAMING_SAMPLE_CHARS, explain_framing, guess_framing, load_corpus
 from tui_gen.datasets import open_corpus
 
-TWEETS = Path(__file__).resolve().parents[2] / "shared/data/trump_tweets.txt"
 
 WORDS = ("the a of and to in was it that he she they with for on at by from as his her river lamp "
          "morning garden letter window road house old small quiet long evening voice door field town "

@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.data import REPO
+from support.processes import run_main
 
-from tui_gen import cli
-
-REPO = Path(__file__).resolve().parents[1]
 HOSTILE = "\x1b]2;PWNED\x07[reverse blink]X[/]\x9b2J\u202e\x7f"
 NAME = HOSTILE.replace("[/]", "")  # a file name cannot hold "/"
 CONTROLS = {chr(c) for c in range(0x20) if c != 0x0A} | {"\x7f"} | {chr(c) for c in range(0x80, 0xA0)}
@@ -70,16 +69,6 @@ def rewrite_meta(src: Path, dest: Path, key: str, value) -> Path:
     return dest
 
 
-def run_main(args: list[str], capsys) -> str:
-    try:
-        code = cli.main(args)
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return captured.out, captured.err, code
-
-
 def test_every_header_field_through_eval_and_generate(hostile_run, tmp_path, capsys):
     out, _ = hostile_run
     last = out / "last.safetensors"
@@ -88,27 +77,31 @@ def test_every_header_field_through_eval_and_generate(hostile_run, tmp_path, cap
     keys = sorted(json.loads(json.loads(blob[8:8 + n])["__metadata__"]["tui_gen"]))
     assert {"saved_at", "corpus", "vocab", "model_config", "framing", "end_marker"} <= set(keys)
     # The run as written: eval's line names its corpus, a hostile path.
-    eval_out, eval_err, code = run_main(["eval", str(out), "--device", "cpu"], capsys)
-    assert code == 0 and "bits/char on " in eval_out and "[reverse blink]X" in eval_out
-    assert not raw_controls(eval_out + eval_err)
+    r = run_main(["eval", str(out), "--device", "cpu"], capsys)
+    assert "Traceback" not in r.err
+    assert r.rc == 0 and "bits/char on " in r.out and "[reverse blink]X" in r.out
+    assert not raw_controls(r.out + r.err)
     for key in keys:
         for value in (HOSTILE, {"x": HOSTILE}, [HOSTILE]):
             path = rewrite_meta(last, tmp_path / f"{key}.safetensors", key, value)
             for args in (["eval", str(path), "--device", "cpu"],
                          ["generate", str(path), "-n", "5", "--random-seed", "1", "--device", "cpu"]):
-                stdout, stderr, code = run_main(args, capsys)
-                shown = stderr + (stdout if args[0] == "eval" else "")  # generate into a pipe: byte-exact
+                r = run_main(args, capsys)
+                assert "Traceback" not in r.err
+                shown = r.err + (r.out if args[0] == "eval" else "")  # generate into a pipe: byte-exact
                 assert not raw_controls(shown), (key, value, args[0], shown)
-                if code:
-                    assert stderr.startswith("tui-gen: error: ") and stderr.count("\n") == 1, (key, stderr)
+                if r.rc:
+                    assert r.err.startswith("tui-gen: error: ") and r.err.count("\n") == 1, (key, r.err)
 
 
 def test_data_list_and_get_show_a_hostile_data_dir_literally(tmp_path, capsys, monkeypatch):
     data = tmp_path / f"data{NAME}"
     monkeypatch.setenv("TUI_GEN_DATA_DIR", str(data))
     monkeypatch.setenv("COLUMNS", "400")  # the table shows the whole path
-    stdout, stderr, code = run_main(["data", "get", "python-help"], capsys)
-    stderr = stderr.replace("\r", "")  # the progress line's own carriage return
-    assert code == 0 and "[reverse blink]X" in stdout and not raw_controls(stdout + stderr)
-    stdout, stderr, code = run_main(["data", "list"], capsys)
-    assert code == 0 and "[reverse blink]" in stdout and not raw_controls(stdout + stderr)
+    r = run_main(["data", "get", "python-help"], capsys)
+    assert "Traceback" not in r.err
+    stderr = r.err.replace("\r", "")  # the progress line's own carriage return
+    assert r.rc == 0 and "[reverse blink]X" in r.out and not raw_controls(r.out + stderr)
+    r = run_main(["data", "list"], capsys)
+    assert "Traceback" not in r.err
+    assert r.rc == 0 and "[reverse blink]" in r.out and not raw_controls(r.out + r.err)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import random
 import signal
 import time
 from pathlib import Path
 
 import pytest
+from support.data import tiny_text
+from support.processes import gone
 
 from tui_gen import events as ev
 from tui_gen.budget import Budget
@@ -27,16 +28,10 @@ TINY = dict(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, eval_eve
 LONG = 1_000_000  # steps: a run that only ends when told to
 
 
-def _lines(n: int = 200, seed: int = 3) -> str:
-    rng = random.Random(seed)
-    words = "Hillary great people America jobs the big win fake news we will make it #MAGA Thank you! a I".split()
-    return "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) + " _E_" for _ in range(n)) + "\n"
-
-
 @pytest.fixture
 def corpus_file(tmp_path) -> Path:
     p = tmp_path / "tiny.txt"
-    p.write_text(_lines(), encoding="utf-8")
+    p.write_text(tiny_text(200, seed=3), encoding="utf-8")
     return p
 
 
@@ -77,14 +72,6 @@ def until(worker: TrainingWorker, pred, timeout: float = 300.0, seen: list | Non
 
 def is_(kind):
     return lambda e: isinstance(e, kind)
-
-
-def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_a_run_reports_evaluates_snapshots_saves_and_ends(start, tmp_path, capfd):
@@ -179,7 +166,7 @@ def test_pause_resume_save_snapshot_and_stop(start, tmp_path, capfd):
     fin = [e for e in seen if isinstance(e, ev.Finished)]
     assert len(fin) == 1 and fin[0].reason == FinishReason.STOPPED and Path(fin[0].last_path).is_file()
     assert load_checkpoint(fin[0].last_path).step == fin[0].step
-    assert seen[-1].exitcode == 0 and not w.alive and pid_gone(w.pid)
+    assert seen[-1].exitcode == 0 and not w.alive and gone(w.pid)
 
 
 def test_stop_while_paused_ends_cleanly(start):
@@ -237,7 +224,7 @@ def test_shutdown_mid_run_stops_cleanly(start):
     until(w, is_(ev.Step))
     pid = w.pid
     assert w.shutdown(timeout=30) == 0
-    assert pid_gone(pid) and w.pid not in [p.pid for p in multiprocessing.active_children()]
+    assert gone(pid) and w.pid not in [p.pid for p in multiprocessing.active_children()]
     seen = w.get(timeout=1)
     while not seen or not isinstance(seen[-1], Exited):
         seen += w.get(timeout=1)
@@ -255,7 +242,7 @@ def test_shutdown_escalates_to_kill_and_leaves_no_process(start):
     code = w.shutdown(timeout=0.3)
     assert time.monotonic() - t0 < 30  # bounded (about 2.3 s of waits), not a speed: it never hangs
     assert code == -signal.SIGKILL and not w.alive
-    assert pid_gone(pid) and pid not in [p.pid for p in multiprocessing.active_children()]
+    assert gone(pid) and pid not in [p.pid for p in multiprocessing.active_children()]
     assert "SIGKILL" in w.death_reason()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
-from app_helpers import FakeFactory
+from support.pilot import FakeFactory
 
 
 @pytest.fixture

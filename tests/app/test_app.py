@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import fake_events
-from app_helpers import FakeFactory, run, screen_text, wait_for
+from support import fake_events
+from support.pilot import FakeFactory, notes, run, screen_text, wait_for
 from textual import events
 from textual.widgets import Input, Tabs
 
@@ -41,10 +41,6 @@ def panel_text(app: TuiGenApp) -> str:
 
     console.print(stats_table(panel.state))
     return console.export_text()
-
-
-def notes(app: TuiGenApp) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app.notices]
 
 
 def test_first_frame_path_imports_no_torch():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app_helpers import FakeFactory, run, wait_for
+from support.pilot import FakeFactory, notes, run, wait_for
 from textual.widgets import DataTable, Input
 
 from tui_gen.app.app import TuiGenApp
@@ -11,10 +11,6 @@ from tui_gen.app.screens import ConfirmScreen, OpenRunScreen
 from tui_gen.app.state import Status
 
 NARROW = (80, 24)
-
-
-def notes(app) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app.notices]
 
 
 def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
@@ -97,7 +93,7 @@ def test_a_bad_checkpoint_is_reported(models_dir):
 
 
 def test_resuming_while_training_stops_the_run_first(saved_run, models_dir):
-    import fake_events
+    from support import fake_events
 
     factory = FakeFactory()
     app = TuiGenApp(LaunchOptions(models_dir=str(models_dir)), worker_factory=factory, warm_up=False)

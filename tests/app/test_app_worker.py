@@ -9,7 +9,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from app_helpers import run, wait_for
+from support.data import TINY_OVERRIDES
+from support.pilot import notes, run, wait_for
+from support.processes import gone
 
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
@@ -18,28 +20,13 @@ from tui_gen.app.state import Status
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 
-TINY = dict(hidden_sizes=[16, 24], seq_len=16, overlap=4, batch_size=8, eval_every=10, warmup_steps=2,
-            sample_length=12, embedding_dim=8)
 START_TIMEOUT = 300  # spawning a process that imports torch at nice 10, on a loaded shared CPU
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # a zombie still answers kill(0); it is gone once reaped, which multiprocessing does
-    return False
-
-
-def notes(app) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app.notices]
 
 
 @pytest.mark.slow
 def test_real_worker_end_to_end(tiny_corpus_file, models_dir):
     options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
-                            overrides=TINY, minutes=5, threads=1)
+                            overrides=TINY_OVERRIDES, minutes=5, threads=1)
     app = TuiGenApp(options, warm_up=False)
 
     async def body():
@@ -112,7 +99,7 @@ def test_sigterm_to_the_training_process_is_shown_as_stopped_not_as_a_crash(tiny
     from tui_gen.events import FinishReason
 
     options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
-                            overrides={**TINY, "eval_every": 100_000}, steps=1_000_000, threads=1)
+                            overrides={**TINY_OVERRIDES, "eval_every": 100_000}, steps=1_000_000, threads=1)
     app = TuiGenApp(options, warm_up=False)
 
     async def body():

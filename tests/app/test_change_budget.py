@@ -4,8 +4,8 @@ confirms. Only while a run trains."""
 
 from __future__ import annotations
 
-import fake_events
-from app_helpers import run, screen_text, wait_for
+from support import fake_events
+from support.pilot import notes, run, screen_text, wait_for
 from textual.widgets import Input
 
 from tui_gen import events as ev
@@ -18,10 +18,6 @@ from tui_gen.budget import Budget
 from tui_gen.commands import SetBudget
 
 NARROW = (80, 24)
-
-
-def notes(app) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app.notices]
 
 
 def make_app(factory) -> TuiGenApp:

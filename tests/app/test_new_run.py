@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import multiprocessing
 
-import fake_events
+from support import fake_events
 import pytest
-from app_helpers import run, screen_text, wait_for
+from support.data import TINY_OVERRIDES
+from support.pilot import run, screen_text, wait_for
 from textual.widgets import Input, Select
 from textual_fspicker import FileOpen
 
@@ -21,13 +22,11 @@ from tui_gen.corpus import explain_framing
 from tui_gen.model_size import parameter_count
 
 NARROW = (80, 24)
-TINY = dict(hidden_sizes=[16, 24], seq_len=16, overlap=4, batch_size=8, eval_every=10, warmup_steps=2,
-            sample_length=12, embedding_dim=8)
 START_TIMEOUT = 90  # spawning a process that imports torch, on a slow shared CPU
 
 
 def make_app(factory, corpus, **options) -> TuiGenApp:
-    launch = dict(corpus=str(corpus), models_dir="models-test-unused", overrides=dict(TINY), minutes=4)
+    launch = dict(corpus=str(corpus), models_dir="models-test-unused", overrides=dict(TINY_OVERRIDES), minutes=4)
     return TuiGenApp(LaunchOptions(**{**launch, **options}), worker_factory=factory, warm_up=False)
 
 
@@ -155,7 +154,7 @@ def test_the_same_but_lstm_is_ctrl_n_l_ctrl_n_and_asks_before_replacing_a_traini
             spec = factory.last.spec
             assert spec.overrides["cell"] == "lstm" and spec.resume is None
             assert spec.corpus == str(tiny_corpus_file) and spec.minutes == 4 and spec.steps is None
-            for key, value in TINY.items():  # everything else as it was
+            for key, value in TINY_OVERRIDES.items():  # everything else as it was
                 assert spec.overrides[key] == value, key
     run(body())
 
@@ -210,8 +209,8 @@ def test_the_palette_lists_new_run(factory, tiny_corpus_file):
 
 @pytest.mark.slow
 def test_start_with_lstm_32_trains_that_model_in_a_real_process(tiny_corpus_file, models_dir):
-    options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir), overrides=TINY,
-                            threads=1, train=False)
+    options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
+                            overrides=TINY_OVERRIDES, threads=1, train=False)
     app = TuiGenApp(options, warm_up=False)
     started: list[ev.Started] = []
     handle = app.handle_events
@@ -239,7 +238,7 @@ def test_start_with_lstm_32_trains_that_model_in_a_real_process(tiny_corpus_file
     form = run(body())
     (s,) = started
     assert s.model == "LSTM 32"
-    assert s.parameters == parameter_count(s.vocab_size, [32], "lstm", TINY["embedding_dim"])
+    assert s.parameters == parameter_count(s.vocab_size, [32], "lstm", TINY_OVERRIDES["embedding_dim"])
     assert app.state.step == 12 and app.state.run_dir and app.state.run_dir.startswith(str(models_dir))
     assert multiprocessing.active_children() == []
 

@@ -5,7 +5,7 @@ first frame on an unstyled segment from the plot's canvas (see tui_gen/app/nocol
 
 from __future__ import annotations
 
-from app_helpers import run, screen_text, wait_for
+from support.pilot import run, screen_text, wait_for
 
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp

@@ -10,7 +10,7 @@ import os
 import shutil
 import struct
 
-from app_helpers import run, screen_text, wait_for
+from support.pilot import run, screen_text, wait_for
 from textual.widgets import DataTable
 
 from tui_gen.app.app import TuiGenApp

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app_helpers import FakeFactory, run, wait_for
+from support.pilot import FakeFactory, run, wait_for
 from textual.command import CommandList, CommandPalette
 
 from tui_gen.app.app import TuiGenApp

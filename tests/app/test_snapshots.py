@@ -6,7 +6,7 @@ Update the baselines with `pytest tests/app/test_snapshots.py --snapshot-update`
 
 from __future__ import annotations
 
-import fake_events
+from support import fake_events
 
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fake_events import BEST, LAST, run, started, step
+from support.fake_events import BEST, LAST, run, started, step
 
 from tui_gen import events as ev
 from tui_gen.app.options import LaunchOptions, parse_overrides

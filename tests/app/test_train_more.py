@@ -3,8 +3,8 @@ checkpoint, as `tui-gen train --resume RUN --steps N` would. `r` (restart after 
 
 from __future__ import annotations
 
-import fake_events
-from app_helpers import FakeFactory, run, wait_for
+from support import fake_events
+from support.pilot import run, wait_for
 from textual.widgets import Input
 
 from tui_gen import events as ev

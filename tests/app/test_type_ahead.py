@@ -9,7 +9,7 @@ import os
 import pty
 import termios
 
-from app_helpers import FakeFactory, run, wait_for
+from support.pilot import FakeFactory, quitting, run, wait_for
 from textual import events
 from textual.widgets import Input
 
@@ -72,7 +72,7 @@ def test_ctrl_q_before_the_first_frame_quits():
     async def body():
         async with app.run_test(size=NARROW) as pilot:
             app.post_message(events.Key("ctrl+q", None))
-            await wait_for(pilot, lambda: app._exit, what="the app to quit")
+            await wait_for(pilot, lambda: quitting(app), what="the app to quit")
     run(body())
 
 

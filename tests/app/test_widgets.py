@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 
 import numpy as np
 import pytest
-from app_helpers import wait_for
 from rich.cells import cell_len
+from support.pilot import run, wait_for
 from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
@@ -20,11 +19,6 @@ from tui_gen.app.widgets.loss_plot import MIN_POINTS
 from tui_gen.app.widgets.stream_view import PROB_STYLES
 
 WIDTH = 60  # terminal width for the slider app; the slider spans it
-
-
-def run(coro) -> None:
-    # No pytest-asyncio in the test deps; each test drives its own loop.
-    asyncio.run(coro)
 
 
 # --------------------------------------------------------------------------
@@ -597,8 +591,8 @@ def test_training_panel_gives_why_this_framing(size, line_shown):
     """A line under the figures where the screen is wide and tall, a tooltip on the figures always."""
     from dataclasses import replace
 
-    import fake_events
-    from app_helpers import FakeFactory, screen_text, wait_for
+    from support import fake_events
+    from support.pilot import FakeFactory, screen_text, wait_for
 
     from tui_gen.app.app import TuiGenApp
     from tui_gen.app.options import LaunchOptions

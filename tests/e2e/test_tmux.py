@@ -18,10 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support.data import REPO
 
 TINY = {"framing": "lines", "hidden_sizes": [32], "seq_len": 32, "overlap": 8, "batch_size": 16, "eval_every": 20,
         "sample_length": 40, "warmup_steps": 2, "embedding_dim": 8, "threads": 1}
-REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow,

@@ -1,4 +1,4 @@
-"""Fixtures for the hostile-input and fault tests (helpers live in faultkit.py)."""
+"""Fixtures for the hostile-input and fault tests (helpers live in tests/support/)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from faultkit import tiny_text, tiny_train_config
+from support.data import tiny_text, tiny_train_config
 
 
 @pytest.fixture

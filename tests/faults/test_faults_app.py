@@ -13,8 +13,6 @@ keys still get an answer. Whatever text arrives, from the user or the model, is 
 
 from __future__ import annotations
 
-import asyncio
-import io
 import math
 import multiprocessing
 import os
@@ -29,7 +27,9 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import REPO, child_env, mount_tmpfs, tiny_text, umount
+from support.data import REPO, tiny_text
+from support.pilot import notes, run, screen_text, wait_for
+from support.processes import child_env, gone, mount_tmpfs, umount
 from textual.widgets import Input
 
 from tui_gen import worker as wk
@@ -53,43 +53,8 @@ ESC_BYTES = ("\x1b", "\x07", "\x9b")  # what must never reach the terminal from 
 
 # ---- helpers ------------------------------------------------------------------------------------------
 
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.02)
-
-
-def notes(app) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app.notices]
-
-
-def screen_text(app) -> str:
-    """What the terminal shows now, as plain text (as tests/app/app_helpers.py does)."""
-    from rich.console import Console
-
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
-                      record=True)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(styles=False)
-
-
 def flat(text: str) -> str:
     return " ".join(text.split())
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def check_run_folder(run_dir: Path, corpus: Path) -> dict[str, int]:

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from faultkit import run_cli, run_main, tiny_text
+from support.data import tiny_text
+from support.processes import run_cli, run_main
 from tui_gen.checkpoint import FORMAT_VERSION, load_checkpoint
 from tui_gen.errors import CheckpointError, TuiGenError
 
@@ -437,7 +438,7 @@ def test_resume_with_state_that_does_not_fit(trained_run, trained_stream_run, tm
 def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_path, capsys, key, value):
     """It used to pass validation and crash training (sample_length: at the first evaluation, before
     anything was saved); eval and --resume printed a traceback."""
-    from faultkit import run_main
+    from support.processes import run_main
 
     run = tmp_path / "run"
     run.mkdir()
@@ -455,7 +456,7 @@ def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_p
 @pytest.mark.parametrize("overrides", ["[" * 100_000 + "]" * 100_000, '{"seq_len": ' + "9" * 5000 + "}",
                                        '{"seq_len": 50.5}', '{"hidden_sizes": [[[64]]]}', '{"bogus": 1}'])
 def test_overrides_that_cannot_be_used_are_one_line_at_launch(overrides, capsys, monkeypatch):
-    from faultkit import run_main
+    from support.processes import run_main
 
     monkeypatch.setenv("TUI_GEN_OVERRIDES", overrides)
     run_main(["launch"], capsys).assert_clean_error("")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from faultkit import TINY, child_env, run_cli, run_main, tiny_text, tiny_train_config
+from support.data import TINY_FLAGS, tiny_text, tiny_train_config
+from support.processes import child_env, run_cli, run_main
 from tui_gen.checkpoint import load_checkpoint
 
 # ---- training flags: refused before torch is even imported ----------------------------------------
@@ -58,7 +59,7 @@ def bad_flag_results(tmp_path_factory):
         args, _ = BAD_TRAIN_FLAGS[case]
         # the tiny model's flags first, the bad one last (argparse: the last value wins)
         steps = [] if any(a.startswith(("--steps", "--minutes")) for a in args) else ["--steps", "2"]
-        return case, d, run_cli(["train", corpus, *steps, *TINY, *args], cwd=d, timeout=60)
+        return case, d, run_cli(["train", corpus, *steps, *TINY_FLAGS, *args], cwd=d, timeout=60)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return {case: (d, r) for case, d, r in pool.map(one, BAD_TRAIN_FLAGS)}
@@ -85,7 +86,7 @@ def test_flag_errors_do_not_import_torch(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_device_cuda_without_gpu(tmp_path, corpus_file, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    r = run_main(["train", corpus_file, "--steps", "2", *TINY, "--device", "cuda"], capsys)
+    r = run_main(["train", corpus_file, "--steps", "2", *TINY_FLAGS, "--device", "cuda"], capsys)
     r.assert_clean_error("no CUDA GPU")
     assert not (tmp_path / "models").exists()
     for argv in (["generate", "x.safetensors", "--device", "cuda"], ["eval", "x.safetensors", "--device", "cuda"]):
@@ -95,7 +96,7 @@ def test_device_cuda_without_gpu(tmp_path, corpus_file, capsys, monkeypatch):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_device_auto_trains_on_cpu(tmp_path, corpus_file, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    r = run_main(["train", corpus_file, "--steps", "2", *TINY, "--device", "auto", "--out", "run"], capsys)
+    r = run_main(["train", corpus_file, "--steps", "2", *TINY_FLAGS, "--device", "auto", "--out", "run"], capsys)
     r.assert_ok()
     assert "parameters on cpu" in " ".join(r.err.split())
     assert load_checkpoint(tmp_path / "run").meta["device"] == "cpu"
@@ -193,7 +194,7 @@ def test_paths_with_markup_are_printed_literally(tmp_path, capsys, monkeypatch):
     d.mkdir(parents=True)
     corpus = d / "c.txt"
     corpus.write_bytes(tiny_text().encode() + b"bad \xff byte\n")  # a warning naming the file, too
-    r = run_main(["train", corpus, "--steps", "2", *TINY, "--out", "[bold]o"], capsys)
+    r = run_main(["train", corpus, "--steps", "2", *TINY_FLAGS, "--out", "[bold]o"], capsys)
     r.assert_ok()
     flat = " ".join(r.err.split())
     assert "[/]/c.txt" in flat and "run folder [bold]o" in flat, r.err
@@ -208,7 +209,7 @@ def test_nan_loss_stops_the_run_with_exit_1(tmp_path, corpus_file):
     so the weights overflow to inf within a few dozen steps and the loss becomes NaN. (--lr 10 alone,
     even with --clip 1e30, does not diverge: Adam's steps are bounded by lr and the GRU saturates.)"""
     run = tmp_path / "run"
-    r = run_cli(["train", corpus_file, "--steps", "300", "--eval-every", "5", *TINY, "--lr", "10",
+    r = run_cli(["train", corpus_file, "--steps", "300", "--eval-every", "5", *TINY_FLAGS, "--lr", "10",
                  "--weight-decay", "10", "--warmup-steps", "0", "--schedule", "constant", "--out", run, "--quiet"],
                 cwd=tmp_path, timeout=90)
     line = r.assert_clean_error("training diverged", rc=1)

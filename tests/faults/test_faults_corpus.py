@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from faultkit import TINY, TWEETS, child_env, run_cli, run_cli_rss
+from support.data import TINY_FLAGS, TWEETS
+from support.processes import child_env, run_cli, run_cli_rss
 
-TRAIN = ["train", "--steps", "2", *TINY, "--quiet"]
+TRAIN = ["train", "--steps", "2", *TINY_FLAGS, "--quiet"]
 
 
 def _text(n_bytes: int) -> bytes:
     """Real text: the tweets when present, else tiny generated lines, repeated to n_bytes."""
-    from faultkit import tiny_text
+    from support.data import tiny_text
 
     src = TWEETS.read_bytes() if TWEETS.is_file() else tiny_text(2000).encode()
     return (src * (n_bytes // len(src) + 1))[:n_bytes]
@@ -116,7 +117,7 @@ def test_invalid_utf8_bytes_train_and_warn_with_exact_count(tmp_path):
     bad = good[:cut] + b" \xff\xff \xe2\x82 " + good[cut:40_000] + b"\xff\xff\xff" + good[40_000:]
     p = tmp_path / "dirty.txt"
     p.write_bytes(bad)
-    r = run_cli(["train", p, "--steps", "2", *TINY, "--quiet"], cwd=tmp_path)
+    r = run_cli(["train", p, "--steps", "2", *TINY_FLAGS, "--quiet"], cwd=tmp_path)
     r.assert_ok()
     warning = " ".join(r.err.split())  # rich may wrap a long warning
     assert "7 bytes that are not valid UTF-8" in warning, r.err
@@ -128,14 +129,14 @@ def test_single_10mb_line_trains_as_a_stream(tmp_path):
     line = b" ".join(_text(10_500_000).split(b"\n"))[:10 * 2**20]
     p = tmp_path / "one-line.txt"
     p.write_bytes(line)
-    r = run_cli(["train", p, "--steps", "2", *TINY, "--val-fraction", "0.01", "--out", "run"], cwd=tmp_path,
+    r = run_cli(["train", p, "--steps", "2", *TINY_FLAGS, "--val-fraction", "0.01", "--out", "run"], cwd=tmp_path,
                 timeout=90)
     r.assert_ok()
     assert "stream" in r.err  # the framing is guessed: one 10 MB line is continuous text, not a sample
     assert (tmp_path / "run" / "last.safetensors").is_file()
     assert r.seconds < 60, f"{r.seconds:.1f}s for a 10 MB line"
     # Asking for line framing cannot work with one line: a clear error, quickly.
-    r = run_cli(["train", p, "--framing", "lines", "--steps", "2", *TINY, "--quiet"], cwd=tmp_path, timeout=60)
+    r = run_cli(["train", p, "--framing", "lines", "--steps", "2", *TINY_FLAGS, "--quiet"], cwd=tmp_path, timeout=60)
     r.assert_clean_error("non-empty lines")
 
 
@@ -149,7 +150,7 @@ def test_1gb_corpus_is_read_whole_with_bounded_memory(tmp_path):
         for _ in range(128):
             f.write(chunk)
     assert p.stat().st_size == 2**30
-    r = run_cli_rss(["train", p, "--steps", "2", *TINY, "--val-fraction", "0.001", "--quiet", "--out", "run"],
+    r = run_cli_rss(["train", p, "--steps", "2", *TINY_FLAGS, "--val-fraction", "0.001", "--quiet", "--out", "run"],
                     cwd=tmp_path, timeout=600)
     print(f"1 GiB corpus: peak RSS {r.peak_rss / 2**20:.0f} MiB, {r.seconds:.1f}s")
     r.assert_ok()
@@ -223,7 +224,7 @@ def test_corpus_changed_during_training_is_ignored(tmp_path, corpus_file):
     """The corpus is read once at the start: truncating it, then appending junk, mid-run changes nothing."""
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "tui_gen", "train", corpus_file, "--steps", "400",
-                             "--eval-every", "40", *TINY, "--quiet", "--out", run], cwd=tmp_path,
+                             "--eval-every", "40", *TINY_FLAGS, "--quiet", "--out", run], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
     try:
         deadline = time.monotonic() + 180  # torch starting on a loaded machine

@@ -14,13 +14,14 @@ import subprocess
 
 import pytest
 
-from faultkit import TINY, mount_tmpfs, run_cli, tiny_text, tiny_train_config, umount
+from support.data import TINY_FLAGS, tiny_text, tiny_train_config
+from support.processes import mount_tmpfs, run_cli, umount
 from tui_gen.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
 def checkpoint_size(tmp_path_factory) -> int:
-    """How big one checkpoint of the model below is, measured on a normal disk (same flags as TINY)."""
+    """How big one checkpoint of the model below is, measured on a normal disk (same flags as TINY_FLAGS)."""
     from tui_gen.corpus import CorpusText
     from tui_gen.train import Trainer
 
@@ -41,7 +42,7 @@ def test_disk_full_while_saving(tmp_path, checkpoint_size, fits):
     mount_tmpfs(mnt, int(pages * fits) * 4096)
     try:
         run = mnt / "run"
-        r = run_cli(["train", corpus, "--steps", "6", "--eval-every", "2", *TINY, "--quiet", "--out", run],
+        r = run_cli(["train", corpus, "--steps", "6", "--eval-every", "2", *TINY_FLAGS, "--quiet", "--out", run],
                     cwd=tmp_path, timeout=60)
         # the first evaluation's saves fill the disk; the final save fails: one error line, exit 1
         line = r.assert_clean_error("could not be saved", "No space left on device", rc=1)
@@ -71,7 +72,7 @@ def test_out_on_a_read_only_filesystem_fails_before_the_first_step(tmp_path):
     try:
         subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True, capture_output=True)
         (tmp_path / "c.txt").write_text(tiny_text(300), encoding="utf-8")
-        r = run_cli(["train", "c.txt", "--steps", "100000", "--out", str(ro / "run"), *TINY], cwd=tmp_path)
+        r = run_cli(["train", "c.txt", "--steps", "100000", "--out", str(ro / "run"), *TINY_FLAGS], cwd=tmp_path)
         r.assert_clean_error("cannot write the run folder", "Read-only file system")
         assert "validation" not in r.err and "step " not in r.err  # no training happened
     finally:

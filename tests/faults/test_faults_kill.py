@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from faultkit import TINY, child_env, tiny_text
+from support.data import TINY_FLAGS, tiny_text
+from support.processes import child_env
 from tui_gen.checkpoint import load_checkpoint
 
 # A process that pays torch's start-up once, then forks one `tui_gen.cli.main(argv)` per request:
@@ -105,7 +106,7 @@ def test_sigkill_during_saves(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text(tiny_text(300))
     run = tmp_path / "run"
-    fresh = ["train", corpus, "--out", run, "--steps", "100000", "--eval-every", "1", *TINY, "--quiet"]
+    fresh = ["train", corpus, "--out", run, "--steps", "100000", "--eval-every", "1", *TINY_FLAGS, "--quiet"]
     rng = random.Random(20261128)
     zygote = Zygote(tmp_path)
     stats = {"kills": 0, "kills_leaving_temp": 0, "finished_before_kill": 0, "max_temps": 0, "resumes": 0}

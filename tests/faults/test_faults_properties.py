@@ -142,7 +142,7 @@ def test_generator_on_non_finite_logits_is_a_clear_error(bad):
 
 def test_stream_model_with_an_empty_seed(trained_stream_run, capsys):
     """A stream model has no start-of-line state: an empty seed starts after a line break."""
-    from faultkit import run_main
+    from support.processes import run_main
 
     r = run_main(["generate", trained_stream_run, "--length", "10", "--random-seed", "3"], capsys)
     r.assert_ok()

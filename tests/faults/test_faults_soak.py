@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from faultkit import REPO, TWEETS, child_env, tiny_text
+from support.data import REPO, TWEETS, tiny_text
+from support.processes import child_env
 
 
 @pytest.mark.slow

@@ -1,8 +1,14 @@
-"""Helpers for the app's tests: drive the event loop, wait without fixed sleeps, a fake training worker."""
+"""Driving the app in tests: run a Pilot body, wait without fixed sleeps, read the screen and the
+notifications, and a fake training worker.
+
+screen_text is the only place in the tests that touches Textual's private attributes
+(Screen._compositor, App._background_screens); when Textual changes them, fix it here alone.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import queue
 import time
 
@@ -111,9 +117,7 @@ class FakeFactory:
 
 
 def screen_text(app) -> str:
-    """What the terminal shows now, as plain text."""
-    import io
-
+    """What the terminal shows now, as plain text (through Textual's private compositor: see above)."""
     from rich.console import Console
 
     width, height = app.size
@@ -121,3 +125,13 @@ def screen_text(app) -> str:
                       record=True)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text(styles=False)
+
+
+def notes(app) -> list[str]:
+    """Every notification the app has shown, as "title: message" (from the public app.notices)."""
+    return [f"{n.title}: {n.message}" for n in app.notices]
+
+
+def quitting(app) -> bool:
+    """Whether app.exit() has been called (Textual's private App._exit: see above)."""
+    return app._exit

@@ -1,5 +1,5 @@
-"""Helpers for the hostile-input and fault tests: run the CLI (in a child process or in this one),
-and a tiny model's flags."""
+"""Running the CLI in a child process (its peak RSS measured) or in this one, watching a process
+go, and a small filesystem that fills up."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-
-
-REPO = Path(__file__).resolve().parents[2]
-TWEETS = REPO.parent / "shared" / "data" / "trump_tweets.txt"
-
-# A model small enough that a step, an evaluation and a save take milliseconds on a slow CPU.
-TINY = ["--hidden", "16,16", "--seq-len", "16", "--overlap", "4", "--batch-size", "8", "--embedding", "8",
-        "--threads", "1"]
 
 
 @dataclass
@@ -106,23 +98,6 @@ def run_main(argv: list[str], capsys) -> Result:
     return Result(rc, cap.out, cap.err, time.monotonic() - t0)
 
 
-def tiny_text(n: int = 120, seed: int = 7) -> str:
-    import random
-
-    rng = random.Random(seed)
-    words = ["Hillary", "great", "people", "America", "jobs", "the", "big", "win", "fake", "news",
-             "we", "will", "make", "it", "@realDonaldTrump", "#MAGA", "Thank", "you!", "a", "I"]
-    return "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) + " _E_"
-                     for _ in range(n)) + "\n"
-
-def tiny_train_config(**overrides):
-    from tui_gen.config import TrainConfig
-
-    cfg = TrainConfig(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, embedding_dim=8, eval_every=3,
-                      max_minutes=None, max_steps=6, device="cpu", threads=1, warmup_steps=1, sample_length=8)
-    return replace(cfg, **overrides)
-
-
 def mount_tmpfs(where: Path, size: int) -> None:
     """A small filesystem that fills up (CI runs as root); skipped only where mounting is impossible."""
     import pytest
@@ -136,3 +111,13 @@ def mount_tmpfs(where: Path, size: int) -> None:
 
 def umount(where: Path) -> None:
     subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def gone(pid: int) -> bool:
+    """Whether no process has this pid any more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie still answers kill(0); it is gone once reaped, which multiprocessing does
+    return False
