@@ -3,6 +3,7 @@ live in tests/support/data.py)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ from support.data import TINY_TEXT, TWEETS, tiny_config_value, tiny_lines
 
 from tui_gen.config import TrainConfig
 from tui_gen.corpus import CorpusText
+from tui_gen.training_process import NICENESS_ENV
+
+# The app's training processes started by tests run at the tests' own priority: at the default nice 10,
+# beside another busy process (a second test run, a `tui-gen train`), they would get a tenth of a core and
+# every test that waits on one would take minutes. The default priority has its own test (test_worker).
+os.environ.setdefault(NICENESS_ENV, "0")
 
 
 @pytest.fixture

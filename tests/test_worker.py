@@ -338,16 +338,27 @@ def test_a_corrupt_snapshot_is_a_checkpoint_error():
         model_from_snapshot(Snapshot(3, b"\x10\x00\x00\x00\x00\x00\x00\x00{}", {}))
 
 
-def test_the_training_process_runs_below_the_ui_with_every_core(start):
+def test_the_training_process_runs_below_the_ui_with_every_core(start, monkeypatch):
     """It trains on all the cores (the UI kept one back before: 0.71x `tui-gen train`'s speed) at a lower
     priority, so the UI, at normal priority, gets a core whenever it needs one."""
-    from tui_gen.training_process import TRAINING_NICENESS, default_threads
+    from tui_gen.training_process import NICENESS_ENV, TRAINING_NICENESS, default_threads
 
+    monkeypatch.delenv(NICENESS_ENV, raising=False)  # the default, not the tests' own (conftest.py)
     assert default_threads() == len(os.sched_getaffinity(0))
     w = start(steps=LONG)
     until(w, is_(ev.Started))
     nice = int(Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
     assert nice == min(19, os.nice(0) + TRAINING_NICENESS)
+
+
+def test_the_training_priority_can_be_set_and_nonsense_keeps_the_default():
+    from tui_gen.training_process import NICENESS_ENV, TRAINING_NICENESS, training_niceness
+
+    assert training_niceness({}) == TRAINING_NICENESS == 10
+    assert training_niceness({NICENESS_ENV: "0"}) == 0
+    assert training_niceness({NICENESS_ENV: " 19 "}) == 19
+    for nonsense in ("", "-5", "20", "ten", "1.5"):
+        assert training_niceness({NICENESS_ENV: nonsense}) == TRAINING_NICENESS, nonsense
 
 
 def test_a_budget_set_while_training_counts_from_where_this_run_started(tmp_path, tiny_corpus, tiny_config):

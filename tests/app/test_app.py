@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from support import fake_events
-from support.pilot import FakeFactory, notes, run, screen_text, wait_for
+from support.pilot import FakeFactory, notes, run, screen_text, wait_for, wheel
 from textual import events
 from textual.widgets import Input, Tabs
 
@@ -211,14 +211,16 @@ def test_slider_moves_every_way():
             # mouse: click near the right end of the track, then the wheel
             await pilot.click(slider, offset=(slider.size.width - 6, 0))
             assert pg.temperature == 2.0
-            await pilot.click(slider, offset=(2, 0))
+            first = len(slider.label)  # the track's first cell, after "Temperature " (or "T ")
+            middle = first + (slider.size.width - first - 5) // 2  # 5: the value, " 0.80"
+            await pilot.click(slider, offset=(first, 0))
             assert pg.temperature == 0.05
-            await pilot.mouse_down(slider, offset=(2, 0))
-            await pilot.hover(slider, offset=((slider.size.width - 5) // 2 + 1, 0))
-            await pilot.mouse_up(slider, offset=((slider.size.width - 5) // 2 + 1, 0))
+            await pilot.mouse_down(slider, offset=(first, 0))
+            await pilot.hover(slider, offset=(middle, 0))
+            await pilot.mouse_up(slider, offset=(middle, 0))
             assert 0.9 <= pg.temperature <= 1.15  # dragged to the middle
             before = pg.temperature
-            await pilot._post_mouse_events([events.MouseScrollUp], slider, offset=(10, 0))  # the wheel
+            await wheel(pilot, slider, events.MouseScrollUp)
             assert round(pg.temperature - before, 6) == 0.05
     run(body())
 

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 from rich.cells import cell_len
-from support.pilot import run, wait_for
+from support.pilot import run, wait_for, wheel
 from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
@@ -222,20 +222,15 @@ def test_slider_drag():
     run(body())
 
 
-async def _wheel(pilot, widget, event_class) -> None:
-    # Pilot has no wheel helper; this is the same routing click() uses.
-    await pilot._post_mouse_events([event_class], widget, offset=(10, 0))
-
-
-def test_slider_wheel():
+def test_sliderwheel():
     async def body():
         app = SliderApp()
         async with app.run_test(size=(WIDTH, 6)) as pilot:
             slider = app.query_one(TemperatureSlider)
-            await _wheel(pilot, slider, events.MouseScrollUp)
+            await wheel(pilot, slider, events.MouseScrollUp)
             assert slider.value == 1.05
-            await _wheel(pilot, slider, events.MouseScrollDown)
-            await _wheel(pilot, slider, events.MouseScrollDown)
+            await wheel(pilot, slider, events.MouseScrollDown)
+            await wheel(pilot, slider, events.MouseScrollDown)
             assert slider.value == 0.95
             assert app.changes == [1.05, 1.0, 0.95]
 

@@ -135,3 +135,9 @@ def notes(app) -> list[str]:
 def quitting(app) -> bool:
     """Whether app.exit() has been called (Textual's private App._exit: see above)."""
     return app._exit
+
+
+async def wheel(pilot, widget, event_class, offset: tuple[int, int] = (10, 0)) -> None:
+    """A mouse-wheel event (events.MouseScrollUp / MouseScrollDown) on widget. Pilot has no wheel
+    helper; this is the routing its click() uses (Pilot._post_mouse_events)."""
+    await pilot._post_mouse_events([event_class], widget, offset=offset)
