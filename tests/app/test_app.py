@@ -4,6 +4,7 @@ playground. The real training process is driven in test_app_worker.py."""
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 
 from support import fake_events
@@ -75,6 +76,39 @@ def test_events_fill_panel_plot_and_samples(factory):
             assert "[bold]not markup[/bold]" in shown[0]  # literal, not markup
             assert "\x1b" not in shown[0] and "␛[31m" in shown[0]  # control chars never reach the terminal
             assert app.query_one(TrainingPanel).progress > 0.5
+    run(body())
+
+
+def test_steps_streaming_in_redraw_the_training_panel_twice_a_second_and_the_last_one_shows(factory):
+    """Steps arrive several times a second; each redraw of the panel costs CPU the training process could
+    use. Step-only batches are drawn at most every PANEL_REDRAW_SECONDS, and the newest always lands."""
+    from tui_gen.app.app import PANEL_REDRAW_SECONDS
+    from tui_gen.app.widgets.training_panel import TrainingPanel
+
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            worker = factory.last
+            worker.push(fake_events.started(), fake_events.step(1))
+            await wait_for(pilot, lambda: app.state.status == Status.RUNNING)
+            panel = app.query_one(TrainingPanel)
+            drawn = []
+            show = panel.show
+            panel.show = lambda state, notice=None: (drawn.append(state.step), show(state, notice))
+            t0 = time.monotonic()
+            for n in range(2, 42):  # 40 batches of one step, as fast as the app takes them
+                worker.push(fake_events.step(n))
+                await wait_for(pilot, lambda n=n: app.state.step == n)
+            fed = time.monotonic() - t0
+            await wait_for(pilot, lambda: drawn and drawn[-1] == 41, what="the newest step on the panel")
+            assert "41" in screen_text(app)
+            # at most one redraw per PANEL_REDRAW_SECONDS while feeding, the trailing one, and one of slack
+            assert len(drawn) <= fed / PANEL_REDRAW_SECONDS + 2, (len(drawn), fed)
+            worker.push(ev.Paused(41))  # not a step: drawn at once
+            await wait_for(pilot, lambda: app.state.status == Status.PAUSED)
+            assert drawn[-1] == 41 and "paused" in screen_text(app)
+
     run(body())
 
 

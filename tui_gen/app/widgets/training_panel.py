@@ -80,6 +80,7 @@ class TrainingPanel(Vertical):
         self.state: TrainingState | None = None
         self._rows = -1
         self._why = ""
+        self._note: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(stats_table(TrainingState()), id="training-stats")
@@ -118,7 +119,10 @@ class TrainingPanel(Vertical):
                 note.append(f" (and {state.warning_count - 1:,} more)", style="yellow")
         if state.status == Status.PAUSED:
             note.append("\npaused: press p to resume")
-        self.query_one("#training-note", Static).update(note)
+        # Most redraws change only the figures: the note is rewritten (a layout pass) only when it changes.
+        if note != self._note:
+            self._note = note
+            self.query_one("#training-note", Static).update(note)
 
     def _show_framing_reason(self, state: TrainingState) -> None:
         why = f"{state.framing} framing: {visible(state.framing_reason)}" if state.framing and state.framing_reason else ""
