@@ -112,6 +112,16 @@ def test_steps_streaming_in_redraw_the_training_panel_twice_a_second_and_the_las
     run(body())
 
 
+def test_the_playground_cursor_is_steady_so_a_watched_run_does_not_redraw_for_it(factory):
+    async def body():
+        app = make_app(factory)
+        async with app.run_test(size=NARROW):
+            boxes = app.playground.query(Input)
+            assert len(boxes) == 3 and not any(box.cursor_blink for box in boxes)
+
+    run(body())
+
+
 def test_pause_resume_and_keys_typed_into_the_seed(factory):
     async def body():
         app = make_app(factory)
