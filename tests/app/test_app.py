@@ -79,7 +79,7 @@ def test_events_fill_panel_plot_and_samples(factory):
     run(body())
 
 
-def test_steps_streaming_in_redraw_the_training_panel_twice_a_second_and_the_last_one_shows(factory):
+def test_steps_streaming_in_redraw_the_training_panel_once_a_second_and_the_last_one_shows(factory):
     """Steps arrive several times a second; each redraw of the panel costs CPU the training process could
     use. Step-only batches are drawn at most every PANEL_REDRAW_SECONDS, and the newest always lands."""
     from tui_gen.app.app import PANEL_REDRAW_SECONDS

@@ -50,7 +50,7 @@ PANE_KEYS = {key.strip(): b.action.split("'")[1] for b in APP_BINDINGS if b.acti
 POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking whether to stop
 SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while on a big corpus
 QUIT_SECONDS = 10.0
-PANEL_REDRAW_SECONDS = 0.5  # the training panel's figures while steps stream in: twice a second at most
+PANEL_REDRAW_SECONDS = 1.0  # the training panel's figures while steps stream in: once a second at most
 WARNING_NOTICE_SECONDS = 3.0  # training warnings pop up at most this often; the training panel shows each
 NOTICES_KEPT = 200  # TuiGenApp.notices: the newest notifications, for tests and tools
 
