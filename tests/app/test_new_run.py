@@ -9,7 +9,7 @@ import multiprocessing
 from support import fake_events
 import pytest
 from support.data import TINY_OVERRIDES
-from support.pilot import run, screen_text, wait_for
+from support.pilot import choose, run, screen_text, wait_for
 from textual.widgets import Input, Select
 from textual_fspicker import FileOpen
 
@@ -199,10 +199,7 @@ def test_the_palette_lists_new_run(factory, tiny_corpus_file):
     async def body():
         async with app.run_test(size=NARROW) as pilot:
             assert "New run" in [c.title for c in app.get_system_commands(app.screen)]
-            await pilot.press("ctrl+p")
-            await pilot.press(*"New run")
-            await pilot.pause(0.3)
-            await pilot.press("enter")
+            await choose(pilot, app, "New run")
             await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), what="the form from the palette")
     run(body())
 

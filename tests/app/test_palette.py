@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from support.pilot import FakeFactory, run, wait_for
-from textual.command import CommandList, CommandPalette
+from support.pilot import FakeFactory, choose, run, wait_for
 
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.bindings import PALETTE_COMMANDS
@@ -28,25 +27,6 @@ def test_the_palette_offers_every_app_command_and_the_theme():
                 assert title in titles
             assert any("theme" in t.lower() for t in titles), titles
     run(body())
-
-
-def highlighted(palette: CommandPalette) -> str | None:
-    """The text of the command the palette would run on enter."""
-    options = palette.query_one(CommandList)
-    if options.highlighted is None:
-        return None
-    return str(options.get_option_at_index(options.highlighted).hit.text)
-
-
-async def choose(pilot, app, words: str) -> None:
-    await pilot.press("ctrl+p")
-    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
-    palette = app.screen
-    await pilot.press(*words)
-    # the palette searches as it is typed, in a worker of its own: enter before it has found the
-    # command would run another one, or nothing
-    await wait_for(pilot, lambda: highlighted(palette) == words, what=f"the palette to offer {words!r}")
-    await pilot.press("enter")
 
 
 def test_the_palette_runs_the_commands():

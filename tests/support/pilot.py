@@ -141,3 +141,26 @@ async def wheel(pilot, widget, event_class, offset: tuple[int, int] = (10, 0)) -
     """A mouse-wheel event (events.MouseScrollUp / MouseScrollDown) on widget. Pilot has no wheel
     helper; this is the routing its click() uses (Pilot._post_mouse_events)."""
     await pilot._post_mouse_events([event_class], widget, offset=offset)
+
+
+def highlighted(palette) -> str | None:
+    """The text of the command the palette would run on enter."""
+    from textual.command import CommandList
+
+    options = palette.query_one(CommandList)
+    if options.highlighted is None:
+        return None
+    return str(options.get_option_at_index(options.highlighted).hit.text)
+
+
+async def choose(pilot, app, words: str) -> None:
+    await pilot.press("ctrl+p")
+    from textual.command import CommandPalette
+
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    palette = app.screen
+    await pilot.press(*words)
+    # the palette searches as it is typed, in a worker of its own: enter before it has found the
+    # command would run another one, or nothing
+    await wait_for(pilot, lambda: highlighted(palette) == words, what=f"the palette to offer {words!r}")
+    await pilot.press("enter")
