@@ -55,6 +55,7 @@ class Step:
     chars_per_sec: float
     elapsed: float  # seconds spent training, pauses excluded
     progress: float | None  # 0..1 of the run's step or time budget
+    chars_seen: int = 0  # characters trained on so far, over the whole run (a resumed run's past too)
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Eval:
     best_bpc: float
     is_best: bool
     seconds: float
+    elapsed: float = 0.0  # the run's training time at this evaluation (Step.elapsed)
+    chars_seen: int = 0  # and the characters it had trained on (Step.chars_seen)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from .distributed import SINGLE, World
 from .errors import CheckpointError, ConfigError, TuiGenError
 from .events import FinishReason
 from .evaluate import score_batches
+from .metrics_log import FORMAT as METRICS_FORMAT, MetricsWriter, log_path
 from .model import CharRNN, ModelConfig, count_parameters, map_state, masked_nll, state_from_tensors, state_tensors
 from .sample import SamplingSettings, sample_many
 from .vocab import Vocab
@@ -119,6 +120,8 @@ class Trainer:
         self.epoch = 0
         self.batch_index = 0
         self.elapsed = 0.0
+        self.chars_seen = 0  # characters trained on, over the whole run (the global batch's, distributed)
+        self.metrics: MetricsWriter | None = None  # the run folder's metrics log, while run() runs
         self.best_bpc: float | None = None
         self.last_bpc: float | None = None
         self.history: dict[str, list] = {"train": [], "val": []}
@@ -165,7 +168,8 @@ class Trainer:
     def save_now(self, kind: str = "last") -> Iterator[ev.Event]:
         """Save at once, between events (request_save waits for the next step): Saved, or a Warning
         if the disk refused it."""
-        yield from self._save(kind)
+        for event in self._save(kind):
+            yield from self._logged(event)
 
     def set_budget(self, budget: Budget) -> ev.BudgetChanged:
         """Train for `budget` (minutes or steps) counted from where this run started (its first step
@@ -206,9 +210,15 @@ class Trainer:
         return self._stop or self.budget_spent
 
     def run(self) -> Iterator[ev.Event]:
+        if self.run_dir is not None and self.world.is_main:
+            self.metrics = MetricsWriter(log_path(self.run_dir))
         try:
-            yield from self._run()
+            for event in self._run():
+                yield from self._logged(event)
         finally:  # finished, failed, or closed by its consumer: another trainer may have the folder now
+            if self.metrics is not None:
+                self.metrics.close()
+                self.metrics = None
             if self.run_lock is not None:
                 self.run_lock.release()
                 self.run_lock = None
@@ -256,8 +266,9 @@ class Trainer:
             if time_window > 1.0:
                 chars_window, time_window = 0, 0.0
             self.elapsed += time.perf_counter() - resumed_at
+            self.chars_seen += chars
             yield ev.Step(self.step, self.epoch, bpc, self.optimizer.param_groups[0]["lr"], rate,
-                          self.elapsed, self.progress())
+                          self.elapsed, self.progress(), self.chars_seen)
             resumed_at = time.perf_counter()
             early = 0 < cfg.first_eval < cfg.eval_every and self.step == cfg.first_eval  # samples soon
             if self.step % cfg.eval_every == 0 or early or self._eval_now:
@@ -290,6 +301,21 @@ class Trainer:
             (self._stopped_message() if self._stop else f"finished at step {self.step}")
             + (f", best validation {self.best_bpc:.3f} bits/char" if self.best_bpc is not None else ""),
             self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+
+    def _logged(self, event: ev.Event) -> Iterator[ev.Event]:
+        """The event, written to the metrics log first (so a watcher sees it as the CLI prints it), and
+        the one warning if the log cannot be written."""
+        if self.metrics is not None:
+            extra = None
+            if isinstance(event, ev.Started):
+                extra = {"format": METRICS_FORMAT, "config": self.config.to_json(), "model_config": self.model_config.to_json(),
+                         "corpus_digest": self.corpus_digest, "world_size": self.world.size}
+            problem = self.metrics.record(event, extra)
+            yield event
+            if problem:
+                yield ev.Warning(self.step, problem)
+        else:
+            yield event
 
     def _agreed_done(self) -> bool:
         """_done(), the same on every rank: rank 0's budget, evaluation and save requests and its
@@ -404,7 +430,7 @@ class Trainer:
         if is_best:
             self.best_bpc = bpc  # the lecture never updated its best-loss marker; this one moves
         yield ev.Eval(self.step, bpc, self.best_bpc if self.best_bpc is not None else bpc, is_best,
-                      time.perf_counter() - t0)
+                      time.perf_counter() - t0, self.elapsed, self.chars_seen)
         yield ev.Samples(self.step, self.config.sample_temperature, self.samples())
         if is_best:
             yield from self._save("best")
@@ -450,6 +476,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch_index": self.batch_index,
             "elapsed": self.elapsed,
+            "chars_seen": self.chars_seen,
             "best_val_bpc": self.best_bpc,
             "last_val_bpc": self.last_bpc,
             "history": {"train": self.history["train"], "val": self.history["val"]},
@@ -472,6 +499,9 @@ class Trainer:
             self.epoch = int(meta["epoch"])
             self.batch_index = int(meta["batch_index"])
             self.elapsed = float(meta["elapsed"])
+            seen = meta.get("chars_seen")  # older checkpoints: about a full batch a step
+            self.chars_seen = (int(seen) if isinstance(seen, int) and seen >= 0
+                               else self.step * self.config.batch_size * self.config.seq_len)
             self.best_bpc = meta.get("best_val_bpc")
             self.last_bpc = meta.get("last_val_bpc")
             self.history = {part: [[int(st), float(v)] for st, v in meta["history"][part]] for part in ("train", "val")}
