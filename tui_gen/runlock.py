@@ -58,6 +58,20 @@ def lock_run_folder(folder: Path) -> RunLock:
     return RunLock(folder, fd)
 
 
+def folder_holder(folder: Path) -> int | None:
+    """The pid of the process training in `folder` now (holding its lock), or None: nobody, or it cannot
+    be told (not Linux). Read from /proc/locks, without taking the lock, so that looking never stops a
+    trainer from starting."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        return _holder(fd)
+    finally:
+        os.close(fd)
+
+
 def _holder(fd: int) -> int | None:
     """The pid holding a flock on the file open as fd, from /proc/locks (Linux), or None."""
     st = os.fstat(fd)
