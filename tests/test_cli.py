@@ -65,7 +65,7 @@ def test_train_creates_best_and_last(trained):
     assert "_E_" in last.stop_strings  # the end marker was recognised
     best = load_checkpoint(trained)
     assert best.path.name == "best.safetensors" and best.step in (5, 10, 12)
-    assert sorted(p.name for p in trained.iterdir()) == ["best.safetensors", "last.safetensors"]
+    assert sorted(p.name for p in trained.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +295,7 @@ def test_sigint_during_train_saves_and_exits_0(work, tmp_path):
     step = int(stdout.split("stopped at step")[1].split()[0].strip(",;"))
     ck = load_checkpoint(out / "last.safetensors")
     assert ck.step == step and step >= 5
-    assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "last.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
 
 
 class BackgroundTrain:

@@ -255,6 +255,20 @@ def test_readers_never_need_the_lock(finished_run):
     assert code == 0, err
 
 
+def test_who_trains_a_folder_is_seen_without_taking_its_lock(finished_run):
+    import os
+
+    from tui_gen.runlock import folder_holder
+
+    assert folder_holder(finished_run) is None
+    held = prepare_run(RunRequest(resume=str(finished_run), steps=1)).trainer
+    assert folder_holder(finished_run) == os.getpid()
+    assert folder_holder(finished_run) == os.getpid()  # looking took nothing: it is still the trainer's
+    held.run_lock.release()
+    assert folder_holder(finished_run) is None
+    assert folder_holder(finished_run / "no such folder") is None
+
+
 def test_one_early_evaluation_comes_at_first_eval(corpus, tmp_path):
     events = train(RunRequest(corpus=str(corpus), settings={**TINY, "eval_every": 20, "first_eval": 3}, steps=45,
                               out=str(tmp_path / "early")))

@@ -74,6 +74,7 @@ class MetricsWriter:
         self._clock = clock
         self._file = None
         self.problem: str | None = None
+        self._told = False  # the problem has been returned by record() once
         self._pending: ev.Step | None = None  # the newest step not written yet
         self._pending_sum = 0.0
         self._pending_count = 0
@@ -94,7 +95,12 @@ class MetricsWriter:
     def record(self, event, extra: dict | None = None) -> str | None:
         """Log one event (others than the trainer's are ignored). Returns a message the first time the
         log cannot be written, else None."""
-        if self._file is None or type(event) not in TYPE_OF:
+        if type(event) not in TYPE_OF:
+            return None
+        if self._file is None:  # could not be opened, or a write failed: say so once
+            if self.problem and not self._told:
+                self._told = True
+                return self.problem
             return None
         if isinstance(event, ev.Step):
             self._pending_sum += event.train_bpc
@@ -120,6 +126,7 @@ class MetricsWriter:
             self._file.write(encode(event, self._clock(), extra) + "\n")
             self._file.flush()
         except (OSError, ValueError) as e:
+            self._told = True
             return self._fail(e)
         return None
 

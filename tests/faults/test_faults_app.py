@@ -148,7 +148,7 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
         run_dir, log = run(body())
         names = sorted(os.listdir(run_dir))
         assert not temps(run_dir), names
-        assert names and set(names) <= {"best.safetensors", "last.safetensors"}, names
+        assert names and set(names) <= {"best.safetensors", "last.safetensors", "metrics.jsonl"}, names
         steps = check_run_folder(run_dir, corpus)
         assert all(0 < s < STEPS for s in steps.values()), steps  # saved before the disk filled up
         assert "Traceback" not in log

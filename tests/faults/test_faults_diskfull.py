@@ -52,6 +52,7 @@ def test_disk_full_while_saving(tmp_path, checkpoint_size, fits):
         # what is there is whole, and is what was saved before the disk filled up
         names = sorted(os.listdir(run))
         assert not [n for n in names if n.endswith(".tmp")], names
+        names.remove("metrics.jsonl")  # small: written as far as it fitted (its own warning says if not)
         assert names == (["best.safetensors", "last.safetensors"] if fits > 2 else ["best.safetensors"])
         for n in names:
             assert load_checkpoint(run / n).step == 2

@@ -17,7 +17,9 @@ import pytest
 
 from support.data import TINY_FLAGS, tiny_text
 from support.processes import child_env
+from tui_gen import events as ev
 from tui_gen.checkpoint import load_checkpoint
+from tui_gen.metrics_log import read_log
 
 # A process that pays torch's start-up once, then forks one `tui_gen.cli.main(argv)` per request:
 # the forked child is a whole `tui-gen train` process in every way that matters here (its own
@@ -165,8 +167,11 @@ def test_sigkill_during_saves(tmp_path):
         pid = zygote.start(["train", "--resume", run / "last.safetensors", "--steps", "3", "--quiet"])
         status = zygote.wait(pid)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, zygote.log.read_text()[-3000:]
-        assert sorted(os.listdir(run)) == ["best.safetensors", "last.safetensors"]
+        assert sorted(os.listdir(run)) == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
         assert load_checkpoint(run / "last.safetensors").step == ck.step + 3
+        # the metrics log of all those killed runs: each cut line skipped, and the last run's end is there
+        pairs, _ = read_log(run / "metrics.jsonl")
+        assert isinstance(pairs[-1][0], ev.Finished) and pairs[-1][0].step == ck.step + 3
     finally:
         zygote.close()
     stats["seconds"] = round(time.monotonic() - t0, 1)
