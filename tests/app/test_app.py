@@ -117,7 +117,7 @@ def test_the_playground_cursor_is_steady_so_a_watched_run_does_not_redraw_for_it
         app = make_app(factory)
         async with app.run_test(size=NARROW):
             boxes = app.playground.query(Input)
-            assert len(boxes) == 3 and not any(box.cursor_blink for box in boxes)
+            assert len(boxes) == 5 and not any(box.cursor_blink for box in boxes)
 
     run(body())
 

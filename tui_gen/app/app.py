@@ -441,8 +441,12 @@ class TuiGenApp(App[int]):
 
         warm_up()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_checkpoint(self, path: str, offer_resume: bool) -> None:
+        self.playground.expect_model()  # an Enter meanwhile waits for it
+        self._load_checkpoint_thread(path, offer_resume)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def _load_checkpoint_thread(self, path: str, offer_resume: bool) -> None:
         try:
             from tui_gen.app.playground_model import from_checkpoint
 
@@ -468,6 +472,7 @@ class TuiGenApp(App[int]):
             self._offer_resume(model)
 
     def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        self.playground.expect_model(False)
         if self.options.checkpoint and self.state.status == Status.IDLE and self.state.message and \
                 self.state.message.startswith("loading"):
             self.state.message = None

@@ -10,6 +10,7 @@ changes the characters that come next.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
@@ -32,7 +33,17 @@ TOP_N = 5  # candidates in the next-character panel
 MAX_LENGTH = 10_000
 DEFAULT_LENGTH = 400
 DEFAULT_TEMPERATURE = 0.8
+MAX_RNG_SEED = 2**32 - 1
 NO_MODEL = "no model yet: wait for training's first evaluation, or press ctrl+o"
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How characters are drawn, besides the temperature (which may move while text streams)."""
+
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1: off
+    seed: int | None = None  # the random generator's seed: the same text again; None: a fresh draw
 
 
 class ShowControls:
@@ -64,7 +75,8 @@ class Playground(Vertical):
         self._snapshot = None  # the newest training Snapshot not built into a model yet
         self._follow_training = True  # a checkpoint the user loaded pins the playground to it
         self.training_live = False  # the app says whether a training process can send weights
-        self._waiting: tuple[str, int, int] | None = None  # a request held until the first weights come
+        self.model_coming = False  # a checkpoint is being loaded: Enter waits for it rather than refusing
+        self._waiting: tuple[str, int, Draw] | None = None  # a request held until the first weights come
         self._generation = 0
         self._live_settings = None  # the running generator's SamplingSettings
         self.generated = 0  # characters of the current / last generation
@@ -84,6 +96,10 @@ class Playground(Vertical):
             yield Input(str(DEFAULT_LENGTH), id="length", type="integer", compact=True, max_length=5)
             yield Label("Top-k", classes="field-label")
             yield Input("0", id="top-k", type="integer", compact=True, max_length=4)
+            yield Label("Top-p", classes="field-label")
+            yield Input("1", id="top-p", type="number", compact=True, max_length=6)
+            yield Label("Seed#", classes="field-label")
+            yield Input("", id="rng-seed", type="integer", compact=True, max_length=10, placeholder="random")
         yield Static(Text(NO_MODEL, no_wrap=True, overflow="ellipsis"), id="model-label")
         with Horizontal(id="output-row"):
             yield StreamView(id="output")
@@ -113,7 +129,20 @@ class Playground(Vertical):
             self._follow_training = not pin
         if model.source == "checkpoint" and pin:
             self._snapshot = None
+        self.model_coming = False
         self._show_label()
+        if self._waiting is not None and not self.generating:
+            seed, length, draw = self._waiting
+            self._waiting = None
+            self._start(seed, length, draw)
+
+    def expect_model(self, coming: bool = True) -> None:
+        """A checkpoint is being loaded (coming=True), or its load failed (False): an Enter pressed
+        meanwhile waits for it, and is dropped if it never comes (the load's own error says why)."""
+        self.model_coming = coming
+        if not coming and self._waiting is not None and self._snapshot is None and self.model is None:
+            self._waiting = None
+            self._show_label()
 
     def follow_training(self) -> None:
         """Use training's weights again (training now continues from the loaded checkpoint)."""
@@ -126,9 +155,9 @@ class Playground(Vertical):
         self._snapshot = snapshot
         self._show_label()
         if self._waiting is not None and not self.generating:
-            seed, length, top_k = self._waiting
+            seed, length, draw = self._waiting
             self._waiting = None
-            self._start(seed, length, top_k)
+            self._start(seed, length, draw)
 
     def set_training_live(self, live: bool) -> None:
         self.training_live = live
@@ -144,8 +173,11 @@ class Playground(Vertical):
         seed = self.query_one("#seed", Input).value
         length = self._number("#length", "Length", 1, MAX_LENGTH)
         top_k = self._number("#top-k", "Top-k", 0, 1000)
-        if length is None or top_k is None:
+        top_p = self._fraction("#top-p", "Top-p") if length is not None and top_k is not None else None
+        rng_seed = self._rng_seed() if top_p is not None else None
+        if length is None or top_k is None or top_p is None or rng_seed is False:
             return False
+        draw = Draw(top_k, top_p, rng_seed)
         vocab_chars = self._vocab_chars()
         if vocab_chars is not None:
             unknown = sorted({c for c in seed if c not in vocab_chars})
@@ -155,8 +187,12 @@ class Playground(Vertical):
                                 markup=False)
                 return False
         if self.model is None and self._snapshot is None:
+            if self.model_coming:
+                self._waiting = (seed, length, draw)
+                self._set_label("loading the checkpoint…")
+                return True
             if self.training_live:
-                self._waiting = (seed, length, top_k)
+                self._waiting = (seed, length, draw)
                 self.post_message(SnapshotWanted())
                 self._set_label("waiting for the first weights from training…")
                 return True
@@ -165,7 +201,7 @@ class Playground(Vertical):
             return False
         if self.training_live and self._follow_training:
             self.post_message(SnapshotWanted())  # fresher weights for the next time
-        self._start(seed, length, top_k)
+        self._start(seed, length, draw)
         return True
 
     def stop(self) -> bool:
@@ -213,6 +249,36 @@ class Playground(Vertical):
             return None
         return value
 
+    def _fraction(self, selector: str, name: str) -> float | None:
+        box = self.query_one(selector, Input)
+        try:
+            value = float(box.value)
+        except ValueError:
+            value = None
+        if value is None or not 0 < value <= 1:
+            self.app.notify(f"{name} must be a number above 0 and at most 1 (1 is off); it is {box.value!r}.",
+                            title=f"Check {name.lower()}", severity="warning", markup=False)
+            box.focus()
+            return None
+        return value
+
+    def _rng_seed(self) -> int | None | bool:
+        """The random seed typed (the same seed and settings write the same text), None when the box is
+        empty (a fresh draw each time), False (said why) when it is not a whole number."""
+        box = self.query_one("#rng-seed", Input)
+        if not box.value.strip():
+            return None
+        try:
+            value = int(box.value)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= MAX_RNG_SEED:
+            self.app.notify(f"Seed# must be a whole number from 0 to {MAX_RNG_SEED:,}, or empty for a fresh draw "
+                            f"each time; it is {box.value!r}.", title="Check seed#", severity="warning", markup=False)
+            box.focus()
+            return False
+        return value
+
     def _vocab_chars(self) -> set[str] | frozenset[str] | None:
         if self._snapshot is not None:
             return set((self._snapshot.meta or {}).get("vocab") or []) or None
@@ -234,7 +300,7 @@ class Playground(Vertical):
         self.query_one("#model-label", Static).update(Text(visible(text), no_wrap=True, overflow="ellipsis"),
                                                       layout=False)
 
-    def _start(self, seed: str, length: int, top_k: int) -> None:
+    def _start(self, seed: str, length: int, draw: "Draw") -> None:
         self._generation += 1
         self.generated = 0
         self._run_note = " · writing…"
@@ -246,15 +312,17 @@ class Playground(Vertical):
         self.generating = True
         self._show_label()
         source = self._snapshot if self._snapshot is not None else self.model
-        self._generate(self._generation, source, seed, length, top_k, self.temperature)
+        self._generate(self._generation, source, seed, length, draw, self.temperature)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(self, generation: int, source, seed: str, length: int, top_k: int, temperature: float) -> None:
+    def _generate(self, generation: int, source, seed: str, length: int, draw: "Draw", temperature: float) -> None:
         worker = get_current_worker()
         count, reason, error = 0, "length", None
         pieces: list[tuple[str, float]] = []
         top: list[tuple[str, float]] = []
         try:
+            import torch
+
             from tui_gen.app.playground_model import from_snapshot, use_one_thread
             from tui_gen.errors import TuiGenError
             from tui_gen.sample import Generator, SamplingSettings
@@ -268,10 +336,12 @@ class Playground(Vertical):
                     self.post_message(ModelReady(model))
                 if model.framing == "stream" and not seed:
                     raise TuiGenError("type a seed first: this model continues text, so it needs something to start from")
-                settings = SamplingSettings(temperature=temperature, top_k=top_k)
+                settings = SamplingSettings(temperature=temperature, top_k=draw.top_k, top_p=draw.top_p)
                 self._live_settings = settings
                 settings.temperature = self._temperature  # the slider may have moved while the model was built
-                gen = Generator(model.model, model.vocab, model.framing, model.generation_stops, top_n=TOP_N)
+                rng = torch.Generator().manual_seed(draw.seed) if draw.seed is not None else None
+                gen = Generator(model.model, model.vocab, model.framing, model.generation_stops, top_n=TOP_N,
+                                generator=rng)
                 pace = self.pace
                 start = last = time.monotonic()
                 for tok in gen.stream(seed, settings, length):
