@@ -197,17 +197,23 @@ def read_curves(run_dir: str | os.PathLike, should_stop: Callable[[], bool] = la
                 name: str | None = None) -> RunCurves:
     """A run's curves from its log, or from its checkpoint's history when there is no log (a run from
     before the log existed). Never raises for a bad run: `problem` says what is wrong."""
+    return open_curves(run_dir, should_stop, name).curves
+
+
+def open_curves(run_dir: str | os.PathLike, should_stop: Callable[[], bool] = lambda: False,
+                name: str | None = None) -> CurveReader:
+    """read_curves, as a CurveReader whose update() goes on from where this read stopped."""
     run_dir = Path(run_dir)
     reader = CurveReader(run_dir, name)
     curves = reader.curves
     if not run_dir.is_dir():
         curves.problem = f"{one_line(str(run_dir))} is not there any more"
-        return curves
+        return reader
     log_size = reader.reader.size()
     if log_size is not None:
         reader.update(should_stop)
         if not curves.empty:
-            return curves
+            return reader
     history_problem = _curves_from_header(run_dir, curves)
     if curves.empty:
         if log_size is None:
@@ -217,7 +223,7 @@ def read_curves(run_dir: str | os.PathLike, should_stop: Callable[[], bool] = la
                               "tui-gen records)")
         else:
             curves.problem = "it has no training steps or evaluations yet"
-    return curves
+    return reader
 
 
 def _curves_from_header(run_dir: Path, curves: RunCurves) -> str | None:
