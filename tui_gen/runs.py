@@ -130,7 +130,8 @@ class RunCurves:
     run_dir: str
     train: EvenBuckets = field(default_factory=lambda: EvenBuckets(4))
     val: EvenBuckets = field(default_factory=lambda: EvenBuckets(4))
-    skipped: int = 0  # lines or points that did not make sense, left out
+    lines_skipped: int = 0  # log lines that are not tui-gen records
+    points_skipped: int = 0  # records whose numbers make no sense (a negative step, 1e300 bits/char)
     source: str = "log"  # "log", or "checkpoint" (the history in its header: no characters or time)
     problem: str | None = None  # why there is no curve, or less of one
 
@@ -139,6 +140,11 @@ class RunCurves:
 
     def val_points(self) -> list[list[float]]:
         return self.val.points()
+
+    @property
+    def skipped(self) -> int:
+        """Everything left out: lines, and points."""
+        return self.lines_skipped + self.points_skipped
 
     @property
     def empty(self) -> bool:
@@ -159,7 +165,7 @@ class RunCurves:
     def _add(self, curve: EvenBuckets, step, chars, elapsed, bpc) -> None:
         step, bpc = count(step), number(bpc, MAX_BPC)
         if step is None or bpc is None:
-            self.skipped += 1
+            self.points_skipped += 1
             return
         chars, elapsed = count(chars), number(elapsed)
         curve.add(float(step), NO_VALUE if chars is None else float(chars),
@@ -189,7 +195,7 @@ class CurveReader:
             if self.reader.offset == before:
                 break
             got = True
-        self.curves.skipped = self.reader.skipped
+        self.curves.lines_skipped = self.reader.skipped
         return got
 
 
@@ -220,7 +226,7 @@ def open_curves(run_dir: str | os.PathLike, should_stop: Callable[[], bool] = la
             curves.problem = history_problem or "it has no metrics log and no history in its checkpoint"
         elif reader.reader.skipped:
             curves.problem = (f"its metrics log has no readable points ({reader.reader.skipped:,} lines are not "
-                              "tui-gen records)")
+                              "tui-gen records)" + (f", and {history_problem}" if history_problem else ""))
         else:
             curves.problem = "it has no training steps or evaluations yet"
     return reader
@@ -241,7 +247,7 @@ def _curves_from_header(run_dir: Path, curves: RunCurves) -> str | None:
             continue
         for point in points:
             if not (isinstance(point, list) and len(point) == 2):
-                curves.skipped += 1
+                curves.points_skipped += 1
                 continue
             curves._add(curve, point[0], None, None, point[1])
     return None
