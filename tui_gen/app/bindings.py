@@ -37,14 +37,14 @@ APP_BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Keys", tooltip="Show every key (this screen)"),
 ] + [  # comparing runs (tui_gen/app/compare.py): not in the footer either, which is full at 80 columns
     Binding("c", "compare", "Compare", show=False,
-            tooltip="The runs under the models folder: pick runs to overlay on the loss plot"),
+            tooltip="Compare runs: list the runs in the models folder, overlay some on the plot"),
     Binding("x", "plot_axis", "X axis", show=False,
-            tooltip="Loss plot: the x axis is the step, the characters seen or the training time (in turn)"),
+            tooltip="Loss plot: x axis by step, characters seen or training time"),
     Binding("s", "plot_smoothing", "Smoothing", show=False,
-            tooltip="Loss plot: the train curves' smoothing (EMA 0.9, 0.97, 0.99, raw, 0.6), raw curve faint under it"),
-    Binding("l", "plot_log", "Log scale", show=False, tooltip="Loss plot: a logarithmic bits/char axis, or not"),
+            tooltip="Loss plot: train curve smoothing (EMA 0.9, 0.97, 0.99, raw, 0.6)"),
+    Binding("l", "plot_log", "Log scale", show=False, tooltip="Loss plot: log scale on or off"),
     Binding("v", "plot_overlay_train", "Train curves", show=False,
-            tooltip="Loss plot: the overlaid runs' train curves too, or only their validation curves"),
+            tooltip="Loss plot: the compared runs' train curves, or validation only"),
 ]
 
 PLAYGROUND_BINDINGS: list[Binding] = [
@@ -110,6 +110,7 @@ NEW_RUN_HELP: list[tuple[str, str]] = [
     ("enter", "Open a choice's list; in a text box, start the run"),
 ]
 
+# The runs screen's keys are in its own footer (the help screen is full at 120x60).
 RUNS_BINDINGS: list[Binding] = [
     Binding("space", "mark", "Mark", tooltip="Mark or unmark the highlighted run for the plot"),
     Binding("enter", "show", "Show", tooltip="Overlay the marked runs (or the highlighted one) on the loss plot"),
@@ -145,5 +146,4 @@ def help_rows(app) -> list[tuple[str, list[tuple[str, str]]]]:
         ("Temperature slider", SLIDER_HELP),
         ("Dialogs", DIALOG_HELP),
         ("New run (ctrl+n)", NEW_RUN_HELP + rows(NEW_RUN_BINDINGS)),
-        ("Runs (c)", rows(RUNS_BINDINGS)),
     ]
