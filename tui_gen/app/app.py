@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 from tui_gen import events as ev
 from tui_gen import worker as wk
 from tui_gen.app.bindings import APP_BINDINGS, PALETTE_COMMANDS
+from tui_gen.app.compare import CompareMixin
 from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
@@ -88,7 +89,7 @@ class PrunedFooter(Footer):
             watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
-class TuiGenApp(App[int]):
+class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) and the plot's controls
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = APP_BINDINGS
@@ -316,9 +317,9 @@ class TuiGenApp(App[int]):
         for e in events:
             self.state.apply(e)
             if isinstance(e, ev.Step):
-                plot.add_train(e.step, e.train_bpc)
+                plot.add_train(e.step, e.train_bpc, e.chars_seen, e.elapsed)
             elif isinstance(e, ev.Eval):
-                plot.add_val(e.step, e.val_bpc)
+                plot.add_val(e.step, e.val_bpc, e.chars_seen, e.elapsed)
             elif isinstance(e, ev.Samples):
                 self.query_one(SamplesPanel).add(e.step, e.temperature, e.samples)
             elif isinstance(e, ev.Snapshot):

@@ -35,6 +35,16 @@ APP_BINDINGS: list[Binding] = [
     Binding("escape", "stop_generation", "Stop", tooltip="Stop generating"),
     Binding("escape", "leave_input", "Leave box", tooltip="Leave the text box, so that letter keys are commands again"),
     Binding("question_mark", "help", "Keys", tooltip="Show every key (this screen)"),
+] + [  # comparing runs (tui_gen/app/compare.py): not in the footer either, which is full at 80 columns
+    Binding("c", "compare", "Compare", show=False,
+            tooltip="Compare runs: list the runs in the models folder, overlay some on the plot"),
+    Binding("x", "plot_axis", "X axis", show=False,
+            tooltip="Loss plot: x axis by step, characters seen or training time"),
+    Binding("s", "plot_smoothing", "Smoothing", show=False,
+            tooltip="Loss plot: train curve smoothing (EMA 0.9, 0.97, 0.99, raw, 0.6)"),
+    Binding("l", "plot_log", "Log scale", show=False, tooltip="Loss plot: log scale on or off"),
+    Binding("v", "plot_overlay_train", "Train curves", show=False,
+            tooltip="Loss plot: the compared runs' train curves, or validation only"),
 ]
 
 PLAYGROUND_BINDINGS: list[Binding] = [
@@ -65,6 +75,12 @@ PALETTE_COMMANDS: list[tuple[str, str, str]] = [
     ("Show the playground", "Type a seed and let the model write", "show_tab('playground')"),
     ("Show the samples", "The samples from each evaluation", "show_tab('samples')"),
     ("Show every key", "The help screen", "help"),
+    ("Compare runs", "List every run under the models folder and overlay some on the loss plot", "compare"),
+    ("Clear the compared runs", "Take the overlaid runs off the loss plot", "clear_compare"),
+    ("Loss plot: next x axis", "Step, characters seen or training time", "plot_axis"),
+    ("Loss plot: smoothing", "The train curves' EMA: 0.9, 0.97, 0.99, raw, 0.6", "plot_smoothing"),
+    ("Loss plot: log scale", "A logarithmic bits/char axis, or a linear one", "plot_log"),
+    ("Loss plot: overlaid train curves", "Show or hide the overlaid runs' train curves", "plot_overlay_train"),
 ]
 
 DIALOG_HELP: list[tuple[str, str]] = [
@@ -92,6 +108,15 @@ NEW_RUN_HELP: list[tuple[str, str]] = [
     ("tab shift+tab", "Move between the fields"),
     ("a letter", "On a choice (cell, schedule, ...): the next option starting with it, so l picks lstm"),
     ("enter", "Open a choice's list; in a text box, start the run"),
+]
+
+# The runs screen's keys are in its own footer (the help screen is full at 120x60).
+RUNS_BINDINGS: list[Binding] = [
+    Binding("space", "mark", "Mark", tooltip="Mark or unmark the highlighted run for the plot"),
+    Binding("enter", "show", "Show", tooltip="Overlay the marked runs (or the highlighted one) on the loss plot"),
+    Binding("delete,backspace", "clear", "Clear", tooltip="Unmark every run (enter then takes them off the plot)"),
+    Binding("r,f5", "refresh", "Refresh", tooltip="Read the models folder again"),
+    Binding("escape", "cancel", "Close", tooltip="Back to the app, the plot as it was"),
 ]
 
 HELP_SCREEN_BINDINGS: list[Binding] = [

@@ -69,3 +69,28 @@ class RunsListed(Message):
         super().__init__()
         self.rows = rows
         self.error = error
+
+
+class RunInfosListed(Message):
+    """The runs screen's listing of the models folder (tui_gen.runs.list_runs), read in a thread."""
+
+    def __init__(self, rows: list, error: str | None = None) -> None:
+        super().__init__()
+        self.rows = rows
+        self.error = error
+
+
+class CurvesRead(Message):
+    """The curves of the runs picked for the loss plot (tui_gen.runs.RunCurves), read in a thread."""
+
+    def __init__(self, curves: list) -> None:
+        super().__init__()
+        self.curves = curves
+
+
+class CurvesGrew(Message):
+    """New lines of overlaid runs that are still training: [(CurveReader, [(event, extra)])]."""
+
+    def __init__(self, updates: list) -> None:
+        super().__init__()
+        self.updates = updates

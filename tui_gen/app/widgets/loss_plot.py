@@ -1,14 +1,25 @@
-"""Training curve: smoothed train bits/char and validation bits/char vs step."""
+"""Training curves: this app's run (smoothed train bits/char and validation bits/char) and any runs
+overlaid to compare with it (tui_gen.runs.RunCurves), each in its own colour with a legend.
+
+The x axis is the step, the characters seen or the training time; the train curves are an exponential
+moving average (the raw curve faint underneath while comparing), and the y axis may be logarithmic.
+Every curve is stored bounded (tui_gen.runs.EvenBuckets) and decimated to the plot's width at each
+redraw, so ten runs of 100,000 steps draw as fast as one."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual_plot import HiResMode, LegendLocation, PlotWidget
+from textual_plot.axis_formatter import AxisFormatter, DurationFormatter, NumericAxisFormatter
+
+from tui_gen.runs import BPC, CHARS, STEP, TIME, EvenBuckets, RunCurves
+from tui_gen.textsafe import one_line
 
 TRAIN_STYLE = "#5fafff"
 VAL_STYLE = "#ffaf00"
@@ -46,40 +57,6 @@ def decimate(
     return np.append(bx, x[-1]), np.append(by, y[-1])
 
 
-class _Series:
-    """One curve's points: every point until there are MAX_STORED, then means of `stride` points."""
-
-    def __init__(self) -> None:
-        self.x: list[float] = []
-        self.y: list[float] = []
-        self.stride = 1
-        self._sum = [0.0, 0.0, 0]  # the bucket being filled: sum of x, sum of y, count
-        self._last: tuple[float, float] | None = None
-
-    def add(self, x: float, y: float) -> None:
-        self._last = (x, y)
-        acc = self._sum
-        acc[0] += x
-        acc[1] += y
-        acc[2] += 1
-        if acc[2] < self.stride:
-            return
-        self.x.append(acc[0] / acc[2])
-        self.y.append(acc[1] / acc[2])
-        self._sum = [0.0, 0.0, 0]
-        if len(self.x) > MAX_STORED:
-            n = len(self.x) // 2 * 2
-            for v in (self.x, self.y):
-                v[:n] = [(a + b) / 2 for a, b in zip(v[0:n:2], v[1:n:2])]
-            self.stride *= 2
-
-    def points(self) -> tuple[list[float], list[float]]:
-        """The stored points, and the newest one if its bucket is not full yet (the curve always
-        ends at the latest value)."""
-        if self._sum[2] and self._last is not None:
-            return self.x + [self._last[0]], self.y + [self._last[1]]
-        return self.x, self.y
-
 
 def _limits(values: np.ndarray, pad_fraction: float, degenerate_pad: float):
     lo, hi = float(values.min()), float(values.max())
@@ -89,9 +66,100 @@ def _limits(values: np.ndarray, pad_fraction: float, degenerate_pad: float):
     return lo - pad, hi + pad
 
 
+# Overlaid runs' colours, in the order they were picked: apart from this run's two and from each other.
+OVERLAY_COLOURS = ("#d787ff", "#5fd787", "#ff5f87", "#87d7d7", "#d7d75f", "#ff8700", "#8787ff", "#afaf87",
+                   "#ff87d7", "#00afaf")
+X_AXES = ("step", "chars", "time")
+X_COLUMN = {"step": STEP, "chars": CHARS, "time": TIME}
+X_LABELS = {"step": "step", "chars": "characters seen", "time": "training time"}
+SMOOTHINGS = (0.9, 0.97, 0.99, 0.0, 0.6)  # what the smoothing control steps through, from the default
+LABEL_CHARS = 24  # an overlaid run's name in the legend
+
+
+def faint(colour: str, amount: float = 0.35) -> str:
+    """A "#rrggbb" colour mixed toward dark grey: the raw train curve, under its average."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    grey = 0x3a
+    return "#" + "".join(f"{round(grey + (c - grey) * amount):02x}" for c in (r, g, b))
+
+
+def ema(steps: Sequence[float], values: Sequence[float], smoothing: float) -> list[float]:
+    """Exponential moving average by step, debiased (as Adam and TensorBoard do, so the start is not
+    pulled toward 0): a point `d` steps after the previous one weighs it by smoothing**d, so a point
+    that stands for many steps (a metrics log line, a merged bucket) counts as that many."""
+    if smoothing <= 0:
+        return list(values)
+    out = []
+    num = den = 0.0
+    prev = None
+    for step, value in zip(steps, values):
+        gap = 1.0 if prev is None or not step > prev else min(step - prev, 1e6)
+        decay = smoothing ** gap
+        num = decay * num + (1 - decay) * value
+        den = decay * den + (1 - decay)
+        out.append(num / den if den > 0 else value)
+        prev = step
+    return out
+
+
+class CharsFormatter(NumericAxisFormatter):
+    """Characters seen: 250k, 1.5M, 2G."""
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        return [si(t) for t in ticks]
+
+
+def si(value: float) -> str:
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+class LogFormatter(AxisFormatter):
+    """A log10 axis: values are log10(bits/char); ticks sit at nice bits/char values, labelled as such."""
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        lo, hi = 10.0 ** min_, 10.0 ** max_
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+            return []
+        ticks = [math.log10(t) for t in NumericAxisFormatter().get_ticks(lo, hi, max_ticks) if t > 0]
+        if len(ticks) < 2:  # a range too narrow for round values: its ends
+            ticks = [min_, max_]
+        return ticks
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        return [f"{10.0 ** t:.3g}" for t in ticks]
+
+
+@dataclass
+class Drawn:
+    """One series as the last redraw drew it (what tests and benchmarks look at)."""
+
+    run: str | None  # an overlaid run's name; None for this app's run
+    kind: str  # "train", "raw" (the unsmoothed train curve, faint) or "val"
+    label: str | None  # its legend entry
+    style: str
+    x: np.ndarray
+    y: np.ndarray  # as plotted: log10(bits/char) on a log scale
+
+
+@dataclass
+class _Overlay:
+    curves: RunCurves
+    colour: str
+    label: str
+    smoothed: tuple[float, list[float]] | None = field(default=None)  # (smoothing, train EMA): cached
+
+    def train_ema(self, smoothing: float, steps: list[float], values: list[float]) -> list[float]:
+        if self.smoothed is None or self.smoothed[0] != smoothing:
+            self.smoothed = (smoothing, ema(steps, values, smoothing))
+        return self.smoothed[1]
+
+
 class LossPlot(Widget):
-    """Live loss curve. Stores every point up to MAX_STORED per curve (then evenly spread means);
-    redraws at most once per interval."""
+    """Live loss curve, and runs overlaid on it. Stores every point up to MAX_STORED per curve (then
+    evenly spread means); redraws at most once per interval."""
 
     DEFAULT_CSS = """
     LossPlot {
@@ -114,15 +182,21 @@ class LossPlot(Widget):
         self.smoothing = smoothing
         self.redraw_interval = redraw_interval
         self.redraw_count = 0
-        # Points in the last redraw, (train, val): lets tests see decimation.
+        # Points in the last redraw, (train, val), of this app's run: lets tests see decimation.
         self.plotted: tuple[int, int] = (0, 0)
+        self.drawn: list[Drawn] = []  # every series of the last redraw
+        self.x_axis = "step"
+        self.log_scale = False
+        self.overlay_train = False  # draw the overlaid runs' train curves too (validation always)
+        self.controls_used = False  # a control was touched: say the settings, show the raw curve
+        self._overlays: list[_Overlay] = []
         self._reset()
 
     def _reset(self) -> None:
-        self._train = _Series()  # already smoothed
-        self._val = _Series()
-        self._ema = 0.0
-        self._ema_count = 0
+        self._train = EvenBuckets(5, MAX_STORED)  # step, chars seen, time, bits/char, its EMA
+        self._val = EvenBuckets(4, MAX_STORED)  # step, chars seen, time, bits/char
+        self._ema_num = self._ema_den = 0.0
+        self._ema_step: float | None = None
         self._dirty = True
 
     def compose(self) -> ComposeResult:
@@ -143,27 +217,37 @@ class LossPlot(Widget):
         # New width means a different decimation; picked up by the next tick.
         self._dirty = True
 
-    # API ------------------------------------------------------------------
+    # API: this app's run ---------------------------------------------------
 
-    def add_train(self, step: int, bpc: float) -> None:
-        """Add a training-batch loss; the plotted curve is its EMA."""
+    def add_train(self, step: int, bpc: float, chars_seen: float | None = None, elapsed: float | None = None) -> None:
+        """Add a training-batch loss (and where the run was: characters seen, training time); the
+        plotted curve is its EMA."""
         if not (math.isfinite(step) and math.isfinite(bpc)):
             return
-        s = self.smoothing
-        self._ema = s * self._ema + (1 - s) * bpc
-        self._ema_count += 1
-        # Debias like Adam/TensorBoard so early points aren't pulled toward 0.
-        self._train.add(float(step), self._ema / (1 - s**self._ema_count))
+        self._train.add(float(step), _coordinate(chars_seen), _coordinate(elapsed), float(bpc),
+                        self._smooth(float(step), float(bpc)))
         self._dirty = True
 
-    def add_val(self, step: int, bpc: float) -> None:
+    def _smooth(self, step: float, bpc: float) -> float:
+        s = self.smoothing
+        if s <= 0:
+            return bpc
+        gap = 1.0 if self._ema_step is None or not step > self._ema_step else min(step - self._ema_step, 1e6)
+        decay = s ** gap
+        self._ema_num = decay * self._ema_num + (1 - decay) * bpc
+        self._ema_den = decay * self._ema_den + (1 - decay)
+        self._ema_step = step
+        return self._ema_num / self._ema_den
+
+    def add_val(self, step: int, bpc: float, chars_seen: float | None = None, elapsed: float | None = None) -> None:
         """Add a validation bits/char measurement."""
         if not (math.isfinite(step) and math.isfinite(bpc)):
             return
-        self._val.add(float(step), float(bpc))
+        self._val.add(float(step), _coordinate(chars_seen), _coordinate(elapsed), float(bpc))
         self._dirty = True
 
     def clear(self) -> None:
+        """Forget this app's run (a new one starts); the overlaid runs stay."""
         self._reset()
 
     def redraw_now(self) -> None:
@@ -173,12 +257,89 @@ class LossPlot(Widget):
     @property
     def train_points(self) -> list[tuple[float, float]]:
         """The stored (step, smoothed bpc) train points: all of them, up to MAX_STORED."""
-        return list(zip(*self._train.points()))
+        columns = self._train.points()
+        return list(zip(columns[STEP], columns[4]))
 
     @property
     def val_points(self) -> list[tuple[float, float]]:
         """The stored (step, bpc) validation points: all of them, up to MAX_STORED."""
-        return list(zip(*self._val.points()))
+        columns = self._val.points()
+        return list(zip(columns[STEP], columns[BPC]))
+
+    # API: comparing ----------------------------------------------------------
+
+    def set_overlays(self, runs: Sequence[RunCurves]) -> None:
+        """Overlay these runs (replacing any before), each in its own colour, in this order."""
+        self._overlays = [
+            _Overlay(curves, OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)], _label(curves.name))
+            for i, curves in enumerate(runs)
+        ]
+        self._changed()
+
+    @property
+    def overlays(self) -> list[RunCurves]:
+        return [o.curves for o in self._overlays]
+
+    def set_x_axis(self, axis: str) -> None:
+        """"step", "chars" (characters seen) or "time" (training time, pauses excluded)."""
+        if axis not in X_AXES:
+            raise ValueError(f"x axis {axis!r}: one of {', '.join(X_AXES)}")
+        self.x_axis = axis
+        self._changed(control=True)
+
+    def next_x_axis(self) -> str:
+        self.set_x_axis(X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)])
+        return self.x_axis
+
+    def set_smoothing(self, smoothing: float) -> None:
+        """The train curves' EMA weight per step, 0 (raw) to below 1; this run's curve is recomputed."""
+        if not 0 <= smoothing < 1:
+            raise ValueError(f"smoothing {smoothing}: from 0 to below 1")
+        self.smoothing = smoothing
+        columns = self._train.points()
+        smoothed = ema(columns[STEP], columns[BPC], smoothing)
+        stored = len(self._train.data[4])
+        self._train.data[4][:] = smoothed[:stored]
+        if self._train._last is not None and len(smoothed) > stored:  # the newest point, its bucket not full
+            self._train._last = (*self._train._last[:4], smoothed[-1])
+        # Go on from where the recomputed curve ends.
+        self._ema_num, self._ema_den = (smoothed[-1], 1.0) if smoothed else (0.0, 0.0)
+        self._ema_step = columns[STEP][-1] if smoothed else None
+        self._changed(control=True)
+
+    def next_smoothing(self) -> float:
+        here = min(range(len(SMOOTHINGS)), key=lambda i: abs(SMOOTHINGS[i] - self.smoothing))
+        self.set_smoothing(SMOOTHINGS[(here + 1) % len(SMOOTHINGS)])
+        return self.smoothing
+
+    def set_log_scale(self, on: bool) -> None:
+        self.log_scale = bool(on)
+        self._changed(control=True)
+
+    def set_overlay_train(self, on: bool) -> None:
+        """Draw the overlaid runs' train curves as well as their validation curves."""
+        self.overlay_train = bool(on)
+        self._changed(control=True)
+
+    @property
+    def comparing(self) -> bool:
+        return bool(self._overlays) or self.controls_used
+
+    def settings_text(self) -> str:
+        """The plot's settings in words, for its border: "x: step · EMA 0.9 · log scale"."""
+        parts = [f"x: {X_LABELS[self.x_axis]}", f"EMA {self.smoothing:g}" if self.smoothing > 0 else "raw"]
+        if self.log_scale:
+            parts.append("log scale")
+        if self._overlays:
+            parts.append(f"{len(self._overlays)} run{'s' if len(self._overlays) != 1 else ''} overlaid"
+                         + (" with train" if self.overlay_train else ""))
+        return " · ".join(parts)
+
+    def _changed(self, control: bool = False) -> None:
+        self.controls_used = self.controls_used or control
+        self._dirty = True
+        if self.is_mounted:
+            self._redraw()  # a key was pressed: answer it now, not at the next tick
 
     # Drawing --------------------------------------------------------------
 
@@ -186,37 +347,93 @@ class LossPlot(Widget):
         if self._dirty:
             self._redraw()
 
+    def _series(self) -> list[tuple[str | None, str, str | None, str, list[float], list[float]]]:
+        """Every series to draw, bottom first: (run, kind, label, style, x, bits/char), undecimated."""
+        col = X_COLUMN[self.x_axis]
+        raw_too = self.comparing and self.smoothing > 0
+        out = []
+        for o in self._overlays:
+            if self.overlay_train:
+                t = o.curves.train_points()
+                smoothed = o.train_ema(self.smoothing, t[STEP], t[BPC])
+                if raw_too:
+                    out.append((o.label, "raw", None, faint(o.colour), t[col], t[BPC]))
+                out.append((o.label, "train", f"{o.label} train", o.colour, t[col], smoothed))
+        t = self._train.points()
+        if raw_too:
+            out.append((None, "raw", None, faint(TRAIN_STYLE), t[col], t[BPC]))
+        for o in self._overlays:
+            v = o.curves.val_points()
+            out.append((o.label, "val", o.label, o.colour, v[col], v[BPC]))
+        live = "this run: " if self._overlays else ""
+        out.append((None, "train", live + ("train (EMA)" if self.smoothing > 0 else "train"), TRAIN_STYLE,
+                    t[col], t[4]))
+        v = self._val.points()
+        out.append((None, "val", live + "val", VAL_STYLE, v[col], v[BPC]))
+        return out
+
     def _redraw(self) -> None:
         self._dirty = False
         self.redraw_count += 1
         plot = self.query_one(PlotWidget)
         n = max(MIN_POINTS, self.size.width)
-        tx, ty = decimate(*self._train.points(), n)
-        vx, vy = decimate(*self._val.points(), n)
-        self.plotted = (len(tx), len(vx))
+        drawn = []
+        for run, kind, label, style, xs, ys in self._series():
+            x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+            keep = np.isfinite(x) & np.isfinite(y)
+            if self.log_scale:
+                keep &= y > 0
+            x, y = x[keep], y[keep]
+            if self.log_scale:
+                y = np.log10(y)
+            x, y = decimate(x, y, n)
+            drawn.append(Drawn(run, kind, label, style, x, y))
+        self.drawn = drawn
+        live = [d for d in drawn if d.run is None]
+        self.plotted = (sum(len(d.x) for d in live if d.kind == "train"), sum(len(d.x) for d in live if d.kind == "val"))
 
         plot.clear()
-        if len(tx):
-            plot.plot(
-                tx, ty, line_style=TRAIN_STYLE, hires_mode=HiResMode.BRAILLE,
-                label="train (EMA)",
-            )
-            if len(tx) == 1:  # a one-point line draws nothing
-                plot.scatter(tx, ty, marker="·", marker_style=TRAIN_STYLE)
-        if len(vx):
-            if len(vx) > 1:
-                plot.plot(vx, vy, line_style=VAL_STYLE, hires_mode=HiResMode.BRAILLE)
-            plot.scatter(vx, vy, marker="●", marker_style=VAL_STYLE, label="val")
+        for d in drawn:
+            if not len(d.x):
+                continue
+            if d.kind == "val":
+                if len(d.x) > 1:
+                    plot.plot(d.x, d.y, line_style=d.style, hires_mode=HiResMode.BRAILLE)
+                plot.scatter(d.x, d.y, marker="●", marker_style=d.style, label=d.label)
+            else:
+                plot.plot(d.x, d.y, line_style=d.style, hires_mode=HiResMode.BRAILLE, label=d.label)
+                if len(d.x) == 1:  # a one-point line draws nothing
+                    plot.scatter(d.x, d.y, marker="·", marker_style=d.style)
 
+        plot.set_xlabel(X_LABELS[self.x_axis])
+        plot.set_x_formatter({"step": NumericAxisFormatter, "chars": CharsFormatter,
+                              "time": DurationFormatter}[self.x_axis]())
+        plot.set_ylabel("bits/char (log)" if self.log_scale else "bits/char")
+        plot.set_y_formatter(LogFormatter() if self.log_scale else NumericAxisFormatter())
         # Explicit limits: the library's autoscale collapses to +-1e-6 for a
         # single point and puts extreme points on the frame.
-        all_x = np.concatenate([tx, vx])
-        all_y = np.concatenate([ty, vy])
+        all_x = np.concatenate([d.x for d in drawn]) if drawn else np.zeros(0)
+        all_y = np.concatenate([d.y for d in drawn]) if drawn else np.zeros(0)
         if len(all_x):
             plot.set_xlimits(*_limits(all_x, 0.0, 1.0))
-            plot.set_ylimits(*_limits(all_y, 0.05, 0.5))
+            plot.set_ylimits(*_limits(all_y, 0.05, 0.05 if self.log_scale else 0.5))
         else:
             plot.set_xlimits(0.0, 1.0)
             plot.set_ylimits(0.0, 1.0)
         # An empty legend still draws its border box.
         plot.show_legend(is_visible=bool(len(all_x)))
+        if self.comparing:
+            self.border_subtitle = self.settings_text()
+
+
+def _coordinate(value: float | None) -> float:
+    """A characters-seen or time coordinate; NaN (not drawn on that axis) when there is none."""
+    if value is None or isinstance(value, bool):
+        return math.nan
+    value = float(value)
+    return value if math.isfinite(value) else math.nan
+
+
+def _label(name: str) -> str:
+    name = one_line(name)
+    return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
