@@ -80,6 +80,7 @@ class MetricsWriter:
         self._pending_count = 0
         self._step_written_at = -math.inf
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # a Trainer's run folder may not exist yet
             self._file = open(self.path, "a", encoding="utf-8", newline="\n")
             if self._file.tell() > 0 and not self._ends_with_newline():
                 self._file.write("\n")  # a killed writer's partial line stays a line of its own

@@ -16,7 +16,6 @@ def train_run(run_dir: Path, cell: str = "gru", steps: int = 30, hidden: list[in
     corpus = CorpusText(name="tiny", text=TINY_TEXT, framing="lines", end_marker="_E_")
     cfg = tiny_train_config(cell=cell, max_steps=steps, eval_every=10, first_eval=10,
                             hidden_sizes=hidden or [16, 16])
-    run_dir.mkdir(parents=True, exist_ok=True)  # as runsetup does first: the metrics log opens in it at run()
     trainer = Trainer(corpus, cfg, run_dir=run_dir)
     for _ in trainer.run():
         pass
