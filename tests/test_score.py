@@ -118,6 +118,14 @@ def test_characters_outside_the_vocabulary_are_scored_and_marked(ck):
 
 
 @pytest.mark.parametrize("framing", ["lines", "stream"])
+def test_an_empty_text_and_a_lone_newline(ck, framing):
+    empty = score_text(ck.model, ck.vocab, framing, "")
+    assert empty.chars_scored == 0 and math.isnan(empty.bits_per_char) and empty.most_surprising(5) == []
+    newline = score_text(ck.model, ck.vocab, framing, "\n")
+    assert newline.chars_scored == 1 and 0 < newline.prob[0] <= 1
+
+
+@pytest.mark.parametrize("framing", ["lines", "stream"])
 def test_rescoring_an_edited_text_runs_only_the_rows_that_changed(ck, framing, monkeypatch):
     text = held_out(12)
     scorer = TextScorer(ck.model, ck.vocab, framing, segment=64)

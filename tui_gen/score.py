@@ -22,7 +22,7 @@ end reruns one row).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -49,11 +49,11 @@ class TextScore:
     scored: np.ndarray  # bool [N]
     top_ids: np.ndarray  # int64 [N, k]: the most likely characters at this position, best first
     top_probs: np.ndarray  # float64 [N, k]
+    bits: np.ndarray = field(init=False)  # float64 [N]: surprisal, -log2(prob); NaN where not scored
 
-    @property
-    def bits(self) -> np.ndarray:
+    def __post_init__(self) -> None:
         with np.errstate(divide="ignore"):
-            return np.where(self.scored, -np.log2(self.prob), np.nan)
+            self.bits = np.where(self.scored, -np.log2(self.prob), np.nan)
 
     @property
     def chars_scored(self) -> int:
