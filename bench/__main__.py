@@ -1,6 +1,6 @@
 """`python -m bench` (or `make bench`): every figure next to its baseline, measured in the same run.
 
-    python -m bench                 # throughput and generation (about 3 minutes)
+    python -m bench                 # throughput, generation and scoring (about 3 minutes)
     python -m bench --quality 6     # plus validation after 6 minutes of training, ours vs the lecture (12 more)
     python -m bench --app           # plus the app's key latency and streaming speed while training
     python -m bench --flood         # plus a minute of events flooding the app (memory, key latency)
@@ -33,11 +33,12 @@ def main() -> None:
                    help="with --memory: size of the generated corpus for the corpus-cache rows (MB)")
     args = p.parse_args()
 
-    from . import generate_speed, train_speed
+    from . import generate_speed, score_speed, train_speed
 
     rows = []
     rows += train_speed.run(args.seconds, args.rounds, args.threads)
     rows += generate_speed.run(threads=args.threads)
+    rows += score_speed.run(threads=args.threads)
     if args.quality:
         from . import quality
         rows += quality.run(args.quality)

@@ -1,4 +1,4 @@
-"""`generate` and `eval` when standard output cannot take the text: closed, full, a narrow encoding,
+"""`generate`, `eval`, `score` and `neurons` when standard output cannot take the text: closed, full, a narrow encoding,
 a pipe closed early. In subprocesses, against a tiny checkpoint trained here.
 
 Decided: a closed or full stdout is one line on stderr and exit 2, no traceback; an encoding that
@@ -44,6 +44,8 @@ def run_dir(tmp_path_factory) -> Path:
 
 GENERATE = ["generate", "RUN", "--seed", "é€", "-n", "200", "--random-seed", "1", "--no-stop"]
 EVAL = ["eval", "RUN", "--device", "cpu"]
+SCORE = ["score", "RUN", "--text", "é€ a _E_"]
+NEURONS = ["neurons", "RUN", "--text", "é€ a _E_"]
 
 
 def args_for(command: list[str], run_dir: Path) -> list[str]:
@@ -58,13 +60,13 @@ def one_error_line(r: subprocess.CompletedProcess, words: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("tui-gen: error: ") and words in lines[0], err
 
 
-@pytest.mark.parametrize("command", [GENERATE, EVAL], ids=["generate", "eval"])
+@pytest.mark.parametrize("command", [GENERATE, EVAL, SCORE, NEURONS], ids=["generate", "eval", "score", "neurons"])
 def test_closed_stdout_is_one_line(command, run_dir):
     r = cli(args_for(command, run_dir), run_dir.parent, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
     one_error_line(r, "standard output is closed")
 
 
-@pytest.mark.parametrize("command", [GENERATE, EVAL], ids=["generate", "eval"])
+@pytest.mark.parametrize("command", [GENERATE, EVAL, SCORE, NEURONS], ids=["generate", "eval", "score", "neurons"])
 def test_full_device_is_one_line(command, run_dir):
     with open("/dev/full", "wb") as full:
         r = cli(args_for(command, run_dir), run_dir.parent, stdout=full)
@@ -78,6 +80,13 @@ def test_ascii_output_gets_escapes_and_a_note(run_dir):
     out = r.stdout.decode("ascii")  # nothing but ASCII came out
     assert out.startswith("\\xe9\\u20ac")  # the seed, escaped
     assert err.count("\n") == 1 and err.startswith("tui-gen: note: ") and "PYTHONIOENCODING=utf-8" in err
+
+
+def test_score_on_ascii_output_gets_escapes_and_a_note(run_dir):
+    r = cli(args_for(SCORE, run_dir), run_dir.parent, env={"PYTHONIOENCODING": "ascii"})
+    err = r.stderr.decode()
+    assert r.returncode == 0 and "Traceback" not in err, err
+    assert "\\xe9" in r.stdout.decode("ascii") and "PYTHONIOENCODING=utf-8" in err
 
 
 def test_latin1_output_keeps_what_latin1_holds(run_dir):

@@ -1,4 +1,4 @@
-"""The `tui-gen` command: train, generate, eval, data, launch.
+"""The `tui-gen` command: train, generate, eval, data, launch, score, neurons.
 
 Every user error is one line on stderr and exit status 2 (1 for a failed run), never a traceback.
 """
@@ -116,7 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("corpus", nargs="?", help="built-in corpus name or a text file; default: the tweets, else the offline corpus")
     la.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint to load into the playground")
     add_run_flags(la)
+    _add_lens_commands(sub)
     return p
+
+
+def _add_lens_commands(sub) -> None:
+    """`score` and `neurons` (lens_cli.py)."""
+    from .lens_cli import add_commands
+
+    add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,7 +509,20 @@ def cmd_launch(args) -> int:
         return run_app(args)
 
 
-COMMANDS = {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "data": cmd_data, "launch": cmd_launch}
+def cmd_score(args) -> int:
+    from .lens_cli import cmd_score as run
+
+    return run(args)
+
+
+def cmd_neurons(args) -> int:
+    from .lens_cli import cmd_neurons as run
+
+    return run(args)
+
+
+COMMANDS = {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "data": cmd_data, "launch": cmd_launch,
+            "score": cmd_score, "neurons": cmd_neurons}
 
 
 if __name__ == "__main__":

@@ -59,6 +59,19 @@ class Output:
         except OSError as e:
             raise self._error(e) from None
 
+    def write_styled(self, text: str) -> None:
+        """Text holding colour escapes this program made itself around text already made safe
+        (textsafe.safe_char): written as it is, so the colours work. Nothing from outside may come
+        here unsanitised."""
+        if not self._utf8:
+            self._count_unencodable(text)
+        try:
+            self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise self._error(e) from None
+
     def flush(self) -> None:
         try:
             self.stream.flush()

@@ -114,6 +114,14 @@ def prime(model: CharRNN, ids: torch.Tensor, state: State | None = None,
     return logits[:, -1], state
 
 
+@dataclass
+class BranchPoint:
+    text: str  # seed + prefix + the chosen character
+    token: Token  # the chosen character, with the probability and candidates the model had there
+    logits: torch.Tensor  # [vocab]: the next character's scores after `text`
+    state: State  # the state after `text`
+
+
 class Generator:
     """Streams characters one by one; settings may change between characters."""
 
@@ -132,13 +140,61 @@ class Generator:
         if max_chars < 0:
             raise ConfigError(f"length must not be negative, got {max_chars}")
         self.model.eval()
-        ids = encode_seed(self.vocab, seed, self.framing)
-        logits, state = prime(self.model, ids)
-        logits = logits[0].float()
-        banned = torch.zeros_like(logits)
+        logits, state = prime(self.model, encode_seed(self.vocab, seed, self.framing))
+        yield from self._draw(logits[0].float(), state, seed, settings, max_chars)
+
+    @torch.inference_mode()
+    def branch_point(self, seed: str, prefix: str, char: str) -> BranchPoint:
+        """Where a branch starts: the model's view after seed + prefix (the token it gives `char` there,
+        with the candidates it had), and the state after seed + prefix + char."""
+        if char not in self.vocab or len(char) != 1:
+            raise VocabularyError(f"the model cannot write {char!r}: it is not in its vocabulary; pick one of the candidates")
+        self.model.eval()
+        logits, state = prime(self.model, encode_seed(self.vocab, seed + prefix, self.framing))
+        raw = torch.softmax(logits[0].float() + self._banned(logits[0]), -1)
+        if not bool(torch.isfinite(raw).all()):
+            raise TuiGenError(DIVERGED)
+        token = Token(char, float(raw[self.vocab.id_of(char)]), self._top(raw))
+        one = torch.tensor([self.vocab.id_of(char)], dtype=torch.long, device=logits.device)
+        out, state = self.model.step(one, state)
+        return BranchPoint(seed + prefix + char, token, out[0].float(), state)
+
+    @torch.inference_mode()
+    def branch(self, seed: str, prefix: str, char: str, settings: SamplingSettings,
+               max_chars: int) -> Iterator[Token]:
+        """Generation from seed + prefix with `char` forced next: yields the forced character's token
+        first (so character len(prefix) of prefix + output is `char`), then up to max_chars - 1 drawn
+        ones. `prefix` is the generated text before the point where the user picked `char`."""
+        settings.validate()
+        if max_chars < 1:
+            raise ConfigError(f"a branch writes at least its chosen character, got length {max_chars}")
+        point = self.branch_point(seed, prefix, char)
+        yield point.token
+        if self._stops(point.text):
+            return
+        yield from self._draw(point.logits, point.state, point.text, settings, max_chars - 1)
+
+    def _banned(self, logits: torch.Tensor) -> torch.Tensor:
+        banned = torch.zeros_like(logits.float())
         banned[PAD] = banned[UNK] = -math.inf
+        return banned
+
+    def _top(self, raw: torch.Tensor) -> list[tuple[str, float]]:
+        if not self.top_n:
+            return []
+        tp, ti = raw.topk(min(self.top_n, raw.shape[-1]))
+        return [(self.vocab.char_of(j), p) for p, j in zip(tp.tolist(), ti.tolist())]
+
+    def _stops(self, text: str) -> bool:
+        return any(text.endswith(s) for s in self.stop_strings)
+
+    def _draw(self, logits: torch.Tensor, state: State, text: str, settings: SamplingSettings,
+              max_chars: int) -> Iterator[Token]:
+        """Draw up to max_chars characters from `logits` (the next character's, [vocab]) and `state`
+        (after `text`, whose end a stop string may complete)."""
+        banned = self._banned(logits)
         tail_len = max((len(s) for s in self.stop_strings), default=0)
-        tail = seed[-tail_len:] if tail_len else ""
+        tail = text[-tail_len:] if tail_len else ""
         one = torch.empty(1, dtype=torch.long, device=logits.device)
         for _ in range(max_chars):
             logits = logits + banned
@@ -152,15 +208,11 @@ class Generator:
                 i = int(torch.multinomial(raw.cpu(), 1, generator=self.generator))
             else:
                 i = int(torch.multinomial(next_char_probs(logits, settings).cpu(), 1, generator=self.generator))
-            top = []
-            if self.top_n:
-                tp, ti = raw.topk(min(self.top_n, raw.shape[-1]))
-                top = [(self.vocab.char_of(j), p) for p, j in zip(tp.tolist(), ti.tolist())]
             ch = self.vocab.char_of(i)
-            yield Token(ch, float(raw[i]), top)
+            yield Token(ch, float(raw[i]), self._top(raw))
             if tail_len:
                 tail = (tail + ch)[-tail_len:]
-                if any(tail.endswith(s) for s in self.stop_strings):
+                if self._stops(tail):
                     return
             one[0] = i
             out, state = self.model.step(one, state)
