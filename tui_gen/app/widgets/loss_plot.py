@@ -116,6 +116,35 @@ def si(value: float) -> str:
     return f"{value:.3g}"
 
 
+class FittedTicks(AxisFormatter):
+    """Another formatter's ticks, as many as fit: textual-plot always asks for up to 8, and labels like
+    "350k" or "1.5min" on a plot 30 cells wide then run into one another ("100150200k")."""
+
+    def __init__(self, inner: AxisFormatter, cells: int) -> None:
+        self.inner = inner
+        self.cells = max(1, cells)  # the axis's width in terminal cells
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        return self.get_ticks_and_labels(min_, max_, max_ticks)[0]
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        return self.inner.get_labels_for_ticks(ticks)
+
+    def get_ticks_and_labels(self, min_: float, max_: float, max_ticks: int = 8) -> tuple[list[float], list[str]]:
+        ticks, labels = [], []
+        for n in range(max_ticks, 1, -1):
+            ticks, labels = self.inner.get_ticks_and_labels(min_, max_, n)
+            if self._fit(ticks, labels, min_, max_):
+                break
+        return ticks, labels
+
+    def _fit(self, ticks: Sequence[float], labels: Sequence[str], min_: float, max_: float) -> bool:
+        if len(ticks) < 2 or max_ <= min_:
+            return True
+        gap = min(b - a for a, b in zip(ticks, ticks[1:])) / (max_ - min_) * self.cells
+        return gap >= max(len(label) for label in labels) + 1  # a space between neighbours
+
+
 class LogFormatter(AxisFormatter):
     """A log10 axis: values are log10(bits/char); ticks sit at nice bits/char values, labelled as such."""
 
@@ -406,8 +435,9 @@ class LossPlot(Widget):
                     plot.scatter(d.x, d.y, marker="·", marker_style=d.style)
 
         plot.set_xlabel(X_LABELS[self.x_axis])
-        plot.set_x_formatter({"step": NumericAxisFormatter, "chars": CharsFormatter,
-                              "time": DurationFormatter}[self.x_axis]())
+        axis_cells = max(8, self.size.width - 12)  # less the y axis's labels and the frame
+        plot.set_x_formatter(FittedTicks({"step": NumericAxisFormatter, "chars": CharsFormatter,
+                                          "time": DurationFormatter}[self.x_axis](), axis_cells))
         plot.set_ylabel("bits/char (log)" if self.log_scale else "bits/char")
         plot.set_y_formatter(LogFormatter() if self.log_scale else NumericAxisFormatter())
         # Explicit limits: the library's autoscale collapses to +-1e-6 for a
