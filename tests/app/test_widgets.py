@@ -613,3 +613,21 @@ def test_training_panel_gives_why_this_framing(size, line_shown):
             assert "trump-tweets (stream)" in shown and ("stream framing: hard-wrapped" in shown) is line_shown
 
     run(body())
+
+
+def test_x_tick_labels_never_run_into_one_another():
+    from textual_plot.axis_formatter import DurationFormatter
+
+    from tui_gen.app.widgets.loss_plot import CharsFormatter, FittedTicks
+
+    def crowded(ticks, labels, lo, hi, cells) -> bool:
+        at = [(t - lo) / (hi - lo) * cells for t in ticks]
+        return any(b - a < (len(la) + len(lb)) / 2 + 1 for a, b, la, lb in zip(at, at[1:], labels, labels[1:]))
+
+    ranges = [(0, 4.2e5), (1e3, 3.7e7), (0.4, 3.1), (0, 5400)]
+    assert crowded(*CharsFormatter().get_ticks_and_labels(0, 4.2e5), 0, 4.2e5, 26)  # what textual-plot does alone
+    for cells in (20, 26, 40, 80, 140):
+        for inner in (CharsFormatter(), DurationFormatter()):
+            for lo, hi in ranges:
+                ticks, labels = FittedTicks(inner, cells).get_ticks_and_labels(lo, hi)
+                assert len(ticks) >= 2 and not crowded(ticks, labels, lo, hi, cells), (cells, labels)

@@ -135,8 +135,11 @@ class FittedTicks(AxisFormatter):
         for n in range(max_ticks, 1, -1):
             ticks, labels = self.inner.get_ticks_and_labels(min_, max_, n)
             if self._fit(ticks, labels, min_, max_):
-                break
-        return ticks, labels
+                return ticks, labels
+        for every in range(2, len(ticks)):  # the formatter's fewest are still too many: every 2nd, 3rd, ...
+            if self._fit(ticks[::every], labels[::every], min_, max_):
+                return ticks[::every], labels[::every]
+        return ticks[:1], labels[:1]
 
     def _fit(self, ticks: Sequence[float], labels: Sequence[str], min_: float, max_: float) -> bool:
         if len(ticks) < 2 or max_ <= min_:
