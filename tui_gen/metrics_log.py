@@ -134,18 +134,15 @@ class MetricsWriter:
     def _fail(self, e: Exception) -> str:
         self.problem = (f"the metrics log {self.path} cannot be written ({getattr(e, 'strerror', None) or e}); "
                         "training goes on, and the checkpoints are not affected")
-        if self._file is not None:
-            try:
-                self._file.close()
-            except OSError:
-                pass
-        self._file = None
+        self._close_file()
         return self.problem
 
     def close(self) -> None:
-        if self._file is None:
-            return
-        self._write_pending()
+        if self._file is not None:
+            self._write_pending()  # the last steps (a failure here closes the file itself)
+            self._close_file()
+
+    def _close_file(self) -> None:
         if self._file is not None:
             try:
                 self._file.close()
