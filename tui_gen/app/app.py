@@ -33,6 +33,7 @@ from tui_gen.app.screens import (
     ChangeBudgetScreen, Choice, ConfirmScreen, HelpScreen, NewRunScreen, OpenRunScreen, TrainMoreScreen,
 )
 from tui_gen.app.state import ACTIVE, Status, TrainingState
+from tui_gen.app.watching import WATCH_REFUSALS, WatchingMixin
 from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.playground import Playground
@@ -88,7 +89,7 @@ class PrunedFooter(Footer):
             watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
-class TuiGenApp(App[int]):
+class TuiGenApp(WatchingMixin, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = APP_BINDINGS
@@ -179,7 +180,9 @@ class TuiGenApp(App[int]):
         self._focus_start()
         if self.warm_up:
             self._warm_up()
-        if self.options.checkpoint:
+        if self.options.watch:
+            self.watch_run(self.options.watch)
+        elif self.options.checkpoint:
             self._restart_from = resume_target(self.options.checkpoint)
             self.show_pane("playground")
             self._load_checkpoint(self.options.checkpoint, offer_resume=False)
@@ -315,7 +318,9 @@ class TuiGenApp(App[int]):
         warnings: list[str] = []
         for e in events:
             self.state.apply(e)
-            if isinstance(e, ev.Step):
+            if self._watching and isinstance(e, (ev.WatchNotice, ev.Saved, ev.Finished)):
+                self._watch_event(e)  # news of a run another process trains: said its own way
+            elif isinstance(e, ev.Step):
                 plot.add_train(e.step, e.train_bpc)
             elif isinstance(e, ev.Eval):
                 plot.add_val(e.step, e.val_bpc)
@@ -343,7 +348,7 @@ class TuiGenApp(App[int]):
                             else "Training finished", markup=False)
         if warnings:
             self._notify_warnings(warnings)
-        if self.state.status == Status.FAILED and not self._quitting:
+        if self.state.status == Status.FAILED and not self._quitting and not self._watching:
             if self._fallback_ok and not self.state.started and self.state.error_kind == "download":
                 # The default tweets could not be had (offline, most likely): once the process is gone,
                 # train on the offline corpus instead.
@@ -426,7 +431,8 @@ class TuiGenApp(App[int]):
             self._panel_timer = self.set_timer(wait, self._show_state)
 
     def _training_changed(self) -> None:
-        live = self.worker is not None and self.state.status in ACTIVE and self.state.status != Status.STOPPING
+        live = (self.worker is not None and self.state.status in ACTIVE and self.state.status != Status.STOPPING
+                and not self._watching)  # a watched run sends no weights: the playground loads its checkpoints
         self.playground.set_training_live(live)
         self.refresh_bindings()
 
@@ -521,6 +527,8 @@ class TuiGenApp(App[int]):
     # ---- actions -----------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         status = self.state.status
+        if self._watching and action in WATCH_REFUSALS:  # shown, and refused with a notice saying why
+            return action != "resume"
         if action == "pause":  # dimmed while there is no run to pause
             if status in (Status.STARTING, Status.RUNNING, Status.PAUSING):
                 return True
@@ -549,6 +557,8 @@ class TuiGenApp(App[int]):
             yield SystemCommand(title, help_text, partial(self.run_action, action))
 
     def action_toggle_pause(self) -> None:
+        if self._refused_while_watching("toggle_pause"):
+            return
         if self.state.status == Status.PAUSED:
             self.action_resume()
         else:
@@ -561,6 +571,8 @@ class TuiGenApp(App[int]):
         self.push_screen(HelpScreen())
 
     def action_pause(self) -> None:
+        if self._refused_while_watching("pause"):
+            return
         s = self.state
         if self.worker is None or s.status not in (Status.STARTING, Status.RUNNING, Status.PAUSING):
             self.notify(self._not_running("pause"), severity="warning", markup=False)
@@ -571,12 +583,16 @@ class TuiGenApp(App[int]):
             self.refresh_bindings()
 
     def action_resume(self) -> None:
+        if self._refused_while_watching("resume"):
+            return
         if self.worker is not None and self.state.status == Status.PAUSED and self.worker.send(Command.RESUME):
             self.state.status = Status.RUNNING
             self._show_state()
             self.refresh_bindings()
 
     def action_save(self) -> None:
+        if self._refused_while_watching("save"):
+            return
         s = self.state
         if self.worker is not None and s.status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) and s.started:
             if self.worker.send(Command.SAVE):
@@ -597,10 +613,26 @@ class TuiGenApp(App[int]):
         self.push_screen(OpenRunScreen(self.options.models_dir), self._run_chosen)
 
     def _run_chosen(self, row: dict | None) -> None:
-        if row and row.get("path"):
+        if row and row.get("watch") and row.get("run"):
+            self._watch_chosen(row["run"])
+        elif row and row.get("path"):
+            self.end_watch()  # another run opened: the watch ends
             self._load_checkpoint(row["path"], offer_resume=True)
 
+    def _watch_chosen(self, folder: str) -> None:
+        s = self.state
+        if self.worker is not None and not self._watching and self.worker.alive and s.status in ACTIVE:
+            body = f"The current run (step {s.step:,}) stops first and saves its progress; then the app watches {folder}."
+            choices = [Choice("watch", "Save it and watch", key="w", variant="primary", default=True),
+                       Choice("cancel", "Cancel", key="escape")]
+            self.push_screen(ConfirmScreen("Watch another run?", body, choices, purpose="watch"),
+                             lambda choice: self.watch_run(folder) if choice == "watch" else None)
+        else:
+            self.watch_run(folder)
+
     def action_restart(self) -> None:
+        if self._refused_while_watching("restart"):
+            return
         s = self.state
         if s.status in ACTIVE:
             self.notify("Training is already running.", markup=False)
@@ -619,6 +651,8 @@ class TuiGenApp(App[int]):
             self.start_training(self.options.new_run(corpus), fallback_ok=self.options.corpus is None and not s.corpus)
 
     def action_train_more(self) -> None:
+        if self._refused_while_watching("train_more"):
+            return
         s = self.state
         if s.status != Status.FINISHED or not self._restart_from:
             self.notify("Train more continues a finished run: there is none yet.", severity="warning", markup=False)
@@ -651,6 +685,7 @@ class TuiGenApp(App[int]):
     def _new_run_chosen(self, request) -> None:
         if request is None or self._quitting:
             return
+        self.end_watch()  # a run of the app's own replaces the watch
         s = self.state
         if self.worker is not None and self.worker.alive and s.status in ACTIVE:
             where = f" to {s.run_dir}" if s.run_dir else ""
@@ -665,6 +700,7 @@ class TuiGenApp(App[int]):
 
     def _start_new_run(self, request) -> None:
         """The form's run, built as a launch's run is: later restarts (r) and train more follow it."""
+        self.end_watch()
         self.options = self.options.with_request(request)
         self._restart_from = None
         self.notice = None
@@ -683,6 +719,8 @@ class TuiGenApp(App[int]):
         return f"step {self.state.start_step:,}" if self.state.start_step else "the run's start"
 
     def action_change_budget(self) -> None:
+        if self._refused_while_watching("change_budget"):
+            return
         if not self._training_now:
             self.notify("The budget can be changed while a run trains: there is none now."
                         + (" Press t to train more." if self.state.status == Status.FINISHED else ""),
@@ -714,7 +752,8 @@ class TuiGenApp(App[int]):
             top.choose("save")  # ctrl+c / ctrl+q in the dialog: its safe default
             return
         unsaved = self.state.unsaved_steps
-        if self.worker is not None and self.worker.alive and self.state.status in ACTIVE and unsaved > 0:
+        if self.worker is not None and self.worker.alive and self.state.status in ACTIVE and unsaved > 0 \
+                and not self._watching:  # a watched run is saved by its own process
             body = (f"Training has {unsaved:,} step{'s' if unsaved != 1 else ''} since its last checkpoint. "
                     "Save them before quitting?")
             choices = [Choice("save", "Save and quit", key="s", variant="primary", default=True),
@@ -732,6 +771,7 @@ class TuiGenApp(App[int]):
         """Stop training (saving unless told not to), then exit. No process is left behind."""
         self._quitting = True
         self.playground.stop()
+        self.end_watch()
         worker = self.worker or self._retiring
         if worker is None or not worker.alive:
             self.exit()
