@@ -139,7 +139,8 @@ def test_a_corrupt_metrics_log_and_no_checkpoint_are_notices_not_a_crash(models_
             # the playground has nothing to generate from, and says so
             await pilot.press("2")
             await pilot.press(*"hi", "enter")
-            await wait_for(pilot, lambda: any(n.startswith("No model") for n in notes(app)), 10, "no model")
+            await wait_for(pilot, lambda: any(n.startswith("No model: The watched run has no checkpoint yet")
+                                              for n in notes(app)), 10, "no model")
 
     run(body())
 
@@ -198,3 +199,24 @@ def test_launch_watch_flag(tmp_path):
         LaunchOptions.from_args(build_parser().parse_args(["launch", "--watch", str(tmp_path / "nope")]), environ={})
     with pytest.raises(ConfigError, match="without a corpus"):
         LaunchOptions.from_args(build_parser().parse_args(["launch", "book.txt", "--watch", str(folder)]), environ={})
+
+
+def test_a_1_gb_log_of_garbage_is_caught_up_on_from_its_tail(models_dir):
+    folder = models_dir / "huge"
+    folder.mkdir()
+    with open(log_path(folder), "wb") as f:
+        f.truncate(1 << 30)  # 1 GiB of NUL bytes and no newline (sparse: no disk used)
+    app = watching_app(folder, models_dir)
+
+    async def body():
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: any(n.startswith("A big metrics log") for n in notes(app)), 30, "catch-up")
+            assert any("1,024 MiB" in n for n in notes(app))
+            reader = app.worker.reader
+            assert reader.offset == 1 << 30 and len(reader._partial) == 0  # read past its tail, nothing held
+            with open(log_path(folder), "ab") as f:  # then real lines after it
+                f.write(b"\n" + line(started()).encode() + line(ev.Step(3, 0, 2.5, 1e-3, 9000.0, 3.0, 0.003, 99)).encode())
+            await wait_for(pilot, lambda: app.state.step == 3, 30, "the lines after the garbage")
+            assert app.is_running and app.state.parameters == 4321
+
+    run(body())
