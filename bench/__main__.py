@@ -3,7 +3,7 @@
     python -m bench                 # throughput and generation (about 3 minutes)
     python -m bench --quality 6     # plus validation after 6 minutes of training, ours vs the lecture (12 more)
     python -m bench --app           # plus the app's key latency and streaming speed while training
-    python -m bench --watch         # plus `tui-gen train` with and without an app watching it (about 6 more)
+    python -m bench --watch         # plus `tui-gen train` with and without an app watching it (about 10 more)
     python -m bench --flood         # plus a minute of events flooding the app (memory, key latency)
     python -m bench --memory        # plus peak memory of priming, eval and loading on huge inputs (~3 more)
                                     # and of a generated 1 GB corpus: cache build and training (--corpus-mb)

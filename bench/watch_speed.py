@@ -7,8 +7,9 @@ Each round trains the tweets with `tui-gen train` (its defaults, --seconds of bu
 alone and then with a second child watching it: the real app (TuiGenApp with --watch), headless under
 Textual's test driver at 160x48, following the metrics log and loading each new checkpoint into its
 playground, as a user's terminal would. Rounds alternate, so the machine's noise hits both alike. The
-figure of a run is its mean training speed, read from its own metrics log: chars_seen / elapsed of its
-last step line (the trainer's clock: training steps only, as `tui-gen train` reports chars/s).
+figure of a run is its mean training speed, read from its own metrics log: the characters trained from
+its first step line to its last over the training time between them (the trainer's clock: training
+steps only, as `tui-gen train` reports chars/s).
 """
 
 from __future__ import annotations
@@ -34,16 +35,18 @@ def _env(data_dir: Path) -> dict:
 
 
 def _rate(folder: Path) -> float:
-    """Mean training chars/s over the run, from its metrics log's last step line."""
-    last = None
+    """Mean training chars/s over the run, from its metrics log: characters trained between its first
+    and its last step line over the training time between them (the first step, slow to warm up, and
+    the start-up are left out)."""
+    steps = []
     with open(folder / "metrics.jsonl", encoding="utf-8") as f:
         for line in f:
             if '"type":"step"' in line:
-                last = line
-    if last is None:
-        raise SystemExit(f"watch_speed: {folder} logged no step")
-    record = json.loads(last)
-    return record["chars_seen"] / record["elapsed"]
+                steps.append(json.loads(line))
+    if len(steps) < 2:
+        raise SystemExit(f"watch_speed: {folder} logged {len(steps)} step lines: give it more --seconds")
+    first, last = steps[0], steps[-1]
+    return (last["chars_seen"] - first["chars_seen"]) / (last["elapsed"] - first["elapsed"])
 
 
 def one_run(work: Path, corpus: str, seconds: float, watched: bool, index: int) -> tuple[float, int | None]:
@@ -70,7 +73,7 @@ def one_run(work: Path, corpus: str, seconds: float, watched: bool, index: int) 
     return _rate(folder), seen
 
 
-def run(seconds: float = 40, rounds: int = 2) -> list[tuple]:
+def run(seconds: float = 60, rounds: int = 2) -> list[tuple]:
     corpus = tweets_path()
     alone, watched, seen = [], [], []
     with tempfile.TemporaryDirectory(prefix="tui-gen-bench-watch-") as tmp:
@@ -117,7 +120,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--app", metavar="FOLDER", help="(internal) be the watching app for FOLDER")
     p.add_argument("--timeout", type=float, default=600)
-    p.add_argument("--seconds", type=float, default=40)
+    p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--rounds", type=int, default=2)
     a = p.parse_args()
     if a.app:
