@@ -223,3 +223,12 @@ def test_the_worker_interface(run):
     t0 = time.monotonic()
     assert w.get(timeout=0.1) == []  # then nothing, without spinning
     assert time.monotonic() - t0 >= 0.05
+
+
+def test_a_log_that_never_appears_is_stale_too(run):
+    clock = Clock()
+    w = RunWatcher(run, stale_seconds=60, clock=clock)
+    assert notices(w.poll(), "no-log")
+    clock.now += 61
+    (stale,) = notices(w.poll(), "stale")
+    assert stale.message.startswith("no metrics log has appeared in 1 minute")

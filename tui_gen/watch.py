@@ -247,10 +247,11 @@ class RunWatcher:
             return []
         self._stale_said = True
         holder = folder_holder(self.run_dir)
-        what = "the metrics log has not" if size is not None else "no metrics log has"
+        quiet = _duration(now - self._grew_at)
+        what = f"the metrics log has not grown for {quiet}" if size is not None else f"no metrics log has appeared in {quiet}"
         if holder:
             why = f"process {holder} still holds the run folder (evaluating a big corpus, or stuck?)"
         else:
             why = ("no process is training in the run folder now: it was stopped or killed before it finished "
                    "(this app follows it again if training resumes)")
-        return [ev.WatchNotice("stale", f"{what} grown for {_duration(now - self._grew_at)}: {why}")]
+        return [ev.WatchNotice("stale", f"{what}: {why}")]
