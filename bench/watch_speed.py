@@ -70,7 +70,7 @@ def one_run(work: Path, corpus: str, seconds: float, watched: bool, index: int) 
         if app.returncode != 0:
             raise SystemExit(f"watch_speed: the watching app failed ({app.returncode}): {err.decode()[-2000:]}")
         seen = int(out.decode().split()[-1])
-    return _rate(folder), seen
+    return (_rate(folder) if seconds >= 10 else 0.0), seen
 
 
 def run(seconds: float = 60, rounds: int = 2) -> list[tuple]:
