@@ -69,7 +69,8 @@ def one_run(work: Path, corpus: str, seconds: float, watched: bool, index: int) 
         out, err = app.communicate(timeout=120)
         if app.returncode != 0:
             raise SystemExit(f"watch_speed: the watching app failed ({app.returncode}): {err.decode()[-2000:]}")
-        seen = int(out.decode().split()[-1])
+        step, cpu, wall = out.decode().split()[-3:]
+        seen = (int(step), float(cpu) / float(wall))
     return (_rate(folder) if seconds >= 10 else 0.0), seen
 
 
@@ -85,14 +86,19 @@ def run(seconds: float = 60, rounds: int = 2) -> list[tuple]:
             watched.append(rate)
             seen.append(steps)
     a, w = statistics.median(alone), statistics.median(watched)
+    cpu = statistics.median(share for _, share in seen)
     return [(f"train, watched by the app (--watch, headless; {rounds} rounds of {seconds:g} s)",
-             f"{w:,.0f} chars/s (app saw step {max(seen):,})",
+             f"{w:,.0f} chars/s (app saw step {max(step for step, _ in seen):,}; app CPU {cpu:.1%} of a core "
+             "while watching)",
              f"alone {a:,.0f} chars/s (" + ", ".join(f"{x:,.0f}" for x in alone) + ")",
              f"{w / a:.2f}x (target >= 0.95; each: " + ", ".join(f"{x:,.0f}" for x in watched) + ")")]
 
 
-async def watch(folder: str, timeout: float) -> int:
-    """The app watching `folder` until the run finishes: the last step it showed."""
+async def watch(folder: str, timeout: float) -> tuple[int, float, float]:
+    """The app watching `folder` until the run finishes: the last step it showed, and the CPU seconds the
+    app's process used while watching over the seconds it watched (its start-up left out: the CPU a
+    watcher takes from training, on a machine that both share)."""
+    import resource
     from tui_gen.app.app import TuiGenApp
     from tui_gen.app.options import LaunchOptions
     from tui_gen.app.state import Status
@@ -107,13 +113,21 @@ async def watch(folder: str, timeout: float) -> int:
         await asyncio.sleep(0.1)
     app = TuiGenApp(LaunchOptions(watch=folder, device="cpu"), worker_factory=no_training)
     async with app.run_test(size=(160, 48)):
+        while not app.state.started:  # from the run's first line on
+            if time.monotonic() > deadline:
+                raise SystemExit("watch_speed: the watched run never started")
+            await asyncio.sleep(0.1)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0, t0 = usage.ru_utime + usage.ru_stime, time.monotonic()
         while not (app.state.status == Status.FINISHED and app.state.started):
             if time.monotonic() > deadline:
                 raise SystemExit("watch_speed: the watched run did not finish in time")
             await asyncio.sleep(0.25)
         step = app.state.step
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu, wall = usage.ru_utime + usage.ru_stime - cpu0, time.monotonic() - t0
         app.exit()
-    return step
+    return step, cpu, wall
 
 
 if __name__ == "__main__":
@@ -124,7 +138,7 @@ if __name__ == "__main__":
     p.add_argument("--rounds", type=int, default=2)
     a = p.parse_args()
     if a.app:
-        print(asyncio.run(watch(a.app, a.timeout)))
+        print(*asyncio.run(watch(a.app, a.timeout)))
     else:
         for row in run(a.seconds, a.rounds):
             print("  ".join(row))
