@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Open the tui-gen terminal app; it trains with the same flags as `tui-gen train`.")
     la.add_argument("corpus", nargs="?", help="built-in corpus name or a text file; default: the tweets, else the offline corpus")
     la.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint to load into the playground")
+    la.add_argument("--watch", type=Path, metavar="RUN",
+                    help="watch a run another process trains (its run folder): live figures, plot and samples from "
+                         "its metrics log; the playground uses its newest checkpoint; nothing is trained or written")
     add_run_flags(la)
     _add_lens_commands(sub)
     return p

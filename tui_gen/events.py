@@ -172,3 +172,21 @@ class Exited:
 
 
 WorkerEvent = Event | Snapshot | Progress | Failed | Paused | Resumed | Exited
+
+
+# ---- sent only by tui_gen.watch.RunWatcher, about a run another process trains --------------------------
+
+@dataclass
+class WatchNotice:
+    """What a watcher has to say about the run folder it follows, besides the run's own events.
+
+    kind: "missing" (no such folder), "no-log" (no metrics log yet), "log" (the log is there now),
+    "no-checkpoint" (nothing to generate from yet), "catch-up" (a big log: only its start line and its
+    tail are read), "skipped" (unreadable lines, `count` in all), "stale" (the log has not grown for a
+    long time), "growing" (it grows again), "deleted" (the run folder is gone), "replaced" (the log was
+    truncated or replaced: a new run in the folder; read anew). What the app does is decided by kind,
+    never by the message's words."""
+
+    kind: str
+    message: str
+    count: int = 0

@@ -34,6 +34,7 @@ from tui_gen.app.screens import (
     ChangeBudgetScreen, Choice, ConfirmScreen, HelpScreen, NewRunScreen, OpenRunScreen, TrainMoreScreen,
 )
 from tui_gen.app.state import ACTIVE, Status, TrainingState
+from tui_gen.app.watching import WATCH_REFUSALS, WatchingMixin
 from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.playground import Playground
@@ -89,7 +90,7 @@ class PrunedFooter(Footer):
             watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
-class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) and the plot's controls
+class TuiGenApp(CompareMixin, WatchingMixin, App[int]):  # the runs screen (c) and the plot's controls; watching
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = APP_BINDINGS
@@ -180,7 +181,9 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
         self._focus_start()
         if self.warm_up:
             self._warm_up()
-        if self.options.checkpoint:
+        if self.options.watch:
+            self.watch_run(self.options.watch)
+        elif self.options.checkpoint:
             self._restart_from = resume_target(self.options.checkpoint)
             self.show_pane("playground")
             self._load_checkpoint(self.options.checkpoint, offer_resume=False)
@@ -316,7 +319,9 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
         warnings: list[str] = []
         for e in events:
             self.state.apply(e)
-            if isinstance(e, ev.Step):
+            if self._watching and isinstance(e, (ev.WatchNotice, ev.Saved, ev.Finished)):
+                self._watch_event(e)  # news of a run another process trains: said its own way
+            elif isinstance(e, ev.Step):
                 plot.add_train(e.step, e.train_bpc, e.chars_seen, e.elapsed)
             elif isinstance(e, ev.Eval):
                 plot.add_val(e.step, e.val_bpc, e.chars_seen, e.elapsed)
@@ -344,7 +349,7 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
                             else "Training finished", markup=False)
         if warnings:
             self._notify_warnings(warnings)
-        if self.state.status == Status.FAILED and not self._quitting:
+        if self.state.status == Status.FAILED and not self._quitting and not self._watching:
             if self._fallback_ok and not self.state.started and self.state.error_kind == "download":
                 # The default tweets could not be had (offline, most likely): once the process is gone,
                 # train on the offline corpus instead.
@@ -427,7 +432,8 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
             self._panel_timer = self.set_timer(wait, self._show_state)
 
     def _training_changed(self) -> None:
-        live = self.worker is not None and self.state.status in ACTIVE and self.state.status != Status.STOPPING
+        live = (self.worker is not None and self.state.status in ACTIVE and self.state.status != Status.STOPPING
+                and not self._watching)  # a watched run sends no weights: the playground loads its checkpoints
         self.playground.set_training_live(live)
         self.refresh_bindings()
 
@@ -527,6 +533,8 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
     # ---- actions -----------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         status = self.state.status
+        if self._watching and action in WATCH_REFUSALS:  # shown, and refused with a notice saying why
+            return action != "resume"
         if action == "pause":  # dimmed while there is no run to pause
             if status in (Status.STARTING, Status.RUNNING, Status.PAUSING):
                 return True
@@ -555,6 +563,8 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
             yield SystemCommand(title, help_text, partial(self.run_action, action))
 
     def action_toggle_pause(self) -> None:
+        if self._refused_while_watching("toggle_pause"):
+            return
         if self.state.status == Status.PAUSED:
             self.action_resume()
         else:
@@ -567,6 +577,8 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
         self.push_screen(HelpScreen())
 
     def action_pause(self) -> None:
+        if self._refused_while_watching("pause"):
+            return
         s = self.state
         if self.worker is None or s.status not in (Status.STARTING, Status.RUNNING, Status.PAUSING):
             self.notify(self._not_running("pause"), severity="warning", markup=False)
@@ -577,12 +589,16 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
             self.refresh_bindings()
 
     def action_resume(self) -> None:
+        if self._refused_while_watching("resume"):
+            return
         if self.worker is not None and self.state.status == Status.PAUSED and self.worker.send(Command.RESUME):
             self.state.status = Status.RUNNING
             self._show_state()
             self.refresh_bindings()
 
     def action_save(self) -> None:
+        if self._refused_while_watching("save"):
+            return
         s = self.state
         if self.worker is not None and s.status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) and s.started:
             if self.worker.send(Command.SAVE):
@@ -603,10 +619,26 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
         self.push_screen(OpenRunScreen(self.options.models_dir), self._run_chosen)
 
     def _run_chosen(self, row: dict | None) -> None:
-        if row and row.get("path"):
+        if row and row.get("watch") and row.get("run"):
+            self._watch_chosen(row["run"])
+        elif row and row.get("path"):
+            self.end_watch()  # another run opened: the watch ends
             self._load_checkpoint(row["path"], offer_resume=True)
 
+    def _watch_chosen(self, folder: str) -> None:
+        s = self.state
+        if self.worker is not None and not self._watching and self.worker.alive and s.status in ACTIVE:
+            body = f"The current run (step {s.step:,}) stops first and saves its progress; then the app watches {folder}."
+            choices = [Choice("watch", "Save it and watch", key="w", variant="primary", default=True),
+                       Choice("cancel", "Cancel", key="escape")]
+            self.push_screen(ConfirmScreen("Watch another run?", body, choices, purpose="watch"),
+                             lambda choice: self.watch_run(folder) if choice == "watch" else None)
+        else:
+            self.watch_run(folder)
+
     def action_restart(self) -> None:
+        if self._refused_while_watching("restart"):
+            return
         s = self.state
         if s.status in ACTIVE:
             self.notify("Training is already running.", markup=False)
@@ -625,6 +657,8 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
             self.start_training(self.options.new_run(corpus), fallback_ok=self.options.corpus is None and not s.corpus)
 
     def action_train_more(self) -> None:
+        if self._refused_while_watching("train_more"):
+            return
         s = self.state
         if s.status != Status.FINISHED or not self._restart_from:
             self.notify("Train more continues a finished run: there is none yet.", severity="warning", markup=False)
@@ -657,6 +691,7 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
     def _new_run_chosen(self, request) -> None:
         if request is None or self._quitting:
             return
+        self.end_watch()  # a run of the app's own replaces the watch
         s = self.state
         if self.worker is not None and self.worker.alive and s.status in ACTIVE:
             where = f" to {s.run_dir}" if s.run_dir else ""
@@ -671,6 +706,7 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
 
     def _start_new_run(self, request) -> None:
         """The form's run, built as a launch's run is: later restarts (r) and train more follow it."""
+        self.end_watch()
         self.options = self.options.with_request(request)
         self._restart_from = None
         self.notice = None
@@ -689,6 +725,8 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
         return f"step {self.state.start_step:,}" if self.state.start_step else "the run's start"
 
     def action_change_budget(self) -> None:
+        if self._refused_while_watching("change_budget"):
+            return
         if not self._training_now:
             self.notify("The budget can be changed while a run trains: there is none now."
                         + (" Press t to train more." if self.state.status == Status.FINISHED else ""),
@@ -720,7 +758,8 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
             top.choose("save")  # ctrl+c / ctrl+q in the dialog: its safe default
             return
         unsaved = self.state.unsaved_steps
-        if self.worker is not None and self.worker.alive and self.state.status in ACTIVE and unsaved > 0:
+        if self.worker is not None and self.worker.alive and self.state.status in ACTIVE and unsaved > 0 \
+                and not self._watching:  # a watched run is saved by its own process
             body = (f"Training has {unsaved:,} step{'s' if unsaved != 1 else ''} since its last checkpoint. "
                     "Save them before quitting?")
             choices = [Choice("save", "Save and quit", key="s", variant="primary", default=True),
@@ -738,6 +777,7 @@ class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) an
         """Stop training (saving unless told not to), then exit. No process is left behind."""
         self._quitting = True
         self.playground.stop()
+        self.end_watch()
         worker = self.worker or self._retiring
         if worker is None or not worker.alive:
             self.exit()

@@ -87,6 +87,7 @@ DIALOG_HELP: list[tuple[str, str]] = [
     ("tab shift+tab", "Move between the fields and buttons"),
     ("enter", "Choose the highlighted button or run"),
     ("escape", "Close the dialog without doing anything"),
+    ("w", "In the open dialog (ctrl+o): watch the highlighted run live while another process trains it"),
 ]
 
 CONFIRM_BINDINGS: list[Binding] = [
@@ -97,6 +98,11 @@ CONFIRM_BINDINGS: list[Binding] = [
 
 DIALOG_BINDINGS: list[Binding] = [
     Binding("escape", "cancel", "Close", tooltip="Close the dialog without doing anything"),
+]
+
+OPEN_RUN_BINDINGS: list[Binding] = DIALOG_BINDINGS + [
+    Binding("w", "watch", "Watch", tooltip="In the open dialog: watch the highlighted run live while another "
+                                           "process trains it"),
 ]
 
 NEW_RUN_BINDINGS: list[Binding] = [

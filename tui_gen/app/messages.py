@@ -94,3 +94,14 @@ class CurvesGrew(Message):
     def __init__(self, updates: list) -> None:
         super().__init__()
         self.updates = updates
+
+
+class WatchedCheckpointReady(Message):
+    """The newest checkpoint of the watched run folder, loaded for the playground in a thread."""
+
+    def __init__(self, folder: str, identity: tuple, model: PlaygroundModel | None, error: str | None = None) -> None:
+        super().__init__()
+        self.folder = folder  # the watch it was loaded for: a late one of an ended watch is dropped
+        self.identity = identity  # tui_gen.watch.checkpoint_identity of the file loaded
+        self.model = model
+        self.error = error

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tui_gen.errors import ConfigError
+from tui_gen.errors import ConfigError, RunFolderError
 from tui_gen.runsetup import DEFAULT_MINUTES, RunRequest, new_run_config, settings_from_args
 from tui_gen.worker import WorkerSpec
 
@@ -29,6 +29,7 @@ class LaunchOptions:
     overrides: dict = field(default_factory=dict)  # TrainConfig fields, e.g. from TUI_GEN_OVERRIDES
     threads: int | None = None  # the training process's torch threads; None: all CPUs but one
     train: bool = True  # start training at launch (tests set False and feed events themselves)
+    watch: str | None = None  # a run folder another process trains: watch it, train nothing (--watch)
 
     @property
     def budget_minutes(self) -> float:
@@ -52,7 +53,16 @@ class LaunchOptions:
         # The flags are `tui-gen train`'s (cli.add_run_flags); TUI_GEN_OVERRIDES is a layer under them.
         flags = settings_from_args(args)
         device = flags.pop("device", "auto")
+        watch = getattr(args, "watch", None)
+        if watch is not None:
+            if args.corpus or args.checkpoint:
+                raise ConfigError("--watch RUN follows a run another process trains: give it without a corpus "
+                                  "or --checkpoint")
+            if not Path(watch).is_dir():
+                raise RunFolderError(f"--watch {watch}: there is no run folder there; give the folder `tui-gen "
+                                     "train` writes to (models/<run>, or its --out)")
         options = cls(
+            watch=str(watch) if watch is not None else None,
             corpus=args.corpus, checkpoint=str(args.checkpoint) if args.checkpoint else None,
             device=device, preset=args.preset, minutes=args.minutes, steps=getattr(args, "steps", None),
             models_dir=str(args.models_dir), overrides={**parse_overrides(env.get(OVERRIDES_ENV)), **flags},

@@ -75,6 +75,7 @@ class TrainingState:
     started: bool = False  # a Started event arrived from this process
     budget: str | None = None  # the budget set while training (BudgetChanged), as the user gave it
     finish_reason: ev.FinishReason | None = None  # why this process's run ended (its Finished)
+    watching: str | None = None  # the run folder the app watches (trained by another process), if any
 
     # ---- derived -------------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
-from tui_gen.app.bindings import DIALOG_BINDINGS
+from tui_gen.app.bindings import OPEN_RUN_BINDINGS
 from tui_gen.app.messages import RunsListed
 from tui_gen.textsafe import one_line, visible
 
@@ -31,9 +31,11 @@ def when(saved_at: object) -> str:
 
 
 class OpenRunScreen(ModalScreen[dict | None]):
-    """Dismisses with the chosen row of checkpoint.list_runs (its "path" is the file to load), or None."""
+    """Dismisses with the chosen row of checkpoint.list_runs (its "path" is the file to load), or None.
+    Watch (w) dismisses with the row and "watch": True: follow that run folder ("run") live, checkpoint
+    or not."""
 
-    BINDINGS = DIALOG_BINDINGS
+    BINDINGS = OPEN_RUN_BINDINGS
     AUTO_FOCUS = "#runs"
 
     def __init__(self, models_dir: str) -> None:
@@ -50,6 +52,7 @@ class OpenRunScreen(ModalScreen[dict | None]):
             yield Static(Text(visible(f"reading {self.models_dir}…")), id="runs-status", classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Open", id="open", variant="primary")
+                yield Button("Watch", id="watch", tooltip="Follow this run live while another process trains it (w)")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
@@ -86,7 +89,8 @@ class OpenRunScreen(ModalScreen[dict | None]):
             status.update(Text(visible(f"No runs in {self.models_dir} yet: training saves a run folder there at "
                                        "each evaluation, and ctrl+s saves one now.")))
         else:
-            status.update(Text(f"{len(self.rows)} run(s), newest first · enter opens the highlighted run's best checkpoint"))
+            status.update(Text(f"{len(self.rows)} run(s), newest first · enter opens the highlighted run's best "
+                               "checkpoint · w watches it live"))
 
     def selected(self) -> dict | None:
         table = self.query_one(DataTable)
@@ -103,6 +107,18 @@ class OpenRunScreen(ModalScreen[dict | None]):
             self.app.notify(row["error"], title=f"Cannot open {one_line(row['name'])}", severity="error", markup=False)
             return
         self.dismiss(row)
+
+    def action_watch(self) -> None:
+        row = self.selected()
+        if row is None or not row.get("run"):
+            self.app.notify("There is no run to watch here.", severity="warning", markup=False)
+            return
+        self.dismiss({**row, "watch": True})  # a run without a checkpoint yet can be watched too
+
+    @on(Button.Pressed, "#watch")
+    def _watch_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_watch()
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:

@@ -196,8 +196,12 @@ class Playground(Vertical):
                 self.post_message(SnapshotWanted())
                 self._set_label("waiting for the first weights from training…")
                 return True
-            self.app.notify("There is no model to generate from yet. Press r to start training, or ctrl+o to "
-                            "open a saved run.", title="No model", severity="warning", markup=False)
+            if getattr(self.app, "watching", None):
+                text = ("The watched run has no checkpoint yet: the playground generates from it once its first "
+                        "evaluation saves one.")
+            else:
+                text = "There is no model to generate from yet. Press r to start training, or ctrl+o to open a saved run."
+            self.app.notify(text, title="No model", severity="warning", markup=False)
             return False
         if self.training_live and self._follow_training:
             self.post_message(SnapshotWanted())  # fresher weights for the next time

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from tui_gen.app.state import Status, TrainingState, fmt_bpc, fmt_count, fmt_duration, fmt_lr
+from tui_gen.app.state import ACTIVE, Status, TrainingState, fmt_bpc, fmt_count, fmt_duration, fmt_lr
 from tui_gen.app.widgets.stream_view import visible
 
 STATUS_STYLES = {
@@ -29,7 +29,10 @@ def stats_table(s: TrainingState) -> Table:
     def row(label: str, value: str | Text) -> None:
         grid.add_row(label, value if isinstance(value, Text) else Text(visible(value)))
 
-    row("state", Text(STATUS_WORDS.get(s.status, s.status), style=STATUS_STYLES.get(s.status, "")))
+    word = STATUS_WORDS.get(s.status, s.status)
+    if s.watching:  # another process trains it: "watching", and how its run ended once it has
+        word = "watching" if s.status in ACTIVE else f"watching · {s.status}"
+    row("state", Text(word, style=STATUS_STYLES.get(s.status, "")))
     row("device", s.device or "–")
     corpus = s.corpus or "–"
     if s.corpus and s.framing:

@@ -1,0 +1,222 @@
+"""Watching a run another process trains: `tui-gen launch --watch RUN` and Watch in the open dialog."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from support.data import TINY_FLAGS
+from support.pilot import notes, run, screen_text, wait_for
+from support.processes import child_env
+
+from tui_gen import events as ev
+from tui_gen.app.app import TuiGenApp
+from tui_gen.app.options import LaunchOptions
+from tui_gen.app.screens import OpenRunScreen
+from tui_gen.app.state import Status
+from tui_gen.app.widgets.loss_plot import LossPlot
+from tui_gen.app.widgets.samples_panel import SamplesPanel
+from tui_gen.metrics_log import encode, log_path
+
+START_TIMEOUT = 300  # a `tui-gen train` child importing torch on a loaded shared CPU
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("the app started a training process of its own while watching")
+
+
+def watching_app(folder, models_dir, **kwargs) -> TuiGenApp:
+    options = LaunchOptions(watch=str(folder), models_dir=str(models_dir), device="cpu")
+    return TuiGenApp(options, worker_factory=no_training, warm_up=False, **kwargs)
+
+
+def line(event) -> str:
+    return encode(event, time.time()) + "\n"
+
+
+def started() -> ev.Started:
+    return ev.Started(device="cuda:0 (H100)", framing="lines", corpus="book.txt", vocab_size=60, parameters=4321,
+                      train_chars=10**6, val_chars=10**4, steps_per_epoch=100, step=0, max_steps=1000,
+                      max_seconds=None, run_dir="/elsewhere/models/book", model="GRU 16")
+
+
+def folder_files(folder) -> dict:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+@pytest.mark.slow
+def test_watch_a_run_trained_by_a_real_tui_gen_train(tmp_path, tiny_corpus_file, models_dir):
+    folder = models_dir / "elsewhere"
+    train = subprocess.Popen(
+        [sys.executable, "-m", "tui_gen", "train", str(tiny_corpus_file), *TINY_FLAGS, "--steps", "1000000",
+         "--eval-every", "15", "--first-eval", "5", "--device", "cpu", "--out", str(folder)],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=child_env())
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not folder.is_dir():  # --out is created before the first step
+            assert train.poll() is None, train.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "tui-gen train did not create its run folder"
+            time.sleep(0.1)
+        app = watching_app(folder, models_dir)
+
+        async def body():
+            async with app.run_test(size=(160, 48)) as pilot:
+                await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "the watched run's start line")
+                assert app.watching == str(folder) and app.state.parameters
+                await wait_for(pilot, lambda: app.state.step > 0, 120, "a step")
+                first = app.state.step
+                await wait_for(pilot, lambda: app.state.step > first + 20, 120, "the step to advance")
+                await wait_for(pilot, lambda: app.query_one(SamplesPanel).blocks, 120, "samples")
+                await wait_for(pilot, lambda: app.query_one(LossPlot).val_points, 120, "a validation point")
+                text = screen_text(app)
+                assert "watching" in text and "running" not in text
+                # the playground generates from the folder's own newest checkpoint, and follows newer ones
+                pg = app.playground
+                await wait_for(pilot, lambda: pg.model is not None, 120, "the watched checkpoint")
+                assert pg.model.source == "checkpoint" and pg.model.path.startswith(str(folder))
+                loaded = pg.model
+                await wait_for(pilot, lambda: pg.model is not loaded, 120, "a newer checkpoint")
+                assert pg.model.step >= loaded.step
+                assert not any(n.startswith("Checkpoint loaded") for n in notes(app))  # quietly
+                await pilot.click("#seed")
+                await pilot.press(*"great", "enter")
+                await wait_for(pilot, lambda: pg.last_end is not None, 60, "generation")
+                assert pg.last_end.error is None and pg.output.text.startswith("great")
+                # commands that would touch the run are refused, and say why
+                await pilot.press("escape")
+                before = folder_files(folder)
+                for key in ("p", "ctrl+s", "r", "b", "t"):
+                    await pilot.press(key)
+                refusals = [n for n in notes(app) if n.startswith("Watching: You are watching")]
+                assert len(refusals) == 5 and all("another process trains" in n for n in refusals)
+                assert app.state.status == Status.RUNNING and app.worker.send("pause") is False
+                # its end, by Ctrl+C where it trains: the app says so
+                train.send_signal(signal.SIGINT)
+                await wait_for(pilot, lambda: app.state.status == Status.FINISHED, 120, "the run's end")
+                assert any(n.startswith("Watched run stopped") for n in notes(app))
+                assert "watching · finished" in screen_text(app)
+                assert train.wait(60) == 0
+                await pilot.press("q")
+                await wait_for(pilot, lambda: not app.is_running, 30, "quitting")
+            # nothing written into the folder by the app (the trainer's own files only), nothing beside it
+            after = {p.name for p in folder.iterdir()}
+            assert after <= {"best.safetensors", "last.safetensors", "metrics.jsonl"}, after
+            assert not (models_dir / "worker.log").exists()
+            assert set(before) <= after
+
+        run(body())
+    finally:
+        if train.poll() is None:
+            train.kill()
+        train.wait(30)
+
+
+def test_a_corrupt_metrics_log_and_no_checkpoint_are_notices_not_a_crash(models_dir):
+    folder = models_dir / "broken"
+    folder.mkdir()
+    with open(log_path(folder), "wb") as f:
+        f.write(line(started()).encode() + b"\x00\xffgarbage\n{\"type\": \"step\"}\n[1, 2]\n")
+        f.write(line(ev.Step(12, 0, 2.5, 1e-3, 9000.0, 3.0, 0.012, 9999)).encode())
+        f.write(b'{"type": "eval", "step": 1')  # cut short
+    app = watching_app(folder, models_dir)
+
+    async def body():
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: app.state.step == 12, 30, "the readable lines")
+            await wait_for(pilot, lambda: any(n.startswith("Unreadable lines") for n in notes(app)), 30,
+                           "the skipped lines' notice")
+            assert any("3 lines" in n for n in notes(app))
+            assert any(n.startswith("No checkpoint yet") for n in notes(app))
+            assert app.is_running and app.state.parameters == 4321
+            text = screen_text(app)
+            assert "watching" in text and "cuda:0 (H100)" in text
+            # the playground has nothing to generate from, and says so
+            await pilot.press("2")
+            await pilot.press(*"hi", "enter")
+            await wait_for(pilot, lambda: any(n.startswith("No model: The watched run has no checkpoint yet")
+                                              for n in notes(app)), 10, "no model")
+
+    run(body())
+
+
+def test_a_folder_with_no_log_yet_then_deleted(models_dir):
+    folder = models_dir / "new"
+    folder.mkdir()
+    app = watching_app(folder, models_dir)
+
+    async def body():
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: any(n.startswith("No metrics log yet") for n in notes(app)), 30, "no log")
+            assert "no metrics log" in screen_text(app)
+            log_path(folder).write_text(line(started()))
+            await wait_for(pilot, lambda: app.state.started, 30, "the log once it is there")
+            shutil.rmtree(folder)
+            await wait_for(pilot, lambda: any(n.startswith("Run folder deleted") for n in notes(app)), 30, "deleted")
+            assert app.is_running and app.state.status == Status.IDLE
+            assert "was deleted" in screen_text(app)
+
+    run(body())
+
+
+def test_watch_from_the_open_dialog_then_a_new_run_ends_it(models_dir, factory):
+    folder = models_dir / "other"
+    folder.mkdir()
+    log_path(folder).write_text(line(started()) + line(ev.Step(7, 0, 2.5, 1e-3, 9000.0, 3.0, 0.007, 99)))
+    app = TuiGenApp(LaunchOptions(models_dir=str(models_dir), train=False), worker_factory=factory, warm_up=False)
+
+    async def body():
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: isinstance(app.screen, OpenRunScreen) and app.screen.rows, 30, "the list")
+            await pilot.press("w")
+            await wait_for(pilot, lambda: app.state.step == 7, 30, "the watched run")
+            assert app.watching == str(folder) and not factory.workers
+            watcher = app.worker
+            app._new_run_chosen(app.options.request_for(None))  # the new-run form's Start
+            await wait_for(pilot, lambda: factory.workers, 10, "the new run")
+            assert app.watching is None and not watcher.alive and app.worker is factory.last
+            assert "watching" not in screen_text(app)
+
+    run(body())
+
+
+def test_launch_watch_flag(tmp_path):
+    from tui_gen.cli import build_parser
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    args = build_parser().parse_args(["launch", "--watch", str(folder)])
+    assert LaunchOptions.from_args(args, environ={}).watch == str(folder)
+    from tui_gen.errors import ConfigError, RunFolderError
+
+    with pytest.raises(RunFolderError, match="no run folder"):
+        LaunchOptions.from_args(build_parser().parse_args(["launch", "--watch", str(tmp_path / "nope")]), environ={})
+    with pytest.raises(ConfigError, match="without a corpus"):
+        LaunchOptions.from_args(build_parser().parse_args(["launch", "book.txt", "--watch", str(folder)]), environ={})
+
+
+def test_a_1_gb_log_of_garbage_is_caught_up_on_from_its_tail(models_dir):
+    folder = models_dir / "huge"
+    folder.mkdir()
+    with open(log_path(folder), "wb") as f:
+        f.truncate(1 << 30)  # 1 GiB of NUL bytes and no newline (sparse: no disk used)
+    app = watching_app(folder, models_dir)
+
+    async def body():
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: any(n.startswith("A big metrics log") for n in notes(app)), 30, "catch-up")
+            assert any("1,024 MiB" in n for n in notes(app))
+            reader = app.worker.reader
+            assert reader.offset == 1 << 30 and len(reader._partial) == 0  # read past its tail, nothing held
+            with open(log_path(folder), "ab") as f:  # then real lines after it
+                f.write(b"\n" + line(started()).encode() + line(ev.Step(3, 0, 2.5, 1e-3, 9000.0, 3.0, 0.003, 99)).encode())
+            await wait_for(pilot, lambda: app.state.step == 3, 30, "the lines after the garbage")
+            assert app.is_running and app.state.parameters == 4321
+
+    run(body())
