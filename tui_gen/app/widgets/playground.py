@@ -475,6 +475,7 @@ class Playground(Vertical):
             text = NO_MODEL
         which = self.branches.label()
         self._set_label(text + self._run_note + (f" · {which}" if which else ""))
+        self.output.border_title = f"output · {which}" if which else "output"  # seen when the label is cut
 
     def _set_label(self, text: str) -> None:
         self.label_text = text

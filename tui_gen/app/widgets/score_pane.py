@@ -260,6 +260,8 @@ class ScorePane(Vertical):
                     model = from_snapshot(source)
                     self.post_message(ModelReady(model))
                 with self._lock:
+                    if request != self._request:
+                        return  # a newer text or newer weights came while this one waited: score that
                     if self._scorer is None or self._scorer[0] is not model.model:  # new weights: a new scorer
                         self._scorer = (model.model, TextScorer(model.model, model.vocab, model.framing))
                     result = self._scorer[1].score(text[:SCORE_LIMIT])
