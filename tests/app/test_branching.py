@@ -127,3 +127,33 @@ def test_nothing_is_picked_while_writing_and_a_new_generation_starts_afresh(tiny
             await pilot.pause()
             assert pg.output.cursor is not None and pg.pick(0)
     run(body())
+
+
+def test_the_output_cursor_covers_each_character_whatever_its_width():
+    from textual.app import App
+
+    from tui_gen.app.widgets.stream_view import CURSOR_STYLE, StreamView
+
+    class ViewApp(App):
+        def compose(self):
+            yield StreamView()
+
+    async def body():
+        app = ViewApp()
+        async with app.run_test(size=(30, 6)) as pilot:
+            view = app.query_one(StreamView)
+            text = "a\tb字\x1bc\nd"
+            view.append_seed(text)
+            await pilot.pause()
+            shown = {0: "a", 1: "    ", 2: "b", 3: "字", 4: "␛", 5: "c", 6: " ", 7: "d"}  # 6: the line break
+            for i, want in shown.items():
+                view.set_cursor(i, floor=0)
+                row = 1 if i == 7 else 0
+                cells = [s.text for s in view.render_line(row) if s.style and s.style.reverse]
+                assert "".join(cells) == want, i
+            layout = view._layout
+            assert [layout.char_at(0, col) for col in (0, 1, 4, 5, 6, 7, 8, 9)] == [0, 1, 1, 2, 3, 3, 4, 5]
+            assert layout.char_at(1, 0) == 7
+            view.set_cursor(99)  # kept within the text
+            assert view.cursor == len(text) - 1 and CURSOR_STYLE.reverse
+    run(body())
