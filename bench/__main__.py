@@ -4,6 +4,7 @@
     python -m bench --quality 6     # plus validation after 6 minutes of training, ours vs the lecture (12 more)
     python -m bench --app           # plus the app's key latency and streaming speed while training
     python -m bench --watch         # plus `tui-gen train` with and without an app watching it (about 10 more)
+    python -m bench --score-app     # plus the key latency of the playground's score mode while it scores
     python -m bench --flood         # plus a minute of events flooding the app (memory, key latency)
     python -m bench --compare       # plus the loss plot's redraw with 10 runs of 100,000 steps overlaid
     python -m bench --memory        # plus peak memory of priming, eval and loading on huge inputs (~3 more)
@@ -28,6 +29,7 @@ def main() -> None:
     p.add_argument("--quality", type=float, metavar="MINUTES", help="also train for MINUTES with each recipe")
     p.add_argument("--app", action="store_true", help="also measure the app while training")
     p.add_argument("--watch", action="store_true", help="also measure tui-gen train with and without a watching app")
+    p.add_argument("--score-app", action="store_true", help="also time keys in the score mode while it scores")
     p.add_argument("--flood", action="store_true", help="also flood the app with events for a minute")
     p.add_argument("--compare", action="store_true", help="also redraw the loss plot with 10 long runs overlaid")
     p.add_argument("--memory", action="store_true", help="also measure peak memory on a 1 MB seed and a 10 MB line")
@@ -50,6 +52,9 @@ def main() -> None:
     if args.watch:
         from . import watch_speed
         rows += watch_speed.run()
+    if args.score_app:
+        from . import score_latency
+        rows += score_latency.run()
     if args.flood:
         from . import app_flood
         rows += app_flood.run()

@@ -230,7 +230,7 @@ class TuiGenApp(CompareMixin, WatchingMixin, App[int]):  # the runs screen (c) a
                 self.post_message(events.Key(key.key, key.character))
 
     def _focus_seed(self, tries: int = 0) -> None:
-        seed = self.query_one("#seed", Input)
+        seed = self.playground.entry_box  # the seed box, or the text to score in score mode
         if self.wide or self.active_pane == "playground":
             seed.screen.set_focus(seed)  # now, not later: the held keys follow it (its own screen: a dialog may be up)
             if seed.screen.focused is not seed and tries < 50:
@@ -741,6 +741,10 @@ class TuiGenApp(CompareMixin, WatchingMixin, App[int]):  # the runs screen (c) a
             return
         if worker is not self.worker or not self._training_now or not worker.send(SetBudget(budget)):
             self.notify("The run ended before its budget could be changed.", severity="warning", markup=False)
+
+    def action_toggle_score(self) -> None:
+        self.show_pane("playground")
+        self.playground.toggle_score()
 
     def action_stop_generation(self) -> None:
         self.playground.stop()

@@ -47,10 +47,26 @@ APP_BINDINGS: list[Binding] = [
             tooltip="Loss plot: the compared runs' train curves, or validation only"),
 ]
 
+# One line each: the help screen is full at 120x60 (its dialog is 98% tall for these rows). The
+# cursor's keys (← → home end, a click) are in the README; digits are the pane keys everywhere else.
+PICK_HELP = "Output or next-char focused: branch on candidate 1-5 there (F1-F3: panes)"
+
 PLAYGROUND_BINDINGS: list[Binding] = [
     Binding("enter", "generate", "Generate", tooltip="Generate from the seed (Enter in any playground box)"),
     Binding("ctrl+up", "temperature(1)", "Hotter", show=False, tooltip="Raise the temperature by 0.05, even while typing"),
     Binding("ctrl+down", "temperature(-1)", "Colder", show=False, tooltip="Lower the temperature by 0.05, even while typing"),
+    # priority: the text boxes' own ctrl+e (end of line) would take it first
+    Binding("ctrl+e", "toggle_score", "Score", show=False, priority=True,
+            tooltip="Score mode: colour any text by the model's surprise; again: back to writing"),
+    *(Binding(str(k), f"pick({k - 1})", f"Pick {k}", show=False, tooltip=PICK_HELP) for k in range(1, 6)),
+    Binding("left_square_bracket", "branch(-1)", "Prev branch", tooltip="The branch before / after (branch 2 of 3)"),
+    Binding("right_square_bracket", "branch(1)", "Next branch", tooltip="The branch before / after (branch 2 of 3)"),
+]
+
+# The score mode's text box: escape leaves it for the coloured view (the app's "leave the text box").
+SCORE_BOX_BINDINGS: list[Binding] = [
+    Binding("escape", "leave_box", "Leave box", show=False,
+            tooltip="Leave the text box, so that letter keys are commands again"),
 ]
 
 SLIDER_HELP: list[tuple[str, str]] = [
@@ -73,6 +89,8 @@ PALETTE_COMMANDS: list[tuple[str, str, str]] = [
      "change_budget"),
     ("Show the training panel", "The training panel and the loss plot", "show_tab('train')"),
     ("Show the playground", "Type a seed and let the model write", "show_tab('playground')"),
+    ("Score text", "The playground's score mode: a text coloured by the model's surprise, with its bits/char",
+     "toggle_score"),
     ("Show the samples", "The samples from each evaluation", "show_tab('samples')"),
     ("Show every key", "The help screen", "help"),
     ("Compare runs", "List every run under the models folder and overlay some on the loss plot", "compare"),

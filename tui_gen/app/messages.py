@@ -27,11 +27,13 @@ class TrainingEvents(Message):
 class TokensGenerated(Message):
     """Characters the playground's generator produced in the last few milliseconds."""
 
-    def __init__(self, generation: int, pieces: list[tuple[str, float]], top: list[tuple[str, float]]) -> None:
+    def __init__(self, generation: int, pieces: list[tuple[str, float]], top: list[tuple[str, float]],
+                 tops: list[list[tuple[str, float]]] | None = None) -> None:
         super().__init__()
         self.generation = generation  # which run of the generator: late messages of a stopped one are dropped
         self.pieces = pieces  # (character, probability the model gave it)
         self.top = top  # the candidates for the last character, most likely first
+        self.tops = tops if tops is not None else []  # the candidates for each piece (for branching)
 
 
 class GenerationEnded(Message):
@@ -41,6 +43,18 @@ class GenerationEnded(Message):
         self.count = count  # characters generated
         self.reason = reason  # "length", "end", "stopped" or "error"
         self.error = error  # what went wrong, for the user (reason "error")
+
+
+class TextScored(Message):
+    """The score mode's text, scored in a thread: its TextScore and the coloured view laid out."""
+
+    def __init__(self, request: int, total: int, result: Any, layout: Any, error: str | None = None) -> None:
+        super().__init__()
+        self.request = request  # which scoring: results of an older text are dropped
+        self.total = total  # characters in the box (the result may hold only a prefix)
+        self.result = result  # a tui_gen.score.TextScore (None on error)
+        self.layout = layout  # a stream_view.Layout of the coloured text
+        self.error = error
 
 
 class ModelReady(Message):

@@ -5,6 +5,11 @@ from the newest training Snapshot (offer_snapshot), so it never waits for a trai
 posts what it wrote every ~10 ms as one TokensGenerated message; the StreamView appends only that.
 The temperature is read by the sampler at every character, so moving the slider while text streams
 changes the characters that come next.
+
+Every written character is kept with its probability and candidates (tui_gen.app.branches): once a
+generation has stopped, a cursor in the output picks a position, and a candidate picked there (1-5 or a
+click) writes on from it (Generator.branch); [ and ] go back and forth between the branches. ctrl+e
+swaps the seed and output for the score mode (widgets/score_pane.py), on the same model.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui_gen.app.bindings import PLAYGROUND_BINDINGS
+from tui_gen.app.branches import Branch, Branches, Written
 from tui_gen.app.messages import GenerationEnded, ModelReady, SnapshotWanted, TokensGenerated
 from tui_gen.app.playground_model import PlaygroundModel
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
+from tui_gen.app.widgets.score_pane import ScorePane
 from tui_gen.app.widgets.stream_view import StreamView, prob_style, visible
 from tui_gen.app.widgets.temperature_slider import TemperatureSlider
 
@@ -35,6 +43,7 @@ DEFAULT_LENGTH = 400
 DEFAULT_TEMPERATURE = 0.8
 MAX_RNG_SEED = 2**32 - 1
 NO_MODEL = "no model yet: wait for training's first evaluation, or press ctrl+o"
+BRANCH_NOTE = "1-5 or a click:\nwrite on from\nhere with it"
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class Playground(Vertical):
     BINDINGS = PLAYGROUND_BINDINGS
 
     generating: reactive[bool] = reactive(False)
+    scoring: reactive[bool] = reactive(False)  # score mode (ctrl+e) rather than writing
     pace: float | None = PACE  # characters a second at most; None: as fast as the model goes
 
     def watch_generating(self, generating: bool) -> None:
@@ -84,6 +94,8 @@ class Playground(Vertical):
         self.label_text = NO_MODEL  # the line above the output: which model, and how the last run ended
         self._run_note = ""  # how the last generation ended, kept on the label when the model changes
         self._temperature = DEFAULT_TEMPERATURE  # the slider's value, readable from the generator thread
+        self.branches = Branches()  # the current seed's generations, each character with its candidates
+        self._writing: Branch | None = None  # the branch the generator thread is writing into
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="seed-row", classes="playground-row"):
@@ -103,6 +115,7 @@ class Playground(Vertical):
         yield Static(Text(NO_MODEL, no_wrap=True, overflow="ellipsis"), id="model-label")
         with Horizontal(id="output-row"):
             yield StreamView(id="output")
+            yield ScorePane(id="score-pane")
             yield NextCharPanel(id="next-char")
 
     def on_mount(self) -> None:
@@ -119,7 +132,33 @@ class Playground(Vertical):
 
     @property
     def output(self) -> StreamView:
-        return self.query_one(StreamView)
+        return self.query_one("#output", StreamView)
+
+    @property
+    def score_pane(self) -> ScorePane:
+        return self.query_one(ScorePane)
+
+    @property
+    def entry_box(self) -> Widget:
+        """Where typing goes: the seed box, or in score mode the text to score."""
+        return self.score_pane.box if self.scoring else self.query_one("#seed", Input)
+
+    def toggle_score(self) -> None:
+        """Between writing from a seed and scoring a text (ctrl+e)."""
+        self.stop()
+        self.scoring = not self.scoring
+        self.set_class(self.scoring, "-scoring")
+        panel = self.query_one(NextCharPanel)
+        panel.clear()
+        if self.scoring:
+            if self.training_live and self._follow_training:
+                self.post_message(SnapshotWanted())  # the newest weights to score with
+            self._sync_score_source()
+            self.score_pane.rescore(now=True)
+        elif self.output.cursor is not None:
+            self._show_written(self.output.cursor)
+        self.call_after_refresh(self.entry_box.focus)  # once its style shows it
+        self.refresh_bindings()
 
     def set_model(self, model: PlaygroundModel, pin: bool | None = None) -> None:
         """Generate from this model from now on. pin=True (a checkpoint the user chose): newer training
@@ -131,6 +170,7 @@ class Playground(Vertical):
             self._snapshot = None
         self.model_coming = False
         self._show_label()
+        self._sync_score_source()
         if self._waiting is not None and not self.generating:
             seed, length, draw = self._waiting
             self._waiting = None
@@ -154,6 +194,7 @@ class Playground(Vertical):
             return
         self._snapshot = snapshot
         self._show_label()
+        self._sync_score_source()
         if self._waiting is not None and not self.generating:
             seed, length, draw = self._waiting
             self._waiting = None
@@ -171,13 +212,12 @@ class Playground(Vertical):
     def generate(self) -> bool:
         """Generate from the seed with the current settings. Returns False (and says why) if it can't."""
         seed = self.query_one("#seed", Input).value
-        length = self._number("#length", "Length", 1, MAX_LENGTH)
-        top_k = self._number("#top-k", "Top-k", 0, 1000)
-        top_p = self._fraction("#top-p", "Top-p") if length is not None and top_k is not None else None
-        rng_seed = self._rng_seed() if top_p is not None else None
-        if length is None or top_k is None or top_p is None or rng_seed is False:
+        if self.scoring:
             return False
-        draw = Draw(top_k, top_p, rng_seed)
+        length = self._number("#length", "Length", 1, MAX_LENGTH)
+        draw = self._draw_settings() if length is not None else None
+        if length is None or draw is None:
+            return False
         vocab_chars = self._vocab_chars()
         if vocab_chars is not None:
             unknown = sorted({c for c in seed if c not in vocab_chars})
@@ -218,6 +258,39 @@ class Playground(Vertical):
         self.generating = False
         self.last_end = GenerationEnded(self._generation, self.generated, "stopped")
         self._finish_line("stopped")
+        self._place_cursor()
+        return True
+
+    def pick(self, rank: int) -> bool:
+        """Branch: write on from the output's cursor with candidate `rank` (0: the likeliest) there
+        instead of the character written. Only while nothing is being written. False (and nothing
+        done) when there is no such candidate."""
+        branch, i = self.branches.current, self._cursor_position()
+        if self.generating or self.scoring or branch is None or i is None:
+            return False
+        top = branch.tokens[i].top
+        if not 0 <= rank < len(top):
+            return False
+        length = self._number("#length", "Length", 1, MAX_LENGTH)
+        if length is None:
+            return False
+        draw = self._draw_settings()
+        if draw is None:
+            return False
+        char = top[rank][0]
+        new = self.branches.fork(i)
+        self._start(new.seed, max(1, length - i), draw, branch=new, forced=char)
+        return True
+
+    def switch_branch(self, step: int) -> bool:
+        """Show the branch before (-1) or after (+1) this one, as it was left."""
+        if self.generating or not self.branches.move(step):
+            return False
+        branch = self.branches.current
+        self._render_branch(branch)
+        self._run_note = f" · {len(branch.tokens):,} chars"
+        self._show_label()
+        self._place_cursor(branch.at if branch.parent is not None else None)
         return True
 
     # ---- bindings -----------------------------------------------------------------------------------------
@@ -226,6 +299,44 @@ class Playground(Vertical):
 
     def action_temperature(self, direction: int) -> None:
         self.query_one(TemperatureSlider).action_step(direction)
+
+    def action_toggle_score(self) -> None:
+        self.toggle_score()
+
+    def action_pick(self, rank: int) -> None:
+        self.pick(rank)
+
+    def action_branch(self, step: int) -> None:
+        self.switch_branch(step)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pick":  # digits pick only in the output or the next-char panel: else they switch panes
+            focused = self.screen.focused
+            return (not self.generating and not self.scoring and focused is not None
+                    and focused.id in ("output", "next-char") and self._cursor_position() is not None)
+        if action == "branch":
+            return not self.generating and not self.scoring and len(self.branches.items) > 1
+        if action == "generate":
+            return not self.scoring
+        return True
+
+    @on(StreamView.CursorMoved, "#output")
+    def _cursor_moved(self, event: StreamView.CursorMoved) -> None:
+        event.stop()
+        if not self.scoring:
+            self._show_written(event.index)
+
+    @on(ScorePane.CharFocused)
+    def _scored_char_focused(self, event: ScorePane.CharFocused) -> None:
+        event.stop()
+        if self.scoring:
+            self.query_one(NextCharPanel).show(event.top, event.char, note=event.note)
+
+    @on(NextCharPanel.Picked)
+    def _candidate_clicked(self, event: NextCharPanel.Picked) -> None:
+        event.stop()
+        if not self.scoring:
+            self.pick(event.index)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -239,6 +350,75 @@ class Playground(Vertical):
             self._live_settings.temperature = event.value  # read by the sampler at the next character
 
     # ---- internals ------------------------------------------------------------------------------------------
+    def _draw_settings(self) -> Draw | None:
+        """Top-k, top-p and the random seed from their boxes; None (said why) when one is wrong."""
+        top_k = self._number("#top-k", "Top-k", 0, 1000)
+        top_p = self._fraction("#top-p", "Top-p") if top_k is not None else None
+        rng_seed = self._rng_seed() if top_p is not None else None
+        if top_k is None or top_p is None or rng_seed is False:
+            return None
+        return Draw(top_k, top_p, rng_seed)
+
+    def _sync_score_source(self) -> None:
+        """The score mode scores with the playground's model: the newest snapshot, else the model."""
+        source = self._snapshot if self._snapshot is not None else self.model
+        pane = self.score_pane
+        if source is pane.source:
+            return
+        same_weights = isinstance(source, PlaygroundModel) and pane.scorer_model is source.model
+        pane.source = source
+        if self.scoring and not same_weights:
+            pane.rescore()
+
+    def _cursor_position(self) -> int | None:
+        """The generated character under the output's cursor (its index in the branch), if any."""
+        branch, cursor = self.branches.current, self.output.cursor
+        if branch is None or cursor is None:
+            return None
+        i = cursor - len(branch.seed)
+        return i if 0 <= i < len(branch.tokens) else None
+
+    def _place_cursor(self, position: int | None = None) -> None:
+        """A stopped or finished generation: the cursor on a generated character (the last, unless
+        `position` says which), so its candidates can be picked."""
+        branch = self.branches.current
+        if branch is None or not branch.tokens:
+            self.output.set_cursor(None)
+            return
+        last = len(branch.tokens) - 1
+        position = last if position is None else min(position, last)
+        self.output.set_cursor(len(branch.seed) + position, floor=len(branch.seed))
+
+    def _show_written(self, index: int) -> None:
+        """The next-char panel for output character `index`: the candidates the model had there."""
+        branch = self.branches.current
+        if branch is None:
+            return
+        i = index - len(branch.seed)
+        if 0 <= i < len(branch.tokens):
+            tok = branch.tokens[i]
+            self.query_one(NextCharPanel).show(tok.top, tok.char, note="" if self.generating else BRANCH_NOTE)
+
+    def _render_branch(self, branch: Branch) -> None:
+        out = self.output
+        out.clear()
+        out.append_seed(branch.seed)
+        self._append_pieces([(t.char, t.prob) for t in branch.tokens])
+
+    def _append_pieces(self, pieces: list[tuple[str, float]]) -> None:
+        out = self.output
+        # One append per run of characters of the same colour: fewer, larger appends.
+        run, run_style, run_prob = [], None, 0.0
+        for ch, p in pieces:
+            style = prob_style(p)
+            if style is not run_style and run:
+                out.append_char("".join(run), run_prob)
+                run = []
+            run.append(ch)
+            run_style, run_prob = style, p
+        if run:
+            out.append_char("".join(run), run_prob)
+
     def _number(self, selector: str, name: str, low: int, high: int) -> int | None:
         box = self.query_one(selector, Input)
         try:
@@ -297,32 +477,40 @@ class Playground(Vertical):
             text = f"model: {self.model.label}"
         else:
             text = NO_MODEL
-        self._set_label(text + self._run_note)
+        which = self.branches.label()
+        self._set_label(text + self._run_note + (f" · {which}" if which else ""))
+        self.output.border_title = f"output · {which}" if which else "output"  # seen when the label is cut
 
     def _set_label(self, text: str) -> None:
         self.label_text = text
         self.query_one("#model-label", Static).update(Text(visible(text), no_wrap=True, overflow="ellipsis"),
                                                       layout=False)
 
-    def _start(self, seed: str, length: int, draw: "Draw") -> None:
+    def _start(self, seed: str, length: int, draw: "Draw", branch: Branch | None = None,
+               forced: str | None = None) -> None:
+        """Generate `length` characters from `seed`; or, given a branch (forked from the one shown) and
+        the character `forced` at its end, write on from the branch's tokens with that character."""
         self._generation += 1
-        self.generated = 0
+        self._writing = branch if branch is not None else self.branches.start(seed)
+        prefix = self._writing.text
+        self.generated = len(self._writing.tokens)
         self._run_note = " · writing…"
         self.last_end = None
-        out = self.output
-        out.clear()
-        out.append_seed(seed)
+        self._render_branch(self._writing)
         self.query_one(NextCharPanel).clear()
         self.generating = True
         self._show_label()
         source = self._snapshot if self._snapshot is not None else self.model
-        self._generate(self._generation, source, seed, length, draw, self.temperature)
+        self._generate(self._generation, source, seed, length, draw, self.temperature,
+                       (prefix, forced) if forced is not None else None)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(self, generation: int, source, seed: str, length: int, draw: "Draw", temperature: float) -> None:
+    def _generate(self, generation: int, source, seed: str, length: int, draw: "Draw", temperature: float,
+                  branch_at: tuple[str, str] | None = None) -> None:
         worker = get_current_worker()
         count, reason, error = 0, "length", None
         pieces: list[tuple[str, float]] = []
+        tops: list[list[tuple[str, float]]] = []
         top: list[tuple[str, float]] = []
         try:
             import torch
@@ -348,11 +536,17 @@ class Playground(Vertical):
                                 generator=rng)
                 pace = self.pace
                 start = last = time.monotonic()
-                for tok in gen.stream(seed, settings, length):
+                if branch_at is None:
+                    tokens = gen.stream(seed, settings, length)
+                else:
+                    prefix, forced = branch_at
+                    tokens = gen.branch(seed, prefix, forced, settings, length)
+                for tok in tokens:
                     if worker.is_cancelled:
                         reason = "stopped"
                         break
                     pieces.append((tok.char, tok.prob))
+                    tops.append(tok.top)
                     top = tok.top
                     count += 1
                     now = time.monotonic()
@@ -360,8 +554,8 @@ class Playground(Vertical):
                         time.sleep(due - now)  # keep to the pace (the model is usually faster)
                         now = due
                     if now - last >= BATCH_SECONDS:
-                        self.post_message(TokensGenerated(generation, pieces, top))
-                        pieces, last = [], now
+                        self.post_message(TokensGenerated(generation, pieces, top, tops))
+                        pieces, tops, last = [], [], now
                 else:
                     reason = "length" if count >= length else "end"
             except TuiGenError as e:
@@ -371,25 +565,17 @@ class Playground(Vertical):
         finally:
             self._live_settings = None
             if pieces:
-                self.post_message(TokensGenerated(generation, pieces, top))
+                self.post_message(TokensGenerated(generation, pieces, top, tops))
             self.post_message(GenerationEnded(generation, count, reason, error))
 
     def on_tokens_generated(self, message: TokensGenerated) -> None:
         message.stop()
         if message.generation != self._generation:
             return
-        out = self.output
-        # One append per run of characters of the same colour: fewer, larger appends.
-        run, run_style, run_prob = [], None, 0.0
-        for ch, p in message.pieces:
-            style = prob_style(p)
-            if style is not run_style and run:
-                out.append_char("".join(run), run_prob)
-                run = []
-            run.append(ch)
-            run_style, run_prob = style, p
-        if run:
-            out.append_char("".join(run), run_prob)
+        self._append_pieces(message.pieces)
+        if self._writing is not None:
+            tops = message.tops or [[] for _ in message.pieces]
+            self._writing.tokens.extend(Written(ch, p, t) for (ch, p), t in zip(message.pieces, tops))
         self.generated += len(message.pieces)
         if message.pieces:
             self.query_one(NextCharPanel).show(message.top, message.pieces[-1][0])
@@ -404,6 +590,7 @@ class Playground(Vertical):
             self.app.notify(message.error[0].upper() + message.error[1:], title="Cannot generate",
                             severity="error", markup=False)
         self._finish_line(message.reason)
+        self._place_cursor()
 
     def on_model_ready(self, message: ModelReady) -> None:
         # A snapshot built in the generator thread: keep the model, forget the raw snapshot.
@@ -412,6 +599,7 @@ class Playground(Vertical):
                 self._snapshot = None
             self.model = message.model
             self._show_label()
+            self._sync_score_source()
         message.stop()
 
     def _finish_line(self, reason: str) -> None:

@@ -1,14 +1,23 @@
-"""A line-based view for text that streams in one character at a time."""
+"""A line-based view for text that streams in one character at a time, with an optional cursor.
+
+The cursor (off unless set_cursor() is called) sits on one character of the text; the view keeps every
+character's display position, so moving it, or clicking a character, costs a lookup, not a re-layout.
+A whole coloured text can also be laid out off the UI thread (Layout) and shown at once (show_layout).
+"""
 
 from __future__ import annotations
 
 import math
+from array import array
+from bisect import bisect_right
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.geometry import Size
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -24,6 +33,9 @@ PROB_STYLES = tuple(
     Style(color=c) for c in ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
 )
 SEED_STYLE = Style(bold=True)
+UNKNOWN_STYLE = Style(color="magenta", underline=True)  # a character outside the model's vocabulary
+CURSOR_STYLE = Style(reverse=True)
+COL_BITS = 20  # a character's position is packed as row << COL_BITS | column: one int each
 
 
 def prob_style(prob: float) -> Style:
@@ -32,6 +44,71 @@ def prob_style(prob: float) -> Style:
         return PROB_STYLES[0]
     index = int(min(max(prob, 0.0), 1.0) * len(PROB_STYLES))
     return PROB_STYLES[min(index, len(PROB_STYLES) - 1)]
+
+
+class Layout:
+    """Logical lines as runs of (original text, style), their wrap into display rows, and where each
+    character of the text starts (packed row and column, for the cursor and for clicks). Plain data:
+    a worker thread may build one (add), the view then shows it."""
+
+    def __init__(self, wrap: int) -> None:
+        self.wrap = max(1, wrap)
+        self.lines: list[list[tuple[str, Style]]] = [[]]
+        self.rows: list[list[Segment]] = [[]]
+        self.row_cells: list[int] = [0]
+        self.pos = array("q")  # per character of the text (line breaks included)
+
+    def add(self, text: str, style: Style) -> None:
+        """Append text (one run per call: merging runs by concatenation would be quadratic)."""
+        start = 0
+        for i, ch in enumerate(text):
+            if ch == "\n":
+                if i > start:
+                    self.lines[-1].append((text[start:i], style))
+                self.pos.append((len(self.rows) - 1) << COL_BITS | self.row_cells[-1])
+                self.lines.append([])
+                self._new_row()
+                start = i + 1
+                continue
+            self._place(ch, style)
+        if len(text) > start:
+            self.lines[-1].append((text[start:], style))
+
+    def _place(self, ch: str, style: Style) -> None:
+        shown = printable(ch)
+        width = cell_len(shown)
+        # A row always takes at least one char, so a too-wide char can't loop.
+        if self.row_cells[-1] and self.row_cells[-1] + width > self.wrap:
+            self._new_row()
+        self.pos.append((len(self.rows) - 1) << COL_BITS | self.row_cells[-1])
+        row = self.rows[-1]
+        if row and row[-1].style is style:
+            row[-1] = Segment(row[-1].text + shown, style)
+        else:
+            row.append(Segment(shown, style))
+        self.row_cells[-1] += width
+
+    def _new_row(self) -> None:
+        self.rows.append([])
+        self.row_cells.append(0)
+
+    def rewrapped(self, wrap: int) -> "Layout":
+        out = Layout(wrap)
+        for index, line in enumerate(self.lines):
+            if index:
+                out.add("\n", SEED_STYLE)
+            for text, style in line:
+                out.add(text, style)
+        return out
+
+    def char_at(self, row: int, col: int) -> int | None:
+        """The index of the character drawn at (row, col), or the last one before it on that row."""
+        if not self.pos:
+            return None
+        i = bisect_right(self.pos, row << COL_BITS | min(col, (1 << COL_BITS) - 1)) - 1
+        if i < 0:
+            return 0
+        return i
 
 
 class StreamView(ScrollView, can_focus=True):
@@ -55,7 +132,27 @@ class StreamView(ScrollView, can_focus=True):
     # Selection needs per-row offsets we don't keep; keep it off.
     ALLOW_SELECT = False
 
+    # The cursor's keys (while a cursor is shown; otherwise they scroll, as ScrollView's do).
+    BINDINGS = [
+        Binding("left", "cursor(-1)", show=False),
+        Binding("right", "cursor(1)", show=False),
+        Binding("home", "cursor_to('start')", show=False),
+        Binding("end", "cursor_to('end')", show=False),
+    ]
+
     DEFAULT_WRAP = 80  # used until the widget has a size
+
+    class CursorMoved(Message):
+        """The cursor is on character `index` of the text (user moves and set_cursor alike)."""
+
+        def __init__(self, view: "StreamView", index: int) -> None:
+            super().__init__()
+            self.view = view
+            self.index = index
+
+        @property
+        def control(self) -> "StreamView":
+            return self.view
 
     def __init__(
         self,
@@ -67,24 +164,45 @@ class StreamView(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._wrap = self.DEFAULT_WRAP
+        self.cursor: int | None = None  # index into the text; None: no cursor
+        self.cursor_floor = 0  # the cursor stays at or after this character (after the seed, say)
         self._reset()
 
     def _reset(self) -> None:
-        # Logical lines as runs of (text, style), one run per append call.
-        self._lines: list[list[tuple[str, Style]]] = [[]]
-        # Display rows (wrapped), as segment lists plus their cell lengths.
-        self._rows: list[list[Segment]] = [[]]
-        self._row_cells: list[int] = [0]
+        self._layout = Layout(self._wrap)
+        self.cursor = None
+
+    # The layout's parts under their old names (tests and callers read them).
+    @property
+    def _lines(self) -> list[list[tuple[str, Style]]]:
+        return self._layout.lines
+
+    @property
+    def _rows(self) -> list[list[Segment]]:
+        return self._layout.rows
+
+    @property
+    def _row_cells(self) -> list[int]:
+        return self._layout.row_cells
 
     @property
     def text(self) -> str:
         """The plain text shown so far (sanitised, tabs expanded)."""
-        return "\n".join("".join(t for t, _ in line) for line in self._lines)
+        return "\n".join("".join(visible(t) for t, _ in line) for line in self._lines)
+
+    @property
+    def length(self) -> int:
+        """Characters of the text as given (before sanitising): the cursor's range."""
+        return len(self._layout.pos)
 
     @property
     def row_count(self) -> int:
         """Number of display rows after wrapping."""
         return len(self._rows)
+
+    @property
+    def wrap_width(self) -> int:
+        return self._wrap
 
     def append_seed(self, text: str) -> None:
         """Append prompt text in the neutral seed style."""
@@ -100,6 +218,60 @@ class StreamView(ScrollView, can_focus=True):
         self.scroll_to(0, 0, animate=False, immediate=True, force=True)
         self.refresh()
 
+    def show_layout(self, layout: Layout) -> None:
+        """Show a text laid out elsewhere (a worker thread), replacing what is shown; rewrapped here
+        if the view's width changed meanwhile."""
+        self._layout = layout if layout.wrap == self._wrap else layout.rewrapped(self._wrap)
+        if self.cursor is not None:
+            self.cursor = min(self.cursor, max(self.length - 1, 0)) if self.length else None
+        self.virtual_size = Size(self._wrap, len(self._rows))
+        self.refresh()
+
+    def set_cursor(self, index: int | None, floor: int | None = None) -> None:
+        """Show the cursor on character `index` (kept within cursor_floor and the text), or hide it."""
+        if floor is not None:
+            self.cursor_floor = floor
+        if index is None or self.length <= self.cursor_floor:
+            old, self.cursor = self.cursor, None
+            if old is not None:
+                self.refresh()
+            return
+        index = max(self.cursor_floor, min(index, self.length - 1))
+        old, self.cursor = self.cursor, index
+        for i in (old, index):
+            if i is not None and i < self.length:
+                self.refresh_lines(self._layout.pos[i] >> COL_BITS, 1)
+        if old is None:
+            self.refresh()
+        row = self._layout.pos[index] >> COL_BITS
+        self.scroll_to_region(Region(0, row, 1, 1), animate=False, immediate=True, force=True)
+        self.post_message(self.CursorMoved(self, index))
+
+    # Keys and mouse ---------------------------------------------------------
+
+    def action_cursor(self, step: int) -> None:
+        if self.cursor is None:
+            self.scroll_left() if step < 0 else self.scroll_right()
+            return
+        self.set_cursor(self.cursor + step)
+
+    def action_cursor_to(self, where: str) -> None:
+        if self.cursor is None:
+            self.scroll_home() if where == "start" else self.scroll_end()
+            return
+        self.set_cursor(self.cursor_floor if where == "start" else self.length - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        if self.cursor is None:
+            return
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        scroll_x, scroll_y = self.scroll_offset
+        index = self._layout.char_at(scroll_y + offset.y, scroll_x + offset.x)
+        if index is not None:
+            self.set_cursor(index)
+
     # Internals ------------------------------------------------------------
 
     def _append(self, text: str, style: Style) -> None:
@@ -107,18 +279,7 @@ class StreamView(ScrollView, can_focus=True):
             return
         at_end = self.is_vertical_scroll_end
         first_dirty = len(self._rows) - 1
-        pending: list[str] = []
-        for ch in text:
-            if ch == "\n":
-                self._flush(pending, style)
-                self._lines.append([])
-                self._new_row()
-                continue
-            shown = printable(ch)
-            pending.append(shown)
-            for c in shown:
-                self._add_to_row(c, style)
-        self._flush(pending, style)
+        self._layout.add(text, style)
         rows = len(self._rows)
         grew = rows - 1 != first_dirty
         if grew:
@@ -128,46 +289,13 @@ class StreamView(ScrollView, can_focus=True):
         if at_end and grew:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
-    def _flush(self, pending: list[str], style: Style) -> None:
-        # One run per append call (not merged with the previous run): merging
-        # by string concatenation would be quadratic on long same-style lines.
-        if pending:
-            self._lines[-1].append(("".join(pending), style))
-            pending.clear()
-
-    def _new_row(self) -> None:
-        self._rows.append([])
-        self._row_cells.append(0)
-
-    def _add_to_row(self, ch: str, style: Style) -> None:
-        width = cell_len(ch)
-        # A row always takes at least one char, so a too-wide char can't loop.
-        if self._row_cells[-1] and self._row_cells[-1] + width > self._wrap:
-            self._new_row()
-        row = self._rows[-1]
-        if row and row[-1].style is style:
-            row[-1] = Segment(row[-1].text + ch, style)
-        else:
-            row.append(Segment(ch, style))
-        self._row_cells[-1] += width
-
-    def _rewrap(self) -> None:
-        self._rows = [[]]
-        self._row_cells = [0]
-        for index, line in enumerate(self._lines):
-            if index:
-                self._new_row()
-            for text, style in line:
-                for ch in text:
-                    self._add_to_row(ch, style)
-        self.virtual_size = Size(self._wrap, len(self._rows))
-
     def on_resize(self, event: events.Resize) -> None:
         wrap = max(1, self.scrollable_content_region.width)
         if wrap != self._wrap:
             at_end = self.is_vertical_scroll_end
             self._wrap = wrap
-            self._rewrap()
+            self._layout = self._layout.rewrapped(wrap)
+            self.virtual_size = Size(self._wrap, len(self._rows))
             if at_end:
                 self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
             self.refresh()
@@ -184,4 +312,20 @@ class StreamView(ScrollView, can_focus=True):
         if index >= len(self._rows):
             return Strip.blank(width, base)
         strip = Strip(self._rows[index], self._row_cells[index])
+        if self.cursor is not None and self.cursor < self.length:
+            packed = self._layout.pos[self.cursor]
+            if packed >> COL_BITS == index:
+                strip = self._with_cursor(strip, packed & ((1 << COL_BITS) - 1))
         return strip.crop_extend(scroll_x, scroll_x + width, None).apply_style(base)
+
+    def _with_cursor(self, strip: Strip, col: int) -> Strip:
+        """The row with the cursor's cells reversed (a line break's cursor: the cell after the row)."""
+        width = 1
+        pos, i = self._layout.pos, self.cursor
+        if i is not None and i + 1 < len(pos) and pos[i + 1] >> COL_BITS == pos[i] >> COL_BITS:
+            width = max(1, (pos[i + 1] & ((1 << COL_BITS) - 1)) - col)  # a wide character, a tab
+        elif i is not None and i + 1 == len(pos):
+            width = max(1, strip.cell_length - col)  # the last character: to the end of its row
+        strip = strip.extend_cell_length(col + width)
+        before, cell, after = strip.divide([col, col + width, strip.cell_length])
+        return Strip.join([before, cell.apply_style(CURSOR_STYLE), after])
