@@ -26,6 +26,7 @@ from tui_gen import events as ev
 from tui_gen import worker as wk
 from tui_gen.app.bindings import APP_BINDINGS, PALETTE_COMMANDS
 from tui_gen.app.compare import CompareMixin
+from tui_gen.app.lens import LensMixin
 from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
@@ -89,7 +90,8 @@ class PrunedFooter(Footer):
             watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
-class TuiGenApp(CompareMixin, App[int]):  # CompareMixin: the runs screen (c) and the plot's controls
+class TuiGenApp(CompareMixin, LensMixin, App[int]):  # CompareMixin: the runs screen (c) and the plot's controls;
+    # LensMixin: the sweep (w) and the neuron explorer (n)
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = APP_BINDINGS

@@ -94,3 +94,23 @@ class CurvesGrew(Message):
     def __init__(self, updates: list) -> None:
         super().__init__()
         self.updates = updates
+
+
+class SweepDrawn(Message):
+    """The sweep screen's samples (tui_gen.sweep.SweepSample), drawn in a thread, or why not."""
+
+    def __init__(self, request: int, samples: list, error: str | None = None) -> None:
+        super().__init__()
+        self.request = request  # which draw: a late answer to an earlier one is dropped
+        self.samples = samples
+        self.error = error
+
+
+class TextExplored(Message):
+    """The neuron explorer's reading of a text (tui_gen.neurons.explore and its features), or why not."""
+
+    def __init__(self, request: int, result: Any = None, error: str | None = None) -> None:
+        super().__init__()
+        self.request = request
+        self.result = result
+        self.error = error
