@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static, TextArea
 from tui_gen.app.bindings import NEURON_BINDINGS
 from tui_gen.app.messages import ModelReady, TextExplored
 from tui_gen.app.widgets.activation_view import ActivationView, scale_of
-from tui_gen.textsafe import one_line, visible
+from tui_gen.textsafe import one_line, safe_char, visible
 
 MAX_CHARS = 20_000  # read at once: the ranking is over every unit and character
 TOP = 5  # units listed per feature
@@ -43,27 +43,37 @@ class Exploration:
     sizes: list
 
 
+def symbols(text: str) -> str:
+    """Control characters and escape sequences as their symbols (ESC as ␛), newlines and tabs kept:
+    a TextArea draws what it holds as it is, and ESC would reach the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c in "\n\t" else safe_char(c) for c in text)
+
+
 class BoundedTextArea(TextArea):
-    """A TextArea that keeps at most `limit` characters: a huge paste is cut, with a notice."""
+    """A TextArea that keeps at most `limit` characters (a huge paste is cut, with a notice), and
+    holds what is pasted with its control characters as symbols."""
 
     def __init__(self, text: str, limit: int, **kwargs) -> None:
-        super().__init__(text, **kwargs)
+        super().__init__(symbols(text[:limit]), **kwargs)
         self.limit = limit
 
     async def _on_paste(self, event: events.Paste) -> None:
         if self.read_only:
             return
+        event.prevent_default()  # instead of TextArea's own paste, which inserts it all as it is
         start, end = sorted(self.selection)
         replaced = len(self.get_text_range(start, end))
         room = max(0, self.limit - (len(self.text) - replaced))
-        if len(event.text) <= room:
-            return  # TextArea's own paste
-        event.prevent_default()  # TextArea's own would insert all of it
-        self.app.notify(f"The pasted text has {len(event.text):,} characters; the box keeps at most "
-                        f"{self.limit:,}, so {room:,} of them went in.", title="Text cut",
-                        severity="warning", markup=False)
-        if room:
-            result = self.replace(event.text[:room], start, end)
+        pasted = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        if len(pasted) > room:
+            self.app.notify(f"The pasted text has {len(pasted):,} characters; the box keeps at most "
+                            f"{self.limit:,}, so {room:,} of them went in.", title="Text cut",
+                            severity="warning", markup=False)
+            pasted = pasted[:room]
+        if pasted:
+            result = self.replace(symbols(pasted), start, end)
             self.move_cursor(result.end_location)
 
 
@@ -109,7 +119,7 @@ class NeuronScreen(ModalScreen[None]):
         if self.cut_from is not None:
             self.app.notify(f"The text has {self.cut_from:,} characters; the explorer reads its first "
                             f"{MAX_CHARS:,}.", title="Text cut", severity="warning", markup=False)
-        self.action_explore()
+        self.call_after_refresh(self.action_explore)
 
     # ---- reading the text ------------------------------------------------------------------------------
     def action_explore(self) -> None:

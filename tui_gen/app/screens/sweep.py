@@ -210,24 +210,26 @@ class SweepScreen(ModalScreen[None]):
         except Exception as e:  # noqa: BLE001 - a bug: say so here rather than kill the app
             self.post_message(SweepDrawn(request, [], f"the sweep failed: {type(e).__name__}: {e}"))
 
-    def on_sweep_drawn(self, message: SweepDrawn) -> None:
+    async def on_sweep_drawn(self, message: SweepDrawn) -> None:
         message.stop()
         if message.request != self.request:
             return  # an earlier draw's late answer
-        self.drawing = False
         if message.error:
+            self.drawing = False
             self._refuse(message.error)
             return
-        self.samples = [s for s, _ in message.samples]
         results = self.query_one("#sweep-results", ScrollableContainer)
-        results.remove_children()
+        await results.remove_children()
         columns = []
-        for i, (sample, stops) in enumerate(message.samples):
-            column = VerticalScroll(Static(sample_text(sample, stops), classes="sweep-text"),
-                                    id=f"sweep-{i}", classes="sweep-column")
+        for sample, stops in message.samples:
+            column = VerticalScroll(Static(sample_text(sample, stops), classes="sweep-text"), classes="sweep-column")
             column.border_title = heading(sample)
             columns.append(column)
-        results.mount_all(columns)
+        await results.mount_all(columns)
+        if message.request != self.request:
+            return  # another draw began meanwhile: its answer redraws
+        self.samples = [s for s, _ in message.samples]
+        self.drawing = False
         means = [s.mean_bits for s in self.samples if not math.isnan(s.mean_bits)]
         line = f"{len(self.samples)} sample{'s' if len(self.samples) != 1 else ''}"
         if means:
