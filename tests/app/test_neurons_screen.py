@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, TextArea
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens.neurons import MAX_CHARS, NeuronScreen
-from tui_gen.app.widgets.activation_view import LEVEL_STYLES, PALETTE, ActivationView
+from tui_gen.app.widgets.activation_view import PALETTE, ActivationView
 from tui_gen.app.widgets import StreamView
 
 WIDE = (160, 48)
@@ -59,38 +59,43 @@ async def explore_text(pilot, screen: NeuronScreen, text: str, regex: str = "") 
     await pilot.pause()
 
 
-def shown_levels(view: ActivationView) -> tuple[str, list[int]]:
+def shown_warmth(view: ActivationView) -> tuple[str, list[int]]:
     """What the view draws, row by row through render_line (the screen's own path): the characters
-    and each one's palette index, read back from its background colour."""
-    by_colour = {s.bgcolor: i for i, s in enumerate(LEVEL_STYLES)}
-    chars, lv = [], []
+    and how warm each one's background is (above 0 red, the deeper the larger; below 0 blue)."""
+    from rich.color import Color
+
+    palette = {Color.parse(c).triplet for c in PALETTE}  # which the colours are is not assumed
+    chars, warmth = [], []
     start = view.scroll_offset.y
     for y in range(view.virtual_size.height):
         view.scroll_to(0, y, animate=False, immediate=True, force=True)
         strip = view.render_line(y - view.scroll_offset.y)
         for seg in strip:
-            if seg.style is None or seg.style.bgcolor not in by_colour:
+            rgb = seg.style.bgcolor.triplet if seg.style and seg.style.bgcolor else None
+            if rgb not in palette:
                 continue  # the padding after the row's end
+            # a diverging palette: the hue says the side (red above 0, blue below), the depth how far
+            side = (rgb.red > rgb.blue) - (rgb.red < rgb.blue)
             for c in seg.text:
                 chars.append(c)
-                lv.append(by_colour[seg.style.bgcolor])
+                warmth.append(side * (765 - rgb.red - rgb.green - rgb.blue))
     view.scroll_to(0, start, animate=False, immediate=True, force=True)
-    return "".join(chars), lv
+    return "".join(chars), warmth
 
 
 def assert_colours_follow(view: ActivationView, values: np.ndarray, text: str) -> None:
-    """The colours follow the values: the larger, the redder; above 0 red, below blue; the extreme
-    |value| at the end of the palette."""
-    chars, lv = shown_levels(view)
+    """The colours follow the values: the larger, the redder; clearly above 0 red, below 0 blue; the
+    largest |value| the most saturated."""
+    chars, warmth = shown_warmth(view)
     assert chars == text.replace("\n", "⏎")  # one cell per character in these texts
-    lv = np.array(lv)
+    warmth = np.array(warmth)
     order = np.argsort(values, kind="stable")
-    assert np.all(np.diff(lv[order]) >= 0), "a larger activation drawn less red"
+    assert np.all(np.diff(warmth[order]) >= 0), "a larger activation drawn less red"
     scale = np.abs(values).max()
-    assert np.all(lv[values > 0.1 * scale] > len(PALETTE) // 2)
-    assert np.all(lv[values < -0.1 * scale] < len(PALETTE) // 2)
+    assert np.all(warmth[values > 0.1 * scale] > 0) and np.all(warmth[values < -0.1 * scale] < 0)
     extreme = int(np.abs(values).argmax())
-    assert lv[extreme] in (0, len(PALETTE) - 1)
+    assert abs(warmth[extreme]) == np.abs(warmth).max()
+    assert len(set(warmth.tolist())) > 2  # graded, not two colours
 
 
 def test_the_explorer_lists_explores_ranking_and_colours_the_text_by_the_chosen_unit(tiny_model):
@@ -217,7 +222,7 @@ def test_huge_pastes_control_characters_and_too_little_text(tiny_model):
             assert area.text == "ok ␛[31mred␛[0m ␇bell\tend\n" * 2, repr(area.text)
             await explore_text(pilot, screen, area.text)
             view = screen.query_one(ActivationView)
-            chars, _ = shown_levels(view)
+            chars, _ = shown_warmth(view)
             assert "\x1b" not in chars and "␛[31m" in chars and "␇bell" in chars
             assert "\x1b" not in screen_text(app)
             area.text = "a"
