@@ -166,3 +166,15 @@ def test_the_sweep_uses_the_newest_training_weights(tiny_snapshot):
             await wait_for(pilot, lambda: app.playground.model is not None, what="the playground to keep it")
             assert app.playground.model.step == tiny_snapshot.step
     run(body())
+
+
+def test_a_seed_the_model_cannot_read_is_refused_with_the_reason(tiny_model):
+    async def body():
+        app = make_app(tiny_model)
+        async with app.run_test(size=NARROW) as pilot:
+            screen = await open_sweep(pilot, app, seed="café ☕")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not screen.drawing, what="the refusal")
+            assert "the seed has characters the model never saw: 'é', '☕'" in screen.error
+            assert not screen.samples and isinstance(app.screen, SweepScreen)
+    run(body())

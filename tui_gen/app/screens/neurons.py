@@ -252,7 +252,7 @@ class NeuronScreen(ModalScreen[None]):
             words += (f" · from {float(values.min()):+.2f} to {float(values.max()):+.2f}"
                       f" (blue -{scale_of(values):.2f}, white 0, red +{scale_of(values):.2f})")
         self.unit_words = words
-        self.query_one("#neurons-unit", Static).update(Text(words, no_wrap=True, overflow="ellipsis"))
+        self.query_one("#neurons-unit", Static).update(Text(words, no_wrap=True, overflow="ellipsis"), layout=False)
 
     def _status(self, text: Text) -> None:
         self.query_one("#neurons-status", Static).update(text)
