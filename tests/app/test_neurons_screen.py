@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support.pilot import notes, run, screen_text, wait_for
+from support.pilot import choose, notes, run, screen_text, wait_for
 from textual import events
 from textual.widgets import DataTable, Input, TextArea
 
@@ -193,6 +193,10 @@ def test_a_bad_regex_is_a_notice_and_a_good_one_is_ranked(tiny_model):
             await explore_text(pilot, screen, TEXT, regex="[A-Z]\\w+")
             assert "matches [A-Z]\\w+" in screen.result.ranked
             assert any(u.feature == "matches [A-Z]\\w+" for u in screen.rows)
+            # a pattern that backtracks for ages would hold the GIL, and the screen with it: refused
+            await explore_text(pilot, screen, "a" * 40 + "b\n" + TEXT, regex="(a+)+$")
+            assert "Cannot read the text: The regular expression '(a+)+$' takes over 3 s" in notes(app)[-1]
+            assert screen.result is not None and "matches (a+)+$" not in screen.result.ranked
             await explore_text(pilot, screen, TEXT, regex="zzz")
             assert "not in this text, so not ranked:" in screen_text(app).replace("\n", " ")
             assert "matches zzz" not in screen.result.ranked
@@ -232,4 +236,13 @@ def test_huge_pastes_control_characters_and_too_little_text(tiny_model):
             assert "at least 2 characters" in screen_text(app) and screen.request == before
             await pilot.press("escape")
             assert not isinstance(app.screen, NeuronScreen)
+    run(body())
+
+
+def test_the_palette_opens_the_explorer(tiny_model):
+    async def body():
+        app = make_app(tiny_model)
+        async with app.run_test(size=NARROW) as pilot:
+            await choose(pilot, app, "Neuron explorer")
+            await wait_for(pilot, lambda: isinstance(app.screen, NeuronScreen), what="the explorer")
     run(body())

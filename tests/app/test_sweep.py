@@ -3,7 +3,7 @@ real model; what it shows is checked against tui_gen.sweep run directly with the
 
 from __future__ import annotations
 
-from support.pilot import notes, run, screen_text, wait_for
+from support.pilot import choose, notes, run, screen_text, wait_for
 from textual.widgets import Input, Static
 
 from tui_gen.app.app import TuiGenApp
@@ -177,4 +177,13 @@ def test_a_seed_the_model_cannot_read_is_refused_with_the_reason(tiny_model):
             await wait_for(pilot, lambda: not screen.drawing, what="the refusal")
             assert "the seed has characters the model never saw: 'é', '☕'" in screen.error
             assert not screen.samples and isinstance(app.screen, SweepScreen)
+    run(body())
+
+
+def test_the_palette_opens_the_sweep(tiny_model):
+    async def body():
+        app = make_app(tiny_model)
+        async with app.run_test(size=NARROW) as pilot:
+            await choose(pilot, app, "Sweep temperatures")
+            await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what="the sweep screen")
     run(body())

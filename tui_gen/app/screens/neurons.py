@@ -28,6 +28,24 @@ from tui_gen.textsafe import one_line, safe_char, visible
 MAX_CHARS = 20_000  # read at once: the ranking is over every unit and character
 TOP = 5  # units listed per feature
 REGEX_CHARS = 200
+REGEX_SECONDS = 0.25  # a regex slower than this over the text is refused (it would stall the screen as long)
+REGEX_TIMEOUT = 3.0
+
+
+def check_pattern_speed(pattern: str, text: str) -> None:
+    """Refuse a regex that takes long over the text: Python's re holds the GIL while it matches, so
+    it would freeze the screen (tui_gen.regex_time measures it in a child process). Call from a thread."""
+    from tui_gen.errors import ConfigError
+    from tui_gen.regex_time import match_seconds
+
+    try:
+        seconds = match_seconds(pattern, text, REGEX_TIMEOUT)
+    except (OSError, ValueError):
+        return  # no child process here, or a bad pattern: features() says what is wrong with it
+    if seconds is None or seconds > REGEX_SECONDS:
+        took = f"over {REGEX_TIMEOUT:g} s" if seconds is None else f"{seconds:.1f} s"
+        raise ConfigError(f"the regular expression {one_line(pattern)!r} takes {took} over this text (it backtracks "
+                          "a lot), too long to run beside the screen: simplify it (no nested repeats like (a+)+)")
 
 
 @dataclass
@@ -164,6 +182,8 @@ class NeuronScreen(ModalScreen[None]):
             from tui_gen.neurons import explore, features
 
             try:
+                for pattern in patterns.values():
+                    check_pattern_speed(pattern, text)
                 model, built = model_for(weights)
                 if built:
                     self.playground.post_message(ModelReady(model))  # the playground keeps what was built
@@ -183,7 +203,9 @@ class NeuronScreen(ModalScreen[None]):
             return  # an earlier reading's late answer
         self.exploring = False
         if message.error:
-            self._status(Text(visible(message.error[0].upper() + message.error[1:]), style="red"))
+            words = message.error[0].upper() + message.error[1:]
+            self._status(Text(visible(words), style="red"))
+            self.app.notify(words, title="Cannot read the text", severity="warning", markup=False)
             return
         result = self.result = message.result
         self.rows = [u for units in result.ranked.values() for u in units]
