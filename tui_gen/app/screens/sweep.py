@@ -23,11 +23,12 @@ from tui_gen.app.bindings import SWEEP_BINDINGS
 from tui_gen.app.messages import ModelReady, SweepDrawn
 from tui_gen.app.widgets.stream_view import prob_style
 from tui_gen.errors import ConfigError
-from tui_gen.textsafe import NEWLINE, one_line, safe_char
+from tui_gen.textsafe import one_line, safe_char
 
 MAX_SAMPLES = 16  # side by side, more would not be readable
 MAX_TEMPERATURE = 100.0  # as tui_gen.sample.check_temperature
 DEFAULT_TEMPERATURES = "0.5, 0.8, 1.2"
+SEED_SHOWN = 40  # characters of the seed on the settings line (a pasted seed may be 100 KB)
 
 
 def parse_temperatures(text: str) -> list[float]:
@@ -122,7 +123,8 @@ class SweepScreen(ModalScreen[None]):
 
     def _settings_line(self) -> str:
         d = self.draw
-        parts = [f"from the seed {one_line(self.seed)!r}" if self.seed else "from the start of a line",
+        seed = one_line(self.seed[:SEED_SHOWN]) + ("…" if len(self.seed) > SEED_SHOWN else "")
+        parts = [f"from the seed {seed!r}" if self.seed else "from the start of a line",
                  f"up to {self.length:,} characters", f"top-k {d.top_k or 'off'}",
                  f"top-p {d.top_p:g}" if d.top_p < 1 else "top-p off",
                  f"Seed# {d.seed}" if d.seed is not None else "a fresh draw each time"]
