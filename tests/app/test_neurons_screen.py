@@ -169,8 +169,21 @@ def test_keys_step_through_the_units_and_layers(lstm_model):
                 assert screen.unit_layer == layer and screen.unit < acts.layers[layer].shape[1]
             await pilot.press("left_curly_bracket")
             assert screen.unit_layer == names[(names.index(layer) - 1) % 4]
+            # or by name
+            goto = screen.query_one("#neurons-goto", Input)
+            for name, ok in (("c2:3", True), ("c2:4", False), ("h9:0", False), ("h1", False), ("h2:1", True)):
+                goto.value = name
+                goto.focus()
+                await pilot.pause()
+                await pilot.press("enter")
+                if ok:
+                    assert f"{screen.unit_layer}:{screen.unit}" == name and screen.unit_words.startswith(name)
+                else:
+                    assert f"No such unit: There is no unit {name!r}" in notes(app)[-1]
+                    assert "h2 (units 0 to 3)" in notes(app)[-1]
             await pilot.pause()
-            assert_colours_follow(view, acts.unit(screen.unit_layer, screen.unit), TEXT)
+            assert (screen.unit_layer, screen.unit) == ("h2", 1)
+            assert_colours_follow(view, acts.unit("h2", 1), TEXT)
             assert "r = " in screen.unit_words  # its r with the feature of the highlighted row
     run(body())
 

@@ -90,8 +90,7 @@ class PrunedFooter(Footer):
             watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
-class TuiGenApp(CompareMixin, LensMixin, App[int]):  # CompareMixin: the runs screen (c) and the plot's controls;
-    # LensMixin: the sweep (w) and the neuron explorer (n)
+class TuiGenApp(CompareMixin, LensMixin, App[int]):  # the runs screen (c) and the plot's controls; sweep (w), neurons (n)
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = APP_BINDINGS

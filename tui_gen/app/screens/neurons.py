@@ -122,7 +122,9 @@ class NeuronScreen(ModalScreen[None]):
             with Horizontal(classes="lens-row"):
                 yield Label("Regex", classes="field-label")
                 yield Input("", id="neurons-regex", compact=True, max_length=REGEX_CHARS,
-                            placeholder="a feature of your own, like [A-Z]{2,} (enter reads the text again)")
+                            placeholder="a feature of your own, like [A-Z]{2,}")
+                yield Label("Unit", classes="field-label")
+                yield Input("", id="neurons-goto", compact=True, max_length=12, placeholder="h1:12")
             yield Static("", id="neurons-status", classes="dialog-hint")
             with Horizontal(id="neurons-body"):
                 table = DataTable(id="neurons-ranked", cursor_type="row", zebra_stripes=True)
@@ -241,6 +243,30 @@ class NeuronScreen(ModalScreen[None]):
         u = self.rows[row]
         self.unit_layer, self.unit, self.feature = u.layer, u.unit, u.feature
         self._show_unit()
+
+    @on(Input.Submitted, "#neurons-goto")
+    def _goto_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.go_to(event.value)
+
+    def go_to(self, name: str) -> bool:
+        """Show the unit named like "h2:17" (layer:unit). False (said why) if there is none."""
+        if self.result is None:
+            return False
+        layers = self.result.acts.layers
+        layer, _, index = name.strip().partition(":")
+        try:
+            unit = int(index)
+        except ValueError:
+            unit = -1
+        if layer not in layers or not 0 <= unit < layers[layer].shape[1]:
+            have = ", ".join(f"{n} (units 0 to {v.shape[1] - 1})" for n, v in layers.items())
+            self.app.notify(f"There is no unit {one_line(name)!r}: name one as layer:unit, like h1:3, from {have}.",
+                            title="No such unit", severity="warning", markup=False)
+            return False
+        self.unit_layer, self.unit = layer, unit
+        self._show_unit()
+        return True
 
     def action_unit(self, step: int) -> None:
         if self.result is None or self.unit_layer is None:
