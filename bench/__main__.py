@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("--score-app", action="store_true", help="also time keys in the score mode while it scores")
     p.add_argument("--flood", action="store_true", help="also flood the app with events for a minute")
     p.add_argument("--compare", action="store_true", help="also redraw the loss plot with 10 long runs overlaid")
+    p.add_argument("--lens", action="store_true", help="also time the sweep and the neuron explorer (and its keys)")
     p.add_argument("--memory", action="store_true", help="also measure peak memory on a 1 MB seed and a 10 MB line")
     p.add_argument("--corpus-mb", type=float, default=1000,
                    help="with --memory: size of the generated corpus for the corpus-cache rows (MB)")
@@ -61,6 +62,9 @@ def main() -> None:
     if args.compare:
         from . import compare_plot
         rows += compare_plot.run()
+    if args.lens:
+        from . import lens_speed
+        rows += lens_speed.run()
     if args.memory:
         from . import memory
         rows += memory.run(threads=args.threads)

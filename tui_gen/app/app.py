@@ -26,6 +26,7 @@ from tui_gen import events as ev
 from tui_gen import worker as wk
 from tui_gen.app.bindings import APP_BINDINGS, PALETTE_COMMANDS
 from tui_gen.app.compare import CompareMixin
+from tui_gen.app.lens import LensMixin
 from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
@@ -90,7 +91,7 @@ class PrunedFooter(Footer):
             watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
-class TuiGenApp(CompareMixin, WatchingMixin, App[int]):  # the runs screen (c) and the plot's controls; watching
+class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs screen (c), plot controls; watching; sweep (w), neurons (n)
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = APP_BINDINGS

@@ -45,6 +45,11 @@ APP_BINDINGS: list[Binding] = [
     Binding("l", "plot_log", "Log scale", show=False, tooltip="Loss plot: log scale on or off"),
     Binding("v", "plot_overlay_train", "Train curves", show=False,
             tooltip="Loss plot: the compared runs' train curves, or validation only"),
+] + [  # the playground as a lens (tui_gen/app/lens.py); their screens' keys are in their own footers
+    Binding("w", "sweep", "Sweep", show=False,
+            tooltip="Sweep: samples from the seed side by side, one per temperature or N alike"),
+    Binding("n", "neurons", "Neurons", show=False,
+            tooltip="Neuron explorer: units ranked by what they track, the text coloured by one"),
 ]
 
 # One line each: the help screen is full at 120x60 (its dialog is 98% tall for these rows). The
@@ -99,6 +104,10 @@ PALETTE_COMMANDS: list[tuple[str, str, str]] = [
     ("Loss plot: smoothing", "The train curves' EMA: 0.9, 0.97, 0.99, raw, 0.6", "plot_smoothing"),
     ("Loss plot: log scale", "A logarithmic bits/char axis, or a linear one", "plot_log"),
     ("Loss plot: overlaid train curves", "Show or hide the overlaid runs' train curves", "plot_overlay_train"),
+    ("Sweep temperatures", "Samples from the playground's seed side by side: one per temperature, or N alike",
+     "sweep"),
+    ("Neuron explorer", "Which units track quotes, brackets, line position...: the text coloured by one",
+     "neurons"),
 ]
 
 DIALOG_HELP: list[tuple[str, str]] = [
@@ -141,6 +150,21 @@ RUNS_BINDINGS: list[Binding] = [
     Binding("delete,backspace", "clear", "Clear", tooltip="Unmark every run (enter then takes them off the plot)"),
     Binding("r,f5", "refresh", "Refresh", tooltip="Read the models folder again"),
     Binding("escape", "cancel", "Close", tooltip="Back to the app, the plot as it was"),
+]
+
+# The sweep (w) and the neuron explorer (n): their keys are in their own footers, as the runs screen's.
+SWEEP_BINDINGS: list[Binding] = [
+    Binding("ctrl+r", "again", "Again", tooltip="Draw the samples again with the same settings"),
+    Binding("escape", "cancel", "Close", tooltip="Back to the app"),
+]
+
+NEURON_BINDINGS: list[Binding] = [
+    Binding("ctrl+r", "explore", "Explore", tooltip="Read the text (and the regex) again: rank the units"),
+    Binding("left_square_bracket", "unit(-1)", "Unit-", tooltip="The previous unit of this layer"),
+    Binding("right_square_bracket", "unit(1)", "Unit+", tooltip="The next unit of this layer"),
+    Binding("left_curly_bracket", "layer(-1)", "Layer-", tooltip="The same unit of the previous layer"),
+    Binding("right_curly_bracket", "layer(1)", "Layer+", tooltip="The same unit of the next layer"),
+    Binding("escape", "cancel", "Close", tooltip="Back to the app"),
 ]
 
 HELP_SCREEN_BINDINGS: list[Binding] = [

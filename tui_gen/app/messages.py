@@ -119,3 +119,23 @@ class WatchedCheckpointReady(Message):
         self.identity = identity  # tui_gen.watch.checkpoint_identity of the file loaded
         self.model = model
         self.error = error
+
+
+class SweepDrawn(Message):
+    """The sweep screen's samples (tui_gen.sweep.SweepSample), drawn in a thread, or why not."""
+
+    def __init__(self, request: int, samples: list, error: str | None = None) -> None:
+        super().__init__()
+        self.request = request  # which draw: a late answer to an earlier one is dropped
+        self.samples = samples
+        self.error = error
+
+
+class TextExplored(Message):
+    """The neuron explorer's reading of a text (tui_gen.neurons.explore and its features), or why not."""
+
+    def __init__(self, request: int, result: Any = None, error: str | None = None) -> None:
+        super().__init__()
+        self.request = request
+        self.result = result
+        self.error = error

@@ -86,3 +86,12 @@ def from_snapshot(snapshot) -> PlaygroundModel:
     stops = tuple(meta.get("stop_strings") or stops)
     # No validation figure: a snapshot taken between evaluations has not been scored.
     return PlaygroundModel(model, vocab, framing, stops, "training", snapshot.step)
+
+
+def model_for(source) -> tuple[PlaygroundModel, bool]:
+    """The model for the playground's weights (Playground.weights): a PlaygroundModel as it is, a
+    training Snapshot built here (call from a thread). The flag says whether it was built."""
+    if isinstance(source, PlaygroundModel):
+        use_one_thread()
+        return source, False
+    return from_snapshot(source), True

@@ -160,6 +160,22 @@ class Playground(Vertical):
         self.call_after_refresh(self.entry_box.focus)  # once its style shows it
         self.refresh_bindings()
 
+    @property
+    def weights(self):
+        """What the next generation would use: the newest training Snapshot not built yet, else the
+        model (None: none yet). The sweep and the neuron explorer use the same."""
+        return self._snapshot if self._snapshot is not None else self.model
+
+    def read_draw(self) -> tuple[int, "Draw"] | None:
+        """The Length and drawing boxes, checked as generate() checks them; None (said why) if one is wrong."""
+        length = self._number("#length", "Length", 1, MAX_LENGTH)
+        top_k = self._number("#top-k", "Top-k", 0, 1000) if length is not None else None
+        top_p = self._fraction("#top-p", "Top-p") if top_k is not None else None
+        rng_seed = self._rng_seed() if top_p is not None else None
+        if top_p is None or rng_seed is False:
+            return None
+        return length, Draw(top_k, top_p, rng_seed)
+
     def set_model(self, model: PlaygroundModel, pin: bool | None = None) -> None:
         """Generate from this model from now on. pin=True (a checkpoint the user chose): newer training
         snapshots do not replace it until follow_training() is called."""
