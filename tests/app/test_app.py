@@ -331,12 +331,20 @@ def test_failed_event_and_offline_fallback(factory):
 def test_help_screen_lists_every_key():
     async def body():
         app = make_app()
-        async with app.run_test(size=(120, 60)) as pilot:
+        async with app.run_test(size=(139, 60)) as pilot:
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
             assert app.focused is not None and app.focused.id == "help-body"
             await pilot.pause()
-            text = " ".join(screen_text(app).split())
+            body = app.screen.query_one("#help-body")
+            seen = [screen_text(app)]
+            while body.scroll_y < body.max_scroll_y:  # it scrolls: page through it, as a reader would
+                before = body.scroll_y
+                await pilot.press("pagedown")
+                await pilot.pause()
+                assert body.scroll_y > before
+                seen.append(screen_text(app))
+            text = " ".join(" ".join(seen).split())
             for b in APP_BINDINGS + PLAYGROUND_BINDINGS:
                 assert (b.tooltip or b.description) in text, b
             assert "q ^c ^q Quit" in text and "p Pause or resume training" in text
