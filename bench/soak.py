@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+LOG = "metrics.jsonl"  # the run's metrics log, beside its checkpoints
+
 TINY = ["--hidden", "16,16", "--seq-len", "16", "--overlap", "4", "--batch-size", "8", "--embedding", "8"]
 
 
@@ -99,7 +101,7 @@ def soak(minutes: float, corpus: str, flags: list[str], save_every: float, sampl
                 last_mtime = m
             if rss and now >= 1.0:  # not in its first second (not yet the interpreter), nor gone
                 samples.append((round(now, 1), rss, sum(n.endswith(".safetensors") for n in names),
-                                [n for n in names if not n.endswith(".safetensors")]))
+                                [n for n in names if not n.endswith(".safetensors") and n != LOG]))
             time.sleep(sample_every)
         stdout, stderr = proc.communicate()
     except BaseException:
@@ -120,7 +122,7 @@ def soak(minutes: float, corpus: str, flags: list[str], save_every: float, sampl
         "final_files": final,
         "stdout": stdout.decode(errors="replace")[-500:], "stderr": stderr.decode(errors="replace")[-2000:],
     }
-    result["ok"] = (proc.returncode == 0 and final == ["best.safetensors", "last.safetensors"]
+    result["ok"] = (proc.returncode == 0 and final == ["best.safetensors", "last.safetensors", LOG]
                     and result["max_checkpoint_files"] <= 2)
     return result
 

@@ -151,7 +151,14 @@ def test_a_two_process_checkpoint_is_an_ordinary_checkpoint(two_process_run, cor
     run_dir = out / "lines"
     meta = read_meta(run_dir / "last.safetensors")
     assert meta["world_size"] == 2 and meta["step"] == STEPS
-    assert sorted(p.name for p in run_dir.iterdir()) == ["best.safetensors", "last.safetensors"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
+    # rank 0 alone writes the metrics log: one start, one finish, the global batch's characters
+    from tui_gen.metrics_log import read_log
+
+    logged, skipped = read_log(run_dir / "metrics.jsonl")
+    starts = [x for e, x in logged if isinstance(e, ev.Started)]
+    assert skipped == 0 and len(starts) == 1 and starts[0]["world_size"] == 2
+    assert sum(isinstance(e, ev.Finished) for e, _ in logged) == 1 and isinstance(logged[-1][0], ev.Finished)
     assert cli.main(["generate", str(run_dir), "-n", "30", "--random-seed", "1", "--no-stop"]) == 0
     assert len(capsys.readouterr().out) >= 30
     assert cli.main(["eval", str(run_dir), str(corpus_file), "--device", "cpu"]) == 0
@@ -218,7 +225,7 @@ def test_two_torchrun_agents_as_two_machines_train_one_run_resumed_from_one_proc
     assert "trained by 1 process, this run has 2: the data position carries over" in said
     last = load_checkpoint(run / "last.safetensors")
     assert last.step == 10 and last.meta["world_size"] == 2
-    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors", "last.safetensors"]
+    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
 
 
 def descendants(pid: int) -> set[int]:

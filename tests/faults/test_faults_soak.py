@@ -2,7 +2,7 @@
 
 Bound stated and checked: after the first save, the trainer's resident memory ends within 40 MiB of
 where it was, and never peaks more than 80 MiB above it; the run folder never holds more than the
-two checkpoints (best and last), and holds exactly those at the end.
+two checkpoints (best and last) and its metrics log, and holds exactly those at the end.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_soak_45s(tmp_path):
     print({k: v for k, v in r.items() if k not in ("stdout", "stderr")})
     assert rc == 0 and r["exit"] == 0, r["stderr"]
     assert r["saves_seen"] >= 4
-    assert r["final_files"] == ["best.safetensors", "last.safetensors"]
+    assert r["final_files"] == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
     assert r["max_checkpoint_files"] <= 2
     assert not [n for n in r["other_files_seen"] if not n.endswith(".tmp")]
     base = r["rss_after_first_save"]
