@@ -233,6 +233,8 @@ def test_huge_pastes_control_characters_and_too_little_text(tiny_model):
             # escape sequences and controls are symbols, never sent to the terminal
             hostile = "ok \x1b[31mred\x1b[0m \x07bell\tend\r\n" * 2
             area.text = ""
+            area.focus()  # a reading moves the focus to the units: back to the box to paste
+            await pilot.pause()
             assert app.focused is area
             app.post_message(events.Paste(hostile))  # as the terminal's paste comes: to the focused box
             await wait_for(pilot, lambda: area.text, what="the paste")
@@ -258,4 +260,20 @@ def test_the_palette_opens_the_explorer(tiny_model):
         async with app.run_test(size=NARROW) as pilot:
             await choose(pilot, app, "Neuron explorer")
             await wait_for(pilot, lambda: isinstance(app.screen, NeuronScreen), what="the explorer")
+    run(body())
+
+
+def test_with_nothing_written_it_reads_trainings_newest_samples_or_waits_in_the_box(lstm_model):
+    from tui_gen.app.widgets.samples_panel import SamplesPanel
+
+    async def body():
+        app = make_app(lstm_model)
+        async with app.run_test(size=WIDE) as pilot:
+            screen = await open_explorer(pilot, app)  # nothing written, no samples: the box has the focus
+            assert screen.query_one("#neurons-text", TextArea).text == ""
+            assert app.focused is screen.query_one("#neurons-text", TextArea)
+            await pilot.press("escape")
+            app.query_one(SamplesPanel).add(10, 0.8, [("He said ", '"no" and left.'), ("Then ", "yes @bob")])
+            screen = await open_explorer(pilot, app)
+            assert screen.query_one("#neurons-text", TextArea).text == 'He said "no" and left.\nThen yes @bob'
     run(body())

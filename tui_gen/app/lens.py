@@ -11,6 +11,7 @@ from textual.widgets import Input
 from tui_gen.app.screens.neurons import NeuronScreen
 from tui_gen.app.screens.sweep import SweepScreen
 from tui_gen.app.widgets import StreamView
+from tui_gen.app.widgets.samples_panel import SamplesPanel
 
 NO_WEIGHTS = "There is no model yet: wait for training's first evaluation, or press ctrl+o to open a saved run."
 
@@ -41,4 +42,8 @@ class LensMixin:
         if not self._lens_ready("Neuron explorer"):
             return
         pg = self.playground
-        self.push_screen(NeuronScreen(pg, pg.query_one(StreamView).text))
+        text = pg.query_one(StreamView).text
+        if not text.strip():  # nothing written yet: training's newest samples are text of the model's kind
+            blocks = self.query_one(SamplesPanel).blocks
+            text = "\n".join(seed + more for seed, more in blocks[0][2]) if blocks else ""
+        self.push_screen(NeuronScreen(pg, text))

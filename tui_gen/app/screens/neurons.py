@@ -139,6 +139,8 @@ class NeuronScreen(ModalScreen[None]):
         if self.cut_from is not None:
             self.app.notify(f"The text has {self.cut_from:,} characters; the explorer reads its first "
                             f"{MAX_CHARS:,}.", title="Text cut", severity="warning", markup=False)
+        if not self.initial_text.strip():  # nothing to read yet: the box is where to start
+            self.query_one("#neurons-text", TextArea).focus()
         self.call_after_refresh(self.action_explore)
 
     # ---- reading the text ------------------------------------------------------------------------------
@@ -228,6 +230,8 @@ class NeuronScreen(ModalScreen[None]):
         if self.rows:
             table.move_cursor(row=0)
             self._pick(0)
+            if isinstance(self.focused, TextArea):  # read from the box: now the units, where the keys step
+                table.focus()
         else:
             self.unit_layer, self.unit, self.feature = next(iter(result.acts.layers)), 0, None
             self._show_unit()
