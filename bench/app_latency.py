@@ -24,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.common import frame_times  # noqa: E402  (run as a script too)
 DEFAULT_TWEETS = REPO.parent / "shared/data/trump_tweets.txt"
 
 
@@ -111,15 +113,7 @@ async def main(args) -> None:
     options = LaunchOptions(corpus=str(args.tweets), device="cpu", models_dir=str(models), minutes=30)
     app = TuiGenApp(options, warm_up=True)
 
-    frames: list[float] = []
-    display = app._display
-
-    def timed_display(screen, renderable):
-        if renderable is not None:
-            frames.append(time.perf_counter())
-        return display(screen, renderable)
-
-    app._display = timed_display
+    frames = frame_times(app)
     counts = {"messages": 0, "events": 0}
     handle = app.handle_events  # each TrainingEvents message calls it once with its batch
 

@@ -30,3 +30,20 @@ def print_table(title: str, rows: list[tuple], columns: tuple[str, ...]) -> None
     for r in rows:
         table.add_row(*(str(c) for c in r))
     Console().print(table)
+
+
+def frame_times(app) -> list[float]:
+    """A list that gets time.perf_counter() each time `app` puts a frame on screen (the one place the
+    benches reach into Textual's private App._display)."""
+    import time
+
+    frames: list[float] = []
+    display = app._display
+
+    def timed_display(screen, renderable):
+        if renderable is not None:
+            frames.append(time.perf_counter())
+        return display(screen, renderable)
+
+    app._display = timed_display
+    return frames

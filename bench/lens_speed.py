@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from .common import frame_times
+
 CHARS = 20_000
 KEYS = 40
 
@@ -75,15 +77,7 @@ def key_latencies(pm, text: str) -> tuple[list[float], list[float]]:
     from tui_gen.app.screens.neurons import NeuronScreen
 
     app = TuiGenApp(LaunchOptions(train=False, models_dir="models-bench-unused"), model=pm, warm_up=False)
-    frames: list[float] = []
-    display = app._display
-
-    def timed_display(screen, renderable):
-        if renderable is not None:
-            frames.append(time.perf_counter())
-        return display(screen, renderable)
-
-    app._display = timed_display
+    frames = frame_times(app)
 
     async def until(condition, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

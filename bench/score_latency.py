@@ -25,6 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import frame_times  # noqa: E402  (run as a script too)
+
 from bench.app_latency import percentile, wait_until  # noqa: E402
 from bench.score_speed import sample_text  # noqa: E402
 
@@ -50,15 +52,7 @@ async def main(args) -> dict:
 
     app = TuiGenApp(LaunchOptions(train=False, models_dir="models-bench-unused"), model=default_model(),
                     warm_up=False)
-    frames: list[float] = []
-    display = app._display
-
-    def timed_display(screen, renderable):
-        if renderable is not None:
-            frames.append(time.perf_counter())
-        return display(screen, renderable)
-
-    app._display = timed_display
+    frames = frame_times(app)
     async with app.run_test(size=(160, 48)) as pilot:
         pg = app.playground
         pg.toggle_score()

@@ -531,16 +531,13 @@ class Playground(Vertical):
         try:
             import torch
 
-            from tui_gen.app.playground_model import from_snapshot, use_one_thread
+            from tui_gen.app.playground_model import model_for
             from tui_gen.errors import TuiGenError
             from tui_gen.sample import Generator, SamplingSettings
 
             try:
-                if isinstance(source, PlaygroundModel):
-                    model = source
-                    use_one_thread()
-                else:
-                    model = from_snapshot(source)
+                model, built = model_for(source)
+                if built:
                     self.post_message(ModelReady(model))
                 if model.framing == "stream" and not seed:
                     raise TuiGenError("type a seed first: this model continues text, so it needs something to start from")

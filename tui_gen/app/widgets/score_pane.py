@@ -21,7 +21,6 @@ from textual.widgets import Static, TextArea
 
 from tui_gen.app.bindings import SCORE_BOX_BINDINGS
 from tui_gen.app.messages import ModelReady, TextScored
-from tui_gen.app.playground_model import PlaygroundModel
 from tui_gen.app.widgets.next_char_panel import show_char
 from tui_gen.app.widgets.stream_view import PROB_STYLES, SEED_STYLE, UNKNOWN_STYLE, Layout, StreamView, visible
 from tui_gen.textsafe import safe_char
@@ -248,16 +247,13 @@ class ScorePane(Vertical):
         error = None
         result = layout = None
         try:
-            from tui_gen.app.playground_model import from_snapshot, use_one_thread
+            from tui_gen.app.playground_model import model_for
             from tui_gen.errors import TuiGenError
             from tui_gen.score import TextScorer
 
             try:
-                if isinstance(source, PlaygroundModel):
-                    model = source
-                    use_one_thread()
-                else:
-                    model = from_snapshot(source)
+                model, built = model_for(source)
+                if built:
                     self.post_message(ModelReady(model))
                 with self._lock:
                     if request != self._request:
