@@ -9,12 +9,15 @@ redraw, so ten runs of 100,000 steps draw as fast as one."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 from textual.app import ComposeResult
+from rich.text import Text
 from textual.widget import Widget
+from textual.widgets import Static
 from textual_plot import HiResMode, LegendLocation, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter, DurationFormatter, NumericAxisFormatter
 
@@ -189,6 +192,44 @@ class _Overlay:
         return self.smoothed[1]
 
 
+class QuietLegendPlot(PlotWidget):
+    """textual-plot's PlotWidget, whose legend costs a layout pass of the whole screen only when its
+    text changes. textual-plot rewrites and re-places the legend at every plot(), scatter() and clear(),
+    and each lays the screen out again: about 50 ms a redraw here, 5% of a core once a second, which on
+    2 cores the training run pays for twice over (bench.watch_speed). Inside `quiet_legend()` the legend
+    is left alone; at its end it is updated once, if its text changed."""
+
+    _quiet = False
+    _legend_markup: str | None = None
+
+    @contextmanager
+    def quiet_legend(self):
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
+            self._update_legend()
+
+    def _update_legend(self) -> None:
+        if self._quiet:
+            return
+        legend = self.query_one("#legend", Static)
+        wanted: list = []
+        legend.update = lambda content="", **_: wanted.append(content)  # hear what it would show
+        self._position_legend = lambda: None  # and place it below, only if it changed
+        try:
+            super()._update_legend()
+        finally:
+            del legend.update, self._position_legend  # their own methods again
+        if wanted:
+            markup = wanted[-1].markup if isinstance(wanted[-1], Text) else str(wanted[-1])
+            if markup != self._legend_markup:
+                self._legend_markup = markup
+                legend.update(wanted[-1])
+                self._position_legend()
+
+
 class LossPlot(Widget):
     """Live loss curve, and runs overlaid on it. Stores every point up to MAX_STORED per curve (then
     evenly spread means); redraws at most once per interval."""
@@ -233,7 +274,7 @@ class LossPlot(Widget):
 
     def compose(self) -> ComposeResult:
         # Pan/zoom off: limits are reset on every redraw, so a zoom wouldn't stick.
-        plot = PlotWidget(allow_pan_and_zoom=False)
+        plot = QuietLegendPlot(allow_pan_and_zoom=False)
         plot.can_focus = False
         yield plot
 
@@ -407,7 +448,7 @@ class LossPlot(Widget):
     def _redraw(self) -> None:
         self._dirty = False
         self.redraw_count += 1
-        plot = self.query_one(PlotWidget)
+        plot = self.query_one(QuietLegendPlot)
         n = max(MIN_POINTS, self.size.width)
         drawn = []
         for run, kind, label, style, xs, ys in self._series():
@@ -424,18 +465,19 @@ class LossPlot(Widget):
         live = [d for d in drawn if d.run is None]
         self.plotted = (sum(len(d.x) for d in live if d.kind == "train"), sum(len(d.x) for d in live if d.kind == "val"))
 
-        plot.clear()
-        for d in drawn:
-            if not len(d.x):
-                continue
-            if d.kind == "val":
-                if len(d.x) > 1:
-                    plot.plot(d.x, d.y, line_style=d.style, hires_mode=HiResMode.BRAILLE)
-                plot.scatter(d.x, d.y, marker="●", marker_style=d.style, label=d.label)
-            else:
-                plot.plot(d.x, d.y, line_style=d.style, hires_mode=HiResMode.BRAILLE, label=d.label)
-                if len(d.x) == 1:  # a one-point line draws nothing
-                    plot.scatter(d.x, d.y, marker="·", marker_style=d.style)
+        with plot.quiet_legend():  # one legend update for the whole redraw, if its text changed
+            plot.clear()
+            for d in drawn:
+                if not len(d.x):
+                    continue
+                if d.kind == "val":
+                    if len(d.x) > 1:
+                        plot.plot(d.x, d.y, line_style=d.style, hires_mode=HiResMode.BRAILLE)
+                    plot.scatter(d.x, d.y, marker="●", marker_style=d.style, label=d.label)
+                else:
+                    plot.plot(d.x, d.y, line_style=d.style, hires_mode=HiResMode.BRAILLE, label=d.label)
+                    if len(d.x) == 1:  # a one-point line draws nothing
+                        plot.scatter(d.x, d.y, marker="·", marker_style=d.style)
 
         plot.set_xlabel(X_LABELS[self.x_axis])
         axis_cells = max(8, self.size.width - 12)  # less the y axis's labels and the frame
