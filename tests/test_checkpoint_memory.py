@@ -101,3 +101,23 @@ def test_loaded_weights_are_the_models_own_tensors(tmp_path):
         assert ck.tensors["model." + k].data_ptr() == v.data_ptr()
         assert torch.equal(v, tensors["model." + k])
     assert torch.equal(ck.tensors["optim.0.exp_avg"], tensors["optim.0.exp_avg"])
+
+
+def test_loading_a_checkpoint_imports_neither_dynamo_nor_sympy(tmp_path):
+    """The model a checkpoint fills is built uninitialised without torch's meta kernels, which import
+    torch._dynamo and sympy: over a second of CPU at the UI's first checkpoint, taken from training."""
+    model = CharRNN(ModelConfig(vocab_size=len(VOCAB), hidden_sizes=[8, 6], embedding_dim=4))
+    path = save_checkpoint(tmp_path / "x.safetensors", {f"model.{k}": v for k, v in model.state_dict().items()},
+                           meta_for(model.config))
+    code = textwrap.dedent(f"""
+        import sys
+        import torch
+        from tui_gen.checkpoint import load_checkpoint
+        ck = load_checkpoint({str(path)!r})
+        print(sorted(m for m in ("torch._dynamo", "sympy") if m in sys.modules))
+        print(float(sum(p.abs().sum() for p in ck.model.parameters())))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    imported, total = out.split("\n")[:2]
+    assert imported == "[]"
+    assert float(total) == pytest.approx(float(sum(p.abs().sum() for p in model.parameters())), rel=1e-6)

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import torch
 from safetensors.torch import save as st_save
+from torch.overrides import TorchFunctionMode
 
 from .atomic import write_atomic
 from .errors import CheckpointError, ConfigError
@@ -154,8 +155,7 @@ def _load(f: BinaryIO, size: int, label: Path | str, device: str | torch.device)
             f"{path} is inconsistent: the vocabulary has {len(vocab)} ids but the model expects {model_config.vocab_size}"
         )
     try:
-        with torch.device("meta"):  # shapes only: a hostile configuration allocates nothing
-            expected = CharRNN(model_config).state_dict()
+        expected = _unfilled_model(model_config, "meta").state_dict()  # a hostile configuration allocates nothing
     except ConfigError as e:
         raise CheckpointError(f"{path} holds an unusable model configuration: {e}") from None
     n_params = sum(t.numel() for t in expected.values())
@@ -166,9 +166,7 @@ def _load(f: BinaryIO, size: int, label: Path | str, device: str | torch.device)
     # Each tensor is read from its own byte range straight into its final home: the weights into
     # the model (built uninitialised), the training state into tensors of its own. So loading needs
     # about one model plus the training state, never the file's bytes besides.
-    with torch.device("meta"):
-        model = CharRNN(model_config)
-    model = model.to_empty(device="cpu")
+    model = _unfilled_model(model_config, "cpu")
     tensors: dict[str, torch.Tensor] = {}
     for name, t in model.state_dict().items():
         info = table.get("model." + name)
@@ -187,6 +185,26 @@ def _load(f: BinaryIO, size: int, label: Path | str, device: str | torch.device)
     tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
     return Checkpoint(path=label if isinstance(label, Path) else None, meta=meta, tensors=tensors, model=model,
                       vocab=vocab)
+
+
+class _SkipInit(TorchFunctionMode):
+    """torch.nn.init's functions leave the tensor as it is. A model built on the meta device has no values
+    to fill, and torch's meta kernel of normal_ (nn.Embedding's initialiser) imports torch._dynamo: over a
+    second of CPU, in the UI's process at its first checkpoint. On the CPU it saves filling what the file
+    overwrites."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__module__", None) == "torch.nn.init":
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
+def _unfilled_model(config: ModelConfig, device: str) -> CharRNN:
+    """The model with its weights uninitialised: on "meta", shapes only (no memory); on "cpu", for the
+    file to fill. (Not meta then to_empty: torch's meta empty_like imports sympy, half a second more.)"""
+    with torch.device(device), _SkipInit():
+        return CharRNN(config)
 
 
 def _all_finite(t: torch.Tensor, chunk: int = 1 << 20) -> bool:
