@@ -15,10 +15,11 @@ from support.pilot import notes, run, screen_text, wait_for
 from support.processes import child_env
 
 from tui_gen import events as ev
-from tui_gen.app.app import TuiGenApp
+from tui_gen.app.app import PLOT_REDRAW_SECONDS, TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import OpenRunScreen
 from tui_gen.app.state import Status
+from tui_gen.app.watching import WATCH_REDRAW_SECONDS
 from tui_gen.app.widgets.loss_plot import LossPlot
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.metrics_log import encode, log_path
@@ -177,10 +178,13 @@ def test_watch_from_the_open_dialog_then_a_new_run_ends_it(models_dir, factory):
             await pilot.press("w")
             await wait_for(pilot, lambda: app.state.step == 7, 30, "the watched run")
             assert app.watching == str(folder) and not factory.workers
+            plot = app.query_one(LossPlot)
+            assert plot.redraw_interval == WATCH_REDRAW_SECONDS  # a viewer redraws less: it shares the CPUs
             watcher = app.worker
             app._new_run_chosen(app.options.request_for(None))  # the new-run form's Start
             await wait_for(pilot, lambda: factory.workers, 10, "the new run")
             assert app.watching is None and not watcher.alive and app.worker is factory.last
+            assert plot.redraw_interval == PLOT_REDRAW_SECONDS
             assert "watching" not in screen_text(app)
 
     run(body())

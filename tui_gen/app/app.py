@@ -35,7 +35,7 @@ from tui_gen.app.screens import (
     ChangeBudgetScreen, Choice, ConfirmScreen, HelpScreen, NewRunScreen, OpenRunScreen, TrainMoreScreen,
 )
 from tui_gen.app.state import ACTIVE, Status, TrainingState
-from tui_gen.app.watching import WATCH_REFUSALS, WatchingMixin
+from tui_gen.app.watching import WATCH_REDRAW_SECONDS, WATCH_REFUSALS, WatchingMixin
 from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.playground import Playground
@@ -54,6 +54,7 @@ POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking 
 SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while on a big corpus
 QUIT_SECONDS = 10.0
 PANEL_REDRAW_SECONDS = 1.0  # the training panel's figures while steps stream in: once a second at most
+PLOT_REDRAW_SECONDS = 1.0  # the loss plot's new points, as often
 WARNING_NOTICE_SECONDS = 3.0  # training warnings pop up at most this often; the training panel shows each
 NOTICES_KEPT = 200  # TuiGenApp.notices: the newest notifications, for tests and tools
 
@@ -151,7 +152,7 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
             with Vertical(id="train-pane", classes="pane -active"):
                 with Horizontal(id="train-top"):
                     yield TrainingPanel(id="training")
-                    yield LossPlot(id="plot")
+                    yield LossPlot(redraw_interval=PLOT_REDRAW_SECONDS, id="plot")
                 yield ErrorPanel(id="error")
             yield Playground(id="playground", classes="pane")
             yield SamplesPanel(id="samples", classes="pane")
@@ -426,11 +427,18 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
         that, on 2 cores, the training process would otherwise use."""
         if self._panel_timer is not None:
             return
-        wait = self._panel_shown_at + PANEL_REDRAW_SECONDS - time.monotonic()
+        wait = self._panel_shown_at + self._redraw_seconds()[0] - time.monotonic()
         if wait <= 0:
             self._show_state()
         else:
             self._panel_timer = self.set_timer(wait, self._show_state)
+
+    def _redraw_seconds(self) -> tuple[float, float]:
+        """(training panel, loss plot): at most how often new steps redraw them. A watched run is drawn
+        less often: its viewer shares the CPUs with its training."""
+        if self._watching:
+            return WATCH_REDRAW_SECONDS, WATCH_REDRAW_SECONDS
+        return PANEL_REDRAW_SECONDS, PLOT_REDRAW_SECONDS
 
     def _training_changed(self) -> None:
         live = (self.worker is not None and self.state.status in ACTIVE and self.state.status != Status.STOPPING

@@ -22,6 +22,9 @@ from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.errors import TuiGenError
 
+# A watching app shares the CPUs with the training it watches (on 2 cores, each ms of the UI stalls one of
+# torch's two threads, and so both): steps redraw the panel and the plot every 2 s, not every second.
+WATCH_REDRAW_SECONDS = 2.0
 STOP_FOR_WATCH_SECONDS = 120.0  # the app's own run saves before a watch replaces it (as for a new run)
 
 # What each refused command would do to the watched run, and where to do it instead.
@@ -91,7 +94,9 @@ class WatchingMixin:
         self._restart_from = None
         self.notice = None
         self.state = TrainingState(status=Status.STARTING, watching=folder, message=f"watching {folder}")
-        self.query_one(LossPlot).clear()
+        plot = self.query_one(LossPlot)
+        plot.clear()
+        plot.set_redraw_interval(self._redraw_seconds()[1])
         self.query_one(SamplesPanel).clear()
         self.query_one(ErrorPanel).hide()
         self._listen(watcher)
@@ -113,6 +118,7 @@ class WatchingMixin:
         self.state.watching = None
         self.state.status = Status.IDLE
         self.state.message = None
+        self.query_one(LossPlot).set_redraw_interval(self._redraw_seconds()[1])
         self._show_state()
         self._training_changed()
 
@@ -160,9 +166,14 @@ class WatchingMixin:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="watch-load")
     def _load_watched(self) -> None:
+        from tui_gen.app.thread_priority import yield_cpu_to_training
         from tui_gen.watch import checkpoint_identity, newest_checkpoint
 
         folder = self._watching
+        if self._watched_checkpoint is not None:
+            # A newer checkpoint swapped in quietly, nobody waiting for it: the watched run's training goes
+            # first. (The first load keeps its priority: the playground has nothing until it lands.)
+            yield_cpu_to_training()
         if not folder:
             return
         path = newest_checkpoint(folder)

@@ -284,7 +284,16 @@ class LossPlot(Widget):
         plot.set_ylabel("bits/char")
         plot.show_legend(LegendLocation.TOPRIGHT, is_visible=False)
         self._redraw()
-        self.set_interval(self.redraw_interval, self._tick)
+        self._redraw_timer = self.set_interval(self.redraw_interval, self._tick)
+
+    def set_redraw_interval(self, seconds: float) -> None:
+        """Redraw new points at most every `seconds` from now on (keys still redraw at once)."""
+        if seconds == self.redraw_interval:
+            return
+        self.redraw_interval = seconds
+        if self.is_mounted:
+            self._redraw_timer.stop()
+            self._redraw_timer = self.set_interval(seconds, self._tick)
 
     def on_resize(self) -> None:
         # New width means a different decimation; picked up by the next tick.
