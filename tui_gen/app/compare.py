@@ -20,7 +20,7 @@ FOLLOW_SECONDS = 5.0  # how often overlaid runs that are training now are read a
 class CompareMixin:
     """Needs the app's LossPlot, options.models_dir, notify and show_pane."""
 
-    _curve_readers: list = []  # the overlaid runs' CurveReaders, in the plot's order
+    _curve_readers: list | tuple = ()  # the overlaid runs' CurveReaders, in the plot's order (each app assigns its own)
     _follow_timer = None
 
     @property
