@@ -24,8 +24,11 @@ def step(n: int) -> ev.Step:
     return ev.Step(n, 0, 3.0 - n / 1000, 3e-3, 5000.0, n / 10, n / 100, n * 128)
 
 
+WALL = 1_780_000_000.5  # a fixed wall time: a line's length must not depend on when it is written
+
+
 def line(event) -> str:
-    return encode(event, time.time()) + "\n"
+    return encode(event, WALL) + "\n"
 
 
 def append(run, text: str | bytes) -> None:
@@ -184,19 +187,22 @@ def test_a_finished_run_is_never_stale(run):
 
 def test_a_big_log_is_caught_up_on_from_its_start_line_and_its_tail(run):
     tail = 64 << 10
+    written = {}  # step -> the bytes its line took in the file
     with open(log_path(run), "w") as f:
         f.write(line(started()))
         n = 0
         while f.tell() < 2 << 20:
             n += 1
-            f.write(line(step(n)))
+            text = line(step(n))
+            written[n] = len(text.encode())
+            f.write(text)
     w = RunWatcher(run, catch_up_bytes=tail)
     batch = w.poll()
     events = run_events(batch)
     assert isinstance(events[0], ev.Started)
     steps = [e.step for e in events[1:]]
     assert steps == list(range(steps[0], n + 1))  # the tail, in order, to the last line
-    assert 0 < sum(len(line(step(s))) for s in steps) <= tail and steps[0] > n // 2  # the tail alone
+    assert 0 < sum(written[s] for s in steps) <= tail and steps[0] > n // 2  # the tail alone
     (catch_up,) = notices(batch, "catch-up")
     assert "2 MiB" in catch_up.message
 
