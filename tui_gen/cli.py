@@ -131,6 +131,12 @@ def _add_lens_commands(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .distributed import exit_process
+
+    return exit_process(_run(argv))  # a torchrun worker leaves from here (see exit_process)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)

@@ -198,6 +198,32 @@ def start(world: World) -> None:
         return
     backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend=backend)  # MASTER_ADDR/PORT from torchrun's environment
+    global _joined
+    _joined = True
+
+
+_joined = False  # this process joined a process group (start()): it must leave through exit_process()
+
+
+def exit_process(status: int) -> int:
+    """A process that joined a process group ends here, without Python's finalization; any other
+    returns status.
+
+    Why: once DDP has wrapped a model, destroy_process_group() leaves gloo's worker threads running
+    (the process group is kept alive in C++; pytorch#107298). If one of them releases a tensor while the
+    interpreter is being torn down, it needs the GIL, which no longer exists, and the process aborts
+    ("terminate called without an active exception", SIGABRT). torchrun then fails the whole run
+    though every rank had saved and finished. By the time this is called, everything is written
+    (checkpoints renamed into place, the metrics log flushed line by line); the streams are flushed
+    here and the process leaves with its status, its threads and all."""
+    if not _joined:
+        return status
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a pipe whose reader left: nothing more to say
+            pass
+    os._exit(status)
 
 
 def finish(world: World) -> None:
