@@ -15,7 +15,7 @@ from support.pilot import notes, run, screen_text, wait_for
 from support.processes import child_env
 
 from tui_gen import events as ev
-from tui_gen.app.app import PLOT_REDRAW_SECONDS, TuiGenApp
+from tui_gen.app.app import PANEL_REDRAW_SECONDS, TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import OpenRunScreen
 from tui_gen.app.state import Status
@@ -184,7 +184,7 @@ def test_watch_from_the_open_dialog_then_a_new_run_ends_it(models_dir, factory):
             app._new_run_chosen(app.options.request_for(None))  # the new-run form's Start
             await wait_for(pilot, lambda: factory.workers, 10, "the new run")
             assert app.watching is None and not watcher.alive and app.worker is factory.last
-            assert plot.redraw_interval == PLOT_REDRAW_SECONDS
+            assert plot.redraw_interval == PANEL_REDRAW_SECONDS
             assert "watching" not in screen_text(app)
 
     run(body())

@@ -53,8 +53,7 @@ PANE_KEYS = {key.strip(): b.action.split("'")[1] for b in APP_BINDINGS if b.acti
 POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking whether to stop
 SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while on a big corpus
 QUIT_SECONDS = 10.0
-PANEL_REDRAW_SECONDS = 1.0  # the training panel's figures while steps stream in: once a second at most
-PLOT_REDRAW_SECONDS = 1.0  # the loss plot's new points, as often
+PANEL_REDRAW_SECONDS = 1.0  # the training panel's figures and the loss plot's new points: once a second at most
 WARNING_NOTICE_SECONDS = 3.0  # training warnings pop up at most this often; the training panel shows each
 NOTICES_KEPT = 200  # TuiGenApp.notices: the newest notifications, for tests and tools
 
@@ -152,7 +151,7 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
             with Vertical(id="train-pane", classes="pane -active"):
                 with Horizontal(id="train-top"):
                     yield TrainingPanel(id="training")
-                    yield LossPlot(redraw_interval=PLOT_REDRAW_SECONDS, id="plot")
+                    yield LossPlot(redraw_interval=PANEL_REDRAW_SECONDS, id="plot")
                 yield ErrorPanel(id="error")
             yield Playground(id="playground", classes="pane")
             yield SamplesPanel(id="samples", classes="pane")
@@ -427,18 +426,16 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
         that, on 2 cores, the training process would otherwise use."""
         if self._panel_timer is not None:
             return
-        wait = self._panel_shown_at + self._redraw_seconds()[0] - time.monotonic()
+        wait = self._panel_shown_at + self._redraw_seconds() - time.monotonic()
         if wait <= 0:
             self._show_state()
         else:
             self._panel_timer = self.set_timer(wait, self._show_state)
 
-    def _redraw_seconds(self) -> tuple[float, float]:
-        """(training panel, loss plot): at most how often new steps redraw them. A watched run is drawn
-        less often: its viewer shares the CPUs with its training."""
-        if self._watching:
-            return WATCH_REDRAW_SECONDS, WATCH_REDRAW_SECONDS
-        return PANEL_REDRAW_SECONDS, PLOT_REDRAW_SECONDS
+    def _redraw_seconds(self) -> float:
+        """At most how often new steps redraw the training panel and the loss plot. A watched run is
+        drawn less often: its viewer shares the CPUs with its training."""
+        return WATCH_REDRAW_SECONDS if self._watching else PANEL_REDRAW_SECONDS
 
     def _training_changed(self) -> None:
         live = (self.worker is not None and self.state.status in ACTIVE and self.state.status != Status.STOPPING

@@ -96,7 +96,7 @@ class WatchingMixin:
         self.state = TrainingState(status=Status.STARTING, watching=folder, message=f"watching {folder}")
         plot = self.query_one(LossPlot)
         plot.clear()
-        plot.set_redraw_interval(self._redraw_seconds()[1])
+        plot.set_redraw_interval(self._redraw_seconds())
         self.query_one(SamplesPanel).clear()
         self.query_one(ErrorPanel).hide()
         self._listen(watcher)
@@ -118,7 +118,7 @@ class WatchingMixin:
         self.state.watching = None
         self.state.status = Status.IDLE
         self.state.message = None
-        self.query_one(LossPlot).set_redraw_interval(self._redraw_seconds()[1])
+        self.query_one(LossPlot).set_redraw_interval(self._redraw_seconds())
         self._show_state()
         self._training_changed()
 
@@ -170,12 +170,12 @@ class WatchingMixin:
         from tui_gen.watch import checkpoint_identity, newest_checkpoint
 
         folder = self._watching
+        if not folder:
+            return
         if self._watched_checkpoint is not None:
             # A newer checkpoint swapped in quietly, nobody waiting for it: the watched run's training goes
             # first. (The first load keeps its priority: the playground has nothing until it lands.)
             yield_cpu_to_training()
-        if not folder:
-            return
         path = newest_checkpoint(folder)
         identity = checkpoint_identity(path) if path is not None else None
         if identity is None or identity == self._watched_checkpoint:
