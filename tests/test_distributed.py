@@ -227,16 +227,17 @@ def test_two_torchrun_agents_as_two_machines_train_one_run_resumed_from_one_proc
                 "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"t{port}",
                 "-m", "tui_gen", "train", str(corpus_file), "--resume", str(run), "--steps", "4", "--eval-every", "5"]
     agents = [Agent(torchrun, tmp_path) for _ in range(2)]
+    both = lambda: "\n".join(f"=== agent {i}\n{a.said()}" for i, a in enumerate(agents))  # noqa: E731
     try:
         codes = [a.wait() for a in agents]
     except BaseException:  # one hung: the other's output says where it stood
         for a in agents:
             if a.proc.poll() is None:
                 a.proc.kill()
-        print("\n".join(f"=== agent {i}\n{a.said()}" for i, a in enumerate(agents)))
+        print(both())
         raise
     said = "".join(a.stdout + a.stderr for a in agents)
-    assert codes == [0, 0], "\n".join(f"=== agent {i}\n{a.said()}" for i, a in enumerate(agents))
+    assert codes == [0, 0], both()
     assert "Traceback" not in said
     assert said.count("finished at step 10") == 1 and said.count("corpus ") == 1, said[-4000:]  # rank 0 alone
     assert "2 processes (gloo): global batch 8 = 2 processes x 4 rows" in said
