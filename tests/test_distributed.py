@@ -301,6 +301,7 @@ def test_sigterm_to_the_agent_saves_last_on_rank_0_and_leaves_no_process(corpus_
 # A process that joined a process group, with gloo's threads still at work as it ends. A plain exit
 # runs Python's finalization under them: one that needs the GIL then aborts the process (SIGABRT).
 # That is what failed the two-agent run now and then: rank 0 had saved and finished, then aborted.
+# "uncaught": a command that fails with an exception after joining; cli.main must still leave with 1.
 BUSY_AT_EXIT_SCRIPT = r"""
 import sys, threading
 import torch
@@ -320,11 +321,19 @@ started.wait()
 print("leaving", flush=True)
 if sys.argv[1] == "exit_process":
     exit_process(7)
+if sys.argv[1] == "uncaught":
+    from tui_gen import cli
+
+    def a_command_that_fails(argv):
+        raise RuntimeError("the command failed after joining")
+
+    cli._run = a_command_that_fails
+    sys.exit(cli.main([]))
 sys.exit(7)
 """
 
 
-@pytest.mark.parametrize("way", ["exit_process", "sys.exit"])
+@pytest.mark.parametrize("way", ["exit_process", "uncaught", "sys.exit"])
 def test_a_worker_leaves_with_its_status_while_gloo_is_still_at_work(tmp_path, way):
     env = {**ENV, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": str(free_port())}
@@ -333,6 +342,10 @@ def test_a_worker_leaves_with_its_status_while_gloo_is_still_at_work(tmp_path, w
     assert "leaving" in done.stdout, done.stderr[-3000:]
     if way == "exit_process":
         assert done.returncode == 7, done.stderr[-3000:]
+        assert "terminate called" not in done.stderr
+    elif way == "uncaught":  # its traceback, as Python would print it, and exit status 1
+        assert done.returncode == 1, done.stderr[-3000:]
+        assert "Traceback" in done.stderr and "RuntimeError: the command failed after joining" in done.stderr
         assert "terminate called" not in done.stderr
     else:  # the hazard exit_process avoids is real: if torch stops aborting here, revisit exit_process
         assert done.returncode != 7 and "terminate called" in done.stderr, (done.returncode, done.stderr[-3000:])

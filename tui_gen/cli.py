@@ -10,6 +10,7 @@ import math
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from . import __version__
@@ -131,9 +132,18 @@ def _add_lens_commands(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .distributed import exit_process
+    from .distributed import exit_process, in_process_group
 
-    return exit_process(_run(argv))  # a torchrun worker leaves from here (see exit_process)
+    try:
+        status = _run(argv)
+    except Exception:
+        if not in_process_group():
+            raise  # Python prints it and exits with 1, as for any program
+        # A torchrun worker: Python's own exit would run its teardown under gloo's threads and could
+        # abort (SIGABRT) instead of exiting with 1. Say what Python would have said, then leave.
+        traceback.print_exc()
+        status = 1
+    return exit_process(status)  # a torchrun worker leaves from here (see exit_process)
 
 
 def _run(argv: list[str] | None) -> int:

@@ -205,6 +205,11 @@ def start(world: World) -> None:
 _joined = False  # this process joined a process group (start()): it must leave through exit_process()
 
 
+def in_process_group() -> bool:
+    """Whether this process joined a process group, and so must leave through exit_process()."""
+    return _joined
+
+
 def exit_process(status: int) -> int:
     """A process that joined a process group ends here, without Python's finalization; any other
     returns status.
