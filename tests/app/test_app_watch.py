@@ -224,3 +224,64 @@ def test_a_1_gb_log_of_garbage_is_caught_up_on_from_its_tail(models_dir):
             assert app.is_running and app.state.parameters == 4321
 
     run(body())
+
+
+def thread_niceness() -> dict[int, int]:
+    """Each live thread of this process: its niceness (/proc/self/task/TID/stat, field 19)."""
+    found = {}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            stat = open(f"/proc/self/task/{task}/stat").read()
+        except OSError:  # ended meanwhile
+            continue
+        found[int(task)] = int(stat.rsplit(")", 1)[1].split()[16])
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own CPU priority exists on Linux only")
+def test_newer_checkpoints_load_at_a_lower_priority_than_the_first(models_dir, monkeypatch):
+    import threading
+
+    from support.runs import train_run
+
+    from tui_gen.app import playground_model
+    from tui_gen.app.thread_priority import BACKGROUND_NICENESS
+
+    folder = train_run(models_dir / "trained", steps=20)
+    loads = []  # (the loading thread's niceness, the file loaded)
+    real = playground_model.from_checkpoint
+
+    def noting_priority(path):
+        loads.append((os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), path))
+        return real(path)
+
+    monkeypatch.setattr(playground_model, "from_checkpoint", noting_priority)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    app = watching_app(folder, models_dir)
+
+    async def body():
+        async with app.run_test(size=(160, 48)) as pilot:
+            pg = app.playground
+            await wait_for(pilot, lambda: pg.model is not None, 60, "the first checkpoint")
+            first = pg.model
+            # the run saves again: a new file renamed over `last`, then its line in the log
+            last = folder / "last.safetensors"
+            fresh = folder / "fresh.tmp"
+            shutil.copyfile(folder / "best.safetensors", fresh)
+            later = last.stat().st_mtime_ns + 10**9
+            os.utime(fresh, ns=(later, later))
+            os.replace(fresh, last)
+            with open(log_path(folder), "a") as f:
+                f.write(line(ev.Saved(20, "last", str(last))))
+            await wait_for(pilot, lambda: pg.model is not first, 60, "the newer checkpoint")
+            # and no thread is left lowered: Textual's thread workers reuse a pool's threads, so a lowered
+            # one would run the next generation or load the user waits for at a tenth of a core
+            lowered = {tid: nice for tid, nice in thread_niceness().items() if nice != base}
+            assert not lowered, lowered
+
+    run(body())
+    assert len(loads) == 2, loads
+    (first_nice, _), (second_nice, second_path) = loads
+    assert first_nice == base  # the playground waits for the first: it keeps the UI's priority
+    assert second_nice == min(19, base + BACKGROUND_NICENESS) and second_path.name == "last.safetensors"
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the app's own thread was never lowered

@@ -121,6 +121,10 @@ class WatchedCheckpointReady(Message):
         self.error = error
 
 
+class WatchedLoadDone(Message):
+    """A look for the watched run's newest checkpoint ended (after its WatchedCheckpointReady, if any)."""
+
+
 class SweepDrawn(Message):
     """The sweep screen's samples (tui_gen.sweep.SweepSample), drawn in a thread, or why not."""
 

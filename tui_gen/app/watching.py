@@ -15,7 +15,7 @@ from pathlib import Path
 from textual import work
 
 from tui_gen import events as ev
-from tui_gen.app.messages import WatchedCheckpointReady
+from tui_gen.app.messages import WatchedCheckpointReady, WatchedLoadDone
 from tui_gen.app.state import Status, TrainingState
 from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
@@ -54,6 +54,8 @@ class WatchingMixin:
     _watching: str | None = None  # the run folder watched now
     _watched_checkpoint: tuple | None = None  # watch.checkpoint_identity of the file in the playground
     _watch_load_error_said = False
+    _watch_loading = False  # a look for a newer checkpoint runs now (one at a time)
+    _watch_load_again = False  # a save came meanwhile: look again when it ends
 
     @property
     def watching(self) -> str | None:
@@ -164,18 +166,38 @@ class WatchingMixin:
         self.notify(notice.message[0].upper() + notice.message[1:] + ".", title=NOTICE_TITLES.get(notice.kind, "Watching"),
                     severity=severity, timeout=12 if severity != "information" else None, markup=False)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="watch-load")
     def _load_watched(self) -> None:
-        from tui_gen.app.thread_priority import yield_cpu_to_training
+        """Give the playground the watched folder's newest checkpoint, in a thread. One look at a time: a
+        log caught up on holds many saves, and each would load a model; saves meanwhile make one more."""
+        if not self._watching:
+            return
+        if self._watch_loading:
+            self._watch_load_again = True
+            return
+        self._watch_loading = True
+        self._look_for_newer(self._watching, first=self._watched_checkpoint is None)
+
+    def on_watched_load_done(self, message: WatchedLoadDone) -> None:
+        self._watch_loading = False
+        if self._watch_load_again:
+            self._watch_load_again = False
+            self._load_watched()
+
+    @work(thread=True, exit_on_error=False, group="watch-load")
+    def _look_for_newer(self, folder: str, first: bool) -> None:
+        from tui_gen.app.thread_priority import run_yielding_cpu
+
+        try:
+            if first:  # the playground has nothing until it lands
+                self._load_newest(folder)
+            else:  # a newer one swapped in quietly, nobody waiting for it: the watched run's training goes first
+                run_yielding_cpu(lambda: self._load_newest(folder))
+        finally:
+            self.post_message(WatchedLoadDone())
+
+    def _load_newest(self, folder: str) -> None:
         from tui_gen.watch import checkpoint_identity, newest_checkpoint
 
-        folder = self._watching
-        if not folder:
-            return
-        if self._watched_checkpoint is not None:
-            # A newer checkpoint swapped in quietly, nobody waiting for it: the watched run's training goes
-            # first. (The first load keeps its priority: the playground has nothing until it lands.)
-            yield_cpu_to_training()
         path = newest_checkpoint(folder)
         identity = checkpoint_identity(path) if path is not None else None
         if identity is None or identity == self._watched_checkpoint:
