@@ -17,6 +17,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui_gen.app.widgets.scrolled_rows import visible_row
 from tui_gen.textsafe import NEWLINE, safe_char
 
 # RdBu, reversed: index 0 the most negative, the middle 0, the last the most positive.
@@ -136,12 +137,8 @@ class ActivationView(ScrollView, can_focus=True):
         return segments
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        index = scroll_y + y
-        if index >= len(self._rows):
-            return Strip.blank(width, base)
-        segments = self.row_segments(index)
-        strip = Strip(segments, sum(s.cell_length for s in segments))
-        return strip.crop_extend(scroll_x, scroll_x + width, None).apply_style(base)
+        return visible_row(self, y, len(self._rows), self._row_strip)
+
+    def _row_strip(self, row: int) -> Strip:
+        segments = self.row_segments(row)
+        return Strip(segments, sum(s.cell_length for s in segments))

@@ -22,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui_gen import textsafe
+from tui_gen.app.widgets.scrolled_rows import visible_row
 
 # The one sanitiser lives in the engine (the CLI uses it too); these are its widget-side names.
 TAB = textsafe.TAB
@@ -305,18 +306,15 @@ class StreamView(ScrollView, can_focus=True):
         self.virtual_size = Size(self._wrap, len(self._rows))
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        index = scroll_y + y
-        if index >= len(self._rows):
-            return Strip.blank(width, base)
-        strip = Strip(self._rows[index], self._row_cells[index])
+        return visible_row(self, y, len(self._rows), self._row_strip)
+
+    def _row_strip(self, row: int) -> Strip:
+        strip = Strip(self._rows[row], self._row_cells[row])
         if self.cursor is not None and self.cursor < self.length:
             packed = self._layout.pos[self.cursor]
-            if packed >> COL_BITS == index:
+            if packed >> COL_BITS == row:
                 strip = self._with_cursor(strip, packed & ((1 << COL_BITS) - 1))
-        return strip.crop_extend(scroll_x, scroll_x + width, None).apply_style(base)
+        return strip
 
     def _with_cursor(self, strip: Strip, col: int) -> Strip:
         """The row with the cursor's cells reversed (a line break's cursor: the cell after the row)."""
