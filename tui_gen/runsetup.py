@@ -223,7 +223,7 @@ def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = F
         if overwrite and not own_run:
             for name in CHECKPOINT_NAMES:
                 (folder / name).unlink(missing_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", suffix=".tmp", dir=folder)  # a temp file, named as one
         os.close(fd)
         os.unlink(probe)
     except RunFolderError:
