@@ -222,7 +222,10 @@ def error_results(trained, work) -> dict[str, tuple[int, str, str]]:
         for case, args in error_cases(trained, work).items():
             out, err = io.StringIO(), io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(args)
+                try:
+                    code = main(args)
+                except SystemExit as e:  # argparse refused a flag's text (--lr inf): its one line, exit 2
+                    code = e.code
             results[case] = (code, out.getvalue(), err.getvalue())
     finally:
         os.chdir(old)

@@ -106,7 +106,7 @@ def test_an_interrupted_build_leaves_nothing(tmp_path, data):
             load_corpus(src, data_dir=data, progress=stop)
     finally:
         corpus_cache.READ_BYTES = corpus_cache_read
-    assert list((data / "cache").iterdir()) == [next((data / "cache").glob(".*.lock"))]  # only the lock file
+    assert list((data / "cache").iterdir()) == []  # not even the lock file: its holder removes it
 
 
 KILLED_BUILD = textwrap.dedent("""
@@ -285,3 +285,94 @@ def test_a_corpus_much_bigger_than_its_batches_trains_without_an_array_of_its_si
     # character (the window array before the cache: 4 * 17 / 12, ~6 bytes a character at seq-len 16).
     # Stream: batches and the held-out part only.
     assert peak < size * (1.0 if framing == "lines" else 0.1), f"{peak / 1e6:.1f} MB traced for {size / 1e6:.0f} MB"
+
+
+# ---- issue 20: a cache of the right sizes whose contents are wrong -----------------------------------
+
+def _poke(path: Path, offset: int, value: np.ndarray) -> None:
+    with path.open("r+b") as f:
+        f.seek(offset)
+        f.write(value.tobytes())
+
+
+def _edit_meta(folder: Path, **changes) -> None:
+    import json
+
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(changes)
+    text = json.dumps(meta)
+    for key, raw in changes.items():  # values json cannot write itself: NaN as NaN, a 400-digit number
+        if isinstance(raw, str) and raw.startswith("RAW:"):
+            text = text.replace(json.dumps(raw), raw[4:])
+    (folder / "meta.json").write_text(text)
+
+
+CORRUPTIONS = {
+    "a symbol past the table": lambda f, m: _poke(f / "symbols.bin", 7, np.array([250], np.uint8)),
+    "a line past the end": lambda f, m: _poke(f / "lines.bin", 16 * (m["n_lines"] - 1),
+                                              np.array([m["n_chars"]], np.int64)),
+    "a negative length": lambda f, m: _poke(f / "lines.bin", 8, np.array([-5], np.int64)),
+    "a huge start": lambda f, m: _poke(f / "lines.bin", 16, np.array([2**63 - 10], np.int64)),
+    "lines out of order": lambda f, m: _poke(f / "lines.bin", 16, np.array([0], np.int64)),
+    "NaN characters": lambda f, m: _edit_meta(f, n_chars="RAW:NaN"),
+    "a 400-digit count": lambda f, m: _edit_meta(f, counts=["RAW:" + "9" * 400] + m["counts"][1:]),
+    "a string for a count": lambda f, m: _edit_meta(f, n_lines=str(m["n_lines"])),
+    "a float type": lambda f, m: _edit_meta(f, dtype="float64"),
+    "two symbols for one character": lambda f, m: _edit_meta(f, chars=[m["chars"][0]] * len(m["chars"])),
+    "meta.json not JSON": lambda f, m: (f / "meta.json").write_bytes(b"\xff{" + b"[" * 100_000),
+    "head.txt not UTF-8": lambda f, m: (f / "head.txt").write_bytes(b"\xff\xfe broken"),
+}
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_a_damaged_cache_of_the_right_sizes_is_rebuilt_with_a_warning(tmp_path, data, how):
+    import json
+
+    src = tmp_path / "c.txt"
+    src.write_text(tweets_like(300))
+    folder = load_corpus(src, data_dir=data).encoded.folder
+    CORRUPTIONS[how](folder, json.loads((folder / "meta.json").read_text()))
+    builds = corpus_cache.builds
+    corpus = load_corpus(src, data_dir=data)
+    assert corpus_cache.builds == builds + 1 and cache_folders(data) == [folder]
+    assert corpus.read_text() == src.read_text()
+    assert any("was damaged" in w and str(folder) in w for w in corpus.warnings), corpus.warnings
+    again = load_corpus(src, data_dir=data)  # sound now: reused, quietly
+    assert corpus_cache.builds == builds + 1 and not any("damaged" in w for w in again.warnings)
+
+
+def test_a_damaged_cache_that_cannot_be_rebuilt_names_the_folder_to_delete(tmp_path, data, monkeypatch):
+    src = tmp_path / "c.txt"
+    src.write_text(tweets_like(300))
+    folder = load_corpus(src, data_dir=data).encoded.folder
+    _poke(folder / "symbols.bin", 0, np.array([255], np.uint8))
+
+    def read_only(path):
+        raise PermissionError(13, "Permission denied")  # as a data folder shared read-only would be
+    monkeypatch.setattr(corpus_cache, "_remove_damaged", read_only)
+    with pytest.raises(CorpusError) as e:
+        load_corpus(src, data_dir=data)
+    message = str(e.value)
+    assert str(folder) in message and "is damaged (its symbols.bin holds symbol 255" in message
+    assert "delete that folder" in message and "Permission denied" in message and "\n" not in message
+
+
+def test_train_on_the_command_line_rebuilds_a_damaged_cache_or_says_what_to_delete(tmp_path, capsys, monkeypatch):
+    from support.data import TINY_FLAGS
+    from support.processes import run_main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUI_GEN_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "c.txt").write_text(tweets_like(300))
+    argv = ["train", "c.txt", "--steps", "2", *TINY_FLAGS, "--device", "cpu"]
+    run_main([*argv, "--out", "first"], capsys).assert_ok()
+    (folder,) = cache_folders(tmp_path / "data")
+    _poke(folder / "lines.bin", 8, np.array([-5], np.int64))
+    r = run_main([*argv, "--out", "second"], capsys)
+    r.assert_ok()
+    assert "was damaged" in r.out + r.err and (tmp_path / "second").is_dir()
+    _poke(folder / "symbols.bin", 3, np.array([254], np.uint8))
+    monkeypatch.setattr(corpus_cache, "_remove_damaged", lambda path: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied")))
+    line = run_main([*argv, "--out", "third"], capsys).assert_clean_error("is damaged", "delete that folder")
+    assert str(folder) in line

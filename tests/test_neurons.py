@@ -150,3 +150,29 @@ def test_cli_errors_and_hostile_text(quotes_run, capsys):
     r = run_main(["neurons", quotes_run, "--text", 'we "\x1b]0;x\x07" big', "--regex", "\x1b"], capsys)
     r.assert_ok()
     assert "\x1b" not in r.out and "\x07" not in r.out and "matches \u241b" in r.out
+
+
+def test_cli_refuses_a_catastrophic_regex_and_5000_nested_parentheses(quotes_run, tmp_path):
+    """Issue 20: only the app timed a user's regex; `tui-gen neurons --regex '(a+)+$'` over 40 a's and
+    a `!` ran for ever, and 5,000 nested parentheses were a RecursionError traceback. Both go through
+    regex_time.check_regex now: exit 2, one line, in bounded time."""
+    from support.processes import run_cli
+
+    r = run_cli(["neurons", quotes_run, "--text", "a" * 40 + "!", "--regex", "(a+)+$"], tmp_path, timeout=60)
+    r.assert_clean_error("(a+)+$", "takes over 3 s", "simplify it")
+    assert r.seconds < 20, r.seconds
+    nested = "(" * 5000 + "a" + ")" * 5000
+    r = run_cli(["neurons", quotes_run, "--text", "aaa!", "--regex", nested], tmp_path, timeout=60)
+    line = r.assert_clean_error("not valid", "nested too deep")
+    assert len(line) < 300 and r.seconds < 20, (len(line), r.seconds)  # the pattern quoted cut short
+    r = run_cli(["neurons", quotes_run, "--text", "aaa!", "--regex", "a{99999999999999999999}"], tmp_path, timeout=60)
+    r.assert_clean_error("not valid", "too large")
+
+
+def test_features_compiles_a_pattern_through_the_one_check():
+    from tui_gen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nested too deep"):
+        features("aaa", "lines", {"deep": "(" * 5000 + "a" + ")" * 5000})
+    with pytest.raises(ConfigError, match="too large"):
+        features("aaa", "lines", {"big": "a{99999999999999999999}"})

@@ -21,3 +21,42 @@ def test_a_catastrophic_pattern_is_cut_off_at_the_timeout():
 def test_a_bad_pattern_says_why():
     with pytest.raises(ValueError, match="unterminated character set"):
         match_seconds("([a", "abc", timeout=30)
+
+
+def test_check_regex_refuses_a_slow_pattern_with_the_reason_in_bounded_time():
+    import time
+
+    from tui_gen.errors import ConfigError
+    from tui_gen.regex_time import check_regex
+
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match=r"'\(a\+\)\+\$' takes over 1 s over this text .*simplify it"):
+        check_regex(r"(a+)+$", "a" * 40 + "!", timeout=1.0)
+    assert time.monotonic() - t0 < 20
+    assert check_regex(r"[A-Z]\w+", "Great Big News").pattern == r"[A-Z]\w+"
+
+
+@pytest.mark.parametrize("pattern, reason", [
+    ("(" * 5000 + "a" + ")" * 5000, "nested too deep"),  # re's parser recurses per group: RecursionError
+    ("a{99999999999999999999}", "too large"),  # OverflowError, not re.error
+    ("([a", "unterminated character set"),
+], ids=["5000 nested groups", "a huge repeat count", "an open set"])
+def test_check_regex_says_why_a_pattern_does_not_compile(pattern, reason):
+    from tui_gen.errors import ConfigError
+    from tui_gen.regex_time import check_regex
+
+    with pytest.raises(ConfigError, match=reason) as e:
+        check_regex(pattern, "aaa")
+    assert "is not valid" in str(e.value) and len(str(e.value)) < 200  # a long pattern is quoted cut
+
+
+def test_a_pattern_that_cannot_be_timed_is_refused(monkeypatch):
+    from tui_gen import regex_time
+    from tui_gen.errors import ConfigError
+
+    def no_child(*args, **kwargs):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(regex_time.subprocess, "run", no_child)
+    with pytest.raises(ConfigError, match="could not be timed"):
+        regex_time.check_regex("a+", "aaa")

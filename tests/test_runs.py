@@ -105,7 +105,7 @@ def test_garbage_shows_what_it_can_and_hostile_text_is_made_safe(tmp_path, model
     corrupt_run(tmp_path / "broken")
     hostile = tmp_path / "\x1b[31mred"
     hostile.mkdir()
-    (hostile / "metrics.jsonl").write_text(start_line(corpus="/x/\x1b]0;owned\x07" + "a" * 5000, parameters=-3)
+    (hostile / "metrics.jsonl").write_text(start_line(corpus="/x/\x1b]0;owned\x07" + "a" * 5000, parameters=0)
                                            + step_line(5, bpc=1e300) + step_line(7))
     rows = by_name(runs.list_runs(tmp_path))
     broken = rows["broken"]
@@ -115,7 +115,7 @@ def test_garbage_shows_what_it_can_and_hostile_text_is_made_safe(tmp_path, model
     assert "\x1b" not in name
     odd = rows[name]
     assert "\x1b" not in odd.corpus and "\x07" not in odd.corpus and len(odd.corpus) <= runs.MAX_TEXT
-    assert odd.parameters is None and odd.step == 7  # a negative count is not a count
+    assert odd.parameters is None and odd.step == 7  # no parameters is no count (a negative one: no line)
     curves = runs.read_curves(hostile)
     assert [column[0] for column in curves.train_points()] == [7.0, 700.0, 0.7, 2.0]  # 1e300 bits/char left out
     assert curves.skipped == 1

@@ -170,7 +170,7 @@ def test_what_the_app_resumes_from_an_opened_checkpoint_is_its_run_folder(finish
     ({"seed": 1.5}, "--seed must be a whole number"),
     ({"hidden_sizes": [64.5]}, "hidden sizes must be a list of whole numbers"),
     ({"hidden_sizes": "128"}, "hidden sizes must be a list of whole numbers"),
-    ({"sample_length": 2.5}, "--sample-length must be a whole number"),
+    ({"sample_length": 2.5}, "sample_length must be a whole number"),  # not a flag: its own name
     ({"lr": "fast"}, "--lr must be a number"),
     ({"dropout": True}, "--dropout must be a number"),
     ({"bf16": "yes"}, "bf16 must be true or false"),

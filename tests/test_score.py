@@ -196,6 +196,27 @@ def test_an_empty_file_and_a_folder_are_clear_errors(run, tmp_path, capsys):
     run_main(["score", run, tmp_path], capsys).assert_clean_error("folder")
 
 
+def test_an_html_output_that_is_a_fifo_or_a_socket_is_refused_before_any_work(run, tmp_path, capsys, monkeypatch):
+    import os
+    import socket
+    import stat
+
+    os.mkfifo(tmp_path / "pipe.html")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock.html"))
+    loads = []
+    monkeypatch.setattr("tui_gen.lens_cli._load", lambda args: loads.append(args))
+    try:
+        for name, what in (("pipe.html", "a FIFO (named pipe)"), ("sock.html", "a socket")):
+            r = run_main(["score", run, "--text", "hi", "--html", tmp_path / name], capsys)
+            r.assert_clean_error(f"--html {tmp_path / name} is {what}, not a regular file")
+        assert loads == []  # refused before the checkpoint is loaded
+        assert stat.S_ISFIFO(os.lstat(tmp_path / "pipe.html").st_mode)  # never replaced by a file
+        assert stat.S_ISSOCK(os.lstat(tmp_path / "sock.html").st_mode)
+    finally:
+        sock.close()
+
+
 def test_a_megabyte_of_text_is_scored(run, tmp_path, capsys):
     text = held_out(200)
     path = tmp_path / "big.txt"

@@ -21,7 +21,7 @@ def started(step: int = 0) -> ev.Started:
 
 
 def step(n: int) -> ev.Step:
-    return ev.Step(n, 0, 3.0 - n / 1000, 3e-3, 5000.0, n / 10, n / 100, n * 128)
+    return ev.Step(n, 0, 3.0 / (1 + n / 1000), 3e-3, 5000.0, n / 10, min(1.0, n / 100), n * 128)  # progress: 0..1
 
 
 WALL = 1_780_000_000.5  # a fixed wall time: a line's length must not depend on when it is written

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,11 @@ from safetensors.torch import save as st_save
 from torch.overrides import TorchFunctionMode
 
 from .atomic import write_atomic
+from . import gate
 from .errors import CheckpointError, ConfigError
+from .files import open_regular
 from .model import CharRNN, ModelConfig
+from .run_folder import PROBE_PATTERN, RunFolder
 from .vocab import Vocab
 from .checkpoint_header import (  # noqa: F401 - re-exported: the header, read without torch
     DTYPES, FORMAT_VERSION, MAX_FILE_BYTES, MAX_HEADER_BYTES, PLAY_ORDER, RESUME_ORDER, SUFFIX, _read_header,
@@ -51,11 +55,12 @@ class Checkpoint:
 
     @property
     def step(self) -> int:
-        return int(self.meta.get("step", 0))
+        return gate.whole(self.meta.get("step", 0)) or 0
 
     @property
     def val_bpc(self) -> float | None:
-        return self.meta.get("best_val_bpc")
+        """The header's figure if it is one (tui_gen.gate): the header is from outside."""
+        return gate.number(self.meta.get("best_val_bpc"), 0.0, gate.MAX_BPC)
 
     @property
     def framing(self) -> str:
@@ -72,8 +77,12 @@ def stop_strings(framing: str, end_marker: str | None) -> tuple[str, ...]:
     return (("\n",) if framing == "lines" else ()) + ((end_marker,) if end_marker else ())
 
 
-def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Write atomically: a crash at any instant leaves the previous file at `path` loadable."""
+def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict, folder: RunFolder | None = None) -> Path:
+    """Write atomically: a crash at any instant leaves the previous file at `path` loadable.
+
+    folder: the run folder a trainer holds (tui_gen.run_folder); the file path.name is then written
+    through it, wherever the folder is now (`path` only names it in messages), and never re-creates a
+    deleted folder. Without it, `path` is written as a path (its folders created)."""
     path = Path(path)
     meta = {"format_version": FORMAT_VERSION, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
     blob = st_save(
@@ -81,7 +90,10 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
         metadata={"tui_gen": json.dumps(meta, allow_nan=False)},
     )
     try:
-        write_atomic(path, blob)
+        if folder is not None:
+            folder.write_atomic(path.name, blob)
+        else:
+            write_atomic(path, blob)
     except OSError as e:
         raise CheckpointError(
             f"could not save {path.name} in {path.parent}: {e.strerror or e}; the previous checkpoint is untouched "
@@ -90,21 +102,13 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
     return path
 
 
-def remove_stale_temps(folder: str | Path) -> int:
+def remove_stale_temps(folder: str | Path | RunFolder) -> int:
     """Delete the temporary files of saves that were killed mid-write (SIGKILL, power loss), which
-    nothing else would ever remove. Called when a run starts, when nothing else writes its folder.
-    Returns how many were removed."""
-    removed = 0
-    try:
-        for p in Path(folder).glob(f"*{SUFFIX}.*.tmp"):
-            try:
-                p.unlink()
-                removed += 1
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return removed
+    nothing else would ever remove. Called when a run starts, when nothing else writes its folder
+    (a held RunFolder: through it). Returns how many were removed."""
+    if not isinstance(folder, RunFolder):
+        folder = RunFolder(Path(folder), None)
+    return sum(folder.remove_matching(pattern) for pattern in (f"*{SUFFIX}.*.tmp", PROBE_PATTERN))
 
 
 _META_TYPES = {
@@ -118,9 +122,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                     prefer: tuple[str, ...] = PLAY_ORDER) -> Checkpoint:
     path = resolve_checkpoint(path, prefer)
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            return _load(f, size, path, device)
+        with open_regular(path) as f:
+            return _load(f, os.fstat(f.fileno()).st_size, path, device)
     except OSError as e:
         raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
 
@@ -309,9 +312,10 @@ def list_runs(models_dir: str | Path) -> list[dict]:
         try:
             path = resolve_checkpoint(run)
             meta = read_meta(path)
-            rows.append({"name": run.name, "path": str(path), "run": str(run), "step": meta.get("step"),
-                         "val_bpc": meta.get("best_val_bpc"), "saved_at": _saved_at(meta.get("saved_at")),
-                         "corpus": meta.get("corpus"), "error": None, "mtime": _mtime(path)})
+            rows.append({"name": run.name, "path": str(path), "run": str(run), "step": gate.whole(meta.get("step")),
+                         "val_bpc": gate.number(meta.get("best_val_bpc"), 0.0, gate.MAX_BPC),
+                         "saved_at": _saved_at(meta.get("saved_at")),
+                         "corpus": gate.text(meta.get("corpus")), "error": None, "mtime": _mtime(path)})
         except CheckpointError as e:
             rows.append({"name": run.name, "path": None, "run": str(run), "step": None, "val_bpc": None,
                          "saved_at": None, "corpus": None, "error": str(e), "mtime": _mtime(run)})

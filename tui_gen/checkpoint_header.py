@@ -1,18 +1,25 @@
 """Reading a checkpoint's header without torch: finding a run folder's checkpoint, and checking the
 header (sizes, offsets, dtypes, format version) against the file before anything trusts it.
 
+Both JSON parts are read through the gate (tui_gen.gate.load_json): a header holding NaN, 1e999, a
+400-digit number or nesting 100,000 deep is refused here as not a checkpoint, so the values a caller
+reads from it are at least finite numbers of at most 19 digits; their ranges are the caller's to
+check (gate.number, gate.whole), as for any value from outside.
+
 tui_gen.checkpoint loads and saves checkpoints with torch and re-exports all of this; listings (the
 runs screen, tui_gen.runs) read headers through here alone, so they never import torch.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import struct
 from pathlib import Path
 from typing import BinaryIO
 
+from . import gate
 from .errors import CheckpointError
+from .files import open_regular
 
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
@@ -50,9 +57,8 @@ def resolve_checkpoint(path: str | Path, prefer: tuple[str, ...] = PLAY_ORDER) -
 def read_header(path: Path) -> tuple[dict, dict]:
     """The tensor table and the tui-gen metadata, after checking the header against the file."""
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            header, meta, _ = _read_header(f, size, path)
+        with open_regular(path) as f:
+            header, meta, _ = _read_header(f, os.fstat(f.fileno()).st_size, path)
     except OSError as e:
         raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
     return header, meta
@@ -72,8 +78,8 @@ def _read_header(f: BinaryIO, size: int, label: object) -> tuple[dict, dict, int
     if size > MAX_FILE_BYTES:
         raise CheckpointError(f"{path} is {size / 2**30:.1f} GiB, larger than any tui-gen checkpoint")
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):  # not UTF-8, not JSON, absurd numbers or nesting
+        header = gate.load_json(raw)
+    except gate.OutsideValueError:  # not UTF-8, not JSON, absurd numbers or nesting
         raise CheckpointError(f"{path} is not a tui-gen checkpoint (its header is not JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a tui-gen checkpoint (malformed header)")
@@ -105,8 +111,8 @@ def _read_header(f: BinaryIO, size: int, label: object) -> tuple[dict, dict, int
     if not isinstance(meta_raw, dict) or "tui_gen" not in meta_raw:
         raise CheckpointError(f"{path} is a safetensors file but not a tui-gen checkpoint (no tui-gen metadata)")
     try:
-        meta = json.loads(meta_raw["tui_gen"])
-    except (TypeError, ValueError, RecursionError):
+        meta = gate.load_json(meta_raw["tui_gen"])
+    except gate.OutsideValueError:
         raise CheckpointError(f"{path} is corrupted: its metadata is not valid JSON") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} is corrupted: its metadata is not a JSON object")

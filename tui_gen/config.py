@@ -10,12 +10,50 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from . import gate
+from .checkpoint_header import MAX_PARAMETERS
 from .errors import ConfigError
+from .gate import MAX_COUNT
+from .model_size import parameter_count
 
 FRAMINGS = ("lines", "stream")
 SCHEDULES = ("cosine", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LECTURE_SEEDS = ["Hillary", "I", "R", "T", "@", "N", "M", ".", "G", "A", "W"]
+
+# Upper bounds of the settings (validate), also what a metrics log's fields may hold (tui_gen.events)
+# and what a budget dialog takes (tui_gen.budget).
+MAX_STEPS = 10**9  # a budget, and every setting counted in steps
+MAX_MINUTES = 60 * 24 * 365
+MAX_LR = 10.0
+MAX_SAMPLE_TEMPERATURE = 100.0  # any temperature's (sample.check_temperature)
+MAX_WEIGHT_DECAY = 100.0
+MAX_GRAD_CLIP = 1e9
+MAX_LAYERS = 64
+MIN_VOCAB = 3  # padding, unknown and one character: the smallest vocabulary a corpus gives
+
+# The flag that sets a TrainConfig field where it is not "--" + the field's name with dashes
+# (cli.add_run_flags); NO_FLAG fields are set only by name (TUI_GEN_OVERRIDES, a checkpoint's stored
+# configuration), so a message names them as they are written there.
+FLAG_NAMES = {"hidden_sizes": "--hidden", "embedding_dim": "--embedding", "lr_schedule": "--schedule",
+              "grad_clip": "--clip", "max_steps": "--steps", "max_minutes": "--minutes"}
+NO_FLAG = ("state_reset_every", "min_lr_ratio", "decay_steps", "decay_rate", "sample_length",
+           "sample_temperature", "max_nan_steps")
+
+
+def setting_name(name: str) -> str:
+    """How a message names a setting: its flag (--clip), or its own name if it has no flag."""
+    if name in NO_FLAG:
+        return name
+    return FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def _span(lo: float, hi: float, low_open: bool) -> str:
+    return f"above {_figure(lo)} and at most {_figure(hi)}" if low_open else f"{_figure(lo)} to {_figure(hi)}"
+
+
+def _figure(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 @dataclass
@@ -56,55 +94,77 @@ class TrainConfig:
     max_nan_steps: int = 10
 
     def validate(self) -> None:
+        """Every setting of the right type and within its range, floats finite: each bound below is
+        what training can take, so nothing out of range gets as far as the run folder. Messages name a
+        setting by its flag, or by its name where it has none (setting_name)."""
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise ConfigError(msg)
+
+        def within(name: str, lo: float, hi: float, low_open: bool = False, say: str | None = None) -> None:
+            # gate.number compares before converting: a float setting given as a 400-digit int fails
+            # here instead of overflowing in float() mid-training.
+            v = getattr(self, name)
+            ok = v is None or (gate.number(v, lo, hi) is not None and not (low_open and v == lo))
+            shown = f"{v:g}" if isinstance(v, float) else _shown(v)
+            need(ok, f"{setting_name(name)} must be {say or _span(lo, hi, low_open)}, got {shown}")
 
         check_types(self)
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, float):
-                need(math.isfinite(v), f"--{f.name.replace('_', '-')} must be a finite number, got {v}")
+                need(math.isfinite(v), f"{setting_name(f.name)} must be a finite number, got {v}")
         need(self.framing in (None, *FRAMINGS), f"framing must be one of {', '.join(FRAMINGS)}")
-        need(1 <= self.seq_len <= 10_000, f"--seq-len must be 1 to 10000, got {self.seq_len}")
-        need(0 <= self.overlap < self.seq_len, f"--overlap must be 0 to seq-len - 1, got {self.overlap}")
-        need(0 < self.val_fraction < 0.5, f"--val-fraction must be between 0 and 0.5, got {self.val_fraction}")
-        need(self.min_char_count >= 1, f"--min-char-count must be at least 1, got {self.min_char_count}")
-        need(self.state_reset_every >= 1, "--state-reset-every must be at least 1")
-        need(1 <= self.batch_size <= 65_536, f"--batch-size must be 1 to 65536, got {self.batch_size}")
-        need(0 < self.lr <= 10, f"--lr must be a positive number up to 10, got {self.lr}")
+        within("seq_len", 1, 10_000)
+        need(0 <= self.overlap < self.seq_len, f"--overlap must be 0 to seq-len - 1, got {_shown(self.overlap)}")
+        within("val_fraction", 0, 0.5, low_open=True, say="between 0 and 0.5")
+        need(self.val_fraction < 0.5, f"--val-fraction must be between 0 and 0.5, got {self.val_fraction}")
+        within("min_char_count", 1, MAX_COUNT)
+        within("state_reset_every", 1, MAX_STEPS)
+        within("batch_size", 1, 65_536)
+        within("lr", 0, MAX_LR, low_open=True, say=f"a positive number up to {MAX_LR:g}")
         need(self.lr_schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}")
-        need(self.warmup_steps >= 0, "--warmup-steps must not be negative")
-        need(0 <= self.min_lr_ratio <= 1, "--min-lr-ratio must be in [0, 1]")
-        need(self.decay_steps >= 1, "--decay-steps must be at least 1")
-        need(0 < self.decay_rate <= 1, "--decay-rate must be in (0, 1]")
-        need(self.weight_decay >= 0, "--weight-decay must not be negative")
-        need(self.grad_clip > 0, f"--clip must be positive, got {self.grad_clip}")
-        need(self.max_steps is None or self.max_steps >= 1, f"--steps must be at least 1, got {self.max_steps}")
-        need(
-            self.max_minutes is None or 0 < self.max_minutes <= 60 * 24 * 365,
-            f"--minutes must be positive, got {self.max_minutes}",
-        )
-        need(self.eval_every >= 1, "--eval-every must be at least 1")
-        need(self.first_eval >= 0, "--first-eval must not be negative (0: no early evaluation)")
-        need(1 <= self.sample_length <= 100_000, "--sample-length must be 1 to 100000")
-        need(self.sample_temperature > 0, "sample temperature must be positive")
-        need(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        need(self.threads is None or 1 <= self.threads <= 1024, "--threads must be 1 to 1024")
-        need(self.max_nan_steps >= 1, "--max-nan-steps must be at least 1")
-        need(0 <= self.seed < 2**63, f"--seed must be 0 to 2**63 - 1, got {self.seed}")
+        within("warmup_steps", 0, MAX_STEPS)
+        within("min_lr_ratio", 0, 1)
+        within("decay_steps", 1, MAX_STEPS)
+        within("decay_rate", 0, 1, low_open=True)
+        within("weight_decay", 0, MAX_WEIGHT_DECAY)
+        within("grad_clip", 0, MAX_GRAD_CLIP, low_open=True)
+        within("max_steps", 1, MAX_STEPS)
+        within("max_minutes", 0, MAX_MINUTES, low_open=True)
+        within("eval_every", 1, MAX_STEPS)
+        within("first_eval", 0, MAX_STEPS, say=f"0 to {MAX_STEPS:,} (0: no early evaluation)")
+        within("sample_length", 1, 100_000)
+        within("sample_temperature", 0, MAX_SAMPLE_TEMPERATURE, low_open=True)
+        need(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {_shown(self.device)}")
+        within("threads", 1, 1024)
+        within("max_nan_steps", 1, MAX_STEPS)
+        within("seed", 0, 2**63 - 1, say="0 to 2**63 - 1")
         need(0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}")
-        need(0 <= self.embedding_dim <= 4096, f"--embedding must be 0 (one-hot) to 4096, got {self.embedding_dim}")
+        within("embedding_dim", 0, 4096, say="0 (one-hot) to 4096")
         need(
-            bool(self.hidden_sizes) and all(1 <= h <= 8192 for h in self.hidden_sizes),
-            f"hidden sizes must be 1 to 8192 per layer, got {self.hidden_sizes}: try --hidden 128,256",
+            bool(self.hidden_sizes) and len(self.hidden_sizes) <= MAX_LAYERS
+            and all(1 <= h <= 8192 for h in self.hidden_sizes),
+            f"hidden sizes must be 1 to 8192 per layer, at most {MAX_LAYERS} layers, got "
+            f"{_shown(self.hidden_sizes)}: try --hidden 128,256",
         )
+        # A model too big to load is refused before any work, not trained into checkpoints that can
+        # never be loaded or resumed. The vocabulary is not known yet: the smallest one counts, so
+        # what passes here may still be refused once the corpus is read.
+        size = parameter_count(MIN_VOCAB, self.hidden_sizes, self.cell, self.embedding_dim)
+        need(size <= MAX_PARAMETERS,
+             f"a model of {size:,} parameters is more than the {MAX_PARAMETERS:,} a checkpoint can hold: "
+             "give smaller --hidden sizes or fewer layers")
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict) -> "TrainConfig":
+        """A configuration from outside (a checkpoint's header, already through gate.load_json):
+        unknown keys are ignored, the rest validated."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a training configuration must be a JSON object, got {_shown(data)}")
         known = {f.name for f in fields(cls)}
         cfg = cls(**{k: v for k, v in data.items() if k in known})
         cfg.validate()
@@ -125,6 +185,8 @@ _OPTIONAL_TEXT = ("framing",)
 
 
 def _shown(v) -> str:
+    if isinstance(v, int) and v.bit_length() > 64:  # repr() of a 5,000-digit int raises
+        return f"a whole number of {len(str(v)) if v.bit_length() < 14_000 else 'thousands of'} digits"
     text = repr(v)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -137,9 +199,7 @@ def check_types(cfg: "TrainConfig") -> None:
     def number(v) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-    def flag(name: str) -> str:
-        return "--" + name.replace("_", "-")
-
+    flag = setting_name
     for name in _WHOLE + _OPTIONAL_WHOLE:
         v = getattr(cfg, name)
         if not (whole(v) or (v is None and name in _OPTIONAL_WHOLE)):

@@ -368,8 +368,9 @@ class LineWindows:
         self.n_win = 1 + np.maximum(0, -(-(framed - 1 - seq_len) // self.stride))
         self.win_end = np.cumsum(self.n_win)  # windows of lines 0..j
         self.n_windows = int(self.win_end[-1]) if len(self.win_end) else 0
-        # All windows but a line's last are full; the last holds what is left.
-        self.train_chars = int(((self.n_win - 1) * (seq_len + 1) + framed - (self.n_win - 1) * self.stride).sum())
+        # The training text's characters: each line's and its end (the newline it had in the corpus).
+        # Not the windows' positions: overlapping windows hold some characters twice.
+        self.train_chars = int(self.lines.lengths.sum()) + len(self.lines.lengths)
         self.batch_size = batch_size
         self.seed = seed
         self._order_epoch: int | None = None

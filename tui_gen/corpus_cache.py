@@ -24,6 +24,12 @@ hashing all of a 1 GB corpus would cost seconds; the head/tail hash catches the 
 and mtime (a copy with `cp -p`, a clock reset), short of one that changes only the middle of a file
 and restores its mtime. The full SHA-256 of the text is computed during the build anyway (the
 corpus's identity in checkpoints, corpus_digest) and stored, not recomputed at each start.
+
+Trust. What is read back is checked before anything uses it (_meta_ok): meta.json's values through
+tui_gen.gate, the files' sizes against them, every symbol against the symbol table and every line
+against the text (numpy over a few MiB at a time: well under a second a GB from the page cache). A
+damaged cache is built again from the text, with a warning; one that cannot be (a read-only data
+folder) is one error naming the folder to delete.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from typing import Callable
 import numpy as np
 
 from .errors import CorpusError
+from .gate import MAX_TEXT, OutsideValueError, load_json, whole
+from .files import NotRegularFile, open_regular
 
 CACHE_VERSION = 1
 READ_BYTES = 2**20  # bytes decoded and encoded at a time: ~20 MB of temporaries
@@ -52,6 +60,8 @@ HEAD_CHARS = 4 * 2**20  # text kept for the guesses: all of most corpora, so gue
 EDGE_BYTES = 64 * 1024  # head and tail of each file hashed into the cache key
 BINARY_PROBE = 65536  # a NUL byte in a file's first 64 KiB: binary
 LINE_DTYPE = np.int64
+META_BYTES = 64 << 20  # meta.json's most: the symbol table and its counts, for every Unicode character
+CHECK_ITEMS = 1 << 21  # symbols or lines checked at a time: tens of MiB of temporaries, whatever the corpus
 
 Progress = Callable[[int, "int | None"], None]
 builds = 0  # caches built by this process: the tests' way to see that a cache was reused
@@ -146,7 +156,7 @@ class _Sink:
 
     def __init__(self, path: Path | None):
         self.path = path
-        self.f = path.open("wb") if path else io.BytesIO()
+        self.f = path.open("wb") if path else io.BytesIO()  # file-access: in the build's own new mkdtemp folder
         self.dtype = np.dtype(np.uint8)
 
     def write(self, sym: np.ndarray) -> None:
@@ -161,11 +171,11 @@ class _Sink:
         else:
             self.f.close()
             wide = self.path.with_suffix(".wide")
-            with self.path.open("rb") as src, wide.open("wb") as dst:
+            with self.path.open("rb") as src, wide.open("wb") as dst:  # file-access: the build's own mkdtemp folder
                 while block := src.read(READ_BYTES):
                     dst.write(np.frombuffer(block, dtype=self.dtype).astype(dtype).tobytes())
-            os.replace(wide, self.path)
-            self.f = self.path.open("ab")
+            os.replace(wide, self.path)  # file-access: the build's own mkdtemp folder
+            self.f = self.path.open("ab")  # file-access: the build's own mkdtemp folder
         self.dtype = dtype
 
     def close(self) -> np.ndarray | None:
@@ -319,6 +329,8 @@ codecs.register_error("tui_gen.count_replace", _count_and_replace)
 
 
 def _open_error(path: Path, e: OSError) -> CorpusError:
+    if isinstance(e, NotRegularFile):  # a FIFO, a device: refused by open_regular, never waited on
+        return CorpusError(f"{e}: give a text file or a folder of .txt files")
     if isinstance(e, PermissionError):
         return CorpusError(f"cannot read {path}: permission denied (check the file's permissions)")
     if isinstance(e, IsADirectoryError):
@@ -336,7 +348,7 @@ def _encode_file(path: Path, enc: Encoder, warnings: list[str], in_folder: bool,
     held_cr = ""  # a chunk ending in "\r" may be half of a "\r\n"
     last = ""
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:
             first = True
             while True:
                 raw = f.read(READ_BYTES)
@@ -372,9 +384,9 @@ def _identity(files: list[Path]) -> list[dict]:
     out = []
     for p in files:
         try:
-            st = p.stat()
             h = hashlib.sha256()
-            with p.open("rb") as f:
+            with open_regular(p) as f:
+                st = os.fstat(f.fileno())
                 h.update(f.read(EDGE_BYTES))
                 if st.st_size > EDGE_BYTES:
                     f.seek(max(EDGE_BYTES, st.st_size - EDGE_BYTES))
@@ -397,22 +409,102 @@ def _safe_stem(source: Path) -> str:
     return stem or "corpus"
 
 
-def _meta_ok(folder: Path, identity: list[dict]) -> dict | None:
-    """The cache's meta when the folder holds a whole cache of this identity, else None."""
+class _Damaged(Exception):
+    """A cache folder of the right source whose meta or data cannot be trusted; the message says why."""
+
+
+def _meta_ok(folder: Path, identity: list[dict], damage: list | None = None, check_data: bool = True) -> dict | None:
+    """The cache's meta when the folder holds a whole, sound cache of this identity, else None.
+
+    Everything read is checked before anything trusts it, since the files are outside this process's
+    hands (a disk error, a bad copy, an edit): meta.json's values through tui_gen.gate (types, ranges,
+    NaN, 400-digit numbers), the files' sizes against them, and with check_data every symbol against
+    the symbol table and every line against the text's length (a symbol past the table is an
+    IndexError in the middle of training; a line past the end reads past the map). A folder that is
+    this identity's but fails a check adds (folder, why) to `damage`: the caller rebuilds it and says so."""
     try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("version") != CACHE_VERSION or meta.get("files") != identity:
-            return None
-        itemsize = np.dtype(meta["dtype"]).itemsize
-        if (folder / "symbols.bin").stat().st_size != meta["n_chars"] * itemsize:
-            return None
-        if (folder / "lines.bin").stat().st_size != meta["n_lines"] * 2 * np.dtype(LINE_DTYPE).itemsize:
-            return None
-        if len(meta["chars"]) != len(meta["counts"]) or not (folder / "head.txt").is_file():
-            return None
-    except (OSError, ValueError, KeyError, TypeError):
+        return _checked_meta(folder, identity, check_data)
+    except _Damaged as e:
+        if damage is not None:
+            damage.append((folder, str(e)))
         return None
+    except OSError:  # no such cache (or going): build it
+        return None
+
+
+def _checked_meta(folder: Path, identity: list[dict], check_data: bool) -> dict | None:
+    path = folder / "meta.json"
+    if not path.exists():
+        return None
+    try:
+        with open_regular(path) as f:
+            data = f.read(META_BYTES + 1)
+        meta = load_json(data, max_bytes=META_BYTES)
+    except OutsideValueError as e:
+        raise _Damaged(f"its meta.json cannot be read: {e}") from None
+    if not isinstance(meta, dict):
+        raise _Damaged("its meta.json is not a JSON object")
+    if meta.get("version") != CACHE_VERSION or meta.get("files") != identity:
+        return None  # another version's, or another source's that hashed alike: not this one's cache
+    chars, counts, line_counts = meta.get("chars"), meta.get("counts"), meta.get("line_counts")
+    if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars) \
+            or len(set(chars)) != len(chars):
+        raise _Damaged("its symbol table is not a list of distinct characters")
+    for name, values in (("counts", counts), ("line_counts", line_counts)):
+        if not isinstance(values, list) or len(values) != len(chars) or any(whole(v) is None for v in values):
+            raise _Damaged(f"its {name} are not {len(chars):,} whole numbers in range")
+    n_chars, n_lines = whole(meta.get("n_chars")), whole(meta.get("n_lines"))
+    if n_chars is None or n_lines is None:
+        raise _Damaged("its numbers of characters and lines are not whole numbers in range")
+    if sum(counts) != n_chars or any(inside > n for inside, n in zip(line_counts, counts)):
+        raise _Damaged("its symbol counts do not add up to its number of characters")
+    dtype = np.dtype(symbol_dtype(len(chars)))
+    if meta.get("dtype") != dtype.name:
+        raise _Damaged(f"its symbol type is {str(meta.get('dtype'))[:20]!r}, not {dtype.name} for "
+                       f"{len(chars):,} symbols")
+    digest, warnings = meta.get("digest"), meta.get("warnings")
+    if not isinstance(digest, str) or len(digest) != 16 or any(c not in "0123456789abcdef" for c in digest):
+        raise _Damaged("its digest is not 16 hex digits")
+    if not isinstance(warnings, list) or any(not isinstance(w, str) or len(w) > MAX_TEXT for w in warnings):
+        raise _Damaged("its warnings are not a list of lines")
+    sizes = {"symbols.bin": n_chars * dtype.itemsize, "lines.bin": n_lines * 2 * np.dtype(LINE_DTYPE).itemsize}
+    for name, size in sizes.items():
+        actual = (folder / name).stat().st_size
+        if actual != size:
+            raise _Damaged(f"its {name} is {actual:,} bytes, not the {size:,} its meta.json says")
+    try:
+        with open_regular(folder / "head.txt") as f:
+            f.read(4 * HEAD_CHARS + 1).decode("utf-8", "surrogatepass")  # as _load reads it
+            if f.read(1):
+                raise _Damaged(f"its head.txt is longer than {HEAD_CHARS:,} characters can be")
+    except UnicodeDecodeError:
+        raise _Damaged("its head.txt is not UTF-8 text") from None
+    if check_data:
+        _check_data(folder, len(chars), dtype, n_chars)
     return meta
+
+
+def _check_data(folder: Path, n_symbols: int, dtype: np.dtype, n_chars: int) -> None:
+    """Every symbol below n_symbols; every line (start, length) non-empty, inside the text, and after
+    the one before it. Read CHECK_ITEMS at a time (a corpus may be 1 GB: bounded memory, and no map
+    left holding its pages); a few numpy passes over each block: under a second a GB."""
+    if n_chars and n_symbols < 1 << (8 * dtype.itemsize):  # else every value of the type is a symbol
+        with open_regular(folder / "symbols.bin") as f:
+            while (block := np.fromfile(f, dtype=dtype, count=CHECK_ITEMS)).size:
+                top = int(block.max())
+                if top >= n_symbols:
+                    raise _Damaged(f"its symbols.bin holds symbol {top:,}, past its {n_symbols:,} symbols")
+    end = 0  # where the line before the block ended
+    with open_regular(folder / "lines.bin") as f:
+        while (block := np.fromfile(f, dtype=LINE_DTYPE, count=CHECK_ITEMS * 2)).size:
+            starts, lengths = block[0::2], block[1::2]
+            # each bound on its own first, so that start + length cannot overflow
+            if (lengths < 1).any() or (lengths > n_chars).any() or (starts < 0).any() \
+                    or (starts > n_chars - lengths).any():
+                raise _Damaged("its lines.bin holds lines that are empty or negative, or reach past the text's end")
+            if starts[0] < end or (starts[1:] < starts[:-1] + lengths[:-1]).any():
+                raise _Damaged("its lines.bin holds lines out of order or overlapping")
+            end = int(starts[-1] + lengths[-1])
 
 
 def _map(path: Path, dtype, n: int, shape: tuple, maps: list) -> np.ndarray:
@@ -434,37 +526,103 @@ def _load(folder: Path, meta: dict) -> EncodedCorpus:
         chars=list(meta["chars"]), counts=np.array(meta["counts"], dtype=np.int64),
         line_counts=np.array(meta["line_counts"], dtype=np.int64),
         lines=_map(folder / "lines.bin", LINE_DTYPE, meta["n_lines"], (meta["n_lines"], 2), maps),
-        digest=meta["digest"], head=(folder / "head.txt").read_text(encoding="utf-8", errors="surrogatepass"),
+        digest=meta["digest"], head=_read_head(folder),
         warnings=tuple(meta["warnings"]), folder=folder, maps=maps,
     )
 
 
+def _read_head(folder: Path) -> str:
+    with open_regular(folder / "head.txt") as f:
+        return f.read(4 * HEAD_CHARS + 1).decode("utf-8", errors="surrogatepass")  # as _checked_meta allows
+
+
+def _unwritable(root: Path, e: OSError) -> CorpusError:
+    return CorpusError(f"cannot write the corpus cache in {root}: {e.strerror or e}; "
+                       "set TUI_GEN_DATA_DIR to a writable folder")
+
+
 @contextlib.contextmanager
 def _build_lock(path: Path):
-    """Builders of one source take turns (flock; released by the OS if a builder is killed)."""
+    """Builders of one source take turns (flock; released by the OS if a builder is killed).
+
+    The lock file is removed by its holder before it lets go, so the cache folder does not collect
+    one per corpus ever used. That makes a waiter's lock possibly one on a file no longer at `path`
+    (or replaced there by a newer comer's): after locking, a builder checks that the file it holds is
+    the one at `path`, and starts over if not. So at any moment only the holder of the file at `path`
+    builds. A builder killed while holding it leaves the file; the next builder of that source removes it."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: concurrent builders each build, the rename decides
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)  # file-access: our lock file
+        except OSError as e:
+            raise _unwritable(path.parent, e) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # its holder removed it while this process waited: lock the one there now
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # still holding it: a waiter sees it gone and starts over
         os.close(fd)
 
 
 def open_cached(source: Path, files: list[Path], data_dir: Path, progress: Progress | None = None) -> EncodedCorpus:
     """The cache of `source` (a file, or a folder whose .txt files are `files`, in order), built first
-    if there is none for the files as they are now."""
+    if there is none for the files as they are now.
+
+    A damaged cache of these files (see _meta_ok) is rebuilt from them, with a warning in the corpus's
+    warnings. Where it cannot be (a read-only data folder), a CorpusError names the folder to delete."""
+    damage: list[tuple[Path, str]] = []  # (folder, why): filled by _meta_ok
+    try:
+        enc = _open_cached(source, files, data_dir, progress, damage)
+    except (CorpusError, OSError) as e:
+        if not damage or not damage[0][0].exists():
+            raise
+        folder, why = damage[0]
+        reason = (e.strerror or str(e)) if isinstance(e, OSError) else str(e)
+        raise CorpusError(f"the corpus cache {folder} is damaged ({why}) and could not be rebuilt ({reason}): "
+                          "delete that folder, and the next start builds it again") from None
+    if damage:
+        folder, why = damage[0]
+        enc.warnings += (f"the corpus cache {folder} was damaged ({why}): it was built again from the text",)
+    return enc
+
+
+def _remove_damaged(folder: Path) -> None:
+    """Out of the way of the build that replaces it: renamed first (a process reading it keeps its
+    maps, and one starting now finds no cache rather than half of one), then deleted."""
+    aside = folder.with_name(f".{folder.name}-damaged.tmp")  # a killed build's leftovers look like this
+    try:
+        os.rename(folder, aside)  # file-access: a cache folder of ours, moved aside within the cache root
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _open_cached(source: Path, files: list[Path], data_dir: Path, progress: Progress | None,
+                 damage: list) -> EncodedCorpus:
     identity = _identity(files)
     key = hashlib.sha256(json.dumps([CACHE_VERSION, identity]).encode()).hexdigest()[:16]
     source_key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:8]
     root = cache_root(data_dir)
     name = f"{_safe_stem(source)}-{source_key}"
     folder = root / f"{name}-{key}"
-    meta = _meta_ok(folder, identity)
+    meta = _meta_ok(folder, identity, damage)
     if meta is not None:
         try:
             return _load(folder, meta)
@@ -472,17 +630,17 @@ def open_cached(source: Path, files: list[Path], data_dir: Path, progress: Progr
             pass
     try:
         root.mkdir(parents=True, exist_ok=True)
-        lock = _build_lock(root / f".{name}.lock")
     except OSError as e:
-        raise CorpusError(f"cannot write the corpus cache in {root}: {e.strerror or e}; "
-                          "set TUI_GEN_DATA_DIR to a writable folder") from None
-    with lock:
-        meta = _meta_ok(folder, identity)  # another process built it while this one waited
+        raise _unwritable(root, e) from None
+    with _build_lock(root / f".{name}.lock"):
+        meta = _meta_ok(folder, identity, damage)  # another process built it while this one waited
         if meta is None:
             for old in root.glob(f".{name}-*.tmp*"):  # left by killed builds: the lock says none is running
                 shutil.rmtree(old, ignore_errors=True)
+            if damage:
+                _remove_damaged(folder)
             _build(folder, files, identity, source.is_dir(), progress)
-            meta = _meta_ok(folder, identity)
+            meta = _meta_ok(folder, identity, check_data=False)  # just written from the text
             assert meta is not None
             for old in root.glob(f"{name}-*"):  # earlier versions of this source: replaced
                 if old != folder and old.is_dir():
@@ -508,7 +666,7 @@ def _build(folder: Path, files: list[Path], identity: list[dict], in_folder: boo
 
     try:
         warnings: list[str] = []
-        with (tmp / "lines.bin").open("wb") as lines_out:
+        with (tmp / "lines.bin").open("wb") as lines_out:  # file-access: in the new mkdtemp folder
             enc = Encoder(_Sink(tmp / "symbols.bin"), lines_out)
             if progress:
                 progress(0, total)
@@ -518,23 +676,23 @@ def _build(folder: Path, files: list[Path], identity: list[dict], in_folder: boo
             enc.sink.close()
             lines_out.flush()
             os.fsync(lines_out.fileno())
-        (tmp / "head.txt").write_text(enc.head_text(), encoding="utf-8", errors="surrogatepass")
+        (tmp / "head.txt").write_text(enc.head_text(), encoding="utf-8", errors="surrogatepass")  # file-access: new mkdtemp folder
         meta = {
             "version": CACHE_VERSION, "files": identity, "n_chars": enc.n, "dtype": enc.sink.dtype.name,
             "n_lines": enc.n_lines, "chars": enc.chars, "counts": enc.counts.tolist(),
             "line_counts": enc.line_counts.tolist(), "digest": enc.digest, "warnings": warnings,
         }
-        with (tmp / "meta.json").open("w", encoding="utf-8") as m:
+        with (tmp / "meta.json").open("w", encoding="utf-8") as m:  # file-access: in the new mkdtemp folder
             json.dump(meta, m, ensure_ascii=True)
             m.flush()
             os.fsync(m.fileno())
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the cache from others sharing the data folder
         try:
-            os.rename(tmp, folder)  # atomic: the cache appears whole or not at all
+            os.rename(tmp, folder)  # file-access: atomic, the cache appears whole or not at all
         except OSError:
             if _meta_ok(folder, identity) is None:  # a broken folder in the way: replace it
                 shutil.rmtree(folder, ignore_errors=True)
-                os.rename(tmp, folder)
+                os.rename(tmp, folder)  # file-access: the finished build into place
         builds += 1
     except OSError as e:
         raise CorpusError(f"cannot write the corpus cache in {folder.parent}: {e.strerror or e}; "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CorpusError
+from .files import NotRegularFile, open_regular
 
 PREVIEW_BYTES = 8 * 2**20
 BINARY_PROBE = 65536  # a NUL byte in this much means a binary file, as load_corpus decides
@@ -95,13 +96,15 @@ def _read_prefix(path: Path, limit: int) -> tuple[str, int, int, bool]:
         for f in files:
             if left <= 0:
                 break
-            with f.open("rb") as handle:
+            with open_regular(f) as handle:  # a FIFO typed in the form must not hang it
                 raw = handle.read(left)
             if b"\x00" in raw[:BINARY_PROBE]:
                 raise CorpusError(f"{f} looks like a binary file, not text: give a UTF-8 text file")
             left -= len(raw)
             part = raw.decode("utf-8", errors="replace")
             parts.append(part if part.endswith("\n") or len(files) == 1 else part + "\n")
+    except NotRegularFile as e:
+        raise CorpusError(f"{e}: give a text file or a folder of .txt files") from None
     except PermissionError:
         raise CorpusError(f"cannot read {path}: permission denied (check its and its folders' permissions)") from None
     except IsADirectoryError:

@@ -306,7 +306,7 @@ def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, time
                 )
             out.flush()
             os.fsync(out.fileno())  # the bytes are on disk before the name says they are
-        os.replace(tmp, dest)
+        os.replace(tmp, dest)  # file-access: a download of ours into the data folder, checked whole
         done = True
     finally:
         if not done:

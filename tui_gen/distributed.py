@@ -23,6 +23,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from . import gate
 from .errors import ConfigError
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -173,10 +174,11 @@ def world_from_env(environ=None) -> World:
     if not any(name in env for name in TORCHRUN_VARS):
         return SINGLE
     try:
-        rank, size = int(env["RANK"]), int(env["WORLD_SIZE"])
-        local_rank = int(env.get("LOCAL_RANK", rank))
-        local_size = int(env.get("LOCAL_WORLD_SIZE", size))
-    except (KeyError, ValueError):
+        # Through the gate (ASCII digits, at most 19): int() also takes '٣' and ends on 5,000 digits.
+        rank, size = gate.parse_int(env["RANK"]), gate.parse_int(env["WORLD_SIZE"])
+        local_rank = gate.parse_int(env.get("LOCAL_RANK", str(rank)))
+        local_size = gate.parse_int(env.get("LOCAL_WORLD_SIZE", str(size)))
+    except (KeyError, ValueError):  # gate.OutsideValueError is a ValueError
         shown = ", ".join(f"{k}={env.get(k, '(unset)')!r}"[:60] for k in TORCHRUN_VARS)
         raise ConfigError(f"the environment names a distributed run, but not a valid one ({shown}): start it "
                           "with torchrun, or unset RANK, WORLD_SIZE and LOCAL_RANK") from None

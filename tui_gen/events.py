@@ -3,12 +3,26 @@
 The trainer yields the first group; the CLI prints them, and the app's training process forwards them
 over a pipe together with the second group, which only the training process sends (tui_gen.worker
 and tui_gen.training_process).
+
+The first group is also read back from metrics logs (tui_gen.metrics_log), from outside: each field's
+range is written once here, as gate.bounds metadata, and the reader checks every field against it. A
+field without it gets gate.DEFAULT (numbers 0 to gate.MAX_COUNT, short lists, strings cut), so a new
+field is never read unbounded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from .config import LECTURE_SEEDS, MAX_LR, MAX_SAMPLE_TEMPERATURE
+from .gate import MAX_BPC, bounds
+
+BPC = bounds(hi=MAX_BPC)  # bits per character
+SHARE = bounds(hi=1.0)  # progress: 0..1 of the budget
+# The trainer samples once from each of the lecture's seeds; a continuation is cut here (the samples
+# panel shows 2,000 characters of one), so a hostile log's samples cost kilobytes, not gigabytes.
+SAMPLES = bounds(items=len(LECTURE_SEEDS), chars=2048)
 
 
 class FinishReason(StrEnum):
@@ -50,19 +64,19 @@ class Started:
 class Step:
     step: int
     epoch: int
-    train_bpc: float  # bits per character on this batch
-    lr: float
+    train_bpc: float = field(metadata=BPC)  # bits per character on this batch
+    lr: float = field(metadata=bounds(hi=MAX_LR))
     chars_per_sec: float
     elapsed: float  # seconds spent training, pauses excluded
-    progress: float | None  # 0..1 of the run's step or time budget
+    progress: float | None = field(metadata=SHARE)  # 0..1 of the run's step or time budget
     chars_seen: int = 0  # characters trained on so far, over the whole run (a resumed run's past too)
 
 
 @dataclass
 class Eval:
     step: int
-    val_bpc: float
-    best_bpc: float
+    val_bpc: float = field(metadata=BPC)
+    best_bpc: float = field(metadata=BPC)
     is_best: bool
     seconds: float
     elapsed: float = 0.0  # the run's training time at this evaluation (Step.elapsed)
@@ -72,8 +86,8 @@ class Eval:
 @dataclass
 class Samples:
     step: int
-    temperature: float
-    samples: list[tuple[str, str]]  # (seed, continuation)
+    temperature: float = field(metadata=bounds(hi=MAX_SAMPLE_TEMPERATURE))
+    samples: list[tuple[str, str]] = field(metadata=SAMPLES)  # (seed, continuation)
 
 
 @dataclass
@@ -94,7 +108,7 @@ class Finished:
     step: int
     reason: FinishReason
     message: str
-    best_bpc: float | None
+    best_bpc: float | None = field(metadata=BPC)
     last_path: str | None
     best_path: str | None
 
@@ -107,7 +121,7 @@ class BudgetChanged:
     step: int
     max_steps: int | None
     max_seconds: float | None
-    progress: float | None
+    progress: float | None = field(metadata=SHARE)
     budget: str  # as the user gave it, counted from where this run started: "20 minutes", "2000 steps"
 
 
@@ -184,7 +198,8 @@ class WatchNotice:
     "no-checkpoint" (nothing to generate from yet), "catch-up" (a big log: only its start line and its
     tail are read), "skipped" (unreadable lines, `count` in all), "stale" (the log has not grown for a
     long time), "growing" (it grows again), "deleted" (the run folder is gone), "replaced" (the log was
-    truncated or replaced: a new run in the folder; read anew). What the app does is decided by kind,
+    truncated or replaced: a new run in the folder; read anew), "not-a-file" (the log is a FIFO, a device:
+    never opened for reading, since that could block for ever). What the app does is decided by kind,
     never by the message's words."""
 
     kind: str

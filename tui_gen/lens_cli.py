@@ -47,7 +47,8 @@ def add_commands(sub) -> None:
     n.add_argument("--top", type=number(int), default=5, help="units listed per feature (default 5)")
     n.add_argument("--chars", type=number(int), default=20_000, help="read at most this many characters (default 20000)")
     n.add_argument("--regex", action="append", default=[], metavar="RE",
-                   help="also rank units for 'inside a match of RE' (repeatable)")
+                   help="also rank units for 'inside a match of RE' (repeatable, up to 16; a RE that takes "
+                        "more than 0.25 s over the text is refused)")
     n.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
 
 
@@ -57,6 +58,7 @@ def read_text(file: str | None, text: str | None, what: str = "score") -> tuple[
     """The text and how to name it. A file is read as UTF-8 (invalid bytes replaced, with a note),
     its line endings made "\\n" as the corpus reader does."""
     from .errors import ConfigError, CorpusError
+    from .files import NotRegularFile, open_regular
 
     if file is not None and text is not None:
         raise ConfigError(f"give the text to {what} once: a FILE or --text, not both")
@@ -71,10 +73,12 @@ def read_text(file: str | None, text: str | None, what: str = "score") -> tuple[
             path = Path(file)
             if path.is_dir():
                 raise CorpusError(f"{one_line(file)} is a folder: give a text file")
-            with path.open("rb") as f:
+            with open_regular(path) as f:
                 data, name = f.read(MAX_TEXT_BYTES + 1), str(path)
     except FileNotFoundError:
         raise CorpusError(f"no such file: {one_line(file)}") from None
+    except NotRegularFile as e:  # a pipe is read as standard input, where `-` says so
+        raise CorpusError(f"{one_line(str(e))}: give a text file, or - to read standard input") from None
     except OSError as e:
         raise CorpusError(f"cannot read {one_line(file)}: {e.strerror or e}") from None
     if len(data) > MAX_TEXT_BYTES:
@@ -104,6 +108,8 @@ def cmd_score(args) -> int:
     out = Output()  # a closed stdout: say so before loading anything
     if not 0 <= args.top <= 10_000:
         raise ConfigError(f"--top must be 0 to 10000, got {args.top}")
+    if args.html:
+        _check_html_path(args.html)  # before the work: a FIFO or /dev/null is refused, never replaced
     text, name = read_text(args.file, args.text)
     if not text:
         raise ConfigError(f"nothing to score: {one_line(name)} is empty")
@@ -206,8 +212,18 @@ def _as_json(result, ck) -> dict:
     }
 
 
+def _check_html_path(path: Path) -> None:
+    from .errors import ConfigError
+    from .files import NotRegularFile, check_output_path
+
+    try:
+        check_output_path(path)
+    except NotRegularFile as e:
+        raise ConfigError(f"--html {one_line(str(e))}: give the name of a file to write") from None
+
+
 def _write_html(path: Path, result, name: str, ck) -> None:
-    from .atomic import write_atomic
+    from .files import write_output
     from .errors import OutputError
 
     bits = result.bits
@@ -234,23 +250,30 @@ style="background:{BANDS[-1][2]}">more</span><span style="background:#d9a0f0">un
 </body></html>
 """
     try:
-        write_atomic(path, page.encode("utf-8"))
+        write_output(path, page.encode("utf-8"))
     except OSError as e:
         raise OutputError(f"cannot write {one_line(str(path))}: {e.strerror or e}") from None
 
 
 # ---- neurons -----------------------------------------------------------------------------------
 
+MAX_REGEXES = 16
+
 def cmd_neurons(args) -> int:
     from .errors import ConfigError
     from .neurons import MAX_CHARS, explore, units_total
     from .output import Output
+    from .regex_time import check_regex, compile_regex
 
     out = Output()
     if not 1 <= args.top <= 1000:
         raise ConfigError(f"--top must be 1 to 1000, got {args.top}")
     if not 2 <= args.chars <= MAX_CHARS:
         raise ConfigError(f"--chars must be 2 to {MAX_CHARS}, got {args.chars}")
+    if len(args.regex) > MAX_REGEXES:  # each is timed in a child process, up to 3 s
+        raise ConfigError(f"--regex was given {len(args.regex)} times: at most {MAX_REGEXES}")
+    for pattern in args.regex:  # a bad one is said before the model loads
+        compile_regex(pattern)
     patterns = {f"matches {one_line(r)}": r for r in args.regex}
     ck = _load(args)
     if args.file is None and args.text is None:
@@ -260,6 +283,8 @@ def cmd_neurons(args) -> int:
     text = text[:args.chars]
     if len(text) < 2:
         raise ConfigError(f"{one_line(name)} has fewer than 2 characters: nothing to correlate")
+    for pattern in args.regex:  # as the app does: compiled, and timed over this text in a child process
+        check_regex(pattern, text)
     acts, ranked = explore(ck.model, ck.vocab, ck.framing, text, args.top, patterns)
     cfg = ck.model.config
     out.write(f"{units_total(acts.layers):,} units ({cfg.cell.upper()} {','.join(map(str, cfg.hidden_sizes))}"

@@ -15,7 +15,8 @@ a checkpoint: a log that cannot be written is a warning, never the end of a run.
 
 MetricsReader reads a log incrementally (a growing one too) and gives back the same typed events the
 trainer yields, so the app folds a run it watches with the code that folds its own. Every field is
-checked against the event's type: a line that does not fit is skipped and counted, never shown raw.
+checked against the event's type and range (tui_gen.gate, the ranges in tui_gen.events): a line that
+does not fit is skipped and counted, never shown raw.
 
 Engine code: no torch, no textual.
 """
@@ -26,12 +27,14 @@ import json
 import math
 import os
 import time
-import types
 import typing
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 
 from . import events as ev
+from . import gate
+from .run_folder import RunFolder
+from .files import NotRegularFile, open_regular
 
 FILE_NAME = "metrics.jsonl"
 FORMAT = 1
@@ -67,9 +70,14 @@ def encode(event: ev.Event, when: float, extra: dict | None = None) -> str:
 
 class MetricsWriter:
     """Appends a run's events to its log. Never raises: a failed write (a full disk, a folder gone) is
-    reported once, as a message from record(), and the log is then closed."""
+    reported once, as a message from record(), and the log is then closed.
 
-    def __init__(self, path: str | os.PathLike, clock=time.time):
+    folder: the run folder the trainer holds (tui_gen.run_folder): the log is opened through it, so it
+    stays with the folder if that is moved. Either way the log is never opened through a symbolic link
+    (it would be written outside the run folder) nor as anything but a regular file: such a log is not
+    written, and that is the one message."""
+
+    def __init__(self, path: str | os.PathLike, clock=time.time, folder: "RunFolder | None" = None):
         self.path = Path(path)
         self._clock = clock
         self._file = None
@@ -80,18 +88,30 @@ class MetricsWriter:
         self._pending_count = 0
         self._step_written_at = -math.inf
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)  # a Trainer's run folder may not exist yet
-            self._file = open(self.path, "a", encoding="utf-8", newline="\n")
-            if self._file.tell() > 0 and not self._ends_with_newline():
+            if folder is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)  # a Trainer's run folder may not exist yet
+            fd = (folder or RunFolder(self.path.parent, None)).open_append(self.path.name)
+            ends_open = self._ends_without_newline(fd)
+            self._file = open(fd, "a", encoding="utf-8", newline="\n")  # file-access: wraps run_folder's fd
+            if ends_open:
                 self._file.write("\n")  # a killed writer's partial line stays a line of its own
                 self._file.flush()
         except OSError as e:
             self._fail(e)
 
-    def _ends_with_newline(self) -> bool:
-        with open(self.path, "rb") as f:
-            f.seek(-1, os.SEEK_END)
-            return f.read(1) == b"\n"
+    @staticmethod
+    def _ends_without_newline(fd: int) -> bool:
+        """Whether the file open as fd is not empty and its last byte is not a newline (read through
+        the same descriptor: the name may be another file by now)."""
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                return False
+            os.lseek(fd, size - 1, os.SEEK_SET)  # appending (O_APPEND) writes at the end whatever this says
+            return os.read(fd, 1) != b"\n"
+        except BaseException:
+            os.close(fd)
+            raise
 
     def record(self, event, extra: dict | None = None) -> str | None:
         """Log one event (others than the trainer's are ignored). Returns a message the first time the
@@ -156,53 +176,19 @@ class MetricsWriter:
 _HINTS = {cls: typing.get_type_hints(cls, vars(ev)) for cls in TYPE_OF}
 
 
-def _fits(value, hint) -> bool:
-    """Does a JSON value fit an events.py annotation (int, float, str, bool, X | None, list[...],
-    tuple[...], an enum)?"""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if isinstance(hint, type) and issubclass(hint, ev.FinishReason):
-        return value in {r.value for r in ev.FinishReason}
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        return isinstance(value, list) and all(_fits(v, item) for v in value)
-    if origin is tuple:
-        items = typing.get_args(hint)
-        return isinstance(value, list) and len(value) == len(items) and all(map(_fits, value, items))
-    return False
-
-
-def _tuples(value, hint):
-    """JSON arrays back into the tuples an annotation asks for (Samples.samples)."""
-    if typing.get_origin(hint) is list and value is not None:
-        (item,) = typing.get_args(hint)
-        return [_tuples(v, item) for v in value]
-    if typing.get_origin(hint) is tuple:
-        return tuple(value)
-    return value
-
-
 def decode(line: str | bytes) -> tuple[object, dict] | None:
     """(event, the line's other fields: time, steps, config, ...) from one line, or None if the line is
-    not a valid record of a known type."""
+    not a valid record of a known type. Through the gate (tui_gen.gate): the JSON as a whole (no NaN,
+    no 400-digit number, no nesting too deep), then each field against its type and the range
+    events.py gives it (bits/char up to MAX_BPC, progress 0..1, at most 11 samples, ...)."""
     try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):
+        record = gate.load_json(line, MAX_LINE_BYTES)
+    except gate.OutsideValueError:
         return None
     if not isinstance(record, dict):
         return None
-    cls = EVENT_OF.get(record.get("type"))
+    kind = record.get("type")
+    cls = EVENT_OF.get(kind) if isinstance(kind, str) else None
     if cls is None:
         return None
     hints = _HINTS[cls]
@@ -212,16 +198,12 @@ def decode(line: str | bytes) -> tuple[object, dict] | None:
             if f.default is MISSING and f.default_factory is MISSING:
                 return None  # a field the event cannot do without
             continue  # one added after this line was written: its default
-        value = record[f.name]
-        if not _fits(value, hints[f.name]):
+        try:
+            values[f.name] = gate.typed(record[f.name], hints[f.name], gate.bounds_of(f))
+        except gate.OutsideValueError:
             return None
-        values[f.name] = _tuples(value, hints[f.name])
-    if cls is ev.Finished:
-        values["reason"] = ev.FinishReason(values["reason"])
     extra = {k: v for k, v in record.items() if k not in values and k != "type"}
-    when = extra.get("time")
-    if not isinstance(when, (int, float)) or isinstance(when, bool):
-        extra["time"] = None
+    extra["time"] = gate.number(extra.get("time"))
     return cls(**values), extra
 
 
@@ -240,6 +222,7 @@ class MetricsReader:
         self._partial = b""  # the start of a line whose newline has not been written yet
         self._discarding = False  # inside an over-long line: drop bytes until its newline
         self.replaced = False  # the file was truncated or replaced since the last read (read anew from 0)
+        self.not_regular: str | None = None  # what the path is when it is not a file (a FIFO...): never read
 
     def size(self) -> int | None:
         try:
@@ -255,9 +238,11 @@ class MetricsReader:
 
     def read(self, max_bytes: int = READ_CHUNK_BYTES) -> list[tuple[object, dict]]:
         """New (event, extra) pairs since the last call; [] if there is nothing new or no file.
-        Raises nothing for a missing or unreadable file: `size()` says whether it is there."""
+        Raises nothing for a missing or unreadable file: `size()` says whether it is there, and
+        `not_regular` what it is when it is there but not a file (a FIFO would block an open() for ever)."""
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
+                self.not_regular = None
                 st = os.fstat(f.fileno())
                 identity = (st.st_dev, st.st_ino)
                 if self._identity is not None and (identity != self._identity or st.st_size < self.offset):
@@ -268,6 +253,9 @@ class MetricsReader:
                     return []
                 f.seek(self.offset)
                 data = f.read(min(max_bytes, st.st_size - self.offset))
+        except NotRegularFile as e:
+            self.not_regular = e.what
+            return []
         except OSError:
             return []
         self.offset += len(data)

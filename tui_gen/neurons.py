@@ -22,6 +22,7 @@ import torch
 
 from .errors import ConfigError
 from .model import CharRNN
+from .regex_time import compile_regex
 from .vocab import Vocab
 
 MAX_CHARS = 200_000  # characters analysed at once: activations cost 4 bytes x units per character
@@ -107,7 +108,11 @@ def _run(model: CharRNN, ids: torch.Tensor) -> list[np.ndarray]:
 def features(text: str, framing: str = "lines", patterns: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     """The simple features of text, one float per character (what it is after reading that character),
     plus one per regular expression in patterns (name -> regex: 1 inside a match). Quotes and brackets
-    start afresh on each line under a lines model (each line is its own sample)."""
+    start afresh on each line under a lines model (each line is its own sample).
+
+    A pattern from a user must have passed tui_gen.regex_time.check_regex over this text first: here
+    it is only compiled (a bad one is a ConfigError), and a pattern that backtracks for ever would run
+    for ever, holding the GIL."""
     n = len(text)
     in_quotes = np.zeros(n, np.float32)
     in_brackets = np.zeros(n, np.float32)
@@ -149,10 +154,7 @@ def features(text: str, framing: str = "lines", patterns: dict[str, str] | None 
         "inside a @/# word": _matches(text, TAG),
     }
     for name, pattern in (patterns or {}).items():
-        try:
-            out[name] = _matches(text, re.compile(pattern))
-        except re.error as e:
-            raise ConfigError(f"the regular expression {pattern!r} is not valid ({e}): fix it") from None
+        out[name] = _matches(text, compile_regex(pattern))
     return out
 
 

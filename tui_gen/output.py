@@ -110,7 +110,7 @@ def silence_stdout() -> None:
     """After a write error: point fd 1 at /dev/null, so that Python's own flush of sys.stdout at exit
     does not print a second error (and a traceback-like 'Exception ignored') after our one line."""
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
+        devnull = os.open(os.devnull, os.O_WRONLY)  # file-access: os.devnull
         os.dup2(devnull, 1)
         os.close(devnull)
     except OSError:

@@ -5,6 +5,10 @@ joins the run's files) for as long as it trains; the OS drops it when the proces
 not. A second trainer on the same folder (the CLI, the app's training process) stops at once and
 says which process has it. Readers (generate, eval, the app's playground) never take the lock.
 
+The descriptor that holds the lock also holds the folder: RunLock.held is a run_folder.RunFolder on
+it, through which the trainer writes every file of the run, so a folder renamed or deleted under it
+stays the one folder that is locked and written (see run_folder).
+
 Where flock does not exist (Windows), there is no lock: one writer per folder is then the user's
 care, as the README says.
 """
@@ -15,6 +19,7 @@ import os
 from pathlib import Path
 
 from .errors import RunFolderError
+from .run_folder import O_DIRECTORY, RunFolder
 
 try:
     import fcntl
@@ -26,8 +31,10 @@ class RunLock:
     def __init__(self, folder: Path, fd: int | None):
         self.folder = folder
         self._fd = fd
+        self.held = RunFolder(folder, fd)  # the folder, by the locked descriptor (valid until release)
 
     def release(self) -> None:
+        self.held.close()  # the descriptor is the lock's: the RunFolder only forgets it
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
@@ -40,7 +47,7 @@ def lock_run_folder(folder: Path) -> RunLock:
     if fcntl is None:
         return RunLock(folder, None)
     try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fd = os.open(folder, os.O_RDONLY | O_DIRECTORY)  # file-access: the folder itself, to lock and hold
     except OSError as e:
         raise RunFolderError(f"cannot open the run folder {folder}: {e.strerror or e}") from None
     try:
@@ -52,9 +59,8 @@ def lock_run_folder(folder: Path) -> RunLock:
         raise RunFolderError(
             f"{folder} is being trained by {who}: a run folder has one writer at a time; wait for that run to "
             "finish (or stop it), or train into another folder") from None
-    except OSError:  # a filesystem without flock (some network mounts): go on without the lock
-        os.close(fd)
-        return RunLock(folder, None)
+    except OSError:  # a filesystem without flock (some network mounts): go on without the lock, still
+        return RunLock(folder, fd)  # holding the folder
     return RunLock(folder, fd)
 
 
@@ -63,7 +69,7 @@ def folder_holder(folder: Path) -> int | None:
     be told (not Linux). Read from /proc/locks, without taking the lock, so that looking never stops a
     trainer from starting."""
     try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))  # file-access: a folder, only fstat'ed
     except OSError:
         return None
     try:
@@ -77,7 +83,7 @@ def _holder(fd: int) -> int | None:
     st = os.fstat(fd)
     dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     try:
-        with open("/proc/locks") as f:
+        with open("/proc/locks") as f:  # file-access: the kernel's lock table
             for line in f:
                 parts = line.split()
                 # "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF" (a "->" marks a waiter)

@@ -8,7 +8,7 @@ checkpoint header), read incrementally and kept in evenly merged buckets: at mos
 points a curve, however long the run or big the file.
 
 Headers and logs are untrusted: every string is made safe to show (tui_gen.textsafe) and cut short,
-every number checked (finite, in range) before it is kept.
+every number checked (finite, in range: tui_gen.gate) before it is kept.
 
 Engine code: no torch, no textual, no rich.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import events as ev
+from . import gate
 from .checkpoint_header import RESUME_ORDER, SUFFIX, read_header, resolve_checkpoint
 from .errors import CheckpointError, RunFolderError
 from .metrics_log import FILE_NAME as LOG_NAME, MetricsReader
@@ -32,32 +33,23 @@ MAX_CURVE_POINTS = 4096  # per curve: far finer than any terminal's plot, even i
 HEAD_BYTES = 256 << 10  # a listing reads the log's first lines (the start line) ...
 TAIL_BYTES = 256 << 10  # ... and its last ones (the newest step, evaluation, end), never all of it
 MAX_TEXT = 120  # characters of a header's or log's string shown in a listing
-MAX_BPC = 1e4  # bits/char beyond this is not a measurement (a vocabulary of 2**10000 characters)
-MAX_COUNT = 1 << 62  # steps, characters, parameters
 
 
 def safe_text(value: object, limit: int = MAX_TEXT) -> str | None:
     """A string from a header or a log, safe to show on one line and cut to `limit`; None if it is not
     a string."""
-    if not isinstance(value, str):
-        return None
-    text = one_line(value[: limit * 2])
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    cut = gate.text(value, limit * 2)
+    return None if cut is None else gate.text(one_line(cut), limit)
 
 
 def count(value: object) -> int | None:
-    """A non-negative integer (steps, characters), or None."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        return None
-    return value
+    """A non-negative integer (steps, characters) up to gate.MAX_COUNT, or None."""
+    return gate.whole(value)
 
 
-def number(value: object, high: float = math.inf) -> float | None:
+def number(value: object, high: float = gate.MAX_COUNT) -> float | None:
     """A finite non-negative number up to `high`, or None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) and 0 <= value <= high else None
+    return gate.number(value, 0.0, high)
 
 
 # ---- bounded curves ------------------------------------------------------------------------------
@@ -163,7 +155,7 @@ class RunCurves:
             self.val.drop_after(STEP, event.step)
 
     def _add(self, curve: EvenBuckets, step, chars, elapsed, bpc) -> None:
-        step, bpc = count(step), number(bpc, MAX_BPC)
+        step, bpc = count(step), number(bpc, gate.MAX_BPC)
         if step is None or bpc is None:
             self.points_skipped += 1
             return
@@ -224,6 +216,9 @@ def open_curves(run_dir: str | os.PathLike, should_stop: Callable[[], bool] = la
     if curves.empty:
         if log_size is None:
             curves.problem = history_problem or "it has no metrics log and no history in its checkpoint"
+        elif reader.reader.not_regular:  # a FIFO, a device: never opened, since that could wait for ever
+            curves.problem = (f"its metrics log is {reader.reader.not_regular}, not a regular file"
+                              + (f", and {history_problem}" if history_problem else ""))
         elif reader.reader.skipped:
             curves.problem = (f"its metrics log has no readable points ({reader.reader.skipped:,} lines are not "
                               "tui-gen records)" + (f", and {history_problem}" if history_problem else ""))
@@ -342,7 +337,7 @@ def describe_run(folder: str | os.PathLike) -> RunInfo:
             info.model = describe_model(meta.get("model_config"))
             info.parameters = _parameters(table)
             info.step = count(meta.get("step"))
-            info.best_bpc = number(meta.get("best_val_bpc"), MAX_BPC)
+            info.best_bpc = number(meta.get("best_val_bpc"), gate.MAX_BPC)
         except CheckpointError as e:
             problems.append(one_line(str(e)))
     log = folder / LOG_NAME
@@ -379,7 +374,7 @@ def _from_log(log: Path, info: RunInfo) -> str | None:
         if step is not None and isinstance(event, (ev.Step, ev.Eval, ev.Finished, ev.Saved)):
             info.step = max(info.step or 0, step)
         if isinstance(event, ev.Eval):
-            best = number(event.best_bpc, MAX_BPC)
+            best = number(event.best_bpc, gate.MAX_BPC)
             if best is not None and (info.best_bpc is None or best < info.best_bpc):
                 info.best_bpc = best
         if isinstance(event, ev.Finished):

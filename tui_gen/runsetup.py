@@ -17,9 +17,8 @@ What it guarantees, for `tui-gen train` and the app alike:
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+import stat
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -27,10 +26,12 @@ from typing import TYPE_CHECKING, Callable
 
 from .config import TrainConfig, preset
 from .errors import ConfigError, RunFolderError
+from .metrics_log import FILE_NAME as LOG_NAME
 from .runlock import RunLock, lock_run_folder
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
+    from .run_folder import RunFolder
     from .distributed import World
     from .train import Trainer
 
@@ -55,6 +56,7 @@ def settings_from_args(args) -> dict:
     """The settings flags that were given (argparse leaves the others None)."""
     return {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k, None) is not None}
 CHECKPOINT_NAMES = ("best.safetensors", "last.safetensors")
+RUN_FILES = (*CHECKPOINT_NAMES, LOG_NAME)  # what a run leaves in its folder
 
 
 @dataclass
@@ -203,35 +205,61 @@ def _shown(value) -> str:
 
 # ---- run folders ------------------------------------------------------------------------------------
 
-def holds_run(folder: Path) -> bool:
-    return any((folder / name).exists() for name in CHECKPOINT_NAMES)
+def holds_run(folder: Path, names: tuple[str, ...] = RUN_FILES) -> bool:
+    """Whether `folder` holds a run: a checkpoint, or the metrics log of a run (one killed before its
+    first save leaves only that). A link there counts too: a new run must not take over any of these
+    names. A folder by such a name is not a run's (a run leaves none)."""
+    return any(_run_file(folder / name) for name in names)
+
+
+def _run_file(path: Path) -> bool:
+    try:
+        return not stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = False) -> RunLock:
     """Create `folder` if needed, take its writer's lock (runlock) and prove it can be written, before
-    any training. A folder that holds another run is refused unless overwrite (its checkpoints are
-    then removed) or it is the run being resumed (own_run)."""
+    any training. A folder that holds another run is refused unless overwrite or it is the run being
+    resumed (own_run). Overwriting replaces the run: its checkpoints, its metrics log and any temporary
+    file of its saves are removed (through the locked folder), so the new run sees nothing of the old
+    one; other files in the folder are not tui-gen's and stay."""
     try:
         if folder.exists() and not folder.is_dir():
             raise RunFolderError(f"the run folder {folder} is a file, not a folder: give --out a folder path")
         if holds_run(folder) and not own_run and not overwrite:
+            if holds_run(folder, CHECKPOINT_NAMES):
+                raise RunFolderError(
+                    f"{folder} already holds a run: continue it with --resume {folder}, choose another --out, "
+                    "or pass --overwrite to replace it")
             raise RunFolderError(
-                f"{folder} already holds a run: continue it with --resume {folder}, choose another --out, "
+                f"{folder} holds the metrics log of a run that saved no checkpoint: choose another --out, "
                 "or pass --overwrite to replace it")
         folder.mkdir(parents=True, exist_ok=True)
         lock = lock_run_folder(folder)  # before anything in it is touched: another trainer may be at work
-        if overwrite and not own_run:
-            for name in CHECKPOINT_NAMES:
-                (folder / name).unlink(missing_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", suffix=".tmp", dir=folder)  # a temp file, named as one
-        os.close(fd)
-        os.unlink(probe)
+        try:
+            if overwrite and not own_run:
+                remove_run(lock.held)
+            lock.held.probe()  # a temporary file, named as one
+        except BaseException:
+            lock.release()
+            raise
     except RunFolderError:
         raise
     except OSError as e:
         raise RunFolderError(f"cannot write the run folder {folder}: {e.strerror or e}; "
                              "choose another --out (or --models-dir)") from None
     return lock
+
+
+def remove_run(folder: "RunFolder") -> None:
+    """Remove what a run leaves in its folder (RUN_FILES; the trainer removes temporary files of saves
+    when it starts), nothing else. Raises OSError if one cannot be removed: a new run must not go on
+    beside the old one's checkpoints or log."""
+    for name in RUN_FILES:
+        if _run_file(folder.path / name):  # a folder by that name is not the run's: left alone
+            folder.unlink(name)
 
 
 def claim_run_folder(parent: Path, name: str) -> tuple[Path, RunLock]:

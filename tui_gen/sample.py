@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import MAX_SAMPLE_TEMPERATURE
 from .errors import ConfigError, TuiGenError, VocabularyError
 from .model import CharRNN, State
 from .vocab import PAD, UNK, Vocab
@@ -37,8 +38,8 @@ class SamplingSettings:
 
 
 def check_temperature(t: float) -> None:
-    if not isinstance(t, (int, float)) or math.isnan(t) or math.isinf(t) or t <= 0 or t > 100:
-        raise ConfigError(f"temperature must be a number above 0 and at most 100, got {t}")
+    if not isinstance(t, (int, float)) or math.isnan(t) or math.isinf(t) or t <= 0 or t > MAX_SAMPLE_TEMPERATURE:
+        raise ConfigError(f"temperature must be a number above 0 and at most {MAX_SAMPLE_TEMPERATURE:g}, got {t}")
 
 
 @dataclass

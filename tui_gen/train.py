@@ -9,6 +9,13 @@ a signal handler, the app's worker between events); they take effect at the next
 Pausing is simply not asking for the next event: time spent paused is not counted. Between events,
 from the thread that consumes run(), save_now() saves at once (while paused, say) and set_budget()
 changes how long the run trains.
+
+The trainer holds its run folder (tui_gen.run_folder: runsetup's locked descriptor, or one it opens)
+and writes every file there through it. It looks whether the path still names that folder before each
+evaluation and save, and about once a second (FOLDER_CHECK_SECONDS, a stat: nothing measurable). When
+it does not (the folder was moved, renamed or deleted under it) the run says so in one warning and
+stops: a moved folder gets `last` saved into it, beside its log, and the run ends as stopped; a
+deleted one is never re-created, nothing more can be saved, and the run ends as failed.
 """
 
 from __future__ import annotations
@@ -36,12 +43,14 @@ from .events import FinishReason
 from .evaluate import score_batches
 from .metrics_log import FORMAT as METRICS_FORMAT, MetricsWriter, log_path
 from .model import CharRNN, ModelConfig, count_parameters, map_state, masked_nll, state_from_tensors, state_tensors
+from .run_folder import RunFolder, Whereabouts
 from .sample import SamplingSettings, sample_many
 from .vocab import Vocab
 
 LN2 = math.log(2)
 HISTORY_EVERY = 10  # steps averaged into one point of the saved train-loss history
 VAL_BATCHES_KEPT = 2**20  # held-out characters kept as ready batches (~9 bytes each)
+FOLDER_CHECK_SECONDS = 1.0  # between steps, how often the run folder's path is checked (also before each save)
 
 
 def describe_model(config: ModelConfig) -> str:
@@ -67,6 +76,11 @@ class Trainer:
         self.warnings: list[str] = list(corpus.warnings)
         self.notes: list[str] = []  # not problems, but worth saying (settings changed on resume, a fork)
         self.run_lock = None  # runlock.RunLock of run_dir, set by runsetup: released when run() ends
+        self.run_folder: RunFolder | None = None  # run_dir held open, while run() runs (the lock's, or its own)
+        self._own_folder = False  # run_folder was opened here, not handed by the lock: run() closes it
+        self._lost: Whereabouts | None = None  # where the run folder went, once its path no longer names it
+        self._lost_from: Path | None = None  # the path it had then
+        self._folder_checked_at = -math.inf
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = self.world.place(pick_device(config.device))  # cuda:LOCAL_RANK under torchrun
@@ -211,7 +225,8 @@ class Trainer:
 
     def run(self) -> Iterator[ev.Event]:
         if self.run_dir is not None and self.world.is_main:
-            self.metrics = MetricsWriter(log_path(self.run_dir))
+            self._hold_folder()
+            self.metrics = MetricsWriter(log_path(self.run_dir), folder=self.run_folder)
         try:
             for event in self._run():
                 yield from self._logged(event)
@@ -219,9 +234,24 @@ class Trainer:
             if self.metrics is not None:
                 self.metrics.close()
                 self.metrics = None
+            if self._own_folder:
+                self.run_folder.close()
+            self.run_folder, self._own_folder = None, False
             if self.run_lock is not None:
                 self.run_lock.release()
                 self.run_lock = None
+
+    def _hold_folder(self) -> None:
+        """run_folder: the descriptor runsetup locked, when it is this run_dir's; else the folder opened
+        here (a Trainer built without runsetup: tests, benchmarks), or by its path if it cannot be."""
+        lock = self.run_lock
+        if lock is not None and lock.held.fd is not None and Path(lock.folder) == self.run_dir:
+            self.run_folder, self._own_folder = lock.held, False
+            return
+        try:
+            self.run_folder, self._own_folder = RunFolder.open(self.run_dir), True
+        except OSError:  # the saves say why, as warnings
+            self.run_folder, self._own_folder = RunFolder(self.run_dir, None), False
 
     def _run(self) -> Iterator[ev.Event]:
         cfg = self.config
@@ -234,8 +264,9 @@ class Trainer:
             notes=list(self.notes), model=describe_model(self.model_config), framing_reason=self.framing_reason,
             elapsed=self.elapsed,
         )
-        if self.run_dir is not None:
-            remove_stale_temps(self.run_dir)  # left by saves killed mid-write
+        if self.run_folder is not None:
+            remove_stale_temps(self.run_folder)  # left by saves killed mid-write
+        yield from self._watch_folder(force=True)  # the set-up (a download, say) may have taken a while
         nan_streak = 0
         first_step = self.step
         resumed_at = time.perf_counter()
@@ -270,8 +301,11 @@ class Trainer:
             yield ev.Step(self.step, self.epoch, bpc, self.optimizer.param_groups[0]["lr"], rate,
                           self.elapsed, self.progress(), self.chars_seen)
             resumed_at = time.perf_counter()
+            yield from self._watch_folder()
             early = 0 < cfg.first_eval < cfg.eval_every and self.step == cfg.first_eval  # samples soon
-            if self.step % cfg.eval_every == 0 or early or self._eval_now:
+            if self._lost is not None:
+                pass  # stopping: the end below saves what can be saved
+            elif self.step % cfg.eval_every == 0 or early or self._eval_now:
                 self._eval_now = self._save_now = False  # an evaluation saves `last` anyway
                 yield from self._evaluate_and_save()
             elif self._save_now:
@@ -281,17 +315,23 @@ class Trainer:
         if self.step == first_step:  # stopped before the first step, or nothing left of the budget
             if self._stop:
                 yield from self._save("last")
-                yield ev.Finished(self.step, self._stop_reason, self._stopped_message(), self.best_bpc,
-                                  self._str(self.last_path), self._str(self.best_path))
+                yield self._lost_finished() if self._lost is not None else ev.Finished(
+                    self.step, self._stop_reason, self._stopped_message(), self.best_bpc,
+                    self._str(self.last_path), self._str(self.best_path))
             else:
                 yield ev.Finished(self.step, FinishReason.COMPLETED,
                                   f"nothing to do: the run is already at step {self.step} of its budget",
                                   self.best_bpc, self._str(self.last_path), self._str(self.best_path))
             return
-        if not self.history["val"] or self.history["val"][-1][0] != self.step:
+        if self._lost is not None and self._lost.kind == "deleted":
+            pass  # nowhere to save to: a deleted folder is not re-created
+        elif not self.history["val"] or self.history["val"][-1][0] != self.step:
             yield from self._evaluate_and_save()
         elif self._save_now or self.last_path is None:
             yield from self._save("last")
+        if self._lost is not None:
+            yield self._lost_finished()
+            return
         if self.save_error:  # the run's end is lost (disk full, ...): a failure, even if training went fine
             yield ev.Finished(self.step, FinishReason.FAILED, f"step {self.step} could not be saved: {self.save_error}",
                               self.best_bpc, self._str(self.last_path), self._str(self.best_path))
@@ -331,6 +371,69 @@ class Trainer:
         if not self.world.is_main:
             self.elapsed = elapsed
         return stop or bool(done)
+
+    # ---- the run folder, held ----------------------------------------------------------------------
+    def _watch_folder(self, force: bool = False) -> Iterator[ev.Event]:
+        """Whether run_dir still names the folder this run holds (at most every FOLDER_CHECK_SECONDS,
+        unless force). The first time it does not: one warning, and the run stops at the next step
+        boundary (every rank: the stop is agreed), saving what it can through the held folder."""
+        if self.run_folder is None or self._lost is not None or not self.world.is_main:
+            return
+        now = time.monotonic()
+        if not force and now - self._folder_checked_at < FOLDER_CHECK_SECONDS:
+            return
+        self._folder_checked_at = now
+        where = self.run_folder.whereabouts()
+        if where.here:
+            return
+        self._lost, self._lost_from = where, self.run_dir
+        self._stop = True  # not request_stop: a SIGTERM's reason is kept, the folder's message said
+        old = self.run_dir
+        if where.kind == "deleted":
+            self.last_path = self.best_path = None  # gone with the folder
+            message = (f"the run folder {old} was deleted while training: training stops, and nothing more "
+                       "can be saved (the folder is not created again)")
+        elif where.path is not None:
+            self._relocate(where.path)
+            message = (f"the run folder {old} was moved to {where.path} while training: training stops, and "
+                       f"`last` is saved there, beside its log (go on with --resume {where.path})")
+        else:
+            self.last_path = self.best_path = None  # somewhere this system cannot tell
+            message = (f"the run folder {old} was moved or renamed while training (where to cannot be told "
+                       "here): training stops, and `last` is saved in it, beside its log")
+        if where.other:
+            message += f"; {old} now names another folder, which this run leaves alone"
+        yield ev.Warning(self.step, message)
+
+    def _relocate(self, new_dir: Path) -> None:
+        """The held folder is now at new_dir: what this run says about its files says new_dir."""
+        self.run_dir = new_dir
+        if self.last_path is not None:
+            self.last_path = new_dir / self.last_path.name
+        if self.best_path is not None:
+            self.best_path = new_dir / self.best_path.name
+
+    def _lost_finished(self) -> ev.Finished:
+        """The Finished of a run whose folder's path stopped naming it (_watch_folder)."""
+        old = self._lost_from
+        if self._lost.kind == "deleted":
+            return ev.Finished(
+                self.step, FinishReason.FAILED,
+                f"stopped at step {self.step}: the run folder {old} was deleted while training, so this step "
+                "could not be saved; train again (into a new folder)", self.best_bpc, None, None)
+        if self.save_error:  # moved, and even so the save failed (a full disk)
+            return ev.Finished(self.step, FinishReason.FAILED,
+                               f"stopped at step {self.step}: the run folder {old} was moved, and this step "
+                               f"could not be saved: {self.save_error}",
+                               self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+        if self._lost.path is None:  # its paths would name the old place: none
+            return ev.Finished(self.step, FinishReason.STOPPED,
+                               f"stopped at step {self.step}: the run folder {old} was moved or renamed, and `last` "
+                               "is saved in it", self.best_bpc, None, None)
+        return ev.Finished(self.step, FinishReason.STOPPED, f"stopped at step {self.step}: the run folder {old} was "
+                           f"moved to {self.run_dir}"
+                           + (f", best validation {self.best_bpc:.3f} bits/char" if self.best_bpc is not None else ""),
+                           self.best_bpc, self._str(self.last_path), self._str(self.best_path))
 
     def _stopped_message(self) -> str:
         if self._stop_reason == FinishReason.TERMINATED:
@@ -419,6 +522,9 @@ class Trainer:
     def _evaluate_and_save(self) -> Iterator[ev.Event]:
         if not self.world.is_main:  # rank 0 alone evaluates and saves; the others go on training
             return
+        yield from self._watch_folder(force=True)
+        if self._lost is not None and self._lost.kind == "deleted":  # nothing to save it to
+            return
         t0 = time.perf_counter()
         bpc = self.evaluate()
         if not math.isfinite(bpc):  # diverged: keep the last good checkpoint (JSON cannot hold it anyway)
@@ -439,9 +545,16 @@ class Trainer:
     def _save(self, kind: str) -> Iterator[ev.Event]:
         if self.run_dir is None or not self.world.is_main:
             return
+        yield from self._watch_folder(force=True)
+        if self._lost is not None and self._lost.kind == "deleted":  # writing into it fails, and must not create it
+            return
         try:
-            path = save_checkpoint(self.run_dir / (kind + SUFFIX), *self.checkpoint_payload(kind))
+            path = save_checkpoint(self.run_dir / (kind + SUFFIX), *self.checkpoint_payload(kind),
+                                   folder=self.run_folder)
         except CheckpointError as e:
+            yield from self._watch_folder(force=True)  # deleted meanwhile: that is the one thing to say
+            if self._lost is not None and self._lost.kind == "deleted":
+                return
             self.save_error = str(e)
             yield ev.Warning(self.step, str(e))
             return

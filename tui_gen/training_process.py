@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import events as ev
+from . import gate
 from .commands import Command, SetBudget, WorkerCommand, as_command
 from .errors import TuiGenError
 from .events import FinishReason
@@ -50,8 +51,11 @@ NICENESS_ENV = "TUI_GEN_TRAINING_NICE"  # 0..19: another priority (0: the UI's o
 
 def training_niceness(environ=None) -> int:
     """TRAINING_NICENESS, or NICENESS_ENV when it holds a whole number from 0 to 19."""
-    value = (os.environ if environ is None else environ).get(NICENESS_ENV, "").strip()
-    return int(value) if value.isdigit() and 0 <= int(value) <= 19 else TRAINING_NICENESS
+    value = (os.environ if environ is None else environ).get(NICENESS_ENV, "")
+    try:  # through the gate: '²'.isdigit() is true, and int('²') would end the process
+        return gate.parse_int(value, 0, 19, NICENESS_ENV)
+    except gate.OutsideValueError:
+        return TRAINING_NICENESS
 
 
 def default_threads() -> int:
@@ -155,10 +159,13 @@ def _redirect_output(log_path: str) -> str | None:
     error = None
     try:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        # O_NONBLOCK: a FIFO at that name with nobody reading it is an error (ENXIO), not a wait for ever
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY
+        fd = os.open(log_path, flags, 0o644)  # file-access: the app's own log, in its models folder
+        os.set_blocking(fd, True)
     except OSError as e:
         error = f"cannot write the training log {log_path}: {e.strerror or e}"
-        fd = os.open(os.devnull, os.O_WRONLY)
+        fd = os.open(os.devnull, os.O_WRONLY)  # file-access: os.devnull
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:

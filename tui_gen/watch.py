@@ -21,11 +21,13 @@ Engine code: no torch, no textual.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from pathlib import Path
 
 from . import events as ev
+from .files import describe_mode, open_regular
 from .metrics_log import MAX_LINE_BYTES, MetricsReader, decode, log_path
 from .runlock import folder_holder
 
@@ -94,6 +96,7 @@ class RunWatcher:
         self._fresh = True  # the next read is the first of this file: catch up if it is big
         self._folder_gone = False
         self._log_missing_said = False
+        self._not_regular_said: str | None = None  # reader.not_regular as last reported
         self._grew_at = clock()  # when the log last grew (or the watch began)
         self._size = None
         self._stale_said = False
@@ -157,8 +160,7 @@ class RunWatcher:
         first, self._first_poll = self._first_poll, False
         if not self.run_dir.is_dir():
             if first:
-                out.append(ev.WatchNotice("missing", f"{self.run_dir} is not a run folder (it does not exist): "
-                                                     "check the path, or wait for training to create it"))
+                out.append(ev.WatchNotice("missing", self._not_a_folder()))
                 self._folder_gone = True
             elif not self._folder_gone:
                 self._folder_gone = True
@@ -184,6 +186,7 @@ class RunWatcher:
             self._fresh = False
             out.extend(self._catch_up(size))
         read = self.reader.read()
+        out.extend(self._check_not_regular())
         if self.reader.replaced:  # truncated or renamed over: the lines read are the new file's, from 0
             self.reader.replaced = False
             self._finished = False
@@ -215,9 +218,32 @@ class RunWatcher:
                                               f"start and its last {mib:g} MiB of figures, then what comes"))
         return out
 
+    def _not_a_folder(self) -> str:
+        """Why run_dir, which is not a folder, cannot be watched: it is missing, or it is something else."""
+        try:
+            st = os.stat(self.run_dir)
+        except OSError:
+            return (f"{self.run_dir} is not a run folder (it does not exist): check the path, or wait for "
+                    "training to create it")
+        if stat.S_ISREG(st.st_mode):  # its metrics log, say: the folder above it is the run
+            return (f"{self.run_dir} is not a run folder (it is a file): give the folder a run trains in, "
+                    "models/<run>, not a file in it")
+        return f"{self.run_dir} is not a run folder (it is {describe_mode(st.st_mode)}): give the folder a run trains in"
+
+    def _check_not_regular(self) -> list:
+        """The log is there but is no file (a FIFO, a device): said once, and again when a file replaces it."""
+        what = self.reader.not_regular
+        if what == self._not_regular_said:
+            return []
+        self._not_regular_said = what
+        if what is None:
+            return [ev.WatchNotice("log", f"the metrics log of {self.run_dir.name} is there now")]
+        return [ev.WatchNotice("not-a-file", f"the metrics log {self.reader.path} is {what}, not a regular file: "
+                                             "nothing is read from it (a run writes its log as a file)")]
+
     def _first_line(self):
         try:
-            with open(self.reader.path, "rb") as f:
+            with open_regular(self.reader.path) as f:
                 line = f.readline(MAX_LINE_BYTES)
         except OSError:
             return None

@@ -112,7 +112,7 @@ def _real_stdio():
         yield
         return
     saved = sys.stdout, sys.stderr
-    with open(os.devnull, "w") as null:
+    with open(os.devnull, "w") as null:  # file-access: os.devnull
         sys.stdout = sys.stderr = null
         try:
             yield

@@ -457,3 +457,30 @@ def test_the_offline_fallback_follows_the_failure_kind_not_its_wording(factory):
             assert factory.last.spec.corpus == "python-help"
             assert "the tweets could not be downloaded (riddles)" in app.notice
     run(body())
+
+
+def test_a_flood_of_news_from_the_training_process_is_a_few_notifications(factory):
+    """Issue 20: the app's own training process sending thousands of warnings and budget changes pops
+    the newest of each kind with how many more came, not a notification each (which froze the app)."""
+    app = make_app(factory)
+
+    async def body():
+        async with app.run_test(size=WIDE, notifications=True) as pilot:
+            await wait_for(pilot, lambda: factory.workers)
+            worker = factory.last
+            worker.push(fake_events.started())
+            for i in range(1, 20_001):
+                worker.push(ev.Warning(i, f"warning {i}"),
+                            ev.BudgetChanged(i, 1000 + i, None, 0.5, f"{1000 + i} steps"))
+            worker.push(ev.Step(7, 0, 2.5, 1e-3, 9000.0, 3.0, 0.01, 99))
+            await wait_for(pilot, lambda: app.state.step == 7, 30, "the flood to be folded")
+            budgets = lambda: [n for n in notes(app) if n.startswith("Budget changed")]  # noqa: E731
+            warned = lambda: [n for n in notes(app) if n.startswith("Training warning")]  # noqa: E731
+            await wait_for(pilot, lambda: budgets() and "21000 steps" in budgets()[-1], 30, "the newest budget")
+            await wait_for(pilot, lambda: warned() and "warning 20000" in warned()[-1], 30, "the newest warning")
+            assert len(budgets()) <= 2 and len(warned()) <= 2, notes(app)
+            assert "more budget changes" in budgets()[-1] and app.state.warning_count == 20_000
+            await pilot.press("ctrl+q")  # the app answers at once: its quit dialog (the run has unsaved steps)
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "the quit dialog")
+
+    run(body())

@@ -287,3 +287,49 @@ def test_newer_checkpoints_load_at_a_lower_priority_than_the_first(models_dir, m
     assert first_nice == base  # the playground waits for the first: it keeps the UI's priority
     assert second_nice == min(19, base + BACKGROUND_NICENESS) and second_path.name == "last.safetensors"
     assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the app's own thread was never lowered
+
+
+def test_a_log_of_20000_ends_and_budget_changes_is_a_few_notifications_and_ctrl_q_quits(models_dir):
+    """Issue 20: each `finished` and `budget` line of a watched log popped its own notification, and
+    Textual lays out every live toast again for each new one: 20,000 of each froze the app for minutes,
+    deaf to ctrl+q. Now the newest of each kind is said, with how many more came, at most every few
+    seconds, both while catching up and while the log keeps growing."""
+    from tui_gen.app.app import NEWS_NOTICE_SECONDS
+
+    folder = models_dir / "flood"
+    folder.mkdir()
+    n = 20_000
+    with open(log_path(folder), "w") as f:
+        f.write(line(started()))
+        for i in range(1, n + 1):
+            f.write(line(ev.BudgetChanged(i, 1000 + i, None, 0.5, f"{1000 + i} steps")))
+            f.write(line(ev.Finished(i, ev.FinishReason.COMPLETED, f"done at step {i}", 2.0, None, None)))
+    app = watching_app(folder, models_dir)
+    ends = lambda: [m for m in notes(app) if m.startswith("Watched run finished")]  # noqa: E731
+    budgets = lambda: [m for m in notes(app) if m.startswith("Budget changed")]  # noqa: E731
+
+    async def body():
+        async with app.run_test(size=(160, 48), notifications=True) as pilot:
+            began = time.monotonic()
+            # the newest of each kind is said (the last batch's may wait out the window), and how many more
+            await wait_for(pilot, lambda: ends() and f"done at step {n}." in ends()[-1], 30, "the newest end")
+            await wait_for(pilot, lambda: budgets() and f"{1000 + n} steps" in budgets()[-1], 30, "the newest budget")
+            assert len(ends()) <= 2 and len(budgets()) <= 2, (len(ends()), len(budgets()))
+            assert "more ends like it" in ends()[-1] and "more budget changes" in budgets()[-1]
+            # the log keeps growing with more of them, a poll at a time: still one of each kind a window
+            for r in range(1, 6):
+                with open(log_path(folder), "a") as f:
+                    for i in range(1_000):
+                        f.write(line(ev.Finished(n + i, ev.FinishReason.COMPLETED, f"again {r}", 2.0, None, None)))
+                    f.write(line(ev.Step(n + r, 0, 2.5, 1e-3, 9000.0, 3.0, 0.01, 99)))
+                await wait_for(pilot, lambda: app.state.step == n + r, 30, f"round {r}")
+            allowed = 2 + (time.monotonic() - began) / NEWS_NOTICE_SECONDS
+            assert len(ends()) <= allowed and len(budgets()) <= allowed, (len(ends()), len(budgets()), allowed)
+            assert len(app.live_notices) <= 12, notes(app)
+            assert app.is_running
+            pressed = time.monotonic()
+            await pilot.press("ctrl+q")
+            await wait_for(pilot, lambda: not app.is_running, 5, "ctrl+q to quit")
+            assert time.monotonic() - pressed < 5
+
+    run(body())

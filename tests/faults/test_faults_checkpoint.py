@@ -440,6 +440,8 @@ def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_p
     anything was saved); eval and --resume printed a traceback."""
     from support.processes import run_main
 
+    from tui_gen.config import setting_name
+
     run = tmp_path / "run"
     run.mkdir()
 
@@ -449,7 +451,7 @@ def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_p
     for name in ("best", "last"):
         (run / f"{name}{SUFFIX}").write_bytes(with_meta((trained_run / f"{name}{SUFFIX}").read_bytes(), change))
     for argv in (["eval", run], ["train", "--resume", run, "--steps", "1"]):
-        run_main(argv, capsys).assert_clean_error("invalid training configuration", key.replace("_", "-")
+        run_main(argv, capsys).assert_clean_error("invalid training configuration", setting_name(key).lstrip("-")
                                                   if key != "hidden_sizes" else "hidden sizes")
 
 

@@ -55,6 +55,8 @@ SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while o
 QUIT_SECONDS = 10.0
 PANEL_REDRAW_SECONDS = 1.0  # the training panel's figures and the loss plot's new points: once a second at most
 WARNING_NOTICE_SECONDS = 3.0  # training warnings pop up at most this often; the training panel shows each
+NEWS_NOTICE_SECONDS = 3.0  # each other kind of the run's news (its end, a budget change, a watch notice) too
+MORE_NEWS = "(and {n:,} more like it since the last notice)"
 NOTICES_KEPT = 200  # TuiGenApp.notices: the newest notifications, for tests and tools
 
 
@@ -72,6 +74,19 @@ class Notice:
     def live(self) -> bool:
         """Still on screen (its toast has not timed out)."""
         return time.monotonic() - self.posted_at < self.timeout
+
+
+@dataclass
+class News:
+    """A notification of the run's news waiting in TuiGenApp._news: the newest of its kind, and how many
+    it stands for (`more` says the others, {n} their number)."""
+
+    message: str
+    title: str
+    severity: str = "information"
+    timeout: float | None = None
+    more: str = MORE_NEWS
+    count: int = 1
 
 
 def minutes(m: float) -> str:
@@ -119,9 +134,12 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
         self._panel_timer = None  # a pending redraw of the training panel (_show_state_soon)
         self._panel_shown_at = 0.0
         self._retiring = None  # a process being stopped so that another run can start
-        self._warned_at = -WARNING_NOTICE_SECONDS  # when the last training warning popped up (monotonic)
-        self._held_warning: tuple[str, int] | None = None  # the newest warning not shown yet, and how many
-        self._warning_timer = None
+        # The run's news, by kind ("warning", "budget", ...: see _news): when each last popped up (monotonic),
+        # the newest of each not shown yet, its timer, and while handle_events folds a batch, the batch's.
+        self._news_at: dict[str, float] = {}
+        self._news_held: dict[str, News] = {}
+        self._news_timers: dict[str, object] = {}
+        self._news_batch: dict[str, News] | None = None
         # Type-ahead: keys that arrive before the focus has landed where they are meant to go (while the
         # app starts, or between "2" and the seed box taking the focus) are held, then replayed.
         self._starting = True
@@ -314,10 +332,22 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
         self.handle_events(message.events)
 
     def handle_events(self, events: list) -> None:
-        """Fold a batch of training events into the screen (one redraw per batch)."""
+        """Fold a batch of training events into the screen (one redraw per batch, and at most one
+        notification of each kind of news: see _news)."""
+        if self._news_batch is not None:  # called again while folding (a fallback starting a run)
+            self._fold_events(events)
+            return
+        self._news_batch = {}
+        try:
+            self._fold_events(events)
+        finally:
+            batch, self._news_batch = self._news_batch, None
+            for kind, news in batch.items():
+                self._notify_news(kind, news)
+
+    def _fold_events(self, events: list) -> None:
         plot = self.query_one(LossPlot)
         was = self.state.status
-        warnings: list[str] = []
         for e in events:
             self.state.apply(e)
             if self._watching and isinstance(e, (ev.WatchNotice, ev.Saved, ev.Finished)):
@@ -336,20 +366,20 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
                     self._save_pending = False
                     self.notify(f"Saved step {e.step:,} to {e.path}", title="Checkpoint saved", markup=False)
             elif isinstance(e, ev.Warning):
-                warnings.append(e.message)
+                self._warning(e.message)
             elif isinstance(e, ev.Started):
-                warnings.extend(e.warnings)
+                for warning in e.warnings:
+                    self._warning(warning)
             elif isinstance(e, ev.BudgetChanged):
-                self.notify(f"Training for {e.budget} from {self._run_start()}"
-                            + (": that is done, so the run ends at the next step and saves."
-                               if e.progress is not None and e.progress >= 1 else "."),
-                            title="Budget changed", markup=False)
+                self._news("watch budget" if self._watching else "budget",
+                           f"Training for {e.budget} from {self._run_start()}"
+                           + (": that is done, so the run ends at the next step and saves."
+                              if e.progress is not None and e.progress >= 1 else "."),
+                           title="Budget changed", more="(and {n:,} more budget changes since the last notice)")
             elif isinstance(e, ev.Finished) and not ev.FinishReason(e.reason).is_failure and not self._quitting:
-                self.notify(e.message[0].upper() + e.message[1:] + ". Press t to train more.",
-                            title="Training stopped" if e.reason == ev.FinishReason.TERMINATED
-                            else "Training finished", markup=False)
-        if warnings:
-            self._notify_warnings(warnings)
+                self._news("finished", e.message[0].upper() + e.message[1:] + ". Press t to train more.",
+                           title="Training stopped" if e.reason == ev.FinishReason.TERMINATED
+                           else "Training finished")
         if self.state.status == Status.FAILED and not self._quitting and not self._watching:
             if self._fallback_ok and not self.state.started and self.state.error_kind == "download":
                 # The default tweets could not be had (offline, most likely): once the process is gone,
@@ -366,27 +396,55 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
         if self.state.status != was:
             self._training_changed()
 
-    def _notify_warnings(self, messages: list[str]) -> None:
-        """Training warnings pop up at most once every WARNING_NOTICE_SECONDS (a flood of them would
-        bury the screen in notifications): the newest is shown, with how many came since the last."""
-        held = self._held_warning
-        self._held_warning = (messages[-1], len(messages) + (held[1] if held else 0))
-        wait = self._warned_at + WARNING_NOTICE_SECONDS - time.monotonic()
-        if wait <= 0:
-            self._flush_warnings()
-        elif self._warning_timer is None:
-            self._warning_timer = self.set_timer(wait, self._flush_warnings)
+    # ---- the run's news, coalesced -------------------------------------------------------------------
+    def _warning(self, message: str) -> None:
+        self._news("warning", message, title="Training warning", severity="warning",
+                   more="(and {n:,} more since the last warning: the training panel keeps count)")
 
-    def _flush_warnings(self) -> None:
-        self._warning_timer = None
-        if self._held_warning is None:
+    def _news(self, kind: str, message: str, *, title: str, severity: str = "information",
+              timeout: float | None = None, more: str = MORE_NEWS) -> None:
+        """Say a piece of the run's news (a warning, its end, a budget change, a watch notice) as a
+        notification, coalesced by kind: within one batch of events only the newest of a kind is said,
+        and each kind at most once every NEWS_NOTICE_SECONDS (warnings: WARNING_NOTICE_SECONDS), the
+        newest held meanwhile with how many it stands for. A worker or a watched log sending thousands
+        (20,000 `finished` lines) would otherwise pop a toast each: Textual lays out every live toast
+        again for each new one, and the app froze for minutes, deaf to ctrl+q."""
+        news = News(message, title, severity, timeout, more)
+        if self._news_batch is None:
+            self._notify_news(kind, news)
             return
-        message, count = self._held_warning
-        self._held_warning = None
-        self._warned_at = time.monotonic()
-        if count > 1:
-            message += f"\n\n(and {count - 1:,} more since the last warning: the training panel keeps count)"
-        self.notify(message, title="Training warning", severity="warning", markup=False)
+        held = self._news_batch.get(kind)
+        news.count += held.count if held else 0
+        self._news_batch[kind] = news
+
+    def _notify_news(self, kind: str, news: News) -> None:
+        held = self._news_held.get(kind)
+        if held is not None:
+            news.count += held.count
+        self._news_held[kind] = news
+        every = WARNING_NOTICE_SECONDS if kind == "warning" else NEWS_NOTICE_SECONDS
+        last = self._news_at.get(kind)
+        wait = 0.0 if last is None else last + every - time.monotonic()
+        if wait <= 0:
+            self._flush_news(kind)
+        elif kind not in self._news_timers:
+            self._news_timers[kind] = self.set_timer(wait, partial(self._flush_news, kind))
+
+    def _flush_news(self, kind: str) -> None:
+        self._news_timers.pop(kind, None)
+        news = self._news_held.pop(kind, None)
+        if news is None:
+            return
+        self._news_at[kind] = time.monotonic()
+        message = news.message
+        if news.count > 1:
+            message += "\n\n" + news.more.format(n=news.count - 1)
+        self.notify(message, title=news.title, severity=news.severity, timeout=news.timeout, markup=False)
+
+    def _forget_news(self, prefix: str) -> None:
+        """Drop the held news of kinds starting with prefix (a watch that ended: its news is old)."""
+        for kind in [k for k in self._news_held if k.startswith(prefix)]:
+            del self._news_held[kind]
 
     def _fall_back_to_offline(self) -> None:
         self._fallback_ok = False

@@ -3,11 +3,11 @@ specs built from them. No torch, no Textual."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tui_gen import gate
 from tui_gen.errors import ConfigError, RunFolderError
 from tui_gen.runsetup import DEFAULT_MINUTES, RunRequest, new_run_config, settings_from_args
 from tui_gen.worker import WorkerSpec
@@ -59,7 +59,7 @@ class LaunchOptions:
                 raise ConfigError("--watch RUN follows a run another process trains: give it without a corpus "
                                   "or --checkpoint")
             if not Path(watch).is_dir():
-                raise RunFolderError(f"--watch {watch}: there is no run folder there; give the folder `tui-gen "
+                raise RunFolderError(f"--watch {watch}: {_not_a_run_folder(watch)}; give the folder `tui-gen "
                                      "train` writes to (models/<run>, or its --out)")
         options = cls(
             watch=str(watch) if watch is not None else None,
@@ -119,18 +119,30 @@ class LaunchOptions:
         )
 
 
+def _not_a_run_folder(path) -> str:
+    """What is at `path`, which is not a folder: nothing, or a file (its metrics log, say), or a FIFO..."""
+    import stat
+
+    from tui_gen.files import describe_mode
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "there is no run folder there"
+    return f"it is {'a file' if stat.S_ISREG(mode) else describe_mode(mode)}, not a run folder"
+
+
 def parse_overrides(text: str | None) -> dict:
-    """TUI_GEN_OVERRIDES: a JSON object of training settings, e.g. {"hidden_sizes": [32], "eval_every": 20}."""
+    """TUI_GEN_OVERRIDES: a JSON object of training settings, e.g. {"hidden_sizes": [32], "eval_every": 20},
+    read through the gate (tui_gen.gate.load_json); each setting's type and range are then
+    TrainConfig.validate's, before any process starts."""
     if not text:
         return {}
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{OVERRIDES_ENV} is not valid JSON ({e.msg}): give an object like "
+        data = gate.load_json(text)
+    except gate.OutsideValueError as e:  # NaN, a number of hundreds of digits, nesting thousands deep
+        raise ConfigError(f"{OVERRIDES_ENV} {e}: give a JSON object like "
                           '{"hidden_sizes": [64], "eval_every": 50}') from None
-    except (ValueError, RecursionError):  # a number of thousands of digits, nesting thousands deep
-        raise ConfigError(f"{OVERRIDES_ENV} holds a number too long or nesting too deep to read: give an object "
-                          'like {"hidden_sizes": [64], "eval_every": 50}') from None
     if not isinstance(data, dict):
         raise ConfigError(f"{OVERRIDES_ENV} must be a JSON object of training settings, like "
                           '{"hidden_sizes": [64], "eval_every": 50}')

@@ -6,6 +6,10 @@ plot and the samples follow the run's metrics log. The playground generates from
 newest checkpoint (its own last or best file, never a path read from the log), reloaded quietly after
 each save. Nothing is trained and nothing is written: the commands that would (pause, save, the budget,
 restart, train more) are refused with a notice saying where to do them.
+
+The watched run's news (its notices, its ends, its budget changes) goes through the app's _news, like
+its own run's: at most one notification of each kind per batch and per few seconds, the newest, with
+how many more came. A log holds whatever anyone wrote into it: 20,000 `finished` lines are one notice.
 """
 
 from __future__ import annotations
@@ -42,10 +46,10 @@ WATCH_REFUSALS = {
 NOTICE_TITLES = {"missing": "Nothing to watch", "deleted": "Run folder deleted", "no-log": "No metrics log yet",
                  "log": "Watching", "no-checkpoint": "No checkpoint yet", "catch-up": "A big metrics log",
                  "skipped": "Unreadable lines", "stale": "The run is quiet", "growing": "Watching",
-                 "replaced": "Metrics log replaced"}
-WARNING_KINDS = ("no-log", "no-checkpoint", "skipped", "stale", "replaced")
+                 "replaced": "Metrics log replaced", "not-a-file": "The metrics log is not a file"}
+WARNING_KINDS = ("no-log", "no-checkpoint", "skipped", "stale", "replaced", "not-a-file")
 ERROR_KINDS = ("missing", "deleted")
-LASTING_KINDS = ("missing", "deleted", "no-log", "stale")  # said in the training panel until things change
+LASTING_KINDS = ("missing", "deleted", "no-log", "stale", "not-a-file")  # said in the training panel until things change
 
 
 class WatchingMixin:
@@ -88,6 +92,7 @@ class WatchingMixin:
         from tui_gen.watch import RunWatcher
 
         self.end_watch()
+        self._forget_news("watch")
         watcher = RunWatcher(folder)
         self.worker = watcher
         self._watching = folder
@@ -115,6 +120,7 @@ class WatchingMixin:
             return
         watcher, self.worker = self.worker, None
         self._watching = None
+        self._forget_news("watch")  # a watched run's news held back is not news of what comes next
         if watcher is not None:
             watcher.shutdown()
         self.state.watching = None
@@ -146,8 +152,9 @@ class WatchingMixin:
             failed = ev.FinishReason(e.reason).is_failure
             title = ("Watched run failed" if failed else "Watched run stopped" if e.reason != ev.FinishReason.COMPLETED
                      else "Watched run finished")
-            self.notify(f"{name}: {e.message}.", title=title, severity="error" if failed else "information",
-                        timeout=12, markup=False)
+            self._news(f"watch-finished {title}", f"{name}: {e.message}.", title=title,
+                       severity="error" if failed else "information", timeout=12,
+                       more="(and {n:,} more ends like it in its metrics log since the last notice)")
 
     def _watch_notice(self, notice: ev.WatchNotice) -> None:
         s = self.state
@@ -163,8 +170,9 @@ class WatchingMixin:
             s.message = None
         severity = "error" if notice.kind in ERROR_KINDS else "warning" if notice.kind in WARNING_KINDS \
             else "information"
-        self.notify(notice.message[0].upper() + notice.message[1:] + ".", title=NOTICE_TITLES.get(notice.kind, "Watching"),
-                    severity=severity, timeout=12 if severity != "information" else None, markup=False)
+        self._news(f"watch {notice.kind}", notice.message[0].upper() + notice.message[1:] + ".",
+                   title=NOTICE_TITLES.get(notice.kind, "Watching"), severity=severity,
+                   timeout=12 if severity != "information" else None)
 
     def _load_watched(self) -> None:
         """Give the playground the watched folder's newest checkpoint, in a thread. One look at a time: a

@@ -10,7 +10,6 @@ A regular expression of your own is one more feature.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -28,24 +27,15 @@ from tui_gen.textsafe import one_line, safe_char, visible
 MAX_CHARS = 20_000  # read at once: the ranking is over every unit and character
 TOP = 5  # units listed per feature
 REGEX_CHARS = 200
-REGEX_SECONDS = 0.25  # a regex slower than this over the text is refused (it would stall the screen as long)
-REGEX_TIMEOUT = 3.0
 
 
 def check_pattern_speed(pattern: str, text: str) -> None:
     """Refuse a regex that takes long over the text: Python's re holds the GIL while it matches, so
-    it would freeze the screen (tui_gen.regex_time measures it in a child process). Call from a thread."""
-    from tui_gen.errors import ConfigError
-    from tui_gen.regex_time import match_seconds
+    it would freeze the screen. tui_gen.regex_time.check_regex, as for `tui-gen neurons --regex`,
+    measures it in a child process: call from a thread."""
+    from tui_gen.regex_time import check_regex
 
-    try:
-        seconds = match_seconds(pattern, text, REGEX_TIMEOUT)
-    except (OSError, ValueError):
-        return  # no child process here, or a bad pattern: features() says what is wrong with it
-    if seconds is None or seconds > REGEX_SECONDS:
-        took = f"over {REGEX_TIMEOUT:g} s" if seconds is None else f"{seconds:.1f} s"
-        raise ConfigError(f"the regular expression {one_line(pattern)!r} takes {took} over this text (it backtracks "
-                          "a lot), too long to run beside the screen: simplify it (no nested repeats like (a+)+)")
+    check_regex(pattern, text)
 
 
 @dataclass
@@ -157,11 +147,14 @@ class NeuronScreen(ModalScreen[None]):
         regex = self.query_one("#neurons-regex", Input).value
         patterns = {}
         if regex:
+            from tui_gen.errors import ConfigError
+            from tui_gen.regex_time import compile_regex
+
             try:
-                re.compile(regex)
-            except (re.error, RecursionError, OverflowError) as e:
-                self.app.notify(f"The regular expression {regex!r} is not valid ({e}): fix it, or empty the box.",
-                                title="Bad regex", severity="warning", markup=False)
+                compile_regex(regex)
+            except ConfigError as e:
+                self.app.notify(f"{str(e)[0].upper()}{str(e)[1:]}, or empty the box.", title="Bad regex",
+                                severity="warning", markup=False)
                 return
             patterns = {f"matches {one_line(regex)}": regex}
         weights = self.playground.weights

@@ -21,6 +21,7 @@ from textual.widgets import Static
 from textual_plot import HiResMode, LegendLocation, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter, DurationFormatter, NumericAxisFormatter
 
+from tui_gen.gate import MAX_BPC, MAX_COUNT
 from tui_gen.runs import BPC, CHARS, STEP, TIME, EvenBuckets, RunCurves
 from tui_gen.textsafe import one_line
 
@@ -62,7 +63,9 @@ def decimate(
 
 
 def _limits(values: np.ndarray, pad_fraction: float, degenerate_pad: float):
-    lo, hi = float(values.min()), float(values.max())
+    # The points are within PLOT_LIMIT (_redraw), so neither the span nor the padding can overflow
+    # to an infinite limit, which the canvas cannot draw; clipped again all the same.
+    lo, hi = (float(np.clip(v, -PLOT_LIMIT, PLOT_LIMIT)) for v in (values.min(), values.max()))
     if hi - lo <= 1e-9:
         return lo - degenerate_pad, hi + degenerate_pad
     pad = (hi - lo) * pad_fraction
@@ -77,6 +80,7 @@ X_COLUMN = {"step": STEP, "chars": CHARS, "time": TIME}
 X_LABELS = {"step": "step", "chars": "characters seen", "time": "training time"}
 SMOOTHINGS = (0.9, 0.97, 0.99, 0.0, 0.6)  # what the smoothing control steps through, from the default
 LABEL_CHARS = 24  # an overlaid run's name in the legend
+PLOT_LIMIT = float(MAX_COUNT)  # the largest coordinate drawn: steps, characters and seconds stay below it
 
 
 def faint(colour: str, amount: float = 0.35) -> str:
@@ -462,7 +466,9 @@ class LossPlot(Widget):
         drawn = []
         for run, kind, label, style, xs, ys in self._series():
             x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-            keep = np.isfinite(x) & np.isfinite(y)
+            # A second line of defence behind the gate (tui_gen.gate) that checked every value from a
+            # log: a point beyond what any run reaches is not drawn, so the limits stay finite.
+            keep = (np.abs(x) <= PLOT_LIMIT) & (np.abs(y) <= MAX_BPC)  # NaN fails both too
             if self.log_scale:
                 keep &= y > 0
             x, y = x[keep], y[keep]

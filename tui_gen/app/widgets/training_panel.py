@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
+from tui_gen import gate
 from tui_gen.app.state import ACTIVE, Status, TrainingState, fmt_bpc, fmt_count, fmt_duration, fmt_lr
 from tui_gen.app.widgets.stream_view import visible
 
@@ -106,7 +107,8 @@ class TrainingPanel(Vertical):
             done, total = state.download
             bar.update(total=1.0, progress=min(1.0, done / total))
         else:
-            bar.update(total=1.0, progress=state.progress or 0.0)
+            # gate.number: the bar recurses without end on NaN; the gate kept it out of logs already
+            bar.update(total=1.0, progress=gate.number(state.progress, 0.0, 1.0) or 0.0)
         note = Text()
         if notice:
             note.append(visible(notice) + "\n", style="yellow")
