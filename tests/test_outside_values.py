@@ -249,3 +249,26 @@ def test_train_chars_counts_characters_not_window_positions():
                                                                   "max_steps"), (STEP, "step")])
 def test_a_negative_budget_or_step_in_a_log_is_not_a_record(event, key):
     assert decode(record(event, **{key: "-3"})) is None
+
+
+def test_14_a_model_past_the_load_limit_with_this_corpus_vocabulary_is_refused_before_any_run_folder(
+        tmp_path, capsys, monkeypatch):
+    """The flags alone pass (counted with the smallest vocabulary), the corpus's vocabulary does not."""
+    from collections import Counter
+
+    from support.processes import run_main
+
+    from tui_gen.checkpoint_header import MAX_PARAMETERS
+    from tui_gen.config import MIN_VOCAB
+    from tui_gen.model_size import parameter_count
+    from tui_gen.vocab import Vocab
+
+    monkeypatch.chdir(tmp_path)
+    text = "".join(chr(c) for c in range(ord("!"), ord("~"))) * 4 + "\n"  # 93 kinds of characters
+    (tmp_path / "c.txt").write_text(text * 50)
+    vocab_size = len(Vocab.from_counts(Counter(text * 50), 2))
+    top = next(h for h in range(8192, 0, -1) if parameter_count(MIN_VOCAB, [8192, h]) <= MAX_PARAMETERS)
+    assert parameter_count(vocab_size, [8192, top]) > MAX_PARAMETERS  # the case this test is about
+    r = run_main(["train", "c.txt", "--steps", "1", "--hidden", f"8192,{top}"], capsys)
+    r.assert_clean_error(f"{MAX_PARAMETERS:,}", "--hidden")
+    assert not (tmp_path / "models").exists()

@@ -148,13 +148,17 @@ class TrainConfig:
             f"hidden sizes must be 1 to 8192 per layer, at most {MAX_LAYERS} layers, got "
             f"{_shown(self.hidden_sizes)}: try --hidden 128,256",
         )
-        # A model too big to load is refused before any work, not trained into checkpoints that can
-        # never be loaded or resumed. The vocabulary is not known yet: the smallest one counts, so
-        # what passes here may still be refused once the corpus is read.
-        size = parameter_count(MIN_VOCAB, self.hidden_sizes, self.cell, self.embedding_dim)
-        need(size <= MAX_PARAMETERS,
-             f"a model of {size:,} parameters is more than the {MAX_PARAMETERS:,} a checkpoint can hold: "
-             "give smaller --hidden sizes or fewer layers")
+        # The vocabulary is not known yet: the smallest one counts here, and the Trainer checks again
+        # with the corpus's own, before anything is built.
+        self.check_model_size(MIN_VOCAB)
+
+    def check_model_size(self, vocab_size: int) -> None:
+        """A model too big to load is refused before any work, not trained into checkpoints that can
+        never be loaded or resumed."""
+        size = parameter_count(vocab_size, self.hidden_sizes, self.cell, self.embedding_dim)
+        if size > MAX_PARAMETERS:
+            raise ConfigError(f"a model of {size:,} parameters is more than the {MAX_PARAMETERS:,} a checkpoint "
+                              "can hold: give smaller --hidden sizes or fewer layers")
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -120,6 +120,8 @@ class Trainer:
         # A small held-out part is kept as batches; a large one is read anew at each evaluation.
         self.val_batches = (list(self._val_batches()) if self.val_chars <= VAL_BATCHES_KEPT else None)
 
+        if not resume:
+            config.check_model_size(len(self.vocab))  # this corpus's vocabulary: before the model is built
         self.model_config = replace(resume.model.config, dropout=config.dropout) if resume else ModelConfig(
             vocab_size=len(self.vocab), hidden_sizes=list(config.hidden_sizes), cell=config.cell,
             embedding_dim=config.embedding_dim, dropout=config.dropout,
