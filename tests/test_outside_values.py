@@ -75,7 +75,7 @@ def test_5_a_checkpoint_header_with_a_number_no_float_holds_is_refused_in_one_li
 
     run = tmp_path / "run"
     run.mkdir()
-    header_file(run / "best.safetensors", '{"format_version": 1, "step": 3, "best_val_bpc": %s}' % raw)
+    header_file(run / "best.safetensors", f'{{"format_version": 1, "step": 3, "best_val_bpc": {raw}}}')
     with pytest.raises(CheckpointError, match="not valid JSON"):
         read_header(run / "best.safetensors")
     row = runs.describe_run(run)  # the runs screen: a row with its problem
@@ -186,7 +186,7 @@ def test_11_overrides_with_a_huge_number_are_one_line():
 
     for key in ("grad_clip", "weight_decay", "sample_temperature"):
         with pytest.raises(ConfigError, match="TUI_GEN_OVERRIDES holds a whole number of 401 digits"):
-            parse_overrides('{"%s": %s}' % (key, HUGE))
+            parse_overrides(f'{{"{key}": {HUGE}}}')
 
 
 @pytest.mark.parametrize("value, nice", [("²", 10), ("٣", 10), ("9" * 5000, 10), ("20", 10), ("-1", 10), ("", 10),
@@ -221,7 +221,6 @@ def test_11_a_huge_flag_is_refused_before_any_run_folder(tmp_path, capsys, monke
 
 def test_14_a_model_past_the_load_limit_is_refused_before_any_run_folder(tmp_path, capsys, monkeypatch):
     from support.processes import run_main
-
     from tui_gen.checkpoint_header import MAX_PARAMETERS
 
     monkeypatch.chdir(tmp_path)
@@ -257,7 +256,6 @@ def test_14_a_model_past_the_load_limit_with_this_corpus_vocabulary_is_refused_b
     from collections import Counter
 
     from support.processes import run_main
-
     from tui_gen.checkpoint_header import MAX_PARAMETERS
     from tui_gen.config import MIN_VOCAB
     from tui_gen.model_size import parameter_count
@@ -272,3 +270,10 @@ def test_14_a_model_past_the_load_limit_with_this_corpus_vocabulary_is_refused_b
     r = run_main(["train", "c.txt", "--steps", "1", "--hidden", f"8192,{top}"], capsys)
     r.assert_clean_error(f"{MAX_PARAMETERS:,}", "--hidden")
     assert not (tmp_path / "models").exists()
+
+
+def test_an_unknown_cell_of_10000_characters_is_one_short_config_error():
+    """Found by the property test: the model-size check met the cell before any check of it."""
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(cell="x" * 10_000).validate()
+    assert "--cell must be one of gru, lstm, rnn" in str(caught.value) and len(str(caught.value)) < 200

@@ -14,7 +14,7 @@ from . import gate
 from .checkpoint_header import MAX_PARAMETERS
 from .errors import ConfigError
 from .gate import MAX_COUNT
-from .model_size import parameter_count
+from .model_size import GATES, parameter_count
 
 FRAMINGS = ("lines", "stream")
 SCHEDULES = ("cosine", "exp", "constant")
@@ -137,6 +137,7 @@ class TrainConfig:
         within("sample_length", 1, 100_000)
         within("sample_temperature", 0, MAX_SAMPLE_TEMPERATURE, low_open=True)
         need(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {_shown(self.device)}")
+        need(self.cell in GATES, f"--cell must be one of {', '.join(GATES)}, got {_shown(self.cell)}")
         within("threads", 1, 1024)
         within("max_nan_steps", 1, MAX_STEPS)
         within("seed", 0, 2**63 - 1, say="0 to 2**63 - 1")
@@ -164,7 +165,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "TrainConfig":
+    def from_json(cls, data: dict) -> TrainConfig:
         """A configuration from outside (a checkpoint's header, already through gate.load_json):
         unknown keys are ignored, the rest validated."""
         if not isinstance(data, dict):
@@ -195,7 +196,7 @@ def _shown(v) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def check_types(cfg: "TrainConfig") -> None:
+def check_types(cfg: TrainConfig) -> None:
     """Each setting has the type it must have (ints are not floats, bools are not numbers)."""
     def whole(v) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)

@@ -13,7 +13,8 @@ def parameter_count(vocab_size: int, hidden_sizes: list[int], cell: str = "gru",
     """The embedding (absent for one-hot input), each layer's input and recurrent weights and their two
     biases, and the output layer back to the vocabulary."""
     if cell not in GATES:
-        raise ConfigError(f"unknown cell type {cell!r}: choose one of {', '.join(GATES)}")
+        shown = repr(cell) if len(repr(cell)) <= 40 else repr(cell)[:37] + "..."
+        raise ConfigError(f"unknown cell type {shown}: choose one of {', '.join(GATES)}")
     total = vocab_size * embedding_dim
     inputs = embedding_dim or vocab_size
     for hidden in hidden_sizes:
