@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: launch test bench install clean
+.PHONY: launch test lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: $(STAMP)
 		{ apt-get install -y -qq tmux >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }; }; } || \
 		echo "note: tmux is not installed, so the terminal end-to-end test will be skipped"
 	$(BIN)/python -m pytest -q --durations=15 $(ARGS)
+
+# The lint CI runs before the tests: ruff (pyproject.toml's rules) and mypy (strict on its files).
+lint: $(STAMP)
+	$(BIN)/ruff check tui_gen tests bench
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

@@ -69,7 +69,8 @@ def main() -> None:
         from . import memory
         rows += memory.run(threads=args.threads)
         rows += memory.corpus_rows(int(args.corpus_mb * memory.MB), threads=args.threads)
-    title = f"tui-gen benchmarks — torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}"
+    title = (f"tui-gen benchmarks — torch {torch.__version__}, {args.threads} threads, "
+             f"{platform.processor() or platform.machine()}")
     print_table(title, rows, ("what", "tui-gen", "baseline (same run)", "ratio"))
 
 

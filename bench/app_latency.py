@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import frame_times  # noqa: E402  (run as a script too)
+
 DEFAULT_TWEETS = REPO.parent / "shared/data/trump_tweets.txt"
 
 
@@ -197,13 +198,13 @@ async def main(args) -> None:
 
 def run(keys: int = 60, chars: int = 2000) -> list[tuple]:
     """Rows for `python -m bench --app`: the app's figures next to their targets and baselines."""
+    import torch
+
     from tui_gen.config import TrainConfig
     from tui_gen.datasets import open_corpus
     from tui_gen.train import Trainer
 
     from .train_speed import engine_rate
-
-    import torch
 
     torch_default_threads = torch.get_num_threads()  # before the app changes it
     corpus, _ = open_corpus(str(DEFAULT_TWEETS))

@@ -50,7 +50,7 @@ def measure(size=(160, 48), rounds: int = 20) -> tuple[float, float, int]:
 
             async def timed() -> float:
                 times = []
-                for i in range(rounds):
+                for _ in range(rounds):
                     t0 = time.perf_counter()
                     plot.redraw_now()
                     await pilot.pause()  # the frame Textual renders from it

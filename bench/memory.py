@@ -181,7 +181,7 @@ def corpus_rows(size: int = 1000 * MB, threads: int = 2, steps: int = 20, rounds
     name = f"{size / MB:,.0f} MB corpus"
     return [
         (f"{name}: cache build (peak RSS, target < 1.5 GB: {'under' if build_peak < limit else 'OVER'})",
-         f"{build_peak / MB:,.0f} MB", f"before: the first 64 MiB only, as one string", ""),
+         f"{build_peak / MB:,.0f} MB", "before: the first 64 MiB only, as one string", ""),
         (f"{name}: cache build speed (target >= 50 MB/s: {'met' if mbps >= 50 else 'MISSED'})",
          f"{mbps:,.0f} MB/s", f"{seconds:.1f} s ({cpu_mbps:,.0f} MB per CPU-second: the figure on an idle "
          f"machine); cache on disk {on_disk / MB:,.0f} MB", ""),
@@ -302,7 +302,8 @@ def _row(what: str, ours: int, full: int, baseline: tuple[int, int], small: int)
             f"{full / MB:g} MB (extrapolated)", f"{extrapolated / ours:.1f}x less")
 
 
-def run(threads: int = 2, seed_chars: int = 1 * MB, line_chars: int = 10 * MB, eval_seconds: float = 90.0) -> list[tuple]:
+def run(threads: int = 2, seed_chars: int = 1 * MB, line_chars: int = 10 * MB,
+        eval_seconds: float = 90.0) -> list[tuple]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="tui-gen-bench-memory-") as tmp:
         folder = Path(tmp)

@@ -25,9 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import frame_times  # noqa: E402  (run as a script too)
-
 from bench.app_latency import percentile, wait_until  # noqa: E402
+from bench.common import frame_times  # noqa: E402  (run as a script too)
 from bench.score_speed import sample_text  # noqa: E402
 
 
@@ -53,7 +52,7 @@ async def main(args) -> dict:
     app = TuiGenApp(LaunchOptions(train=False, models_dir="models-bench-unused"), model=default_model(),
                     warm_up=False)
     frames = frame_times(app)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(160, 48)):
         pg = app.playground
         pg.toggle_score()
         pane = pg.score_pane
@@ -84,7 +83,7 @@ async def main(args) -> dict:
                     break
             out.append((frames[-1] - t_key) * 1000 if frames and frames[-1] >= t_key else 5000.0)
             if not args.idle:
-                await wait_until(lambda: pane.scored_requests > done, 120, "the rescoring")
+                await wait_until(lambda done=done: pane.scored_requests > done, 120, "the rescoring")
             full.append(time.perf_counter() - ts)
             await asyncio.sleep(0.3)  # past the debounce: the typed key's own rescoring runs too
     rows = [
@@ -92,7 +91,8 @@ async def main(args) -> dict:
         ("full rescoring while keys come" if not args.idle else "(no rescoring: --idle)",
          f"p50 {statistics.median(full) * 1000:.0f} ms",
          f"max {max(full) * 1000:.0f} ms"),
-        ("key -> frame while scoring" if not args.idle else "key -> frame, not scoring", f"p50 {statistics.median(out):.1f} ms", f"p95 {percentile(out, 0.95):.1f} ms"),
+        ("key -> frame while scoring" if not args.idle else "key -> frame, not scoring",
+         f"p50 {statistics.median(out):.1f} ms", f"p95 {percentile(out, 0.95):.1f} ms"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\nscore mode latency (default model GRU 128,256, headless 160x48, {args.keys} keys)")

@@ -28,7 +28,8 @@ def sample_text(framing: str) -> str:
 
 @torch.inference_mode()
 def bare_seconds(model: CharRNN, vocab: Vocab, text: str, framing: str) -> float:
-    rows = text.split("\n") if framing == "lines" else [text[a:a + STREAM_SEGMENT + 1] for a in range(0, len(text), STREAM_SEGMENT)]
+    rows = (text.split("\n") if framing == "lines"
+            else [text[a:a + STREAM_SEGMENT + 1] for a in range(0, len(text), STREAM_SEGMENT)])
     width = max(len(r) for r in rows) + 1
     ids = np.zeros((len(rows), width), np.int64)
     for i, r in enumerate(rows):
@@ -64,5 +65,6 @@ def run(rounds: int = 5, threads: int = 2) -> list[tuple]:
         t0 = time.perf_counter()
         scorer.score(text + "great"[:k + 1])  # typing at the end: one line is scored again
         times.append(time.perf_counter() - t0)
-    rows.append(("rescore after typing a character (10,000 characters, lines)", f"{median(times) * 1000:.1f} ms", "", ""))
+    rows.append(("rescore after typing a character (10,000 characters, lines)", f"{median(times) * 1000:.1f} ms",
+                 "", ""))
     return rows

@@ -110,13 +110,15 @@ def soak(minutes: float, corpus: str, flags: list[str], save_every: float, sampl
     final = sorted(os.listdir(run)) if run.exists() else []
     after_first_save = next((s[1] for s in samples if saves and s[0] >= saves[0]), None)
     rss = [s[1] for s in samples]
-    intervals = [b - a for a, b in zip(saves, saves[1:])]
+    intervals = [b - a for a, b in zip(saves, saves[1:], strict=False)]
     result = {
-        "minutes": minutes, "eval_every": eval_every, "exit": proc.returncode, "seconds": round(time.monotonic() - t0, 1),
+        "minutes": minutes, "eval_every": eval_every, "exit": proc.returncode,
+        "seconds": round(time.monotonic() - t0, 1),
         "samples": len(samples),
         "rss_start": rss[0] if rss else None, "rss_after_first_save": after_first_save,
         "rss_peak": max(rss) if rss else None, "rss_end": rss[-1] if rss else None,
-        "saves_seen": len(saves), "mean_save_interval": round(sum(intervals) / len(intervals), 1) if intervals else None,
+        "saves_seen": len(saves),
+        "mean_save_interval": round(sum(intervals) / len(intervals), 1) if intervals else None,
         "max_checkpoint_files": max((s[2] for s in samples), default=0),
         "other_files_seen": sorted({n for s in samples for n in s[3]}),
         "final_files": final,

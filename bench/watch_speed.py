@@ -99,6 +99,7 @@ async def watch(folder: str, timeout: float) -> tuple[int, float, float]:
     app's process used while watching over the seconds it watched (its start-up left out: the CPU a
     watcher takes from training, on a machine that both share)."""
     import resource
+
     from tui_gen.app.app import TuiGenApp
     from tui_gen.app.options import LaunchOptions
     from tui_gen.app.state import Status

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from support.data import TINY_TEXT, TWEETS, tiny_config_value, tiny_lines
 
+from support.data import TINY_TEXT, TWEETS, tiny_config_value, tiny_lines
 from tui_gen.config import TrainConfig
 from tui_gen.corpus import CorpusText
 from tui_gen.training_process import NICENESS_ENV

@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
 from tui_gen.checkpoint import (
-    FORMAT_VERSION, RESUME_ORDER, load_checkpoint, read_header, read_meta, resolve_checkpoint, save_checkpoint,
+    FORMAT_VERSION,
+    RESUME_ORDER,
+    load_checkpoint,
+    read_header,
+    read_meta,
+    resolve_checkpoint,
+    save_checkpoint,
 )
 from tui_gen.config import TrainConfig
 from tui_gen.errors import CheckpointError
@@ -252,7 +258,7 @@ META = {"tui_gen": json.dumps(full_meta())}
     (b"[" * 100_000 + b"]" * 100_000, b""),  # deep nesting
     (b'{"x": ' + b"1" * 5000 + b"}", b""),  # an integer longer than Python will parse
     (b'{"__metadata__": {"tui_gen": "{\\"format_version\\": 1, \\"x\\": ' + b"9" * 5000 + b'}"}}', b""),
-], ids=lambda v, n=itertools.count(): f"h{next(n)}")
+], ids=lambda v, n=itertools.count(): f"h{next(n)}")  # noqa: B008 - one counter for all the ids, on purpose
 def test_hand_made_headers(tmp_path, header, data):
     with pytest.raises(CheckpointError):
         load_checkpoint(write(tmp_path / "h.safetensors", raw_file(header, data)))
@@ -327,7 +333,7 @@ def test_wrong_weights(tmp_path, change):
     json.dumps(full_meta(model_config={**full_meta()["model_config"], "dropout": float("nan")})),
     json.dumps(full_meta(model_config={**full_meta()["model_config"], "cell": "transformer"})),
     json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": [8, 7]})),
-], ids=lambda v, n=itertools.count(): f"m{next(n)}")
+], ids=lambda v, n=itertools.count(): f"m{next(n)}")  # noqa: B008 - one counter for all the ids, on purpose
 def test_bad_metadata(tmp_path, meta_text):
     with pytest.raises(CheckpointError):
         load_checkpoint(resave_with_meta(tmp_path / "m.safetensors", meta_text))

@@ -3,7 +3,6 @@ every tensor, then the model: measured on a sparse file (hundreds of MB apparent
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -11,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from support.data import REPO
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 from bench import memory as bench_memory  # noqa: E402 - the sparse file the bench measures
-
 from tui_gen.checkpoint import FORMAT_VERSION, MAX_PARAMETERS, load_checkpoint, save_checkpoint
 from tui_gen.config import TrainConfig
 from tui_gen.errors import CheckpointError
@@ -64,7 +63,8 @@ def test_a_sparse_checkpoint_loads_in_about_one_model_of_memory(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     grew = int(r.stdout.split()[-1])
     # one model, plus a little: one tensor's finiteness mask, allocator slack
-    assert grew < 1.3 * model_bytes, f"loading grew RSS by {grew / 2**20:.0f} MiB for a {model_bytes / 2**20:.0f} MiB model"
+    assert grew < 1.3 * model_bytes, (f"loading grew RSS by {grew / 2**20:.0f} MiB "
+                                      f"for a {model_bytes / 2**20:.0f} MiB model")
 
 
 def test_bytes_after_the_last_tensor_are_refused(tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,7 +79,7 @@ def happy(trained, work) -> dict[str, subprocess.CompletedProcess]:
         "eval": ["eval", str(trained), "--device", "cpu"],
         "data list": ["data", "list"],
     }
-    return dict(zip(commands, cli_many(list(commands.values()), cwd=work)))
+    return dict(zip(commands, cli_many(list(commands.values()), cwd=work), strict=False))
 
 
 def test_generate_echoes_the_seed_and_repeats_with_a_random_seed(happy):
@@ -245,7 +245,7 @@ END_TO_END = ["binary corpus", "seq-len 0", "lr inf", "temperature nan", "corrup
 def error_processes(trained, work) -> dict[str, subprocess.CompletedProcess]:
     make_error_files(work)
     cases = error_cases(trained, work)
-    return dict(zip(END_TO_END, cli_many([cases[c] for c in END_TO_END], cwd=work)))
+    return dict(zip(END_TO_END, cli_many([cases[c] for c in END_TO_END], cwd=work), strict=False))
 
 
 @pytest.mark.parametrize("case", END_TO_END)
@@ -255,7 +255,7 @@ def test_user_errors_end_to_end(error_processes, case):
 
 
 def test_unknown_seed_characters_are_named_and_nothing_is_echoed(error_results, error_processes):
-    for code, stdout, stderr in (error_results["unknown seed characters"],
+    for _code, stdout, stderr in (error_results["unknown seed characters"],
                                  (0, error_processes["unknown seed characters"].stdout,
                                   error_processes["unknown seed characters"].stderr)):
         assert stdout == ""
@@ -331,7 +331,7 @@ class BackgroundTrain:
         self.reader.join(timeout=10)
         return self.proc.returncode
 
-    def __enter__(self) -> "BackgroundTrain":
+    def __enter__(self) -> BackgroundTrain:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import tracemalloc
 from dataclasses import replace
 from pathlib import Path
@@ -17,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support.data import REPO
 
+from support.data import REPO
 from tui_gen import corpus_cache
 from tui_gen.config import TrainConfig
 from tui_gen.corpus import CorpusText, load_corpus
 from tui_gen.errors import CorpusError
 from tui_gen.train import Trainer, corpus_digest
-
 
 
 def tweets_like(n_lines: int, seed: int = 0) -> str:
@@ -192,7 +190,8 @@ def old_read(raw: bytes) -> tuple[str, int]:
 def test_streaming_decoding_matches_reading_it_whole(tmp_path, data, read_bytes, monkeypatch):
     """CRLF pairs, multi-byte characters and bad bytes cut by chunk ends: the same text, the same count."""
     monkeypatch.setattr(corpus_cache, "READ_BYTES", read_bytes)
-    raw = ("héllo wörld\r\n" * 20 + "€ euro\rline\r\n\r\n").encode() * 10 + b"\xff\xfe bad \xe2\x82 cut\n" + "x😀y\n".encode() * 30
+    raw = (("héllo wörld\r\n" * 20 + "€ euro\rline\r\n\r\n").encode() * 10 + b"\xff\xfe bad \xe2\x82 cut\n"
+           + "x😀y\n".encode() * 30)
     src = tmp_path / f"c{read_bytes}.txt"
     src.write_bytes(raw)
     c = load_corpus(src, data_dir=data)
@@ -301,7 +300,7 @@ def _edit_meta(folder: Path, **changes) -> None:
     meta = json.loads((folder / "meta.json").read_text())
     meta.update(changes)
     text = json.dumps(meta)
-    for key, raw in changes.items():  # values json cannot write itself: NaN as NaN, a 400-digit number
+    for raw in changes.values():  # values json cannot write itself: NaN as NaN, a 400-digit number
         if isinstance(raw, str) and raw.startswith("RAW:"):
             text = text.replace(json.dumps(raw), raw[4:])
     (folder / "meta.json").write_text(text)

@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from support.data import TWEETS as SOURCE
 
+from support.data import TWEETS as SOURCE
 from tui_gen import datasets
 from tui_gen.cli import main as cli_main
 from tui_gen.errors import CorpusError, DownloadError

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from support.data import tiny_config_value, tiny_lines
 
+from support.data import tiny_config_value, tiny_lines
 from tui_gen import cli
 from tui_gen import events as ev
 from tui_gen.checkpoint import load_checkpoint, read_meta
@@ -117,7 +117,7 @@ def two_process_run(corpus_file) -> tuple[Path, dict]:
             if p.poll() is None:
                 p.kill()
                 p.communicate()
-    for p, (_, err) in zip(procs, results):
+    for p, (_, err) in zip(procs, results, strict=False):
         assert p.returncode == 0, err[-3000:]
     return out, {"config": cfg, "curves": json.loads((out / "curves.json").read_text())}
 
@@ -135,13 +135,14 @@ def test_two_processes_follow_one_process_loss_curve(two_process_run, corpus_fil
     if framing == "lines":
         assert one.epoch >= 1  # crossed the short last batch
     assert abs(two[0] - curve[0]) < 1e-5  # the same weights on the same global batch
-    assert max(abs(a - b) for a, b in zip(two, curve)) < 1e-4, (two, curve)
+    assert max(abs(a - b) for a, b in zip(two, curve, strict=False)) < 1e-4, (two, curve)
     assert two[-1] < two[0] - 0.05  # and it learned: the curves are not flat by accident
     # The last step's gradient (after DDP's averaging and the clipping), which Adam's scale invariance
     # would not show in the losses: the same as one process's, not half or twice it.
     mine = torch.cat([p.grad.flatten() for p in one.model.parameters()])
     theirs = torch.tensor(run["curves"][framing + " gradient"])
-    assert torch.allclose(theirs, mine, rtol=1e-3, atol=1e-5 * float(mine.abs().max())), float((theirs - mine).abs().max())
+    assert torch.allclose(theirs, mine, rtol=1e-3, atol=1e-5 * float(mine.abs().max())), \
+        float((theirs - mine).abs().max())
     # the final weights too: 2 processes computed 1 process's gradients at every step
     ck = load_checkpoint(out / framing / "last.safetensors")
     for name, w in one.model.state_dict().items():

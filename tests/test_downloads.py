@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.data import REPO
 
+from support.data import REPO
 from tui_gen import datasets
 from tui_gen.errors import DownloadError
 
@@ -185,7 +185,7 @@ def test_terminating_the_training_process_mid_download_leaves_no_part(serve, tmp
 
     # Headers that never end: no data, so the child never gets to read "stop" (it does between chunks);
     # only SIGTERM ends it.
-    server = serve(drip_headers)
+    serve(drip_headers)
     worker = wk.TrainingWorker()
     data = tmp_path / "data"
     worker.start(wk.WorkerSpec(corpus="trump-tweets", models_dir=str(tmp_path / "models"), data_dir=str(data),

@@ -19,7 +19,6 @@ from tui_gen.train import Trainer
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, lines_corpus_text) -> Path:
     from support.data import tiny_config_value
-
     from tui_gen.corpus import CorpusText
 
     d = tmp_path_factory.mktemp("eval")

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.processes import run_cli
 
+from support.processes import run_cli
 from tui_gen import files
 from tui_gen.errors import CheckpointError, CorpusError
 from tui_gen.files import NotRegularFile, check_output_path, open_regular, write_output

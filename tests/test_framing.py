@@ -11,11 +11,10 @@ import random
 import textwrap
 
 import pytest
-from support.data import TWEETS
 
+from support.data import TWEETS
 from tui_gen.corpus import FRAMING_SAMPLE_CHARS, explain_framing, guess_framing, load_corpus
 from tui_gen.datasets import open_corpus
-
 
 WORDS = ("the a of and to in was it that he she they with for on at by from as his her river lamp "
          "morning garden letter window road house old small quiet long evening voice door field town "
@@ -93,7 +92,8 @@ def log_lines(n: int = 300, seed: int = 8) -> str:
     return "\n".join(
         f"2024-03-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z "
         f"{rng.choice(['INFO', 'INFO', 'WARN', 'ERROR'])} worker-{rng.randint(1, 8)} "
-        f"{rng.choice(['finished job', 'started job', 'retried job'])} {rng.randint(1, 9999)} in {rng.randint(1, 900)} ms"
+        f"{rng.choice(['finished job', 'started job', 'retried job'])} {rng.randint(1, 9999)} "
+        f"in {rng.randint(1, 900)} ms"
         for _ in range(n)
     ) + "\n"
 
@@ -102,7 +102,8 @@ def lowercase_log_lines(n: int = 300, seed: int = 9) -> str:
     """Records that look a little like wrapped prose: lowercase words, no final punctuation, one width."""
     rng = random.Random(seed)
     return "\n".join(
-        f"{rng.choice(['info', 'warn'])} request from {rng.choice(NAMES).lower()} handled in {rng.randint(100, 999)} ms "
+        f"{rng.choice(['info', 'warn'])} request from {rng.choice(NAMES).lower()} "
+        f"handled in {rng.randint(100, 999)} ms "
         f"status {rng.choice([200, 204, 404, 500])}" for _ in range(n)
     ) + "\n"
 

@@ -11,7 +11,6 @@ import pytest
 from tui_gen import gate
 from tui_gen.gate import OutsideValueError
 
-
 # ---- load_json -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("doc, says", [
@@ -28,7 +27,7 @@ def test_load_json_refuses_what_would_fail_later(doc, says):
 
 
 def test_load_json_reads_ordinary_documents_and_the_largest_counts():
-    doc = '{"a": [1, 2.5, -0.0, null, true, "x"], "seed": %d, "neg": -%d}' % (2**63 - 1, 2**62)
+    doc = f'{{"a": [1, 2.5, -0.0, null, true, "x"], "seed": {2**63 - 1}, "neg": -{2**62}}}'
     assert gate.load_json(doc) == {"a": [1, 2.5, 0.0, None, True, "x"], "seed": 2**63 - 1, "neg": -(2**62)}
     assert math.copysign(1, gate.load_json("[-0.0]")[0]) == 1  # -0.0 is read as 0.0
     assert gate.load_json(b'{"x": 1e308}') == {"x": 1e308}  # finite: ranges are the reader's (number())

@@ -28,7 +28,8 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 EXTREME = st.sampled_from([
     "NaN", "Infinity", "-Infinity", "1e308", "-1e308", "1e999", "-0.0", "0", "-1", "1" + "0" * 400,
     "9" * 4400, str(2**63), str(2**62), "1e-320", "true", "false", "null", '""', '"x"', '"' + "x" * 10_000 + '"',
-    "[]", "{}", "[[[[[[[[1]]]]]]]]", "[" * 5000 + "]" * 5000, '[["a", "b"]]', "[" + ",".join(['["a","b"]'] * 2000) + "]",
+    "[]", "{}", "[[[[[[[[1]]]]]]]]", "[" * 5000 + "]" * 5000, '[["a", "b"]]',
+    "[" + ",".join(['["a","b"]'] * 2000) + "]",
     "3.5", "2", "0.5",
 ])
 LOG_FIELDS = [(name, f.name) for name, cls in EVENT_OF.items() for f in fields(cls)]
@@ -121,7 +122,7 @@ def test_every_override_is_a_configuration_or_one_config_error(key, raw):
     from tui_gen.runsetup import RunRequest, new_run_config
 
     try:
-        settings = parse_overrides('{"%s": %s}' % (key, raw))
+        settings = parse_overrides(f'{{"{key}": {raw}}}')
         cfg = new_run_config(RunRequest(settings=settings))
     except ConfigError as e:
         assert "\n" not in str(e) and len(str(e)) < 400

@@ -17,7 +17,13 @@ from support.data import TINY_FLAGS, tiny_text
 from support.processes import child_env
 from tui_gen import events as ev
 from tui_gen.metrics_log import (
-    FILE_NAME, MAX_LINE_BYTES, MetricsReader, MetricsWriter, decode, encode, read_log,
+    FILE_NAME,
+    MAX_LINE_BYTES,
+    MetricsReader,
+    MetricsWriter,
+    decode,
+    encode,
+    read_log,
 )
 
 STEP = ev.Step(step=1, epoch=0, train_bpc=4.0, lr=1e-3, chars_per_sec=100.0, elapsed=0.1, progress=0.1, chars_seen=64)

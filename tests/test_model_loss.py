@@ -137,8 +137,10 @@ def test_forward_with_state_equals_step_by_step(cell, embedding_dim):
         steps.append(out)
     stepped = torch.cat(steps, dim=1)
     assert torch.allclose(full, stepped, atol=1e-6)
-    flat = lambda s: [t for layer in s for t in (layer if isinstance(layer, tuple) else (layer,))]
-    for a, b in zip(flat(full_state), flat(state)):
+    def flat(s):
+        return [t for layer in s for t in (layer if isinstance(layer, tuple) else (layer,))]
+
+    for a, b in zip(flat(full_state), flat(state), strict=False):
         assert torch.allclose(a, b, atol=1e-6)
     # and in two chunks, carrying the state
     first, mid = model(ids[:, :5])
@@ -188,11 +190,11 @@ def test_lines_windows_cover_every_line_fully():
     assert len(expected_windows(vocab.encode(frame_line(lines[1])).tolist(), seq_len, stride)) == 42
 
     # One epoch of batches: each window exactly once, the mask marks exactly the real targets.
-    rows, seen_targets = [], Counter()
+    rows = []
     for i in range(lw.steps_per_epoch):
         b = lw.batch(0, i)
         assert b.inputs.shape[1] == seq_len and b.mask.dtype == torch.bool
-        for x, y, m in zip(b.inputs.tolist(), b.targets.tolist(), b.mask.tolist()):
+        for x, y, m in zip(b.inputs.tolist(), b.targets.tolist(), b.mask.tolist(), strict=False):
             rows.append(tuple([x[0]] + y))
             assert m == [t != PAD for t in y]  # real targets, then padding
             assert m == sorted(m, reverse=True)
@@ -202,7 +204,7 @@ def test_lines_windows_cover_every_line_fully():
     for ln in lines:
         ids = vocab.encode(frame_line(ln)).tolist()
         covered = Counter()
-        for k, w in enumerate(expected_windows(ids, seq_len, stride)):
+        for k, _w in enumerate(expected_windows(ids, seq_len, stride)):
             for j in range(1, seq_len + 1):
                 if k * stride + j < len(ids):
                     covered[k * stride + j] += 1

@@ -10,8 +10,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from support.processes import run_main
 
+from support.processes import run_main
 from tui_gen.corpus import CorpusText
 from tui_gen.model import CharRNN, ModelConfig
 from tui_gen.neurons import collect_activations, correlations, explore, features, rank_units
@@ -83,7 +83,8 @@ def test_activations_are_the_states_after_each_character(cell, framing):
                 h = state[layer][0] if cell == "lstm" else state[layer]
                 np.testing.assert_allclose(acts.layers[f"h{layer + 1}"][i], h[0, 0].numpy(), atol=1e-5)
                 if cell == "lstm":
-                    np.testing.assert_allclose(acts.layers[f"c{layer + 1}"][i], state[layer][1][0, 0].numpy(), atol=1e-5)
+                    np.testing.assert_allclose(acts.layers[f"c{layer + 1}"][i], state[layer][1][0, 0].numpy(),
+                                               atol=1e-5)
 
 
 def test_a_planted_unit_ranks_first_for_its_feature():

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from support.data import TINY_FLAGS, tiny_text
 from support.processes import child_env
-
 from tui_gen import events as ev
 from tui_gen.checkpoint import read_meta
 from tui_gen.errors import CheckpointError, RunFolderError
@@ -141,7 +141,8 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError("tui-gen train did not stop after its run folder went: " + err.decode()[-2000:])
+        raise AssertionError("tui-gen train did not stop after its run folder went: "
+                             + err.decode()[-2000:]) from None
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
@@ -257,5 +258,6 @@ def test_a_folder_holding_only_a_runs_log_is_a_run(corpus, tmp_path):
     with pytest.raises(RunFolderError, match="--overwrite"):
         prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run)))
     assert (run / "metrics.jsonl").read_bytes() == log
-    list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run), overwrite=True)).trainer.run())
+    list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run),
+                                overwrite=True)).trainer.run())
     assert not (run / "metrics.jsonl").read_bytes().startswith(log)

@@ -6,13 +6,13 @@ import json
 import os
 
 import pytest
-from support.runs import corrupt_run, train_run
 
+from support.runs import corrupt_run, train_run
+from tui_gen import events as ev
 from tui_gen import runs
 from tui_gen.checkpoint_header import read_meta
 from tui_gen.errors import RunFolderError
 from tui_gen.metrics_log import read_log
-from tui_gen import events as ev
 
 
 @pytest.fixture(scope="module")
@@ -178,10 +178,10 @@ def test_a_100k_step_log_stays_bounded_and_even(tmp_path):
         assert len(points[runs.STEP]) >= min(total, runs.MAX_CURVE_POINTS // 2)
         xs = points[runs.STEP]
         assert xs == sorted(xs) and xs[-1] == n  # it ends at the newest step
-        gaps = [b - a for a, b in zip(xs, xs[1:-1])]
+        gaps = [b - a for a, b in zip(xs, xs[1:-1], strict=False)]
         assert max(gaps) <= 2 * min(gaps)  # evenly spread
     train = curves.train_points()
-    for x, y in zip(train[runs.STEP][:-1], train[runs.BPC][:-1]):  # a mean of a straight line lies on it
+    for x, y in zip(train[runs.STEP][:-1], train[runs.BPC][:-1], strict=False):  # a mean of a straight line lies on it
         assert y == pytest.approx(10.0 - 9.0 * x / n, abs=1e-6)
     assert curves.train.stride > 1
 

@@ -216,7 +216,8 @@ def test_the_cli_and_the_app_make_the_same_configuration_from_the_same_flags():
     options = LaunchOptions.from_args(parser.parse_args(["launch", "book.txt", *flags]), environ={})
     from_app = new_run_config(options.new_run().run_request())
     assert from_cli == from_app
-    assert (from_app.cell, from_app.hidden_sizes, from_app.framing, from_app.max_steps) == ("lstm", [32, 32], "stream", 30)
+    assert ((from_app.cell, from_app.hidden_sizes, from_app.framing, from_app.max_steps)
+            == ("lstm", [32, 32], "stream", 30))
     assert from_app.embedding_dim == 0 and from_app.lr == 0.01  # the flag over the lecture preset's 3e-4
 
 

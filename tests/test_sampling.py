@@ -174,8 +174,10 @@ def test_priming_in_one_pass_equals_char_by_char(cell):
         for t in range(ids.shape[1]):
             out, st = model(ids[:, t:t + 1], st)
     assert torch.allclose(logits, out[:, -1], atol=1e-6)
-    flat = lambda s: [t for layer in s for t in (layer if isinstance(layer, tuple) else (layer,))]
-    for a, b in zip(flat(state), flat(st)):
+    def flat(s):
+        return [t for layer in s for t in (layer if isinstance(layer, tuple) else (layer,))]
+
+    for a, b in zip(flat(state), flat(st), strict=False):
         assert torch.allclose(a, b, atol=1e-6)
 
 

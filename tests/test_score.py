@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support.processes import run_main
 
+from support.processes import run_main
 from tui_gen import score as score_module
 from tui_gen.checkpoint import load_checkpoint
 from tui_gen.corpus import CorpusText, validation_batches
@@ -70,7 +70,8 @@ def test_score_of_a_held_out_text_equals_eval_of_it(run, tmp_path, capsys):
     result = json.loads(sc.out)
     assert result["chars"] == len(held_out()) and result["unknown"] == 0
     assert f"{result['chars']:,} characters" in ev.out  # the same characters ...
-    assert abs(result["bits_per_char"] - bits_from_eval(ev.out)) <= 5.1e-5  # ... and the same mean (eval prints 4 places)
+    # ... and the same mean (eval prints 4 places)
+    assert abs(result["bits_per_char"] - bits_from_eval(ev.out)) <= 5.1e-5
     assert abs(sum(c["bits"] for c in result["characters"]) / result["chars"] - result["bits_per_char"]) < 1e-9
     plain = run_main(["score", run, path], capsys)
     plain.assert_ok()
@@ -132,7 +133,8 @@ def test_rescoring_an_edited_text_runs_only_the_rows_that_changed(ck, framing, m
     scorer.score(text)
     ran = []
     real = score_module.score_rows
-    monkeypatch.setattr(score_module, "score_rows", lambda model, rows, k=5: ran.append(len(rows)) or real(model, rows, k))
+    monkeypatch.setattr(score_module, "score_rows",
+                        lambda model, rows, k=5: ran.append(len(rows)) or real(model, rows, k))
     for new in (text + "great", text + "great news", "fake" + text[4:]):
         ran.clear()
         got = scorer.score(new)
@@ -255,7 +257,7 @@ def test_forcing_candidate_k_at_position_i(ck, i, k):
     point = gen.branch_point(seed, prefix, chosen)
     with torch.inference_mode():
         expected = feed_one_by_one(ck.model, ck.vocab, "\n" + seed + prefix + chosen)  # lines: after "\n"
-    for a, b in zip(state_tensors(point.state), state_tensors(expected)):
+    for a, b in zip(state_tensors(point.state), state_tensors(expected), strict=False):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     # and the branch goes on from that state: the same draws as generating from the whole text
     gen.generator = torch.Generator().manual_seed(9)

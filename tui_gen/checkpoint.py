@@ -24,17 +24,26 @@ import torch
 from safetensors.torch import save as st_save
 from torch.overrides import TorchFunctionMode
 
-from .atomic import write_atomic
 from . import gate
+from .atomic import write_atomic
+from .checkpoint_header import (  # noqa: F401 - re-exported: the header, read without torch
+    DTYPES,
+    FORMAT_VERSION,
+    MAX_FILE_BYTES,
+    MAX_HEADER_BYTES,
+    PLAY_ORDER,
+    RESUME_ORDER,
+    SUFFIX,
+    _read_header,
+    read_header,
+    read_meta,
+    resolve_checkpoint,
+)
 from .errors import CheckpointError, ConfigError
 from .files import open_regular
 from .model import CharRNN, ModelConfig
 from .run_folder import PROBE_PATTERN, RunFolder
 from .vocab import Vocab
-from .checkpoint_header import (  # noqa: F401 - re-exported: the header, read without torch
-    DTYPES, FORMAT_VERSION, MAX_FILE_BYTES, MAX_HEADER_BYTES, PLAY_ORDER, RESUME_ORDER, SUFFIX, _read_header,
-    read_header, read_meta, resolve_checkpoint,
-)
 
 # The largest model whose resumable checkpoint (float32 weights and Adam's two moments) fits in
 # MAX_FILE_BYTES: a header declaring more is refused before anything is allocated.
@@ -155,7 +164,8 @@ def _load(f: BinaryIO, size: int, label: Path | str, device: str | torch.device)
             raise CheckpointError(f"{path} is corrupted: its {key} is {str(v)[:40]!r}")
     if model_config.vocab_size != len(vocab):
         raise CheckpointError(
-            f"{path} is inconsistent: the vocabulary has {len(vocab)} ids but the model expects {model_config.vocab_size}"
+            f"{path} is inconsistent: the vocabulary has {len(vocab)} ids "
+            f"but the model expects {model_config.vocab_size}"
         )
     try:
         expected = _unfilled_model(model_config, "meta").state_dict()  # a hostile configuration allocates nothing

@@ -50,7 +50,8 @@ def resolve_checkpoint(path: str | Path, prefer: tuple[str, ...] = PLAY_ORDER) -
                 return p.with_suffix(SUFFIX)
             raise CheckpointError(f"{p} does not exist: give a run folder under models/ or a .safetensors file")
     except (OSError, ValueError) as e:  # a name too long, a NUL byte, ...
-        raise CheckpointError(f"cannot use {str(p)[:200]!r} as a checkpoint: {getattr(e, 'strerror', None) or e}") from None
+        raise CheckpointError(f"cannot use {str(p)[:200]!r} as a checkpoint: "
+                              f"{getattr(e, 'strerror', None) or e}") from None
     return p
 
 
@@ -121,7 +122,8 @@ def _read_header(f: BinaryIO, size: int, label: object) -> tuple[dict, dict, int
         raise CheckpointError(f"{path} is corrupted: it has no format version")
     if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} was written by a newer tui-gen (format {version}, this one reads {FORMAT_VERSION}): upgrade tui-gen"
+            f"{path} was written by a newer tui-gen (format {version}, this one reads {FORMAT_VERSION}): "
+            "upgrade tui-gen"
         )
     return header, meta, 8 + n
 

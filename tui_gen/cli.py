@@ -14,8 +14,8 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .textsafe import one_line
 from .flag_values import hidden_sizes, number
+from .textsafe import one_line
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -52,15 +52,18 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seq-len", type=number(int), help="window length (default 50)")
     p.add_argument("--overlap", type=number(int), help="window overlap, lines framing (default 25)")
     p.add_argument("--batch-size", type=number(int), help="default 128")
-    p.add_argument("--hidden", type=hidden_sizes, dest="hidden_sizes", metavar="SIZES", help="hidden sizes per layer (default 128,256)")
+    p.add_argument("--hidden", type=hidden_sizes, dest="hidden_sizes", metavar="SIZES",
+                   help="hidden sizes per layer (default 128,256)")
     p.add_argument("--cell", choices=["gru", "lstm", "rnn"], help="default gru")
-    p.add_argument("--embedding", type=number(int), dest="embedding_dim", metavar="SIZE", help="embedding size, 0: one-hot (default 32)")
+    p.add_argument("--embedding", type=number(int), dest="embedding_dim", metavar="SIZE",
+                   help="embedding size, 0: one-hot (default 32)")
     p.add_argument("--dropout", type=number(float), help="default 0")
     p.add_argument("--lr", type=number(float), help="peak learning rate (default 3e-3)")
     p.add_argument("--schedule", choices=["cosine", "exp", "constant"], dest="lr_schedule", help="default cosine")
     p.add_argument("--warmup-steps", type=number(int), help="default 100")
     p.add_argument("--weight-decay", type=number(float), help="default 0")
-    p.add_argument("--clip", type=number(float), dest="grad_clip", metavar="NORM", help="gradient clipping by global norm (default 5)")
+    p.add_argument("--clip", type=number(float), dest="grad_clip", metavar="NORM",
+                   help="gradient clipping by global norm (default 5)")
     p.add_argument("--val-fraction", type=number(float), help="share held out for validation (default 0.05)")
     p.add_argument("--min-char-count", type=number(int), help="rarer characters are 'unknown' (default 2)")
     p.add_argument("--eval-every", type=number(int), help="steps between evaluations and saves (default 300)")
@@ -79,14 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"tui-gen {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a model headless", description="Train a model, saving checkpoints under models/.")
-    t.add_argument("corpus", nargs="?", help="built-in corpus name (see `tui-gen data list`) or a text file / folder of .txt files; default trump-tweets")
+    t = sub.add_parser("train", help="train a model headless",
+                       description="Train a model, saving checkpoints under models/.")
+    t.add_argument("corpus", nargs="?",
+                   help="built-in corpus name (see `tui-gen data list`) or a text file / folder of .txt files; "
+                        "default trump-tweets")
     t.add_argument("--out", type=Path, help="run folder (default models/<corpus>-<time>)")
     t.add_argument("--overwrite", action="store_true", help="let a new run replace the run already in --out")
     t.add_argument("--resume", type=Path, help="a run folder (continues from its last) or checkpoint to continue from")
     add_run_flags(t)
     t.add_argument("--nproc", type=number(int), metavar="N",
-                   help="train on N processes of this machine (one per GPU) under torchrun; see the README for more machines")
+                   help="train on N processes of this machine (one per GPU) under torchrun; "
+                        "see the README for more machines")
     t.add_argument("--quiet", action="store_true", help="no progress bar or samples, just the final line")
 
     g = sub.add_parser("generate", help="write text from a checkpoint", description="Stream generated text to stdout.")
@@ -101,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-stop", action="store_true", help="do not stop at the end-of-line marker")
     g.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
 
-    e = sub.add_parser("eval", help="validation bits/char of a checkpoint", description="Print validation bits per character.")
+    e = sub.add_parser("eval", help="validation bits/char of a checkpoint",
+                       description="Print validation bits per character.")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("corpus", nargs="?", help="corpus to score (default: the checkpoint's own, its held-out split)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
@@ -114,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     la = sub.add_parser("launch", help="open the terminal app",
                         description="Open the tui-gen terminal app; it trains with the same flags as `tui-gen train`.")
-    la.add_argument("corpus", nargs="?", help="built-in corpus name or a text file; default: the tweets, else the offline corpus")
+    la.add_argument("corpus", nargs="?",
+                    help="built-in corpus name or a text file; default: the tweets, else the offline corpus")
     la.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint to load into the playground")
     la.add_argument("--watch", type=Path, metavar="RUN",
                     help="watch a run another process trains (its run folder): live figures, plot and samples from "
@@ -327,7 +336,6 @@ def _drive_silently(trainer) -> int:
 
 def _drive(trainer, out, err, quiet: bool) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from rich.text import Text
 
     from . import events as ev
@@ -349,8 +357,10 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                 if not quiet:
                     progress.console.print(Text.assemble(
                         "corpus ", (one_line(e.corpus), "bold"),
-                        f" ({e.framing} framing{': ' + e.framing_reason if e.framing_reason else ''}; {e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
-                        f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}{e.parameters:,} parameters on {e.device}; run folder ",
+                        f" ({e.framing} framing{': ' + e.framing_reason if e.framing_reason else ''}; "
+                        f"{e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
+                        f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}{e.parameters:,} parameters "
+                        f"on {e.device}; run folder ",
                         one_line(str(e.run_dir)), f"; resuming at step {e.step}" if e.step else ""))
                 for note in e.notes:
                     progress.console.print(Text.assemble("note: ", one_line(note)), soft_wrap=True)
@@ -381,7 +391,8 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                     err.print(f"tui-gen: error: {one_line(e.message)}", markup=False, soft_wrap=True)  # one line
                     status = EXIT_FAILED
                 else:
-                    out.print(one_line(e.message + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else "")),
+                    out.print(one_line(e.message
+                                       + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else "")),
                               markup=False, soft_wrap=True)
     return status
 
@@ -421,7 +432,7 @@ def cmd_generate(args) -> int:
     stops = () if args.no_stop else ck.stop_strings
     g = Generator(ck.model, ck.vocab, ck.framing, stop_strings=stops, top_n=0, generator=gen)
     encode_seed(ck.vocab, args.seed_text, ck.framing)  # unknown characters: say so before echoing anything
-    for n in range(args.num):  # a terminal gets the text sanitised, a pipe byte-exact (see output.py)
+    for _ in range(args.num):  # a terminal gets the text sanitised, a pipe byte-exact (see output.py)
         out.write(args.seed_text)
         out.flush()
         last = ""
@@ -467,8 +478,9 @@ def cmd_eval(args) -> int:
     # the characters scored (lines: their own, not the framing's newlines), counted from the symbols
     counts = (enc.counts_in(np.stack([part.starts, part.lengths], axis=1)) if isinstance(part, LineSet)
               else enc.counts_between(part.start, part.stop))
-    unknown = [c for c, n in zip(enc.chars, counts.tolist()) if n and c not in ck.vocab]
-    share = sum(int(n) for c, n in zip(enc.chars, counts.tolist()) if c not in ck.vocab) / max(int(counts.sum()), 1)
+    unknown = [c for c, n in zip(enc.chars, counts.tolist(), strict=False) if n and c not in ck.vocab]
+    share = (sum(int(n) for c, n in zip(enc.chars, counts.tolist(), strict=False) if c not in ck.vocab)
+             / max(int(counts.sum()), 1))
     # An unknown character is one class to the model, however many kinds it stands for, and an easy
     # one to predict in a run of them: a text the model cannot read would score better than its own.
     if share >= REFUSE_UNKNOWN_SHARE:

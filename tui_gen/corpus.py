@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .corpus_cache import HEAD_CHARS, EncodedCorpus, Progress, encode_text, gather_index, open_cached
+from .corpus_cache import HEAD_CHARS, EncodedCorpus, Progress, encode_text, open_cached
 from .errors import CorpusError
+from .paths import default_data_dir
 from .vocab import PAD, Vocab
 
 MIN_VAL_CHARS = 200
@@ -61,7 +62,7 @@ class CorpusText:
 def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | None = None,
                 data_dir: Path | None = None, progress: Progress | None = None) -> CorpusText:
     """A UTF-8 text file, or a folder of .txt files (read in name order), encoded into the corpus cache
-    under data_dir (default: datasets.default_data_dir()) the first time; progress(done, total) in bytes
+    under data_dir (default: paths.default_data_dir()) the first time; progress(done, total) in bytes
     while that is built."""
     path = Path(path)
     try:  # stat() itself fails in a folder we may not enter, or on a name too long
@@ -79,12 +80,12 @@ def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | 
     if is_dir and not files:
         raise CorpusError(f"the folder {path} has no .txt files in it")
     if data_dir is None:
-        from .datasets import default_data_dir
         data_dir = default_data_dir()
     enc = open_cached(path, files if is_dir else [path], data_dir, progress)
     if enc.n_chars == 0 or len(enc.lines) == 0:  # no line with a character that is not white space
         raise CorpusError(f"{path} has no text in it (it is empty or only white space)")
-    guess = FramingGuess(framing, "given") if framing else explain_framing(enc.head, more_follows=len(enc.symbols) > len(enc.head))
+    guess = (FramingGuess(framing, "given") if framing
+             else explain_framing(enc.head, more_follows=len(enc.symbols) > len(enc.head)))
     return CorpusText(
         name=path.stem, text=None, framing=guess.framing, end_marker=end_marker,
         warnings=enc.warnings, framing_reason=guess.reason, encoded=enc,
@@ -162,13 +163,13 @@ def explain_framing(text: str, more_follows: bool = False) -> FramingGuess:
     inner = [len(ln) for b in blocks for ln in b[:-1]]
     width, near_width = _wrap_width(inner)
     # Lines that run on into the next: no sentence punctuation at the end, a lowercase word next.
-    pairs = [(a, b) for blk in blocks for a, b in zip(blk, blk[1:])]
+    pairs = [(a, b) for blk in blocks for a, b in zip(blk, blk[1:], strict=False)]
     run_on = sum(1 for a, b in pairs if not a.endswith(_SENTENCE_END) and b[0].islower()) / max(1, len(pairs))
     wrapped = width >= 30 and near_width >= 0.6 and run_on >= 0.2
 
     # A play: speeches, each after a line holding only the speaker's name and ':' ("First Citizen:"),
     # the same cast again and again. With or without blank lines between the speeches.
-    speakers = [a for a, b in zip(rows, rows[1:]) if b and _is_speaker(a)]
+    speakers = [a for a, b in zip(rows, rows[1:], strict=False) if b and _is_speaker(a)]
     if len(speakers) >= 0.05 * len(lines) and words_per_line >= 3 and len(set(speakers)) <= 0.5 * len(speakers):
         return FramingGuess("stream", f"a play: {len(speakers):,} speeches after {len(set(speakers)):,} "
                             f"speakers' names ending in ':'{where}")
@@ -190,7 +191,8 @@ def explain_framing(text: str, more_follows: bool = False) -> FramingGuess:
     top_first = Counter(ln.split(None, 1)[0].lower() for ln in lines).most_common(1)[0][1] / len(lines)
     if wrapped and words_per_line >= 3 and top_first <= 0.15:
         return FramingGuess(
-            "stream", f"hard-wrapped prose: lines about {width} characters, {run_on:.0%} running on into the next{where}")
+            "stream",
+            f"hard-wrapped prose: lines about {width} characters, {run_on:.0%} running on into the next{where}")
     return FramingGuess("lines", f"{len(lines):,} independent short lines, median {median:.0f} characters{where}")
 
 
@@ -210,7 +212,7 @@ def split_corpus(corpus: CorpusText, framing: str, val_fraction: float, seed: in
     sp = split_encoded(enc, framing, val_fraction, seed, corpus.name)
     if framing == "lines":
         def texts(part: LineSet) -> list[str]:
-            return [enc.decode(int(a), int(a + n)) for a, n in zip(part.starts, part.lengths)]
+            return [enc.decode(int(a), int(a + n)) for a, n in zip(part.starts, part.lengths, strict=False)]
         return Split(train=texts(sp.train), val=texts(sp.val))
     return Split(train=enc.decode(0, sp.train.stop), val=enc.decode(sp.val.start, sp.val.stop))
 
@@ -227,7 +229,7 @@ class LineSet:
         return len(self.starts)
 
     @classmethod
-    def of_lines(cls, lines: list[str]) -> "LineSet":
+    def of_lines(cls, lines: list[str]) -> LineSet:
         """Lines in memory, empty ones too (a test's or a caller's own list)."""
         lengths = np.fromiter((len(ln) for ln in lines), dtype=np.int64, count=len(lines))
         return cls(encode_text("".join(lines)), np.cumsum(lengths) - lengths, lengths)
@@ -248,7 +250,7 @@ class StreamPart:
         return self.corpus.lut(vocab)[np.asarray(self.corpus.symbols[self.start + a:self.start + b])]
 
     @classmethod
-    def of_text(cls, text: str) -> "StreamPart":
+    def of_text(cls, text: str) -> StreamPart:
         enc = encode_text(text)
         return cls(enc, 0, enc.n_chars)
 
@@ -264,11 +266,11 @@ class EncodedSplit:
         enc = self.train.corpus
         if isinstance(self.train, LineSet):
             counts = enc.line_counts - enc.counts_in(np.stack([self.val.starts, self.val.lengths], axis=1))
-            out = {c: int(n) for c, n in zip(enc.chars, counts.tolist()) if n}
+            out = {c: int(n) for c, n in zip(enc.chars, counts.tolist(), strict=False) if n}
             out["\n"] = out.get("\n", 0) + 2 * len(self.train)  # each line framed by two newlines
             return out
         counts = enc.counts - enc.counts_between(self.val.start, self.val.stop)
-        return {c: int(n) for c, n in zip(enc.chars, counts.tolist()) if n}
+        return {c: int(n) for c, n in zip(enc.chars, counts.tolist(), strict=False) if n}
 
 
 def split_encoded(enc: EncodedCorpus, framing: str, val_fraction: float, seed: int,
@@ -508,7 +510,8 @@ def validation_batches(val: list[str] | str | LineSet | StreamPart, vocab: Vocab
             a, n = int(part.starts[g]), int(part.lengths[g])
             w[0, 0] = w[0, n + 1] = newline
             for c in range(0, n, 1 << 20):  # a chunk at a time: no int64 index of the line's length
-                w[0, 1 + c:1 + min(n, c + (1 << 20))] = lut[np.asarray(part.corpus.symbols[a + c:a + min(n, c + (1 << 20))])]
+                w[0, 1 + c:1 + min(n, c + (1 << 20))] = lut[
+                    np.asarray(part.corpus.symbols[a + c:a + min(n, c + (1 << 20))])]
         else:
             w, _ = _framed_rows(part, lut, newline, piece_start[group], np.zeros(len(group), np.int64), longest)
         mask = np.arange(longest - 1)[None, :] < (lengths[:, None] - 1)

@@ -44,15 +44,15 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .errors import CorpusError
-from .gate import MAX_TEXT, OutsideValueError, load_json, whole
 from .files import NotRegularFile, open_regular
+from .gate import MAX_TEXT, OutsideValueError, load_json, whole
 
 CACHE_VERSION = 1
 READ_BYTES = 2**20  # bytes decoded and encoded at a time: ~20 MB of temporaries
@@ -456,7 +456,7 @@ def _checked_meta(folder: Path, identity: list[dict], check_data: bool) -> dict 
     n_chars, n_lines = whole(meta.get("n_chars")), whole(meta.get("n_lines"))
     if n_chars is None or n_lines is None:
         raise _Damaged("its numbers of characters and lines are not whole numbers in range")
-    if sum(counts) != n_chars or any(inside > n for inside, n in zip(line_counts, counts)):
+    if sum(counts) != n_chars or any(inside > n for inside, n in zip(line_counts, counts, strict=False)):
         raise _Damaged("its symbol counts do not add up to its number of characters")
     dtype = np.dtype(symbol_dtype(len(chars)))
     if meta.get("dtype") != dtype.name:
@@ -557,7 +557,8 @@ def _build_lock(path: Path):
         return
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)  # file-access: our lock file
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,  # file-access: our lock file
+                         0o644)
         except OSError as e:
             raise _unwritable(path.parent, e) from None
         try:
@@ -676,7 +677,8 @@ def _build(folder: Path, files: list[Path], identity: list[dict], in_folder: boo
             enc.sink.close()
             lines_out.flush()
             os.fsync(lines_out.fileno())
-        (tmp / "head.txt").write_text(enc.head_text(), encoding="utf-8", errors="surrogatepass")  # file-access: new mkdtemp folder
+        (tmp / "head.txt").write_text(enc.head_text(), encoding="utf-8",  # file-access: new mkdtemp folder
+                                      errors="surrogatepass")
         meta = {
             "version": CACHE_VERSION, "files": identity, "n_chars": enc.n, "dtype": enc.sink.dtype.name,
             "n_lines": enc.n_lines, "chars": enc.chars, "counts": enc.counts.tolist(),

@@ -16,13 +16,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from tui_gen.atomic import write_atomic
 from tui_gen.corpus import CorpusText, load_corpus
 from tui_gen.errors import CorpusError, DownloadError
+
+from .paths import default_data_dir  # re-exported: datasets.default_data_dir is the data folder
 
 
 @dataclass(frozen=True)
@@ -94,11 +96,6 @@ DEADLINE_SECONDS = 30 * 60.0
 URL_SCHEMES = ("http", "https", "file")
 
 Progress = Callable[[int, "int | None"], None]
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("TUI_GEN_DATA_DIR")
-    return Path(env).expanduser() if env else Path("data")
 
 
 def _corpus(name: str) -> BuiltinCorpus:

@@ -144,7 +144,8 @@ class World:
         import torch
         import torch.distributed as dist
 
-        mine = [float(bool(f)) for f in any_rank] + ([float(v) for v in from_main] if self.is_main else [0.0] * len(from_main))
+        mine = [float(bool(f)) for f in any_rank] + ([float(v) for v in from_main] if self.is_main
+                                                     else [0.0] * len(from_main))
         t = torch.tensor(mine, dtype=torch.float64)
         dist.all_reduce(t)  # a CPU tensor: gloo, even where the model's gradients go over NCCL
         values = t.tolist()
@@ -255,7 +256,7 @@ def abandon(world: World) -> None:
         if dist.is_initialized():
             try:
                 dist.destroy_process_group()
-            except Exception:  # the group is broken already; the process is ending
+            except Exception:  # noqa: BLE001 - the group is broken already; the process is ending
                 pass
 
 

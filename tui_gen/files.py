@@ -29,10 +29,11 @@ import contextlib
 import os
 import secrets
 import stat
+import typing
 from pathlib import Path
 from typing import IO
 
-PathLike = str | os.PathLike
+PathLike = str | os.PathLike[str]
 
 
 class NotRegularFile(OSError):
@@ -71,7 +72,7 @@ def _refuse_unless_regular(path: PathLike, mode: int) -> None:
         raise NotRegularFile(path, describe_mode(mode))
 
 
-def open_regular(path: PathLike, mode: str = "rb", **kwargs) -> IO:
+def open_regular(path: PathLike, mode: str = "rb", **kwargs: typing.Any) -> IO[typing.Any]:
     """`path` opened for reading (mode "rb", or "r" with open()'s encoding/errors/newline kwargs) if it
     is a regular file, or a symbolic link to one. Raises NotRegularFile for anything else, without
     waiting: a FIFO never blocks the open. Other failures are open()'s own OSErrors (FileNotFoundError,

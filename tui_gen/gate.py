@@ -44,7 +44,7 @@ class OutsideValueError(ValueError):
 
 # ---- whole documents ---------------------------------------------------------------------------------
 
-def _refuse_constant(name: str):
+def _refuse_constant(name: str) -> typing.NoReturn:
     raise OutsideValueError(f"holds {name}, which is not a number tui-gen can use")
 
 
@@ -62,7 +62,7 @@ def _short_int(text: str) -> int:
     return int(text)
 
 
-def load_json(data: str | bytes, max_bytes: int | None = None):
+def load_json(data: str | bytes, max_bytes: int | None = None) -> typing.Any:
     """json.loads for a document from outside: NaN, Infinity, a float too large to be finite and a
     whole number of more than MAX_DIGITS digits are refused where they stand (before int() or float()
     can fail on them later), and so is nesting too deep to parse, text that is not UTF-8 and a
@@ -94,7 +94,7 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 20 else text[:19] + "…")
 
 
-def _range(lo, hi) -> str:
+def _range(lo: float | None, hi: float | None) -> str:
     if lo is not None and hi is not None:
         return f"from {lo:,} to {hi:,}"
     return f"at least {lo:,}" if lo is not None else f"at most {hi:,}"
@@ -176,17 +176,18 @@ DEFAULT = Bounds()
 _KEY = "tui_gen.gate"
 
 
-def bounds(**limits) -> dict:
+def bounds(**limits: typing.Any) -> dict[str, Bounds]:
     """Field metadata for a dataclass field read from outside: `x: float = field(metadata=bounds(hi=1))`.
     A field without it gets DEFAULT: no field read from outside is ever unbounded."""
     return {_KEY: Bounds(**limits)}
 
 
-def bounds_of(f: Field) -> Bounds:
-    return f.metadata.get(_KEY, DEFAULT)
+def bounds_of(f: Field[typing.Any]) -> Bounds:
+    found: Bounds = f.metadata.get(_KEY, DEFAULT)
+    return found
 
 
-def typed(value: object, hint: object, limits: Bounds = DEFAULT, _depth: int = 0):
+def typed(value: object, hint: object, limits: Bounds = DEFAULT, _depth: int = 0) -> typing.Any:
     """A decoded JSON value as the annotation `hint` asks for it (int, float, str, bool, X | None,
     list[...], tuple[...], an Enum), within `limits`: floats as floats, tuples as tuples, strings cut,
     enums as members. Raises OutsideValueError if it does not fit."""
@@ -217,7 +218,7 @@ def typed(value: object, hint: object, limits: Bounds = DEFAULT, _depth: int = 0
         (item,) = typing.get_args(hint)
         return [typed(v, item, limits, _depth + 1) for v in value]
     elif origin is tuple and isinstance(value, list) and len(value) == len(typing.get_args(hint)):
-        return tuple(typed(v, h, limits, _depth + 1) for v, h in zip(value, typing.get_args(hint)))
+        return tuple(typed(v, h, limits, _depth + 1) for v, h in zip(value, typing.get_args(hint), strict=False))
     if got is _MISSING or (got is None and hint is not type(None)):
         raise OutsideValueError(f"{_kind(value)} does not fit {getattr(hint, '__name__', hint)} within {limits}")
     return got

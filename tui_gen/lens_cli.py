@@ -32,9 +32,12 @@ def add_commands(sub) -> None:
     s.add_argument("checkpoint", type=Path, help="a run folder (uses its best) or a .safetensors checkpoint")
     s.add_argument("file", nargs="?", help="the text to score (- for standard input)")
     s.add_argument("--text", help="the text to score, given on the command line")
-    s.add_argument("--top", type=number(int), default=10, help="how many of the most surprising characters to list (default 10)")
-    s.add_argument("--color", action="store_true", help="print the text coloured by surprisal (a terminal only; NO_COLOR turns it off)")
-    s.add_argument("--html", type=Path, metavar="OUT", help="write the text coloured by surprisal to a standalone HTML file")
+    s.add_argument("--top", type=number(int), default=10,
+                   help="how many of the most surprising characters to list (default 10)")
+    s.add_argument("--color", action="store_true",
+                   help="print the text coloured by surprisal (a terminal only; NO_COLOR turns it off)")
+    s.add_argument("--html", type=Path, metavar="OUT",
+                   help="write the text coloured by surprisal to a standalone HTML file")
     s.add_argument("--json", action="store_true", help="print the result as JSON, every character included")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
 
@@ -45,7 +48,8 @@ def add_commands(sub) -> None:
     n.add_argument("file", nargs="?", help="the text to read (default: the start of the checkpoint's corpus)")
     n.add_argument("--text", help="the text to read, given on the command line")
     n.add_argument("--top", type=number(int), default=5, help="units listed per feature (default 5)")
-    n.add_argument("--chars", type=number(int), default=20_000, help="read at most this many characters (default 20000)")
+    n.add_argument("--chars", type=number(int), default=20_000,
+                   help="read at most this many characters (default 20000)")
     n.add_argument("--regex", action="append", default=[], metavar="RE",
                    help="also rank units for 'inside a match of RE' (repeatable, up to 16; a RE that takes "
                         "more than 0.25 s over the text is refused)")
@@ -86,7 +90,8 @@ def read_text(file: str | None, text: str | None, what: str = "score") -> tuple[
     decoded = data.decode("utf-8", errors="replace")
     bad = decoded.count("\ufffd") - data.count("\ufffd".encode())
     if bad:
-        print(f"tui-gen: note: {bad:,} bytes of {one_line(name)} are not UTF-8 and were read as \ufffd", file=sys.stderr)
+        print(f"tui-gen: note: {bad:,} bytes of {one_line(name)} are not UTF-8 and were read as \ufffd",
+              file=sys.stderr)
     return decoded.replace("\r\n", "\n").replace("\r", "\n"), name
 
 
@@ -223,8 +228,8 @@ def _check_html_path(path: Path) -> None:
 
 
 def _write_html(path: Path, result, name: str, ck) -> None:
-    from .files import write_output
     from .errors import OutputError
+    from .files import write_output
 
     bits = result.bits
     spans = []
@@ -294,7 +299,8 @@ def cmd_neurons(args) -> int:
         out.write(f"{feature}\n")
         for u in units:
             out.write(f"  {u.layer}:{u.unit:<5} r = {u.correlation:+.3f}\n")
-    missing = [f for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word", *patterns) if f not in ranked]
+    missing = [f for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word", *patterns)
+               if f not in ranked]
     if missing:
         out.write(f"(not in this text, so not ranked: {', '.join(missing)})\n")
     out.finish()

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from . import events as ev
 from . import gate
-from .run_folder import RunFolder
 from .files import NotRegularFile, open_regular
+from .run_folder import RunFolder
 
 FILE_NAME = "metrics.jsonl"
 FORMAT = 1
@@ -77,7 +77,7 @@ class MetricsWriter:
     (it would be written outside the run folder) nor as anything but a regular file: such a log is not
     written, and that is the one message."""
 
-    def __init__(self, path: str | os.PathLike, clock=time.time, folder: "RunFolder | None" = None):
+    def __init__(self, path: str | os.PathLike, clock=time.time, folder: RunFolder | None = None):
         self.path = Path(path)
         self._clock = clock
         self._file = None

@@ -105,7 +105,7 @@ class CharRNN(nn.Module):
             state = self.zero_state(ids.shape[0], ids.device)
         x = self._inputs(ids)
         new_state: State = []
-        for layer, s in zip(self.layers, state):
+        for layer, s in zip(self.layers, state, strict=False):
             w = (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0)
             if self.config.cell == "lstm":
                 h, c = torch.lstm_cell(x, (s[0][0], s[1][0]), *w)

@@ -58,9 +58,10 @@ def collect_activations(model: CharRNN, vocab: Vocab, framing: str, text: str) -
                           "at once: give it a shorter text")
     model.eval()
     lstm = model.config.cell == "lstm"
-    names = [f"h{i + 1}" for i in range(len(model.layers))] + ([f"c{i + 1}" for i in range(len(model.layers))] if lstm else [])
+    names = ([f"h{i + 1}" for i in range(len(model.layers))]
+             + ([f"c{i + 1}" for i in range(len(model.layers))] if lstm else []))
     sizes = list(model.config.hidden_sizes) * (2 if lstm else 1)
-    layers = {n: np.zeros((len(text), h), np.float32) for n, h in zip(names, sizes)}
+    layers = {n: np.zeros((len(text), h), np.float32) for n, h in zip(names, sizes, strict=False)}
     if not text:
         return Activations(text, layers)
     device = model.head.weight.device
@@ -77,7 +78,7 @@ def collect_activations(model: CharRNN, vocab: Vocab, framing: str, text: str) -
         ids = torch.from_numpy(vocab.encode(piece)).long().unsqueeze(0).to(device)
         per_layer = _run(model, ids)
         skip = 1 if start < 0 else 0  # the text's first line: no "\n" before it to record
-        for name, values in zip(names, per_layer):
+        for name, values in zip(names, per_layer, strict=False):
             layers[name][start + skip:start + len(piece)] = values[skip:len(piece)]
     return Activations(text, layers)
 
@@ -175,7 +176,8 @@ def correlations(values: np.ndarray, feature: np.ndarray) -> np.ndarray:
     return np.nan_to_num(r, nan=0.0)
 
 
-def rank_units(layers: dict[str, np.ndarray], feats: dict[str, np.ndarray], top: int = 5) -> dict[str, list[RankedUnit]]:
+def rank_units(layers: dict[str, np.ndarray], feats: dict[str, np.ndarray],
+               top: int = 5) -> dict[str, list[RankedUnit]]:
     """For each feature that varies over the text, the `top` units with the largest |r|, best first."""
     out: dict[str, list[RankedUnit]] = {}
     for name, f in feats.items():

@@ -86,8 +86,8 @@ class Output:
         if self.escaped:
             print(f"tui-gen: note: {self.escaped:,} character{'s' if self.escaped != 1 else ''} could not be "
                   f"written in the output encoding {self.encoding} and {'were' if self.escaped != 1 else 'was'} "
-                  "written as backslash escapes (like \\xe9 or \\u20ac); set PYTHONIOENCODING=utf-8 or use a UTF-8 locale to "
-                  "get the text itself", file=sys.stderr)
+                  "written as backslash escapes (like \\xe9 or \\u20ac); set PYTHONIOENCODING=utf-8 "
+                  "or use a UTF-8 locale to get the text itself", file=sys.stderr)
 
     def _count_unencodable(self, text: str) -> None:
         try:

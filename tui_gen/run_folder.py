@@ -65,10 +65,10 @@ class RunFolder:
         self.path = Path(path)
         self.fd = fd if HAS_DIR_FD else None
         self._owns = owns_fd and fd is not None
-        self._identity = _identity(os.fstat(fd)) if self.fd is not None else None
+        self._identity = _identity(os.fstat(self.fd)) if self.fd is not None else None
 
     @classmethod
-    def open(cls, path: Path) -> "RunFolder":
+    def open(cls, path: Path) -> RunFolder:
         """Create the folder if needed and hold it. Raises OSError."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)

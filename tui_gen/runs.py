@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import events as ev
 from . import gate
 from .checkpoint_header import RESUME_ORDER, SUFFIX, read_header, resolve_checkpoint
 from .errors import CheckpointError, RunFolderError
-from .metrics_log import FILE_NAME as LOG_NAME, MetricsReader
+from .metrics_log import FILE_NAME as LOG_NAME
+from .metrics_log import MetricsReader
 from .runlock import folder_holder
 from .textsafe import one_line
 
@@ -78,21 +79,21 @@ class EvenBuckets:
             acc[i] += v
         if self._count < self.stride:
             return
-        for column, total in zip(self.data, acc):
+        for column, total in zip(self.data, acc, strict=False):
             column.append(total / self._count)
         self._sum = [0.0] * len(acc)
         self._count = 0
         if len(self.data[0]) > self.cap:
             n = len(self.data[0]) // 2 * 2
             for column in self.data:
-                column[:n] = [(a + b) / 2 for a, b in zip(column[0:n:2], column[1:n:2])]
+                column[:n] = [(a + b) / 2 for a, b in zip(column[0:n:2], column[1:n:2], strict=False)]
             self.stride *= 2
 
     def points(self) -> list[list[float]]:
         """Each column's stored points, and the newest point if its bucket is not full yet (a curve
         always ends at the latest value)."""
         if self._count and self._last is not None:
-            return [column + [v] for column, v in zip(self.data, self._last)]
+            return [column + [v] for column, v in zip(self.data, self._last, strict=False)]
         return [list(column) for column in self.data]
 
     def drop_after(self, column: int, limit: float) -> None:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .config import TrainConfig, preset
 from .errors import ConfigError, RunFolderError
@@ -31,8 +32,8 @@ from .runlock import RunLock, lock_run_folder
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
-    from .run_folder import RunFolder
     from .distributed import World
+    from .run_folder import RunFolder
     from .train import Trainer
 
 DEFAULT_MINUTES = 6.0  # TrainConfig.max_minutes: the budget of a new run, and of "train more"
@@ -82,8 +83,8 @@ class RunRequest:
 
 @dataclass
 class PreparedRun:
-    trainer: "Trainer"
-    checkpoint: "Checkpoint | None"
+    trainer: Trainer
+    checkpoint: Checkpoint | None
     notes: list[str]
 
 
@@ -148,7 +149,7 @@ def setting_problems(request: RunRequest) -> dict[str, str]:
     return problems
 
 
-def resume_run_config(request: RunRequest, ck: "Checkpoint") -> tuple[TrainConfig, list[str]]:
+def resume_run_config(request: RunRequest, ck: Checkpoint) -> tuple[TrainConfig, list[str]]:
     """The checkpoint's own configuration with the request's settings applied, and a note of each
     one that changed. Settings in RESUME_FIXED that differ from the checkpoint's are refused."""
     from .train import resume_config
@@ -253,7 +254,7 @@ def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = F
     return lock
 
 
-def remove_run(folder: "RunFolder") -> None:
+def remove_run(folder: RunFolder) -> None:
     """Remove what a run leaves in its folder (RUN_FILES; the trainer removes temporary files of saves
     when it starts), nothing else. Raises OSError if one cannot be removed: a new run must not go on
     beside the old one's checkpoints or log."""
@@ -296,7 +297,7 @@ def default_run_name(corpus_ref: str) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _newer_last(ck: "Checkpoint") -> int | None:
+def _newer_last(ck: Checkpoint) -> int | None:
     """The step of the `last` checkpoint beside ck when that is a different, newer file; else None."""
     from .checkpoint import read_meta
     from .errors import CheckpointError
@@ -316,7 +317,7 @@ def _newer_last(ck: "Checkpoint") -> int | None:
 def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = None,
                 download_progress: Callable[[int, int | None], None] | None = None,
                 build_progress: Callable[[int, int | None], None] | None = None,
-                world: "World | None" = None) -> PreparedRun:
+                world: World | None = None) -> PreparedRun:
     """Load the checkpoint and corpus, settle the run folder and build the Trainer.
 
     progress(message) is called before each slow part (the worker sends it on and checks for a stop

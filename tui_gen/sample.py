@@ -149,7 +149,8 @@ class Generator:
         """Where a branch starts: the model's view after seed + prefix (the token it gives `char` there,
         with the candidates it had), and the state after seed + prefix + char."""
         if char not in self.vocab or len(char) != 1:
-            raise VocabularyError(f"the model cannot write {char!r}: it is not in its vocabulary; pick one of the candidates")
+            raise VocabularyError(f"the model cannot write {char!r}: it is not in its vocabulary; "
+                                  "pick one of the candidates")
         self.model.eval()
         logits, state = prime(self.model, encode_seed(self.vocab, seed + prefix, self.framing))
         raw = torch.softmax(logits[0].float() + self._banned(logits[0]), -1)
@@ -184,7 +185,7 @@ class Generator:
         if not self.top_n:
             return []
         tp, ti = raw.topk(min(self.top_n, raw.shape[-1]))
-        return [(self.vocab.char_of(j), p) for p, j in zip(tp.tolist(), ti.tolist())]
+        return [(self.vocab.char_of(j), p) for p, j in zip(tp.tolist(), ti.tolist(), strict=False)]
 
     def _stops(self, text: str) -> bool:
         return any(text.endswith(s) for s in self.stop_strings)
@@ -238,7 +239,8 @@ def sample_many(model: CharRNN, vocab: Vocab, framing: str, seeds: list[str], se
         states.append(st)
         last.append(logits)
     state = [torch.cat(layer, dim=1) if not isinstance(layer[0], tuple)
-             else tuple(torch.cat(parts, dim=1) for parts in zip(*layer)) for layer in zip(*states)]
+             else tuple(torch.cat(parts, dim=1) for parts in zip(*layer, strict=False))
+             for layer in zip(*states, strict=False)]
     logits = torch.cat(last, 0)
     texts = list(seeds)
     out = [""] * len(seeds)

@@ -75,7 +75,8 @@ class TextScore:
 
     def candidates(self, i: int) -> list[tuple[str, float]]:
         """The model's top characters at position i (what it expected there) and their probabilities."""
-        return [(self.vocab.char_of(int(j)), float(p)) for j, p in zip(self.top_ids[i], self.top_probs[i]) if j > UNK]
+        return [(self.vocab.char_of(int(j)), float(p))
+                for j, p in zip(self.top_ids[i], self.top_probs[i], strict=False) if j > UNK]
 
     def most_surprising(self, n: int) -> list[int]:
         """Positions of the n highest-surprisal scored characters, most surprising first."""
@@ -93,17 +94,17 @@ class _Piece:
     top_probs: np.ndarray  # float64 [n, k]
 
     @classmethod
-    def empty(cls, k: int) -> "_Piece":
+    def empty(cls, k: int) -> _Piece:
         return cls(np.zeros(0), np.zeros((0, k), np.int64), np.zeros((0, k)))
 
     @classmethod
-    def join(cls, parts: list["_Piece"], k: int) -> "_Piece":
+    def join(cls, parts: list[_Piece], k: int) -> _Piece:
         if not parts:
             return cls.empty(k)
         return cls(np.concatenate([p.logp for p in parts]), np.concatenate([p.top_ids for p in parts]),
                    np.concatenate([p.top_probs for p in parts]))
 
-    def slice(self, a: int, b: int | None = None) -> "_Piece":
+    def slice(self, a: int, b: int | None = None) -> _Piece:
         return _Piece(self.logp[a:b], self.top_ids[a:b], self.top_probs[a:b])
 
 
@@ -174,7 +175,7 @@ class TextScorer:
         self._rows: dict[bytes, _Piece] = {}
 
     @classmethod
-    def for_checkpoint(cls, ck, top_k: int = TOP_K) -> "TextScorer":
+    def for_checkpoint(cls, ck, top_k: int = TOP_K) -> TextScorer:
         """A stream model's segments as long as the stretch between state resets in its training."""
         cfg = ck.meta.get("train_config") or {}
         try:
@@ -214,10 +215,10 @@ class TextScorer:
     def _score_rows(self, rows: list[str]) -> _Piece:
         encoded = [self.vocab.encode(r).astype(np.int64) for r in rows]
         keys = [e.tobytes() for e in encoded]
-        missing = {key: e for key, e in zip(keys, encoded) if key not in self._rows}
+        missing = {key: e for key, e in zip(keys, encoded, strict=False) if key not in self._rows}
         done = score_rows(self.model, list(missing.values()), self.k)
         cache = {key: self._rows[key] for key in keys if key in self._rows}  # only this text's rows: bounded
-        cache.update(zip(missing, done))
+        cache.update(zip(missing, done, strict=False))
         self._rows = cache
         return _Piece.join([cache[key] for key in keys], self.k)
 

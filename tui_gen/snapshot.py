@@ -26,7 +26,7 @@ def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def make_snapshot(trainer: "Trainer") -> Snapshot:
+def make_snapshot(trainer: Trainer) -> Snapshot:
     """Serialize the trainer's current weights (call between the trainer's events)."""
     from safetensors.torch import save as st_save
 
@@ -49,7 +49,7 @@ def make_snapshot(trainer: "Trainer") -> Snapshot:
     return Snapshot(trainer.step, blob, {**meta, "stop_strings": list(trainer.stop_strings)})
 
 
-def model_from_snapshot(snapshot: Snapshot, device: str = "cpu") -> tuple["CharRNN", "Vocab", str, tuple[str, ...]]:
+def model_from_snapshot(snapshot: Snapshot, device: str = "cpu") -> tuple[CharRNN, Vocab, str, tuple[str, ...]]:
     """(model in eval mode, vocabulary, framing, stop strings) from a Snapshot, checked exactly as a
     checkpoint file is (checkpoint.load_checkpoint_bytes)."""
     from .checkpoint import load_checkpoint_bytes

@@ -74,7 +74,7 @@ def sweep(model: CharRNN, vocab: Vocab, framing: str, seed: str, temperatures: l
             break
         step, state = model.step(ids.to(logits.device), state)
         logits = step.float()
-    return [SweepSample(t, o, b) for t, o, b in zip(temperatures, out, bits)]
+    return [SweepSample(t, o, b) for t, o, b in zip(temperatures, out, bits, strict=False)]
 
 
 def samples(model: CharRNN, vocab: Vocab, framing: str, seed: str, settings: SamplingSettings, n: int,

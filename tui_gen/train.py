@@ -32,16 +32,23 @@ import torch
 from . import events as ev
 from .budget import MAX_MINUTES, MAX_STEPS, Budget
 from .checkpoint import (
-    SUFFIX, Checkpoint, stop_strings, optimizer_tensors, remove_stale_temps, restore_optimizer, save_checkpoint,
+    SUFFIX,
+    Checkpoint,
+    optimizer_tensors,
+    remove_stale_temps,
+    restore_optimizer,
+    save_checkpoint,
+    stop_strings,
 )
 from .config import LECTURE_SEEDS, TrainConfig, learning_rate
 from .corpus import CorpusText, LineWindows, StreamWindows, split_encoded, validation_batches, validation_targets
 from .device import describe, pick_device
 from .distributed import SINGLE, World
 from .errors import CheckpointError, ConfigError, TuiGenError
-from .events import FinishReason
 from .evaluate import score_batches
-from .metrics_log import FORMAT as METRICS_FORMAT, MetricsWriter, log_path
+from .events import FinishReason
+from .metrics_log import FORMAT as METRICS_FORMAT
+from .metrics_log import MetricsWriter, log_path
 from .model import CharRNN, ModelConfig, count_parameters, map_state, masked_nll, state_from_tensors, state_tensors
 from .run_folder import RunFolder, Whereabouts
 from .sample import SamplingSettings, sample_many
@@ -87,7 +94,8 @@ class Trainer:
         torch.manual_seed(config.seed)
 
         self.framing = resume.framing if resume else (config.framing or corpus.framing)
-        self.framing_reason = "as the checkpoint was trained" if resume else ("given" if config.framing else corpus.framing_reason)
+        self.framing_reason = ("as the checkpoint was trained" if resume
+                               else ("given" if config.framing else corpus.framing_reason))
         if config.framing and resume and config.framing != resume.framing:
             raise ConfigError(f"the checkpoint was trained with --framing {resume.framing}; it cannot change on resume")
         self.end_marker = resume.meta.get("end_marker") if resume else corpus.end_marker
@@ -109,7 +117,8 @@ class Trainer:
                     "they are trained as 'unknown'"
                 )
         if self.framing == "lines":
-            self.data = LineWindows(split.train, self.vocab, config.seq_len, config.overlap, config.batch_size, config.seed)
+            self.data = LineWindows(split.train, self.vocab, config.seq_len, config.overlap, config.batch_size,
+                                    config.seed)
             self.train_chars = self.data.train_chars
         else:
             self.data = StreamWindows(split.train, self.vocab, config.seq_len, config.batch_size,
@@ -350,7 +359,8 @@ class Trainer:
         if self.metrics is not None:
             extra = None
             if isinstance(event, ev.Started):
-                extra = {"format": METRICS_FORMAT, "config": self.config.to_json(), "model_config": self.model_config.to_json(),
+                extra = {"format": METRICS_FORMAT, "config": self.config.to_json(),
+                         "model_config": self.model_config.to_json(),
                          "corpus_digest": self.corpus_digest, "world_size": self.world.size}
             problem = self.metrics.record(event, extra)
             yield event
@@ -500,7 +510,8 @@ class Trainer:
     def evaluate(self) -> float:
         """Bits per character over the whole held-out split, each sample from a zero state."""
         self.model.eval()
-        score = score_batches(self.model, self.val_batches if self.val_batches is not None else self._val_batches(), self.device)
+        score = score_batches(self.model, self.val_batches if self.val_batches is not None else self._val_batches(),
+                              self.device)
         return score.nll / max(score.chars, 1) / LN2
 
     def _val_batches(self):
@@ -515,7 +526,7 @@ class Trainer:
                                 self.config.sample_length, self.stop_strings, gen)
         except TuiGenError:  # a diverged model has nothing to show; its losses say so
             return []
-        return list(zip(seeds, texts))
+        return list(zip(seeds, texts, strict=False))
 
     @property
     def stop_strings(self) -> tuple[str, ...]:

@@ -38,7 +38,7 @@ from .snapshot import make_snapshot
 
 if TYPE_CHECKING:
     from .train import Trainer
-    from .worker import WorkerSpec
+    from .worker_spec import WorkerSpec
 
 STEP_INTERVAL = 0.05  # at most ~20 Step events a second cross the pipe
 PROGRESS_INTERVAL = 0.1
@@ -198,7 +198,7 @@ class _Sigterm:
     The same signal again ends the process at once."""
 
     def __init__(self) -> None:
-        self.trainer: "Trainer | None" = None
+        self.trainer: Trainer | None = None
         self.received = False
 
     def install(self) -> None:
@@ -214,7 +214,7 @@ class _Sigterm:
 
 # ---- the process ------------------------------------------------------------------------------------
 
-def child_main(spec: "WorkerSpec", events: mp_connection.Connection, commands: mp_connection.Connection) -> None:
+def child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp_connection.Connection) -> None:
     """The training process's entry point (TrainingWorker.start spawns it)."""
     log_error = _redirect_output(spec.log_path or os.devnull)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the UI decides
@@ -262,7 +262,7 @@ def child_main(spec: "WorkerSpec", events: mp_connection.Connection, commands: m
         sys.exit(code)
 
 
-def _run(spec: "WorkerSpec", chan: _Channel, sigterm: _Sigterm) -> None:
+def _run(spec: WorkerSpec, chan: _Channel, sigterm: _Sigterm) -> None:
     import torch
 
     threads = spec.threads or default_threads()
@@ -300,7 +300,7 @@ def _run(spec: "WorkerSpec", chan: _Channel, sigterm: _Sigterm) -> None:
     _drive(trainer, chan, early, lambda: sigterm.received)
 
 
-def _drive(trainer: "Trainer", chan: _Channel, early_commands: list[WorkerCommand], terminated) -> None:
+def _drive(trainer: Trainer, chan: _Channel, early_commands: list[WorkerCommand], terminated) -> None:
     """Run the trainer, forwarding its events and acting on commands between them. terminated():
     whether SIGTERM has arrived (it has asked the trainer to stop already; a pause must end too)."""
     inbox = deque(early_commands)

@@ -34,7 +34,7 @@ class Vocab:
             self._table[ord(c)] = i
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1) -> "Vocab":
+    def build(cls, texts: Iterable[str], min_count: int = 1) -> Vocab:
         """Characters seen at least min_count times, most frequent first (ties by code point)."""
         counts: Counter[str] = Counter()
         for text in texts:
@@ -42,7 +42,7 @@ class Vocab:
         return cls.from_counts(counts, min_count)
 
     @classmethod
-    def from_counts(cls, counts: Mapping[str, int], min_count: int = 1) -> "Vocab":
+    def from_counts(cls, counts: Mapping[str, int], min_count: int = 1) -> Vocab:
         """The vocabulary build() makes over a text with these character counts (the new-run form counts
         once and asks again when min_count changes; the corpus cache keeps counts, not text)."""
         kept = [c for c, n in counts.items() if n >= min_count and n > 0]
@@ -95,7 +95,7 @@ class Vocab:
         return list(self.chars)
 
     @classmethod
-    def from_json(cls, data: object) -> "Vocab":
+    def from_json(cls, data: object) -> Vocab:
         if not isinstance(data, list) or not all(isinstance(c, str) for c in data):
             raise CheckpointError("the checkpoint's vocabulary is not a list of characters")
         try:

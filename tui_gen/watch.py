@@ -228,7 +228,8 @@ class RunWatcher:
         if stat.S_ISREG(st.st_mode):  # its metrics log, say: the folder above it is the run
             return (f"{self.run_dir} is not a run folder (it is a file): give the folder a run trains in, "
                     "models/<run>, not a file in it")
-        return f"{self.run_dir} is not a run folder (it is {describe_mode(st.st_mode)}): give the folder a run trains in"
+        return (f"{self.run_dir} is not a run folder (it is {describe_mode(st.st_mode)}): "
+                "give the folder a run trains in")
 
     def _check_not_regular(self) -> list:
         """The log is there but is no file (a FIFO, a device): said once, and again when a file replaces it."""
@@ -258,7 +259,8 @@ class RunWatcher:
             return []  # reported a moment ago: the next report has the total
         self._skipped_said, self._skipped_said_at = skipped, now
         return [ev.WatchNotice("skipped", f"{skipped:,} line{'s' if skipped != 1 else ''} of the metrics log of "
-                                          f"{self.run_dir.name} could not be read and {'were' if skipped != 1 else 'was'} "
+                                          f"{self.run_dir.name} could not be read and "
+                                          f"{'were' if skipped != 1 else 'was'} "
                                           "skipped (not tui-gen's records, or cut short)", count=skipped)]
 
     def _check_stale(self, size: int | None) -> list:
@@ -274,7 +276,8 @@ class RunWatcher:
         self._stale_said = True
         holder = folder_holder(self.run_dir)
         quiet = _duration(now - self._grew_at)
-        what = f"the metrics log has not grown for {quiet}" if size is not None else f"no metrics log has appeared in {quiet}"
+        what = (f"the metrics log has not grown for {quiet}" if size is not None
+                else f"no metrics log has appeared in {quiet}")
         if holder:
             why = f"process {holder} still holds the run folder (evaluating a big corpus, or stuck?)"
         else:

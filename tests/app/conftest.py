@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
+
 from support.pilot import FakeFactory
 
 
@@ -42,8 +43,8 @@ def models_dir(tmp_path):
 def tiny_snapshot(tiny_corpus, tiny_config):
     """A Snapshot event from a real Trainer after 5 steps on the tiny corpus."""
     from tui_gen import events as ev
-    from tui_gen.train import Trainer
     from tui_gen.snapshot import make_snapshot
+    from tui_gen.train import Trainer
 
     trainer = Trainer(tiny_corpus, tiny_config)
     for e in trainer.run():

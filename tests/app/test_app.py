@@ -4,14 +4,14 @@ playground. The real training process is driven in test_app_worker.py."""
 from __future__ import annotations
 
 import subprocess
-import time
 import sys
+import time
 
-from support import fake_events
-from support.pilot import FakeFactory, notes, run, screen_text, wait_for, wheel
 from textual import events
 from textual.widgets import Input, Tabs
 
+from support import fake_events
+from support.pilot import FakeFactory, notes, run, screen_text, wait_for, wheel
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.bindings import APP_BINDINGS, PLAYGROUND_BINDINGS

@@ -12,9 +12,9 @@ import os
 import threading
 import time
 
-from support.pilot import notes, run, wait_for
 from textual.widgets import Input
 
+from support.pilot import notes, run, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import NewRunScreen

@@ -10,10 +10,10 @@ import sys
 import time
 
 import pytest
+
 from support.data import TINY_FLAGS
 from support.pilot import notes, run, screen_text, wait_for
 from support.processes import child_env
-
 from tui_gen import events as ev
 from tui_gen.app.app import PANEL_REDRAW_SECONDS, TuiGenApp
 from tui_gen.app.options import LaunchOptions
@@ -46,8 +46,10 @@ def started() -> ev.Started:
                       max_seconds=None, run_dir="/elsewhere/models/book", model="GRU 16")
 
 
-def folder_files(folder) -> dict:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+def folder_files(folder) -> set[str]:
+    """The run's files in `folder`, without the trainer's passing temporary files (a save in flight:
+    renamed into place, or removed, at any moment)."""
+    return {p.name for p in folder.iterdir() if not p.name.endswith(".tmp")}
 
 
 @pytest.mark.slow
@@ -220,7 +222,8 @@ def test_a_1_gb_log_of_garbage_is_caught_up_on_from_its_tail(models_dir):
             reader = app.worker.reader
             assert reader.offset == 1 << 30 and len(reader._partial) == 0  # read past its tail, nothing held
             with open(log_path(folder), "ab") as f:  # then real lines after it
-                f.write(b"\n" + line(started()).encode() + line(ev.Step(3, 0, 2.5, 1e-3, 9000.0, 3.0, 0.003, 99)).encode())
+                f.write(b"\n" + line(started()).encode()
+                        + line(ev.Step(3, 0, 2.5, 1e-3, 9000.0, 3.0, 0.003, 99)).encode())
             await wait_for(pilot, lambda: app.state.step == 3, 30, "the lines after the garbage")
             assert app.is_running and app.state.parameters == 4321
 
@@ -244,7 +247,6 @@ def test_newer_checkpoints_load_at_a_lower_priority_than_the_first(models_dir, m
     import threading
 
     from support.runs import train_run
-
     from tui_gen.app import playground_model
     from tui_gen.app.thread_priority import BACKGROUND_NICENESS
 
@@ -322,7 +324,7 @@ def test_a_log_of_20000_ends_and_budget_changes_is_a_few_notifications_and_ctrl_
                     for i in range(1_000):
                         f.write(line(ev.Finished(n + i, ev.FinishReason.COMPLETED, f"again {r}", 2.0, None, None)))
                     f.write(line(ev.Step(n + r, 0, 2.5, 1e-3, 9000.0, 3.0, 0.01, 99)))
-                await wait_for(pilot, lambda: app.state.step == n + r, 30, f"round {r}")
+                await wait_for(pilot, lambda r=r: app.state.step == n + r, 30, f"round {r}")
             allowed = 2 + (time.monotonic() - began) / NEWS_NOTICE_SECONDS
             assert len(ends()) <= allowed and len(budgets()) <= allowed, (len(ends()), len(budgets()), allowed)
             assert len(app.live_notices) <= 12, notes(app)

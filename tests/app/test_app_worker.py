@@ -9,10 +9,10 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from support.data import TINY_OVERRIDES
 from support.pilot import notes, run, wait_for
 from support.processes import gone
-
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ConfirmScreen
@@ -61,7 +61,8 @@ def test_real_worker_end_to_end(tiny_corpus_file, models_dir):
             await pilot.pause(0.3)
             assert app.state.step == paused_at
             await pilot.press("p")
-            await wait_for(pilot, lambda: app.state.status == Status.RUNNING and app.state.step > paused_at, 60, "resuming")
+            await wait_for(pilot, lambda: app.state.status == Status.RUNNING and app.state.step > paused_at, 60,
+                           "resuming")
 
             # the process dies: the app says why, and r restarts from the last checkpoint
             os.kill(pid, signal.SIGKILL)

@@ -4,9 +4,9 @@ from it, and [ and ] go back and forth between the branches, each as it was left
 
 from __future__ import annotations
 
-from support.pilot import run, wait_for
 from textual.widgets import Input
 
+from support.pilot import run, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.widgets.next_char_panel import NextCharPanel

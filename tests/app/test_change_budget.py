@@ -4,10 +4,10 @@ confirms. Only while a run trains."""
 
 from __future__ import annotations
 
-from support import fake_events
-from support.pilot import notes, run, screen_text, wait_for
 from textual.widgets import Input
 
+from support import fake_events
+from support.pilot import notes, run, screen_text, wait_for
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions

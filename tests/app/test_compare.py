@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from support import fake_events
 from support.pilot import run, screen_text, wait_for
 from support.runs import corrupt_run, train_run
-
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens.runs import RunsScreen
@@ -68,7 +68,7 @@ def test_overlaying_two_runs_draws_two_series_with_a_legend(models):
         app = make_app(models)
         async with app.run_test(size=(160, 48)) as pilot:
             app.handle_events(fake_events.run(60, eval_every=20))  # the app's own run stays on the plot
-            screen = await open_runs(pilot, app)
+            await open_runs(pilot, app)
             table = screen_text(app)
             assert "gru-run" in table and "lstm-run" in table and "GRU 16,16" in table and "LSTM 12" in table
             await app.pop_screen()

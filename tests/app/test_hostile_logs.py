@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import time
 
-from support import fake_events
-from support.pilot import notes, run, wait_for
 from textual.widgets import Input
 
+from support import fake_events
+from support.pilot import notes, run, wait_for
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support.pilot import choose, notes, run, screen_text, wait_for
 from textual import events
 from textual.widgets import DataTable, Input, TextArea
 
+from support.pilot import choose, notes, run, screen_text, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens.neurons import MAX_CHARS, NeuronScreen
-from tui_gen.app.widgets.activation_view import PALETTE, ActivationView
 from tui_gen.app.widgets import StreamView
+from tui_gen.app.widgets.activation_view import PALETTE, ActivationView
 
 WIDE = (160, 48)
 NARROW = (80, 24)

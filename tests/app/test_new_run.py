@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import multiprocessing
 
-from support import fake_events
 import pytest
-from support.data import TINY_OVERRIDES
-from support.pilot import choose, run, screen_text, wait_for
 from textual.widgets import Input, Select
 from textual_fspicker import FileOpen
 
+from support import fake_events
+from support.data import TINY_OVERRIDES
+from support.pilot import choose, run, screen_text, wait_for
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
@@ -117,7 +117,7 @@ def test_choosing_a_corpus_file_shows_its_framing_and_why(factory, tmp_path, tin
                 name.value = str(path)
                 await pilot.press("enter")
                 await wait_for(pilot, lambda: app.screen is form, what="the form again")
-                await wait_for(pilot, lambda: form.preview is not None and form.preview.ref == str(path), 60,
+                await wait_for(pilot, lambda path=path: form.preview is not None and form.preview.ref == str(path), 60,
                                "the chosen file to be read")
                 guess = explain_framing(text)
                 info = text_of(form, "#corpus-info")
@@ -232,7 +232,7 @@ def test_start_with_lstm_32_trains_that_model_in_a_real_process(tiny_corpus_file
             await wait_for(pilot, lambda: not app.is_running, 60, "the app to exit")
         return form
 
-    form = run(body())
+    run(body())
     (s,) = started
     assert s.model == "LSTM 32"
     assert s.parameters == parameter_count(s.vocab_size, [32], "lstm", TINY_OVERRIDES["embedding_dim"])

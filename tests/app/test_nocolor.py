@@ -6,7 +6,6 @@ first frame on an unstyled segment from the plot's canvas (see tui_gen/app/nocol
 from __future__ import annotations
 
 from support.pilot import run, screen_text, wait_for
-
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions

@@ -10,9 +10,9 @@ import os
 import shutil
 import struct
 
-from support.pilot import run, screen_text, wait_for
 from textual.widgets import DataTable
 
+from support.pilot import run, screen_text, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import OpenRunScreen

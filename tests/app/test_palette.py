@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from support.pilot import FakeFactory, choose, run, wait_for
-
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.bindings import PALETTE_COMMANDS
 from tui_gen.app.options import LaunchOptions

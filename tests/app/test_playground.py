@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from support.pilot import notes, run, wait_for
 from textual.widgets import Input
 
+from support.pilot import notes, run, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.widgets import StreamView

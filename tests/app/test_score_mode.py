@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 
-from support.pilot import choose, notes, run, wait_for
 from textual import events
 
+from support.pilot import choose, notes, run, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
@@ -75,7 +75,7 @@ def test_score_mode_colours_and_reports_what_the_scorer_computes(tiny_model):
             assert math.isclose(result.bits_per_char, ref.bits_per_char, rel_tol=1e-9)
             assert f"{ref.bits_per_char:.3f} bits/char over {ref.chars_scored:,} characters" in pane.label_text
             assert ref.scored.all() and ref.unknown == 0  # a stream model starts after a line break
-            expected = [prob_style(p) for ch, p in zip(text, ref.prob) if ch != "\n"]
+            expected = [prob_style(p) for ch, p in zip(text, ref.prob, strict=False) if ch != "\n"]
             assert shown_styles(pane.view) == expected and len(set(expected)) > 1
             # ctrl+e again: back to writing, the seed box focused
             await pilot.press("ctrl+e")

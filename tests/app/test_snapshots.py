@@ -7,7 +7,6 @@ Update the baselines with `pytest tests/app/test_snapshots.py --snapshot-update`
 from __future__ import annotations
 
 from support import fake_events
-
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from support.fake_events import BEST, LAST, run, started, step
+import pytest
 
+from support.fake_events import BEST, LAST, run, started, step
 from tui_gen import events as ev
 from tui_gen.app.options import LaunchOptions, parse_overrides
 from tui_gen.app.state import Status, TrainingState, fmt_duration
 from tui_gen.errors import ConfigError
-
-import pytest
 
 
 def test_a_run_folds_into_figures():
@@ -98,7 +97,8 @@ def test_the_framing_and_why_are_kept_from_the_start():
 
     s = TrainingState()
     s.reset_for_new_process(None)
-    s.apply(replace(started(), framing="stream", framing_reason="hard-wrapped prose: 12 paragraphs of lines about 70 characters"))
+    s.apply(replace(started(), framing="stream",
+                    framing_reason="hard-wrapped prose: 12 paragraphs of lines about 70 characters"))
     assert (s.framing, s.framing_reason) == ("stream", "hard-wrapped prose: 12 paragraphs of lines about 70 characters")
     s.apply(started())  # a Started without a reason (an older worker): nothing stale is kept
     assert (s.framing, s.framing_reason) == ("lines", "")

@@ -3,9 +3,9 @@ real model; what it shows is checked against tui_gen.sweep run directly with the
 
 from __future__ import annotations
 
-from support.pilot import choose, notes, run, screen_text, wait_for
 from textual.widgets import Input, Static
 
+from support.pilot import choose, notes, run, screen_text, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens.sweep import SweepScreen
@@ -70,16 +70,17 @@ def test_a_temperature_sweep_shows_one_column_per_temperature_with_sweeps_mean_b
             columns = list(screen.query(".sweep-column"))
             assert len(columns) == 3
             headings = [c.border_title for c in columns]
-            assert headings == [f"T {t:g} · {s.mean_bits:.2f} bits/char" for t, s in zip([0.3, 1, 2.5], want)]
+            assert headings == [f"T {t:g} · {s.mean_bits:.2f} bits/char"
+                                for t, s in zip([0.3, 1, 2.5], want, strict=False)]
             shown = screen_text(app)
             assert all(h in shown for h in headings)
             # side by side at 160 columns: one row of columns, left to right
             regions = [c.region for c in columns]
             assert len({r.y for r in regions}) == 1 and regions[0].x < regions[1].x < regions[2].x
             # each character coloured by the probability the model gave it, as the playground colours
-            for column, sample in zip(columns, want):
+            for column, sample in zip(columns, want, strict=False):
                 text, at = column_text(column), 0
-                for ch, bits in zip(sample.text, sample.bits):
+                for ch, bits in zip(sample.text, sample.bits, strict=False):
                     piece = safe_char(ch)  # a tab as spaces, a control character as its symbol
                     assert text.plain[at:at + len(piece)] == piece
                     assert text.get_style_at_offset(app.console, at).color == prob_style(2.0 ** -bits).color

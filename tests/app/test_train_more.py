@@ -3,10 +3,10 @@ checkpoint, as `tui-gen train --resume RUN --steps N` would. `r` (restart after 
 
 from __future__ import annotations
 
-from support import fake_events
-from support.pilot import run, wait_for
 from textual.widgets import Input
 
+from support import fake_events
+from support.pilot import run, wait_for
 from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions

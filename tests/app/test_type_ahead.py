@@ -9,10 +9,10 @@ import os
 import pty
 import termios
 
-from support.pilot import FakeFactory, quitting, run, wait_for
 from textual import events
 from textual.widgets import Input
 
+from support.pilot import FakeFactory, quitting, run, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.terminal import keys_kept

@@ -8,12 +8,12 @@ import random
 import numpy as np
 import pytest
 from rich.cells import cell_len
-from support.pilot import run, wait_for, wheel
 from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from support.pilot import run, wait_for, wheel
 from tui_gen.app.widgets import LossPlot, StreamView, TemperatureSlider, decimate, printable
 from tui_gen.app.widgets.loss_plot import MIN_POINTS
 from tui_gen.app.widgets.stream_view import PROB_STYLES
@@ -588,7 +588,6 @@ def test_training_panel_gives_why_this_framing(size, line_shown):
 
     from support import fake_events
     from support.pilot import FakeFactory, screen_text, wait_for
-
     from tui_gen.app.app import TuiGenApp
     from tui_gen.app.options import LaunchOptions
 
@@ -622,7 +621,8 @@ def test_x_tick_labels_never_run_into_one_another():
 
     def crowded(ticks, labels, lo, hi, cells) -> bool:
         at = [(t - lo) / (hi - lo) * cells for t in ticks]
-        return any(b - a < (len(la) + len(lb)) / 2 + 1 for a, b, la, lb in zip(at, at[1:], labels, labels[1:]))
+        return any(b - a < (len(la) + len(lb)) / 2 + 1
+                   for a, b, la, lb in zip(at, at[1:], labels, labels[1:], strict=False))
 
     ranges = [(0, 4.2e5), (1e3, 3.7e7), (0.4, 3.1), (0, 5400)]
     assert crowded(*CharsFormatter().get_ticks_and_labels(0, 4.2e5), 0, 4.2e5, 26)  # what textual-plot does alone

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from support.data import REPO
 
 TINY = {"framing": "lines", "hidden_sizes": [32], "seq_len": 32, "overlap": 8, "batch_size": 16, "eval_every": 20,
@@ -90,8 +91,10 @@ def test_launch_type_generate_save_quit(tmp_path, tiny_corpus_file):
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     # -u COLUMNS -u LINES: started from a process without a terminal, the pane's environment may say
     # 80x24, and that would win over the real size of the pane.
-    launch = (f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {exports} {shlex.quote(sys.executable)} -m tui_gen launch "
-              f"{shlex.quote(str(tiny_corpus_file))} --minutes 10 --device cpu --cell lstm --hidden 32,32 --framing stream "
+    launch = (f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {exports} "
+              f"{shlex.quote(sys.executable)} -m tui_gen launch "
+              f"{shlex.quote(str(tiny_corpus_file))} --minutes 10 --device cpu --cell lstm --hidden 32,32 "
+              "--framing stream "
               f"--models-dir {shlex.quote(str(models))}; "
               f"echo $? > {shlex.quote(str(done))}")
     tmux = Tmux(f"tui-gen-e2e-{os.getpid()}")
@@ -100,7 +103,8 @@ def test_launch_type_generate_save_quit(tmp_path, tiny_corpus_file):
         # Wide terminal: training, samples and the playground at once; the seed box has the focus.
         # (Deadlines, not speeds: the training process imports torch at nice 10, slow on a loaded machine;
         # the budget is long enough that the run is still going when q is pressed however slow it is.)
-        shown = tmux.wait(lambda s: "state  running" in s and "saved  step" in s, 300, "training and a first checkpoint")
+        shown = tmux.wait(lambda s: "state  running" in s and "saved  step" in s, 300,
+                          "training and a first checkpoint")
         # the launch flags (`tui-gen train`'s) win over TUI_GEN_OVERRIDES, and the panel names the model
         assert "LSTM 32,32 · " in shown and "(stream)" in shown, shown
         tmux.type("Hillary")

@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
+
 from support.data import REPO, tiny_text
 from support.pilot import notes, run, screen_text, wait_for
 from support.processes import child_env, gone, mount_tmpfs, umount
-from textual.widgets import Input
-
 from tui_gen import worker as wk
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
@@ -217,7 +217,7 @@ def test_training_process_killed_at_random_moments(tmp_path, corpus):
                     os.kill(worker.pid, signal.SIGKILL)
                 stats["kills"] += 1
                 await wait_for(pilot, lambda: app.state.status == Status.FAILED, 60, "the death to be noticed")
-                await wait_for(pilot, lambda: not worker.alive, 60, "the process to be reaped")
+                await wait_for(pilot, lambda worker=worker: not worker.alive, 60, "the process to be reaped")
                 assert app.is_running
                 panel = app.query_one(ErrorPanel)
                 assert panel.has_class("-visible"), "no error panel"
@@ -241,7 +241,7 @@ def test_training_process_killed_at_random_moments(tmp_path, corpus):
                 stats["restarts_from"].append(expected_step)
                 await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "the restarted run")
                 assert app.state.start_step == expected_step and Path(app.state.run_dir) == run_dir
-                await wait_for(pilot, lambda: app.state.saved_step is not None and
+                await wait_for(pilot, lambda expected_step=expected_step: app.state.saved_step is not None and
                                app.state.saved_step > expected_step, 180, "a save of the restarted run")
             pids.append(app.worker.pid)
             last = app.worker
@@ -302,7 +302,6 @@ def test_flood_of_events_while_typing(tmp_path):
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     from bench.app_flood import FloodResult, percentile
-
     from tui_gen.app.state import MAX_WARNINGS
     from tui_gen.app.widgets.loss_plot import MAX_STORED
     from tui_gen.app.widgets.samples_panel import MAX_BLOCKS
@@ -579,7 +578,7 @@ def test_loss_plot_keeps_a_bounded_evenly_spread_curve():
         assert MAX_STORED // 2 <= len(points) <= MAX_STORED + 1, len(points)
         xs = [x for x, _ in points]
         assert xs == sorted(xs) and xs[-1] == n  # ordered, and it ends at the newest step
-        gaps = [b - a for a, b in zip(xs, xs[1:-1])]
+        gaps = [b - a for a, b in zip(xs, xs[1:-1], strict=False)]
         assert max(gaps) <= 2 * min(gaps), (min(gaps), max(gaps))  # evenly spread over the steps
     for x, y in plot.train_points[:-1]:  # a mean of a straight line lies on it
         assert y == pytest.approx(10.0 - 9.0 * x / n, abs=1e-6)

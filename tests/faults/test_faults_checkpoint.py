@@ -427,7 +427,8 @@ def test_resume_with_state_that_does_not_fit(trained_run, trained_stream_run, tm
     p = tmp_path / "stream-state.safetensors"
     p.write_bytes(with_tensors(stream, lambda t: {**t, "state.0": torch.zeros(1, 3, 5)}))
     (tmp_path / "c.txt").write_text(tiny_text())
-    r = run_main(["train", "--resume", p, tmp_path / "c.txt", "--steps", "1", "--quiet", "--out", tmp_path / "r"], capsys)
+    r = run_main(["train", "--resume", p, tmp_path / "c.txt", "--steps", "1", "--quiet", "--out", tmp_path / "r"],
+                 capsys)
     r.assert_ok()
 
 
@@ -439,7 +440,6 @@ def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_p
     """It used to pass validation and crash training (sample_length: at the first evaluation, before
     anything was saved); eval and --resume printed a traceback."""
     from support.processes import run_main
-
     from tui_gen.config import setting_name
 
     run = tmp_path / "run"

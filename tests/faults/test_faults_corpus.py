@@ -197,7 +197,8 @@ def test_unreadable_corpus_is_one_clear_line(tmp_path, corpus_file, where):
         locked.chmod(0)
     try:
         if os.geteuid() == 0:  # check the simulation really denies access, or the test proves nothing
-            probe = subprocess.run([sys.executable, "-c", f"open({str(target if target.is_file() else target / 'c.txt')!r}).read()"],
+            probe = subprocess.run([sys.executable, "-c",
+                                    f"open({str(target if target.is_file() else target / 'c.txt')!r}).read()"],
                                    preexec_fn=_drop_dac_capabilities, capture_output=True, text=True)
             assert "PermissionError" in probe.stderr, probe.stderr
         r = run_cli(["train", target, *TRAIN[1:]], cwd=tmp_path, timeout=60, preexec_fn=_as_limited_user())

@@ -38,7 +38,7 @@ def test_any_text_encodes_outside_chars_as_unknown(chars, text):
     v = Vocab(chars)
     ids = v.encode(text)  # never raises, lone surrogates and astral characters included
     assert len(ids) == len(text)
-    for c, i in zip(text, ids.tolist()):
+    for c, i in zip(text, ids.tolist(), strict=False):
         assert i == (v.id_of(c) if c in v else UNK)
     assert PAD not in ids.tolist()
     assert set(v.unknown_chars(text)) == {c for c in text if c not in v}
@@ -52,7 +52,7 @@ def test_build_then_round_trip(texts, min_count):
     for t in texts:
         back = v.decode(v.encode(t))
         assert len(back) == len(t)
-        assert all(b == c if c in v else b == "\ufffd" for b, c in zip(back, t))
+        assert all(b == c if c in v else b == "\ufffd" for b, c in zip(back, t, strict=False))
 
 
 # ---- sampling ------------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ def started(step: int = 0) -> ev.Started:
 def step(n: int) -> ev.Step:
     bpc = 1.9 + 3.0 * math.exp(-n / 120) + 0.08 * math.sin(n * 0.7)
     elapsed = n * SECONDS_PER_STEP
-    return ev.Step(step=n, epoch=n // 1_250, train_bpc=bpc, lr=2e-3 * (0.5 + 0.5 * math.cos(math.pi * elapsed / BUDGET)),
-                   chars_per_sec=12_345.0, elapsed=elapsed, progress=min(1.0, elapsed / BUDGET))  # as the trainer caps it
+    return ev.Step(step=n, epoch=n // 1_250, train_bpc=bpc,
+                   lr=2e-3 * (0.5 + 0.5 * math.cos(math.pi * elapsed / BUDGET)), chars_per_sec=12_345.0,
+                   elapsed=elapsed, progress=min(1.0, elapsed / BUDGET))  # as the trainer caps it
 
 
 SAMPLE_TEXTS = [

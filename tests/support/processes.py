@@ -56,7 +56,8 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 120, preexec_fn=None, e
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"tui-gen {' '.join(map(str, args))[:200]} ran over {timeout}s\n{err.decode()[-2000:]}")
+        raise AssertionError(f"tui-gen {' '.join(map(str, args))[:200]} ran over {timeout}s\n"
+                             f"{err.decode()[-2000:]}") from None
     return Result(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                   time.monotonic() - t0)
 

@@ -27,12 +27,18 @@ from tui_gen import worker as wk
 from tui_gen.app.bindings import APP_BINDINGS, PALETTE_COMMANDS
 from tui_gen.app.compare import CompareMixin
 from tui_gen.app.lens import LensMixin
-from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
+from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
 from tui_gen.app.playground_model import PlaygroundModel
 from tui_gen.app.screens import (
-    ChangeBudgetScreen, Choice, ConfirmScreen, HelpScreen, NewRunScreen, OpenRunScreen, TrainMoreScreen,
+    ChangeBudgetScreen,
+    Choice,
+    ConfirmScreen,
+    HelpScreen,
+    NewRunScreen,
+    OpenRunScreen,
+    TrainMoreScreen,
 )
 from tui_gen.app.state import ACTIVE, Status, TrainingState
 from tui_gen.app.watching import WATCH_REDRAW_SECONDS, WATCH_REFUSALS, WatchingMixin
@@ -106,7 +112,10 @@ class PrunedFooter(Footer):
             watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
-class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs screen (c), plot controls; watching; sweep (w), neurons (n)
+class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
+                WatchingMixin,  # watching
+                LensMixin,  # sweep (w), neurons (n)
+                App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = APP_BINDINGS
@@ -692,7 +701,8 @@ class TuiGenApp(CompareMixin, WatchingMixin, LensMixin, App[int]):  # runs scree
     def _watch_chosen(self, folder: str) -> None:
         s = self.state
         if self.worker is not None and not self._watching and self.worker.alive and s.status in ACTIVE:
-            body = f"The current run (step {s.step:,}) stops first and saves its progress; then the app watches {folder}."
+            body = (f"The current run (step {s.step:,}) stops first and saves its progress; "
+                    f"then the app watches {folder}.")
             choices = [Choice("watch", "Save it and watch", key="w", variant="primary", default=True),
                        Choice("cancel", "Cancel", key="escape")]
             self.push_screen(ConfirmScreen("Watch another run?", body, choices, purpose="watch"),

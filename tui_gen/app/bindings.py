@@ -58,8 +58,10 @@ PICK_HELP = "Output or next-char focused: branch on candidate 1-5 there (F1-F3: 
 
 PLAYGROUND_BINDINGS: list[Binding] = [
     Binding("enter", "generate", "Generate", tooltip="Generate from the seed (Enter in any playground box)"),
-    Binding("ctrl+up", "temperature(1)", "Hotter", show=False, tooltip="Raise the temperature by 0.05, even while typing"),
-    Binding("ctrl+down", "temperature(-1)", "Colder", show=False, tooltip="Lower the temperature by 0.05, even while typing"),
+    Binding("ctrl+up", "temperature(1)", "Hotter", show=False,
+            tooltip="Raise the temperature by 0.05, even while typing"),
+    Binding("ctrl+down", "temperature(-1)", "Colder", show=False,
+            tooltip="Lower the temperature by 0.05, even while typing"),
     # priority: the text boxes' own ctrl+e (end of line) would take it first
     Binding("ctrl+e", "toggle_score", "Score", show=False, priority=True,
             tooltip="Score mode: colour any text by the model's surprise; again: back to writing"),

@@ -46,7 +46,7 @@ class LaunchOptions:
         return str(Path(self.models_dir) / "worker.log")
 
     @classmethod
-    def from_args(cls, args, environ: dict | None = None) -> "LaunchOptions":
+    def from_args(cls, args, environ: dict | None = None) -> LaunchOptions:
         env = os.environ if environ is None else environ
         if args.minutes is not None and not args.minutes > 0:
             raise ConfigError(f"--minutes must be positive, got {args.minutes}")
@@ -91,7 +91,7 @@ class LaunchOptions:
             threads=self.threads,
         )
 
-    def with_request(self, request: RunRequest) -> "LaunchOptions":
+    def with_request(self, request: RunRequest) -> LaunchOptions:
         """These options as if launched with the form's settings, so that restarting the run (r) or
         training it more starts what the form asked for, not the launch's run."""
         settings = dict(request.settings)

@@ -60,8 +60,7 @@ def warm_up() -> None:
 
 def from_checkpoint(path: str | Path) -> PlaygroundModel:
     """Load a run folder (its best) or a checkpoint file. Raises CheckpointError with a clear message."""
-    from tui_gen.checkpoint import RESUME_ORDER, read_meta, resolve_checkpoint
-    from tui_gen.checkpoint import load_checkpoint
+    from tui_gen.checkpoint import RESUME_ORDER, load_checkpoint, read_meta, resolve_checkpoint
     from tui_gen.errors import CheckpointError
     from tui_gen.runsetup import resume_target
 

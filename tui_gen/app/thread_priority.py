@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 BACKGROUND_NICENESS = 10  # added to the thread's own: it gets about a tenth of a contended core
 

@@ -49,7 +49,8 @@ NOTICE_TITLES = {"missing": "Nothing to watch", "deleted": "Run folder deleted",
                  "replaced": "Metrics log replaced", "not-a-file": "The metrics log is not a file"}
 WARNING_KINDS = ("no-log", "no-checkpoint", "skipped", "stale", "replaced", "not-a-file")
 ERROR_KINDS = ("missing", "deleted")
-LASTING_KINDS = ("missing", "deleted", "no-log", "stale", "not-a-file")  # said in the training panel until things change
+# said in the training panel until things change
+LASTING_KINDS = ("missing", "deleted", "no-log", "stale", "not-a-file")
 
 
 class WatchingMixin:

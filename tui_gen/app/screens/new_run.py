@@ -26,9 +26,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tui_gen.app.bindings import NEW_RUN_BINDINGS
 from tui_gen.app.widgets.stream_view import visible
-from tui_gen.flag_values import hidden_sizes, number
 from tui_gen.config import PRESETS, TrainConfig, preset
 from tui_gen.errors import ConfigError
+from tui_gen.flag_values import hidden_sizes, number
 from tui_gen.model_size import parameter_count
 from tui_gen.runsetup import TRAIN_SETTINGS, RunRequest, new_run_config, setting_problems
 

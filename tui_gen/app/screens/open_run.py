@@ -16,7 +16,6 @@ from tui_gen.app.bindings import OPEN_RUN_BINDINGS
 from tui_gen.app.messages import RunsListed
 from tui_gen.textsafe import one_line, visible
 
-
 SAVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # as checkpoint.save_checkpoint writes it (not imported: torch)
 
 

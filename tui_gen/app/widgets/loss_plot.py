@@ -9,13 +9,13 @@ redraw, so ten runs of 100,000 steps draw as fast as one."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
-from textual.app import ComposeResult
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Static
 from textual_plot import HiResMode, LegendLocation, PlotWidget
@@ -99,7 +99,7 @@ def ema(steps: Sequence[float], values: Sequence[float], smoothing: float) -> li
     out = []
     num = den = 0.0
     prev = None
-    for step, value in zip(steps, values):
+    for step, value in zip(steps, values, strict=False):
         gap = 1.0 if prev is None or not step > prev else min(step - prev, 1e6)
         decay = smoothing ** gap
         num = decay * num + (1 - decay) * value
@@ -151,7 +151,7 @@ class FittedTicks(AxisFormatter):
     def _fit(self, ticks: Sequence[float], labels: Sequence[str], min_: float, max_: float) -> bool:
         if len(ticks) < 2 or max_ <= min_:
             return True
-        gap = min(b - a for a, b in zip(ticks, ticks[1:])) / (max_ - min_) * self.cells
+        gap = min(b - a for a, b in zip(ticks, ticks[1:], strict=False)) / (max_ - min_) * self.cells
         return gap >= max(len(label) for label in labels) + 1  # a space between neighbours
 
 
@@ -344,13 +344,13 @@ class LossPlot(Widget):
     def train_points(self) -> list[tuple[float, float]]:
         """The stored (step, smoothed bpc) train points: all of them, up to MAX_STORED."""
         columns = self._train.points()
-        return list(zip(columns[STEP], columns[4]))
+        return list(zip(columns[STEP], columns[4], strict=False))
 
     @property
     def val_points(self) -> list[tuple[float, float]]:
         """The stored (step, bpc) validation points: all of them, up to MAX_STORED."""
         columns = self._val.points()
-        return list(zip(columns[STEP], columns[BPC]))
+        return list(zip(columns[STEP], columns[BPC], strict=False))
 
     # API: comparing ----------------------------------------------------------
 
@@ -478,7 +478,8 @@ class LossPlot(Widget):
             drawn.append(Drawn(run, kind, label, style, x, y))
         self.drawn = drawn
         live = [d for d in drawn if d.run is None]
-        self.plotted = (sum(len(d.x) for d in live if d.kind == "train"), sum(len(d.x) for d in live if d.kind == "val"))
+        self.plotted = (sum(len(d.x) for d in live if d.kind == "train"),
+                        sum(len(d.x) for d in live if d.kind == "val"))
 
         with plot.quiet_legend():  # one legend update for the whole redraw, if its text changed
             plot.clear()

@@ -166,7 +166,7 @@ class Playground(Vertical):
         model (None: none yet). The sweep and the neuron explorer use the same."""
         return self._snapshot if self._snapshot is not None else self.model
 
-    def read_draw(self) -> tuple[int, "Draw"] | None:
+    def read_draw(self) -> tuple[int, Draw] | None:
         """The Length and drawing boxes, checked as generate() checks them; None (said why) if one is wrong."""
         length = self._number("#length", "Length", 1, MAX_LENGTH)
         top_k = self._number("#top-k", "Top-k", 0, 1000) if length is not None else None
@@ -256,7 +256,8 @@ class Playground(Vertical):
                 text = ("The watched run has no checkpoint yet: the playground generates from it once its first "
                         "evaluation saves one.")
             else:
-                text = "There is no model to generate from yet. Press r to start training, or ctrl+o to open a saved run."
+                text = ("There is no model to generate from yet. Press r to start training, "
+                        "or ctrl+o to open a saved run.")
             self.app.notify(text, title="No model", severity="warning", markup=False)
             return False
         if self.training_live and self._follow_training:
@@ -502,7 +503,7 @@ class Playground(Vertical):
         self.query_one("#model-label", Static).update(Text(visible(text), no_wrap=True, overflow="ellipsis"),
                                                       layout=False)
 
-    def _start(self, seed: str, length: int, draw: "Draw", branch: Branch | None = None,
+    def _start(self, seed: str, length: int, draw: Draw, branch: Branch | None = None,
                forced: str | None = None) -> None:
         """Generate `length` characters from `seed`; or, given a branch (forked from the one shown) and
         the character `forced` at its end, write on from the branch's tokens with that character."""
@@ -521,7 +522,7 @@ class Playground(Vertical):
                        (prefix, forced) if forced is not None else None)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(self, generation: int, source, seed: str, length: int, draw: "Draw", temperature: float,
+    def _generate(self, generation: int, source, seed: str, length: int, draw: Draw, temperature: float,
                   branch_at: tuple[str, str] | None = None) -> None:
         worker = get_current_worker()
         count, reason, error = 0, "length", None
@@ -540,7 +541,8 @@ class Playground(Vertical):
                 if built:
                     self.post_message(ModelReady(model))
                 if model.framing == "stream" and not seed:
-                    raise TuiGenError("type a seed first: this model continues text, so it needs something to start from")
+                    raise TuiGenError("type a seed first: this model continues text, "
+                                      "so it needs something to start from")
                 settings = SamplingSettings(temperature=temperature, top_k=draw.top_k, top_p=draw.top_p)
                 self._live_settings = settings
                 settings.temperature = self._temperature  # the slider may have moved while the model was built
@@ -588,7 +590,7 @@ class Playground(Vertical):
         self._append_pieces(message.pieces)
         if self._writing is not None:
             tops = message.tops or [[] for _ in message.pieces]
-            self._writing.tokens.extend(Written(ch, p, t) for (ch, p), t in zip(message.pieces, tops))
+            self._writing.tokens.extend(Written(ch, p, t) for (ch, p), t in zip(message.pieces, tops, strict=False))
         self.generated += len(message.pieces)
         if message.pieces:
             self.query_one(NextCharPanel).show(message.top, message.pieces[-1][0])

@@ -81,7 +81,7 @@ def style_runs(result) -> list[tuple[str, object]]:
     buckets = np.where(result.scored, buckets, len(PROB_STYLES) + 1)
     styles = list(PROB_STYLES) + [UNKNOWN_STYLE, SEED_STYLE]
     cuts = [0, *(np.flatnonzero(np.diff(buckets)) + 1).tolist(), n]
-    return [(result.text[a:b], styles[int(buckets[a])]) for a, b in zip(cuts, cuts[1:])]
+    return [(result.text[a:b], styles[int(buckets[a])]) for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
 def describe(result, total: int) -> str:

@@ -3,7 +3,7 @@ and the explorer's ActivationView each keep their text as rows and draw only tho
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from textual.scroll_view import ScrollView
 from textual.strip import Strip

@@ -93,7 +93,7 @@ class Layout:
         self.rows.append([])
         self.row_cells.append(0)
 
-    def rewrapped(self, wrap: int) -> "Layout":
+    def rewrapped(self, wrap: int) -> Layout:
         out = Layout(wrap)
         for index, line in enumerate(self.lines):
             if index:
@@ -146,13 +146,13 @@ class StreamView(ScrollView, can_focus=True):
     class CursorMoved(Message):
         """The cursor is on character `index` of the text (user moves and set_cursor alike)."""
 
-        def __init__(self, view: "StreamView", index: int) -> None:
+        def __init__(self, view: StreamView, index: int) -> None:
             super().__init__()
             self.view = view
             self.index = index
 
         @property
-        def control(self) -> "StreamView":
+        def control(self) -> StreamView:
             return self.view
 
     def __init__(
