@@ -76,6 +76,8 @@ def test_a_watched_log_of_hostile_figures_and_samples_keeps_the_app_up(models_di
             assert [(x, y) for x, y in plot.val_points] == [(20.0, 2.4)]
             (block,) = app.query_one(SamplesPanel).blocks  # the one samples line that fits, its texts cut
             assert len(block[2]) == 11 and max(len(c) for _, c in block[2]) <= 2048
+            await pilot.press("ctrl+q")
+            await wait_for(pilot, lambda: not app.is_running, 5, "quitting")
 
     run(body())
 
