@@ -261,3 +261,17 @@ def test_a_folder_holding_only_a_runs_log_is_a_run(corpus, tmp_path):
     list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run),
                                 overwrite=True)).trainer.run())
     assert not (run / "metrics.jsonl").read_bytes().startswith(log)
+
+
+def test_overwrite_that_cannot_start_leaves_the_old_run_whole(corpus, tmp_path):
+    """--overwrite replaces the run once the new one is built: a corpus that cannot be read (here, a
+    missing one) leaves the old checkpoints and log as they were."""
+    from tui_gen.errors import CorpusError
+
+    run = tmp_path / "run"
+    list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=4, out=str(run))).trainer.run())
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(CorpusError):
+        prepare_run(RunRequest(corpus=str(tmp_path / "missing.txt"), settings=TINY, steps=4, out=str(run),
+                               overwrite=True))
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

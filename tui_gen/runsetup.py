@@ -223,9 +223,8 @@ def _run_file(path: Path) -> bool:
 def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = False) -> RunLock:
     """Create `folder` if needed, take its writer's lock (runlock) and prove it can be written, before
     any training. A folder that holds another run is refused unless overwrite or it is the run being
-    resumed (own_run). Overwriting replaces the run: its checkpoints, its metrics log and any temporary
-    file of its saves are removed (through the locked folder), so the new run sees nothing of the old
-    one; other files in the folder are not tui-gen's and stay."""
+    resumed (own_run). Overwriting happens later, in prepare_run, once the new run is built (its corpus
+    read, its model made): a new run that fails to start leaves the old one whole."""
     try:
         if folder.exists() and not folder.is_dir():
             raise RunFolderError(f"the run folder {folder} is a file, not a folder: give --out a folder path")
@@ -240,8 +239,6 @@ def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = F
         folder.mkdir(parents=True, exist_ok=True)
         lock = lock_run_folder(folder)  # before anything in it is touched: another trainer may be at work
         try:
-            if overwrite and not own_run:
-                remove_run(lock.held)
             lock.held.probe()  # a temporary file, named as one
         except BaseException:
             lock.release()
@@ -255,12 +252,16 @@ def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = F
 
 
 def remove_run(folder: RunFolder) -> None:
-    """Remove what a run leaves in its folder (RUN_FILES; the trainer removes temporary files of saves
-    when it starts), nothing else. Raises OSError if one cannot be removed: a new run must not go on
-    beside the old one's checkpoints or log."""
-    for name in RUN_FILES:
-        if _run_file(folder.path / name):  # a folder by that name is not the run's: left alone
-            folder.unlink(name)
+    """Overwriting: remove what a run leaves in its folder (RUN_FILES: its checkpoints and metrics log,
+    through the locked folder; the trainer removes temporary files of saves when it starts), nothing
+    else, so the new run sees nothing of the old one. Raises RunFolderError if one cannot be removed: a
+    new run must not go on beside the old one's checkpoints or log."""
+    try:
+        for name in RUN_FILES:
+            if _run_file(folder.path / name):  # a folder by that name is not the run's: left alone
+                folder.unlink(name)
+    except OSError as e:
+        raise RunFolderError(f"cannot replace the run in {folder.path}: {e.strerror or e}") from None
 
 
 def claim_run_folder(parent: Path, name: str) -> tuple[Path, RunLock]:
@@ -342,7 +343,7 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
         cfg = new_run_config(request)
     newer = _newer_last(ck) if ck is not None else None  # the step of a newer `last` beside ck, if any
     out = Path(request.out) if request.out else None
-    lock = None
+    lock, own = None, False
     if out is not None and world.is_main:  # a bad --out fails now, not after the whole budget
         own = ck is not None and out.resolve() == ck.path.parent.resolve() and newer is None
         lock = check_run_folder(out, overwrite=request.overwrite, own_run=own)
@@ -359,6 +360,8 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
         return PreparedRun(trainer, ck, notes)
     if out is not None:
         run_dir = out
+        if request.overwrite and lock is not None and not own:
+            remove_run(lock.held)  # only now that the new run is built
     elif ck is not None:
         if newer is None:
             run_dir = ck.path.parent
