@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
+from .config import CELLS, DEVICES
 from .flag_values import hidden_sizes, number
 from .textsafe import one_line
 
@@ -54,7 +55,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=number(int), help="default 128")
     p.add_argument("--hidden", type=hidden_sizes, dest="hidden_sizes", metavar="SIZES",
                    help="hidden sizes per layer (default 128,256)")
-    p.add_argument("--cell", choices=["gru", "lstm", "rnn"], help="default gru")
+    p.add_argument("--cell", choices=CELLS, help="default gru")
     p.add_argument("--embedding", type=number(int), dest="embedding_dim", metavar="SIZE",
                    help="embedding size, 0: one-hot (default 32)")
     p.add_argument("--dropout", type=number(float), help="default 0")
@@ -69,7 +70,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=number(int), help="steps between evaluations and saves (default 300)")
     p.add_argument("--first-eval", type=number(int), help="one early evaluation at this step, 0: none (default 50)")
     p.add_argument("--seed", type=number(int), help="fixes the split, initialisation and batch order (default 1234)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default auto: CUDA, else MPS, else CPU")
+    p.add_argument("--device", choices=DEVICES, help="default auto: CUDA, else MPS, else CPU")
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast on CUDA")
     p.add_argument("--threads", type=number(int), help="CPU threads for torch")
 
@@ -106,13 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num", type=number(int), default=1, help="how many samples")
     g.add_argument("--random-seed", type=number(int), help="for repeatable output")
     g.add_argument("--no-stop", action="store_true", help="do not stop at the end-of-line marker")
-    g.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+    g.add_argument("--device", default="cpu", choices=DEVICES)
 
     e = sub.add_parser("eval", help="validation bits/char of a checkpoint",
                        description="Print validation bits per character.")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("corpus", nargs="?", help="corpus to score (default: the checkpoint's own, its held-out split)")
-    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    e.add_argument("--device", default="auto", choices=DEVICES)
 
     d = sub.add_parser("data", help="list or fetch built-in corpora", description="Built-in corpora.")
     dsub = d.add_subparsers(dest="data_command", metavar="list|get")

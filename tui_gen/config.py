@@ -19,6 +19,7 @@ from .model_size import GATES, parameter_count
 FRAMINGS = ("lines", "stream")
 SCHEDULES = ("cosine", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+CELLS = tuple(GATES)  # the cell types, from model_size.GATES: each with its gate count, written once
 LECTURE_SEEDS = ["Hillary", "I", "R", "T", "@", "N", "M", ".", "G", "A", "W"]
 
 # Upper bounds of the settings (validate), also what a metrics log's fields may hold (tui_gen.events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .config import DEVICES
 from .errors import ConfigError
 
 
@@ -21,8 +22,8 @@ def pick_device(name: str = "auto") -> torch.device:
         )
     if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise ConfigError("--device mps was asked for, but Apple's MPS is not available here: use --device auto or cpu")
-    if name not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"unknown device {name!r}: choose auto, cpu, cuda or mps")
+    if name not in DEVICES:
+        raise ConfigError(f"unknown device {name[:40]!r}: choose one of {', '.join(DEVICES)}")
     return torch.device(name)
 
 

@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config import DEVICES
 from .flag_values import number
 from .textsafe import NEWLINE, one_line, safe_char
 
@@ -39,7 +40,7 @@ def add_commands(sub) -> None:
     s.add_argument("--html", type=Path, metavar="OUT",
                    help="write the text coloured by surprisal to a standalone HTML file")
     s.add_argument("--json", action="store_true", help="print the result as JSON, every character included")
-    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+    s.add_argument("--device", default="cpu", choices=DEVICES)
 
     n = sub.add_parser("neurons", help="which units of a model track simple features of a text",
                        description="Rank a model's units by how strongly they track features of a text "
@@ -53,7 +54,7 @@ def add_commands(sub) -> None:
     n.add_argument("--regex", action="append", default=[], metavar="RE",
                    help="also rank units for 'inside a match of RE' (repeatable, up to 16; a RE that takes "
                         "more than 0.25 s over the text is refused)")
-    n.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+    n.add_argument("--device", default="cpu", choices=DEVICES)
 
 
 # ---- input -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tui_gen.app.bindings import NEW_RUN_BINDINGS
 from tui_gen.app.widgets.stream_view import visible
-from tui_gen.config import PRESETS, TrainConfig, preset
+from tui_gen.config import CELLS, DEVICES, PRESETS, TrainConfig, preset
 from tui_gen.errors import ConfigError
 from tui_gen.flag_values import hidden_sizes, number
 from tui_gen.model_size import parameter_count
@@ -51,9 +51,9 @@ TYPED: dict[str, tuple[str, object, str]] = {
 }
 # The chosen fields: TrainConfig field -> (label, choices).
 CHOSEN: dict[str, tuple[str, tuple[str, ...]]] = {
-    "cell": ("Cell", ("gru", "lstm", "rnn")),
+    "cell": ("Cell", CELLS),
     "lr_schedule": ("Schedule", ("cosine", "exp", "constant")),
-    "device": ("Device", ("auto", "cpu", "cuda", "mps")),
+    "device": ("Device", DEVICES),
 }
 FORM_KEYS = set(TYPED) | set(CHOSEN) | {"framing", "max_steps", "max_minutes"}
 SECTIONS = {  # the fields of each part of the form, in order (corpus and budget have their own rows)
