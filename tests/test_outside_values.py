@@ -91,7 +91,6 @@ def test_5_and_6_a_header_figure_out_of_range_is_not_shown(tmp_path):
 
 
 def test_5_the_open_dialogs_rows_and_the_playground_label_hold_only_figures(tmp_path):
-    pytest.importorskip("torch")
     from tui_gen.app.playground_model import PlaygroundModel
     from tui_gen.checkpoint import Checkpoint, list_runs
 

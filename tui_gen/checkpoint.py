@@ -69,7 +69,7 @@ class Checkpoint:
     @property
     def val_bpc(self) -> float | None:
         """The header's figure if it is one (tui_gen.gate): the header is from outside."""
-        return gate.number(self.meta.get("best_val_bpc"), 0.0, gate.MAX_BPC)
+        return gate.bpc(self.meta.get("best_val_bpc"))
 
     @property
     def framing(self) -> str:
@@ -323,7 +323,7 @@ def list_runs(models_dir: str | Path) -> list[dict]:
             path = resolve_checkpoint(run)
             meta = read_meta(path)
             rows.append({"name": run.name, "path": str(path), "run": str(run), "step": gate.whole(meta.get("step")),
-                         "val_bpc": gate.number(meta.get("best_val_bpc"), 0.0, gate.MAX_BPC),
+                         "val_bpc": gate.bpc(meta.get("best_val_bpc")),
                          "saved_at": _saved_at(meta.get("saved_at")),
                          "corpus": gate.text(meta.get("corpus")), "error": None, "mtime": _mtime(path)})
         except CheckpointError as e:

@@ -50,21 +50,13 @@ class NotRegularFile(OSError):
         return f"{self.filename} is {self.what}, not a regular file"
 
 
+_KINDS = {stat.S_IFREG: "a regular file", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO (named pipe)",
+          stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
 def describe_mode(mode: int) -> str:
     """What a file of st_mode `mode` is, in words: "a FIFO (named pipe)", "a folder", "a regular file"."""
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
+    return _KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
 def _refuse_unless_regular(path: PathLike, mode: int) -> None:

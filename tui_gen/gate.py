@@ -151,6 +151,11 @@ def whole(value: object, lo: int = 0, hi: int = MAX_COUNT) -> int | None:
     return value
 
 
+def bpc(value: object) -> float | None:
+    """A bits/char figure from outside (a header's best_val_bpc, a log's): 0 to MAX_BPC, else None."""
+    return number(value, 0.0, MAX_BPC)
+
+
 def text(value: object, limit: int = MAX_TEXT) -> str | None:
     """A string, cut to `limit` characters (the last one "…" when cut); else None. Not made safe to
     show: that is tui_gen.textsafe's, where it is shown."""

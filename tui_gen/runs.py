@@ -43,16 +43,6 @@ def safe_text(value: object, limit: int = MAX_TEXT) -> str | None:
     return None if cut is None else gate.text(one_line(cut), limit)
 
 
-def count(value: object) -> int | None:
-    """A non-negative integer (steps, characters) up to gate.MAX_COUNT, or None."""
-    return gate.whole(value)
-
-
-def number(value: object, high: float = gate.MAX_COUNT) -> float | None:
-    """A finite non-negative number up to `high`, or None."""
-    return gate.number(value, 0.0, high)
-
-
 # ---- bounded curves ------------------------------------------------------------------------------
 
 class EvenBuckets:
@@ -149,18 +139,18 @@ class RunCurves:
             self._add(self.train, event.step, event.chars_seen, event.elapsed, event.train_bpc)
         elif isinstance(event, ev.Eval):
             self._add(self.val, event.step, event.chars_seen, event.elapsed, event.val_bpc)
-        elif isinstance(event, ev.Started) and count(event.step) is not None:
+        elif isinstance(event, ev.Started) and gate.whole(event.step) is not None:
             # A resumed run: it goes on from its checkpoint's step, so what the log holds after that
             # step was never saved (a kill after the last save) and is not part of the run any more.
             self.train.drop_after(STEP, event.step)
             self.val.drop_after(STEP, event.step)
 
     def _add(self, curve: EvenBuckets, step, chars, elapsed, bpc) -> None:
-        step, bpc = count(step), number(bpc, gate.MAX_BPC)
+        step, bpc = gate.whole(step), gate.bpc(bpc)
         if step is None or bpc is None:
             self.points_skipped += 1
             return
-        chars, elapsed = count(chars), number(elapsed)
+        chars, elapsed = gate.whole(chars), gate.number(elapsed)
         curve.add(float(step), NO_VALUE if chars is None else float(chars),
                   NO_VALUE if elapsed is None else elapsed, bpc)
 
@@ -282,7 +272,7 @@ def describe_model(model_config: object) -> str | None:
     cell, hidden = model_config.get("cell"), model_config.get("hidden_sizes")
     if not isinstance(cell, str) or not isinstance(hidden, list) or not hidden or len(hidden) > 64:
         return None
-    if any(count(h) is None for h in hidden):
+    if any(gate.whole(h) is None for h in hidden):
         return None
     one_hot = model_config.get("embedding_dim") == 0
     return safe_text(f"{cell.upper()} {','.join(str(h) for h in hidden)}" + (" one-hot" if one_hot else ""))
@@ -337,8 +327,8 @@ def describe_run(folder: str | os.PathLike) -> RunInfo:
             info.framing = _framing(meta.get("framing"))
             info.model = describe_model(meta.get("model_config"))
             info.parameters = _parameters(table)
-            info.step = count(meta.get("step"))
-            info.best_bpc = number(meta.get("best_val_bpc"), gate.MAX_BPC)
+            info.step = gate.whole(meta.get("step"))
+            info.best_bpc = gate.bpc(meta.get("best_val_bpc"))
         except CheckpointError as e:
             problems.append(one_line(str(e)))
     log = folder / LOG_NAME
@@ -368,14 +358,14 @@ def _from_log(log: Path, info: RunInfo) -> str | None:
             info.framing = info.framing or _framing(event.framing)
             info.model = info.model or describe_model(extra.get("model_config")) or safe_text(event.model or None)
             if info.parameters is None:
-                info.parameters = count(event.parameters) or None
+                info.parameters = gate.whole(event.parameters) or None
             break
     for event, _extra in tail:
-        step = count(getattr(event, "step", None))
+        step = gate.whole(getattr(event, "step", None))
         if step is not None and isinstance(event, (ev.Step, ev.Eval, ev.Finished, ev.Saved)):
             info.step = max(info.step or 0, step)
         if isinstance(event, ev.Eval):
-            best = number(event.best_bpc, gate.MAX_BPC)
+            best = gate.bpc(event.best_bpc)
             if best is not None and (info.best_bpc is None or best < info.best_bpc):
                 info.best_bpc = best
         if isinstance(event, ev.Finished):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import TrainConfig, preset
+from .config import TrainConfig, preset, setting_name
 from .errors import ConfigError, RunFolderError
 from .metrics_log import FILE_NAME as LOG_NAME
 from .runlock import RunLock, lock_run_folder
@@ -165,13 +165,13 @@ def resume_run_config(request: RunRequest, ck: Checkpoint) -> tuple[TrainConfig,
         if key in RESUME_FIXED:
             if value is not None and value != old:
                 raise ConfigError(
-                    f"{_flag(key)} cannot change when resuming ({RESUME_FIXED[key]} depends on it): the checkpoint "
-                    f"has {_shown(old)}, asked for {_shown(value)}; start a new run to use another value")
+                    f"{setting_name(key)} cannot change when resuming ({RESUME_FIXED[key]} depends on it): the "
+                    f"checkpoint has {_shown(old)}, asked for {_shown(value)}; start a new run to use another value")
             continue
         if value != old:
             changes[key] = value
             if key not in BUDGET_KEYS and key not in ("device", "threads"):
-                notes.append(f"{_flag(key)} {_shown(value)} (was {_shown(old)})")
+                notes.append(f"{setting_name(key)} {_shown(value)} (was {_shown(old)})")
     cfg = replace(base, **changes)
     elapsed = float(ck.meta.get("elapsed", 0) or 0)
     if request.steps:  # more steps on top of where it stopped
@@ -191,11 +191,6 @@ def resume_run_config(request: RunRequest, ck: Checkpoint) -> tuple[TrainConfig,
 
 def budget_spent(cfg: TrainConfig, step: int, elapsed: float) -> bool:
     return bool((cfg.max_steps and step >= cfg.max_steps) or (cfg.max_minutes and elapsed >= cfg.max_minutes * 60))
-
-
-def _flag(key: str) -> str:
-    return {"hidden_sizes": "--hidden", "embedding_dim": "--embedding", "lr_schedule": "--schedule",
-            "grad_clip": "--clip"}.get(key, "--" + key.replace("_", "-"))
 
 
 def _shown(value) -> str:
