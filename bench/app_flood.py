@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from tui_gen import events as ev
+from tui_gen.core import events as ev
 
 KEY_INTERVAL = 0.05  # seconds between key presses
 BATCH = 100  # events per get(), ~4 evaluations among them (the real worker: <= 20 Steps/s, no batching)

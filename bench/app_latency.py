@@ -200,9 +200,9 @@ def run(keys: int = 60, chars: int = 2000) -> list[tuple]:
     """Rows for `python -m bench --app`: the app's figures next to their targets and baselines."""
     import torch
 
-    from tui_gen.config import TrainConfig
-    from tui_gen.datasets import open_corpus
-    from tui_gen.train import Trainer
+    from tui_gen.core.config import TrainConfig
+    from tui_gen.data.sources import open_corpus
+    from tui_gen.training.trainer import Trainer
 
     from .train_speed import engine_rate
 

@@ -16,7 +16,7 @@ TWEETS = Path(os.environ.get("TUI_GEN_BENCH_CORPUS", REPO.parent / "shared" / "d
 def tweets_path() -> str:
     if TWEETS.exists():
         return str(TWEETS)
-    from tui_gen.datasets import cached_path, fetch
+    from tui_gen.data.sources import cached_path, fetch
 
     return str(cached_path("trump-tweets") or fetch("trump-tweets"))
 

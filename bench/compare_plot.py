@@ -13,7 +13,7 @@ RUNS, STEPS, EVAL_EVERY = 10, 100_000, 100
 
 def synthetic_runs():
     """Ten runs as their logs would give them (one point a step: the worst case, before coalescing)."""
-    from tui_gen.runs import RunCurves
+    from tui_gen.runs.listing import RunCurves
 
     out = []
     for r in range(RUNS):

@@ -7,9 +7,9 @@ import time
 
 import torch
 
-from tui_gen.model import CharRNN, ModelConfig
-from tui_gen.sample import Generator, SamplingSettings
-from tui_gen.vocab import Vocab
+from tui_gen.data.vocab import Vocab
+from tui_gen.model.network import CharRNN, ModelConfig
+from tui_gen.model.sample import Generator, SamplingSettings
 
 from .common import median
 

@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import torch
 
-from tui_gen.config import TrainConfig
-from tui_gen.datasets import open_corpus
-from tui_gen.model import CharRNN, masked_nll
-from tui_gen.train import Trainer
+from tui_gen.core.config import TrainConfig
+from tui_gen.data.sources import open_corpus
+from tui_gen.model.network import CharRNN, masked_nll
+from tui_gen.training.trainer import Trainer
 
 from .common import print_table, tweets_path
 

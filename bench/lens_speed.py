@@ -28,8 +28,8 @@ def default_model():
     import torch
 
     from tui_gen.app.playground_model import PlaygroundModel
-    from tui_gen.model import CharRNN, ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.data.vocab import Vocab
+    from tui_gen.model.network import CharRNN, ModelConfig
 
     torch.manual_seed(0)
     vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])
@@ -46,8 +46,8 @@ def engine_seconds(pm, text: str) -> tuple[float, float, float, float]:
     """(explore, its activations alone, a sweep of 8 temperatures x 400 characters, one sample of 400)."""
     import torch
 
-    from tui_gen.neurons import collect_activations, explore
-    from tui_gen.sweep import sweep
+    from tui_gen.model.neurons import collect_activations, explore
+    from tui_gen.model.sweep import sweep
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()

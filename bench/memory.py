@@ -31,8 +31,8 @@ TARGET = 600 * MB
 
 _COMMON = textwrap.dedent("""
     import sys, torch
-    from tui_gen.model import CharRNN, ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.model.network import CharRNN, ModelConfig
+    from tui_gen.data.vocab import Vocab
 
     def peak():
         for line in open("/proc/self/status"):
@@ -55,7 +55,7 @@ _COMMON = textwrap.dedent("""
 """)
 
 PRIME = _COMMON + textwrap.dedent("""
-    from tui_gen.sample import encode_seed, prime
+    from tui_gen.model.sample import encode_seed, prime
     n, way = int(sys.argv[1]), sys.argv[2]
     model = default_model()
     ids = encode_seed(VOCAB, text(n), "lines")
@@ -69,18 +69,18 @@ PRIME = _COMMON + textwrap.dedent("""
 
 EVAL = _COMMON + textwrap.dedent("""
     import contextlib, io, math
-    from tui_gen.corpus import validation_batches
-    from tui_gen.model import masked_nll
+    from tui_gen.data.corpus import validation_batches
+    from tui_gen.model.network import masked_nll
     n, way, ckpt, folder = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     path = f"{folder}/line-{n}.txt"
     with open(path, "w") as f:
         f.write(text(n) + "\\n")
     if way == "chunked":  # the real command, end to end
-        from tui_gen.cli import main
+        from tui_gen.cli.main import main
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(["eval", ckpt, path, "--device", "cpu"]) == 0
     else:  # before issue 11: each batch through the model whole
-        from tui_gen.checkpoint import load_checkpoint
+        from tui_gen.training.checkpoint import load_checkpoint
         ck = load_checkpoint(ckpt)
         line = open(path).read().split("\\n")[0]
         with torch.inference_mode():
@@ -94,11 +94,11 @@ LOAD = _COMMON + textwrap.dedent("""
     import json, struct
     path, way = sys.argv[1], sys.argv[2]
     if way == "ours":
-        from tui_gen.checkpoint import load_checkpoint
+        from tui_gen.training.checkpoint import load_checkpoint
         load_checkpoint(path)
     else:  # before issue 11: the whole file, then every tensor, then the model
         from safetensors.torch import load
-        from tui_gen.model import ModelConfig
+        from tui_gen.model.network import ModelConfig
         with open(path, "rb") as f:
             tensors = load(f.read())
         (n,) = struct.unpack("<Q", open(path, "rb").read(8))
@@ -111,7 +111,7 @@ LOAD = _COMMON + textwrap.dedent("""
 
 CACHE_BUILD = _COMMON + textwrap.dedent("""
     import time
-    from tui_gen.corpus import load_corpus
+    from tui_gen.data.corpus import load_corpus
     path, data = sys.argv[1], sys.argv[2]
     t0, c0 = time.perf_counter(), time.process_time()
     load_corpus(path, data_dir=data)
@@ -121,9 +121,9 @@ CACHE_BUILD = _COMMON + textwrap.dedent("""
 CACHE_TRAIN = _COMMON + textwrap.dedent("""
     import time
     from dataclasses import replace
-    from tui_gen.config import TrainConfig
-    from tui_gen.corpus import load_corpus
-    from tui_gen.train import Trainer
+    from tui_gen.core.config import TrainConfig
+    from tui_gen.data.corpus import load_corpus
+    from tui_gen.training.trainer import Trainer
     path, data, steps, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     corpus = load_corpus(path, data_dir=data)  # the cache built before: reused
     trainer = Trainer(corpus, replace(TrainConfig(), val_fraction=0.001, device="cpu", threads=threads))
@@ -240,10 +240,10 @@ def _default_checkpoint(folder: Path) -> str:
     """A checkpoint of the default model (random weights), lines framing, as `tui-gen eval` reads."""
     import torch
 
-    from tui_gen.checkpoint import save_checkpoint
-    from tui_gen.config import TrainConfig
-    from tui_gen.model import CharRNN, ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.core.config import TrainConfig
+    from tui_gen.data.vocab import Vocab
+    from tui_gen.model.network import CharRNN, ModelConfig
+    from tui_gen.training.checkpoint import save_checkpoint
 
     vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])
     torch.manual_seed(0)
@@ -262,9 +262,9 @@ def sparse_checkpoint(path: Path, config, vocab) -> int:
 
     import torch
 
-    from tui_gen.checkpoint import FORMAT_VERSION
-    from tui_gen.config import TrainConfig
-    from tui_gen.model import CharRNN
+    from tui_gen.core.config import TrainConfig
+    from tui_gen.model.network import CharRNN
+    from tui_gen.training.checkpoint import FORMAT_VERSION
 
     with torch.device("meta"):
         shapes = {f"model.{k}": list(v.shape) for k, v in CharRNN(config).state_dict().items()}
@@ -285,8 +285,8 @@ def sparse_checkpoint(path: Path, config, vocab) -> int:
 
 def _sparse_checkpoint(folder: Path) -> tuple[str, int]:
     """A valid checkpoint of a 626 MiB model (hidden [4096, 4096]) that takes a few KB on disk."""
-    from tui_gen.model import ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.data.vocab import Vocab
+    from tui_gen.model.network import ModelConfig
 
     vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])
     path = folder / "sparse.safetensors"

@@ -16,7 +16,7 @@ def train_and_eval(minutes: float, preset: str, workdir: Path) -> tuple[float, s
     cmd = [sys.executable, "-m", "tui_gen", "train", tweets_path(), "--minutes", str(minutes),
            "--preset", preset, "--out", str(out), "--quiet", "--threads", "2"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
-    from tui_gen.checkpoint import read_meta
+    from tui_gen.training.checkpoint import read_meta
 
     meta = read_meta(out)
     return float(meta["best_val_bpc"]), f"step {meta['step']}"

@@ -34,8 +34,8 @@ def default_model():
     import torch
 
     from tui_gen.app.playground_model import PlaygroundModel
-    from tui_gen.model import CharRNN, ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.data.vocab import Vocab
+    from tui_gen.model.network import CharRNN, ModelConfig
 
     torch.manual_seed(0)
     vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])

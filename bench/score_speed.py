@@ -8,9 +8,9 @@ import time
 import numpy as np
 import torch
 
-from tui_gen.model import CharRNN, ModelConfig
-from tui_gen.score import STREAM_SEGMENT, TextScorer
-from tui_gen.vocab import Vocab
+from tui_gen.data.vocab import Vocab
+from tui_gen.model.network import CharRNN, ModelConfig
+from tui_gen.model.score import STREAM_SEGMENT, TextScorer
 
 from .common import median
 

@@ -42,10 +42,10 @@ def _rss(pid: int) -> int | None:
 
 def calibrate(corpus: str, flags: list[str], save_every: float, threads: int | None) -> tuple[int, float, float]:
     """(eval_every, steps per second, seconds per evaluation + save), timed in this process."""
-    from tui_gen.cli import build_parser
-    from tui_gen.config import preset
-    from tui_gen.datasets import open_corpus
-    from tui_gen.train import Trainer
+    from tui_gen.cli.main import build_parser
+    from tui_gen.core.config import preset
+    from tui_gen.data.sources import open_corpus
+    from tui_gen.training.trainer import Trainer
 
     args = build_parser().parse_args(["train", corpus, *flags])
     knobs = {k: getattr(args, k) for k in ("seq_len", "overlap", "batch_size", "hidden_sizes", "embedding_dim",

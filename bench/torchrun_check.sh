@@ -17,10 +17,10 @@ DEVICE=${DEVICE:-cuda}
 common=(--steps "$STEPS" --eval-every "$STEPS" --first-eval 0 --batch-size $((256 * N)) --device "$DEVICE")
 echo "== torchrun --nproc-per-node $N, global batch $((256 * N))"
 time "$PY" -m torch.distributed.run --standalone --nproc-per-node "$N" -m tui_gen train "$CORPUS" "${common[@]}" --out "$OUT/ddp"
-"$PY" -c "import sys; from tui_gen.checkpoint import read_meta; m = read_meta(sys.argv[1]); print('checkpoint: step', m['step'], 'world_size', m['world_size'], 'validation', m['last_val_bpc'])" "$OUT/ddp/last.safetensors"
+"$PY" -c "import sys; from tui_gen.training.checkpoint import read_meta; m = read_meta(sys.argv[1]); print('checkpoint: step', m['step'], 'world_size', m['world_size'], 'validation', m['last_val_bpc'])" "$OUT/ddp/last.safetensors"
 echo "== one process, the same global batch"
 time "$PY" -m tui_gen train "$CORPUS" "${common[@]}" --out "$OUT/one"
-"$PY" -c "import sys; from tui_gen.checkpoint import read_meta; m = read_meta(sys.argv[1]); print('checkpoint: step', m['step'], 'validation', m['last_val_bpc'])" "$OUT/one/last.safetensors"
+"$PY" -c "import sys; from tui_gen.training.checkpoint import read_meta; m = read_meta(sys.argv[1]); print('checkpoint: step', m['step'], 'validation', m['last_val_bpc'])" "$OUT/one/last.safetensors"
 echo "== the distributed checkpoint in one process"
 "$PY" -m tui_gen eval "$OUT/ddp" --device "$DEVICE"
 "$PY" -m tui_gen generate "$OUT/ddp" -n 120 --random-seed 1 --device "$DEVICE"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from support.data import TINY_TEXT, TWEETS, tiny_config_value, tiny_lines
-from tui_gen.config import TrainConfig
-from tui_gen.corpus import CorpusText
-from tui_gen.training_process import NICENESS_ENV
+from tui_gen.core.config import TrainConfig
+from tui_gen.data.corpus import CorpusText
+from tui_gen.process.child import NICENESS_ENV
 
 # The app's training processes started by tests run at the tests' own priority: at the default nice 10,
 # beside another busy process (a second test run, a `tui-gen train`), they would get a tenth of a core and

@@ -19,7 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
-from tui_gen.checkpoint import (
+from tui_gen.core.config import TrainConfig
+from tui_gen.core.errors import CheckpointError
+from tui_gen.data.vocab import Vocab
+from tui_gen.model.network import CharRNN, ModelConfig
+from tui_gen.training.checkpoint import (
     FORMAT_VERSION,
     RESUME_ORDER,
     load_checkpoint,
@@ -28,10 +32,6 @@ from tui_gen.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from tui_gen.config import TrainConfig
-from tui_gen.errors import CheckpointError
-from tui_gen.model import CharRNN, ModelConfig
-from tui_gen.vocab import Vocab
 
 VOCAB = Vocab.build(["Hello world, make it great _E_\n"])
 
@@ -353,8 +353,8 @@ def test_a_hostile_model_config_is_rejected_without_building_it(tmp_path):
     code = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
-        "from tui_gen.checkpoint import load_checkpoint\n"
-        "from tui_gen.errors import CheckpointError\n"
+        "from tui_gen.training.checkpoint import load_checkpoint\n"
+        "from tui_gen.core.errors import CheckpointError\n"
         "try:\n"
         "    load_checkpoint(sys.argv[1])\n"
         "except CheckpointError as e:\n"

@@ -16,11 +16,11 @@ from support.data import REPO
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 from bench import memory as bench_memory  # noqa: E402 - the sparse file the bench measures
-from tui_gen.checkpoint import FORMAT_VERSION, MAX_PARAMETERS, load_checkpoint, save_checkpoint
-from tui_gen.config import TrainConfig
-from tui_gen.errors import CheckpointError
-from tui_gen.model import CharRNN, ModelConfig
-from tui_gen.vocab import Vocab
+from tui_gen.core.config import TrainConfig
+from tui_gen.core.errors import CheckpointError
+from tui_gen.data.vocab import Vocab
+from tui_gen.model.network import CharRNN, ModelConfig
+from tui_gen.training.checkpoint import FORMAT_VERSION, MAX_PARAMETERS, load_checkpoint, save_checkpoint
 
 VOCAB = Vocab.build(["Hello world, make it great _E_\n"])
 
@@ -45,7 +45,7 @@ def test_a_sparse_checkpoint_loads_in_about_one_model_of_memory(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         import torch
-        from tui_gen.checkpoint import load_checkpoint
+        from tui_gen.training.checkpoint import load_checkpoint
 
         def status(key):
             for line in open("/proc/self/status"):
@@ -112,7 +112,7 @@ def test_loading_a_checkpoint_imports_neither_dynamo_nor_sympy(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         import torch
-        from tui_gen.checkpoint import load_checkpoint
+        from tui_gen.training.checkpoint import load_checkpoint
         ck = load_checkpoint({str(path)!r})
         print(sorted(m for m in ("torch._dynamo", "sympy") if m in sys.modules))
         print(sum(float(p.detach().abs().sum()) for p in ck.model.parameters()))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_gen.checkpoint import load_checkpoint, read_meta
+from tui_gen.training.checkpoint import load_checkpoint, read_meta
 
 TINY_MODEL = ["--hidden", "16,16", "--seq-len", "16", "--batch-size", "8", "--embedding", "8"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning", "COLUMNS": "120"}
@@ -212,7 +212,7 @@ def error_results(trained, work) -> dict[str, tuple[int, str, str]]:
     import contextlib
     import io
 
-    from tui_gen.cli import main
+    from tui_gen.cli.main import main
 
     make_error_files(work)
     results = {}

@@ -18,11 +18,11 @@ import pytest
 import torch
 
 from support.data import REPO
-from tui_gen import corpus_cache
-from tui_gen.config import TrainConfig
-from tui_gen.corpus import CorpusText, load_corpus
-from tui_gen.errors import CorpusError
-from tui_gen.train import Trainer, corpus_digest
+from tui_gen.core.config import TrainConfig
+from tui_gen.core.errors import CorpusError
+from tui_gen.data import cache as corpus_cache
+from tui_gen.data.corpus import CorpusText, load_corpus
+from tui_gen.training.trainer import Trainer, corpus_digest
 
 
 def tweets_like(n_lines: int, seed: int = 0) -> str:
@@ -109,8 +109,8 @@ def test_an_interrupted_build_leaves_nothing(tmp_path, data):
 
 KILLED_BUILD = textwrap.dedent("""
     import sys, time
-    from tui_gen import corpus_cache
-    from tui_gen.corpus import load_corpus
+    from tui_gen.data import cache as corpus_cache
+    from tui_gen.data.corpus import load_corpus
     corpus_cache.READ_BYTES = 4096
     def progress(done, total):
         if done > 0:
@@ -142,8 +142,8 @@ def test_a_killed_build_is_never_used_and_its_leftovers_go(tmp_path, data):
 
 CONCURRENT_BUILD = textwrap.dedent("""
     import sys
-    from tui_gen import corpus_cache
-    from tui_gen.corpus import load_corpus
+    from tui_gen.data import cache as corpus_cache
+    from tui_gen.data.corpus import load_corpus
     c = load_corpus(sys.argv[1], data_dir=sys.argv[2])
     print(corpus_cache.builds, c.encoded.digest)
 """)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tui_gen.corpus import explain_framing, load_corpus
-from tui_gen.corpus_preview import PREVIEW_BYTES, preview_corpus
-from tui_gen.errors import CorpusError
-from tui_gen.vocab import Vocab
+from tui_gen.core.errors import CorpusError
+from tui_gen.data.corpus import explain_framing, load_corpus
+from tui_gen.data.preview import PREVIEW_BYTES, preview_corpus
+from tui_gen.data.vocab import Vocab
 
 
 def test_a_file_shows_its_size_lines_framing_and_why(tmp_path, lines_corpus_text):

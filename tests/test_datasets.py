@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from support.data import TWEETS as SOURCE
-from tui_gen import datasets
-from tui_gen.cli import main as cli_main
-from tui_gen.errors import CorpusError, DownloadError
+from tui_gen.cli.main import main as cli_main
+from tui_gen.core.errors import CorpusError, DownloadError
+from tui_gen.data import sources as datasets
 
 TWEETS = datasets.BUILTINS["trump-tweets"]
 

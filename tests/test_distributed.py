@@ -28,13 +28,13 @@ import pytest
 import torch
 
 from support.data import tiny_config_value, tiny_lines
-from tui_gen import cli
-from tui_gen import events as ev
-from tui_gen.checkpoint import load_checkpoint, read_meta
-from tui_gen.corpus import LineWindows, load_corpus, split_corpus, training_texts
-from tui_gen.distributed import World, strip_nproc, world_from_env
-from tui_gen.train import Trainer
-from tui_gen.vocab import Vocab
+from tui_gen.cli import main as cli
+from tui_gen.core import events as ev
+from tui_gen.data.corpus import LineWindows, load_corpus, split_corpus, training_texts
+from tui_gen.data.vocab import Vocab
+from tui_gen.training.checkpoint import load_checkpoint, read_meta
+from tui_gen.training.distributed import World, strip_nproc, world_from_env
+from tui_gen.training.trainer import Trainer
 
 TINY_MODEL = ["--hidden", "16,16", "--seq-len", "16", "--batch-size", "8", "--embedding", "8", "--threads", "1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "COLUMNS": "120"}
@@ -46,11 +46,11 @@ STEPS = 18
 # trains both framings and writes rank 0's per-step training loss and its last step's gradient.
 RANK_SCRIPT = r"""
 import json, sys
-from tui_gen import events as ev
-from tui_gen.config import TrainConfig
-from tui_gen.corpus import load_corpus
-from tui_gen.distributed import exit_process, finish, start, world_from_env
-from tui_gen.train import Trainer
+from tui_gen.core import events as ev
+from tui_gen.core.config import TrainConfig
+from tui_gen.data.corpus import load_corpus
+from tui_gen.training.distributed import exit_process, finish, start, world_from_env
+from tui_gen.training.trainer import Trainer
 
 spec = json.loads(sys.argv[1])
 world = world_from_env()
@@ -156,7 +156,7 @@ def test_a_two_process_checkpoint_is_an_ordinary_checkpoint(two_process_run, cor
     assert meta["world_size"] == 2 and meta["step"] == STEPS
     assert sorted(p.name for p in run_dir.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
     # rank 0 alone writes the metrics log: one start, one finish, the global batch's characters
-    from tui_gen.metrics_log import read_log
+    from tui_gen.runs.metrics_log import read_log
 
     logged, skipped = read_log(run_dir / "metrics.jsonl")
     starts = [x for e, x in logged if isinstance(e, ev.Started)]
@@ -307,7 +307,7 @@ BUSY_AT_EXIT_SCRIPT = r"""
 import sys, threading
 import torch
 import torch.distributed as dist
-from tui_gen.distributed import exit_process, start, world_from_env
+from tui_gen.training.distributed import exit_process, start, world_from_env
 
 start(world_from_env())
 started = threading.Event()
@@ -323,7 +323,7 @@ print("leaving", flush=True)
 if sys.argv[1] == "exit_process":
     exit_process(7)
 if sys.argv[1] == "uncaught":
-    from tui_gen import cli
+    from tui_gen.cli import main as cli
 
     def a_command_that_fails(argv):
         raise RuntimeError("the command failed after joining")
@@ -359,13 +359,13 @@ def test_the_world_comes_from_torchruns_environment():
     w = world_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})
     assert (w.rank, w.size, w.local_rank, w.local_size, w.is_main) == (3, 4, 1, 2, False)
     assert world_from_env({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}).distributed  # DDP on one GPU too
-    from tui_gen.errors import ConfigError
+    from tui_gen.core.errors import ConfigError
     with pytest.raises(ConfigError, match="start it with torchrun"):
         world_from_env({"RANK": "2", "WORLD_SIZE": "2"})
 
 
 def test_shares_are_disjoint_cover_the_batch_and_never_empty():
-    from tui_gen.corpus import Batch
+    from tui_gen.data.corpus import Batch
 
     for n in (1, 2, 5, 8, 13):
         ids = torch.arange(n)[:, None].expand(n, 4)

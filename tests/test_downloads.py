@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from support.data import REPO
-from tui_gen import datasets
-from tui_gen.errors import DownloadError
+from tui_gen.core.errors import DownloadError
+from tui_gen.data import sources as datasets
 
 TWEETS = datasets.BUILTINS["trump-tweets"]
 CONTROLS = {chr(c) for c in range(0x20) if c != 0x0A} | {"\x7f"} | {chr(c) for c in range(0x80, 0xA0)}
@@ -181,7 +181,7 @@ def test_sigterm_during_data_get_leaves_no_part(serve, tmp_path):
 
 
 def test_terminating_the_training_process_mid_download_leaves_no_part(serve, tmp_path):
-    from tui_gen import worker as wk
+    from tui_gen.process import parent as wk
 
     # Headers that never end: no data, so the child never gets to read "stop" (it does between chunks);
     # only SIGTERM ends it.

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tui_gen.cli import main
-from tui_gen.evaluate import CHUNK_TOKENS
-from tui_gen.model import CharRNN
-from tui_gen.train import Trainer
+from tui_gen.cli.main import main
+from tui_gen.model.evaluate import CHUNK_TOKENS
+from tui_gen.model.network import CharRNN
+from tui_gen.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, lines_corpus_text) -> Path:
     from support.data import tiny_config_value
-    from tui_gen.corpus import CorpusText
+    from tui_gen.data.corpus import CorpusText
 
     d = tmp_path_factory.mktemp("eval")
     corpus = CorpusText(name="tiny", text=lines_corpus_text, framing="lines", end_marker="_E_")

@@ -1,4 +1,4 @@
-"""Every file tui-gen opens, writes or renames goes through its file helpers (tui_gen.files for what comes
+"""Every file tui-gen opens, writes or renames goes through its file helpers (tui_gen.core.files for what comes
 from outside, atomic and run_folder for what it writes itself), or says on its line why not.
 
 The audit reads tui_gen/'s source as Python (ast for the calls, tokenize for the comments), so a word
@@ -18,7 +18,7 @@ from support.data import REPO
 
 PACKAGE = REPO / "tui_gen"
 # The modules whose job is opening and writing files: everything else calls them.
-HELPERS = {"files.py", "atomic.py", "run_folder.py"}
+HELPERS = {"core/files.py", "core/atomic.py", "runs/folder.py"}
 # Openers defined by those modules, called as Class.open(...): a call of the helper, not a direct open.
 HELPER_OPENERS = {"RunFolder"}
 # Calls that open, write, read or rename a file by name.
@@ -82,9 +82,9 @@ def test_the_audit_sees_calls_not_words(tmp_path):
 def test_every_file_access_goes_through_the_helpers_or_says_why():
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.parent == PACKAGE and path.name in HELPERS:
+        if path.relative_to(PACKAGE).as_posix() in HELPERS:
             continue
         found += [f"{path.relative_to(REPO)}:{line}: {name}: {text}" for line, name, text in direct_file_access(path)]
-    assert not found, ("open files from outside with tui_gen.files (open_regular, write_output), write your own "
+    assert not found, ("open files from outside with tui_gen.core.files (open_regular, write_output), write your own "
                        "through atomic / run_folder, or add `# file-access: <reason>` to the line:\n"
                        + "\n".join(found))

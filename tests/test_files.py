@@ -1,4 +1,4 @@
-"""tui_gen.files: every file from outside is opened without ever waiting on a FIFO, and only a regular
+"""tui_gen.core.files: every file from outside is opened without ever waiting on a FIFO, and only a regular
 file is read or replaced. The gate itself, then each reader and writer that goes through it.
 
 A test that calls a reader in this process runs it through `returns`: on code that would block in
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from support.processes import run_cli
-from tui_gen import files
-from tui_gen.errors import CheckpointError, CorpusError
-from tui_gen.files import NotRegularFile, check_output_path, open_regular, write_output
+from tui_gen.core import files
+from tui_gen.core.errors import CheckpointError, CorpusError
+from tui_gen.core.files import NotRegularFile, check_output_path, open_regular, write_output
 
 DEADLINE = 30.0  # how long a call that should return at once may take before it is said to block
 
@@ -157,8 +157,8 @@ def test_a_fifo_made_at_the_output_path_during_the_write_is_not_replaced(tmp_pat
 # ---- the readers ------------------------------------------------------------------------------------
 
 def test_a_fifo_as_a_corpus_is_a_clear_error(tmp_path, fifo):
-    from tui_gen.corpus import load_corpus
-    from tui_gen.corpus_preview import preview_corpus
+    from tui_gen.data.corpus import load_corpus
+    from tui_gen.data.preview import preview_corpus
 
     with pytest.raises(CorpusError, match=r"is a FIFO \(named pipe\), not a regular file"):
         returns(load_corpus, fifo, None, None, tmp_path / "data", fifo=fifo)
@@ -167,8 +167,8 @@ def test_a_fifo_as_a_corpus_is_a_clear_error(tmp_path, fifo):
 
 
 def test_a_fifo_as_a_checkpoint_is_a_clear_error(fifo):
-    from tui_gen.checkpoint import load_checkpoint
-    from tui_gen.checkpoint_header import read_header
+    from tui_gen.runs.header import read_header
+    from tui_gen.training.checkpoint import load_checkpoint
 
     for reader in (read_header, load_checkpoint):
         with pytest.raises(CheckpointError, match="FIFO"):
@@ -176,15 +176,15 @@ def test_a_fifo_as_a_checkpoint_is_a_clear_error(fifo):
 
 
 def test_a_fifo_as_a_text_to_score_is_a_clear_error(fifo):
-    from tui_gen.lens_cli import read_text
+    from tui_gen.cli.lens import read_text
 
     with pytest.raises(CorpusError, match=r"FIFO.*- to read standard input"):
         returns(read_text, str(fifo), None, fifo=fifo)
 
 
 def test_a_fifo_as_a_metrics_log_is_read_as_nothing_and_said(tmp_path):
-    from tui_gen.metrics_log import MetricsReader
-    from tui_gen.runs import open_curves
+    from tui_gen.runs.listing import open_curves
+    from tui_gen.runs.metrics_log import MetricsReader
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -197,9 +197,9 @@ def test_a_fifo_as_a_metrics_log_is_read_as_nothing_and_said(tmp_path):
 
 
 def test_a_watched_fifo_log_is_a_notice_until_a_file_replaces_it(tmp_path):
-    from tui_gen import events as ev
-    from tui_gen.metrics_log import encode
-    from tui_gen.watch import RunWatcher
+    from tui_gen.core import events as ev
+    from tui_gen.runs.metrics_log import encode
+    from tui_gen.runs.watch import RunWatcher
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -218,7 +218,7 @@ def test_a_watched_fifo_log_is_a_notice_until_a_file_replaces_it(tmp_path):
 
 
 def test_watching_a_file_says_it_is_a_file_not_that_it_does_not_exist(tmp_path):
-    from tui_gen.watch import RunWatcher
+    from tui_gen.runs.watch import RunWatcher
 
     log = tmp_path / "metrics.jsonl"
     log.write_text("")
@@ -244,7 +244,7 @@ def test_the_build_lock_leaves_no_file_and_a_waiter_on_a_removed_one_takes_the_n
     go; C makes a new one and locks it. B's lock on the removed file must not let it in beside C."""
     import fcntl
 
-    from tui_gen.corpus_cache import _build_lock
+    from tui_gen.data.cache import _build_lock
 
     path = tmp_path / ".c-1234.lock"
     real_flock = fcntl.flock

@@ -13,8 +13,8 @@ import textwrap
 import pytest
 
 from support.data import TWEETS
-from tui_gen.corpus import FRAMING_SAMPLE_CHARS, explain_framing, guess_framing, load_corpus
-from tui_gen.datasets import open_corpus
+from tui_gen.data.corpus import FRAMING_SAMPLE_CHARS, explain_framing, guess_framing, load_corpus
+from tui_gen.data.sources import open_corpus
 
 WORDS = ("the a of and to in was it that he she they with for on at by from as his her river lamp "
          "morning garden letter window road house old small quiet long evening voice door field town "

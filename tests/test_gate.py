@@ -1,4 +1,4 @@
-"""The gate for values from outside (tui_gen.gate): whole documents, typed text, decoded values."""
+"""The gate for values from outside (tui_gen.core.gate): whole documents, typed text, decoded values."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from enum import Enum
 
 import pytest
 
-from tui_gen import gate
-from tui_gen.gate import OutsideValueError
+from tui_gen.core import gate
+from tui_gen.core.gate import OutsideValueError
 
 # ---- load_json -------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Properties of the gate (tui_gen.gate) over everything tui-gen reads from outside: every metrics-log
+"""Properties of the gate (tui_gen.core.gate) over everything tui-gen reads from outside: every metrics-log
 field (from the event dataclasses), every checkpoint-header figure, every TUI_GEN_OVERRIDES setting
 (from TrainConfig's fields) and the budget dialog's text, each fed extreme numbers, wrong types and
 deep nesting. Nothing escapes but the documented error, and nothing comes back raw: a figure that is
@@ -14,13 +14,14 @@ from dataclasses import fields
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui_gen import events as ev
-from tui_gen import gate, runs
 from tui_gen.app.options import parse_overrides
-from tui_gen.budget import parse_budget
-from tui_gen.config import TrainConfig
-from tui_gen.errors import ConfigError
-from tui_gen.metrics_log import EVENT_OF, decode
+from tui_gen.core import events as ev
+from tui_gen.core import gate
+from tui_gen.core.budget import parse_budget
+from tui_gen.core.config import TrainConfig
+from tui_gen.core.errors import ConfigError
+from tui_gen.runs import listing as runs
+from tui_gen.runs.metrics_log import EVENT_OF, decode
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -119,7 +120,7 @@ def test_every_header_figure_is_a_figure_or_a_problem(tmp_path_factory, key, raw
 @SETTINGS
 @given(key=st.sampled_from([f.name for f in fields(TrainConfig)]), raw=EXTREME)
 def test_every_override_is_a_configuration_or_one_config_error(key, raw):
-    from tui_gen.runsetup import RunRequest, new_run_config
+    from tui_gen.training.setup import RunRequest, new_run_config
 
     try:
         settings = parse_overrides(f'{{"{key}": {raw}}}')

@@ -9,13 +9,13 @@ import random
 import pytest
 import torch
 
-from tui_gen import evaluate as evaluate_mod
-from tui_gen import sample as sample_mod
-from tui_gen.corpus import validation_batches
-from tui_gen.evaluate import score_batches, time_chunk
-from tui_gen.model import CharRNN, ModelConfig, masked_nll, state_tensors
-from tui_gen.sample import encode_seed, prime
-from tui_gen.vocab import Vocab
+from tui_gen.data.corpus import validation_batches
+from tui_gen.data.vocab import Vocab
+from tui_gen.model import evaluate as evaluate_mod
+from tui_gen.model import sample as sample_mod
+from tui_gen.model.evaluate import score_batches, time_chunk
+from tui_gen.model.network import CharRNN, ModelConfig, masked_nll, state_tensors
+from tui_gen.model.sample import encode_seed, prime
 
 CELLS = ["gru", "lstm", "rnn"]
 

@@ -1,4 +1,4 @@
-"""The metrics log every run folder gets (tui_gen.metrics_log): what the trainer writes, and the reader
+"""The metrics log every run folder gets (tui_gen.runs.metrics_log): what the trainer writes, and the reader
 that tails it, whatever state the file is in."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 
 from support.data import TINY_FLAGS, tiny_text
 from support.processes import child_env
-from tui_gen import events as ev
-from tui_gen.metrics_log import (
+from tui_gen.core import events as ev
+from tui_gen.runs.metrics_log import (
     FILE_NAME,
     MAX_LINE_BYTES,
     MetricsReader,

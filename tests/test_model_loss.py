@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from tui_gen.config import TrainConfig
-from tui_gen.corpus import LineWindows, frame_line, load_corpus, split_corpus, training_texts
-from tui_gen.model import CharRNN, ModelConfig, masked_nll
-from tui_gen.vocab import PAD, UNK, Vocab
+from tui_gen.core.config import TrainConfig
+from tui_gen.data.corpus import LineWindows, frame_line, load_corpus, split_corpus, training_texts
+from tui_gen.data.vocab import PAD, UNK, Vocab
+from tui_gen.model.network import CharRNN, ModelConfig, masked_nll
 
 V = 20
 

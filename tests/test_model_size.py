@@ -1,11 +1,11 @@
-"""The new-run form's parameter count (tui_gen.model_size, no torch) is the real model's."""
+"""The new-run form's parameter count (tui_gen.core.model_size, no torch) is the real model's."""
 
 from __future__ import annotations
 
 import pytest
 
-from tui_gen.model import CELLS, CharRNN, ModelConfig, count_parameters
-from tui_gen.model_size import GATES, parameter_count
+from tui_gen.core.model_size import GATES, parameter_count
+from tui_gen.model.network import CELLS, CharRNN, ModelConfig, count_parameters
 
 
 @pytest.mark.parametrize("vocab, hidden, cell, embedding", [

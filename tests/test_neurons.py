@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from support.processes import run_main
-from tui_gen.corpus import CorpusText
-from tui_gen.model import CharRNN, ModelConfig
-from tui_gen.neurons import collect_activations, correlations, explore, features, rank_units
-from tui_gen.train import Trainer
-from tui_gen.vocab import Vocab
+from tui_gen.data.corpus import CorpusText
+from tui_gen.data.vocab import Vocab
+from tui_gen.model.network import CharRNN, ModelConfig
+from tui_gen.model.neurons import collect_activations, correlations, explore, features, rank_units
+from tui_gen.training.trainer import Trainer
 
 WORDS = ["great", "people", "news", "win", "big", "jobs", "fake", "the", "we", "will"]
 
@@ -56,7 +56,7 @@ def inside_of(f, name, text):
 
 
 def test_a_bad_regular_expression_is_a_clear_error():
-    from tui_gen.errors import ConfigError
+    from tui_gen.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="not valid"):
         features("abc", "lines", {"bad": "("})
@@ -125,7 +125,7 @@ def quotes_run(tmp_path_factory):
 
 
 def test_a_small_model_trained_on_quotes_has_a_quote_unit(quotes_run, tmp_path, capsys):
-    from tui_gen.checkpoint import load_checkpoint
+    from tui_gen.training.checkpoint import load_checkpoint
 
     held = tmp_path / "held.txt"
     held.write_text(quotes_text(60, 99), encoding="utf-8")
@@ -171,7 +171,7 @@ def test_cli_refuses_a_catastrophic_regex_and_5000_nested_parentheses(quotes_run
 
 
 def test_features_compiles_a_pattern_through_the_one_check():
-    from tui_gen.errors import ConfigError
+    from tui_gen.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="nested too deep"):
         features("aaa", "lines", {"deep": "(" * 5000 + "a" + ")" * 5000})

@@ -1,5 +1,5 @@
 """Issue 20, one gate for every value from outside: each hole that let a value through, shown at the
-lowest level where it did harm. Each of these failed before tui_gen.gate (see the items' numbers)."""
+lowest level where it did harm. Each of these failed before tui_gen.core.gate (see the items' numbers)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tui_gen import events as ev
-from tui_gen import gate, runs
-from tui_gen.budget import parse_budget
-from tui_gen.config import FLAG_NAMES, NO_FLAG, TrainConfig, setting_name
-from tui_gen.errors import CheckpointError, ConfigError
-from tui_gen.metrics_log import FILE_NAME, decode, encode
+from tui_gen.core import events as ev
+from tui_gen.core import gate
+from tui_gen.core.budget import parse_budget
+from tui_gen.core.config import FLAG_NAMES, NO_FLAG, TrainConfig, setting_name
+from tui_gen.core.errors import CheckpointError, ConfigError
+from tui_gen.runs import listing as runs
+from tui_gen.runs.metrics_log import FILE_NAME, decode, encode
 
 HUGE = "1" + "0" * 400  # a whole number float() cannot hold (OverflowError)
 
@@ -71,7 +72,7 @@ def header_file(path: Path, meta_text: str) -> Path:
 
 @pytest.mark.parametrize("raw", [HUGE, "NaN", "1e999"], ids=["401-digits", "NaN", "1e999"])
 def test_5_a_checkpoint_header_with_a_number_no_float_holds_is_refused_in_one_line(tmp_path, raw):
-    from tui_gen.checkpoint_header import read_header
+    from tui_gen.runs.header import read_header
 
     run = tmp_path / "run"
     run.mkdir()
@@ -92,7 +93,7 @@ def test_5_and_6_a_header_figure_out_of_range_is_not_shown(tmp_path):
 
 def test_5_the_open_dialogs_rows_and_the_playground_label_hold_only_figures(tmp_path):
     from tui_gen.app.playground_model import PlaygroundModel
-    from tui_gen.checkpoint import Checkpoint, list_runs
+    from tui_gen.training.checkpoint import Checkpoint, list_runs
 
     run = tmp_path / "run"
     run.mkdir()
@@ -163,7 +164,7 @@ def test_11_every_setting_has_an_upper_bound(key):
 def test_11_messages_name_flags_that_exist():
     from dataclasses import fields, replace
 
-    from tui_gen.cli import build_parser
+    from tui_gen.cli.main import build_parser
 
     parser = build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]
@@ -192,13 +193,13 @@ def test_11_overrides_with_a_huge_number_are_one_line():
                                          (" 5 ", 5), ("0", 0), ("19", 19)],
                          ids=lambda v: repr(v) if len(str(v)) < 20 else f"{len(v)} characters")
 def test_11_training_niceness_takes_only_ascii_digits_in_range(value, nice):
-    from tui_gen.training_process import NICENESS_ENV, training_niceness
+    from tui_gen.process.child import NICENESS_ENV, training_niceness
 
     assert training_niceness({NICENESS_ENV: value}) == nice
 
 
 def test_11_distributed_ranks_take_only_ascii_digits():
-    from tui_gen.distributed import world_from_env
+    from tui_gen.training.distributed import world_from_env
 
     for bad in ("٣", "9" * 5000):
         with pytest.raises(ConfigError, match="not a valid one"):
@@ -220,7 +221,7 @@ def test_11_a_huge_flag_is_refused_before_any_run_folder(tmp_path, capsys, monke
 
 def test_14_a_model_past_the_load_limit_is_refused_before_any_run_folder(tmp_path, capsys, monkeypatch):
     from support.processes import run_main
-    from tui_gen.checkpoint_header import MAX_PARAMETERS
+    from tui_gen.core.model_size import MAX_PARAMETERS
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "c.txt").write_text("hello world\n" * 100)
@@ -234,8 +235,8 @@ def test_14_a_model_past_the_load_limit_is_refused_before_any_run_folder(tmp_pat
 def test_train_chars_counts_characters_not_window_positions():
     from collections import Counter
 
-    from tui_gen.corpus import LineWindows
-    from tui_gen.vocab import Vocab
+    from tui_gen.data.corpus import LineWindows
+    from tui_gen.data.vocab import Vocab
 
     lines = ["a line of some forty characters, give or take"] * 31  # 1,426 characters with their newlines
     text = "\n".join(lines) + "\n"
@@ -255,10 +256,9 @@ def test_14_a_model_past_the_load_limit_with_this_corpus_vocabulary_is_refused_b
     from collections import Counter
 
     from support.processes import run_main
-    from tui_gen.checkpoint_header import MAX_PARAMETERS
-    from tui_gen.config import MIN_VOCAB
-    from tui_gen.model_size import parameter_count
-    from tui_gen.vocab import Vocab
+    from tui_gen.core.config import MIN_VOCAB
+    from tui_gen.core.model_size import MAX_PARAMETERS, parameter_count
+    from tui_gen.data.vocab import Vocab
 
     monkeypatch.chdir(tmp_path)
     text = "".join(chr(c) for c in range(ord("!"), ord("~"))) * 4 + "\n"  # 93 kinds of characters

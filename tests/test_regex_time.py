@@ -1,11 +1,11 @@
-"""tui_gen.regex_time: a user's regex measured in a child process, so a catastrophic one costs a
+"""tui_gen.core.regex_time: a user's regex measured in a child process, so a catastrophic one costs a
 timeout instead of a frozen process."""
 
 from __future__ import annotations
 
 import pytest
 
-from tui_gen.regex_time import match_seconds
+from tui_gen.core.regex_time import match_seconds
 
 
 def test_a_quick_pattern_is_timed_over_any_text():
@@ -26,8 +26,8 @@ def test_a_bad_pattern_says_why():
 def test_check_regex_refuses_a_slow_pattern_with_the_reason_in_bounded_time():
     import time
 
-    from tui_gen.errors import ConfigError
-    from tui_gen.regex_time import check_regex
+    from tui_gen.core.errors import ConfigError
+    from tui_gen.core.regex_time import check_regex
 
     t0 = time.monotonic()
     with pytest.raises(ConfigError, match=r"'\(a\+\)\+\$' takes over 1 s over this text .*simplify it"):
@@ -42,8 +42,8 @@ def test_check_regex_refuses_a_slow_pattern_with_the_reason_in_bounded_time():
     ("([a", "unterminated character set"),
 ], ids=["5000 nested groups", "a huge repeat count", "an open set"])
 def test_check_regex_says_why_a_pattern_does_not_compile(pattern, reason):
-    from tui_gen.errors import ConfigError
-    from tui_gen.regex_time import check_regex
+    from tui_gen.core.errors import ConfigError
+    from tui_gen.core.regex_time import check_regex
 
     with pytest.raises(ConfigError, match=reason) as e:
         check_regex(pattern, "aaa")
@@ -51,8 +51,8 @@ def test_check_regex_says_why_a_pattern_does_not_compile(pattern, reason):
 
 
 def test_a_pattern_that_cannot_be_timed_is_refused(monkeypatch):
-    from tui_gen import regex_time
-    from tui_gen.errors import ConfigError
+    from tui_gen.core import regex_time
+    from tui_gen.core.errors import ConfigError
 
     def no_child(*args, **kwargs):
         raise OSError(11, "Resource temporarily unavailable")

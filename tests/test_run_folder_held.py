@@ -1,4 +1,4 @@
-"""The run folder a trainer holds (tui_gen.run_folder, issue 20): whatever the user does to its path
+"""The run folder a trainer holds (tui_gen.runs.folder, issue 20): whatever the user does to its path
 while a run trains, the run writes only into the folder it locked, and says so when the path stops
 naming it.
 
@@ -27,12 +27,12 @@ import pytest
 
 from support.data import TINY_FLAGS, tiny_text
 from support.processes import child_env
-from tui_gen import events as ev
-from tui_gen.checkpoint import read_meta
-from tui_gen.errors import CheckpointError, RunFolderError
-from tui_gen.events import FinishReason
-from tui_gen.metrics_log import read_log
-from tui_gen.runsetup import RunRequest, prepare_run
+from tui_gen.core import events as ev
+from tui_gen.core.errors import CheckpointError, RunFolderError
+from tui_gen.core.events import FinishReason
+from tui_gen.runs.metrics_log import read_log
+from tui_gen.training.checkpoint import read_meta
+from tui_gen.training.setup import RunRequest, prepare_run
 
 TINY = {"hidden_sizes": [16], "seq_len": 16, "overlap": 4, "batch_size": 8, "eval_every": 5, "threads": 1,
         "embedding_dim": 8, "sample_length": 8, "warmup_steps": 1, "device": "cpu"}
@@ -178,7 +178,7 @@ def test_the_cli_says_when_its_run_folder_goes_and_stops(tmp_path, what):
 
 
 def test_the_apps_training_process_says_when_its_run_folder_is_deleted(tmp_path):
-    from tui_gen.worker import TrainingWorker, WorkerSpec
+    from tui_gen.process.parent import TrainingWorker, WorkerSpec
 
     corpus = tmp_path / "c.txt"
     corpus.write_text(tiny_text(200), encoding="utf-8")
@@ -266,7 +266,7 @@ def test_a_folder_holding_only_a_runs_log_is_a_run(corpus, tmp_path):
 def test_overwrite_that_cannot_start_leaves_the_old_run_whole(corpus, tmp_path):
     """--overwrite replaces the run once the new one is built: a corpus that cannot be read (here, a
     missing one) leaves the old checkpoints and log as they were."""
-    from tui_gen.errors import CorpusError
+    from tui_gen.core.errors import CorpusError
 
     run = tmp_path / "run"
     list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=4, out=str(run))).trainer.run())

@@ -1,4 +1,4 @@
-"""tui_gen.runs: the listing of every run under a models folder, and a run's bounded curves."""
+"""tui_gen.runs.listing: the listing of every run under a models folder, and a run's bounded curves."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import os
 import pytest
 
 from support.runs import corrupt_run, train_run
-from tui_gen import events as ev
-from tui_gen import runs
-from tui_gen.checkpoint_header import read_meta
-from tui_gen.errors import RunFolderError
-from tui_gen.metrics_log import read_log
+from tui_gen.core import events as ev
+from tui_gen.core.errors import RunFolderError
+from tui_gen.runs import listing as runs
+from tui_gen.runs.header import read_meta
+from tui_gen.runs.metrics_log import read_log
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def start_line(step=0, corpus="book.txt", **extra) -> str:
 # ---- the listing -------------------------------------------------------------------------------------
 
 def test_lists_real_runs_with_their_figures(models):
-    from tui_gen.model_size import parameter_count
+    from tui_gen.core.model_size import parameter_count
 
     rows = by_name(runs.list_runs(models))
     assert set(rows) == {"gru-run", "lstm-run"}
@@ -74,7 +74,7 @@ def test_lists_real_runs_with_their_figures(models):
 
 
 def test_a_run_being_trained_is_marked(models):
-    from tui_gen.runlock import lock_run_folder
+    from tui_gen.runs.lock import lock_run_folder
 
     lock = lock_run_folder(models / "gru-run")
     try:

@@ -1,4 +1,4 @@
-"""The shared run set-up (tui_gen.runsetup): no run is silently lost, and resumes keep what they must.
+"""The shared run set-up (tui_gen.training.setup): no run is silently lost, and resumes keep what they must.
 
 Each test here failed on the code before the set-up was shared (issue 11, "runs that are silently lost").
 """
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tui_gen import events as ev
-from tui_gen.checkpoint import read_meta
-from tui_gen.cli import main
-from tui_gen.errors import ConfigError, RunFolderError
-from tui_gen.runsetup import RunRequest, claim_run_folder, new_run_config, prepare_run, resume_target
+from tui_gen.cli.main import main
+from tui_gen.core import events as ev
+from tui_gen.core.errors import ConfigError, RunFolderError
+from tui_gen.training.checkpoint import read_meta
+from tui_gen.training.setup import RunRequest, claim_run_folder, new_run_config, prepare_run, resume_target
 
 TINY = {"hidden_sizes": [16], "seq_len": 16, "overlap": 4, "batch_size": 8, "eval_every": 5, "threads": 1,
         "embedding_dim": 8, "sample_length": 8, "warmup_steps": 1, "device": "cpu"}
@@ -63,7 +63,7 @@ def test_out_on_an_existing_run_is_refused_unless_overwrite(corpus, tmp_path):
 
 
 def test_default_run_folders_started_in_the_same_second_are_distinct(corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr("tui_gen.runsetup.default_run_name", lambda ref: "c-20260101-000000")
+    monkeypatch.setattr("tui_gen.training.setup.default_run_name", lambda ref: "c-20260101-000000")
     request = RunRequest(corpus=str(corpus), settings=TINY, steps=1, models_dir=str(tmp_path / "models"))
     dirs = [prepare_run(request).trainer.run_dir for _ in range(2)]
     assert dirs[0] != dirs[1] and all(d.is_dir() for d in dirs)
@@ -195,7 +195,7 @@ def test_a_resume_on_the_same_corpus_does_not_warn_about_the_vocabulary(corpus, 
 
 
 def test_a_default_run_folder_name_holds_no_escape_or_markup():
-    from tui_gen.runsetup import default_run_name
+    from tui_gen.training.setup import default_run_name
 
     name = default_run_name("/data/evil\x1b]2;PWNED\x07[reverse] book.txt")
     assert name.startswith("evil-2-PWNED-reverse-book-") and all(c.isalnum() or c in "-_." for c in name), name
@@ -206,7 +206,7 @@ def test_the_cli_and_the_app_make_the_same_configuration_from_the_same_flags():
     """One definition of the flags (cli.add_run_flags), one set-up (runsetup): `train` and `launch`
     given the same flags start the same run."""
     from tui_gen.app.options import LaunchOptions
-    from tui_gen.cli import build_parser, run_request
+    from tui_gen.cli.main import build_parser, run_request
 
     flags = ["--cell", "lstm", "--hidden", "32,32", "--framing", "stream", "--lr", "0.01", "--batch-size", "16",
              "--schedule", "constant", "--embedding", "0", "--dropout", "0.1", "--seq-len", "40", "--seed", "7",
@@ -223,7 +223,7 @@ def test_the_cli_and_the_app_make_the_same_configuration_from_the_same_flags():
 
 def test_launch_flags_win_over_the_overrides_variable():
     from tui_gen.app.options import LaunchOptions
-    from tui_gen.cli import build_parser
+    from tui_gen.cli.main import build_parser
 
     args = build_parser().parse_args(["launch", "--hidden", "64", "--lr", "0.002"])
     options = LaunchOptions.from_args(args, environ={"TUI_GEN_OVERRIDES": '{"hidden_sizes": [8], "eval_every": 5}'})
@@ -248,7 +248,7 @@ def test_a_second_trainer_on_a_run_folder_is_refused_until_the_first_is_done(fin
 
 
 def test_readers_never_need_the_lock(finished_run):
-    from tui_gen.checkpoint import load_checkpoint
+    from tui_gen.training.checkpoint import load_checkpoint
 
     held = prepare_run(RunRequest(resume=str(finished_run), steps=1)).trainer  # noqa: F841 - holds the lock
     assert load_checkpoint(finished_run).step == 10
@@ -259,7 +259,7 @@ def test_readers_never_need_the_lock(finished_run):
 def test_who_trains_a_folder_is_seen_without_taking_its_lock(finished_run):
     import os
 
-    from tui_gen.runlock import folder_holder
+    from tui_gen.runs.lock import folder_holder
 
     assert folder_holder(finished_run) is None
     held = prepare_run(RunRequest(resume=str(finished_run), steps=1)).trainer
@@ -283,7 +283,7 @@ def test_one_early_evaluation_comes_at_first_eval(corpus, tmp_path):
 # ---- per-setting problems, for the app's new-run form ------------------------------------------------
 
 def test_setting_problems_names_each_refused_setting_with_the_clis_message():
-    from tui_gen.runsetup import setting_problems
+    from tui_gen.training.setup import setting_problems
 
     request = RunRequest(settings={"hidden_sizes": [0], "lr": -1.0, "cell": "lstm", "dropout": 0.1}, steps=0)
     problems = setting_problems(request)
@@ -297,7 +297,7 @@ def test_setting_problems_names_each_refused_setting_with_the_clis_message():
 
 
 def test_setting_problems_reports_a_refused_combination_and_a_bad_preset():
-    from tui_gen.runsetup import setting_problems
+    from tui_gen.training.setup import setting_problems
 
     both = setting_problems(RunRequest(settings={"seq_len": 10, "overlap": 20}))
     assert list(both) == [""] and "--overlap" in both[""]

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from tui_gen.errors import ConfigError, VocabularyError
-from tui_gen.model import CharRNN, ModelConfig
-from tui_gen.sample import Generator, SamplingSettings, encode_seed, next_char_probs, prime, sample_many
-from tui_gen.vocab import PAD, UNK, Vocab
+from tui_gen.core.errors import ConfigError, VocabularyError
+from tui_gen.data.vocab import PAD, UNK, Vocab
+from tui_gen.model.network import CharRNN, ModelConfig
+from tui_gen.model.sample import Generator, SamplingSettings, encode_seed, next_char_probs, prime, sample_many
 
 # Logits over PAD, UNK and 8 real characters.
 LOGITS = torch.tensor([0.0, 0.0, 2.0, 1.0, 0.5, 0.0, -0.5, -1.0, 1.5, 0.3])
@@ -284,7 +284,7 @@ def test_sample_many_matches_shapes_and_stops():
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_non_finite_scores_are_a_clear_error_not_a_torch_crash(bad):
-    from tui_gen.errors import TuiGenError
+    from tui_gen.core.errors import TuiGenError
 
     logits = LOGITS.clone()
     logits[4] = bad

@@ -17,17 +17,17 @@ import pytest
 import torch
 
 from support.processes import run_main
-from tui_gen import score as score_module
-from tui_gen.checkpoint import load_checkpoint
-from tui_gen.corpus import CorpusText, validation_batches
-from tui_gen.evaluate import score_batches
-from tui_gen.lens_cli import _coloured
-from tui_gen.model import CharRNN, ModelConfig, state_tensors
-from tui_gen.sample import Generator, SamplingSettings
-from tui_gen.score import TextScorer, score_text
-from tui_gen.sweep import samples, sweep
-from tui_gen.train import Trainer
-from tui_gen.vocab import Vocab
+from tui_gen.cli.lens import _coloured
+from tui_gen.data.corpus import CorpusText, validation_batches
+from tui_gen.data.vocab import Vocab
+from tui_gen.model import score as score_module
+from tui_gen.model.evaluate import score_batches
+from tui_gen.model.network import CharRNN, ModelConfig, state_tensors
+from tui_gen.model.sample import Generator, SamplingSettings
+from tui_gen.model.score import TextScorer, score_text
+from tui_gen.model.sweep import samples, sweep
+from tui_gen.training.checkpoint import load_checkpoint
+from tui_gen.training.trainer import Trainer
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -207,7 +207,7 @@ def test_an_html_output_that_is_a_fifo_or_a_socket_is_refused_before_any_work(ru
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(tmp_path / "sock.html"))
     loads = []
-    monkeypatch.setattr("tui_gen.lens_cli._load", lambda args: loads.append(args))
+    monkeypatch.setattr("tui_gen.cli.lens._load", lambda args: loads.append(args))
     try:
         for name, what in (("pipe.html", "a FIFO (named pipe)"), ("sock.html", "a socket")):
             r = run_main(["score", run, "--text", "hi", "--html", tmp_path / name], capsys)
@@ -266,7 +266,7 @@ def test_forcing_candidate_k_at_position_i(ck, i, k):
 
 
 def test_a_branch_on_a_character_the_model_cannot_write_is_refused(ck):
-    from tui_gen.errors import VocabularyError
+    from tui_gen.core.errors import VocabularyError
 
     gen = Generator(ck.model, ck.vocab, ck.framing)
     with pytest.raises(VocabularyError, match="not in its vocabulary"):
@@ -303,7 +303,7 @@ def test_n_samples_at_once_differ_and_repeat_with_a_seed(ck):
 
 
 def test_a_sweep_refuses_bad_temperatures(ck):
-    from tui_gen.errors import ConfigError
+    from tui_gen.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         sweep(ck.model, ck.vocab, ck.framing, "I", [0.5, -1], 10)

@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from tui_gen import events as ev
-from tui_gen.checkpoint import load_checkpoint, read_meta
-from tui_gen.config import TrainConfig
-from tui_gen.corpus import CorpusText, load_corpus
-from tui_gen.train import Trainer, resume_config
+from tui_gen.core import events as ev
+from tui_gen.core.config import TrainConfig
+from tui_gen.data.corpus import CorpusText, load_corpus
+from tui_gen.training.checkpoint import load_checkpoint, read_meta
+from tui_gen.training.trainer import Trainer, resume_config
 
 
 def run_all(trainer: Trainer) -> list:
@@ -218,9 +218,9 @@ def test_a_short_run_on_the_tweets_learns(tweets_path):
 def test_stop_before_the_first_step_is_reported_as_stopped_and_saves_last(tmp_path, tiny_corpus, tiny_config):
     """A stop that lands before any step (e.g. the app pauses then stops at once) is a stop, not a
     completed run, and still leaves a loadable `last`."""
-    from tui_gen import events as ev
-    from tui_gen.checkpoint import load_checkpoint
-    from tui_gen.train import Trainer
+    from tui_gen.core import events as ev
+    from tui_gen.training.checkpoint import load_checkpoint
+    from tui_gen.training.trainer import Trainer
 
     trainer = Trainer(tiny_corpus, tiny_config, run_dir=tmp_path / "run")
     events = trainer.run()

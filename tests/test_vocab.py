@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui_gen.errors import CheckpointError
-from tui_gen.vocab import FIRST_CHAR_ID, PAD, UNK, UNK_CHAR, Vocab
+from tui_gen.core.errors import CheckpointError
+from tui_gen.data.vocab import FIRST_CHAR_ID, PAD, UNK, UNK_CHAR, Vocab
 
 CORPUS = "Hello, World! ありがとう 🎉\n@realDonaldTrump #MAGA _E_\t"
 VOCAB = Vocab.build([CORPUS])

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from tui_gen import events as ev
-from tui_gen.metrics_log import encode, log_path
-from tui_gen.runlock import lock_run_folder
-from tui_gen.watch import RunWatcher, newest_checkpoint
+from tui_gen.core import events as ev
+from tui_gen.runs.lock import lock_run_folder
+from tui_gen.runs.metrics_log import encode, log_path
+from tui_gen.runs.watch import RunWatcher, newest_checkpoint
 
 
 def started(step: int = 0) -> ev.Started:

@@ -12,16 +12,16 @@ import pytest
 
 from support.data import tiny_text
 from support.processes import gone
-from tui_gen import events as ev
-from tui_gen.budget import Budget
-from tui_gen.checkpoint import load_checkpoint
-from tui_gen.commands import Command, SetBudget
-from tui_gen.errors import CheckpointError, ConfigError
-from tui_gen.events import BudgetChanged, Exited, Failed, FinishReason, Paused, Progress, Resumed, Snapshot
-from tui_gen.runsetup import new_run_config
-from tui_gen.sample import Generator, SamplingSettings
-from tui_gen.snapshot import model_from_snapshot
-from tui_gen.worker import TrainingWorker, WorkerSpec, describe_exit
+from tui_gen.core import events as ev
+from tui_gen.core.budget import Budget
+from tui_gen.core.commands import Command, SetBudget
+from tui_gen.core.errors import CheckpointError, ConfigError
+from tui_gen.core.events import BudgetChanged, Exited, Failed, FinishReason, Paused, Progress, Resumed, Snapshot
+from tui_gen.model.sample import Generator, SamplingSettings
+from tui_gen.process.parent import TrainingWorker, WorkerSpec, describe_exit
+from tui_gen.training.checkpoint import load_checkpoint
+from tui_gen.training.setup import new_run_config
+from tui_gen.training.snapshot import model_from_snapshot
 
 TINY = dict(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, eval_every=50, sample_length=12,
             embedding_dim=8, device="cpu", warmup_steps=2)
@@ -341,7 +341,7 @@ def test_a_corrupt_snapshot_is_a_checkpoint_error():
 def test_the_training_process_runs_below_the_ui_with_every_core(start, monkeypatch):
     """It trains on all the cores (the UI kept one back before: 0.71x `tui-gen train`'s speed) at a lower
     priority, so the UI, at normal priority, gets a core whenever it needs one."""
-    from tui_gen.training_process import NICENESS_ENV, TRAINING_NICENESS, default_threads
+    from tui_gen.process.child import NICENESS_ENV, TRAINING_NICENESS, default_threads
 
     monkeypatch.delenv(NICENESS_ENV, raising=False)  # the default, not the tests' own (conftest.py)
     assert default_threads() == len(os.sched_getaffinity(0))
@@ -352,7 +352,7 @@ def test_the_training_process_runs_below_the_ui_with_every_core(start, monkeypat
 
 
 def test_the_training_priority_can_be_set_and_nonsense_keeps_the_default():
-    from tui_gen.training_process import NICENESS_ENV, TRAINING_NICENESS, training_niceness
+    from tui_gen.process.child import NICENESS_ENV, TRAINING_NICENESS, training_niceness
 
     assert training_niceness({}) == TRAINING_NICENESS == 10
     assert training_niceness({NICENESS_ENV: "0"}) == 0
@@ -366,8 +366,8 @@ def test_a_budget_set_while_training_counts_from_where_this_run_started(tmp_path
     resumed run they count from the checkpoint's step and training time, not from step 0."""
     from dataclasses import replace
 
-    from tui_gen.errors import ConfigError
-    from tui_gen.train import Trainer
+    from tui_gen.core.errors import ConfigError
+    from tui_gen.training.trainer import Trainer
 
     first = Trainer(tiny_corpus, replace(tiny_config, max_steps=12), run_dir=tmp_path)
     for _ in first.run():
@@ -396,7 +396,7 @@ def test_a_budget_set_while_training_counts_from_where_this_run_started(tmp_path
 def test_save_now_saves_between_events(tmp_path, tiny_corpus, tiny_config):
     from dataclasses import replace
 
-    from tui_gen.train import Trainer
+    from tui_gen.training.trainer import Trainer
 
     trainer = Trainer(tiny_corpus, replace(tiny_config, max_steps=100, eval_every=1000), run_dir=tmp_path)
     events = trainer.run()
@@ -413,8 +413,8 @@ def test_a_snapshot_loads_from_memory_with_the_checkpoint_checks(monkeypatch, ti
 
     import torch
 
-    from tui_gen.snapshot import make_snapshot
-    from tui_gen.train import Trainer
+    from tui_gen.training.snapshot import make_snapshot
+    from tui_gen.training.trainer import Trainer
 
     def no_files(*args, **kwargs):
         raise AssertionError("a snapshot must not go through a temporary file")

@@ -23,8 +23,8 @@ def tiny_model():
     import torch
 
     from tui_gen.app.playground_model import PlaygroundModel
-    from tui_gen.model import CharRNN, ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.data.vocab import Vocab
+    from tui_gen.model.network import CharRNN, ModelConfig
 
     torch.manual_seed(0)
     vocab = Vocab(TINY_CHARS)
@@ -42,9 +42,9 @@ def models_dir(tmp_path):
 @pytest.fixture
 def tiny_snapshot(tiny_corpus, tiny_config):
     """A Snapshot event from a real Trainer after 5 steps on the tiny corpus."""
-    from tui_gen import events as ev
-    from tui_gen.snapshot import make_snapshot
-    from tui_gen.train import Trainer
+    from tui_gen.core import events as ev
+    from tui_gen.training.snapshot import make_snapshot
+    from tui_gen.training.trainer import Trainer
 
     trainer = Trainer(tiny_corpus, tiny_config)
     for e in trainer.run():
@@ -58,7 +58,7 @@ def saved_run(models_dir, tiny_corpus, tiny_config):
     """A real run folder (best + last after 10 steps) under models_dir, plus a broken one beside it."""
     from dataclasses import replace
 
-    from tui_gen.train import Trainer
+    from tui_gen.training.trainer import Trainer
 
     trainer = Trainer(tiny_corpus, replace(tiny_config, max_steps=10), run_dir=models_dir / "tiny-run",
                       corpus_ref="tiny")

@@ -12,7 +12,6 @@ from textual.widgets import Input, Tabs
 
 from support import fake_events
 from support.pilot import FakeFactory, notes, run, screen_text, wait_for, wheel
-from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.bindings import APP_BINDINGS, PLAYGROUND_BINDINGS
 from tui_gen.app.options import LaunchOptions
@@ -23,6 +22,7 @@ from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.app.widgets.training_panel import TrainingPanel
+from tui_gen.core import events as ev
 
 NARROW = (80, 24)
 WIDE = (160, 48)

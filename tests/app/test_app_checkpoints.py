@@ -123,9 +123,9 @@ def test_opening_a_run_whose_last_is_newer_than_its_best_resumes_from_last(saved
     and the step-30 checkpoint is never overwritten by a run restarted from step 10."""
     from dataclasses import replace
 
-    from tui_gen.checkpoint import load_checkpoint, read_meta
-    from tui_gen.runsetup import RunRequest, prepare_run
-    from tui_gen.train import Trainer
+    from tui_gen.training.checkpoint import load_checkpoint, read_meta
+    from tui_gen.training.setup import RunRequest, prepare_run
+    from tui_gen.training.trainer import Trainer
 
     best = (saved_run / "best.safetensors").read_bytes()
     ck = load_checkpoint(saved_run, prefer=("last",))

@@ -14,7 +14,6 @@ import pytest
 from support.data import TINY_FLAGS
 from support.pilot import notes, run, screen_text, wait_for
 from support.processes import child_env
-from tui_gen import events as ev
 from tui_gen.app.app import PANEL_REDRAW_SECONDS, TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import OpenRunScreen
@@ -22,7 +21,8 @@ from tui_gen.app.state import Status
 from tui_gen.app.watching import WATCH_REDRAW_SECONDS
 from tui_gen.app.widgets.loss_plot import LossPlot
 from tui_gen.app.widgets.samples_panel import SamplesPanel
-from tui_gen.metrics_log import encode, log_path
+from tui_gen.core import events as ev
+from tui_gen.runs.metrics_log import encode, log_path
 
 START_TIMEOUT = 300  # a `tui-gen train` child importing torch on a loaded shared CPU
 
@@ -194,13 +194,13 @@ def test_watch_from_the_open_dialog_then_a_new_run_ends_it(models_dir, factory):
 
 
 def test_launch_watch_flag(tmp_path):
-    from tui_gen.cli import build_parser
+    from tui_gen.cli.main import build_parser
 
     folder = tmp_path / "run"
     folder.mkdir()
     args = build_parser().parse_args(["launch", "--watch", str(folder)])
     assert LaunchOptions.from_args(args, environ={}).watch == str(folder)
-    from tui_gen.errors import ConfigError, RunFolderError
+    from tui_gen.core.errors import ConfigError, RunFolderError
 
     with pytest.raises(RunFolderError, match="no run folder"):
         LaunchOptions.from_args(build_parser().parse_args(["launch", "--watch", str(tmp_path / "nope")]), environ={})

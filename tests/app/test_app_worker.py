@@ -96,8 +96,8 @@ def test_real_worker_end_to_end(tiny_corpus_file, models_dir):
 def test_sigterm_to_the_training_process_is_shown_as_stopped_not_as_a_crash(tiny_corpus_file, models_dir):
     """systemd (KillMode=control-group), `docker stop`: SIGTERM reaches the training process itself.
     It saves `last` and says so; the app shows a stopped run that `t` can train on, not a death."""
-    from tui_gen.checkpoint import load_checkpoint
-    from tui_gen.events import FinishReason
+    from tui_gen.core.events import FinishReason
+    from tui_gen.training.checkpoint import load_checkpoint
 
     options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
                             overrides={**TINY_OVERRIDES, "eval_every": 100_000}, steps=1_000_000, threads=1)

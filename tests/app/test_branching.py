@@ -10,7 +10,7 @@ from support.pilot import run, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
-from tui_gen.textsafe import visible  # the view's text: tabs shown as spaces
+from tui_gen.core.textsafe import visible  # the view's text: tabs shown as spaces
 
 NARROW = (80, 24)
 SEED = "The "

@@ -8,14 +8,14 @@ from textual.widgets import Input
 
 from support import fake_events
 from support.pilot import notes, run, screen_text, wait_for
-from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ChangeBudgetScreen
 from tui_gen.app.state import Status
 from tui_gen.app.widgets.training_panel import TrainingPanel
-from tui_gen.budget import Budget
-from tui_gen.commands import SetBudget
+from tui_gen.core import events as ev
+from tui_gen.core.budget import Budget
+from tui_gen.core.commands import SetBudget
 
 NARROW = (80, 24)
 

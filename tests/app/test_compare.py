@@ -88,7 +88,7 @@ def test_overlaying_two_runs_draws_two_series_with_a_legend(models):
 
 
 def test_the_axis_switch_changes_the_plotted_x_values(models):
-    from tui_gen.runs import CHARS, TIME, read_curves
+    from tui_gen.runs.listing import CHARS, TIME, read_curves
 
     async def body():
         app = make_app(models)

@@ -10,14 +10,14 @@ from textual.widgets import Input
 
 from support import fake_events
 from support.pilot import notes, run, wait_for
-from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ChangeBudgetScreen
 from tui_gen.app.screens.runs import RunsScreen
 from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.samples_panel import SamplesPanel
-from tui_gen.metrics_log import encode, log_path
+from tui_gen.core import events as ev
+from tui_gen.runs.metrics_log import encode, log_path
 
 HUGE = "1" + "0" * 400
 

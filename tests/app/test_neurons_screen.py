@@ -27,8 +27,8 @@ def lstm_model():
     import torch
 
     from tui_gen.app.playground_model import PlaygroundModel
-    from tui_gen.model import CharRNN, ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.data.vocab import Vocab
+    from tui_gen.model.network import CharRNN, ModelConfig
 
     torch.manual_seed(1)
     vocab = Vocab(sorted(set(TEXT)))
@@ -100,7 +100,7 @@ def assert_colours_follow(view: ActivationView, values: np.ndarray, text: str) -
 
 def test_the_explorer_lists_explores_ranking_and_colours_the_text_by_the_chosen_unit(tiny_model):
     async def body():
-        from tui_gen.neurons import explore
+        from tui_gen.model.neurons import explore
 
         app = make_app(tiny_model)
         async with app.run_test(size=WIDE) as pilot:
@@ -139,7 +139,7 @@ def test_the_explorer_lists_explores_ranking_and_colours_the_text_by_the_chosen_
 
 def test_keys_step_through_the_units_and_layers(lstm_model):
     async def body():
-        from tui_gen.neurons import collect_activations
+        from tui_gen.model.neurons import collect_activations
 
         app = make_app(lstm_model)
         async with app.run_test(size=NARROW) as pilot:

@@ -13,13 +13,13 @@ from textual_fspicker import FileOpen
 from support import fake_events
 from support.data import TINY_OVERRIDES
 from support.pilot import choose, run, screen_text, wait_for
-from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ConfirmScreen, NewRunScreen
 from tui_gen.app.state import Status
-from tui_gen.corpus import explain_framing
-from tui_gen.model_size import parameter_count
+from tui_gen.core import events as ev
+from tui_gen.core.model_size import parameter_count
+from tui_gen.data.corpus import explain_framing
 
 NARROW = (80, 24)
 START_TIMEOUT = 90  # spawning a process that imports torch, on a slow shared CPU
@@ -243,7 +243,7 @@ def test_start_with_lstm_32_trains_that_model_in_a_real_process(tiny_corpus_file
 def test_until_stopped_stays_unbounded_when_the_run_is_restarted():
     """The form's "until stopped" carried into the launch options: restarting (r) builds a run with no
     budget, not the default 6 minutes."""
-    from tui_gen.runsetup import RunRequest, new_run_config
+    from tui_gen.training.setup import RunRequest, new_run_config
 
     request = RunRequest(corpus="c.txt", settings={"max_minutes": None, "max_steps": None, "device": "cpu"})
     options = LaunchOptions().with_request(request)

@@ -6,10 +6,10 @@ first frame on an unstyled segment from the plot's canvas (see tui_gen/app/nocol
 from __future__ import annotations
 
 from support.pilot import run, screen_text, wait_for
-from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.widgets import LossPlot
+from tui_gen.core import events as ev
 
 PLOT_CHARS = {chr(c) for c in range(0x2580, 0x25A0)} | {chr(c) for c in range(0x2800, 0x2900)} | {"•", "·"}
 

@@ -23,7 +23,7 @@ def make_app(model=None) -> TuiGenApp:
 
 
 def reference(model, text: str):
-    from tui_gen.score import TextScorer
+    from tui_gen.model.score import TextScorer
 
     return TextScorer(model.model, model.vocab, model.framing).score(text)
 

@@ -7,11 +7,11 @@ Update the baselines with `pytest tests/app/test_snapshots.py --snapshot-update`
 from __future__ import annotations
 
 from support import fake_events
-from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.widgets import LossPlot, StreamView
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
+from tui_gen.core import events as ev
 
 STREAMED = ("Hillary Clinton is a disaster. The people know it! [bold]not markup[/bold] "
             "Thank you America! #MAGA _E_")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from support.fake_events import BEST, LAST, run, started, step
-from tui_gen import events as ev
 from tui_gen.app.options import LaunchOptions, parse_overrides
 from tui_gen.app.state import Status, TrainingState, fmt_duration
-from tui_gen.errors import ConfigError
+from tui_gen.core import events as ev
+from tui_gen.core.errors import ConfigError
 
 
 def test_a_run_folds_into_figures():
@@ -80,7 +80,7 @@ def test_overrides_env_and_specs():
 
 
 def test_launch_flags_become_options(monkeypatch):
-    from tui_gen.cli import build_parser
+    from tui_gen.cli.main import build_parser
 
     args = build_parser().parse_args(["launch", "book.txt", "--checkpoint", "models/run", "--device", "cpu",
                                       "--minutes", "2", "--models-dir", "m"])

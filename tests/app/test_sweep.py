@@ -1,5 +1,5 @@
 """The sweep screen (w): samples from the playground's seed side by side, through Pilot with a tiny
-real model; what it shows is checked against tui_gen.sweep run directly with the same Seed#."""
+real model; what it shows is checked against tui_gen.model.sweep run directly with the same Seed#."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens.sweep import SweepScreen
 from tui_gen.app.widgets.stream_view import prob_style
-from tui_gen.textsafe import safe_char
+from tui_gen.core.textsafe import safe_char
 
 WIDE = (160, 48)
 NARROW = (80, 24)
@@ -44,7 +44,7 @@ async def drawn(pilot, screen: SweepScreen) -> list:
 def direct(model, seed, temperatures, length, rng_seed, top_k=0, top_p=1.0):
     import torch
 
-    from tui_gen.sweep import sweep
+    from tui_gen.model.sweep import sweep
 
     return sweep(model.model, model.vocab, model.framing, seed, temperatures, length, model.generation_stops,
                  top_k, top_p, torch.Generator().manual_seed(rng_seed))

@@ -7,13 +7,13 @@ from textual.widgets import Input
 
 from support import fake_events
 from support.pilot import run, wait_for
-from tui_gen import events as ev
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import TrainMoreScreen
 from tui_gen.app.state import Status
-from tui_gen.budget import Budget, parse_budget
-from tui_gen.errors import ConfigError
+from tui_gen.core import events as ev
+from tui_gen.core.budget import Budget, parse_budget
+from tui_gen.core.errors import ConfigError
 
 NARROW = (80, 24)
 

@@ -15,7 +15,7 @@ from textual.widgets import Input
 from support.pilot import FakeFactory, quitting, run, wait_for
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
-from tui_gen.terminal import keys_kept
+from tui_gen.cli.terminal import keys_kept
 
 NARROW = (80, 24)
 WIDE = (160, 48)

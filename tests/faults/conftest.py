@@ -19,8 +19,8 @@ def corpus_file(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A real run folder (best + last) from a few in-process training steps; treat as read-only."""
-    from tui_gen.corpus import CorpusText
-    from tui_gen.train import Trainer
+    from tui_gen.data.corpus import CorpusText
+    from tui_gen.training.trainer import Trainer
 
     d = tmp_path_factory.mktemp("trained")
     corpus_path = d / "tiny.txt"
@@ -37,8 +37,8 @@ def trained_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_stream_run(tmp_path_factory) -> Path:
     """Like trained_run, with stream framing (its checkpoints carry a hidden state)."""
-    from tui_gen.corpus import CorpusText
-    from tui_gen.train import Trainer
+    from tui_gen.data.corpus import CorpusText
+    from tui_gen.training.trainer import Trainer
 
     run = tmp_path_factory.mktemp("trained-stream") / "run"
     corpus = CorpusText(name="tiny", text=tiny_text(), framing="stream")

@@ -32,7 +32,6 @@ from textual.widgets import Input
 from support.data import REPO, tiny_text
 from support.pilot import notes, run, screen_text, wait_for
 from support.processes import child_env, gone, mount_tmpfs, umount
-from tui_gen import worker as wk
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import ConfirmScreen
@@ -41,7 +40,8 @@ from tui_gen.app.widgets import StreamView
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.app.widgets.training_panel import TrainingPanel
-from tui_gen.checkpoint import RESUME_ORDER, load_checkpoint
+from tui_gen.process import parent as wk
+from tui_gen.training.checkpoint import RESUME_ORDER, load_checkpoint
 
 NARROW = (80, 24)
 TINY = dict(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, embedding_dim=8, eval_every=5,
@@ -60,8 +60,8 @@ def flat(text: str) -> str:
 def check_run_folder(run_dir: Path, corpus: Path) -> dict[str, int]:
     """Every checkpoint in the run folder loads, and resumes for one step (what `r` and
     `train --resume` do); {name: step}."""
-    from tui_gen.datasets import open_corpus
-    from tui_gen.train import Trainer, resume_config
+    from tui_gen.data.sources import open_corpus
+    from tui_gen.training.trainer import Trainer, resume_config
 
     steps = {}
     for p in sorted(run_dir.glob("*.safetensors")):
@@ -101,9 +101,9 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
     notification, since the user is on another tab), and it stays up. What was saved stays whole."""
     from dataclasses import replace
 
-    from tui_gen.config import TrainConfig
-    from tui_gen.corpus import CorpusText
-    from tui_gen.train import Trainer
+    from tui_gen.core.config import TrainConfig
+    from tui_gen.data.corpus import CorpusText
+    from tui_gen.training.trainer import Trainer
 
     # one checkpoint's size, measured on a normal disk
     cfg = replace(TrainConfig(), **TINY, max_steps=1, max_minutes=None, threads=1, device="cpu")
@@ -355,8 +355,8 @@ def make_model(chars: list[str], framing: str):
     import torch
 
     from tui_gen.app.playground_model import PlaygroundModel
-    from tui_gen.model import CharRNN, ModelConfig
-    from tui_gen.vocab import Vocab
+    from tui_gen.data.vocab import Vocab
+    from tui_gen.model.network import CharRNN, ModelConfig
 
     torch.manual_seed(0)
     vocab = Vocab(chars)
@@ -506,8 +506,8 @@ def test_hostile_text_from_training_and_from_disk(tmp_path, trained_run):
     dialog, the resume question and the notifications; nothing reaches the terminal raw."""
     import shutil
 
-    from tui_gen import events as ev
     from tui_gen.app.screens import OpenRunScreen
+    from tui_gen.core import events as ev
 
     models = tmp_path / "models"
     hostile_run = models / "\x1b]0;pwn\x07[bold red]run"  # (no "/" in a name)
@@ -586,9 +586,9 @@ def test_loss_plot_keeps_a_bounded_evenly_spread_curve():
 
 
 def test_warnings_kept_are_bounded_and_counted():
-    from tui_gen import events as ev
     from tui_gen.app.state import MAX_WARNINGS, TrainingState
     from tui_gen.app.widgets.training_panel import stats_table  # noqa: F401  (the panel reads both)
+    from tui_gen.core import events as ev
 
     s = TrainingState()
     for i in range(10_000):
@@ -604,7 +604,7 @@ def test_warning_notifications_are_throttled_and_the_last_one_still_shows(monkey
     from textual.notifications import Notify
 
     import tui_gen.app.app as app_module
-    from tui_gen import events as ev
+    from tui_gen.core import events as ev
 
     monkeypatch.setattr(app_module, "WARNING_NOTICE_SECONDS", 0.5)
     app = TuiGenApp(LaunchOptions(train=False, models_dir="models-unused"), warm_up=False)

@@ -23,8 +23,8 @@ from safetensors.torch import save as st_save
 
 from support.data import tiny_text
 from support.processes import run_cli, run_main
-from tui_gen.checkpoint import FORMAT_VERSION, load_checkpoint
-from tui_gen.errors import CheckpointError, TuiGenError
+from tui_gen.core.errors import CheckpointError, TuiGenError
+from tui_gen.training.checkpoint import FORMAT_VERSION, load_checkpoint
 
 SUFFIX = ".safetensors"
 
@@ -247,8 +247,8 @@ def test_hostile_headers_allocate_nothing(trained_run, tmp_path):
     cases["100 GB claim"] = tmp_path / "claims-100GB.safetensors"
     script = textwrap.dedent(f"""
         import json, resource, sys, time
-        from tui_gen.checkpoint import load_checkpoint
-        from tui_gen.errors import CheckpointError
+        from tui_gen.training.checkpoint import load_checkpoint
+        from tui_gen.core.errors import CheckpointError
         load_checkpoint({str(trained_run)!r})  # warm up: first use of torch's modules
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         results = {{}}
@@ -316,8 +316,8 @@ def test_mangled_checkpoint_resumes_or_says_why(tmp_path_factory, trained_run, t
     """One metadata field (or one of its sub-fields) replaced by any JSON value, or one training-state
     tensor replaced or removed: loading, resume_config, and resuming for one step (what
     `train --resume` does) raise TuiGenError or work; nothing else escapes."""
-    from tui_gen.corpus import CorpusText
-    from tui_gen.train import Trainer, resume_config
+    from tui_gen.data.corpus import CorpusText
+    from tui_gen.training.trainer import Trainer, resume_config
 
     run = trained_run if framing == "lines" else trained_stream_run
     good = (run / "last.safetensors").read_bytes()
@@ -440,7 +440,7 @@ def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_p
     """It used to pass validation and crash training (sample_length: at the first evaluation, before
     anything was saved); eval and --resume printed a traceback."""
     from support.processes import run_main
-    from tui_gen.config import setting_name
+    from tui_gen.core.config import setting_name
 
     run = tmp_path / "run"
     run.mkdir()

@@ -15,7 +15,7 @@ import torch
 
 from support.data import TINY_FLAGS, tiny_text, tiny_train_config
 from support.processes import child_env, run_cli, run_main
-from tui_gen.checkpoint import load_checkpoint
+from tui_gen.training.checkpoint import load_checkpoint
 
 # ---- training flags: refused before torch is even imported ----------------------------------------
 
@@ -75,7 +75,7 @@ def test_bad_train_flag_refused_at_once(case, bad_flag_results):
 
 def test_flag_errors_do_not_import_torch(tmp_path):
     """Why they are fast: the flags are checked before torch is imported."""
-    code = ("import sys; from tui_gen.cli import main; rc = main(['train', 'x.txt', '--seq-len', '0']); "
+    code = ("import sys; from tui_gen.cli.main import main; rc = main(['train', 'x.txt', '--seq-len', '0']); "
             "print(rc, 'torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.stdout.split() == ["2", "False"], r.stdout + r.stderr
@@ -113,8 +113,8 @@ WIDE_TEXT = "".join(
 @pytest.fixture(scope="module")
 def wide_run(tmp_path_factory) -> Path:
     """A model whose vocabulary holds brackets, slashes, ESC and tab: seeds made of them are legal."""
-    from tui_gen.corpus import CorpusText
-    from tui_gen.train import Trainer
+    from tui_gen.data.corpus import CorpusText
+    from tui_gen.training.trainer import Trainer
 
     run = tmp_path_factory.mktemp("wide") / "run"
     corpus = CorpusText(name="wide", text=WIDE_TEXT, framing="lines", end_marker="_E_")

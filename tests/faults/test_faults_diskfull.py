@@ -16,14 +16,14 @@ import pytest
 
 from support.data import TINY_FLAGS, tiny_text, tiny_train_config
 from support.processes import mount_tmpfs, run_cli, umount
-from tui_gen.checkpoint import load_checkpoint
+from tui_gen.training.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
 def checkpoint_size(tmp_path_factory) -> int:
     """How big one checkpoint of the model below is, measured on a normal disk (same flags as TINY_FLAGS)."""
-    from tui_gen.corpus import CorpusText
-    from tui_gen.train import Trainer
+    from tui_gen.data.corpus import CorpusText
+    from tui_gen.training.trainer import Trainer
 
     run = tmp_path_factory.mktemp("size") / "run"
     corpus = CorpusText(name="c", text=tiny_text(300), framing="lines", end_marker="_E_")

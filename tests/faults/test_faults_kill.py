@@ -17,17 +17,18 @@ import pytest
 
 from support.data import TINY_FLAGS, tiny_text
 from support.processes import child_env
-from tui_gen import events as ev
-from tui_gen.checkpoint import load_checkpoint
-from tui_gen.metrics_log import read_log
+from tui_gen.core import events as ev
+from tui_gen.runs.metrics_log import read_log
+from tui_gen.training.checkpoint import load_checkpoint
 
-# A process that pays torch's start-up once, then forks one `tui_gen.cli.main(argv)` per request:
+# A process that pays torch's start-up once, then forks one `tui_gen.cli.main.main(argv)` per request:
 # the forked child is a whole `tui-gen train` process in every way that matters here (its own
 # memory, files and signal handlers), and a SIGKILL ends it as abruptly as any other.
 ZYGOTE = textwrap.dedent("""
     import json, os, sys
     import torch, torch._dynamo, rich.progress, rich.console  # the optimizer imports dynamo: 2 s
-    import tui_gen.cli, tui_gen.train, tui_gen.checkpoint, tui_gen.datasets, tui_gen.corpus, tui_gen.sample
+    import tui_gen.cli.main, tui_gen.training.trainer, tui_gen.training.checkpoint
+    import tui_gen.data.sources, tui_gen.data.corpus, tui_gen.model.sample
     log = sys.argv[1]
     print("ready", flush=True)
     for line in sys.stdin:
@@ -40,7 +41,7 @@ ZYGOTE = textwrap.dedent("""
                 os.dup2(fd, 2)
                 os.close(0)
                 try:
-                    rc = tui_gen.cli.main(req["run"])
+                    rc = tui_gen.cli.main.main(req["run"])
                 except BaseException as e:
                     import traceback
                     traceback.print_exc()

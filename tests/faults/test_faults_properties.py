@@ -11,10 +11,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui_gen.errors import TuiGenError
-from tui_gen.model import ModelConfig
-from tui_gen.sample import Generator, SamplingSettings, next_char_probs
-from tui_gen.vocab import FIRST_CHAR_ID, PAD, UNK, Vocab
+from tui_gen.core.errors import TuiGenError
+from tui_gen.data.vocab import FIRST_CHAR_ID, PAD, UNK, Vocab
+from tui_gen.model.network import ModelConfig
+from tui_gen.model.sample import Generator, SamplingSettings, next_char_probs
 
 ANY_CHAR = st.characters()  # every code point, lone surrogates included
 VOCAB_CHARS = st.lists(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40, unique=True)

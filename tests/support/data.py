@@ -40,7 +40,7 @@ TINY_OVERRIDES = dict(hidden_sizes=[16, 24], seq_len=16, overlap=4, batch_size=8
 
 def tiny_config_value(**overrides):
     """A validated TrainConfig of TINY_OVERRIDES on one CPU thread, with no time budget."""
-    from tui_gen.config import TrainConfig
+    from tui_gen.core.config import TrainConfig
 
     cfg = TrainConfig(**{**TINY_OVERRIDES, "hidden_sizes": list(TINY_OVERRIDES["hidden_sizes"])},
                       max_minutes=None, device="cpu", threads=1)
@@ -56,7 +56,7 @@ TINY_FLAGS = ["--hidden", "16,16", "--seq-len", "16", "--overlap", "4", "--batch
 
 
 def tiny_train_config(**overrides):
-    from tui_gen.config import TrainConfig
+    from tui_gen.core.config import TrainConfig
 
     cfg = TrainConfig(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, embedding_dim=8, eval_every=3,
                       max_minutes=None, max_steps=6, device="cpu", threads=1, warmup_steps=1, sample_length=8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tui_gen import events as ev
+from tui_gen.core import events as ev
 
 RUN_DIR = "models/trump-tweets-20261128-101500"
 LAST = f"{RUN_DIR}/last.safetensors"

@@ -12,9 +12,9 @@ import io
 import queue
 import time
 
-from tui_gen import events as ev
-from tui_gen.commands import as_command
-from tui_gen.worker import describe_exit
+from tui_gen.core import events as ev
+from tui_gen.core.commands import as_command
+from tui_gen.process.parent import describe_exit
 
 
 def run(coro):
@@ -36,7 +36,7 @@ async def wait_for(pilot, condition, timeout: float = WAIT_SECONDS, what: str = 
 
 
 class FakeWorker:
-    """Stands in for tui_gen.worker.TrainingWorker: records commands, and get() returns what the test
+    """Stands in for tui_gen.process.parent.TrainingWorker: records commands, and get() returns what the test
     push()es, exactly as the real one drains its queue."""
 
     def __init__(self) -> None:

@@ -85,9 +85,9 @@ def run_cli_rss(args: list[str], cwd: Path, timeout: float = 180) -> Result:
 
 
 def run_main(argv: list[str], capsys) -> Result:
-    """tui_gen.cli.main in this process (no torch start-up per call). An escaping exception fails
+    """tui_gen.cli.main.main in this process (no torch start-up per call). An escaping exception fails
     the test, which is the in-process form of "no traceback"."""
-    from tui_gen.cli import main
+    from tui_gen.cli.main import main
 
     capsys.readouterr()
     t0 = time.monotonic()

@@ -10,8 +10,8 @@ from support.data import TINY_TEXT, tiny_train_config
 
 def train_run(run_dir: Path, cell: str = "gru", steps: int = 30, hidden: list[int] | None = None) -> Path:
     """Train a tiny model into run_dir (evaluations at 10, 20, 30, ...); returns run_dir."""
-    from tui_gen.corpus import CorpusText
-    from tui_gen.train import Trainer
+    from tui_gen.data.corpus import CorpusText
+    from tui_gen.training.trainer import Trainer
 
     corpus = CorpusText(name="tiny", text=TINY_TEXT, framing="lines", end_marker="_E_")
     cfg = tiny_train_config(cell=cell, max_steps=steps, eval_every=10, first_eval=10,

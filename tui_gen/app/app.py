@@ -1,6 +1,6 @@
 """The tui-gen app: training panel, loss plot, live samples and the playground, on one screen.
 
-Training runs in a separate process (tui_gen.worker.TrainingWorker). A thread worker blocks on its
+Training runs in a separate process (tui_gen.process.parent.TrainingWorker). A thread worker blocks on its
 get(), and posts everything one get() returned as ONE TrainingEvents message; handle_events() folds a
 list of events into the screen, so tests (and anything else) can feed events without a process.
 
@@ -22,8 +22,6 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Input, Tab, Tabs
 from textual.worker import get_current_worker
 
-from tui_gen import events as ev
-from tui_gen import worker as wk
 from tui_gen.app.bindings import APP_BINDINGS, PALETTE_COMMANDS
 from tui_gen.app.compare import CompareMixin
 from tui_gen.app.lens import LensMixin
@@ -48,10 +46,12 @@ from tui_gen.app.widgets.playground import Playground
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.app.widgets.stream_view import visible
 from tui_gen.app.widgets.training_panel import TrainingPanel
-from tui_gen.budget import Budget
-from tui_gen.commands import Command, SetBudget
-from tui_gen.errors import TuiGenError
-from tui_gen.runsetup import resume_target
+from tui_gen.core import events as ev
+from tui_gen.core.budget import Budget
+from tui_gen.core.commands import Command, SetBudget
+from tui_gen.core.errors import TuiGenError
+from tui_gen.process import parent as wk
+from tui_gen.training.setup import resume_target
 
 PANES = ("train", "playground", "samples")
 PANE_KEYS = {key.strip(): b.action.split("'")[1] for b in APP_BINDINGS if b.action.startswith("show_tab(")

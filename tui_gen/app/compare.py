@@ -47,7 +47,7 @@ class CompareMixin:
 
     @work(thread=True, exclusive=True, group="compare-curves", exit_on_error=False)
     def _read_curves(self, run_dirs: list[str]) -> None:
-        from tui_gen.runs import open_curves
+        from tui_gen.runs.listing import open_curves
 
         me = get_current_worker()
         readers = [open_curves(run_dir, should_stop=lambda: me.is_cancelled) for run_dir in run_dirs]

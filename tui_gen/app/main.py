@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from tui_gen.errors import TuiGenError
+from tui_gen.core.errors import TuiGenError
 
 
 def run_app(args) -> int:

@@ -52,7 +52,7 @@ class TextScored(Message):
         super().__init__()
         self.request = request  # which scoring: results of an older text are dropped
         self.total = total  # characters in the box (the result may hold only a prefix)
-        self.result = result  # a tui_gen.score.TextScore (None on error)
+        self.result = result  # a tui_gen.model.score.TextScore (None on error)
         self.layout = layout  # a stream_view.Layout of the coloured text
         self.error = error
 
@@ -86,7 +86,7 @@ class RunsListed(Message):
 
 
 class RunInfosListed(Message):
-    """The runs screen's listing of the models folder (tui_gen.runs.list_runs), read in a thread."""
+    """The runs screen's listing of the models folder (tui_gen.runs.listing.list_runs), read in a thread."""
 
     def __init__(self, rows: list, error: str | None = None) -> None:
         super().__init__()
@@ -95,7 +95,7 @@ class RunInfosListed(Message):
 
 
 class CurvesRead(Message):
-    """The curves of the runs picked for the loss plot (tui_gen.runs.RunCurves), read in a thread."""
+    """The curves of the runs picked for the loss plot (tui_gen.runs.listing.RunCurves), read in a thread."""
 
     def __init__(self, curves: list) -> None:
         super().__init__()
@@ -116,7 +116,7 @@ class WatchedCheckpointReady(Message):
     def __init__(self, folder: str, identity: tuple, model: PlaygroundModel | None, error: str | None = None) -> None:
         super().__init__()
         self.folder = folder  # the watch it was loaded for: a late one of an ended watch is dropped
-        self.identity = identity  # tui_gen.watch.checkpoint_identity of the file loaded
+        self.identity = identity  # tui_gen.runs.watch.checkpoint_identity of the file loaded
         self.model = model
         self.error = error
 
@@ -126,7 +126,7 @@ class WatchedLoadDone(Message):
 
 
 class SweepDrawn(Message):
-    """The sweep screen's samples (tui_gen.sweep.SweepSample), drawn in a thread, or why not."""
+    """The sweep screen's samples (tui_gen.model.sweep.SweepSample), drawn in a thread, or why not."""
 
     def __init__(self, request: int, samples: list, error: str | None = None) -> None:
         super().__init__()
@@ -136,7 +136,7 @@ class SweepDrawn(Message):
 
 
 class TextExplored(Message):
-    """The neuron explorer's reading of a text (tui_gen.neurons.explore and its features), or why not."""
+    """The neuron explorer's reading of a text (tui_gen.model.neurons.explore and its features), or why not."""
 
     def __init__(self, request: int, result: Any = None, error: str | None = None) -> None:
         super().__init__()

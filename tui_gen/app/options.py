@@ -7,10 +7,10 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tui_gen import gate
-from tui_gen.errors import ConfigError, RunFolderError
-from tui_gen.runsetup import DEFAULT_MINUTES, RunRequest, new_run_config, settings_from_args
-from tui_gen.worker import WorkerSpec
+from tui_gen.core import gate
+from tui_gen.core.errors import ConfigError, RunFolderError
+from tui_gen.process.parent import WorkerSpec
+from tui_gen.training.setup import DEFAULT_MINUTES, RunRequest, new_run_config, settings_from_args
 
 DEFAULT_CORPUS = "trump-tweets"  # datasets.DEFAULT_CORPUS (not imported: datasets pulls in torch)
 OFFLINE_CORPUS = "python-help"  # datasets.OFFLINE_CORPUS
@@ -123,7 +123,7 @@ def _not_a_run_folder(path) -> str:
     """What is at `path`, which is not a folder: nothing, or a file (its metrics log, say), or a FIFO..."""
     import stat
 
-    from tui_gen.files import describe_mode
+    from tui_gen.core.files import describe_mode
 
     try:
         mode = os.stat(path).st_mode
@@ -134,7 +134,7 @@ def _not_a_run_folder(path) -> str:
 
 def parse_overrides(text: str | None) -> dict:
     """TUI_GEN_OVERRIDES: a JSON object of training settings, e.g. {"hidden_sizes": [32], "eval_every": 20},
-    read through the gate (tui_gen.gate.load_json); each setting's type and range are then
+    read through the gate (tui_gen.core.gate.load_json); each setting's type and range are then
     TrainConfig.validate's, before any process starts."""
     if not text:
         return {}

@@ -13,8 +13,8 @@ from typing import Any
 
 @dataclass
 class PlaygroundModel:
-    model: Any  # a tui_gen.model.CharRNN in eval mode, on the CPU
-    vocab: Any  # tui_gen.vocab.Vocab
+    model: Any  # a tui_gen.model.network.CharRNN in eval mode, on the CPU
+    vocab: Any  # tui_gen.data.vocab.Vocab
     framing: str  # "lines" or "stream"
     stop_strings: tuple[str, ...]
     source: str  # "training" (a snapshot) or "checkpoint"
@@ -53,16 +53,16 @@ def use_one_thread() -> None:
 
 def warm_up() -> None:
     """Import what generating needs, so the first Enter does not pay for it. Call from a thread."""
-    import tui_gen.sample  # noqa: F401  (torch, the model, the sampler)
+    import tui_gen.model.sample  # noqa: F401  (torch, the model, the sampler)
 
     use_one_thread()
 
 
 def from_checkpoint(path: str | Path) -> PlaygroundModel:
     """Load a run folder (its best) or a checkpoint file. Raises CheckpointError with a clear message."""
-    from tui_gen.checkpoint import RESUME_ORDER, load_checkpoint, read_meta, resolve_checkpoint
-    from tui_gen.errors import CheckpointError
-    from tui_gen.runsetup import resume_target
+    from tui_gen.core.errors import CheckpointError
+    from tui_gen.training.checkpoint import RESUME_ORDER, load_checkpoint, read_meta, resolve_checkpoint
+    from tui_gen.training.setup import resume_target
 
     use_one_thread()
     ck = load_checkpoint(path, device="cpu")
@@ -77,7 +77,7 @@ def from_checkpoint(path: str | Path) -> PlaygroundModel:
 
 def from_snapshot(snapshot) -> PlaygroundModel:
     """Build the model from a training Snapshot event. Raises CheckpointError if it is damaged."""
-    from tui_gen.snapshot import model_from_snapshot
+    from tui_gen.training.snapshot import model_from_snapshot
 
     use_one_thread()
     model, vocab, framing, stops = model_from_snapshot(snapshot, device="cpu")

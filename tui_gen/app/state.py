@@ -1,6 +1,6 @@
 """What the app knows about the training run, folded from events. Pure: no Textual, no torch.
 
-`TrainingState.apply(event)` takes any event the training process sends (tui_gen.events: the trainer's,
+`TrainingState.apply(event)` takes any event the training process sends (tui_gen.core.events: the trainer's,
 and Snapshot, Progress, Failed, Paused, Resumed, Exited) and updates plain fields; the training panel
 renders those fields. Times come from the events (Step.elapsed), never from a clock, so the same
 events always give the same screen.
@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from tui_gen import events as ev
-from tui_gen.budget import Budget
+from tui_gen.core import events as ev
+from tui_gen.core.budget import Budget
 
 
 class Status(StrEnum):

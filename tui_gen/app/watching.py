@@ -1,6 +1,6 @@
 """Watching a run that another process trains: `tui-gen launch --watch RUN`, or Watch in the open dialog.
 
-A tui_gen.watch.RunWatcher stands in for the training process: the app listens to it with the thread
+A tui_gen.runs.watch.RunWatcher stands in for the training process: the app listens to it with the thread
 and folds its events with the handle_events it uses for its own run, so the training panel, the loss
 plot and the samples follow the run's metrics log. The playground generates from the run folder's
 newest checkpoint (its own last or best file, never a path read from the log), reloaded quietly after
@@ -18,13 +18,13 @@ from pathlib import Path
 
 from textual import work
 
-from tui_gen import events as ev
 from tui_gen.app.messages import WatchedCheckpointReady, WatchedLoadDone
 from tui_gen.app.state import Status, TrainingState
 from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.samples_panel import SamplesPanel
-from tui_gen.errors import TuiGenError
+from tui_gen.core import events as ev
+from tui_gen.core.errors import TuiGenError
 
 # A watching app shares the CPUs with the training it watches (on 2 cores, each ms of the UI stalls one of
 # torch's two threads, and so both): steps redraw the panel and the plot every 2 s, not every second.
@@ -90,7 +90,7 @@ class WatchingMixin:
             self.call_from_thread(self._begin_watch, folder)
 
     def _begin_watch(self, folder: str) -> None:
-        from tui_gen.watch import RunWatcher
+        from tui_gen.runs.watch import RunWatcher
 
         self.end_watch()
         self._forget_news("watch")
@@ -205,7 +205,7 @@ class WatchingMixin:
             self.post_message(WatchedLoadDone())
 
     def _load_newest(self, folder: str) -> None:
-        from tui_gen.watch import checkpoint_identity, newest_checkpoint
+        from tui_gen.runs.watch import checkpoint_identity, newest_checkpoint
 
         path = newest_checkpoint(folder)
         identity = checkpoint_identity(path) if path is not None else None

@@ -1,4 +1,4 @@
-"""A dialog that asks for a training budget, minutes or steps (tui_gen.budget parses it), and dismisses
+"""A dialog that asks for a training budget, minutes or steps (tui_gen.core.budget parses it), and dismisses
 with a Budget, or None. Train more and Change the budget are this dialog with their own words."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from tui_gen.app.bindings import DIALOG_BINDINGS
 from tui_gen.app.widgets.stream_view import visible
-from tui_gen.budget import Budget, parse_budget
-from tui_gen.errors import ConfigError
+from tui_gen.core.budget import Budget, parse_budget
+from tui_gen.core.errors import ConfigError
 
 
 class BudgetDialog(ModalScreen[Budget | None]):

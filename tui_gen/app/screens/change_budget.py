@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tui_gen.app.screens.budget_dialog import BudgetDialog
 from tui_gen.app.state import TrainingState, fmt_duration
-from tui_gen.budget import Budget
+from tui_gen.core.budget import Budget
 
 
 def budget_question(state: TrainingState) -> str:

@@ -2,7 +2,7 @@
 coloured by one unit's activation.
 
 The text is the playground's last output by default, editable (or pasted; at most MAX_CHARS are
-read, with a notice). tui_gen.neurons.explore runs in a thread; the ranked list (feature, layer:unit,
+read, with a notice). tui_gen.model.neurons.explore runs in a thread; the ranked list (feature, layer:unit,
 r) picks a unit, and `[` `]` step through the units of its layer, `{` `}` through the layers. The
 header names the feature the unit was ranked for (the highlighted row's) and the unit's r with it.
 A regular expression of your own is one more feature.
@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static, TextArea
 from tui_gen.app.bindings import NEURON_BINDINGS
 from tui_gen.app.messages import ModelReady, TextExplored
 from tui_gen.app.widgets.activation_view import ActivationView, scale_of
-from tui_gen.textsafe import one_line, safe_char, visible
+from tui_gen.core.textsafe import one_line, safe_char, visible
 
 MAX_CHARS = 20_000  # read at once: the ranking is over every unit and character
 TOP = 5  # units listed per feature
@@ -31,19 +31,19 @@ REGEX_CHARS = 200
 
 def check_pattern_speed(pattern: str, text: str) -> None:
     """Refuse a regex that takes long over the text: Python's re holds the GIL while it matches, so
-    it would freeze the screen. tui_gen.regex_time.check_regex, as for `tui-gen neurons --regex`,
+    it would freeze the screen. tui_gen.core.regex_time.check_regex, as for `tui-gen neurons --regex`,
     measures it in a child process: call from a thread."""
-    from tui_gen.regex_time import check_regex
+    from tui_gen.core.regex_time import check_regex
 
     check_regex(pattern, text)
 
 
 @dataclass
 class Exploration:
-    """What the thread hands over: tui_gen.neurons' Activations, ranking and features of the text."""
+    """What the thread hands over: tui_gen.model.neurons' Activations, ranking and features of the text."""
 
     text: str
-    acts: object  # tui_gen.neurons.Activations
+    acts: object  # tui_gen.model.neurons.Activations
     ranked: dict  # feature -> [RankedUnit], best first
     features: dict  # feature -> float32 [len(text)]
     patterns: dict  # the user's feature: name -> regex
@@ -147,8 +147,8 @@ class NeuronScreen(ModalScreen[None]):
         regex = self.query_one("#neurons-regex", Input).value
         patterns = {}
         if regex:
-            from tui_gen.errors import ConfigError
-            from tui_gen.regex_time import compile_regex
+            from tui_gen.core.errors import ConfigError
+            from tui_gen.core.regex_time import compile_regex
 
             try:
                 compile_regex(regex)
@@ -175,8 +175,8 @@ class NeuronScreen(ModalScreen[None]):
     def _explore(self, request: int, weights, text: str, patterns: dict) -> None:
         try:
             from tui_gen.app.playground_model import model_for
-            from tui_gen.errors import TuiGenError
-            from tui_gen.neurons import explore, features
+            from tui_gen.core.errors import TuiGenError
+            from tui_gen.model.neurons import explore, features
 
             try:
                 for pattern in patterns.values():
@@ -286,7 +286,7 @@ class NeuronScreen(ModalScreen[None]):
         self.query_one(ActivationView).set_values(values)
         words = f"{self.unit_layer}:{self.unit}"
         if self.feature is not None:
-            from tui_gen.neurons import correlations  # loaded already, by the reading's thread
+            from tui_gen.model.neurons import correlations  # loaded already, by the reading's thread
 
             r = float(correlations(values[:, None], result.features[self.feature])[0])
             rank = next((k for k, u in enumerate(result.ranked.get(self.feature, []), 1)

@@ -1,7 +1,7 @@
 """New run (ctrl+n): the corpus, the model, the optimisation, the budget and the device in one form,
 opened with the current run's settings, so that "the same, but LSTM" changes one field.
 
-Every field is checked as it is typed, with the CLI's own parsers (tui_gen.cli) and rules
+Every field is checked as it is typed, with the CLI's own parsers (tui_gen.cli.main) and rules
 (runsetup.setting_problems, which asks new_run_config); a refused value's reason stands under its
 field and Start says why it will not start. Dismisses with a runsetup.RunRequest (its settings hold
 the device), or None.
@@ -26,11 +26,11 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tui_gen.app.bindings import NEW_RUN_BINDINGS
 from tui_gen.app.widgets.stream_view import visible
-from tui_gen.config import CELLS, DEVICES, PRESETS, TrainConfig, preset
-from tui_gen.errors import ConfigError
-from tui_gen.flag_values import hidden_sizes, number
-from tui_gen.model_size import parameter_count
-from tui_gen.runsetup import TRAIN_SETTINGS, RunRequest, new_run_config, setting_problems
+from tui_gen.core.config import CELLS, DEVICES, PRESETS, TrainConfig, preset
+from tui_gen.core.errors import ConfigError
+from tui_gen.core.flag_values import hidden_sizes, number
+from tui_gen.core.model_size import parameter_count
+from tui_gen.training.setup import TRAIN_SETTINGS, RunRequest, new_run_config, setting_problems
 
 PATH_CHOICE = "<path>"  # the corpus choice "a file or folder", beside the built-in corpora' names
 AUTO_FRAMING = "auto"
@@ -278,7 +278,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run-settings")
     def _read_run_settings(self, resume: str) -> None:
         try:
-            from tui_gen.checkpoint import read_meta
+            from tui_gen.training.checkpoint import read_meta
 
             meta = read_meta(resume)
             config = TrainConfig.from_json(dict(meta["train_config"]))
@@ -304,7 +304,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="builtins")
     def _list_builtins(self) -> None:
         try:
-            from tui_gen.corpus_preview import builtin_corpora
+            from tui_gen.data.preview import builtin_corpora
 
             self.post_message(BuiltinsListed(builtin_corpora(self._data_dir())))
         except Exception:  # noqa: BLE001 - no list: the corpus can still be typed as a path
@@ -351,8 +351,8 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect")
     def _inspect(self, ref: str) -> None:
         try:
-            from tui_gen.corpus_preview import preview_corpus
-            from tui_gen.errors import TuiGenError
+            from tui_gen.core.errors import TuiGenError
+            from tui_gen.data.preview import preview_corpus
 
             try:
                 self.post_message(CorpusPreviewed(ref, preview_corpus(ref, self._data_dir()), None))
@@ -421,7 +421,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
     def _probe_devices(self) -> None:
         auto, errors = None, {}
         try:
-            from tui_gen.device import pick_device
+            from tui_gen.training.device import pick_device
 
             auto = pick_device("auto").type
             for name in ("cuda", "mps"):

@@ -14,7 +14,7 @@ from textual.widgets import Button, DataTable, Label, Static
 
 from tui_gen.app.bindings import OPEN_RUN_BINDINGS
 from tui_gen.app.messages import RunsListed
-from tui_gen.textsafe import one_line, visible
+from tui_gen.core.textsafe import one_line, visible
 
 SAVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # as checkpoint.save_checkpoint writes it (not imported: torch)
 
@@ -60,7 +60,7 @@ class OpenRunScreen(ModalScreen[dict | None]):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _list(self) -> None:
         try:
-            from tui_gen.checkpoint import list_runs
+            from tui_gen.training.checkpoint import list_runs
 
             self.post_message(RunsListed(list_runs(self.models_dir)))
         except Exception as e:  # noqa: BLE001 - an unreadable folder: say so in the dialog

@@ -1,6 +1,6 @@
 """The runs screen (c): every run under the models folder, and which of them to overlay on the loss plot.
 
-A table of tui_gen.runs.list_runs (read in a thread): name, corpus, framing, model, parameters, steps,
+A table of tui_gen.runs.listing.list_runs (read in a thread): name, corpus, framing, model, parameters, steps,
 best validation bits/char, last activity, and whether it trains right now. Space marks runs, enter
 overlays the marked ones (or the highlighted one), escape leaves the plot as it was.
 """
@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from tui_gen.app.bindings import RUNS_BINDINGS
 from tui_gen.app.messages import RunInfosListed
-from tui_gen.textsafe import one_line, visible
+from tui_gen.core.textsafe import one_line, visible
 
 MARK = "●"
 COLUMNS = ("", "run", "corpus", "framing", "model", "parameters", "steps", "best val", "last activity", "now")
@@ -42,7 +42,7 @@ def ago(when: float | None, now: float | None = None) -> str:
 
 
 def row_cells(run, marked: bool) -> list[Text]:
-    """A tui_gen.runs.RunInfo as table cells: every cell a Text (a str cell would be read as markup)."""
+    """A tui_gen.runs.listing.RunInfo as table cells: every cell a Text (a str cell would be read as markup)."""
     dash = "–"
     if run.training:
         now = Text(f"training (pid {run.training_pid})", style="bold green")
@@ -95,8 +95,8 @@ class RunsScreen(Screen[list | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _list(self) -> None:
-        from tui_gen.errors import TuiGenError
-        from tui_gen.runs import list_runs
+        from tui_gen.core.errors import TuiGenError
+        from tui_gen.runs.listing import list_runs
 
         try:
             self.post_message(RunInfosListed(list_runs(self.models_dir)))

@@ -3,8 +3,8 @@
 Either one sample per temperature from a list ("0.5, 0.8, 1.2") or N samples at the playground's
 temperature, all with its length, top-k, top-p and Seed# (a Seed# makes the sweep repeatable), from
 its current weights. Each sample is headed by its temperature and mean surprisal (bits/char, under
-the model at temperature 1: tui_gen.sweep) and coloured by probability as the playground colours.
-Columns from 140 wide, stacked below. Drawn in a thread (tui_gen.sweep, one batch).
+the model at temperature 1: tui_gen.model.sweep) and coloured by probability as the playground colours.
+Columns from 140 wide, stacked below. Drawn in a thread (tui_gen.model.sweep, one batch).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from textual.widgets import Footer, Input, Label, Static
 from tui_gen.app.bindings import SWEEP_BINDINGS
 from tui_gen.app.messages import ModelReady, SweepDrawn
 from tui_gen.app.widgets.stream_view import prob_style
-from tui_gen.errors import ConfigError
-from tui_gen.textsafe import one_line, safe_char
+from tui_gen.core.errors import ConfigError
+from tui_gen.core.textsafe import one_line, safe_char
 
 MAX_SAMPLES = 16  # side by side, more would not be readable
-MAX_TEMPERATURE = 100.0  # as tui_gen.sample.check_temperature
+MAX_TEMPERATURE = 100.0  # as tui_gen.model.sample.check_temperature
 DEFAULT_TEMPERATURES = "0.5, 0.8, 1.2"
 SEED_SHOWN = 40  # characters of the seed on the settings line (a pasted seed may be 100 KB)
 
@@ -102,7 +102,7 @@ class SweepScreen(ModalScreen[None]):
         self.draw = draw  # the playground's Draw: top-k, top-p, Seed#
         self.request = 0
         self.last: tuple[str, object] | None = None  # ("sweep", temperatures) or ("samples", n): for Again
-        self.samples: list = []  # what is shown, tui_gen.sweep.SweepSample
+        self.samples: list = []  # what is shown, tui_gen.model.sweep.SweepSample
         self.drawing = False
         self.error: str | None = None
 
@@ -187,9 +187,9 @@ class SweepScreen(ModalScreen[None]):
             import torch
 
             from tui_gen.app.playground_model import model_for
-            from tui_gen.errors import TuiGenError
-            from tui_gen.sample import SamplingSettings
-            from tui_gen.sweep import samples, sweep
+            from tui_gen.core.errors import TuiGenError
+            from tui_gen.model.sample import SamplingSettings
+            from tui_gen.model.sweep import samples, sweep
 
             try:
                 model, built = model_for(weights)

@@ -4,7 +4,7 @@ as `tui-gen train --resume RUN --minutes M` (or --steps N) would. Dismisses with
 from __future__ import annotations
 
 from tui_gen.app.screens.budget_dialog import BudgetDialog
-from tui_gen.budget import Budget
+from tui_gen.core.budget import Budget
 
 
 class TrainMoreScreen(BudgetDialog):

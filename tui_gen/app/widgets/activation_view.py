@@ -18,7 +18,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui_gen.app.widgets.scrolled_rows import visible_row
-from tui_gen.textsafe import NEWLINE, safe_char
+from tui_gen.core.textsafe import NEWLINE, safe_char
 
 # RdBu, reversed: index 0 the most negative, the middle 0, the last the most positive.
 PALETTE = ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",

@@ -1,9 +1,9 @@
 """Training curves: this app's run (smoothed train bits/char and validation bits/char) and any runs
-overlaid to compare with it (tui_gen.runs.RunCurves), each in its own colour with a legend.
+overlaid to compare with it (tui_gen.runs.listing.RunCurves), each in its own colour with a legend.
 
 The x axis is the step, the characters seen or the training time; the train curves are an exponential
 moving average (the raw curve faint underneath while comparing), and the y axis may be logarithmic.
-Every curve is stored bounded (tui_gen.runs.EvenBuckets) and decimated to the plot's width at each
+Every curve is stored bounded (tui_gen.runs.listing.EvenBuckets) and decimated to the plot's width at each
 redraw, so ten runs of 100,000 steps draw as fast as one."""
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from textual.widgets import Static
 from textual_plot import HiResMode, LegendLocation, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter, DurationFormatter, NumericAxisFormatter
 
-from tui_gen.gate import MAX_BPC, MAX_COUNT
-from tui_gen.runs import BPC, CHARS, STEP, TIME, EvenBuckets, RunCurves
-from tui_gen.textsafe import one_line
+from tui_gen.core.gate import MAX_BPC, MAX_COUNT
+from tui_gen.core.textsafe import one_line
+from tui_gen.runs.listing import BPC, CHARS, STEP, TIME, EvenBuckets, RunCurves
 
 TRAIN_STYLE = "#5fafff"
 VAL_STYLE = "#ffaf00"
@@ -466,7 +466,7 @@ class LossPlot(Widget):
         drawn = []
         for run, kind, label, style, xs, ys in self._series():
             x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-            # A second line of defence behind the gate (tui_gen.gate) that checked every value from a
+            # A second line of defence behind the gate (tui_gen.core.gate) that checked every value from a
             # log: a point beyond what any run reaches is not drawn, so the limits stay finite.
             keep = (np.abs(x) <= PLOT_LIMIT) & (np.abs(y) <= MAX_BPC)  # NaN fails both too
             if self.log_scale:

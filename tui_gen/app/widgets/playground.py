@@ -533,8 +533,8 @@ class Playground(Vertical):
             import torch
 
             from tui_gen.app.playground_model import model_for
-            from tui_gen.errors import TuiGenError
-            from tui_gen.sample import Generator, SamplingSettings
+            from tui_gen.core.errors import TuiGenError
+            from tui_gen.model.sample import Generator, SamplingSettings
 
             try:
                 model, built = model_for(source)

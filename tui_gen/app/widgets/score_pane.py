@@ -2,7 +2,7 @@
 model is by each character (the generation view's palette: likely green, surprising red), with its
 bits/char. Moving the cursor (in the box, or in the coloured view) shows the model's candidates there.
 
-Scoring runs in an exclusive thread worker, 0.25 s after the last change (tui_gen.score.TextScorer,
+Scoring runs in an exclusive thread worker, 0.25 s after the last change (tui_gen.model.score.TextScorer,
 which reruns only the lines or segments that changed), on the playground's model; the coloured view
 is laid out in that thread too, so a long text never stalls the UI. The box keeps at most BOX_LIMIT
 characters (a bigger paste is cut, with a notice), and scoring reads at most SCORE_LIMIT.
@@ -23,7 +23,7 @@ from tui_gen.app.bindings import SCORE_BOX_BINDINGS
 from tui_gen.app.messages import ModelReady, TextScored
 from tui_gen.app.widgets.next_char_panel import show_char
 from tui_gen.app.widgets.stream_view import PROB_STYLES, SEED_STYLE, UNKNOWN_STYLE, Layout, StreamView, visible
-from tui_gen.textsafe import safe_char
+from tui_gen.core.textsafe import safe_char
 
 DEBOUNCE_SECONDS = 0.25
 SCORE_LIMIT = 100_000  # characters scored at most (about a second on this CPU)
@@ -248,8 +248,8 @@ class ScorePane(Vertical):
         result = layout = None
         try:
             from tui_gen.app.playground_model import model_for
-            from tui_gen.errors import TuiGenError
-            from tui_gen.score import TextScorer
+            from tui_gen.core.errors import TuiGenError
+            from tui_gen.model.score import TextScorer
 
             try:
                 model, built = model_for(source)

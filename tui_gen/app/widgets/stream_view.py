@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui_gen import textsafe
 from tui_gen.app.widgets.scrolled_rows import visible_row
+from tui_gen.core import textsafe
 
 # The one sanitiser lives in the engine (the CLI uses it too); these are its widget-side names.
 TAB = textsafe.TAB

@@ -1,0 +1,117 @@
+"""Standard output for `generate` and `eval`: what reaches it, and what happens when it cannot.
+
+- A terminal gets text through the sanitiser (textsafe.visible): a model can write escape sequences.
+  Piped or redirected output gets the text byte-exact.
+- An output encoding that cannot hold a character (PYTHONIOENCODING=ascii, a Latin-1 locale) gets
+  it as a backslash escape (\\u00e9), and one note on stderr at the end says how many and what to
+  set; the exit status stays 0. Refusing would lose the whole output over one rare character.
+- A closed stdout (`>&-`), a full disk (`>/dev/full`), any other write error: OutputError, which
+  the CLI prints as one line (exit 2). A broken pipe (`| head`) is left to the CLI: it exits 0.
+
+Engine code: no textual or rich import.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import sys
+
+from tui_gen.core.errors import OutputError
+from tui_gen.core.textsafe import visible
+
+
+def _describe(e: OSError) -> str:
+    return e.strerror or str(e) or type(e).__name__
+
+
+class Output:
+    """A text sink over sys.stdout (or `stream`), for the generated text and result lines."""
+
+    def __init__(self, stream=None) -> None:
+        stream = sys.stdout if stream is None else stream
+        if stream is None:  # Python sets sys.stdout to None when fd 1 is closed at start-up
+            raise OutputError("standard output is closed, so there is nowhere to write: "
+                              "run without `>&-`, or redirect it to a file")
+        self.stream = stream
+        try:
+            self.terminal = stream.isatty()
+        except (OSError, ValueError):
+            self.terminal = False
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            self.encoding = codecs.lookup(encoding).name
+        except LookupError:
+            self.encoding = encoding
+        self._utf8 = self.encoding in ("utf-8", "utf_8")
+        self.escaped = 0  # characters the encoding could not hold, written as escapes
+
+    def write(self, text: str) -> None:
+        shown = visible(text) if self.terminal else text
+        if not self._utf8:
+            self._count_unencodable(shown)
+        try:
+            self.stream.write(shown)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise self._error(e) from None
+
+    def write_styled(self, text: str) -> None:
+        """Text holding colour escapes this program made itself around text already made safe
+        (textsafe.safe_char): written as it is, so the colours work. Nothing from outside may come
+        here unsanitised."""
+        if not self._utf8:
+            self._count_unencodable(text)
+        try:
+            self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise self._error(e) from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise self._error(e) from None
+
+    def finish(self) -> None:
+        """Flush, then say (once, on stderr) if any character had to be escaped."""
+        self.flush()
+        if self.escaped:
+            print(f"tui-gen: note: {self.escaped:,} character{'s' if self.escaped != 1 else ''} could not be "
+                  f"written in the output encoding {self.encoding} and {'were' if self.escaped != 1 else 'was'} "
+                  "written as backslash escapes (like \\xe9 or \\u20ac); set PYTHONIOENCODING=utf-8 "
+                  "or use a UTF-8 locale to get the text itself", file=sys.stderr)
+
+    def _count_unencodable(self, text: str) -> None:
+        try:
+            text.encode(self.encoding)
+        except UnicodeEncodeError:
+            for c in text:
+                try:
+                    c.encode(self.encoding)
+                except UnicodeEncodeError:
+                    self.escaped += 1
+        except LookupError:
+            pass
+
+    def _error(self, e: OSError) -> OutputError:
+        return OutputError(f"cannot write to standard output: {_describe(e)} "
+                           "(is the disk full, or the output closed?); nothing more was written")
+
+
+def silence_stdout() -> None:
+    """After a write error: point fd 1 at /dev/null, so that Python's own flush of sys.stdout at exit
+    does not print a second error (and a traceback-like 'Exception ignored') after our one line."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # file-access: os.devnull
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass

@@ -1,0 +1,159 @@
+"""The character-level recurrent language model.
+
+Stacked recurrent layers with per-layer hidden sizes (the lecture's [128, 256]). Each layer is its
+own fused nn.GRU / nn.LSTM / nn.RNN (cuDNN on a GPU), since one nn.GRU module needs equal sizes.
+The hidden state goes in and comes out, so generation carries it and training can do truncated BPTT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tui_gen.core.errors import ConfigError
+from tui_gen.data.vocab import PAD
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+
+# A layer's state: a tensor (GRU, RNN) or an (h, c) pair (LSTM), each [1, batch, hidden].
+LayerState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+State = list[LayerState]
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    hidden_sizes: list[int] = field(default_factory=lambda: [128, 256])
+    cell: str = "gru"
+    embedding_dim: int = 32  # 0 means one-hot input, as in the lecture
+    dropout: float = 0.0
+
+    def validate(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"unknown cell type {self.cell!r}: choose one of {', '.join(CELLS)}")
+        if not self.hidden_sizes or any(int(h) <= 0 or int(h) > 8192 for h in self.hidden_sizes):
+            raise ConfigError(
+                f"hidden sizes must be 1 to 8192 per layer, got {self.hidden_sizes}: try --hidden 128,256"
+            )
+        if len(self.hidden_sizes) > 16:
+            raise ConfigError(f"at most 16 layers, got {len(self.hidden_sizes)}")
+        if not 0 <= self.embedding_dim <= 4096:
+            raise ConfigError(f"embedding size must be 0 (one-hot) to 4096, got {self.embedding_dim}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.vocab_size < 3:
+            raise ConfigError("the vocabulary is empty: the corpus has no usable characters")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class CharRNN(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        v = config.vocab_size
+        if config.embedding_dim:
+            self.embed = nn.Embedding(v, config.embedding_dim, padding_idx=PAD)
+            in_size = config.embedding_dim
+        else:
+            self.embed = None
+            in_size = v
+        cell = CELLS[config.cell]
+        layers = []
+        for h in config.hidden_sizes:
+            layers.append(cell(in_size, h, batch_first=True))
+            in_size = h
+        self.layers = nn.ModuleList(layers)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(in_size, v)
+
+    def flatten_parameters(self) -> None:
+        """Each recurrent layer's weights as one contiguous block, as cuDNN wants them: call after
+        moving or loading the model (under DDP a non-contiguous layer would be copied on every step,
+        with a warning). A no-op on the CPU."""
+        for layer in self.layers:
+            layer.flatten_parameters()
+
+    def _inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.embed is not None:
+            return self.embed(ids)
+        x = F.one_hot(ids, self.config.vocab_size).to(self.head.weight.dtype)
+        x[..., PAD] = 0  # padding is all zeros, never a real character's one-hot
+        return x
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """ids [batch, time] -> logits [batch, time, vocab] and the state after the last step."""
+        x = self._inputs(ids)
+        new_state: State = []
+        for i, layer in enumerate(self.layers):
+            x, s = layer(x, None if state is None else state[i])
+            new_state.append(s)
+            if i < len(self.layers) - 1:
+                x = self.drop(x)
+        return self.head(self.drop(x)), new_state
+
+    def step(self, ids: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """One time step, ids [batch] -> logits [batch, vocab]. The same maths as forward(), through
+        the fused single-step cell kernels, which skip nn.GRU's per-call overhead: generation is
+        one step at a time, so this is its hot path."""
+        if state is None:
+            state = self.zero_state(ids.shape[0], ids.device)
+        x = self._inputs(ids)
+        new_state: State = []
+        for layer, s in zip(self.layers, state, strict=False):
+            w = (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0)
+            if self.config.cell == "lstm":
+                h, c = torch.lstm_cell(x, (s[0][0], s[1][0]), *w)
+                new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
+            else:
+                h = (torch.gru_cell if self.config.cell == "gru" else torch.rnn_tanh_cell)(x, s[0], *w)
+                new_state.append(h.unsqueeze(0))
+            x = h
+        return self.head(x), new_state
+
+    def zero_state(self, batch: int, device: torch.device | str | None = None) -> State:
+        device = device or self.head.weight.device
+        dtype = self.head.weight.dtype
+        state: State = []
+        for h in self.config.hidden_sizes:
+            z = torch.zeros(1, batch, h, device=device, dtype=dtype)
+            state.append((z, z.clone()) if self.config.cell == "lstm" else z)
+        return state
+
+
+def map_state(state: State, fn) -> State:
+    """Apply fn to every tensor of a state (detach, index a batch row, mask, move)."""
+    return [tuple(fn(t) for t in s) if isinstance(s, tuple) else fn(s) for s in state]
+
+
+def state_tensors(state: State) -> list[torch.Tensor]:
+    out = []
+    for s in state:
+        out.extend(s if isinstance(s, tuple) else [s])
+    return out
+
+
+def state_from_tensors(tensors: list[torch.Tensor], cell: str) -> State:
+    if cell == "lstm":
+        return [(tensors[i], tensors[i + 1]) for i in range(0, len(tensors), 2)]
+    return list(tensors)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def masked_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed negative log-likelihood (nats) over real positions, and how many there are.
+
+    The mask is explicit, not derived from the targets, so whatever sits in padded positions
+    (inputs or targets) cannot change the loss or its gradient.
+    """
+    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none")
+    m = mask.reshape(-1).to(nll.dtype)
+    return (nll * m).sum(), m.sum()

@@ -1,0 +1,41 @@
+"""What the app's training process is to train: the spec the parent (tui_gen.process.parent) hands the child
+(tui_gen.process.child). A module of its own so that both sides import it and neither imports the
+other. Plain values, no torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui_gen.training.setup import RunRequest
+
+
+@dataclass
+class WorkerSpec:
+    """What to train. Plain values only: it is pickled into the child.
+
+    It becomes a tui_gen.training.setup.RunRequest (run_request()), the same set-up `tui-gen train` uses:
+    `overrides` are its settings (TrainConfig field names; None is a real value, so {"max_minutes": None}
+    removes the time budget), `steps` / `minutes` mean what the CLI's --steps / --minutes mean.
+    """
+
+    corpus: str | None = None  # built-in name or a path; None: the default (or the checkpoint's own)
+    resume: str | None = None  # a checkpoint file or run folder to continue from
+    preset: str = "default"
+    overrides: dict = field(default_factory=dict)
+    steps: int | None = None
+    minutes: float | None = None
+    run_dir: str | None = None  # None: <models_dir>/<corpus>-<time>, or the checkpoint's folder
+    models_dir: str = "models"
+    log_path: str | None = None  # None: <models_dir>/worker.log
+    threads: int | None = None  # torch CPU threads; None: training_process.default_threads()
+    data_dir: str | None = None  # where built-in corpora are cached; None: datasets.default_data_dir()
+
+    def run_request(self) -> RunRequest:
+        """This spec as the shared run set-up's request (tui_gen.training.setup, which the CLI uses too)."""
+        from tui_gen.training.setup import RunRequest
+
+        return RunRequest(corpus=self.corpus, resume=self.resume, preset=self.preset, settings=dict(self.overrides),
+                          steps=self.steps, minutes=self.minutes, out=self.run_dir, models_dir=self.models_dir,
+                          data_dir=self.data_dir)
