@@ -35,10 +35,14 @@ test: $(STAMP)
 		echo "note: tmux is not installed, so the terminal end-to-end test will be skipped"
 	$(BIN)/python -m pytest -q --durations=15 $(ARGS)
 
-# The lint CI runs before the tests: ruff (pyproject.toml's rules) and mypy (strict on its files).
+# The lint CI runs before the tests: ruff (pyproject.toml's rules), mypy (strict on the layers
+# everything stands on, checked on the rest) and import-linter (the layers' contracts in pyproject.toml).
+STRICT := tui_gen/core tui_gen/runs tui_gen/process
 lint: $(STAMP)
 	$(BIN)/ruff check tui_gen tests bench
+	$(BIN)/mypy --strict $(STRICT)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

@@ -2,8 +2,8 @@
 
     python -m bench.app_flood [--seconds 60] [--idle-seconds 15]
 
-A stand-in training worker (FloodWorker, the TrainingWorker API without a process) hands the app
-every kind of event (Step, Eval, Samples with long and hostile text, Saved, Warning, Snapshot) as
+A stand-in training process (FloodProcess: the TrainingProcess API, no real process) hands the app
+every kind of event (Step, Eval, Samples with long and hostile text, Saved, RunWarning, Snapshot) as
 fast as the UI takes them: the next batch is made as soon as the app has folded the previous one in,
 so the figure is the UI's own throughput, and nothing piles up outside the app. Meanwhile a key is
 pressed every ~50 ms (tab switches, letters typed into the seed box), headless at 80x24.
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from tui_gen.core import events as ev
 
 KEY_INTERVAL = 0.05  # seconds between key presses
-BATCH = 100  # events per get(), ~4 evaluations among them (the real worker: <= 20 Steps/s, no batching)
+BATCH = 100  # events per get(), ~4 evaluations among them (the real training process: <= 20 Steps/s, no batching)
 EVAL_EVERY = 25  # steps between evaluations in the synthetic stream
 SIZE = (80, 24)
 
@@ -62,7 +62,7 @@ def percentile(values: list[float], q: float) -> float:
 
 class EventSource:
     """An endless, deterministic training run: Started, then Steps, with an evaluation (Eval,
-    Snapshot every 4th, Samples, Saved best/last, a Warning) every EVAL_EVERY steps."""
+    Snapshot every 4th, Samples, Saved best/last, a RunWarning) every EVAL_EVERY steps."""
 
     def __init__(self, run_dir: str = "models/flood-run") -> None:
         self.run_dir = run_dir
@@ -103,14 +103,15 @@ class EventSource:
                 if is_best:
                     out.append(ev.Saved(step=s, kind="best", path=f"{self.run_dir}/best.safetensors"))
                 out.append(ev.Saved(step=s, kind="last", path=f"{self.run_dir}/[last].safetensors"))
-                out.append(ev.Warning(step=s, message=f"step {s}: [red]warning[/] \x1b]0;pwned\x07 {HOSTILE[k][:80]}"))
+                out.append(ev.RunWarning(step=s,
+                                         message=f"step {s}: [red]warning[/] \x1b]0;pwned\x07 {HOSTILE[k][:80]}"))
         for e in out:
             self._count(e)
         return out
 
 
-class FloodWorker:
-    """The TrainingWorker API the app uses, without a process. get() hands out the next batch as soon
+class FloodProcess:
+    """The TrainingProcess API the app uses, without a real process. get() hands out the next batch as soon
     as the app has handled the previous one (consumed() is called after each handle_events)."""
 
     def __init__(self, batch: int = BATCH) -> None:
@@ -226,11 +227,11 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
     from tui_gen.app.widgets import LossPlot
     from tui_gen.app.widgets.samples_panel import SamplesPanel
 
-    workers: list[FloodWorker] = []
+    processes: list[FloodProcess] = []
 
-    def factory() -> FloodWorker:
-        workers.append(FloodWorker(batch))
-        return workers[-1]
+    def factory() -> FloodProcess:
+        processes.append(FloodProcess(batch))
+        return processes[-1]
 
     app = TuiGenApp(LaunchOptions(models_dir="models-flood-unused"), worker_factory=factory, warm_up=False)
     res = FloodResult()
@@ -247,7 +248,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
             if counting[0]:
                 res.events += len(batch)
                 res.batches += 1
-            for w in workers:
+            for w in processes:
                 w.consumed()
 
     app.handle_events = handle_and_ask_for_more
@@ -298,7 +299,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
 
     def going() -> bool:
         now = time.perf_counter()
-        steps = workers[-1].source.step if workers else 0
+        steps = processes[-1].source.step if processes else 0
         return now < until[0] or (steps < until[1] and now - started[0] < max_seconds)
 
     async def type_and_switch(end: float, steps: int = 0) -> None:
@@ -324,7 +325,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
 
     async with app.run_test(size=size, notifications=True) as pilot:  # toasts drawn, as in the real app
         await pilot.pause()
-        while not workers:
+        while not processes:
             await asyncio.sleep(0.01)
         gc.collect()
         res.rss_start = rss_bytes()
@@ -338,11 +339,11 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
         await type_and_switch(t0 + seconds, min_steps)
         res.seconds = time.perf_counter() - t0
         counting[0] = False
-        worker = workers[-1]
-        worker.pause_flood(True)
+        process = processes[-1]
+        process.pause_flood(True)
         # the batch in flight is folded in (however slow the machine), then the samples' widgets mounted
         deadline = time.monotonic() + 60
-        while handled[0] < worker.delivered and time.monotonic() < deadline:
+        while handled[0] < process.delivered and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         await pilot.pause()
         gc.collect()
@@ -358,10 +359,10 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
         res.notifications = len(app.live_notices)
         res.warnings_kept = len(app.state.warnings)
         res.warning_count = app.state.warning_count
-        res.counts = dict(worker.source.counts)
+        res.counts = dict(process.source.counts)
         if inspect is not None:
             inspect(app, res)
-        worker.pause_flood(False)  # quit in the middle of the flood: events keep coming while it closes
+        process.pause_flood(False)  # quit in the middle of the flood: events keep coming while it closes
         await asyncio.sleep(0.1)
         app.begin_quit(save=False)
         deadline = time.monotonic() + 10
@@ -378,7 +379,7 @@ def table_rows(r: FloodResult, idle: FloodResult) -> list[tuple]:
     b50, b95 = percentile(base, 0.5), percentile(base, 0.95)
     return [
         ("app flood: training events folded in", f"{r.rate:,.0f} events/s",
-         "real worker: <= 20 Step/s + evaluations", f"{r.rate / 25:,.0f}x"),
+         "real training process: <= 20 Step/s + evaluations", f"{r.rate / 25:,.0f}x"),
         (f"app flood: UI RSS after {r.seconds:.0f} s", f"{r.rss_after / mib:.1f} MiB",
          f"before {r.rss_before / mib:.1f} MiB", f"+{(r.rss_after - r.rss_before) / mib:.1f} MiB"),
         ("app flood: key -> screen p50", f"{p50:.1f} ms", f"no events {b50:.1f} ms", f"{p50 / b50:.2f}x"),

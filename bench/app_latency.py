@@ -2,7 +2,7 @@
 
     python bench/app_latency.py [--tweets PATH] [--keys 60] [--chars 2000]
 
-Runs the app headless (Textual's test driver, 160x48) with a real TrainingWorker on the tweets, then:
+Runs the app headless (Textual's test driver, 160x48) with a real TrainingProcess on the tweets, then:
 - key press -> screen update: a key event is posted to the app as the terminal driver would; the time
   until the seed box holds the new text AND the next frame has been composed (App._display) is one sample;
 - the same while the playground streams;

@@ -5,7 +5,7 @@
 Runs the app headless (160x48, no training) with the default model (GRU 128,256, untrained: speed does
 not depend on the weights), puts a text of --chars characters in the score box, then types keys into
 it. Before each key the scorer's cache is dropped and a full rescoring starts at once, so every key
-lands while the whole text is being scored in the worker thread (the worst case: typing normally
+lands while the whole text is being scored in the thread worker (the worst case: typing normally
 rescores one line, after a 0.25 s pause). One sample: from posting the key (as the terminal driver
 would) until the box holds it AND the next frame has been composed (App._display). Also: how long one
 full scoring takes there, from the request to the coloured view.
@@ -73,7 +73,7 @@ async def main(args) -> dict:
             if not args.idle:
                 pane._scorer = None  # a full rescoring (new weights, say), started now
                 pane.rescore(now=True)
-            await asyncio.sleep(0.01)  # let the worker thread start
+            await asyncio.sleep(0.01)  # let the thread worker start
             before = len(frames)
             t_key = time.perf_counter()
             app.post_message(events.Key(ch, ch))

@@ -264,6 +264,16 @@ def test_hand_made_headers(tmp_path, header, data):
         load_checkpoint(write(tmp_path / "h.safetensors", raw_file(header, data)))
 
 
+@pytest.mark.parametrize("shape", ["", "4", [True] * 2, [[4]], {"0": 4}])
+def test_a_header_whose_shape_is_not_a_list_of_sizes_is_refused_without_torch(tmp_path, shape):
+    """read_header (the runs listing's reader) checks shapes itself: a string iterated as a shape, or
+    True counted as a size, would pass a 4-byte tensor as a scalar."""
+    path = write(tmp_path / "s.safetensors", raw_file(
+        {"__metadata__": META, "x": {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]}}, b"\x00" * 4))
+    with pytest.raises(CheckpointError, match="does not fit the file"):
+        read_header(path)
+
+
 @pytest.mark.parametrize("length", [2**64 - 1, 2**63, 16 * 2**20 + 1, 10**6])
 def test_header_length_beyond_the_file(tmp_path, length):
     with pytest.raises(CheckpointError):

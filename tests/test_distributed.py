@@ -6,7 +6,7 @@
 - two torchrun agents (--nnodes 2, c10d rendezvous) train and save as one run, resuming from a
   single-process checkpoint;
 - SIGTERM to the agent of `tui-gen train --nproc 2` saves `last` on rank 0 and leaves no process behind;
-- a worker leaves with its exit status though gloo's threads outlive the process group (exit_process).
+- a rank's process leaves with its exit status though gloo's threads outlive the process group (exit_process).
 
 Every process runs one thread; budgets are in steps. Timeouts are safety nets only.
 """
@@ -272,7 +272,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes through /proc (Linux)")
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the ranks' processes through /proc (Linux)")
 def test_sigterm_to_the_agent_saves_last_on_rank_0_and_leaves_no_process(corpus_file, tmp_path):
     out = tmp_path / "run"
     agent = Agent([sys.executable, "-m", "tui_gen", "train", str(corpus_file), "--nproc", "2", "--minutes", "5",
@@ -282,8 +282,8 @@ def test_sigterm_to_the_agent_saves_last_on_rank_0_and_leaves_no_process(corpus_
         while not (out / "last.safetensors").exists() and agent.proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)  # step 2's evaluation saved `last`: every rank is past its set-up, in the loop
         assert agent.proc.poll() is None and (out / "last.safetensors").exists(), agent.stderr[-3000:]
-        workers = descendants(agent.proc.pid)
-        assert len(workers) >= 2
+        ranks = descendants(agent.proc.pid)
+        assert len(ranks) >= 2
         agent.proc.send_signal(signal.SIGTERM)
     finally:
         code = agent.wait(timeout=120)
@@ -294,9 +294,9 @@ def test_sigterm_to_the_agent_saves_last_on_rank_0_and_leaves_no_process(corpus_
     last = load_checkpoint(out / "last.safetensors")
     assert last.step == step and step >= 2 and last.meta["world_size"] == 2  # 2: the stop came before step 3
     deadline = time.monotonic() + 30
-    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+    while any(alive(p) for p in ranks) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in workers if alive(p)], "training processes were left running"
+    assert not [p for p in ranks if alive(p)], "training processes were left running"
 
 
 # A process that joined a process group, with gloo's threads still at work as it ends. A plain exit
@@ -335,7 +335,7 @@ sys.exit(7)
 
 
 @pytest.mark.parametrize("way", ["exit_process", "uncaught", "sys.exit"])
-def test_a_worker_leaves_with_its_status_while_gloo_is_still_at_work(tmp_path, way):
+def test_a_rank_leaves_with_its_status_while_gloo_is_still_at_work(tmp_path, way):
     env = {**ENV, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": str(free_port())}
     done = subprocess.run([sys.executable, "-c", BUSY_AT_EXIT_SCRIPT, way], cwd=tmp_path, env=env,

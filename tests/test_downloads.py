@@ -181,19 +181,20 @@ def test_sigterm_during_data_get_leaves_no_part(serve, tmp_path):
 
 
 def test_terminating_the_training_process_mid_download_leaves_no_part(serve, tmp_path):
-    from tui_gen.process import parent as wk
+    from tui_gen.process.parent import TrainingProcess
+    from tui_gen.process.spec import TrainingSpec
 
     # Headers that never end: no data, so the child never gets to read "stop" (it does between chunks);
     # only SIGTERM ends it.
     serve(drip_headers)
-    worker = wk.TrainingWorker()
+    process = TrainingProcess()
     data = tmp_path / "data"
-    worker.start(wk.WorkerSpec(corpus="trump-tweets", models_dir=str(tmp_path / "models"), data_dir=str(data),
+    process.start(TrainingSpec(corpus="trump-tweets", models_dir=str(tmp_path / "models"), data_dir=str(data),
                                overrides={"device": "cpu"}, steps=1, threads=1))
     try:
         wait_for_part(data, timeout=300, min_size=0)  # torch starting at nice 10: ~100 s beside busy processes
     finally:
-        code = worker.shutdown(timeout=0.5)  # "stop" goes unread: then SIGTERM
+        code = process.shutdown(timeout=0.5)  # "stop" goes unread: then SIGTERM
     assert code == -signal.SIGTERM  # it still dies by the signal (the app says so), after cleaning up
     assert list(data.iterdir()) == []
 

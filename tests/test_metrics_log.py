@@ -206,7 +206,7 @@ def test_garbage_lines_are_skipped_and_counted(tmp_path):
 def test_hostile_strings_come_back_as_data(tmp_path):
     path = tmp_path / FILE_NAME
     evil = "\x1b]2;PWNED\x07[reverse]x"
-    path.write_text(encode(ev.Warning(step=1, message=evil), 1.0) + "\n", encoding="utf-8")
+    path.write_text(encode(ev.RunWarning(step=1, message=evil), 1.0) + "\n", encoding="utf-8")
     (event, _), = read_log(path)[0]
     assert event.message == evil  # kept as it is: the app and CLI make it visible (textsafe) when shown
 
@@ -239,10 +239,10 @@ def test_a_replaced_or_truncated_log_is_read_anew(tmp_path):
     reader = MetricsReader(path)
     assert len(reader.read()) == 2 and not reader.replaced
     other = tmp_path / "other"
-    other.write_text(encode(ev.Warning(step=5, message="new run"), 3.0) + "\n", encoding="utf-8")
+    other.write_text(encode(ev.RunWarning(step=5, message="new run"), 3.0) + "\n", encoding="utf-8")
     os.replace(other, path)  # a new run in the same folder (--overwrite)
     (event, _), = reader.read()
-    assert reader.replaced and isinstance(event, ev.Warning)
+    assert reader.replaced and isinstance(event, ev.RunWarning)
 
 
 def test_a_missing_or_unreadable_log_reads_as_nothing(tmp_path):

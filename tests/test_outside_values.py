@@ -131,7 +131,7 @@ def test_9_each_sample_is_cut_at_decode():
 
 
 def test_9_every_string_of_a_log_line_is_bounded():
-    event, _ = decode(record(ev.Warning(3, "w" * 500_000)))
+    event, _ = decode(record(ev.RunWarning(3, "w" * 500_000)))
     assert len(event.message) == gate.MAX_TEXT
 
 

@@ -61,7 +61,7 @@ def first_save_then(trainer, act) -> list:
 
 
 def warnings(events) -> list[str]:
-    return [e.message for e in events if isinstance(e, ev.Warning)]
+    return [e.message for e in events if isinstance(e, ev.RunWarning)]
 
 
 # ---- moved, deleted, replaced under a running trainer ----------------------------------------------------
@@ -87,7 +87,7 @@ def test_a_run_folder_moved_under_its_trainer_keeps_its_checkpoints_and_log_toge
     assert read_meta(moved / "last.safetensors")["step"] == fin.step  # `last` saved where the folder went
     logged, skipped = read_log(moved / "metrics.jsonl")  # the log went with it, to the end
     assert skipped == 0 and isinstance(logged[-1][0], ev.Finished) and logged[-1][0].step == fin.step
-    assert [e.message for e, _ in logged if isinstance(e, ev.Warning)] == said
+    assert [e.message for e, _ in logged if isinstance(e, ev.RunWarning)] == said
     # the first trainer has let go: the moved run resumes where it stopped
     assert prepare_run(RunRequest(resume=str(moved), steps=1)).trainer.step == fin.step
 
@@ -178,13 +178,14 @@ def test_the_cli_says_when_its_run_folder_goes_and_stops(tmp_path, what):
 
 
 def test_the_apps_training_process_says_when_its_run_folder_is_deleted(tmp_path):
-    from tui_gen.process.parent import TrainingWorker, WorkerSpec
+    from tui_gen.process.parent import TrainingProcess
+    from tui_gen.process.spec import TrainingSpec
 
     corpus = tmp_path / "c.txt"
     corpus.write_text(tiny_text(200), encoding="utf-8")
     run = tmp_path / "run"
-    worker = TrainingWorker()
-    worker.start(WorkerSpec(corpus=str(corpus), run_dir=str(run), log_path=str(tmp_path / "worker.log"), threads=1,
+    process = TrainingProcess()
+    process.start(TrainingSpec(corpus=str(corpus), run_dir=str(run), log_path=str(tmp_path / "worker.log"), threads=1,
                             steps=LONG, overrides={k: v for k, v in TINY.items() if k != "threads"}))
     seen: list = []
     try:
@@ -192,13 +193,13 @@ def test_the_apps_training_process_says_when_its_run_folder_is_deleted(tmp_path)
         deleted = False
         while not (seen and isinstance(seen[-1], ev.Exited)):
             assert time.monotonic() < deadline, f"timed out; last events {seen[-6:]}"
-            for e in worker.get(timeout=0.2):
+            for e in process.get(timeout=0.2):
                 seen.append(e)
                 if not deleted and isinstance(e, ev.Saved) and e.kind == "last":
                     shutil.rmtree(run)
                     deleted = True
     finally:
-        worker.shutdown(timeout=1.0)
+        process.shutdown(timeout=1.0)
     said = warnings(seen)
     assert len(said) == 1 and "deleted" in said[0], said
     fin = [e for e in seen if isinstance(e, ev.Finished)]

@@ -160,7 +160,7 @@ def test_non_finite_losses_end_the_run_as_diverged(tmp_path, tiny_corpus, make_c
     with torch.no_grad():
         trainer.model.head.weight[3, 3] = math.inf  # a weight gone bad: every loss is NaN from here
     events = run_all(trainer)
-    warnings = [e for e in events if isinstance(e, ev.Warning)]
+    warnings = [e for e in events if isinstance(e, ev.RunWarning)]
     assert len(warnings) == 4 and all("not finite" in w.message for w in warnings)
     assert not any(isinstance(e, (ev.Step, ev.Saved)) for e in events)
     fin = events[-1]
@@ -180,7 +180,7 @@ def test_an_absurd_config_diverges_without_crashing(tmp_path, tiny_corpus, make_
     events = run_all(Trainer(tiny_corpus, cfg, run_dir=tmp_path))
     fin = events[-1]
     assert isinstance(fin, ev.Finished) and fin.reason == "diverged"
-    assert sum(isinstance(e, ev.Warning) for e in events) >= 3
+    assert sum(isinstance(e, ev.RunWarning) for e in events) >= 3
     for e in events:
         if isinstance(e, ev.Eval):
             assert math.isfinite(e.val_bpc) and math.isfinite(e.best_bpc)

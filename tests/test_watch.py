@@ -218,7 +218,7 @@ def test_a_huge_line_of_garbage_is_read_past_in_bounded_memory(run):
     assert [e.step for e in run_events(w.poll())] == [3]
 
 
-def test_the_worker_interface(run):
+def test_the_training_process_interface(run):
     w = RunWatcher(run, poll_seconds=0.01)
     assert w.spec is None and w.pid is None and w.death_reason() is None
     assert w.send("pause") is False

@@ -1,4 +1,4 @@
-"""The training worker: a real spawned process, a tiny model, a tiny corpus."""
+"""The app's training process (TrainingProcess): a real spawned process, a tiny model, a tiny corpus."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from tui_gen.core.commands import Command, SetBudget
 from tui_gen.core.errors import CheckpointError, ConfigError
 from tui_gen.core.events import BudgetChanged, Exited, Failed, FinishReason, Paused, Progress, Resumed, Snapshot
 from tui_gen.model.sample import Generator, SamplingSettings
-from tui_gen.process.parent import TrainingWorker, WorkerSpec, describe_exit
+from tui_gen.process.parent import TrainingProcess, describe_exit
+from tui_gen.process.spec import TrainingSpec
 from tui_gen.training.checkpoint import load_checkpoint
 from tui_gen.training.setup import new_run_config
 from tui_gen.training.snapshot import model_from_snapshot
@@ -37,36 +38,36 @@ def corpus_file(tmp_path) -> Path:
 
 @pytest.fixture
 def start(tmp_path, corpus_file):
-    """start(**spec fields) -> a running TrainingWorker; every one is shut down after the test."""
-    workers: list[TrainingWorker] = []
+    """start(**spec fields) -> a running TrainingProcess; every one is shut down after the test."""
+    processes: list[TrainingProcess] = []
 
-    def go(**kw) -> TrainingWorker:
+    def go(**kw) -> TrainingProcess:
         overrides = {**({} if kw.get("resume") else TINY), **kw.pop("overrides", {})}
-        spec = WorkerSpec(**{"corpus": str(corpus_file), "run_dir": str(tmp_path / "run"),
+        spec = TrainingSpec(**{"corpus": str(corpus_file), "run_dir": str(tmp_path / "run"),
                              "log_path": str(tmp_path / "worker.log"), "threads": 1, "overrides": overrides, **kw})
-        w = TrainingWorker()
-        workers.append(w)
+        w = TrainingProcess()
+        processes.append(w)
         w.start(spec)
         return w
 
     yield go
-    for w in workers:
+    for w in processes:
         w.shutdown(timeout=1.0)
         assert not w.alive
 
 
-def until(worker: TrainingWorker, pred, timeout: float = 300.0, seen: list | None = None) -> list:
+def until(process: TrainingProcess, pred, timeout: float = 300.0, seen: list | None = None) -> list:
     """Events up to and including the first that pred accepts. The timeout is a deadline, not a speed:
     the child imports torch at nice 10, which beside busy processes took ~100 s."""
     seen = [] if seen is None else seen
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for e in worker.get(timeout=0.2):
+        for e in process.get(timeout=0.2):
             seen.append(e)
             if pred(e):
                 return seen
             if isinstance(e, Exited):
-                raise AssertionError(f"the worker ended early: {e}; last events {seen[-6:]}")
+                raise AssertionError(f"the training process ended early: {e}; last events {seen[-6:]}")
     raise AssertionError(f"timed out; last events {seen[-6:]}")
 
 
@@ -108,9 +109,9 @@ def test_a_run_reports_evaluates_snapshots_saves_and_ends(start, tmp_path, capfd
 
     # the child's output went to the log, none of it to this process's stdout/stderr
     log = (tmp_path / "worker.log").read_text()
-    assert "tui-gen training worker" in log and "finished (completed)" in log
+    assert "tui-gen training process" in log and "finished (completed)" in log
     out, err = capfd.readouterr()
-    assert "tui-gen training worker" not in out + err and "step 200" not in out + err
+    assert "tui-gen training process" not in out + err and "step 200" not in out + err
 
     # resuming: the checkpoint's own corpus and configuration, `steps` more on top of its step
     w2 = start(corpus=None, resume=fin[0].last_path, steps=20)
@@ -309,28 +310,106 @@ def test_sigterm_to_the_training_process_saves_last_and_ends_as_terminated(start
 # ---- in-process pieces: no child needed ------------------------------------------------------------
 
 def test_a_spec_becomes_the_shared_run_request():
-    cfg = new_run_config(WorkerSpec(overrides={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]}).run_request())
+    spec = TrainingSpec(overrides={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]})
+    cfg = new_run_config(spec.run_request())
     assert cfg.max_minutes is None and cfg.max_steps == 7 and cfg.hidden_sizes == [8]
-    cfg = new_run_config(WorkerSpec(steps=30).run_request())
+    cfg = new_run_config(TrainingSpec(steps=30).run_request())
     assert cfg.max_steps == 30 and cfg.max_minutes is None
     with pytest.raises(ConfigError, match="unknown training setting 'bogus'"):
-        new_run_config(WorkerSpec(overrides={"bogus": 1}).run_request())
+        new_run_config(TrainingSpec(overrides={"bogus": 1}).run_request())
     with pytest.raises(ConfigError, match="seq-len"):
-        new_run_config(WorkerSpec(overrides={"seq_len": 0}).run_request())
+        new_run_config(TrainingSpec(overrides={"seq_len": 0}).run_request())
     with pytest.raises(ConfigError, match="--seq-len must be a whole number, got '50'"):
-        new_run_config(WorkerSpec(overrides={"seq_len": "50"}).run_request())
+        new_run_config(TrainingSpec(overrides={"seq_len": "50"}).run_request())
 
 
 def test_describe_exit_and_bad_commands():
     assert describe_exit(None) is None and describe_exit(0) is None
     assert "signal 15 (SIGTERM)" in describe_exit(-15)
     assert "exited with code 3; see x.log" in describe_exit(3, "x.log")
-    w = TrainingWorker()
+    w = TrainingProcess()
     for bad in ("explode", 3, Budget(minutes=2)):
         with pytest.raises(ValueError):
             w.send(bad)
     assert not w.send("pause") and not w.send(SetBudget(Budget(steps=5)))  # fine commands, nobody to hear
     assert w.get(timeout=0) == [] and not w.alive and w.shutdown() is None
+
+
+class _ScriptedTrainer:
+    """The part of Trainer the child's driver uses: records what it was asked, yields the given events."""
+
+    def __init__(self, events) -> None:
+        self.events, self.step, self.best_bpc = events, 0, None
+        self.stop_requested = self.budget_spent = False
+        self.asked: list[str] = []
+
+    def run(self):
+        for e in self.events:
+            self.step = e.step
+            yield e
+
+    def request_stop(self, reason=FinishReason.STOPPED) -> None:
+        self.asked.append("stop")
+        self.stop_requested = True
+
+    def request_save(self) -> None:
+        self.asked.append("save at the next step")
+
+    def request_eval(self) -> None:
+        self.asked.append("eval")
+
+    def save_now(self, kind):
+        self.asked.append(f"save {kind} now")
+        yield ev.Saved(self.step, kind, "last.safetensors")
+
+    def set_budget(self, budget):
+        self.asked.append(f"budget {budget}")
+        self.budget_spent = budget.steps is not None and budget.steps <= self.step
+        return BudgetChanged(self.step, budget.steps, None, 1.0 if self.budget_spent else 0.5, str(budget))
+
+
+class _ScriptedChannel:
+    """The child's channel: every command is waiting from the start; what is sent is kept."""
+
+    def __init__(self, commands) -> None:
+        self.commands, self.sent = list(commands), []
+
+    def send(self, obj) -> None:
+        self.sent.append(obj)
+
+    def poll(self):
+        out, self.commands = self.commands, []
+        return out
+
+    def wait(self, interrupted=lambda: False):
+        return self.commands.pop(0) if self.commands else Command.STOP
+
+
+def test_one_command_handler_while_training_and_while_paused(monkeypatch):
+    """The child acts on a command the same way wherever it arrives, except where pausing changes what
+    it means: save is at once while paused, resume only ends a pause, pause while paused is nothing."""
+    from tui_gen.process import child
+
+    monkeypatch.setattr(child, "make_snapshot", lambda trainer: Snapshot(trainer.step, b"", {}))
+    step = ev.Step(1, 0, 3.0, 1e-3, 100.0, 0.1, 0.1)
+    trainer = _ScriptedTrainer([step, ev.Finished(1, FinishReason.STOPPED, "stopped", None, None, None)])
+    chan = _ScriptedChannel([Command.RESUME, Command.SAVE, Command.EVAL, Command.PAUSE,  # training
+                             Command.SAVE, Command.PAUSE, Command.SNAPSHOT, SetBudget(Budget(steps=5)),  # paused
+                             Command.RESUME, Command.STOP, Command.STOP])  # training again
+    child._Driver(trainer, chan, [], lambda: False).run()
+    assert trainer.asked == ["save at the next step", "eval", "save last now", "budget 5 steps", "stop"]
+    kinds = [type(e).__name__ for e in chan.sent]
+    assert kinds == ["Step", "Paused", "Saved", "Snapshot", "BudgetChanged", "Resumed", "Finished"], kinds
+
+    # a budget already spent ends the pause (the run finishes now), and a stop after SIGTERM keeps its reason
+    trainer = _ScriptedTrainer([ev.Step(9, 0, 3.0, 1e-3, 100.0, 0.1, 0.1)])
+    chan = _ScriptedChannel([Command.PAUSE, SetBudget(Budget(steps=5))])
+    child._Driver(trainer, chan, [], lambda: False).run()
+    assert [type(e).__name__ for e in chan.sent] == ["Step", "Paused", "BudgetChanged", "Finished"]
+    trainer = _ScriptedTrainer([step])
+    trainer.stop_requested = True  # SIGTERM asked already
+    child._Driver(trainer, _ScriptedChannel([Command.PAUSE, Command.STOP]), [], lambda: True).run()
+    assert trainer.asked == []
 
 
 def test_a_corrupt_snapshot_is_a_checkpoint_error():

@@ -1,4 +1,4 @@
-"""Fixtures for the app's tests: a tiny real model and snapshot, a fake training worker."""
+"""Fixtures for the app's tests: a tiny real model and snapshot, a fake training process."""
 
 from __future__ import annotations
 

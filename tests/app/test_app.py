@@ -1,4 +1,4 @@
-"""Pilot tests of the app: events fed through a fake worker (no process), a tiny real model in the
+"""Pilot tests of the app: events fed through a fake training process (no real one), a tiny real model in the
 playground. The real training process is driven in test_app_worker.py."""
 
 from __future__ import annotations
@@ -55,14 +55,14 @@ def test_events_fill_panel_plot_and_samples(factory):
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers, what="the worker to start")
-            worker = factory.last
-            assert worker.spec.corpus == "trump-tweets"  # no argument: the tweets
+            await wait_for(pilot, lambda: factory.processes, what="the training process to start")
+            process = factory.last
+            assert process.spec.corpus == "trump-tweets"  # no argument: the tweets
             events = fake_events.run(650)
-            worker.push(*events)
+            process.push(*events)
             await wait_for(pilot, lambda: app.state.step == 650, what="all events")
             # far fewer UI messages than events: one per drain
-            assert worker.gets < len(events) / 10
+            assert process.gets < len(events) / 10
             text = panel_text(app)
             assert "running" in text and "650" in text and "12,345 chars/s" in text
             assert "3:15 elapsed · 2:45 left" in text  # elapsed and ETA from the events
@@ -88,9 +88,9 @@ def test_steps_streaming_in_redraw_the_training_panel_once_a_second_and_the_last
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
-            worker.push(fake_events.started(), fake_events.step(1))
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
+            process.push(fake_events.started(), fake_events.step(1))
             await wait_for(pilot, lambda: app.state.status == Status.RUNNING)
             panel = app.query_one(TrainingPanel)
             drawn = []
@@ -98,14 +98,14 @@ def test_steps_streaming_in_redraw_the_training_panel_once_a_second_and_the_last
             panel.show = lambda state, notice=None: (drawn.append(state.step), show(state, notice))
             t0 = time.monotonic()
             for n in range(2, 42):  # 40 batches of one step, as fast as the app takes them
-                worker.push(fake_events.step(n))
+                process.push(fake_events.step(n))
                 await wait_for(pilot, lambda n=n: app.state.step == n)
             fed = time.monotonic() - t0
             await wait_for(pilot, lambda: drawn and drawn[-1] == 41, what="the newest step on the panel")
             assert "41" in screen_text(app)
             # at most one redraw per PANEL_REDRAW_SECONDS while feeding, the trailing one, and one of slack
             assert len(drawn) <= fed / PANEL_REDRAW_SECONDS + 2, (len(drawn), fed)
-            worker.push(ev.Paused(41))  # not a step: drawn at once
+            process.push(ev.Paused(41))  # not a step: drawn at once
             await wait_for(pilot, lambda: app.state.status == Status.PAUSED)
             assert drawn[-1] == 41 and "paused" in screen_text(app)
 
@@ -126,28 +126,28 @@ def test_pause_resume_and_keys_typed_into_the_seed(factory):
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
-            worker.push(fake_events.started(), fake_events.step(1))
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
+            process.push(fake_events.started(), fake_events.step(1))
             await wait_for(pilot, lambda: app.state.status == Status.RUNNING)
             await pilot.press("p")
-            assert worker.sent == ["pause"] and app.state.status == Status.PAUSING
-            worker.push(ev.Paused(1))
+            assert process.sent == ["pause"] and app.state.status == Status.PAUSING
+            process.push(ev.Paused(1))
             await wait_for(pilot, lambda: app.state.status == Status.PAUSED)
             assert "Resume" in [b.binding.description for b in app.screen.active_bindings.values()]
             await pilot.press("p")
-            assert worker.sent == ["pause", "resume"] and app.state.status == Status.RUNNING
+            assert process.sent == ["pause", "resume"] and app.state.status == Status.RUNNING
             # In the seed box, letters are letters: no pause, no quit, no help.
             await pilot.press("2")
             assert isinstance(app.focused, Input) and app.focused.id == "seed"
             await pilot.press("p", "q", "r", "question_mark", "1")
             assert app.focused.value == "pqr?1"
-            assert worker.sent == ["pause", "resume"] and app.is_running and app.screen is app.screen_stack[0]
+            assert process.sent == ["pause", "resume"] and app.is_running and app.screen is app.screen_stack[0]
             # escape leaves the box; then p pauses again
             await pilot.press("escape")
             assert not isinstance(app.focused, Input)
             await pilot.press("p")
-            assert worker.sent[-1] == "pause"
+            assert process.sent[-1] == "pause"
     run(body())
 
 
@@ -155,15 +155,15 @@ def test_save_says_where(factory):
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
             await pilot.press("ctrl+s")
-            assert worker.sent == [] and "nothing to save yet" in notes(app)[-1]
-            worker.push(fake_events.started(), fake_events.step(1), fake_events.step(2))
+            assert process.sent == [] and "nothing to save yet" in notes(app)[-1]
+            process.push(fake_events.started(), fake_events.step(1), fake_events.step(2))
             await wait_for(pilot, lambda: app.state.step == 2)
             await pilot.press("ctrl+s")
-            assert worker.sent == ["save"]
-            worker.push(ev.Saved(2, "last", fake_events.LAST))
+            assert process.sent == ["save"]
+            process.push(ev.Saved(2, "last", fake_events.LAST))
             await wait_for(pilot, lambda: any(fake_events.LAST in n for n in notes(app)))
             assert "Checkpoint saved: Saved step 2 to " + fake_events.LAST in notes(app)
             assert app.state.unsaved_steps == 0
@@ -269,11 +269,11 @@ def test_slider_moves_every_way():
     run(body())
 
 
-def test_worker_death_shows_error_panel_and_restarts(factory):
+def test_training_process_death_shows_error_panel_and_restarts(factory):
     async def body():
         app = make_app(factory, minutes=4)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
+            await wait_for(pilot, lambda: factory.processes)
             first = factory.last
             first.push(*fake_events.run(310))
             await wait_for(pilot, lambda: app.state.step == 310)
@@ -288,7 +288,7 @@ def test_worker_death_shows_error_panel_and_restarts(factory):
             assert not any(n.startswith("Training failed") for n in notes(app))  # the panel says it
             assert app.is_running
             await pilot.press("r")
-            assert len(factory.workers) == 2
+            assert len(factory.processes) == 2
             second = factory.last
             assert second.spec.resume == fake_events.LAST
             assert 0.5 <= second.spec.minutes <= 4 - 310 * 0.3 / 60 + 1e-6  # what was left of the budget
@@ -306,14 +306,14 @@ def test_failed_event_and_offline_fallback(factory):
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
+            await wait_for(pilot, lambda: factory.processes)
             first = factory.last
             assert first.spec.corpus == "trump-tweets"
             msg = "could not download trump-tweets from https://example.invalid (Name or service not known): do this"
             first.push(ev.Progress("downloading trump-tweets", 0, None),
                        ev.Failed(msg, "models/worker.log", "download", "Name or service not known"))
             first.die(1)
-            await wait_for(pilot, lambda: len(factory.workers) == 2, what="the offline run")
+            await wait_for(pilot, lambda: len(factory.processes) == 2, what="the offline run")
             assert factory.last.spec.corpus == "python-help"
             assert "the tweets could not be downloaded (Name or service not known)" in app.notice
             assert any("Using the offline corpus" in n for n in notes(app))
@@ -324,7 +324,7 @@ def test_failed_event_and_offline_fallback(factory):
             factory.last.die(1)
             await wait_for(pilot, lambda: app.query_one(ErrorPanel).has_class("-visible"))
             assert "Training crashed: RuntimeError: boom" in app.query_one(ErrorPanel).message
-            assert len(factory.workers) == 2
+            assert len(factory.processes) == 2
     run(body())
 
 
@@ -353,25 +353,25 @@ def test_help_screen_lists_every_key():
     run(body())
 
 
-def test_quit_asks_when_unsaved_and_stops_the_worker(factory):
+def test_quit_asks_when_unsaved_and_stops_the_training_process(factory):
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
-            worker.push(*fake_events.run(305))
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
+            process.push(*fake_events.run(305))
             await wait_for(pilot, lambda: app.state.step == 305)
             await pilot.press("q")
             assert isinstance(app.screen, ConfirmScreen) and app.screen.purpose == "quit"
             assert "5 steps since its last checkpoint" in app.screen.body
             assert app.focused.id == "choice-save"  # the dialog's own focus
             await pilot.press("escape")
-            assert not isinstance(app.screen, ConfirmScreen) and worker.shutdowns == []
+            assert not isinstance(app.screen, ConfirmScreen) and process.shutdowns == []
             await pilot.press("ctrl+c")
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("d")  # quit without saving
             await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
-        assert worker.shutdowns == [0.0] and not worker.alive
+        assert process.shutdowns == [0.0] and not process.alive
     run(body())
 
 
@@ -379,14 +379,14 @@ def test_quit_from_a_dialog_with_nothing_unsaved(factory):
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
-            worker.push(*fake_events.run(300))
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
+            process.push(*fake_events.run(300))
             await wait_for(pilot, lambda: app.state.step == 300)
             await pilot.press("question_mark")
             await pilot.press("ctrl+q")  # priority: works inside the help screen
             await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
-        assert len(worker.shutdowns) == 1 and worker.shutdowns[0] > 10 and not worker.alive
+        assert len(process.shutdowns) == 1 and process.shutdowns[0] > 10 and not process.alive
     run(body())
 
 
@@ -394,14 +394,14 @@ def test_snapshot_feeds_the_playground(factory, tiny_snapshot):
     async def body():
         app = make_app(factory)
         async with app.run_test(size=WIDE) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
-            worker.push(fake_events.started(), fake_events.step(1))
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
+            process.push(fake_events.started(), fake_events.step(1))
             await wait_for(pilot, lambda: app.state.status == Status.RUNNING)
             assert app.focused.id == "seed"  # wide: everything on screen, the seed box ready
             await pilot.press(*"Hi", "enter")  # no weights yet: it asks for them and waits
-            assert worker.sent == ["snapshot"] and "waiting for the first weights" in app.playground.label_text
-            worker.push(tiny_snapshot)
+            assert process.sent == ["snapshot"] and "waiting for the first weights" in app.playground.label_text
+            process.push(tiny_snapshot)
             await wait_for(pilot, lambda: app.playground.last_end is not None, what="generation")
             pg = app.playground
             assert pg.model is not None and pg.model.source == "training" and pg.model.step == tiny_snapshot.step
@@ -409,7 +409,7 @@ def test_snapshot_feeds_the_playground(factory, tiny_snapshot):
             assert app.query_one(StreamView).text.startswith("Hi")
             assert f"training weights · step {tiny_snapshot.step}" in pg.label_text
             await pilot.press("enter")  # the next generation asks for fresher weights, without waiting
-            assert worker.sent == ["snapshot", "snapshot"]
+            assert process.sent == ["snapshot", "snapshot"]
             await wait_for(pilot, lambda: not pg.generating)
     run(body())
 
@@ -434,13 +434,13 @@ def test_no_fallback_for_a_failure_that_is_not_about_the_tweets(factory):
     async def body():
         app = make_app(factory, device="cuda")
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
+            await wait_for(pilot, lambda: factory.processes)
             factory.last.push(ev.Failed("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use "
                                         "--device auto or cpu (it would download nothing)", "models/worker.log",
                                         "config"))
             factory.last.die(1)
             await wait_for(pilot, lambda: app.query_one(ErrorPanel).has_class("-visible"))
-            assert len(factory.workers) == 1 and app.notice is None
+            assert len(factory.processes) == 1 and app.notice is None
             assert "--device cuda was asked for" in app.query_one(ErrorPanel).message
     run(body())
 
@@ -450,10 +450,10 @@ def test_the_offline_fallback_follows_the_failure_kind_not_its_wording(factory):
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
+            await wait_for(pilot, lambda: factory.processes)
             factory.last.push(ev.Failed("the mirror answered in riddles", "models/worker.log", "download", "riddles"))
             factory.last.die(1)
-            await wait_for(pilot, lambda: len(factory.workers) == 2, what="the offline run")
+            await wait_for(pilot, lambda: len(factory.processes) == 2, what="the offline run")
             assert factory.last.spec.corpus == "python-help"
             assert "the tweets could not be downloaded (riddles)" in app.notice
     run(body())
@@ -466,13 +466,13 @@ def test_a_flood_of_news_from_the_training_process_is_a_few_notifications(factor
 
     async def body():
         async with app.run_test(size=WIDE, notifications=True) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
-            worker.push(fake_events.started())
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
+            process.push(fake_events.started())
             for i in range(1, 20_001):
-                worker.push(ev.Warning(i, f"warning {i}"),
+                process.push(ev.RunWarning(i, f"warning {i}"),
                             ev.BudgetChanged(i, 1000 + i, None, 0.5, f"{1000 + i} steps"))
-            worker.push(ev.Step(7, 0, 2.5, 1e-3, 9000.0, 3.0, 0.01, 99))
+            process.push(ev.Step(7, 0, 2.5, 1e-3, 9000.0, 3.0, 0.01, 99))
             await wait_for(pilot, lambda: app.state.step == 7, 30, "the flood to be folded")
             budgets = lambda: [n for n in notes(app) if n.startswith("Budget changed")]  # noqa: E731
             warned = lambda: [n for n in notes(app) if n.startswith("Training warning")]  # noqa: E731

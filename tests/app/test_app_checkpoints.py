@@ -38,7 +38,7 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
             await pilot.press("n")  # just play
             pg = app.playground
             assert pg.model.source == "checkpoint" and pg.model.path == good["path"] and pg.model.step == 10
-            assert app.active_pane == "playground" and factory.workers == []
+            assert app.active_pane == "playground" and factory.processes == []
             assert "step 10" in pg.label_text and "checkpoint" in pg.label_text
             await pilot.pause()
             await pilot.press(*"Hillary", "enter")
@@ -52,7 +52,7 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
             await pilot.press("enter")
-            assert len(factory.workers) == 1
+            assert len(factory.processes) == 1
             # from the run folder, which resumes from its last (where training stopped), not the best shown
             assert factory.last.spec.resume == good["run"]
             assert factory.last.spec.minutes == 6.0
@@ -67,11 +67,11 @@ def test_launch_with_checkpoint_then_r_resumes(saved_run, models_dir):
     async def body():
         async with app.run_test(size=NARROW) as pilot:
             await wait_for(pilot, lambda: app.playground.model is not None, what="the checkpoint to load")
-            assert app.active_pane == "playground" and factory.workers == []  # no training until asked
+            assert app.active_pane == "playground" and factory.processes == []  # no training until asked
             assert not isinstance(app.screen, ConfirmScreen)
             assert app.state.status == Status.IDLE and "press r to train on" in app.state.message
             await pilot.press("escape", "r")  # out of the seed box, then restart
-            assert len(factory.workers) == 1
+            assert len(factory.processes) == 1
             assert factory.last.spec.resume == str(saved_run)
     run(body())
 
@@ -100,7 +100,7 @@ def test_resuming_while_training_stops_the_run_first(saved_run, models_dir):
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
+            await wait_for(pilot, lambda: factory.processes)
             old = factory.last
             old.push(fake_events.started(), fake_events.step(1))
             await wait_for(pilot, lambda: app.state.started)
@@ -110,7 +110,7 @@ def test_resuming_while_training_stops_the_run_first(saved_run, models_dir):
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
             assert "The current training run stops first" in app.screen.body
             await pilot.press("r")
-            await wait_for(pilot, lambda: len(factory.workers) == 2, what="the new run")
+            await wait_for(pilot, lambda: len(factory.processes) == 2, what="the new run")
             assert old.shutdowns and old.shutdowns[0] > 10  # asked to stop (and save), not killed
             assert factory.last.spec.resume == str(saved_run)
             assert not any(n.startswith("Training finished") for n in notes(app))  # the old run's end is not news
@@ -144,7 +144,7 @@ def test_opening_a_run_whose_last_is_newer_than_its_best_resumes_from_last(saved
             await wait_for(pilot, lambda: app.playground.model is not None, what="the checkpoint to load")
             assert app.playground.model.step == 10 and app.playground.model.resume_step == 30
             await pilot.press("escape", "r")
-            assert len(factory.workers) == 1
+            assert len(factory.processes) == 1
     run(body())
     spec = factory.last.spec
     text = models_dir.parent / "tiny.txt"

@@ -20,7 +20,7 @@ from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import NewRunScreen
 
 SESSION_SECONDS = 180.0  # a deadline for the whole session on a loaded machine, not a speed
-QUIT_SECONDS = 5.0  # from the last keypress to asyncio.run returning, every worker thread ended
+QUIT_SECONDS = 5.0  # from the last keypress to asyncio.run returning, every thread worker ended
 
 
 def session(body, fifo) -> None:
@@ -99,7 +99,7 @@ def test_a_fifo_typed_as_the_corpus_is_the_fields_error_and_the_app_quits(factor
                            in str(form.query_one("#error-corpus").render()), 60, "the corpus field's error")
             await pilot.press("ctrl+n")  # start: refused, the form stays
             await pilot.pause(0.1)
-            assert app.screen is form and factory.workers == []
+            assert app.screen is form and factory.processes == []
             quit_asked.set()
             await pilot.press("escape")
             await pilot.press("ctrl+q")

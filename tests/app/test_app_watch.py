@@ -180,12 +180,12 @@ def test_watch_from_the_open_dialog_then_a_new_run_ends_it(models_dir, factory):
             await wait_for(pilot, lambda: isinstance(app.screen, OpenRunScreen) and app.screen.rows, 30, "the list")
             await pilot.press("w")
             await wait_for(pilot, lambda: app.state.step == 7, 30, "the watched run")
-            assert app.watching == str(folder) and not factory.workers
+            assert app.watching == str(folder) and not factory.processes
             plot = app.query_one(LossPlot)
             assert plot.redraw_interval == WATCH_REDRAW_SECONDS  # a viewer redraws less: it shares the CPUs
             watcher = app.worker
             app._new_run_chosen(app.options.request_for(None))  # the new-run form's Start
-            await wait_for(pilot, lambda: factory.workers, 10, "the new run")
+            await wait_for(pilot, lambda: factory.processes, 10, "the new run")
             assert app.watching is None and not watcher.alive and app.worker is factory.last
             assert plot.redraw_interval == PANEL_REDRAW_SECONDS
             assert "watching" not in screen_text(app)

@@ -24,7 +24,7 @@ START_TIMEOUT = 300  # spawning a process that imports torch at nice 10, on a lo
 
 
 @pytest.mark.slow
-def test_real_worker_end_to_end(tiny_corpus_file, models_dir):
+def test_real_training_process_end_to_end(tiny_corpus_file, models_dir):
     options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
                             overrides=TINY_OVERRIDES, minutes=5, threads=1)
     app = TuiGenApp(options, warm_up=False)
@@ -107,15 +107,15 @@ def test_sigterm_to_the_training_process_is_shown_as_stopped_not_as_a_crash(tiny
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
             await wait_for(pilot, lambda: app.state.step >= 3, 60, "a few steps")
-            worker = app.worker
-            os.kill(worker.pid, signal.SIGTERM)
-            await wait_for(pilot, lambda: not worker.alive and app.state.exit_reason is None
+            process = app.worker
+            os.kill(process.pid, signal.SIGTERM)
+            await wait_for(pilot, lambda: not process.alive and app.state.exit_reason is None
                            and app.state.status != Status.RUNNING, 60, "the process to end")
             await wait_for(pilot, lambda: any(n.startswith("Training stopped") for n in notes(app)), 10, "the notice")
             s = app.state
             assert s.status == Status.FINISHED and s.finish_reason == FinishReason.TERMINATED and s.error is None
             assert not app.query_one(ErrorPanel).has_class("-visible")
-            assert worker.exitcode == 0 and app.check_action("train_more", ())
+            assert process.exitcode == 0 and app.check_action("train_more", ())
             assert s.last_path and load_checkpoint(s.last_path).step == s.step
             await pilot.press("q")
             await wait_for(pilot, lambda: not app.is_running, 60, "the app to exit")

@@ -38,9 +38,9 @@ def test_b_changes_the_budget_of_the_run_while_it_trains(factory):
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
-            worker.push(*fake_events.run(until=120))  # 36 s of a 6-minute budget
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
+            process.push(*fake_events.run(until=120))  # 36 s of a 6-minute budget
             await wait_for(pilot, lambda: app.state.step == 120, what="the steps")
             assert app.check_action("change_budget", ())
 
@@ -52,30 +52,30 @@ def test_b_changes_the_budget_of_the_run_while_it_trains(factory):
             assert "counted from its start" in text and "120 steps" in text
             box.value = ""
             await pilot.press(*"soon", "enter")  # not a budget: said next to the field, nothing sent
-            assert isinstance(app.screen, ChangeBudgetScreen) and worker.sent == []
+            assert isinstance(app.screen, ChangeBudgetScreen) and process.sent == []
             assert "not a budget" in str(app.screen.query_one("#budget-error").render())
             box.value = ""
             await pilot.press(*"2 minutes", "enter")
             await wait_for(pilot, lambda: not isinstance(app.screen, ChangeBudgetScreen), what="the dialog to close")
-            assert worker.sent == [SetBudget(Budget(minutes=2.0))]
+            assert process.sent == [SetBudget(Budget(minutes=2.0))]
 
             # the training process confirms: the panel's progress and time left follow the new budget
-            worker.push(ev.BudgetChanged(120, None, 120.0, 0.3, "2 minutes"))
+            process.push(ev.BudgetChanged(120, None, 120.0, 0.3, "2 minutes"))
             await wait_for(pilot, lambda: app.state.max_seconds == 120.0, what="the new budget")
             assert app.query_one(TrainingPanel).progress == 0.3 and app.state.eta == 84.0
             assert "Budget changed: Training for 2 minutes from the run's start." in notes(app)
 
             await ask(pilot, app, "500 steps")
-            await wait_for(pilot, lambda: len(worker.sent) == 2, what="the second change")
-            assert worker.sent[-1] == SetBudget(Budget(steps=500))
-            worker.push(ev.BudgetChanged(120, 500, None, 0.24, "500 steps"))
+            await wait_for(pilot, lambda: len(process.sent) == 2, what="the second change")
+            assert process.sent[-1] == SetBudget(Budget(steps=500))
+            process.push(ev.BudgetChanged(120, 500, None, 0.24, "500 steps"))
             await wait_for(pilot, lambda: app.state.max_steps == 500, what="the step budget")
             assert "120 of 500" in screen_text(app)
 
             # shortened below what it has trained: the process ends the run at the next step, saved
-            worker.push(ev.BudgetChanged(120, 100, None, 1.0, "100 steps"))
+            process.push(ev.BudgetChanged(120, 100, None, 1.0, "100 steps"))
             await wait_for(pilot, lambda: any("ends at the next step" in n for n in notes(app)), what="the notice")
-            worker.push(*fake_events.evaluation(120, 2.9, 2.9, True),
+            process.push(*fake_events.evaluation(120, 2.9, 2.9, True),
                         ev.Finished(120, ev.FinishReason.COMPLETED, "finished at step 120", 2.9,
                                     fake_events.LAST, fake_events.BEST))
             await wait_for(pilot, lambda: app.state.status == Status.FINISHED, what="the run to finish")
@@ -83,7 +83,7 @@ def test_b_changes_the_budget_of_the_run_while_it_trains(factory):
             before = len(app.notices)
             app.action_change_budget()  # as the palette would: refused, with the reason
             await pilot.pause()
-            assert not isinstance(app.screen, ChangeBudgetScreen) and len(worker.sent) == 2
+            assert not isinstance(app.screen, ChangeBudgetScreen) and len(process.sent) == 2
             assert len(app.notices) == before + 1 and "Press t to train more" in app.notices[-1].message
     run(body())
 
@@ -93,7 +93,7 @@ def test_no_budget_to_change_before_training_starts_and_the_palette_offers_it(fa
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
+            await wait_for(pilot, lambda: factory.processes)
             assert app.state.status == Status.STARTING and not app.check_action("change_budget", ())
             await pilot.press("b")
             await pilot.pause()

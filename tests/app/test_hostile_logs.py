@@ -110,8 +110,8 @@ def test_a_models_folder_and_an_overlaid_log_with_a_huge_integer_keep_the_compar
             await wait_for(pilot, lambda: len(plot.overlays) == 2, what="both runs overlaid")
             with open(log_path(models / "good"), "a") as f:  # the overlaid run goes on, with a huge figure
                 f.write(line(step(30), train_bpc=HUGE) + line(step(40), train_bpc="-1e308") + line(step(50)))
-            reader = next(r for r in app._curve_readers if r.curves.name == "good")
-            app._follow()  # what the follow timer does every FOLLOW_SECONDS
+            reader = next(r for r in app.comparison.readers if r.curves.name == "good")
+            app.comparison.follow()  # what the follow timer does every FOLLOW_SECONDS
             await wait_for(pilot, lambda: len(reader.curves.train) == 3, what="the new readable step")
             plot.redraw_now()
             assert app.is_running and reader.reader.skipped == 2
@@ -125,9 +125,9 @@ def test_the_budget_dialog_refuses_4400_digits_and_stays_open(factory):
 
     async def body():
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
-            worker = factory.last
-            worker.push(*fake_events.run(until=120))
+            await wait_for(pilot, lambda: factory.processes)
+            process = factory.last
+            process.push(*fake_events.run(until=120))
             await wait_for(pilot, lambda: app.state.step == 120, what="the steps")
             for text in ("9" * 4400 + " steps", "9" * 4400, "² steps"):
                 await pilot.press("b")
@@ -136,7 +136,7 @@ def test_the_budget_dialog_refuses_4400_digits_and_stays_open(factory):
                 await pilot.press("enter")
                 error = str(app.screen.query_one("#budget-error").render())
                 assert isinstance(app.screen, ChangeBudgetScreen) and "type minutes" in error
-                assert worker.sent == []
+                assert process.sent == []
                 await pilot.press("escape")
                 await wait_for(pilot, lambda: not isinstance(app.screen, ChangeBudgetScreen), what="closed")
             assert app.is_running

@@ -54,7 +54,7 @@ def test_ctrl_n_opens_the_form_with_the_current_runs_settings(factory, tiny_corp
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers, what="the launch's run")
+            await wait_for(pilot, lambda: factory.processes, what="the launch's run")
             form = await open_form(pilot, app)
             assert form.query_one("#field-path", Input).value == str(tiny_corpus_file)
             assert form.query_one("#field-hidden_sizes", Input).value == "16,24"
@@ -69,7 +69,7 @@ def test_ctrl_n_opens_the_form_with_the_current_runs_settings(factory, tiny_corp
             await type_into(pilot, form, "hidden_sizes", "40")
             assert f"{parameter_count(vocab, [40], 'gru', 8):,} parameters" in text_of(form, "#params")
             await pilot.press("escape")
-            assert not isinstance(app.screen, NewRunScreen) and len(factory.workers) == 1
+            assert not isinstance(app.screen, NewRunScreen) and len(factory.processes) == 1
     run(body())
 
 
@@ -93,7 +93,7 @@ def test_an_invalid_value_is_refused_with_its_message_and_nothing_starts(factory
             await wait_for(pilot, lambda: words in text_of(form, f"#error-{where}"), 60, "the field's message")
             await pilot.press("ctrl+n")  # start: refused, with the reason
             await pilot.pause(0.1)
-            assert isinstance(app.screen, NewRunScreen) and factory.workers == []
+            assert isinstance(app.screen, NewRunScreen) and factory.processes == []
             assert "Not started" in text_of(form, "#start-status") and words in text_of(form, "#start-status")
             assert form.query_one(f"#error-{where}").has_class("-shown")
     run(body())
@@ -140,16 +140,16 @@ def test_the_same_but_lstm_is_ctrl_n_l_ctrl_n_and_asks_before_replacing_a_traini
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers, what="the launch's run")
+            await wait_for(pilot, lambda: factory.processes, what="the launch's run")
             first = factory.last
             first.push(*fake_events.run(until=20))
             await wait_for(pilot, lambda: app.state.started, what="the run to train")
             await open_form(pilot, app)
             await pilot.press("l", "ctrl+n")  # the cell (focused when the form opens) becomes lstm; start
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
-            assert app.screen.purpose == "new-run" and len(factory.workers) == 1
+            assert app.screen.purpose == "new-run" and len(factory.processes) == 1
             await pilot.press("s")  # save it, then start the new one
-            await wait_for(pilot, lambda: len(factory.workers) == 2, what="the new run")
+            await wait_for(pilot, lambda: len(factory.processes) == 2, what="the new run")
             assert first.shutdowns and not first.alive  # the old one was stopped (and saved) first
             spec = factory.last.spec
             assert spec.overrides["cell"] == "lstm" and spec.resume is None
@@ -164,7 +164,7 @@ def test_cancel_in_the_question_leaves_the_run_alone(factory, tiny_corpus_file):
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers, what="the launch's run")
+            await wait_for(pilot, lambda: factory.processes, what="the launch's run")
             factory.last.push(*fake_events.run(until=20))
             await wait_for(pilot, lambda: app.state.started, what="the run to train")
             await open_form(pilot, app)
@@ -172,7 +172,7 @@ def test_cancel_in_the_question_leaves_the_run_alone(factory, tiny_corpus_file):
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
             await pilot.press("escape")
             await pilot.pause(0.1)
-            assert len(factory.workers) == 1 and factory.last.alive and not factory.last.shutdowns
+            assert len(factory.processes) == 1 and factory.last.alive and not factory.last.shutdowns
     run(body())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from support import fake_events
 from tui_gen.app.app import TuiGenApp
 from tui_gen.app.options import LaunchOptions
+from tui_gen.app.shown_run import OwnRun
 from tui_gen.app.widgets import LossPlot, StreamView
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
 from tui_gen.core import events as ev
@@ -93,7 +94,7 @@ def test_worker_died_80x24(snap_compare):
 def test_quit_dialog_80x24(snap_compare):
     async def run_before(pilot):
         await feed(pilot, 305)
-        pilot.app.worker = type("Alive", (), {"alive": True})()  # a stand-in: only its liveness is asked
+        pilot.app.shown_run = OwnRun(type("Alive", (), {"alive": True})())  # a stand-in: only its liveness is asked
         await pilot.press("q")
         # On a loaded machine the dialog can take more than one pause to mount and settle.
         for _ in range(200):

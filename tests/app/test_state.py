@@ -100,5 +100,5 @@ def test_the_framing_and_why_are_kept_from_the_start():
     s.apply(replace(started(), framing="stream",
                     framing_reason="hard-wrapped prose: 12 paragraphs of lines about 70 characters"))
     assert (s.framing, s.framing_reason) == ("stream", "hard-wrapped prose: 12 paragraphs of lines about 70 characters")
-    s.apply(started())  # a Started without a reason (an older worker): nothing stale is kept
+    s.apply(started())  # a Started without a reason (an older training process): nothing stale is kept
     assert (s.framing, s.framing_reason) == ("lines", "")

@@ -28,7 +28,7 @@ def test_t_after_a_finished_run_continues_it_for_the_budget_typed(factory):
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
-            await wait_for(pilot, lambda: factory.workers)
+            await wait_for(pilot, lambda: factory.processes)
             finish(factory)
             await wait_for(pilot, lambda: app.state.status == Status.FINISHED, what="the run to finish")
             assert app.check_action("train_more", ()) and not app.check_action("restart", ())
@@ -38,11 +38,11 @@ def test_t_after_a_finished_run_continues_it_for_the_budget_typed(factory):
             assert box.value == "4 minutes"  # the same budget again, by default
             box.value = ""
             await pilot.press(*"lots", "enter")  # not a budget: said next to the field, nothing starts
-            assert isinstance(app.screen, TrainMoreScreen) and len(factory.workers) == 1
+            assert isinstance(app.screen, TrainMoreScreen) and len(factory.processes) == 1
             assert "not a budget" in str(app.screen.query_one("#budget-error").render())
             box.value = ""
             await pilot.press(*"50 steps", "enter")
-            await wait_for(pilot, lambda: len(factory.workers) == 2, what="the continued run")
+            await wait_for(pilot, lambda: len(factory.processes) == 2, what="the continued run")
             spec = factory.last.spec
             assert spec.resume == fake_events.LAST and spec.steps == 50 and spec.minutes is None
     run(body())

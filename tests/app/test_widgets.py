@@ -598,7 +598,7 @@ def test_training_panel_gives_why_this_framing(size, line_shown):
         app = TuiGenApp(LaunchOptions(train=True, models_dir="models-test-unused"), worker_factory=factory,
                         warm_up=False)
         async with app.run_test(size=size) as pilot:
-            await wait_for(pilot, lambda: factory.workers, what="the worker to start")
+            await wait_for(pilot, lambda: factory.processes, what="the training process to start")
             factory.last.push(replace(fake_events.started(), framing="stream", framing_reason=why),
                               fake_events.step(1))
             await wait_for(pilot, lambda: app.state.step == 1, what="the first step")

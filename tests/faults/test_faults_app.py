@@ -40,7 +40,7 @@ from tui_gen.app.widgets import StreamView
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.samples_panel import SamplesPanel
 from tui_gen.app.widgets.training_panel import TrainingPanel
-from tui_gen.process import parent as wk
+from tui_gen.process.spec import TrainingSpec
 from tui_gen.training.checkpoint import RESUME_ORDER, load_checkpoint
 
 NARROW = (80, 24)
@@ -119,7 +119,7 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
 
         async def body():
             async with app.run_test(size=NARROW) as pilot:
-                spec = wk.WorkerSpec(corpus=str(corpus), overrides={**TINY, "device": "cpu"}, steps=STEPS,
+                spec = TrainingSpec(corpus=str(corpus), overrides={**TINY, "device": "cpu"}, steps=STEPS,
                                      models_dir=str(models), log_path=str(models / "worker.log"), threads=1)
                 app.start_training(spec)
                 await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
@@ -204,20 +204,20 @@ def test_training_process_killed_at_random_moments(tmp_path, corpus):
             await wait_for(pilot, lambda: app.state.last_path, 180, "the first checkpoint")
             run_dir = Path(app.state.run_dir)
             for k in range(kills):
-                worker = app.worker
-                pids.append(worker.pid)
+                process = app.worker
+                pids.append(process.pid)
                 if k % 2:
-                    sniper = SaveSniper(worker.pid, run_dir)
+                    sniper = SaveSniper(process.pid, run_dir)
                     while sniper.thread.is_alive():
                         await pilot.pause(0.01)
                     sniper.join()
                     stats["aimed_at_a_save"] += sniper.saw_temp
                 else:
                     await pilot.pause(rng.uniform(0.05, 1.0))
-                    os.kill(worker.pid, signal.SIGKILL)
+                    os.kill(process.pid, signal.SIGKILL)
                 stats["kills"] += 1
                 await wait_for(pilot, lambda: app.state.status == Status.FAILED, 60, "the death to be noticed")
-                await wait_for(pilot, lambda worker=worker: not worker.alive, 60, "the process to be reaped")
+                await wait_for(pilot, lambda process=process: not process.alive, 60, "the process to be reaped")
                 assert app.is_running
                 panel = app.query_one(ErrorPanel)
                 assert panel.has_class("-visible"), "no error panel"
@@ -236,7 +236,7 @@ def test_training_process_killed_at_random_moments(tmp_path, corpus):
                 resume = app.state.resume_path
                 expected_step = load_checkpoint(resume, prefer=RESUME_ORDER).step
                 await pilot.press("r")
-                assert app.worker is not worker and app.worker.spec.resume == resume
+                assert app.worker is not process and app.worker.spec.resume == resume
                 assert not panel.has_class("-visible")
                 stats["restarts_from"].append(expected_step)
                 await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "the restarted run")
@@ -292,8 +292,8 @@ FLOOD_CHILD = textwrap.dedent("""
 
 
 def test_flood_of_events_while_typing(tmp_path):
-    """bench/app_flood.py's flood for 15 s: a stand-in worker hands the app every kind of event
-    (Step, Eval, Samples with long and hostile text, Saved, Warning, Snapshot) as fast as it folds
+    """bench/app_flood.py's flood for 15 s: a stand-in training process hands the app every kind of event
+    (Step, Eval, Samples with long and hostile text, Saved, RunWarning, Snapshot) as fast as it folds
     them in, while a key is pressed every ~50 ms (f1/f2/f3 tab switches, letters and markup typed
     into the seed box). Memory stays bounded, keys get an answer, what it keeps is capped, and the
     hostile samples are shown literally."""
@@ -327,7 +327,7 @@ def test_flood_of_events_while_typing(tmp_path):
     # what the app keeps is capped
     assert r.train_points <= MAX_STORED + 1 and r.val_points <= MAX_STORED + 1
     assert r.sample_blocks == MAX_BLOCKS and r.sample_widgets == MAX_BLOCKS
-    assert r.warnings_kept == MAX_WARNINGS and r.warning_count == r.counts["Warning"] + 1  # + Started's
+    assert r.warnings_kept == MAX_WARNINGS and r.warning_count == r.counts["RunWarning"] + 1  # + Started's
     assert r.max_notifications <= 5, r.max_notifications
     # keys: every one showed (each typed character exactly as typed, markup included), none lost
     assert r.missed_keys == 0 and len(lat) > 50
@@ -523,7 +523,7 @@ def test_hostile_text_from_training_and_from_disk(tmp_path, trained_run):
                            parameters=1, train_chars=1, val_chars=1, steps_per_epoch=1, step=0, max_steps=None,
                            max_seconds=60.0, run_dir="models/\x1b]0;t\x07run",
                            warnings=["\x1b[31m[blink]warn[/]"]),
-                ev.Warning(1, "step 1: \x1b[2J [link=https://example.com]x[/link]"),
+                ev.RunWarning(1, "step 1: \x1b[2J [link=https://example.com]x[/link]"),
             ])
             await pilot.pause()
             panel = str(app.query_one(TrainingPanel).query_one("#training-note").render())
@@ -592,7 +592,7 @@ def test_warnings_kept_are_bounded_and_counted():
 
     s = TrainingState()
     for i in range(10_000):
-        s.apply(ev.Warning(i, f"warning {i}"))
+        s.apply(ev.RunWarning(i, f"warning {i}"))
     assert len(s.warnings) == MAX_WARNINGS and s.warnings[-1] == "warning 9999" and s.warning_count == 10_000
     s.reset_for_new_process(None)
     assert s.warnings == [] and s.warning_count == 0
@@ -625,7 +625,7 @@ def test_warning_notifications_are_throttled_and_the_last_one_still_shows(monkey
             app.post_message = post_message
             warned = lambda: [n for n in raised if n.startswith("Training warning")]  # noqa: E731
             for i in range(200):
-                app.handle_events([ev.Warning(i, f"step {i}: [b]disk[/b] \x1b[2J full")])
+                app.handle_events([ev.RunWarning(i, f"step {i}: [b]disk[/b] \x1b[2J full")])
             # no await since the burst began, so the timer cannot have fired, however long the burst took
             assert warned() == ["Training warning: step 0: [b]disk[/b] ␛[2J full"]
             await wait_for(pilot, lambda: len(warned()) == 2, 60, "the held warnings")

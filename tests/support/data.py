@@ -33,7 +33,7 @@ def tiny_text(n: int = 120, seed: int = 7) -> str:
                      for _ in range(n)) + "\n"
 
 
-# The app's and its worker's tiny model, as LaunchOptions/WorkerSpec overrides (TrainConfig fields).
+# The app's and its training process's tiny model, as LaunchOptions/TrainingSpec overrides (TrainConfig fields).
 TINY_OVERRIDES = dict(hidden_sizes=[16, 24], seq_len=16, overlap=4, batch_size=8, eval_every=10, warmup_steps=2,
                       sample_length=12, embedding_dim=8)
 

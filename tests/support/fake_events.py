@@ -1,4 +1,4 @@
-"""A synthesised, deterministic training run: the events a worker would send, for feeding the app."""
+"""A synthesised, deterministic training run: the events a training process would send, for feeding the app."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Driving the app in tests: run a Pilot body, wait without fixed sleeps, read the screen and the
-notifications, and a fake training worker.
+notifications, and a fake training process.
 
 screen_text is the only place in the tests that touches Textual's private attributes
 (Screen._compositor, App._background_screens); when Textual changes them, fix it here alone.
@@ -35,8 +35,8 @@ async def wait_for(pilot, condition, timeout: float = WAIT_SECONDS, what: str = 
         await pilot.pause(0.02)
 
 
-class FakeWorker:
-    """Stands in for tui_gen.process.parent.TrainingWorker: records commands, and get() returns what the test
+class FakeTrainingProcess:
+    """Stands in for tui_gen.process.parent.TrainingProcess: records commands, and get() returns what the test
     push()es, exactly as the real one drains its queue."""
 
     def __init__(self) -> None:
@@ -48,7 +48,7 @@ class FakeWorker:
         self.exitcode = None
         self.gets = 0  # non-empty batches handed out
 
-    # the TrainingWorker API the app uses
+    # the TrainingProcess API the app uses
     def start(self, spec) -> None:
         self.spec = spec
         self._alive = True
@@ -101,19 +101,19 @@ class FakeWorker:
 
 
 class FakeFactory:
-    """worker_factory for the app: every worker it made, newest last."""
+    """The app's worker_factory (a factory of training processes): every fake it made, newest last."""
 
     def __init__(self) -> None:
-        self.workers: list[FakeWorker] = []
+        self.processes: list[FakeTrainingProcess] = []
 
-    def __call__(self) -> FakeWorker:
-        w = FakeWorker()
-        self.workers.append(w)
-        return w
+    def __call__(self) -> FakeTrainingProcess:
+        process = FakeTrainingProcess()
+        self.processes.append(process)
+        return process
 
     @property
-    def last(self) -> FakeWorker:
-        return self.workers[-1]
+    def last(self) -> FakeTrainingProcess:
+        return self.processes[-1]
 
 
 def screen_text(app) -> str:

@@ -1,8 +1,15 @@
 """The tui-gen app: training panel, loss plot, live samples and the playground, on one screen.
 
-Training runs in a separate process (tui_gen.process.parent.TrainingWorker). A thread worker blocks on its
-get(), and posts everything one get() returned as ONE TrainingEvents message; handle_events() folds a
-list of events into the screen, so tests (and anything else) can feed events without a process.
+The app shows one run at a time (shown_run, a tui_gen.app.shown_run.ShownRun): its own training process
+(OwnRun, around a tui_gen.process.parent.TrainingProcess) or a run folder another process trains
+(tui_gen.app.watching.WatchedRun). A thread worker blocks on the run's get(), and posts everything one
+get() returned as ONE TrainingEvents message; handle_events() folds a list of events into the screen, so
+tests (and anything else) can feed events without a process. Where the two kinds of run differ, the app
+asks the run what it accepts; it never asks which kind it holds.
+
+The app holds its other parts as objects it calls, each given what it needs: the NewsDesk (the run's
+news as coalesced notifications), RunComparison (the runs screen and the loss plot's controls) and Lens
+(the sweep and the neuron explorer). What is left here is the layout, the keys, and the run's life.
 
 At 80x24 the three parts are tabs (Train / Playground / Samples); from 140x40 up they share the
 screen. torch is never imported on the way to the first frame: the model for the playground is built
@@ -13,19 +20,35 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, wraps
+from typing import TYPE_CHECKING
 
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Container, Horizontal, Vertical
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Tab, Tabs
 from textual.worker import get_current_worker
 
 from tui_gen.app.bindings import APP_BINDINGS, PALETTE_COMMANDS
-from tui_gen.app.compare import CompareMixin
-from tui_gen.app.lens import LensMixin
-from tui_gen.app.messages import ModelLoadFailed, ModelReady, SnapshotWanted, TrainingEvents
+from tui_gen.app.compare import RunComparison
+from tui_gen.app.lens import Lens
+from tui_gen.app.messages import (
+    CurvesGrew,
+    CurvesRead,
+    ModelLoadFailed,
+    ModelReady,
+    SnapshotWanted,
+    TrainingEvents,
+    WatchedCheckpointReady,
+    WatchedLoadDone,
+)
+from tui_gen.app.news import NewsDesk
 from tui_gen.app.nocolor import patch_filters
 from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
 from tui_gen.app.playground_model import PlaygroundModel
@@ -38,8 +61,16 @@ from tui_gen.app.screens import (
     OpenRunScreen,
     TrainMoreScreen,
 )
+from tui_gen.app.shown_run import (
+    PANEL_REDRAW_SECONDS,
+    EventSource,
+    OwnRun,
+    RunEvent,
+    ShownRun,
+    TrainingProcessLike,
+)
 from tui_gen.app.state import ACTIVE, Status, TrainingState
-from tui_gen.app.watching import WATCH_REDRAW_SECONDS, WATCH_REFUSALS, WatchingMixin
+from tui_gen.app.watching import WatchedRun
 from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.playground import Playground
@@ -50,19 +81,23 @@ from tui_gen.core import events as ev
 from tui_gen.core.budget import Budget
 from tui_gen.core.commands import Command, SetBudget
 from tui_gen.core.errors import TuiGenError
-from tui_gen.process import parent as wk
+from tui_gen.process.parent import TrainingProcess
+from tui_gen.process.spec import TrainingSpec
 from tui_gen.training.setup import resume_target
+
+if TYPE_CHECKING:
+    from tui_gen.training.setup import RunRequest
 
 PANES = ("train", "playground", "samples")
 PANE_KEYS = {key.strip(): b.action.split("'")[1] for b in APP_BINDINGS if b.action.startswith("show_tab(")
              for key in b.key.split(",")}  # "2" -> "playground"
 POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking whether to stop
-SAVE_AND_QUIT_SECONDS = 120.0  # the last evaluation and save may take a while on a big corpus
+# A run of the app's own evaluates and saves as it stops (quitting, or another run shown): on a big corpus
+# that may take a while.
+SAVE_AND_QUIT_SECONDS = 120.0
 QUIT_SECONDS = 10.0
-PANEL_REDRAW_SECONDS = 1.0  # the training panel's figures and the loss plot's new points: once a second at most
 WARNING_NOTICE_SECONDS = 3.0  # training warnings pop up at most this often; the training panel shows each
 NEWS_NOTICE_SECONDS = 3.0  # each other kind of the run's news (its end, a budget change, a watch notice) too
-MORE_NEWS = "(and {n:,} more like it since the last notice)"
 NOTICES_KEPT = 200  # TuiGenApp.notices: the newest notifications, for tests and tools
 
 
@@ -82,21 +117,26 @@ class Notice:
         return time.monotonic() - self.posted_at < self.timeout
 
 
-@dataclass
-class News:
-    """A notification of the run's news waiting in TuiGenApp._news: the newest of its kind, and how many
-    it stands for (`more` says the others, {n} their number)."""
-
-    message: str
-    title: str
-    severity: str = "information"
-    timeout: float | None = None
-    more: str = MORE_NEWS
-    count: int = 1
-
-
 def minutes(m: float) -> str:
     return f"{m:g} minute{'' if m == 1 else 's'}"
+
+
+def commands_the_run(action: Callable[[TuiGenApp], None]) -> Callable[[TuiGenApp], None]:
+    """Marks an action that commands the shown run (action_pause commands "pause"): when the run refuses
+    it (ShownRun.refusal), the run's notice says why and where to do it instead, and nothing else happens.
+    Keys, the command palette and direct calls all go through this."""
+    name = action.__name__.removeprefix("action_")
+
+    @wraps(action)
+    def unless_refused(app: TuiGenApp) -> None:
+        run = app.shown_run
+        refusal = run.refusal(name) if run is not None else None
+        if refusal is not None:
+            app.notify(refusal.message, title=refusal.title, severity="warning", markup=False)
+            return
+        action(app)
+
+    return unless_refused
 
 
 class PrunedFooter(Footer):
@@ -112,43 +152,43 @@ class PrunedFooter(Footer):
             watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
-class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
-                WatchingMixin,  # watching
-                LensMixin,  # sweep (w), neurons (n)
-                App[int]):
+class TuiGenApp(App[int]):
+    """The app. It shows one run (shown_run) and hands each command for it to the run first (what the run
+    refuses is said, never done); it leaves no training process behind (begin_quit, shutdown_training)."""
+
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
-    BINDINGS = APP_BINDINGS
+    BINDINGS = [*APP_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
     ENABLE_COMMAND_PALETTE = True  # ctrl+p: PALETTE_COMMANDS, and Textual's own (theme, quit, keys)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     AUTO_FOCUS = None  # set by _focus_start: the tabs (narrow) or the seed box (wide)
 
-    def __init__(self, options: LaunchOptions | None = None, *, worker_factory=wk.TrainingWorker,
+    # The parts that act on the widgets, made once the widgets are mounted (on_mount).
+    comparison: RunComparison  # the runs screen (c), overlays and the loss plot's controls
+    lens: Lens  # the sweep (w) and the neuron explorer (n)
+
+    def __init__(self, options: LaunchOptions | None = None, *,
+                 worker_factory: Callable[[], TrainingProcessLike] = TrainingProcess,
                  model: PlaygroundModel | None = None, warm_up: bool = True) -> None:
         super().__init__()
         patch_filters(self._filters)  # NO_COLOR: Textual's monochrome filter crashes on the loss plot (see nocolor.py)
         self.options = options or LaunchOptions()
-        self.worker_factory = worker_factory  # tests pass a fake that they feed events through
-        self.worker = None  # the current TrainingWorker
+        self.worker_factory = worker_factory  # makes the training processes; tests pass a fake they feed events through
+        self.shown_run: ShownRun | None = None  # the run on screen: see the module's docstring
+        self._retiring: ShownRun | None = None  # a run of the app's own being stopped so that another can be shown
         self.state = TrainingState()
         self.notice: str | None = None  # a lasting line in the training panel (why this corpus)
         self.initial_model = model
         self.warm_up = warm_up
+        self.news = NewsDesk(self, every=NEWS_NOTICE_SECONDS, warnings_every=WARNING_NOTICE_SECONDS)
         self._fallback_ok = False  # this run is the default tweets: on failure before start, use python-help
         self._save_pending = False  # ctrl+s was pressed: say where the next save went
         self._restart_from: str | None = None  # the checkpoint `r` continues from
         self._quitting = False
         self._failure_reported = False
-        self._panel_timer = None  # a pending redraw of the training panel (_show_state_soon)
+        self._panel_timer: Timer | None = None  # a pending redraw of the training panel (_show_state_soon)
         self._panel_shown_at = 0.0
-        self._retiring = None  # a process being stopped so that another run can start
-        # The run's news, by kind ("warning", "budget", ...: see _news): when each last popped up (monotonic),
-        # the newest of each not shown yet, its timer, and while handle_events folds a batch, the batch's.
-        self._news_at: dict[str, float] = {}
-        self._news_held: dict[str, News] = {}
-        self._news_timers: dict[str, object] = {}
-        self._news_batch: dict[str, News] | None = None
         # Type-ahead: keys that arrive before the focus has landed where they are meant to go (while the
         # app starts, or between "2" and the seed box taking the focus) are held, then replayed.
         self._starting = True
@@ -156,8 +196,18 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         self._held_keys: list[events.Key] = []
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)  # every notification, newest last
 
-    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
-               markup: bool = True) -> None:
+    @property
+    def worker(self) -> EventSource | None:
+        """What the app listens to now: its training process, the watched run's RunWatcher, or None."""
+        return self.shown_run.source if self.shown_run is not None else None
+
+    @property
+    def watching(self) -> str | None:
+        """The run folder the app watches, or None."""
+        return self.shown_run.watched_folder if self.shown_run is not None else None
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
         """Textual's notify, with control characters shown as symbols: messages quote paths, seeds and
         errors, and an escape sequence in them must not reach the terminal."""
         message, title = visible(message), visible(title)
@@ -193,9 +243,12 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         return self.screen.has_class("-wide") and self.screen.has_class("-tall")
 
     def on_mount(self) -> None:
+        plot, samples = self.query_one(LossPlot), self.query_one(SamplesPanel)
+        self.comparison = RunComparison(self, plot, self.options.models_dir, partial(self.show_pane, "train"))
+        self.lens = Lens(self, self.playground, samples)
         self.query_one("#training", TrainingPanel).border_title = "Training"
-        self.query_one(LossPlot).border_title = "Loss"
-        self.query_one(SamplesPanel).border_title = "Samples"
+        plot.border_title = "Loss"
+        samples.border_title = "Samples"
         self.playground.border_title = "Playground"
         self.query_one("#output").border_title = "output"
         if self.options.checkpoint:
@@ -294,7 +347,7 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         elif not self.wide:
             self.call_after_refresh(self._focus_for, "train", self.query_one(Tabs))
 
-    def _focus_for(self, pane: str, widget) -> None:
+    def _focus_for(self, pane: str, widget: Widget) -> None:
         """Focus widget now (not through focus(), which defers it once more and so could land after a
         later pane's focus), if its pane is still the one shown."""
         if self.active_pane == pane:
@@ -304,64 +357,144 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
     def active_pane(self) -> str:
         return (self.query_one(Tabs).active or "tab-train").removeprefix("tab-")
 
-    # ---- training process --------------------------------------------------------------------------------
-    def start_training(self, spec: wk.WorkerSpec, fallback_ok: bool | None = None) -> None:
-        """Start a training process for `spec` and listen to it."""
+    # ---- the shown run: which one, and the one way from one to the next ----------------------------------
+    def start_training(self, spec: TrainingSpec, fallback_ok: bool | None = None) -> None:
+        """Start a training process for `spec` and show it. A watched run is let go of first; a run of the
+        app's own that still trains is to be stopped before this (replace_run does that)."""
         if fallback_ok is not None:
             self._fallback_ok = fallback_ok
-        worker = self.worker_factory()
-        self.worker = worker
+        self.end_watch()
+        process = self.worker_factory()
+        run = OwnRun(process)
+        self.shown_run = run
         self._failure_reported = False
         self.state.reset_for_new_process(spec.log_path)
         self.query_one(ErrorPanel).hide()
         try:
-            worker.start(spec)
+            process.start(spec)
         except (TuiGenError, OSError, RuntimeError, ValueError) as e:
-            self.worker = None
+            self.shown_run = None
             self.handle_events([ev.Failed(f"could not start the training process: {e}", spec.log_path)])
             return
-        self._listen(worker)
+        self._listen_to(run)
+
+    def replace_run(self, spec: TrainingSpec) -> None:
+        """Train `spec`; a run that trains now is stopped (and saves) first."""
+        self._switch_to(partial(self.start_training, spec, False))
+
+    def watch_run(self, folder: str) -> None:
+        """Follow the run another process trains in `folder`. A run of the app's own is stopped first
+        (it saves), as when a new run starts; a watch already going ends."""
+        self._switch_to(partial(self._begin_watch, str(folder)))
+
+    def _switch_to(self, show_next: Callable[[], None]) -> None:
+        """The one way from the shown run to the next (a new run, a resumed one, a watch). A run that
+        still trains here is stopped first, in a thread, since it saves as it stops; show_next runs once
+        it is gone, unless the app is quitting by then. Any other run is let go of by show_next, at once."""
+        old = self.shown_run
+        if old is None or not old.can_stop or not old.source.alive:
+            show_next()
+            return
+        self.shown_run = None  # its last events (Finished, Exited) are not the next run's news
+        self._retiring = old
+        self.state.status = Status.STOPPING
+        self.state.message = "stopping the current run (it saves first)"
+        self._show_state()
+        self._stop_then(old, show_next)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="switch")
+    def _stop_then(self, old: ShownRun, show_next: Callable[[], None]) -> None:
+        old.stop(SAVE_AND_QUIT_SECONDS)
+        self._retiring = None
+        if not self._quitting:
+            self.call_from_thread(show_next)
+
+    def _begin_watch(self, folder: str) -> None:
+        from tui_gen.runs.watch import RunWatcher
+
+        self.end_watch()
+        run = WatchedRun(folder, RunWatcher(folder), app=self, news=self.news, playground=self.playground,
+                         state=lambda: self.state, start_afresh=partial(self._start_watch_afresh, folder))
+        self.news.forget(run.news_prefix)  # what an earlier watch held back is not news of this one
+        self.shown_run = run
+        self._restart_from = None
+        self.notice = None
+        self._start_watch_afresh(folder, message=f"watching {folder}")
+        self.query_one(ErrorPanel).hide()
+        self._listen_to(run)
+        run.look_for_newer()
+        self.notify(f"Watching {folder}: the figures, the loss plot and the samples follow its metrics log, and "
+                    "the playground its newest checkpoint. This app trains nothing and writes nothing there.",
+                    title="Watching", markup=False)
+
+    def _start_watch_afresh(self, folder: str, message: str | None = None) -> TrainingState:
+        """Show the watched run in `folder` from its start: a fresh state, the plot and the samples cleared."""
+        self.state = TrainingState(status=Status.STARTING, watching=folder, message=message)
+        self.query_one(LossPlot).clear()
+        self.query_one(SamplesPanel).clear()
+        return self.state
+
+    def end_watch(self) -> None:
+        """Let go of a run the app cannot stop (a watched one: another run opened, a new run, quitting);
+        nothing of that run changes. A run of the app's own is never just let go of: _switch_to and
+        begin_quit stop it, and it saves."""
+        run = self.shown_run
+        if run is None or run.can_stop:
+            return
+        self.shown_run = None
+        self.news.forget(run.news_prefix)  # its news held back is not news of what comes next
+        run.stop(0.0)
+        self.state.watching = None
+        self.state.status = Status.IDLE
+        self.state.message = None
+        self.query_one(LossPlot).set_redraw_interval(self._redraw_seconds())
+        self._show_state()
+        self._training_changed()
+
+    def _listen_to(self, run: ShownRun) -> None:
+        """Listen to the run just shown, and show it: its pace of redraws, the panel, the keys that apply."""
+        self.query_one(LossPlot).set_redraw_interval(run.redraw_seconds)
+        self._listen(run.source)
         self._show_state()
         self._training_changed()
 
     @work(thread=True, group="training-events", exit_on_error=False)
-    def _listen(self, worker) -> None:
-        """Block on the worker's queue; post each drained batch as one message."""
+    def _listen(self, source: EventSource) -> None:
+        """Block on the source's queue; post each drained batch as one message."""
         me = get_current_worker()
         while not me.is_cancelled:
-            batch = worker.get(timeout=POLL_SECONDS)
+            batch = source.get(timeout=POLL_SECONDS)
             if batch:
-                self.post_message(TrainingEvents(batch, worker))
+                self.post_message(TrainingEvents(list(batch), source))
                 if any(isinstance(e, ev.Exited) for e in batch):
                     return
 
+    def _training_would_stop(self) -> bool:
+        """Whether showing another run would stop a run the app trains, while it trains: worth asking first."""
+        run = self.shown_run
+        return run is not None and run.can_stop and run.source.alive and self.state.status in ACTIVE
+
+    # ---- the shown run's events ----------------------------------------------------------------------------
     def on_training_events(self, message: TrainingEvents) -> None:
         if message.source is not self.worker or self._exit:
-            return  # a process this app has already replaced, or the app is closing (its widgets going)
+            return  # a run this app has already replaced, or the app is closing (its widgets going)
         self.handle_events(message.events)
 
-    def handle_events(self, events: list) -> None:
+    def handle_events(self, events: Sequence[RunEvent]) -> None:
         """Fold a batch of training events into the screen (one redraw per batch, and at most one
-        notification of each kind of news: see _news)."""
-        if self._news_batch is not None:  # called again while folding (a fallback starting a run)
+        notification of each kind of news: see NewsDesk)."""
+        with self.news.batch():
             self._fold_events(events)
-            return
-        self._news_batch = {}
-        try:
-            self._fold_events(events)
-        finally:
-            batch, self._news_batch = self._news_batch, None
-            for kind, news in batch.items():
-                self._notify_news(kind, news)
 
-    def _fold_events(self, events: list) -> None:
+    def _fold_events(self, events: Sequence[RunEvent]) -> None:
         plot = self.query_one(LossPlot)
         was = self.state.status
         for e in events:
             self.state.apply(e)
-            if self._watching and isinstance(e, (ev.WatchNotice, ev.Saved, ev.Finished)):
-                self._watch_event(e)  # news of a run another process trains: said its own way
-            elif isinstance(e, ev.Step):
+            run = self.shown_run
+            if run is not None and run.says_itself(e):
+                continue  # news of a run another process trains, said its own way
+            if isinstance(e, ev.Step):
                 plot.add_train(e.step, e.train_bpc, e.chars_seen, e.elapsed)
             elif isinstance(e, ev.Eval):
                 plot.add_val(e.step, e.val_bpc, e.chars_seen, e.elapsed)
@@ -374,22 +507,23 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
                 if self._save_pending and e.kind == "last":
                     self._save_pending = False
                     self.notify(f"Saved step {e.step:,} to {e.path}", title="Checkpoint saved", markup=False)
-            elif isinstance(e, ev.Warning):
+            elif isinstance(e, ev.RunWarning):
                 self._warning(e.message)
             elif isinstance(e, ev.Started):
                 for warning in e.warnings:
                     self._warning(warning)
             elif isinstance(e, ev.BudgetChanged):
-                self._news("watch budget" if self._watching else "budget",
-                           f"Training for {e.budget} from {self._run_start()}"
-                           + (": that is done, so the run ends at the next step and saves."
-                              if e.progress is not None and e.progress >= 1 else "."),
-                           title="Budget changed", more="(and {n:,} more budget changes since the last notice)")
+                self.news.say((run.news_prefix if run is not None else "") + "budget",
+                              f"Training for {e.budget} from {self._run_start()}"
+                              + (": that is done, so the run ends at the next step and saves."
+                                 if e.progress is not None and e.progress >= 1 else "."),
+                              title="Budget changed", more="(and {n:,} more budget changes since the last notice)")
             elif isinstance(e, ev.Finished) and not ev.FinishReason(e.reason).is_failure and not self._quitting:
-                self._news("finished", e.message[0].upper() + e.message[1:] + ". Press t to train more.",
-                           title="Training stopped" if e.reason == ev.FinishReason.TERMINATED
-                           else "Training finished")
-        if self.state.status == Status.FAILED and not self._quitting and not self._watching:
+                self.news.say("finished", e.message[0].upper() + e.message[1:] + ". Press t to train more.",
+                              title="Training stopped" if e.reason == ev.FinishReason.TERMINATED
+                              else "Training finished")
+        run = self.shown_run
+        if self.state.status == Status.FAILED and not self._quitting and (run is None or run.trains_here):
             if self._fallback_ok and not self.state.started and self.state.error_kind == "download":
                 # The default tweets could not be had (offline, most likely): once the process is gone,
                 # train on the offline corpus instead.
@@ -399,61 +533,15 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
             else:
                 self._report_failure()
         if all(isinstance(e, ev.Step) for e in events) and self.state.status == was:
-            self._show_state_soon()  # the figures of a few more steps: at most PANEL_REDRAW_SECONDS apart
+            self._show_state_soon()  # the figures of a few more steps: at most one redraw_seconds apart
         else:
             self._show_state()
         if self.state.status != was:
             self._training_changed()
 
-    # ---- the run's news, coalesced -------------------------------------------------------------------
     def _warning(self, message: str) -> None:
-        self._news("warning", message, title="Training warning", severity="warning",
-                   more="(and {n:,} more since the last warning: the training panel keeps count)")
-
-    def _news(self, kind: str, message: str, *, title: str, severity: str = "information",
-              timeout: float | None = None, more: str = MORE_NEWS) -> None:
-        """Say a piece of the run's news (a warning, its end, a budget change, a watch notice) as a
-        notification, coalesced by kind: within one batch of events only the newest of a kind is said,
-        and each kind at most once every NEWS_NOTICE_SECONDS (warnings: WARNING_NOTICE_SECONDS), the
-        newest held meanwhile with how many it stands for. A worker or a watched log sending thousands
-        (20,000 `finished` lines) would otherwise pop a toast each: Textual lays out every live toast
-        again for each new one, and the app froze for minutes, deaf to ctrl+q."""
-        news = News(message, title, severity, timeout, more)
-        if self._news_batch is None:
-            self._notify_news(kind, news)
-            return
-        held = self._news_batch.get(kind)
-        news.count += held.count if held else 0
-        self._news_batch[kind] = news
-
-    def _notify_news(self, kind: str, news: News) -> None:
-        held = self._news_held.get(kind)
-        if held is not None:
-            news.count += held.count
-        self._news_held[kind] = news
-        every = WARNING_NOTICE_SECONDS if kind == "warning" else NEWS_NOTICE_SECONDS
-        last = self._news_at.get(kind)
-        wait = 0.0 if last is None else last + every - time.monotonic()
-        if wait <= 0:
-            self._flush_news(kind)
-        elif kind not in self._news_timers:
-            self._news_timers[kind] = self.set_timer(wait, partial(self._flush_news, kind))
-
-    def _flush_news(self, kind: str) -> None:
-        self._news_timers.pop(kind, None)
-        news = self._news_held.pop(kind, None)
-        if news is None:
-            return
-        self._news_at[kind] = time.monotonic()
-        message = news.message
-        if news.count > 1:
-            message += "\n\n" + news.more.format(n=news.count - 1)
-        self.notify(message, title=news.title, severity=news.severity, timeout=news.timeout, markup=False)
-
-    def _forget_news(self, prefix: str) -> None:
-        """Drop the held news of kinds starting with prefix (a watch that ended: its news is old)."""
-        for kind in [k for k in self._news_held if k.startswith(prefix)]:
-            del self._news_held[kind]
+        self.news.say("warning", message, title="Training warning", severity="warning",
+                      more="(and {n:,} more since the last warning: the training panel keeps count)")
 
     def _fall_back_to_offline(self) -> None:
         self._fallback_ok = False
@@ -488,7 +576,7 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         self.query_one(TrainingPanel).show(self.state, self.notice)
 
     def _show_state_soon(self) -> None:
-        """Redraw the training panel now if it has not been redrawn for PANEL_REDRAW_SECONDS, else once
+        """Redraw the training panel now if it has not been redrawn for the run's redraw_seconds, else once
         that much has passed. Steps come several times a second; each redraw costs the UI's process CPU
         that, on 2 cores, the training process would otherwise use."""
         if self._panel_timer is not None:
@@ -500,19 +588,34 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
             self._panel_timer = self.set_timer(wait, self._show_state)
 
     def _redraw_seconds(self) -> float:
-        """At most how often new steps redraw the training panel and the loss plot. A watched run is
-        drawn less often: its viewer shares the CPUs with its training."""
-        return WATCH_REDRAW_SECONDS if self._watching else PANEL_REDRAW_SECONDS
+        """At most how often new steps redraw the training panel and the loss plot: the shown run says
+        (a watched run is drawn less often: its viewer shares the CPUs with its training)."""
+        return self.shown_run.redraw_seconds if self.shown_run is not None else PANEL_REDRAW_SECONDS
 
     def _training_changed(self) -> None:
-        live = (self.worker is not None and self.state.status in ACTIVE and self.state.status != Status.STOPPING
-                and not self._watching)  # a watched run sends no weights: the playground loads its checkpoints
+        run, status = self.shown_run, self.state.status
+        live = run is not None and run.trains_here and status in ACTIVE and status != Status.STOPPING
         self.playground.set_training_live(live)
         self.refresh_bindings()
 
     def on_snapshot_wanted(self, message: SnapshotWanted) -> None:
-        if self.worker is not None and self.state.status in ACTIVE:
-            self.worker.send(Command.SNAPSHOT)
+        if self.shown_run is not None and self.state.status in ACTIVE:
+            self.shown_run.source.send(Command.SNAPSHOT)
+
+    # ---- what the parts the app holds hand back from their threads ------------------------------------------
+    def on_watched_checkpoint_ready(self, message: WatchedCheckpointReady) -> None:
+        if isinstance(self.shown_run, WatchedRun):  # else the watch it was loaded for has ended
+            self.shown_run.checkpoint_ready(message)
+
+    def on_watched_load_done(self, message: WatchedLoadDone) -> None:
+        if isinstance(self.shown_run, WatchedRun):
+            self.shown_run.look_ended(message)
+
+    def on_curves_read(self, message: CurvesRead) -> None:
+        self.comparison.curves_read(message)
+
+    def on_curves_grew(self, message: CurvesGrew) -> None:
+        self.comparison.curves_grew(message)
 
     # ---- the playground's model --------------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="warm-up")
@@ -560,7 +663,7 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         self.notify(message.message, title="Cannot load the checkpoint", severity="error", timeout=12, markup=False)
 
     def _offer_resume(self, model: PlaygroundModel) -> None:
-        running = self.worker is not None and self.state.status in ACTIVE
+        running = self.shown_run is not None and self.state.status in ACTIVE
         where = model.resume_path or model.path
         step = model.resume_step if model.resume_step is not None else model.step
         body = (f"Train on from step {step:,} of {where} (where its training stopped) for "
@@ -583,30 +686,11 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         self.query_one(LossPlot).clear()
         self.replace_run(self.options.resume_run(path, corpus=None))
 
-    def replace_run(self, spec: wk.WorkerSpec) -> None:
-        """Start `spec`; a running process is stopped (and saves) first."""
-        old = self.worker
-        if old is not None and old.alive:
-            self.worker = None  # its last events (Finished, Exited) are not this run's news
-            self._retiring = old
-            self.state.status = Status.STOPPING
-            self.state.message = "stopping the current run (it saves first)"
-            self._show_state()
-            self._switch_runs(old, spec)
-        else:
-            self.start_training(spec, fallback_ok=False)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="switch")
-    def _switch_runs(self, old, spec: wk.WorkerSpec) -> None:
-        old.shutdown(timeout=SAVE_AND_QUIT_SECONDS)
-        self._retiring = None
-        if not self._quitting:
-            self.call_from_thread(self.start_training, spec, False)
-
     # ---- actions -----------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         status = self.state.status
-        if self._watching and action in WATCH_REFUSALS:  # shown, and refused with a notice saying why
+        if self.shown_run is not None and self.shown_run.refusal(action) is not None:
+            # Enabled, so that pressing it says why it is refused; resume shares p with pause, which is shown.
             return action != "resume"
         if action == "pause":  # dimmed while there is no run to pause
             if status in (Status.STARTING, Status.RUNNING, Status.PAUSING):
@@ -630,14 +714,13 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
             return not self.playground.generating and isinstance(self.focused, Input)
         return True
 
-    def get_system_commands(self, screen):
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, action in PALETTE_COMMANDS:
             yield SystemCommand(title, help_text, partial(self.run_action, action))
 
+    @commands_the_run
     def action_toggle_pause(self) -> None:
-        if self._refused_while_watching("toggle_pause"):
-            return
         if self.state.status == Status.PAUSED:
             self.action_resume()
         else:
@@ -649,32 +732,30 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    @commands_the_run
     def action_pause(self) -> None:
-        if self._refused_while_watching("pause"):
-            return
-        s = self.state
-        if self.worker is None or s.status not in (Status.STARTING, Status.RUNNING, Status.PAUSING):
+        s, source = self.state, self.worker
+        if source is None or s.status not in (Status.STARTING, Status.RUNNING, Status.PAUSING):
             self.notify(self._not_running("pause"), severity="warning", markup=False)
             return
-        if self.worker.send(Command.PAUSE):
+        if source.send(Command.PAUSE):
             s.status = Status.PAUSING
             self._show_state()
             self.refresh_bindings()
 
+    @commands_the_run
     def action_resume(self) -> None:
-        if self._refused_while_watching("resume"):
-            return
-        if self.worker is not None and self.state.status == Status.PAUSED and self.worker.send(Command.RESUME):
+        source = self.worker
+        if source is not None and self.state.status == Status.PAUSED and source.send(Command.RESUME):
             self.state.status = Status.RUNNING
             self._show_state()
             self.refresh_bindings()
 
+    @commands_the_run
     def action_save(self) -> None:
-        if self._refused_while_watching("save"):
-            return
-        s = self.state
-        if self.worker is not None and s.status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) and s.started:
-            if self.worker.send(Command.SAVE):
+        s, source = self.state, self.worker
+        if source is not None and s.status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) and s.started:
+            if source.send(Command.SAVE):
                 self._save_pending = True
                 self.notify("Saving a checkpoint at the next step…" if s.status == Status.RUNNING
                             else "Saving a checkpoint…", title="Saving", timeout=3, markup=False)
@@ -699,9 +780,8 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
             self._load_checkpoint(row["path"], offer_resume=True)
 
     def _watch_chosen(self, folder: str) -> None:
-        s = self.state
-        if self.worker is not None and not self._watching and self.worker.alive and s.status in ACTIVE:
-            body = (f"The current run (step {s.step:,}) stops first and saves its progress; "
+        if self._training_would_stop():
+            body = (f"The current run (step {self.state.step:,}) stops first and saves its progress; "
                     f"then the app watches {folder}.")
             choices = [Choice("watch", "Save it and watch", key="w", variant="primary", default=True),
                        Choice("cancel", "Cancel", key="escape")]
@@ -710,29 +790,27 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         else:
             self.watch_run(folder)
 
+    @commands_the_run
     def action_restart(self) -> None:
-        if self._refused_while_watching("restart"):
-            return
         s = self.state
         if s.status in ACTIVE:
             self.notify("Training is already running.", markup=False)
             return
         path = self._restart_from
         if path:
-            minutes = None
+            left = None
             if s.status == Status.FAILED and s.elapsed and s.started:
-                minutes = max(0.5, self.options.budget_minutes - s.elapsed / 60)
+                left = max(0.5, self.options.budget_minutes - s.elapsed / 60)
             self.playground.follow_training()
             self.notify(f"Training on from {path}.", title="Restarting", markup=False)
-            self.start_training(self.options.resume_run(path, minutes, corpus=self.options.corpus), fallback_ok=False)
+            self.start_training(self.options.resume_run(path, left, corpus=self.options.corpus), fallback_ok=False)
         else:
             corpus = s.corpus or self.options.corpus or DEFAULT_CORPUS
             self.notify(f"Starting a new run on {corpus}.", title="Restarting", markup=False)
             self.start_training(self.options.new_run(corpus), fallback_ok=self.options.corpus is None and not s.corpus)
 
+    @commands_the_run
     def action_train_more(self) -> None:
-        if self._refused_while_watching("train_more"):
-            return
         s = self.state
         if s.status != Status.FINISHED or not self._restart_from:
             self.notify("Train more continues a finished run: there is none yet.", severity="warning", markup=False)
@@ -758,16 +836,16 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
     def action_new_run(self) -> None:
         if isinstance(self.screen, NewRunScreen) or self._quitting:
             return
-        spec = self.worker.spec if self.worker is not None and getattr(self.worker, "spec", None) else None
+        spec = self.shown_run.spec if self.shown_run is not None else None
         self.push_screen(NewRunScreen(self.options.request_for(spec), self.options.budget_minutes),
                          self._new_run_chosen)
 
-    def _new_run_chosen(self, request) -> None:
+    def _new_run_chosen(self, request: RunRequest | None) -> None:
         if request is None or self._quitting:
             return
         self.end_watch()  # a run of the app's own replaces the watch
-        s = self.state
-        if self.worker is not None and self.worker.alive and s.status in ACTIVE:
+        if self._training_would_stop():
+            s = self.state
             where = f" to {s.run_dir}" if s.run_dir else ""
             body = (f"The current run (step {s.step:,}) stops first and saves its progress{where}; "
                     "then the new run starts.")
@@ -778,7 +856,7 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         else:
             self._start_new_run(request)
 
-    def _start_new_run(self, request) -> None:
+    def _start_new_run(self, request: RunRequest) -> None:
         """The form's run, built as a launch's run is: later restarts (r) and train more follow it."""
         self.end_watch()
         self.options = self.options.with_request(request)
@@ -792,28 +870,27 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
 
     @property
     def _training_now(self) -> bool:
-        return (self.worker is not None and self.state.started and not self._quitting
+        return (self.shown_run is not None and self.state.started and not self._quitting
                 and self.state.status in (Status.RUNNING, Status.PAUSING, Status.PAUSED))
 
     def _run_start(self) -> str:
         return f"step {self.state.start_step:,}" if self.state.start_step else "the run's start"
 
+    @commands_the_run
     def action_change_budget(self) -> None:
-        if self._refused_while_watching("change_budget"):
-            return
-        if not self._training_now:
+        run = self.shown_run
+        if run is None or not self._training_now:
             self.notify("The budget can be changed while a run trains: there is none now."
                         + (" Press t to train more." if self.state.status == Status.FINISHED else ""),
                         severity="warning", markup=False)
             return
-        worker = self.worker
         self.push_screen(ChangeBudgetScreen(self.state, self.state.budget_from_start),
-                         lambda budget: self._change_budget(worker, budget))
+                         lambda budget: self._change_budget(run, budget))
 
-    def _change_budget(self, worker, budget: Budget | None) -> None:
+    def _change_budget(self, run: ShownRun, budget: Budget | None) -> None:
         if budget is None:
             return
-        if worker is not self.worker or not self._training_now or not worker.send(SetBudget(budget)):
+        if run is not self.shown_run or not self._training_now or not run.source.send(SetBudget(budget)):
             self.notify("The run ended before its budget could be changed.", severity="warning", markup=False)
 
     def action_toggle_score(self) -> None:
@@ -826,8 +903,34 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
     def action_leave_input(self) -> None:
         self.query_one("#output").focus()  # out of the text box: letter keys are commands again
 
+    # ---- comparing runs, and the plot's controls (RunComparison) ------------------------------------------
+    def action_compare(self) -> None:
+        self.comparison.choose()
+
+    def action_clear_compare(self) -> None:
+        self.comparison.clear()
+
+    def action_plot_axis(self) -> None:
+        self.comparison.next_x_axis()
+
+    def action_plot_smoothing(self) -> None:
+        self.comparison.next_smoothing()
+
+    def action_plot_log(self) -> None:
+        self.comparison.toggle_log_scale()
+
+    def action_plot_overlay_train(self) -> None:
+        self.comparison.toggle_overlay_train()
+
+    # ---- the playground as a lens (Lens) ------------------------------------------------------------------
+    def action_sweep(self) -> None:
+        self.lens.sweep()
+
+    def action_neurons(self) -> None:
+        self.lens.neurons()
+
     # ---- quitting ----------------------------------------------------------------------------------------
-    def action_quit(self) -> None:
+    async def action_quit(self) -> None:
         if self._quitting:  # asked again while stopping: stop at once
             self._shutdown_and_exit(0.0)
             return
@@ -836,8 +939,7 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
             top.choose("save")  # ctrl+c / ctrl+q in the dialog: its safe default
             return
         unsaved = self.state.unsaved_steps
-        if self.worker is not None and self.worker.alive and self.state.status in ACTIVE and unsaved > 0 \
-                and not self._watching:  # a watched run is saved by its own process
+        if self._training_would_stop() and unsaved > 0:  # a watched run is saved by its own process
             body = (f"Training has {unsaved:,} step{'s' if unsaved != 1 else ''} since its last checkpoint. "
                     "Save them before quitting?")
             choices = [Choice("save", "Save and quit", key="s", variant="primary", default=True),
@@ -856,8 +958,8 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
         self._quitting = True
         self.playground.stop()
         self.end_watch()
-        worker = self.worker or self._retiring
-        if worker is None or not worker.alive:
+        run = self.shown_run or self._retiring
+        if run is None or not run.source.alive:
             self.exit()
             return
         self.state.status = Status.STOPPING
@@ -870,14 +972,14 @@ class TuiGenApp(CompareMixin,  # runs screen (c), plot controls
 
     @work(thread=True, exit_on_error=False, group="quit")
     def _shutdown_and_exit(self, timeout: float) -> None:
-        for worker in (self.worker, self._retiring):
-            if worker is not None:
-                worker.shutdown(timeout=timeout)
+        self._stop_every_run(timeout)
         self.call_from_thread(self.exit)
 
     def shutdown_training(self, timeout: float = QUIT_SECONDS) -> None:
         """Make sure the training process is gone (run_app calls this after the app exits, whatever happened)."""
-        for worker in (self.worker, self._retiring):
-            if worker is not None:
-                worker.shutdown(timeout=timeout)
+        self._stop_every_run(timeout)
 
+    def _stop_every_run(self, timeout: float) -> None:
+        for run in (self.shown_run, self._retiring):
+            if run is not None:
+                run.stop(timeout)

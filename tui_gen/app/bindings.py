@@ -8,7 +8,12 @@ dialogs included. `description` is the footer's word; `tooltip` is the help scre
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from textual.binding import Binding
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 APP_BINDINGS: list[Binding] = [
     Binding("q", "quit", "Quit", tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
@@ -174,7 +179,7 @@ HELP_SCREEN_BINDINGS: list[Binding] = [
 ]
 
 
-def help_rows(app) -> list[tuple[str, list[tuple[str, str]]]]:
+def help_rows(app: App[Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     """Sections of (keys, what they do) for the help screen. Bindings whose help sentence is the same
     (pause/resume, the three quit keys) are merged into one row."""
 

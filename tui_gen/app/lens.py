@@ -1,49 +1,60 @@
-"""The playground as a lens, the app's side: the sweep screen (w) and the neuron explorer (n).
+"""The playground as a lens: the sweep screen (w) and the neuron explorer (n), opened by Lens.
 
-Both start from the playground: its seed and drawing settings, its last output, and its current
-weights (a checkpoint, or the newest training snapshot). A mixin of TuiGenApp, so app.py only names it.
+Both start from the playground: its seed and drawing settings, its last output, and its current weights
+(a checkpoint, or the newest training snapshot). Lens is a controller the app holds and calls from its
+actions; the screens do the rest themselves.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual.app import App
 from textual.widgets import Input
 
 from tui_gen.app.screens.neurons import NeuronScreen
 from tui_gen.app.screens.sweep import SweepScreen
-from tui_gen.app.widgets import StreamView
+from tui_gen.app.widgets.playground import Playground
 from tui_gen.app.widgets.samples_panel import SamplesPanel
+from tui_gen.app.widgets.stream_view import StreamView
 
 NO_WEIGHTS = "There is no model yet: wait for training's first evaluation, or press ctrl+o to open a saved run."
 
 
-class LensMixin:
-    """Needs the app's playground, notify and push_screen."""
+class Lens:
+    """Opens the lens screens over `app`, from `playground` (and, for a text to explore when the playground
+    has written nothing yet, training's newest samples in `samples`)."""
 
-    def _lens_ready(self, what: str) -> bool:
-        if isinstance(self.screen, (SweepScreen, NeuronScreen)):
+    def __init__(self, app: App[Any], playground: Playground, samples: SamplesPanel) -> None:
+        self._app = app
+        self._playground = playground
+        self._samples = samples
+
+    def _ready(self, what: str) -> bool:
+        if isinstance(self._app.screen, (SweepScreen, NeuronScreen)):
             return False  # one at a time: its own keys are what is wanted
-        if self.playground.weights is None:
-            self.notify(NO_WEIGHTS, title=what, severity="warning", markup=False)
+        if self._playground.weights is None:
+            self._app.notify(NO_WEIGHTS, title=what, severity="warning", markup=False)
             return False
         return True
 
-    def action_sweep(self) -> None:
-        if not self._lens_ready("Sweep"):
+    def sweep(self) -> None:
+        if not self._ready("Sweep"):
             return
-        pg = self.playground
+        pg = self._playground
         draw = pg.read_draw()  # says what is wrong with a box, if one is
         if draw is None:
             return
         length, settings = draw
-        seed = self.query_one("#seed", Input).value
-        self.push_screen(SweepScreen(pg, seed, pg.temperature, length, settings))
+        seed = pg.query_one("#seed", Input).value
+        self._app.push_screen(SweepScreen(pg, seed, pg.temperature, length, settings))
 
-    def action_neurons(self) -> None:
-        if not self._lens_ready("Neuron explorer"):
+    def neurons(self) -> None:
+        if not self._ready("Neuron explorer"):
             return
-        pg = self.playground
+        pg = self._playground
         text = pg.query_one(StreamView).text
         if not text.strip():  # nothing written yet: training's newest samples are text of the model's kind
-            blocks = self.query_one(SamplesPanel).blocks
+            blocks = self._samples.blocks
             text = "\n".join(seed + more for seed, more in blocks[0][2]) if blocks else ""
-        self.push_screen(NeuronScreen(pg, text))
+        self._app.push_screen(NeuronScreen(pg, text))

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from tui_gen.core.errors import TuiGenError
 
+if TYPE_CHECKING:
+    from tui_gen.app.app import TuiGenApp
 
-def run_app(args) -> int:
+    # What signal.signal takes, and returns: the handler it replaced.
+    SignalHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
+def run_app(args: argparse.Namespace) -> int:
     from tui_gen.app.app import TuiGenApp
     from tui_gen.app.options import LaunchOptions
 
@@ -34,12 +44,12 @@ SIGNAL_SAVE_SECONDS = 30.0  # how long a signalled app waits for the training pr
 SIGNAL_EXIT_GRACE = 5.0  # then how long the app may take to restore the terminal before it is ended
 
 
-def _save_on_stop_signals(app) -> dict:
+def _save_on_stop_signals(app: TuiGenApp) -> dict[int, SignalHandler]:
     """SIGTERM (a scheduler, `kill`) and SIGHUP (the terminal closed): the training process is asked to
     save `last` and stop (bounded, then ended), and the app exits. The saving runs on a thread of its
     own, because after a hangup Textual may never get past writing to the terminal that is gone; the
     app is asked to exit too, so that a terminal still there is put back as it was."""
-    def on_signal(signum, frame) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         def save_and_exit() -> None:
             app.shutdown_training(timeout=SIGNAL_SAVE_SECONDS)
             threading.main_thread().join(timeout=SIGNAL_EXIT_GRACE)  # a normal exit ends us here
@@ -50,7 +60,7 @@ def _save_on_stop_signals(app) -> dict:
         except Exception:  # noqa: BLE001 - not running (yet, or any more): the thread does the rest
             pass
 
-    previous = {}
+    previous: dict[int, SignalHandler] = {}
     for name in ("SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is not None:

@@ -1,6 +1,6 @@
 """Every message the app's parts send each other, in one place.
 
-Worker threads post these (post_message is thread-safe); handlers run on the UI's event loop.
+Thread workers post these (post_message is thread-safe); handlers run on the UI's event loop.
 Widgets' own small "something changed" messages (TemperatureSlider.Changed) stay on the widget.
 """
 
@@ -12,6 +12,8 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from tui_gen.app.playground_model import PlaygroundModel
+    from tui_gen.core.config import TrainConfig
+    from tui_gen.data.preview import BuiltinInfo, CorpusPreview
 
 
 class TrainingEvents(Message):
@@ -21,7 +23,7 @@ class TrainingEvents(Message):
     def __init__(self, events: list[Any], source: object) -> None:
         super().__init__()
         self.events = events
-        self.source = source  # the TrainingWorker they came from: events of a replaced one are dropped
+        self.source = source  # the TrainingProcess (or RunWatcher) they came from: a replaced one's are dropped
 
 
 class TokensGenerated(Message):
@@ -142,4 +144,43 @@ class TextExplored(Message):
         super().__init__()
         self.request = request
         self.result = result
+        self.error = error
+
+
+# ---- the new-run form's thread workers (tui_gen.app.screens.new_run) ---------------------------------------
+
+class CorpusPreviewed(Message):
+    """The form's corpus, read in a thread: its preview, or why it cannot be trained on."""
+
+    def __init__(self, ref: str, preview: CorpusPreview | None, error: str | None) -> None:
+        super().__init__()
+        self.ref = ref  # the corpus it was read for: an answer for an earlier choice is dropped
+        self.preview = preview
+        self.error = error
+
+
+class BuiltinsListed(Message):
+    """The built-in corpora, and whether each is on this machine yet."""
+
+    def __init__(self, builtins: list[BuiltinInfo]) -> None:
+        super().__init__()
+        self.builtins = builtins
+
+
+class DevicesProbed(Message):
+    """What the device `auto` picks here (None: unknown), and why each device that cannot be used cannot."""
+
+    def __init__(self, auto: str | None, errors: dict[str, str]) -> None:
+        super().__init__()
+        self.auto = auto
+        self.errors = errors
+
+
+class RunSettingsRead(Message):
+    """A resumed run's own settings, read from its checkpoint's header (config None: see error)."""
+
+    def __init__(self, config: TrainConfig | None, corpus: str | None, error: str | None) -> None:
+        super().__init__()
+        self.config = config
+        self.corpus = corpus
         self.error = error

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tui_gen.core import gate
 from tui_gen.core.errors import ConfigError, RunFolderError
-from tui_gen.process.parent import WorkerSpec
+from tui_gen.core.settings import setting_name
+from tui_gen.process.spec import PROCESS_LOG_NAME, TrainingSpec
 from tui_gen.training.setup import DEFAULT_MINUTES, RunRequest, new_run_config, settings_from_args
 
 DEFAULT_CORPUS = "trump-tweets"  # datasets.DEFAULT_CORPUS (not imported: datasets pulls in torch)
@@ -43,13 +44,13 @@ class LaunchOptions:
 
     @property
     def log_path(self) -> str:
-        return str(Path(self.models_dir) / "worker.log")
+        return str(Path(self.models_dir) / PROCESS_LOG_NAME)
 
     @classmethod
     def from_args(cls, args, environ: dict | None = None) -> LaunchOptions:
         env = os.environ if environ is None else environ
         if args.minutes is not None and not args.minutes > 0:
-            raise ConfigError(f"--minutes must be positive, got {args.minutes}")
+            raise ConfigError(f"{setting_name('max_minutes')} must be positive, got {args.minutes}")
         # The flags are `tui-gen train`'s (cli.add_run_flags); TUI_GEN_OVERRIDES is a layer under them.
         flags = settings_from_args(args)
         device = flags.pop("device", "auto")
@@ -73,19 +74,19 @@ class LaunchOptions:
         return options
 
     # ---- training process specs -----------------------------------------------------------------
-    def new_run(self, corpus: str | None = None) -> WorkerSpec:
+    def new_run(self, corpus: str | None = None) -> TrainingSpec:
         """A fresh run on `corpus` (default: the launch's corpus, or the tweets)."""
-        return WorkerSpec(
+        return TrainingSpec(
             corpus=corpus or self.corpus or DEFAULT_CORPUS, preset=self.preset,
             overrides={**self.overrides, "device": self.device},
             steps=self.steps, minutes=None if self.steps or self.until_stopped else self.budget_minutes,
             models_dir=self.models_dir, log_path=self.log_path, threads=self.threads,
         )
 
-    def form_run(self, request: RunRequest) -> WorkerSpec:
+    def form_run(self, request: RunRequest) -> TrainingSpec:
         """A fresh run as the new-run form asked for it (its settings hold the device), built as new_run
         builds one: this launch's models folder, log and threads."""
-        return WorkerSpec(
+        return TrainingSpec(
             corpus=request.corpus or DEFAULT_CORPUS, preset=request.preset, overrides=dict(request.settings),
             steps=request.steps, minutes=request.minutes, models_dir=self.models_dir, log_path=self.log_path,
             threads=self.threads,
@@ -99,7 +100,7 @@ class LaunchOptions:
         return replace(self, corpus=request.corpus, checkpoint=None, device=device, preset=request.preset,
                        minutes=request.minutes, steps=request.steps, overrides=settings)
 
-    def request_for(self, spec: WorkerSpec | None) -> RunRequest:
+    def request_for(self, spec: TrainingSpec | None) -> RunRequest:
         """What the form opens with: the running process's spec (a resumed one names its checkpoint;
         the form reads that run's settings from it), or a new run with this launch's settings."""
         if spec is None:
@@ -109,10 +110,10 @@ class LaunchOptions:
                           models_dir=spec.models_dir, data_dir=spec.data_dir)
 
     def resume_run(self, checkpoint: str, minutes: float | None = None, corpus: str | None = None,
-                   steps: int | None = None) -> WorkerSpec:
+                   steps: int | None = None) -> TrainingSpec:
         """Continue from a checkpoint for `steps` or `minutes` more (default: the whole budget) with its
         own configuration, on `corpus` (default: its own); only the device and threads come from this launch."""
-        return WorkerSpec(
+        return TrainingSpec(
             corpus=corpus, resume=checkpoint, overrides={"device": self.device}, steps=steps,
             minutes=None if steps else (minutes or self.budget_minutes), models_dir=self.models_dir,
             log_path=self.log_path, threads=self.threads,

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui_gen.core.events import Snapshot
 
 
 @dataclass
@@ -66,16 +69,17 @@ def from_checkpoint(path: str | Path) -> PlaygroundModel:
 
     use_one_thread()
     ck = load_checkpoint(path, device="cpu")
-    target = resume_target(ck.path)
+    file = ck.path if ck.path is not None else Path(path)  # the file `path` resolved to: set by every load from disk
+    target = resume_target(file)
     try:
         step = read_meta(resolve_checkpoint(target, RESUME_ORDER)).get("step")
     except CheckpointError:
-        target, step = str(ck.path), ck.step
+        target, step = str(file), ck.step
     return PlaygroundModel(ck.model, ck.vocab, ck.framing, ck.stop_strings, "checkpoint", ck.step,
-                           ck.val_bpc, str(ck.path), target, step if isinstance(step, int) else ck.step)
+                           ck.val_bpc, str(file), target, step if isinstance(step, int) else ck.step)
 
 
-def from_snapshot(snapshot) -> PlaygroundModel:
+def from_snapshot(snapshot: Snapshot) -> PlaygroundModel:
     """Build the model from a training Snapshot event. Raises CheckpointError if it is damaged."""
     from tui_gen.training.snapshot import model_from_snapshot
 
@@ -87,7 +91,7 @@ def from_snapshot(snapshot) -> PlaygroundModel:
     return PlaygroundModel(model, vocab, framing, stops, "training", snapshot.step)
 
 
-def model_for(source) -> tuple[PlaygroundModel, bool]:
+def model_for(source: PlaygroundModel | Snapshot) -> tuple[PlaygroundModel, bool]:
     """The model for the playground's weights (Playground.weights): a PlaygroundModel as it is, a
     training Snapshot built here (call from a thread). The flag says whether it was built."""
     if isinstance(source, PlaygroundModel):

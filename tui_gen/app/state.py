@@ -22,7 +22,7 @@ class Status(StrEnum):
     IDLE = "idle"  # no training process (a checkpoint is loaded, or nothing was started)
     STARTING = "starting"  # the process is loading data / building the model
     RUNNING = "running"
-    PAUSING = "pausing"  # asked to pause, waiting for the worker to say so
+    PAUSING = "pausing"  # asked to pause, waiting for the training process to say so
     PAUSED = "paused"
     STOPPING = "stopping"  # asked to stop (quitting, or switching runs): it evaluates and saves first
     FINISHED = "finished"
@@ -66,7 +66,7 @@ class TrainingState:
     message: str | None = None  # what it is doing now, or how it ended
     download: tuple[int, int | None] | None = None  # bytes done / total while fetching a corpus
     error: str | None = None  # why it failed or died
-    error_kind: str | None = None  # what kind of failure (worker.Failed.kind): "download", "config", "crash", ...
+    error_kind: str | None = None  # what kind of failure (events.Failed.kind): "download", "config", "crash", ...
     error_reason: str | None = None  # its short why, if it has one
     exit_reason: str | None = None  # death_reason(): signal / exit code
     log_path: str | None = None
@@ -125,78 +125,88 @@ class TrainingState:
         self.log_path = log_path
 
     def apply(self, e: object) -> None:
-        if isinstance(e, ev.Step):
-            self.step, self.epoch = e.step, e.epoch
-            self.train_bpc, self.lr = e.train_bpc, e.lr
-            self.chars_per_sec, self.elapsed, self.progress = e.chars_per_sec, e.elapsed, e.progress
-            if self.status in (Status.STARTING,):
-                self.status = Status.RUNNING
-        elif isinstance(e, ev.Eval):
-            self.step = max(self.step, e.step)
-            self.val_bpc, self.val_step = e.val_bpc, e.step
-            self.best_bpc = e.best_bpc
-            if e.is_best:
-                self.best_step = e.step
-        elif isinstance(e, ev.Saved):
-            self.saved_step = e.step
-            if e.kind == "best":
-                self.best_path = e.path
-            else:
-                self.last_path = e.path
-        elif isinstance(e, ev.Started):
-            self.started = True
-            self.status = Status.RUNNING
-            self.message = None
-            self.download = None
-            self.device, self.corpus, self.framing = e.device, e.corpus, e.framing
-            self.framing_reason = e.framing_reason
-            self.parameters, self.vocab_size = e.parameters, e.vocab_size
-            self.model = e.model
-            self.run_dir = e.run_dir
-            self.step = self.start_step = e.step
-            self.start_elapsed = e.elapsed
-            self.max_steps, self.max_seconds = e.max_steps, e.max_seconds
-            self.steps_per_epoch = e.steps_per_epoch
-            if e.step:  # resuming: what is on disk is where we are
-                self.saved_step = e.step
-            self._warn(e.warnings)
-        elif isinstance(e, ev.Progress):
-            self.message = e.message
-            self.download = (e.done, e.total) if e.total or e.done else None
-        elif isinstance(e, ev.Warning):
-            self._warn([e.message])
-        elif isinstance(e, ev.BudgetChanged):
-            self.max_steps, self.max_seconds = e.max_steps, e.max_seconds
-            self.progress, self.budget = e.progress, e.budget
-            self.step = max(self.step, e.step)
-        elif isinstance(e, ev.Paused):
-            self.status = Status.PAUSED
-            self.step = max(self.step, e.step)
-        elif isinstance(e, ev.Resumed):
-            self.status = Status.RUNNING
-        elif isinstance(e, ev.Finished):
-            self.step = max(self.step, e.step)
-            self.last_path = e.last_path or self.last_path
-            self.best_path = e.best_path or self.best_path
-            if e.best_bpc is not None:
+        """Fold one event in: any the training process or a watcher sends (tui_gen.core.events). Samples,
+        Snapshot and WatchNotice change nothing shown here, and neither does anything else."""
+        match e:
+            case ev.Step():
+                self.step, self.epoch = e.step, e.epoch
+                self.train_bpc, self.lr = e.train_bpc, e.lr
+                self.chars_per_sec, self.elapsed, self.progress = e.chars_per_sec, e.elapsed, e.progress
+                if self.status == Status.STARTING:
+                    self.status = Status.RUNNING
+            case ev.Eval():
+                self.step = max(self.step, e.step)
+                self.val_bpc, self.val_step = e.val_bpc, e.step
                 self.best_bpc = e.best_bpc
-            self.message = e.message
-            self.finish_reason = ev.FinishReason(e.reason)
-            if self.finish_reason.is_failure:
-                self.status, self.error = Status.FAILED, e.message
-            else:  # completed, stopped, or stopped and saved on SIGTERM: not a crash
-                self.status = Status.FINISHED
-        elif isinstance(e, ev.Failed):
-            self.status = Status.FAILED
-            self.error = e.message
-            self.error_kind, self.error_reason = e.kind, e.reason
-            self.log_path = e.log_path or self.log_path
-        elif isinstance(e, ev.Exited):
-            self.exit_reason = e.reason
-            if self.status in ACTIVE:  # it went without saying why: it died
+                if e.is_best:
+                    self.best_step = e.step
+            case ev.Saved():
+                self.saved_step = e.step
+                if e.kind == "best":
+                    self.best_path = e.path
+                else:
+                    self.last_path = e.path
+            case ev.Started():
+                self._started(e)
+            case ev.Progress():
+                self.message = e.message
+                self.download = (e.done, e.total) if e.total or e.done else None
+            case ev.RunWarning():
+                self._warn([e.message])
+            case ev.BudgetChanged():
+                self.max_steps, self.max_seconds = e.max_steps, e.max_seconds
+                self.progress, self.budget = e.progress, e.budget
+                self.step = max(self.step, e.step)
+            case ev.Paused():
+                self.status = Status.PAUSED
+                self.step = max(self.step, e.step)
+            case ev.Resumed():
+                self.status = Status.RUNNING
+            case ev.Finished():
+                self._finished(e)
+            case ev.Failed():
                 self.status = Status.FAILED
-                self.error = e.reason or "the training process ended without a word"
-        # Snapshot and Samples change nothing shown here.
+                self.error = e.message
+                self.error_kind, self.error_reason = e.kind, e.reason
+                self.log_path = e.log_path or self.log_path
+            case ev.Exited():
+                self.exit_reason = e.reason
+                if self.status in ACTIVE:  # it went without saying why: it died
+                    self.status = Status.FAILED
+                    self.error = e.reason or "the training process ended without a word"
+
+    def _started(self, e: ev.Started) -> None:
+        """The process has built its run: everything about the model and the budget starts here."""
+        self.started = True
+        self.status = Status.RUNNING
+        self.message = None
+        self.download = None
+        self.device, self.corpus, self.framing = e.device, e.corpus, e.framing
+        self.framing_reason = e.framing_reason
+        self.parameters, self.vocab_size = e.parameters, e.vocab_size
+        self.model = e.model
+        self.run_dir = e.run_dir
+        self.step = self.start_step = e.step
+        self.start_elapsed = e.elapsed
+        self.max_steps, self.max_seconds = e.max_steps, e.max_seconds
+        self.steps_per_epoch = e.steps_per_epoch
+        if e.step:  # resuming: what is on disk is where we are
+            self.saved_step = e.step
+        self._warn(e.warnings)
+
+    def _finished(self, e: ev.Finished) -> None:
+        """The run ended and said why: a failure only if it diverged or could not save its end."""
+        self.step = max(self.step, e.step)
+        self.last_path = e.last_path or self.last_path
+        self.best_path = e.best_path or self.best_path
+        if e.best_bpc is not None:
+            self.best_bpc = e.best_bpc
+        self.message = e.message
+        self.finish_reason = ev.FinishReason(e.reason)
+        if self.finish_reason.is_failure:
+            self.status, self.error = Status.FAILED, e.message
+        else:  # completed, stopped, or stopped and saved on SIGTERM: not a crash
+            self.status = Status.FINISHED
 
     def _warn(self, messages: list[str]) -> None:
         self.warnings.extend(messages)

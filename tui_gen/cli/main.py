@@ -12,10 +12,12 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from tui_gen import __version__
-from tui_gen.core.config import CELLS, DEVICES
-from tui_gen.core.flag_values import hidden_sizes, number
+from tui_gen.core.config import DEVICES, PRESETS, TrainConfig
+from tui_gen.core.flag_values import number
+from tui_gen.core.settings import FLAGGED, Kind, Setting, help_text
 from tui_gen.core.textsafe import one_line
 
 EXIT_USAGE = 2
@@ -43,36 +45,39 @@ class _Parser(argparse.ArgumentParser):
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags that set up a run, shared by `train` and `launch`: the same names, defaults and help.
-    Each setting's dest is its TrainConfig field (runsetup.TRAIN_SETTINGS); not given means None."""
+
+    Each training setting's flag is made from its row in the settings table (tui_gen.core.settings):
+    its dest is the TrainConfig field (a budget flag's: RunRequest.steps / minutes), its type the row's
+    parser, its help the row's with TrainConfig's default. Not given means None, so a run set-up can tell
+    a flag given from a default (settings_from_args)."""
+    defaults = TrainConfig().to_json()
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=number(float), help="train for this long (default 6)")
-    budget.add_argument("--steps", type=number(int), help="train for this many steps")
+    for s in FLAGGED:  # the budget's first: its group leads the help, as it always has
+        if s.budget:
+            flag, options = _flag(s, defaults[s.name])
+            budget.add_argument(flag, **options)
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="where run folders go (default models/)")
-    p.add_argument("--preset", default="default", help="default or lecture (the CS20 lecture's recipe)")
-    p.add_argument("--framing", choices=["lines", "stream"], help="lines: one sample per line; stream: continuous text")
-    p.add_argument("--seq-len", type=number(int), help="window length (default 50)")
-    p.add_argument("--overlap", type=number(int), help="window overlap, lines framing (default 25)")
-    p.add_argument("--batch-size", type=number(int), help="default 128")
-    p.add_argument("--hidden", type=hidden_sizes, dest="hidden_sizes", metavar="SIZES",
-                   help="hidden sizes per layer (default 128,256)")
-    p.add_argument("--cell", choices=CELLS, help="default gru")
-    p.add_argument("--embedding", type=number(int), dest="embedding_dim", metavar="SIZE",
-                   help="embedding size, 0: one-hot (default 32)")
-    p.add_argument("--dropout", type=number(float), help="default 0")
-    p.add_argument("--lr", type=number(float), help="peak learning rate (default 3e-3)")
-    p.add_argument("--schedule", choices=["cosine", "exp", "constant"], dest="lr_schedule", help="default cosine")
-    p.add_argument("--warmup-steps", type=number(int), help="default 100")
-    p.add_argument("--weight-decay", type=number(float), help="default 0")
-    p.add_argument("--clip", type=number(float), dest="grad_clip", metavar="NORM",
-                   help="gradient clipping by global norm (default 5)")
-    p.add_argument("--val-fraction", type=number(float), help="share held out for validation (default 0.05)")
-    p.add_argument("--min-char-count", type=number(int), help="rarer characters are 'unknown' (default 2)")
-    p.add_argument("--eval-every", type=number(int), help="steps between evaluations and saves (default 300)")
-    p.add_argument("--first-eval", type=number(int), help="one early evaluation at this step, 0: none (default 50)")
-    p.add_argument("--seed", type=number(int), help="fixes the split, initialisation and batch order (default 1234)")
-    p.add_argument("--device", choices=DEVICES, help="default auto: CUDA, else MPS, else CPU")
-    p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast on CUDA")
-    p.add_argument("--threads", type=number(int), help="CPU threads for torch")
+    p.add_argument("--preset", default="default", help=f"{' or '.join(PRESETS)} (the CS20 lecture's recipe)")
+    for s in FLAGGED:
+        if not s.budget:
+            flag, options = _flag(s, defaults[s.name])
+            p.add_argument(flag, **options)
+
+
+def _flag(s: Setting, default: object) -> tuple[str, dict[str, Any]]:
+    """One setting's flag and add_argument's options for it, as its row says. argparse's default stays
+    None: a flag not given is left out of the request, and the preset or the checkpoint decides."""
+    if s.flag is None:
+        raise ValueError(f"the setting {s.name} has no flag")  # FLAGGED holds only rows with one
+    options: dict[str, Any] = {"dest": s.dest, "help": help_text(s, default)}
+    match s.kind:
+        case Kind.SWITCH:
+            options.update(action="store_true", default=None)
+        case Kind.WORD:
+            options.update(choices=s.choices)
+        case Kind.WHOLE | Kind.NUMBER | Kind.SIZES:
+            options.update(type=s.parse, metavar=s.metavar)
+    return s.flag, options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,18 +202,20 @@ def _run(argv: list[str] | None) -> int:
 def _build_progress(console):
     """Encoding a corpus into its cache (the first time only): a progress line on a terminal, once
     it has taken a second (a small corpus takes less and shows nothing); one line in a log."""
-    state = {"start": None, "said": False}
+    start: float | None = None
+    said = False
     show = _download_progress(console, "encoding the corpus (once)")
 
     def progress(done: int, total: int | None) -> None:
+        nonlocal start, said
         now = time.monotonic()
-        state["start"] = state["start"] or now
-        if now - state["start"] < 1.0:
+        start = start or now
+        if now - start < 1.0:
             return
         if console.is_terminal:
             show(done, total)
-        elif not state["said"]:
-            state["said"] = True
+        elif not said:
+            said = True
             console.print(f"encoding the corpus into its cache (once): {(total or 0) / 1e6:.0f} MB", highlight=False)
     return progress
 
@@ -525,8 +532,8 @@ def cmd_data(args) -> int:
 
     table = Table("name", "framing", "cached", "description", box=None)
     for name, spec in BUILTINS.items():
-        path = cached_path(name)  # under TUI_GEN_DATA_DIR: from the environment, so shown as text, never markup
-        cached = one_line(str(path)) if path else f"no (tui-gen data get {name})"
+        cached_at = cached_path(name)  # under TUI_GEN_DATA_DIR: from the environment, so shown as text, never markup
+        cached = one_line(str(cached_at)) if cached_at else f"no (tui-gen data get {name})"
         table.add_row(name, spec.framing, Text(cached), spec.description)
     Console(highlight=False).print(table)
     return 0

@@ -1,7 +1,7 @@
-"""What the app asks its training process to do, over the command pipe (TrainingWorker.send).
+"""What the app asks its training process to do, over the command pipe (TrainingProcess.send).
 
 Most commands are words (Command); changing the budget carries a value (SetBudget). Both are plain
-picklable values, checked on the way in by TrainingWorker.send and read back by the training process.
+picklable values, checked on the way in by TrainingProcess.send and read back by the training process.
 """
 
 from __future__ import annotations
@@ -29,16 +29,17 @@ class SetBudget:
     budget: Budget
 
 
-WorkerCommand = Command | SetBudget
+ProcessCommand = Command | SetBudget  # everything the command pipe carries
 
 
-def as_command(value: object) -> WorkerCommand:
+def as_command(value: object) -> ProcessCommand:
     """A command from a word ("pause") or a command itself; ValueError for anything else."""
-    if isinstance(value, (Command, SetBudget)):
-        return value
-    if isinstance(value, str):
-        try:
-            return Command(value)
-        except ValueError:
-            pass
-    raise ValueError(f"unknown worker command {value!r}; one of {', '.join(Command)} or a SetBudget")
+    match value:
+        case Command() | SetBudget():  # before str: a Command is a str too, and already one
+            return value
+        case str():
+            try:
+                return Command(value)
+            except ValueError:
+                pass
+    raise ValueError(f"unknown command {value!r}; one of {', '.join(Command)} or a SetBudget")

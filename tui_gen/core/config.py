@@ -3,22 +3,33 @@
 The lecture's recipe (one-hot input, Adam 3e-4, batch 64, staircase decay) is kept as the
 `lecture` preset; the defaults are what reached the lowest validation bits/char on the tweets in
 6 minutes on a 2-core CPU (see bench/).
+
+TrainConfig's dataclass defaults are the only place a default is written. What each setting is to a
+person (its flag, kind, choices, help) is its row in the settings table (tui_gen.core.settings), which
+this module stands on: validate names a setting as the table says (setting_name), and check_types
+takes each setting's type from its row. The value sets and naming helpers of that table are
+re-exported here (`X as X`) for the modules that check values against them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 from tui_gen.core import gate
 from tui_gen.core.errors import ConfigError
 from tui_gen.core.gate import MAX_COUNT
-from tui_gen.core.model_size import GATES, MAX_PARAMETERS, parameter_count
+from tui_gen.core.model_size import MAX_PARAMETERS, parameter_count
+from tui_gen.core.settings import CELLS as CELLS
+from tui_gen.core.settings import DEVICES as DEVICES
+from tui_gen.core.settings import FLAG_NAMES as FLAG_NAMES
+from tui_gen.core.settings import FRAMINGS as FRAMINGS
+from tui_gen.core.settings import NO_FLAG as NO_FLAG
+from tui_gen.core.settings import SCHEDULES as SCHEDULES
+from tui_gen.core.settings import SETTINGS, Kind
+from tui_gen.core.settings import setting_name as setting_name
 
-FRAMINGS = ("lines", "stream")
-SCHEDULES = ("cosine", "exp", "constant")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-CELLS = tuple(GATES)  # the cell types, from model_size.GATES: each with its gate count, written once
 LECTURE_SEEDS = ["Hillary", "I", "R", "T", "@", "N", "M", ".", "G", "A", "W"]
 
 # Upper bounds of the settings (validate), also what a metrics log's fields may hold (tui_gen.core.events)
@@ -31,21 +42,6 @@ MAX_WEIGHT_DECAY = 100.0
 MAX_GRAD_CLIP = 1e9
 MAX_LAYERS = 64
 MIN_VOCAB = 3  # padding, unknown and one character: the smallest vocabulary a corpus gives
-
-# The flag that sets a TrainConfig field where it is not "--" + the field's name with dashes
-# (cli.add_run_flags); NO_FLAG fields are set only by name (TUI_GEN_OVERRIDES, a checkpoint's stored
-# configuration), so a message names them as they are written there.
-FLAG_NAMES = {"hidden_sizes": "--hidden", "embedding_dim": "--embedding", "lr_schedule": "--schedule",
-              "grad_clip": "--clip", "max_steps": "--steps", "max_minutes": "--minutes"}
-NO_FLAG = ("state_reset_every", "min_lr_ratio", "decay_steps", "decay_rate", "sample_length",
-           "sample_temperature", "max_nan_steps")
-
-
-def setting_name(name: str) -> str:
-    """How a message names a setting: its flag (--clip), or its own name if it has no flag."""
-    if name in NO_FLAG:
-        return name
-    return FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
 
 
 def _span(lo: float, hi: float, low_open: bool) -> str:
@@ -96,7 +92,9 @@ class TrainConfig:
     def validate(self) -> None:
         """Every setting of the right type and within its range, floats finite: each bound below is
         what training can take, so nothing out of range gets as far as the run folder. Messages name a
-        setting by its flag, or by its name where it has none (setting_name)."""
+        setting by its flag, or by its name where it has none (setting_name, from the settings table)."""
+        flag = setting_name  # how a message names a setting: its flag, or its field where it has none
+
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise ConfigError(msg)
@@ -107,23 +105,24 @@ class TrainConfig:
             v = getattr(self, name)
             ok = v is None or (gate.number(v, lo, hi) is not None and not (low_open and v == lo))
             shown = f"{v:g}" if isinstance(v, float) else _shown(v)
-            need(ok, f"{setting_name(name)} must be {say or _span(lo, hi, low_open)}, got {shown}")
+            need(ok, f"{flag(name)} must be {say or _span(lo, hi, low_open)}, got {shown}")
 
         check_types(self)
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, float):
-                need(math.isfinite(v), f"{setting_name(f.name)} must be a finite number, got {v}")
+                need(math.isfinite(v), f"{flag(f.name)} must be a finite number, got {v}")
         need(self.framing in (None, *FRAMINGS), f"framing must be one of {', '.join(FRAMINGS)}")
         within("seq_len", 1, 10_000)
-        need(0 <= self.overlap < self.seq_len, f"--overlap must be 0 to seq-len - 1, got {_shown(self.overlap)}")
+        need(0 <= self.overlap < self.seq_len,
+             f"{flag('overlap')} must be 0 to {flag('seq_len').lstrip('-')} - 1, got {_shown(self.overlap)}")
         within("val_fraction", 0, 0.5, low_open=True, say="between 0 and 0.5")
-        need(self.val_fraction < 0.5, f"--val-fraction must be between 0 and 0.5, got {self.val_fraction}")
+        need(self.val_fraction < 0.5, f"{flag('val_fraction')} must be between 0 and 0.5, got {self.val_fraction}")
         within("min_char_count", 1, MAX_COUNT)
         within("state_reset_every", 1, MAX_STEPS)
         within("batch_size", 1, 65_536)
         within("lr", 0, MAX_LR, low_open=True, say=f"a positive number up to {MAX_LR:g}")
-        need(self.lr_schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}")
+        need(self.lr_schedule in SCHEDULES, f"{flag('lr_schedule')} must be one of {', '.join(SCHEDULES)}")
         within("warmup_steps", 0, MAX_STEPS)
         within("min_lr_ratio", 0, 1)
         within("decay_steps", 1, MAX_STEPS)
@@ -136,18 +135,18 @@ class TrainConfig:
         within("first_eval", 0, MAX_STEPS, say=f"0 to {MAX_STEPS:,} (0: no early evaluation)")
         within("sample_length", 1, 100_000)
         within("sample_temperature", 0, MAX_SAMPLE_TEMPERATURE, low_open=True)
-        need(self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {_shown(self.device)}")
-        need(self.cell in GATES, f"--cell must be one of {', '.join(GATES)}, got {_shown(self.cell)}")
+        need(self.device in DEVICES, f"{flag('device')} must be one of {', '.join(DEVICES)}, got {_shown(self.device)}")
+        need(self.cell in CELLS, f"{flag('cell')} must be one of {', '.join(CELLS)}, got {_shown(self.cell)}")
         within("threads", 1, 1024)
         within("max_nan_steps", 1, MAX_STEPS)
         within("seed", 0, 2**63 - 1, say="0 to 2**63 - 1")
-        need(0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}")
+        need(0 <= self.dropout < 1, f"{flag('dropout')} must be in [0, 1), got {self.dropout}")
         within("embedding_dim", 0, 4096, say="0 (one-hot) to 4096")
         need(
             bool(self.hidden_sizes) and len(self.hidden_sizes) <= MAX_LAYERS
             and all(1 <= h <= 8192 for h in self.hidden_sizes),
             f"hidden sizes must be 1 to 8192 per layer, at most {MAX_LAYERS} layers, got "
-            f"{_shown(self.hidden_sizes)}: try --hidden 128,256",
+            f"{_shown(self.hidden_sizes)}: try {flag('hidden_sizes')} 128,256",
         )
         # The vocabulary is not known yet: the smallest one counts here, and the Trainer checks again
         # with the corpus's own, before anything is built.
@@ -159,13 +158,13 @@ class TrainConfig:
         size = parameter_count(vocab_size, self.hidden_sizes, self.cell, self.embedding_dim)
         if size > MAX_PARAMETERS:
             raise ConfigError(f"a model of {size:,} parameters is more than the {MAX_PARAMETERS:,} a checkpoint "
-                              "can hold: give smaller --hidden sizes or fewer layers")
+                              f"can hold: give smaller {setting_name('hidden_sizes')} sizes or fewer layers")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> TrainConfig:
+    def from_json(cls, data: dict[str, Any]) -> TrainConfig:
         """A configuration from outside (a checkpoint's header, already through gate.load_json):
         unknown keys are ignored, the rest validated."""
         if not isinstance(data, dict):
@@ -176,20 +175,7 @@ class TrainConfig:
         return cfg
 
 
-# What each setting must be. Values come from flags, but also from JSON (TUI_GEN_OVERRIDES, a
-# checkpoint's stored configuration), where 50.5 or "50" or [[[]]] can stand anywhere; a range check
-# alone lets them through to fail later, mid-training, as a TypeError.
-_WHOLE = ("seq_len", "overlap", "min_char_count", "state_reset_every", "embedding_dim", "batch_size",
-          "warmup_steps", "decay_steps", "eval_every", "first_eval", "sample_length", "seed", "max_nan_steps")
-_OPTIONAL_WHOLE = ("max_steps", "threads")
-_NUMBER = ("val_fraction", "dropout", "lr", "min_lr_ratio", "decay_rate", "weight_decay", "grad_clip",
-           "sample_temperature")
-_OPTIONAL_NUMBER = ("max_minutes",)
-_TEXT = ("cell", "lr_schedule", "device")
-_OPTIONAL_TEXT = ("framing",)
-
-
-def _shown(v) -> str:
+def _shown(v: object) -> str:
     if isinstance(v, int) and v.bit_length() > 64:  # repr() of a 5,000-digit int raises
         return f"a whole number of {len(str(v)) if v.bit_length() < 14_000 else 'thousands of'} digits"
     text = repr(v)
@@ -197,34 +183,45 @@ def _shown(v) -> str:
 
 
 def check_types(cfg: TrainConfig) -> None:
-    """Each setting has the type it must have (ints are not floats, bools are not numbers)."""
-    def whole(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    def number(v) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    flag = setting_name
-    for name in _WHOLE + _OPTIONAL_WHOLE:
-        v = getattr(cfg, name)
-        if not (whole(v) or (v is None and name in _OPTIONAL_WHOLE)):
-            raise ConfigError(f"{flag(name)} must be a whole number, got {_shown(v)}")
-    for name in _NUMBER + _OPTIONAL_NUMBER:
-        v = getattr(cfg, name)
-        if not (number(v) or (v is None and name in _OPTIONAL_NUMBER)):
-            raise ConfigError(f"{flag(name)} must be a number, got {_shown(v)}")
-    for name in _TEXT + _OPTIONAL_TEXT:
-        v = getattr(cfg, name)
-        if not (isinstance(v, str) or (v is None and name in _OPTIONAL_TEXT)):
-            raise ConfigError(f"{flag(name)} must be a word, got {_shown(v)}")
-    if not isinstance(cfg.bf16, bool):
-        raise ConfigError(f"bf16 must be true or false, got {_shown(cfg.bf16)}")
-    h = cfg.hidden_sizes
-    if not (isinstance(h, list) and all(whole(x) for x in h)):
-        raise ConfigError(f"hidden sizes must be a list of whole numbers like 128,256, got {_shown(h)}")
+    """Each setting has the type its row in the settings table gives it (ints are not floats, bools are
+    not numbers). Values come from flags, but also from JSON (TUI_GEN_OVERRIDES, a checkpoint's stored
+    configuration), where 50.5 or "50" or [[[]]] can stand anywhere; a range check alone lets them
+    through to fail later, mid-training, as a TypeError. Kinds are checked in this order, so that the
+    first of several wrong values named is always of the same kind."""
+    for kind in (Kind.WHOLE, Kind.NUMBER, Kind.WORD, Kind.SWITCH, Kind.SIZES):
+        for s in SETTINGS:
+            v = getattr(cfg, s.name)
+            if s.kind is not kind or (v is None and s.optional) or _is(kind, v):
+                continue
+            match kind:
+                case Kind.SWITCH:  # a switch's flag takes no value: a wrong one comes from JSON, by name
+                    raise ConfigError(f"{s.name} must be {kind.value}, got {_shown(v)}")
+                case Kind.SIZES:  # typed as 128,256: named in words, "hidden sizes", as validate names it too
+                    raise ConfigError(f"{s.name.replace('_', ' ')} must be {kind.value}, got {_shown(v)}")
+                case _:
+                    raise ConfigError(f"{setting_name(s.name)} must be {kind.value}, got {_shown(v)}")
 
 
-PRESETS: dict[str, dict] = {
+def _is(kind: Kind, v: object) -> bool:
+    """Whether v is a value of this kind."""
+    match kind:
+        case Kind.WHOLE:
+            return _whole(v)
+        case Kind.NUMBER:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+        case Kind.WORD:
+            return isinstance(v, str)
+        case Kind.SWITCH:
+            return isinstance(v, bool)
+        case Kind.SIZES:
+            return isinstance(v, list) and all(_whole(x) for x in v)
+
+
+def _whole(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # Stanford CS20 lecture 11, as published: one-hot, [128, 256], windows of 50 with overlap 25,
     # batch 64, Adam 3e-4, staircase decay, no dropout.
@@ -235,7 +232,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset(name: str, **overrides) -> TrainConfig:
+def preset(name: str, **overrides: Any) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     cfg = replace(TrainConfig(), **PRESETS[name])

@@ -1,8 +1,8 @@
 """What a training run reports, as plain picklable values.
 
-The trainer yields the first group; the CLI prints them, and the app's training process forwards them
-over a pipe together with the second group, which only the training process sends (tui_gen.process.parent
-and tui_gen.process.child).
+The trainer yields the first group (Event); the CLI prints them, and the app's training process forwards
+them over a pipe together with the second group (ProcessEvent adds them), which only the training process
+sends (tui_gen.process.parent and tui_gen.process.child).
 
 The first group is also read back from metrics logs (tui_gen.runs.metrics_log), from outside: each field's
 range is written once here, as gate.bounds metadata, and the reader checks every field against it. A
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from tui_gen.core.config import LECTURE_SEEDS, MAX_LR, MAX_SAMPLE_TEMPERATURE
 from tui_gen.core.gate import MAX_BPC, bounds
@@ -98,7 +99,12 @@ class Saved:
 
 
 @dataclass
-class Warning:
+class RunWarning:
+    """Something went wrong that the run survives (a skipped update, a log that cannot be written).
+
+    Named RunWarning, not Warning, so that it never shadows the built-in exception class; a metrics log
+    still calls it "warning" (tui_gen.runs.metrics_log.TYPE_OF names every event's line)."""
+
     step: int
     message: str
 
@@ -125,7 +131,11 @@ class BudgetChanged:
     budget: str  # as the user gave it, counted from where this run started: "20 minutes", "2000 steps"
 
 
-Event = Started | Step | Eval | Samples | Saved | Warning | BudgetChanged | Finished
+Event = Started | Step | Eval | Samples | Saved | RunWarning | BudgetChanged | Finished
+
+# The old name, for tui_gen/cli/main.py, which still says ev.Warning: remove once it says RunWarning. It
+# shadows the built-in only inside this module, which never uses the built-in.
+Warning = RunWarning
 
 
 # ---- sent only by the app's training process ----------------------------------------------------------
@@ -141,7 +151,7 @@ class Snapshot:
 
     step: int
     blob: bytes
-    meta: dict
+    meta: dict[str, Any]  # JSON values, read by key (model_from_snapshot)
 
 
 @dataclass
@@ -179,13 +189,13 @@ class Resumed:
 
 @dataclass
 class Exited:
-    """Added by the parent (TrainingWorker) when the child's channel closes: always the last event."""
+    """Added by the parent (TrainingProcess) when the child's channel closes: always the last event."""
 
     exitcode: int | None
-    reason: str | None  # None for a clean exit; else what TrainingWorker.death_reason() says
+    reason: str | None  # None for a clean exit; else what TrainingProcess.death_reason() says
 
 
-WorkerEvent = Event | Snapshot | Progress | Failed | Paused | Resumed | Exited
+ProcessEvent = Event | Snapshot | Progress | Failed | Paused | Resumed | Exited  # what the training process sends
 
 
 # ---- sent only by tui_gen.runs.watch.RunWatcher, about a run another process trains --------------------------

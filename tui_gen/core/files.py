@@ -26,6 +26,7 @@ one-line error (a CorpusError, a CheckpointError, ...), and its strerror reads w
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import stat
@@ -62,6 +63,13 @@ def describe_mode(mode: int) -> str:
 def _refuse_unless_regular(path: PathLike, mode: int) -> None:
     if not stat.S_ISREG(mode):
         raise NotRegularFile(path, describe_mode(mode))
+
+
+# "rb" with no kwargs (buffered, as os.fdopen opens it by default): a BufferedReader, with readinto().
+@typing.overload
+def open_regular(path: PathLike, mode: typing.Literal["rb"] = "rb") -> io.BufferedReader: ...
+@typing.overload
+def open_regular(path: PathLike, mode: str = "rb", **kwargs: typing.Any) -> IO[typing.Any]: ...
 
 
 def open_regular(path: PathLike, mode: str = "rb", **kwargs: typing.Any) -> IO[typing.Any]:

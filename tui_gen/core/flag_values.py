@@ -8,6 +8,8 @@ float() sees it, floats finite. Ranges are TrainConfig.validate's, which names t
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import overload
 
 from tui_gen.core.gate import OutsideValueError, parse_float, parse_int
 
@@ -23,11 +25,15 @@ def hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
-def number(kind):
+@overload
+def number(kind: type[int]) -> Callable[[str], int]: ...
+@overload
+def number(kind: type[float]) -> Callable[[str], float]: ...
+def number(kind: type[int] | type[float]) -> Callable[[str], int] | Callable[[str], float]:
     """A parser for one int or float, saying what is wrong with the text rather than Python's ValueError."""
-    gate_parse = parse_int if kind is int else parse_float
+    gate_parse: Callable[..., int | float] = parse_int if kind is int else parse_float
 
-    def parse(text: str):
+    def parse(text: str) -> int | float:
         try:
             return gate_parse(text, what="the value")
         except OutsideValueError as e:

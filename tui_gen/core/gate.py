@@ -36,6 +36,11 @@ MAX_TEXT = 4096  # characters kept of a string from outside unless its field say
 MAX_ITEMS = 64  # items of a list from outside unless its field says otherwise
 MAX_DEPTH = 64  # nesting of values checked by typed() (JSON's own limit is the recursion limit)
 
+# A JSON object decoded from outside (load_json), its values not checked yet: whatever the document
+# holds. Each reader checks a value (number, whole, text, typed, isinstance) before it uses it, or
+# catches the KeyError/TypeError/ValueError of one that is not what it expects.
+JsonObject: typing.TypeAlias = dict[str, typing.Any]
+
 
 class OutsideValueError(ValueError):
     """A value from outside that cannot be used: its message says which and, for typed text, what to

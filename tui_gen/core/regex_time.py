@@ -57,7 +57,7 @@ def shown(pattern: str) -> str:
     return repr(one_line(pattern if len(pattern) <= SHOWN_CHARS else pattern[:SHOWN_CHARS - 1] + "…"))
 
 
-def compile_regex(pattern: str) -> re.Pattern:
+def compile_regex(pattern: str) -> re.Pattern[str]:
     """re.compile, with every way it fails (re.error, RecursionError, OverflowError) as one
     ConfigError naming the pattern and the reason."""
     try:
@@ -71,7 +71,8 @@ def compile_regex(pattern: str) -> re.Pattern:
     raise ConfigError(f"the regular expression {shown(pattern)} is not valid ({reason}): fix it")
 
 
-def check_regex(pattern: str, text: str, seconds: float = REGEX_SECONDS, timeout: float = REGEX_TIMEOUT) -> re.Pattern:
+def check_regex(pattern: str, text: str, seconds: float = REGEX_SECONDS,
+                timeout: float = REGEX_TIMEOUT) -> re.Pattern[str]:
     """The pattern compiled, once it is known to find every match in `text` (the text it will run
     over) within `seconds`; else ConfigError saying why. A pattern that cannot be timed (no child
     process) is refused too: run untimed it might never end. Blocks up to `timeout`: call it from a

@@ -165,7 +165,7 @@ class _Sink:
     def widen(self, dtype) -> None:
         dtype = np.dtype(dtype)
         if self.path is None:
-            data = np.frombuffer(self.f.getvalue(), dtype=self.dtype).astype(dtype)
+            data = self.held().astype(dtype)
             self.f = io.BytesIO()
             self.f.write(data.tobytes())
         else:
@@ -178,9 +178,15 @@ class _Sink:
             self.f = self.path.open("ab")  # file-access: the build's own mkdtemp folder
         self.dtype = dtype
 
+    def held(self) -> np.ndarray:
+        """The symbols written so far, of a sink in memory (no path)."""
+        if not isinstance(self.f, io.BytesIO):  # never: only a sink without a path writes to memory
+            raise TypeError("a sink with a path holds its symbols in its file")
+        return np.frombuffer(self.f.getvalue(), dtype=self.dtype)
+
     def close(self) -> np.ndarray | None:
         if self.path is None:
-            return np.frombuffer(self.f.getvalue(), dtype=self.dtype)
+            return self.held()
         self.f.flush()
         os.fsync(self.f.fileno())
         self.f.close()
@@ -305,12 +311,13 @@ class Encoder:
 
 def encode_text(text: str) -> EncodedCorpus:
     """A text already in memory, encoded the way a cache is (tests, in-memory corpora)."""
-    enc = Encoder(_Sink(None))
+    lines_out = io.BytesIO()
+    enc = Encoder(_Sink(None), lines_out)
     for a in range(0, len(text), READ_BYTES):
         enc.feed(text[a:a + READ_BYTES])
     enc.finish()
-    symbols = enc.sink.close()
-    lines = np.frombuffer(enc.lines_out.getvalue(), dtype=LINE_DTYPE).reshape(-1, 2)
+    symbols = enc.sink.held()  # all of them: a sink in memory has nothing to close
+    lines = np.frombuffer(lines_out.getvalue(), dtype=LINE_DTYPE).reshape(-1, 2)
     return EncodedCorpus(symbols=symbols, chars=enc.chars, counts=enc.counts, line_counts=enc.line_counts,
                          lines=lines, digest=enc.digest, head=enc.head_text())
 
@@ -320,7 +327,9 @@ def encode_text(text: str) -> EncodedCorpus:
 _bad_bytes = threading.local()
 
 
-def _count_and_replace(e: UnicodeDecodeError):
+def _count_and_replace(e: UnicodeError) -> tuple[str, int]:
+    if not isinstance(e, UnicodeDecodeError):  # never: it is named only as a decoder's errors=
+        raise e
     _bad_bytes.n = getattr(_bad_bytes, "n", 0) + (e.end - e.start)
     return "\ufffd", e.end
 
@@ -413,6 +422,13 @@ class _Damaged(Exception):
     """A cache folder of the right source whose meta or data cannot be trusted; the message says why."""
 
 
+def _whole_numbers(name: str, values: object, n: int) -> list[int]:
+    """meta.json's list `name` if it holds `n` whole numbers in range; else _Damaged."""
+    if not isinstance(values, list) or len(values) != n or any(whole(v) is None for v in values):
+        raise _Damaged(f"its {name} are not {n:,} whole numbers in range")
+    return values
+
+
 def _meta_ok(folder: Path, identity: list[dict], damage: list | None = None, check_data: bool = True) -> dict | None:
     """The cache's meta when the folder holds a whole, sound cache of this identity, else None.
 
@@ -446,13 +462,12 @@ def _checked_meta(folder: Path, identity: list[dict], check_data: bool) -> dict 
         raise _Damaged("its meta.json is not a JSON object")
     if meta.get("version") != CACHE_VERSION or meta.get("files") != identity:
         return None  # another version's, or another source's that hashed alike: not this one's cache
-    chars, counts, line_counts = meta.get("chars"), meta.get("counts"), meta.get("line_counts")
+    chars = meta.get("chars")
     if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars) \
             or len(set(chars)) != len(chars):
         raise _Damaged("its symbol table is not a list of distinct characters")
-    for name, values in (("counts", counts), ("line_counts", line_counts)):
-        if not isinstance(values, list) or len(values) != len(chars) or any(whole(v) is None for v in values):
-            raise _Damaged(f"its {name} are not {len(chars):,} whole numbers in range")
+    counts = _whole_numbers("counts", meta.get("counts"), len(chars))
+    line_counts = _whole_numbers("line_counts", meta.get("line_counts"), len(chars))
     n_chars, n_lines = whole(meta.get("n_chars")), whole(meta.get("n_lines"))
     if n_chars is None or n_lines is None:
         raise _Damaged("its numbers of characters and lines are not whole numbers in range")

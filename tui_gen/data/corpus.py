@@ -18,6 +18,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -210,11 +211,12 @@ def split_corpus(corpus: CorpusText, framing: str, val_fraction: float, seed: in
     """The split as strings: the same held-out part as split_encoded, for small corpora and tests."""
     enc = corpus.encoded_corpus()
     sp = split_encoded(enc, framing, val_fraction, seed, corpus.name)
-    if framing == "lines":
-        def texts(part: LineSet) -> list[str]:
+
+    def texts(part: LineSet | StreamPart) -> list[str] | str:
+        if isinstance(part, LineSet):  # lines framing: each line
             return [enc.decode(int(a), int(a + n)) for a, n in zip(part.starts, part.lengths, strict=False)]
-        return Split(train=texts(sp.train), val=texts(sp.val))
-    return Split(train=enc.decode(0, sp.train.stop), val=enc.decode(sp.val.start, sp.val.stop))
+        return enc.decode(part.start, part.stop)  # stream: the stretch (the training part starts at 0)
+    return Split(train=texts(sp.train), val=texts(sp.val))
 
 
 @dataclass
@@ -255,16 +257,19 @@ class StreamPart:
         return cls(enc, 0, enc.n_chars)
 
 
+Part = TypeVar("Part", LineSet, StreamPart)  # a split's two parts are of one kind: lines, or a stretch
+
+
 @dataclass
-class EncodedSplit:
-    train: LineSet | StreamPart
-    val: LineSet | StreamPart
+class EncodedSplit(Generic[Part]):
+    train: Part
+    val: Part
 
     def train_counts(self) -> dict[str, int]:
         """Character counts of the training text framed the way the model sees it: what
         Vocab.build(training_texts(train)) counts, from the cache's counts without reading the text."""
         enc = self.train.corpus
-        if isinstance(self.train, LineSet):
+        if isinstance(self.train, LineSet) and isinstance(self.val, LineSet):  # (both parts are of one kind)
             counts = enc.line_counts - enc.counts_in(np.stack([self.val.starts, self.val.lengths], axis=1))
             out = {c: int(n) for c, n in zip(enc.chars, counts.tolist(), strict=False) if n}
             out["\n"] = out.get("\n", 0) + 2 * len(self.train)  # each line framed by two newlines
@@ -274,7 +279,7 @@ class EncodedSplit:
 
 
 def split_encoded(enc: EncodedCorpus, framing: str, val_fraction: float, seed: int,
-                  name: str = "the corpus") -> EncodedSplit:
+                  name: str = "the corpus") -> EncodedSplit[LineSet] | EncodedSplit[StreamPart]:
     """Lines: a seeded random val_fraction of the non-empty lines (the same lines, for the same seed,
     as before the cache). Stream: the last val_fraction of the text."""
     if framing == "lines":
@@ -376,7 +381,7 @@ class LineWindows:
         self.batch_size = batch_size
         self.seed = seed
         self._order_epoch: int | None = None
-        self._order_cache = np.empty(0, dtype=np.int64)
+        self._order_cache: np.ndarray = np.empty(0, dtype=np.int64)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -404,8 +409,8 @@ class LineWindows:
         rows = self._order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
         if index % RELEASE_EVERY == 0:
             self.lines.corpus.release()
-        w, n_real = self.windows(rows)
-        w = torch.from_numpy(w)
+        windows, n_real = self.windows(rows)
+        w = torch.from_numpy(windows)
         lengths = torch.from_numpy(n_real)
         mask = torch.arange(w.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
         return Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=mask)
@@ -515,7 +520,7 @@ def validation_batches(val: list[str] | str | LineSet | StreamPart, vocab: Vocab
         else:
             w, _ = _framed_rows(part, lut, newline, piece_start[group], np.zeros(len(group), np.int64), longest)
         mask = np.arange(longest - 1)[None, :] < (lengths[:, None] - 1)
-        w = torch.from_numpy(w)
+        ids = torch.from_numpy(w)
         part.corpus.release()
-        yield Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=torch.from_numpy(mask))
+        yield Batch(inputs=ids[:, :-1], targets=ids[:, 1:], mask=torch.from_numpy(mask))
         i += len(group)

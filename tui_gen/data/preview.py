@@ -4,7 +4,7 @@ a run would use and why, and how often each character occurs (for the vocabulary
 It reads a bounded prefix (PREVIEW_BYTES), so pointing the form at a 1 GB file is a quick look, not a
 load, and says when what it shows is from that sample. The training process reads the corpus again,
 with every check of tui_gen.data.corpus.load_corpus: this is a preview, not the loader. Call it from a
-thread: the framing guess (tui_gen.data.corpus) and the built-ins' cache (tui_gen.data.sources) import torch.
+thread: the framing guess (tui_gen.data.corpus) imports torch; the catalogue of built-ins does not.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tui_gen.core.errors import CorpusError
 from tui_gen.core.files import NotRegularFile, open_regular
+from tui_gen.data.catalogue import BUILTINS, cached_path
 
 PREVIEW_BYTES = 8 * 2**20
 BINARY_PROBE = 65536  # a NUL byte in this much means a binary file, as load_corpus decides
@@ -52,7 +53,6 @@ class CorpusPreview:
 
 
 def builtin_corpora(data_dir: Path | None = None) -> list[BuiltinInfo]:
-    from tui_gen.data.sources import BUILTINS, cached_path
 
     return [BuiltinInfo(c.name, c.description, cached_path(c.name, data_dir) is not None) for c in BUILTINS.values()]
 
@@ -60,7 +60,6 @@ def builtin_corpora(data_dir: Path | None = None) -> list[BuiltinInfo]:
 def preview_corpus(ref: str, data_dir: Path | None = None, limit: int = PREVIEW_BYTES) -> CorpusPreview:
     """Raises CorpusError, with load_corpus's words, for a path that cannot be a corpus."""
     from tui_gen.data.corpus import explain_framing
-    from tui_gen.data.sources import BUILTINS, cached_path
 
     if ref in BUILTINS and not Path(ref).exists():  # as datasets.open_corpus decides
         spec = BUILTINS[ref]

@@ -7,7 +7,9 @@ The hidden state goes in and comes out, so generation carries it and training ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
@@ -21,6 +23,8 @@ CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 # A layer's state: a tensor (GRU, RNN) or an (h, c) pair (LSTM), each [1, batch, hidden].
 LayerState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 State = list[LayerState]
+# A layer's (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0), as the fused cell functions take them.
+CellWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -57,6 +61,7 @@ class CharRNN(nn.Module):
         config.validate()
         self.config = config
         v = config.vocab_size
+        self.embed: nn.Embedding | None
         if config.embedding_dim:
             self.embed = nn.Embedding(v, config.embedding_dim, padding_idx=PAD)
             in_size = config.embedding_dim
@@ -77,7 +82,8 @@ class CharRNN(nn.Module):
         moving or loading the model (under DDP a non-contiguous layer would be copied on every step,
         with a warning). A no-op on the CPU."""
         for layer in self.layers:
-            layer.flatten_parameters()
+            # cast: nn.ModuleList types its items as Module; each of these is an nn.GRU/LSTM/RNN (CELLS)
+            cast(nn.RNNBase, layer).flatten_parameters()
 
     def _inputs(self, ids: torch.Tensor) -> torch.Tensor:
         if self.embed is not None:
@@ -106,7 +112,8 @@ class CharRNN(nn.Module):
         x = self._inputs(ids)
         new_state: State = []
         for layer, s in zip(self.layers, state, strict=False):
-            w = (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0)
+            # cast: nn.Module types every attribute it finds as Tensor | Module; these are the layer's Parameters
+            w = cast(CellWeights, (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0))
             if self.config.cell == "lstm":
                 h, c = torch.lstm_cell(x, (s[0][0], s[1][0]), *w)
                 new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
@@ -126,13 +133,13 @@ class CharRNN(nn.Module):
         return state
 
 
-def map_state(state: State, fn) -> State:
+def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:
     """Apply fn to every tensor of a state (detach, index a batch row, mask, move)."""
-    return [tuple(fn(t) for t in s) if isinstance(s, tuple) else fn(s) for s in state]
+    return [(fn(s[0]), fn(s[1])) if isinstance(s, tuple) else fn(s) for s in state]
 
 
 def state_tensors(state: State) -> list[torch.Tensor]:
-    out = []
+    out: list[torch.Tensor] = []
     for s in state:
         out.extend(s if isinstance(s, tuple) else [s])
     return out

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
 from tui_gen.core.errors import ConfigError
 from tui_gen.core.regex_time import compile_regex
 from tui_gen.data.vocab import Vocab
-from tui_gen.model.network import CharRNN
+from tui_gen.model.network import CellWeights, CharRNN
 
 MAX_CHARS = 200_000  # characters analysed at once: activations cost 4 bytes x units per character
 
@@ -87,10 +89,12 @@ def _run(model: CharRNN, ids: torch.Tensor) -> list[np.ndarray]:
     """Per layer the outputs [T, units] for ids [1, T] from a zero state (LSTM: outputs, then cells)."""
     x = model._inputs(ids)
     hs, cs = [], []
-    for layer in model.layers:
+    for module in model.layers:
+        layer = cast(nn.RNNBase, module)  # cast: nn.ModuleList types its items as Module; these are GRU/LSTM/RNN
         if model.config.cell == "lstm":
             # nn.LSTM returns every step's h but only the last c: step the fused cell for the c's
-            w = (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0)
+            # cast: nn.Module types every attribute it finds as Tensor | Module; these are the layer's Parameters
+            w = cast(CellWeights, (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0))
             h = torch.zeros(1, layer.hidden_size, dtype=x.dtype, device=x.device)
             c = torch.zeros_like(h)
             outs, cells = [], []
@@ -183,7 +187,7 @@ def rank_units(layers: dict[str, np.ndarray], feats: dict[str, np.ndarray],
     for name, f in feats.items():
         if len(f) < 2 or float(f.std()) == 0.0:
             continue
-        found = []
+        found: list[RankedUnit] = []
         for layer, values in layers.items():
             r = correlations(values, f)
             found.extend(RankedUnit(name, layer, int(u), float(r[u])) for u in range(len(r)))

@@ -15,7 +15,7 @@ import torch
 from tui_gen.core.config import MAX_SAMPLE_TEMPERATURE
 from tui_gen.core.errors import ConfigError, TuiGenError, VocabularyError
 from tui_gen.data.vocab import PAD, UNK, Vocab
-from tui_gen.model.network import CharRNN, State
+from tui_gen.model.network import CharRNN, State, state_from_tensors, state_tensors
 
 GREEDY_BELOW = 1e-3  # temperatures this small pick the most likely character
 DIVERGED = "the model's scores are not finite numbers (its training diverged): train it again with a lower --lr"
@@ -111,8 +111,9 @@ def prime(model: CharRNN, ids: torch.Tensor, state: State | None = None,
         raise ValueError("prime needs at least one id")
     device = model.head.weight.device
     for a in range(0, ids.shape[1], chunk):
-        logits, state = model(ids[:, a:a + chunk].to(device), state)
-    return logits[:, -1], state
+        logits, new_state = model(ids[:, a:a + chunk].to(device), state)
+        state = new_state
+    return logits[:, -1], new_state
 
 
 @dataclass
@@ -233,14 +234,15 @@ def sample_many(model: CharRNN, vocab: Vocab, framing: str, seeds: list[str], se
     seeds = [s for s in seeds if not vocab.unknown_chars(s)]
     if not seeds:
         return []
-    states, last = [], []
+    states: list[State] = []
+    last = []
     for s in seeds:
         logits, st = prime(model, encode_seed(vocab, s, framing))
         states.append(st)
         last.append(logits)
-    state = [torch.cat(layer, dim=1) if not isinstance(layer[0], tuple)
-             else tuple(torch.cat(parts, dim=1) for parts in zip(*layer, strict=False))
-             for layer in zip(*states, strict=False)]
+    # Every tensor of the seeds' states joined along the batch (each seed one row), layer by layer.
+    joined = [torch.cat(parts, dim=1) for parts in zip(*(state_tensors(st) for st in states), strict=False)]
+    state = state_from_tensors(joined, model.config.cell)
     logits = torch.cat(last, 0)
     texts = list(seeds)
     out = [""] * len(seeds)

@@ -124,7 +124,7 @@ def score_rows(model: CharRNN, rows: list[np.ndarray], k: int = TOP_K) -> list[_
     """Each row of ids from a zero state: the results for its targets row[1:]. Rows are batched by
     length and run in time chunks with the state carried (the same maths as one pass)."""
     device = model.head.weight.device
-    out: list[_Piece | None] = [None] * len(rows)
+    out: dict[int, _Piece] = {}  # by row number: every row gets one
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     order = np.argsort(lengths, kind="stable")
     i = 0
@@ -136,13 +136,13 @@ def score_rows(model: CharRNN, rows: list[np.ndarray], k: int = TOP_K) -> list[_
         longest = int(lengths[group].max())
         if longest < 2:
             for g in group:
-                out[g] = _Piece.empty(k)
+                out[int(g)] = _Piece.empty(k)
             i = j
             continue
-        w = np.full((len(group), longest), PAD, dtype=np.int64)
+        padded = np.full((len(group), longest), PAD, dtype=np.int64)
         for r, g in enumerate(group):
-            w[r, :lengths[g]] = rows[g]
-        w = torch.from_numpy(w)
+            padded[r, :lengths[g]] = rows[g]
+        w = torch.from_numpy(padded)
         step = max(1, CHUNK_TOKENS // len(group))
         state = None
         lp_parts, id_parts, p_parts = [], [], []
@@ -152,12 +152,13 @@ def score_rows(model: CharRNN, rows: list[np.ndarray], k: int = TOP_K) -> list[_
             lp_parts.append(lp.double().cpu())
             id_parts.append(ti.cpu())
             p_parts.append(tp.double().cpu())
-        lp, ti, tp = torch.cat(lp_parts, 1).numpy(), torch.cat(id_parts, 1).numpy(), torch.cat(p_parts, 1).numpy()
+        lp_all, ti_all = torch.cat(lp_parts, 1).numpy(), torch.cat(id_parts, 1).numpy()
+        tp_all = torch.cat(p_parts, 1).numpy()
         for r, g in enumerate(group):
             n = int(lengths[g]) - 1
-            out[g] = _Piece(lp[r, :n], ti[r, :n], tp[r, :n])
+            out[int(g)] = _Piece(lp_all[r, :n], ti_all[r, :n], tp_all[r, :n])
         i = j
-    return out  # type: ignore[return-value]
+    return [out[r] for r in range(len(rows))]
 
 
 class TextScorer:

@@ -53,7 +53,8 @@ def sweep(model: CharRNN, vocab: Vocab, framing: str, seed: str, temperatures: l
     temps = torch.tensor(temperatures, dtype=torch.float32, device=logits.device)[:, None]
     greedy = temps[:, 0] < GREEDY_BELOW
     stops = tuple(s for s in stop_strings if s)
-    texts, bits = [seed] * rows, [[] for _ in range(rows)]
+    texts = [seed] * rows
+    bits: list[list[float]] = [[] for _ in range(rows)]
     out = [""] * rows
     done = [False] * rows
     for _ in range(max_chars):

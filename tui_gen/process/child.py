@@ -1,4 +1,4 @@
-"""The training process itself: what runs in the child that tui_gen.process.parent.TrainingWorker starts.
+"""The training process itself: what runs in the child that tui_gen.process.parent.TrainingProcess starts.
 
 It points its stdout and stderr (file descriptors 1 and 2, so C libraries too) at a log file, never at
 the terminal the UI draws on; builds the run with the shared set-up (tui_gen.training.setup); and drives the
@@ -25,19 +25,22 @@ import sys
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Mapping
 from multiprocessing import connection as mp_connection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, assert_never
 
 from tui_gen.core import events as ev
 from tui_gen.core import gate
-from tui_gen.core.commands import Command, SetBudget, WorkerCommand, as_command
+from tui_gen.core.budget import Budget
+from tui_gen.core.commands import Command, ProcessCommand, SetBudget, as_command
 from tui_gen.core.errors import TuiGenError
 from tui_gen.core.events import FinishReason
 from tui_gen.training.snapshot import make_snapshot
 
 if TYPE_CHECKING:
-    from tui_gen.process.spec import WorkerSpec
+    from tui_gen.process.spec import TrainingSpec
     from tui_gen.training.trainer import Trainer
 
 STEP_INTERVAL = 0.05  # at most ~20 Step events a second cross the pipe
@@ -49,7 +52,7 @@ NICENESS_ENV = "TUI_GEN_TRAINING_NICE"  # 0..19: another priority (0: the UI's o
 # with other busy processes, where nice 10 would leave training a tenth of a core)
 
 
-def training_niceness(environ=None) -> int:
+def training_niceness(environ: Mapping[str, str] | None = None) -> int:
     """TRAINING_NICENESS, or NICENESS_ENV when it holds a whole number from 0 to 19."""
     value = (os.environ if environ is None else environ).get(NICENESS_ENV, "")
     try:  # through the gate: '²'.isdigit() is true, and int('²') would end the process
@@ -84,7 +87,7 @@ class _Channel:
         self.commands = commands
         self.gone = False
 
-    def send(self, obj) -> None:
+    def send(self, obj: ev.ProcessEvent) -> None:
         if self.gone:
             return
         try:
@@ -92,16 +95,16 @@ class _Channel:
         except (OSError, EOFError):
             self.gone = True
 
-    def poll(self) -> list[WorkerCommand]:
+    def poll(self) -> list[ProcessCommand]:
         """Commands waiting now, without blocking."""
-        out: list[WorkerCommand] = []
+        out: list[ProcessCommand] = []
         while not self.gone and self.commands.poll(0):
             command = self._recv()
             if command is not None:
                 out.append(command)
         return out
 
-    def wait(self, interrupted=lambda: False) -> WorkerCommand:
+    def wait(self, interrupted: Callable[[], bool] = lambda: False) -> ProcessCommand:
         """The next command; STOP once interrupted() says so (checked a few times a second, since a
         signal handler cannot wake a blocked read)."""
         while not self.gone:
@@ -113,7 +116,7 @@ class _Channel:
                     return command
         return Command.STOP
 
-    def _recv(self) -> WorkerCommand | None:
+    def _recv(self) -> ProcessCommand | None:
         try:
             obj = self.commands.recv()
         except (EOFError, OSError):
@@ -204,7 +207,7 @@ class _Sigterm:
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._handle)
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
         self.received = True
         if self.trainer is None:
@@ -214,8 +217,8 @@ class _Sigterm:
 
 # ---- the process ------------------------------------------------------------------------------------
 
-def child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp_connection.Connection) -> None:
-    """The training process's entry point (TrainingWorker.start spawns it)."""
+def child_main(spec: TrainingSpec, events: mp_connection.Connection, commands: mp_connection.Connection) -> None:
+    """The training process's entry point (TrainingProcess.start spawns it)."""
     log_error = _redirect_output(spec.log_path or os.devnull)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the UI decides
     if hasattr(signal, "SIGHUP"):  # so does a closed terminal's hangup: the UI then asks this process to save
@@ -232,7 +235,7 @@ def child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp_
     if hasattr(faulthandler, "register") and hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)  # kill -USR1: dump stacks
     chan = _Channel(events, commands)
-    _log(f"--- tui-gen training worker, pid {os.getpid()}, {time.strftime('%Y-%m-%d')} ---")
+    _log(f"--- tui-gen training process, pid {os.getpid()}, {time.strftime('%Y-%m-%d')} ---")
     code = 0
     terminated = False
     try:
@@ -262,14 +265,14 @@ def child_main(spec: WorkerSpec, events: mp_connection.Connection, commands: mp_
         sys.exit(code)
 
 
-def _run(spec: WorkerSpec, chan: _Channel, sigterm: _Sigterm) -> None:
+def _run(spec: TrainingSpec, chan: _Channel, sigterm: _Sigterm) -> None:
     import torch
 
     threads = spec.threads or default_threads()
     torch.set_num_threads(threads)
     from tui_gen.training.setup import prepare_run
 
-    early: list[WorkerCommand] = []  # commands that arrive before training starts, replayed once it has
+    early: list[ProcessCommand] = []  # commands that arrive before training starts, replayed once it has
 
     def check_cancel() -> None:
         early.extend(chan.poll())
@@ -297,122 +300,152 @@ def _run(spec: WorkerSpec, chan: _Channel, sigterm: _Sigterm) -> None:
         chan.send(ev.Finished(0, FinishReason.STOPPED, "stopped before training started", None, None, None))
         return
     sigterm.trainer = trainer  # from now on SIGTERM finishes the step, saves and stops
-    _drive(trainer, chan, early, lambda: sigterm.received)
+    _Driver(trainer, chan, early, lambda: sigterm.received).run()
 
 
-def _drive(trainer: Trainer, chan: _Channel, early_commands: list[WorkerCommand], terminated) -> None:
-    """Run the trainer, forwarding its events and acting on commands between them. terminated():
-    whether SIGTERM has arrived (it has asked the trainer to stop already; a pause must end too)."""
-    inbox = deque(early_commands)
-    last_sent = 0.0
-    held: ev.Step | None = None  # the latest Step not sent yet
-    finished = False
+class _Driver:
+    """Runs the trainer in the training process: forwards its events to the parent and acts on the
+    parent's commands between them. A command means the same whether the run is training or paused,
+    so one handler (handle) serves both; pause() is that handler's loop while paused."""
 
-    def take(block: bool) -> WorkerCommand | None:
-        if not inbox:
-            if block:
-                return chan.wait(terminated)
-            inbox.extend(chan.poll())
-        return inbox.popleft() if inbox else None
+    def __init__(self, trainer: Trainer, chan: _Channel, early_commands: list[ProcessCommand],
+                 terminated: Callable[[], bool]) -> None:
+        """terminated(): whether SIGTERM has arrived (it has asked the trainer to stop already; a pause
+        must end too)."""
+        self.trainer = trainer
+        self.chan = chan
+        self.terminated = terminated
+        self.inbox = deque(early_commands)  # commands read but not acted on yet, oldest first
+        self.paused = False
+        self.finished = False  # the trainer's Finished has been sent: nothing more is acted on
+        self.held: ev.Step | None = None  # the latest Step not sent yet
+        self.last_sent = 0.0  # when a Step was last sent (time.monotonic())
 
-    def flush() -> None:
-        nonlocal held
-        if held is not None:
-            chan.send(held)
-            held = None
+    def run(self) -> None:
+        for event in self.trainer.run():
+            self.forward(event)
+            while not self.finished and (command := self.next_waiting()) is not None:
+                self.handle(command)
+        self.flush()
+        if not self.finished:  # the trainer had nothing to do; the stream still ends with Finished
+            step = self.trainer.step
+            self.chan.send(ev.Finished(step, FinishReason.COMPLETED, f"nothing to train at step {step}",
+                                       self.trainer.best_bpc, None, None))
 
-    def snapshot() -> None:
-        flush()
-        chan.send(make_snapshot(trainer))
+    # ---- events -----------------------------------------------------------------------------------
+    def forward(self, event: ev.Event) -> None:
+        """One of the trainer's events to the parent. Steps are coalesced (the newest is held, and sent
+        before anything else goes); every other event goes at once."""
+        match event:
+            case ev.Step():
+                now = time.monotonic()
+                if now - self.last_sent >= STEP_INTERVAL:
+                    self.held = None
+                    self.chan.send(event)
+                    self.last_sent = now
+                else:
+                    self.held = event
+            case ev.Eval():
+                self.send(event)
+                self.chan.send(make_snapshot(self.trainer))  # the playground generates from each evaluation
+            case ev.Finished():
+                self.send(event)
+                self.finished = True
+            case _:
+                self.send(event)
 
-    def set_budget(command: SetBudget) -> None:
-        try:
-            event = trainer.set_budget(command.budget)
-        except TuiGenError as e:  # the app checks budgets first; a bad one is said, never fatal
-            event = ev.Warning(trainer.step, f"the budget was not changed: {e}")
-        flush()
+    def send(self, event: ev.Event) -> None:
+        """An event other than a Step: after the held Step (so the order holds), and noted in the log."""
+        self.flush()
         _note(event)
-        chan.send(event)
+        self.chan.send(event)
 
-    def pause() -> None:
-        flush()
-        chan.send(ev.Paused(trainer.step))
-        _log(f"paused at step {trainer.step}")
-        while True:
-            command = take(block=True)
-            if command == Command.RESUME:
-                chan.send(ev.Resumed(trainer.step))
-                _log(f"resumed at step {trainer.step}")
-                return
-            if command == Command.STOP:  # ends the clean way: the trainer evaluates and saves `last`
-                if not terminated():
+    def flush(self) -> None:
+        if self.held is not None:
+            self.chan.send(self.held)
+            self.held = None
+
+    # ---- commands ---------------------------------------------------------------------------------
+    def next_waiting(self) -> ProcessCommand | None:
+        """The next command if one is there (an early one first), without blocking."""
+        if not self.inbox:
+            self.inbox.extend(self.chan.poll())
+        return self.inbox.popleft() if self.inbox else None
+
+    def next_command(self) -> ProcessCommand:
+        """The next command, waiting for it (STOP once SIGTERM has arrived or the parent is gone)."""
+        return self.inbox.popleft() if self.inbox else self.chan.wait(self.terminated)
+
+    def handle(self, command: ProcessCommand) -> None:
+        """Act on one command, training or paused. While paused, the commands that end the pause (resume,
+        stop, a budget already spent) clear self.paused; the others leave the run paused."""
+        trainer = self.trainer
+        match command:
+            case Command.PAUSE:
+                if not self.paused and not trainer.stop_requested:  # stopping (SIGTERM): no pause on the way out
+                    self.pause()
+            case Command.RESUME:  # while training: nothing to do
+                if self.paused:
+                    self.paused = False
+                    self.chan.send(ev.Resumed(trainer.step))
+                    _log(f"resumed at step {trainer.step}")
+            case Command.STOP:  # ends the clean way: the trainer evaluates and saves `last`
+                if not trainer.stop_requested:  # once SIGTERM has asked, its reason (terminated) stands
                     trainer.request_stop()
-                return
-            if command == Command.SAVE:  # at once: the user is looking at a paused run
-                for e in trainer.save_now("last"):
-                    _note(e)
-                    chan.send(e)
-            elif command == Command.EVAL:
-                trainer.request_eval()  # at the next step boundary, once resumed
-            elif command == Command.SNAPSHOT:
-                snapshot()
-            elif isinstance(command, SetBudget):
-                set_budget(command)
+                self.paused = False
+            case Command.SAVE:
+                if self.paused:  # at once: the user is looking at a paused run
+                    for event in trainer.save_now("last"):
+                        self.send(event)
+                else:
+                    trainer.request_save()  # at the next step boundary
+            case Command.EVAL:
+                trainer.request_eval()  # at the next step boundary (once resumed, if paused)
+            case Command.SNAPSHOT:
+                self.flush()
+                self.chan.send(make_snapshot(trainer))
+            case SetBudget(budget=budget):
+                self.set_budget(budget)
                 if trainer.budget_spent:  # shortened below what is trained: finish now, not on resume
-                    return
+                    self.paused = False
+            case _:
+                assert_never(command)
 
-    for event in trainer.run():
-        if isinstance(event, ev.Step):
-            now = time.monotonic()
-            if now - last_sent >= STEP_INTERVAL:
-                held = None
-                chan.send(event)
-                last_sent = now
-            else:
-                held = event
-        else:
-            flush()
-            _note(event)
-            chan.send(event)
-            if isinstance(event, ev.Eval):
-                chan.send(make_snapshot(trainer))
-            finished = finished or isinstance(event, ev.Finished)
-        while not finished and (command := take(block=False)) is not None:
-            if command == Command.PAUSE:
-                if not trainer.stop_requested:  # stopping (SIGTERM): no pause on the way out
-                    pause()
-            elif command == Command.STOP:
-                if not trainer.stop_requested:
-                    trainer.request_stop()
-            elif command == Command.SAVE:
-                trainer.request_save()
-            elif command == Command.EVAL:
-                trainer.request_eval()
-            elif command == Command.SNAPSHOT:
-                snapshot()
-            elif isinstance(command, SetBudget):
-                set_budget(command)
-            # RESUME while running: nothing to do
-    flush()
-    if not finished:  # the trainer had nothing to do; the stream still ends with Finished
-        chan.send(ev.Finished(trainer.step, FinishReason.COMPLETED, f"nothing to train at step {trainer.step}",
-                              trainer.best_bpc, None, None))
+    def pause(self) -> None:
+        """Paused until a command ends it: commands are waited for (the trainer's loop is not running)."""
+        self.flush()
+        self.chan.send(ev.Paused(self.trainer.step))
+        _log(f"paused at step {self.trainer.step}")
+        self.paused = True
+        while self.paused:
+            self.handle(self.next_command())
+
+    def set_budget(self, budget: Budget) -> None:
+        event: ev.Event
+        try:
+            event = self.trainer.set_budget(budget)
+        except TuiGenError as e:  # the app checks budgets first; a bad one is said, never fatal
+            event = ev.RunWarning(self.trainer.step, f"the budget was not changed: {e}")
+        self.send(event)
 
 
-def _note(event) -> None:
+def _note(event: ev.Event) -> None:
     """One line in the log for each event that matters."""
-    if isinstance(event, ev.Started):
-        _log(f"started: {event.corpus} ({event.framing}), {event.parameters:,} parameters on {event.device}, "
-             f"run folder {event.run_dir}" + (f", resuming at step {event.step}" if event.step else ""))
-        for w in event.warnings:
-            _log(f"warning: {w}")
-    elif isinstance(event, ev.Eval):
-        _log(f"step {event.step}: validation {event.val_bpc:.4f} bits/char" + (" (best)" if event.is_best else ""))
-    elif isinstance(event, ev.Saved):
-        _log(f"step {event.step}: saved {event.kind} to {event.path}")
-    elif isinstance(event, ev.Warning):
-        _log(f"warning: {event.message}")
-    elif isinstance(event, ev.BudgetChanged):
-        _log(f"step {event.step}: the budget is now {event.budget}")
-    elif isinstance(event, ev.Finished):
-        _log(f"finished ({event.reason}): {event.message}")
+    match event:
+        case ev.Started():
+            _log(f"started: {event.corpus} ({event.framing}), {event.parameters:,} parameters on {event.device}, "
+                 f"run folder {event.run_dir}" + (f", resuming at step {event.step}" if event.step else ""))
+            for w in event.warnings:
+                _log(f"warning: {w}")
+        case ev.Eval():
+            _log(f"step {event.step}: validation {event.val_bpc:.4f} bits/char" + (" (best)" if event.is_best else ""))
+        case ev.Saved():
+            _log(f"step {event.step}: saved {event.kind} to {event.path}")
+        case ev.RunWarning():
+            _log(f"warning: {event.message}")
+        case ev.BudgetChanged():
+            _log(f"step {event.step}: the budget is now {event.budget}")
+        case ev.Finished():
+            _log(f"finished ({event.reason}): {event.message}")
+        case ev.Step() | ev.Samples():  # too many, or too long, for the log
+            pass

@@ -1,15 +1,15 @@
 """The app's side of its training process: start it, send it commands, read its events, end it.
 
-    worker = TrainingWorker()
-    worker.start(WorkerSpec(corpus="trump-tweets", minutes=6, log_path="models/worker.log"))
+    process = TrainingProcess()
+    process.start(TrainingSpec(corpus="trump-tweets", minutes=6, log_path="models/worker.log"))
     while True:
-        batch = worker.get(timeout=0.1)          # blocks for the first event, then drains the rest
+        batch = process.get(timeout=0.1)         # blocks for the first event, then drains the rest
         ...                                      # Started, Step, Eval, Snapshot, Samples, Saved, ...
         if any(isinstance(e, Exited) for e in batch):
             break
-    worker.send("pause")                         # a Command (resume, stop, save, eval, snapshot), or
-    worker.send(SetBudget(Budget(minutes=20)))   # a new budget
-    worker.shutdown()                            # always: stop, then terminate, then kill
+    process.send("pause")                        # a Command (resume, stop, save, eval, snapshot), or
+    process.send(SetBudget(Budget(minutes=20)))  # a new budget
+    process.shutdown()                           # always: stop, then terminate, then kill
 
 Training runs in a separate process (tui_gen.process.child), so the UI stays responsive and a
 crash in training cannot take it down. The child is started with the "spawn" method and owns the
@@ -34,15 +34,18 @@ import signal
 import sys
 import threading
 import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing import connection as mp_connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import IO
 
-from tui_gen.core.commands import Command, WorkerCommand, as_command
-from tui_gen.core.events import Exited
+from tui_gen.core.commands import Command, ProcessCommand, as_command
+from tui_gen.core.events import Exited, ProcessEvent
 from tui_gen.process.child import child_main, default_threads
-from tui_gen.process.spec import WorkerSpec
+from tui_gen.process.spec import PROCESS_LOG_NAME, TrainingSpec
 
 SIGTERM_GRACE_SECONDS = 3.0  # shutdown(): from SIGTERM to SIGKILL
 
@@ -69,7 +72,7 @@ def describe_exit(exitcode: int | None, log_path: str | None = None) -> str | No
 
 
 @contextmanager
-def _real_stdio():
+def _real_stdio() -> Iterator[None]:
     """Inside a Textual app, sys.stdout/stderr are capture objects, whose fileno() is -1;
     multiprocessing's resource tracker passes sys.stderr.fileno() to the process it spawns and fails
     ("bad value(s) in fds_to_keep"). Lend it /dev/null for the moment a process is started: the
@@ -86,33 +89,34 @@ def _real_stdio():
             sys.stdout, sys.stderr = saved
 
 
-def _fileno_ok(stream) -> bool:
+def _fileno_ok(stream: IO[str] | None) -> bool:
     try:
         return stream is not None and stream.fileno() >= 0
     except (AttributeError, OSError, ValueError):
         return False
 
 
-class TrainingWorker:
+class TrainingProcess:
     """One training process, driven from the UI. Thread-safe: one thread may sit in get() while
     another calls send(), alive, death_reason() or shutdown()."""
 
     def __init__(self) -> None:
-        self.spec: WorkerSpec | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._events: queue.Queue = queue.Queue()
+        self.spec: TrainingSpec | None = None
+        self._process: BaseProcess | None = None
+        # What the child sent, unchecked: it is this package's own code at the other end of the pipe.
+        self._events: queue.Queue[ProcessEvent] = queue.Queue()
         self._commands: mp_connection.Connection | None = None
         self._reader: threading.Thread | None = None
         self._reader_done = threading.Event()
         self._plock = threading.Lock()  # the Process object is not thread-safe
         self._slock = threading.Lock()  # nor is a Connection
-        self._atexit = None
+        self._atexit: Callable[[], None] | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------
-    def start(self, spec: WorkerSpec) -> None:
+    def start(self, spec: TrainingSpec) -> None:
         if self._process is not None:
-            raise RuntimeError("this TrainingWorker has already been started: use a new one for another run")
-        log = spec.log_path or str(Path(spec.models_dir) / "worker.log")
+            raise RuntimeError("this TrainingProcess has already been started: use a new one for another run")
+        log = spec.log_path or str(Path(spec.models_dir) / PROCESS_LOG_NAME)
         spec = replace(spec, log_path=str(Path(log).resolve()), threads=spec.threads or default_threads(),
                        overrides=dict(spec.overrides))
         self.spec = spec
@@ -132,19 +136,19 @@ class TrainingWorker:
             commands_r.close()
         self._process = process
         self._commands = commands_w
-        self._reader = threading.Thread(target=self._read, args=(events_r, process.sentinel),
+        self._reader = threading.Thread(target=self._read, args=(events_r, process),
                                         name="tui-gen-training-events", daemon=True)
         self._reader.start()
         ref = weakref.ref(self)
 
         def at_exit() -> None:
-            w = ref()
-            if w is not None:
-                w.shutdown(timeout=2.0)
+            handle = ref()
+            if handle is not None:
+                handle.shutdown(timeout=2.0)
         self._atexit = at_exit
         atexit.register(at_exit)
 
-    def _read(self, conn: mp_connection.Connection, sentinel: int) -> None:
+    def _read(self, conn: mp_connection.Connection, process: BaseProcess) -> None:
         try:
             while True:
                 try:
@@ -156,9 +160,9 @@ class TrainingWorker:
                 self._events.put(obj)
         finally:
             conn.close()
-            if mp_connection.wait([sentinel], timeout=30):
+            if mp_connection.wait([process.sentinel], timeout=30):
                 with self._plock:  # the sentinel fires a moment before the exit status can be reaped
-                    self._process.join(timeout=5.0)
+                    process.join(timeout=5.0)
             code = self.exitcode
             self._reader_done.set()
             self._events.put(Exited(code, describe_exit(code, self.spec.log_path if self.spec else None)))
@@ -197,7 +201,7 @@ class TrainingWorker:
         return self.exitcode
 
     # ---- talking to it ----------------------------------------------------------------------------
-    def send(self, command: WorkerCommand | str) -> bool:
+    def send(self, command: ProcessCommand | str) -> bool:
         """A Command (or its word, "pause") or a SetBudget. Returns False when the child is not there to
         hear it; ValueError for something that is not a command."""
         command = as_command(command)
@@ -210,14 +214,14 @@ class TrainingWorker:
             except (OSError, ValueError):
                 return False
 
-    def get(self, timeout: float | None = None) -> list:
+    def get(self, timeout: float | None = None) -> list[ProcessEvent]:
         """Wait up to timeout (None: for ever) for an event, then return it with all others waiting.
 
         An empty list means nothing arrived in time. After the Exited event nothing more comes, and
         get returns [] at once."""
         if self._process is None:
             return []
-        out = []
+        out: list[ProcessEvent] = []
         if self._reader_done.is_set() and self._events.empty():
             return out
         try:

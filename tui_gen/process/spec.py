@@ -5,14 +5,18 @@ other. Plain values, no torch."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tui_gen.training.setup import RunRequest
 
+# The training process's log, in the models folder. The file name is older than the class names
+# (TrainingProcess, TrainingSpec) and is kept: the log stays where users, scripts and the README look.
+PROCESS_LOG_NAME = "worker.log"
+
 
 @dataclass
-class WorkerSpec:
+class TrainingSpec:
     """What to train. Plain values only: it is pickled into the child.
 
     It becomes a tui_gen.training.setup.RunRequest (run_request()), the same set-up `tui-gen train` uses:
@@ -23,13 +27,13 @@ class WorkerSpec:
     corpus: str | None = None  # built-in name or a path; None: the default (or the checkpoint's own)
     resume: str | None = None  # a checkpoint file or run folder to continue from
     preset: str = "default"
-    overrides: dict = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # JSON-like values, checked by the set-up
     steps: int | None = None
     minutes: float | None = None
     run_dir: str | None = None  # None: <models_dir>/<corpus>-<time>, or the checkpoint's folder
     models_dir: str = "models"
-    log_path: str | None = None  # None: <models_dir>/worker.log
-    threads: int | None = None  # torch CPU threads; None: training_process.default_threads()
+    log_path: str | None = None  # None: <models_dir>/PROCESS_LOG_NAME
+    threads: int | None = None  # torch CPU threads; None: tui_gen.process.child.default_threads()
     data_dir: str | None = None  # where built-in corpora are cached; None: datasets.default_data_dir()
 
     def run_request(self) -> RunRequest:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, TypedDict
 
 from tui_gen.core import gate
 from tui_gen.core.errors import CheckpointError
@@ -30,6 +30,17 @@ DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
 
 PLAY_ORDER = ("best", "last")  # generating, evaluating: the best weights
 RESUME_ORDER = ("last", "best")  # resuming: where training stopped
+
+
+class TensorEntry(TypedDict):
+    """One tensor in a checkpoint's header table, as safetensors writes it and _read_header checks it."""
+
+    dtype: str  # a key of DTYPES
+    shape: list[int]  # each size a whole number >= 0
+    data_offsets: list[int]  # [start, end): its bytes, counted from where the tensor data starts
+
+
+TensorTable = dict[str, TensorEntry]  # the header's tensors, by name ("model.*", "optim.*", ...)
 
 
 def resolve_checkpoint(path: str | Path, prefer: tuple[str, ...] = PLAY_ORDER) -> Path:
@@ -52,7 +63,7 @@ def resolve_checkpoint(path: str | Path, prefer: tuple[str, ...] = PLAY_ORDER) -
     return p
 
 
-def read_header(path: Path) -> tuple[dict, dict]:
+def read_header(path: Path) -> tuple[TensorTable, gate.JsonObject]:
     """The tensor table and the tui-gen metadata, after checking the header against the file."""
     try:
         with open_regular(path) as f:
@@ -62,7 +73,7 @@ def read_header(path: Path) -> tuple[dict, dict]:
     return header, meta
 
 
-def _read_header(f: BinaryIO, size: int, label: object) -> tuple[dict, dict, int]:
+def _read_header(f: IO[bytes], size: int, label: object) -> tuple[TensorTable, gate.JsonObject, int]:
     """read_header's table and metadata, and where the tensor data starts, from a checkpoint's bytes
     (a file, or a snapshot in memory) of `size` bytes; `label` is what the messages call it."""
     path = label  # the messages say "{path} is ...": a file's path, or "the training snapshot of step N"
@@ -86,9 +97,11 @@ def _read_header(f: BinaryIO, size: int, label: object) -> tuple[dict, dict, int
     for name, info in header.items():
         try:
             dtype, shape, (start, end) = info["dtype"], info["shape"], info["data_offsets"]
+            if not isinstance(shape, list):  # a string iterates too: "" would pass as a scalar's shape
+                raise ValueError
             count = 1
             for d in shape:
-                if not isinstance(d, int) or d < 0:
+                if type(d) is not int or d < 0:  # a bool is an int to isinstance
                     raise ValueError
                 count *= d
             ok = dtype in DTYPES and isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= data_len
@@ -125,6 +138,6 @@ def _read_header(f: BinaryIO, size: int, label: object) -> tuple[dict, dict, int
     return header, meta, 8 + n
 
 
-def read_meta(path: str | Path) -> dict:
+def read_meta(path: str | Path) -> gate.JsonObject:
     """Only the JSON part (cheap: no tensor is read). For listings."""
     return read_header(resolve_checkpoint(path))[1]

@@ -25,7 +25,7 @@ from tui_gen.core import events as ev
 from tui_gen.core import gate
 from tui_gen.core.errors import CheckpointError, RunFolderError
 from tui_gen.core.textsafe import one_line
-from tui_gen.runs.header import RESUME_ORDER, SUFFIX, read_header, resolve_checkpoint
+from tui_gen.runs.header import RESUME_ORDER, SUFFIX, TensorTable, read_header, resolve_checkpoint
 from tui_gen.runs.lock import folder_holder
 from tui_gen.runs.metrics_log import FILE_NAME as LOG_NAME
 from tui_gen.runs.metrics_log import MetricsReader
@@ -145,7 +145,7 @@ class RunCurves:
             self.train.drop_after(STEP, event.step)
             self.val.drop_after(STEP, event.step)
 
-    def _add(self, curve: EvenBuckets, step, chars, elapsed, bpc) -> None:
+    def _add(self, curve: EvenBuckets, step: object, chars: object, elapsed: object, bpc: object) -> None:
         step, bpc = gate.whole(step), gate.bpc(bpc)
         if step is None or bpc is None:
             self.points_skipped += 1
@@ -159,7 +159,7 @@ class CurveReader:
     """A run's curves, read from its metrics log a bounded chunk at a time: update() again to follow a
     run that is still training."""
 
-    def __init__(self, run_dir: str | os.PathLike, name: str | None = None) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], name: str | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.reader = MetricsReader(self.run_dir / LOG_NAME)
         self.curves = RunCurves(safe_text(name or self.run_dir.name) or "?", str(self.run_dir))
@@ -182,14 +182,14 @@ class CurveReader:
         return got
 
 
-def read_curves(run_dir: str | os.PathLike, should_stop: Callable[[], bool] = lambda: False,
+def read_curves(run_dir: str | os.PathLike[str], should_stop: Callable[[], bool] = lambda: False,
                 name: str | None = None) -> RunCurves:
     """A run's curves from its log, or from its checkpoint's history when there is no log (a run from
     before the log existed). Never raises for a bad run: `problem` says what is wrong."""
     return open_curves(run_dir, should_stop, name).curves
 
 
-def open_curves(run_dir: str | os.PathLike, should_stop: Callable[[], bool] = lambda: False,
+def open_curves(run_dir: str | os.PathLike[str], should_stop: Callable[[], bool] = lambda: False,
                 name: str | None = None) -> CurveReader:
     """read_curves, as a CurveReader whose update() goes on from where this read stopped."""
     run_dir = Path(run_dir)
@@ -278,7 +278,7 @@ def describe_model(model_config: object) -> str | None:
     return safe_text(f"{cell.upper()} {','.join(str(h) for h in hidden)}" + (" one-hot" if one_hot else ""))
 
 
-def _parameters(table: dict) -> int | None:
+def _parameters(table: TensorTable) -> int | None:
     """The model's size from the header's tensor table (the weights, "model.*"), no tensor read."""
     total = 0
     for name, info in table.items():
@@ -312,7 +312,7 @@ def is_run_folder(folder: Path) -> bool:
     return any((folder / name).is_file() for name in (LOG_NAME, "best" + SUFFIX, "last" + SUFFIX))
 
 
-def describe_run(folder: str | os.PathLike) -> RunInfo:
+def describe_run(folder: str | os.PathLike[str]) -> RunInfo:
     """One run's row. Never raises for a bad run: what cannot be read is in `problem`."""
     folder = Path(folder)
     info = RunInfo(name=safe_text(folder.name) or "?", path=str(folder))
@@ -377,7 +377,7 @@ def _from_log(log: Path, info: RunInfo) -> str | None:
     return None
 
 
-def list_runs(models_dir: str | os.PathLike) -> list[RunInfo]:
+def list_runs(models_dir: str | os.PathLike[str]) -> list[RunInfo]:
     """Every run folder under models_dir, newest activity first; [] if the folder does not exist yet.
     Raises RunFolderError (one line) if it exists but cannot be read."""
     root = Path(models_dir)

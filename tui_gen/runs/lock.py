@@ -23,12 +23,14 @@ from tui_gen.runs.folder import O_DIRECTORY, RunFolder
 
 try:
     import fcntl
+
+    _HAS_FLOCK = True
 except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None
+    _HAS_FLOCK = False
 
 
 class RunLock:
-    def __init__(self, folder: Path, fd: int | None):
+    def __init__(self, folder: Path, fd: int | None) -> None:
         self.folder = folder
         self._fd = fd
         self.held = RunFolder(folder, fd)  # the folder, by the locked descriptor (valid until release)
@@ -44,7 +46,7 @@ class RunLock:
 
 
 def lock_run_folder(folder: Path) -> RunLock:
-    if fcntl is None:
+    if not _HAS_FLOCK:
         return RunLock(folder, None)
     try:
         fd = os.open(folder, os.O_RDONLY | O_DIRECTORY)  # file-access: the folder itself, to lock and hold

@@ -28,8 +28,10 @@ import math
 import os
 import time
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
+from typing import Any, TextIO, TypeGuard
 
 from tui_gen.core import events as ev
 from tui_gen.core import gate
@@ -42,27 +44,38 @@ STEP_LINES_PER_SECOND = 4
 MAX_LINE_BYTES = 1 << 20  # a longer "line" is not ours: skipped, read past in bounded memory
 READ_CHUNK_BYTES = 4 << 20  # read() takes at most this much of the file per call
 
-TYPE_OF = {ev.Started: "start", ev.Step: "step", ev.Eval: "eval", ev.Samples: "samples", ev.Saved: "saved",
-           ev.Warning: "warning", ev.BudgetChanged: "budget", ev.Finished: "finished"}
+# Each event type's "type" in a line, written out rather than derived from the class names, so that a
+# class can be renamed (Warning became RunWarning) while old logs still read and new ones stay the same.
+TYPE_OF: dict[type[ev.Event], str] = {
+    ev.Started: "start", ev.Step: "step", ev.Eval: "eval", ev.Samples: "samples", ev.Saved: "saved",
+    ev.RunWarning: "warning", ev.BudgetChanged: "budget", ev.Finished: "finished"}
 EVENT_OF = {name: cls for cls, name in TYPE_OF.items()}
 
+Extra = dict[str, Any]  # a line's fields besides its event's (time, steps, config, ...): JSON values
 
-def log_path(run_dir: str | os.PathLike) -> Path:
+
+def log_path(run_dir: str | os.PathLike[str]) -> Path:
     return Path(run_dir) / FILE_NAME
 
 
-def _clean(value):
+def _is_logged(event: object) -> TypeGuard[ev.Event]:
+    """Whether the event is one a log holds: the trainer's (exactly their types), not the process's own."""
+    return type(event) in TYPE_OF
+
+
+def _clean(value: object) -> object:
     """JSON has no NaN or infinity: those become null, as the checkpoint header does."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+    match value:
+        case float() if not math.isfinite(value):
+            return None
+        case dict():
+            return {k: _clean(v) for k, v in value.items()}
+        case list() | tuple():
+            return [_clean(v) for v in value]
     return value
 
 
-def encode(event: ev.Event, when: float, extra: dict | None = None) -> str:
+def encode(event: ev.Event, when: float, extra: Extra | None = None) -> str:
     """One line (without its newline) for an event of the trainer's."""
     record = {"type": TYPE_OF[type(event)], "time": round(when, 3), **asdict(event), **(extra or {})}
     return json.dumps(_clean(record), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -77,10 +90,11 @@ class MetricsWriter:
     (it would be written outside the run folder) nor as anything but a regular file: such a log is not
     written, and that is the one message."""
 
-    def __init__(self, path: str | os.PathLike, clock=time.time, folder: RunFolder | None = None):
+    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], float] = time.time,
+                 folder: RunFolder | None = None) -> None:
         self.path = Path(path)
         self._clock = clock
-        self._file = None
+        self._file: TextIO | None = None
         self.problem: str | None = None
         self._told = False  # the problem has been returned by record() once
         self._pending: ev.Step | None = None  # the newest step not written yet
@@ -113,10 +127,10 @@ class MetricsWriter:
             os.close(fd)
             raise
 
-    def record(self, event, extra: dict | None = None) -> str | None:
+    def record(self, event: object, extra: Extra | None = None) -> str | None:
         """Log one event (others than the trainer's are ignored). Returns a message the first time the
         log cannot be written, else None."""
-        if type(event) not in TYPE_OF:
+        if not _is_logged(event):
             return None
         if self._file is None:  # could not be opened, or a write failed: say so once
             if self.problem and not self._told:
@@ -142,7 +156,9 @@ class MetricsWriter:
         self._step_written_at = self._clock()
         return self._write(ev.Step(**{**asdict(step), "train_bpc": mean}), {"steps": count})
 
-    def _write(self, event, extra: dict | None) -> str | None:
+    def _write(self, event: ev.Event, extra: Extra | None) -> str | None:
+        if self._file is None:  # closed by a failure, which has been said: nothing more is written
+            return None
         try:
             self._file.write(encode(event, self._clock(), extra) + "\n")
             self._file.flush()
@@ -176,7 +192,7 @@ class MetricsWriter:
 _HINTS = {cls: typing.get_type_hints(cls, vars(ev)) for cls in TYPE_OF}
 
 
-def decode(line: str | bytes) -> tuple[object, dict] | None:
+def decode(line: str | bytes) -> tuple[ev.Event, Extra] | None:
     """(event, the line's other fields: time, steps, config, ...) from one line, or None if the line is
     not a valid record of a known type. Through the gate (tui_gen.core.gate): the JSON as a whole (no NaN,
     no 400-digit number, no nesting too deep), then each field against its type and the range
@@ -192,7 +208,7 @@ def decode(line: str | bytes) -> tuple[object, dict] | None:
     if cls is None:
         return None
     hints = _HINTS[cls]
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in record:
             if f.default is MISSING and f.default_factory is MISSING:
@@ -213,7 +229,7 @@ class MetricsReader:
     Memory stays bounded: at most READ_CHUNK_BYTES a call, and a "line" over MAX_LINE_BYTES is read
     past, not held."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.offset = 0  # bytes consumed: everything before it has been read
         self.skipped = 0  # lines that were not valid records
@@ -236,7 +252,7 @@ class MetricsReader:
         self._partial = b""
         self._discarding = offset > 0
 
-    def read(self, max_bytes: int = READ_CHUNK_BYTES) -> list[tuple[object, dict]]:
+    def read(self, max_bytes: int = READ_CHUNK_BYTES) -> list[tuple[ev.Event, Extra]]:
         """New (event, extra) pairs since the last call; [] if there is nothing new or no file.
         Raises nothing for a missing or unreadable file: `size()` says whether it is there, and
         `not_regular` what it is when it is there but not a file (a FIFO would block an open() for ever)."""
@@ -261,7 +277,7 @@ class MetricsReader:
         self.offset += len(data)
         return self._lines(data)
 
-    def _lines(self, data: bytes) -> list[tuple[object, dict]]:
+    def _lines(self, data: bytes) -> list[tuple[ev.Event, Extra]]:
         out = []
         start = 0
         while True:
@@ -293,10 +309,10 @@ class MetricsReader:
         return out
 
 
-def read_log(path: str | os.PathLike) -> tuple[list[tuple[object, dict]], int]:
+def read_log(path: str | os.PathLike[str]) -> tuple[list[tuple[ev.Event, Extra]], int]:
     """A whole log at once, ([(event, extra)], lines skipped): for logs known to be small."""
     reader = MetricsReader(path)
-    out = []
+    out: list[tuple[ev.Event, Extra]] = []
     while True:
         before = reader.offset
         out.extend(reader.read())

@@ -6,7 +6,7 @@
         ...                                 # and WatchNotice: no log yet, lines skipped, the log is stale, ...
     watcher.shutdown()                      # then one Exited, and nothing more
 
-RunWatcher has the small part of tui_gen.process.parent.TrainingWorker's interface that the app uses (get, send,
+RunWatcher has the small part of tui_gen.process.parent.TrainingProcess's interface that the app uses (get, send,
 alive, shutdown, spec, pid, death_reason), so the app listens to a watched run with the thread and the
 handle_events it uses for its own training process. It only reads: it never writes into the run folder,
 takes no lock, and starts no process. Reading the log costs the trainer nothing but the page cache.
@@ -24,12 +24,14 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tui_gen.core import events as ev
+from tui_gen.core.commands import ProcessCommand
 from tui_gen.core.files import describe_mode, open_regular
 from tui_gen.runs.lock import folder_holder
-from tui_gen.runs.metrics_log import MAX_LINE_BYTES, MetricsReader, decode, log_path
+from tui_gen.runs.metrics_log import MAX_LINE_BYTES, Extra, MetricsReader, decode, log_path
 
 POLL_SECONDS = 0.25  # how often the log is looked at: the trainer flushes every line, so 0.25 s behind at most
 STALE_SECONDS = 120.0  # a log that has not grown for this long is said to be stale
@@ -38,11 +40,13 @@ SKIPPED_NOTICE_SECONDS = 10.0  # unreadable lines are reported at most this ofte
 CHECKPOINT_NAMES = ("last", "best")  # the files a watcher's playground may load: inside the run folder only
 SUFFIX = ".safetensors"  # checkpoint.SUFFIX (not imported: checkpoint pulls in torch)
 
+WatchEvent = ev.Event | ev.WatchNotice | ev.Exited  # what RunWatcher.get hands out
 
-def newest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+
+def newest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
     """The run folder's most recently written checkpoint (last or best; last when both are as new), or
     None. Only these two files of the folder are considered, never a path another file names."""
-    found = []
+    found: list[tuple[int, int, Path]] = []
     for rank, name in enumerate(CHECKPOINT_NAMES):
         path = Path(run_dir) / (name + SUFFIX)
         try:
@@ -73,16 +77,16 @@ def _duration(seconds: float) -> str:
 
 
 class RunWatcher:
-    """Follows `run_dir`'s metrics log. Thread-safe as TrainingWorker is: one thread in get(), another
+    """Follows `run_dir`'s metrics log. Thread-safe as TrainingProcess is: one thread in get(), another
     calling shutdown()."""
 
-    spec = None  # no WorkerSpec: nothing is trained here
-    pid = None  # and no process of ours
-    log_path = None
+    spec: None = None  # no TrainingSpec: nothing is trained here
+    pid: None = None  # and no process of ours
+    log_path: None = None
 
-    def __init__(self, run_dir: str | os.PathLike, *, poll_seconds: float = POLL_SECONDS,
+    def __init__(self, run_dir: str | os.PathLike[str], *, poll_seconds: float = POLL_SECONDS,
                  stale_seconds: float = STALE_SECONDS, catch_up_bytes: int = CATCH_UP_BYTES,
-                 clock=time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.run_dir = Path(run_dir)
         self.poll_seconds = poll_seconds
         self.stale_seconds = stale_seconds
@@ -98,17 +102,17 @@ class RunWatcher:
         self._log_missing_said = False
         self._not_regular_said: str | None = None  # reader.not_regular as last reported
         self._grew_at = clock()  # when the log last grew (or the watch began)
-        self._size = None
+        self._size: int | None = None  # the log's size at the last poll (None: no log)
         self._stale_said = False
         self._finished = False  # the newest event is a Finished: a log that stops growing then is expected
         self._skipped_said = 0  # reader.skipped as last reported
         self._skipped_said_at = -float("inf")
 
-    # ---- the TrainingWorker interface ----------------------------------------------------------------
-    def start(self, spec=None) -> None:
+    # ---- the TrainingProcess interface ---------------------------------------------------------------
+    def start(self, spec: object = None) -> None:
         """Nothing to start: a watcher only reads."""
 
-    def send(self, command) -> bool:
+    def send(self, command: ProcessCommand | str) -> bool:
         return False  # nobody to hear it: the run belongs to another process
 
     @property
@@ -127,7 +131,7 @@ class RunWatcher:
         self._stopped.set()
         return None
 
-    def get(self, timeout: float | None = None) -> list:
+    def get(self, timeout: float | None = None) -> list[WatchEvent]:
         """The events that arrived since the last call, waiting up to timeout (None: for ever) for one.
         An empty list means nothing arrived in time."""
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
@@ -154,9 +158,9 @@ class RunWatcher:
             self._stopped.wait(wait)
 
     # ---- reading -------------------------------------------------------------------------------------
-    def poll(self) -> list:
+    def poll(self) -> list[WatchEvent]:
         """One look at the folder and its log: the new events and notices, in order."""
-        out: list = []
+        out: list[WatchEvent] = []
         first, self._first_poll = self._first_poll, False
         if not self.run_dir.is_dir():
             if first:
@@ -203,12 +207,12 @@ class RunWatcher:
         out.extend(self._check_skipped())
         return out + self._check_stale(size)
 
-    def _catch_up(self, size: int) -> list:
+    def _catch_up(self, size: int) -> list[WatchEvent]:
         """A log bigger than catch_up_bytes: the run's first line (its `start`: the model, the corpus)
         and the last catch_up_bytes; whatever lies between is never read."""
         if size <= self.catch_up_bytes:
             return []
-        out = []
+        out: list[WatchEvent] = []
         first = self._first_line()
         if first is not None and isinstance(first[0], ev.Started):
             out.append(first[0])
@@ -231,7 +235,7 @@ class RunWatcher:
         return (f"{self.run_dir} is not a run folder (it is {describe_mode(st.st_mode)}): "
                 "give the folder a run trains in")
 
-    def _check_not_regular(self) -> list:
+    def _check_not_regular(self) -> list[WatchEvent]:
         """The log is there but is no file (a FIFO, a device): said once, and again when a file replaces it."""
         what = self.reader.not_regular
         if what == self._not_regular_said:
@@ -242,7 +246,7 @@ class RunWatcher:
         return [ev.WatchNotice("not-a-file", f"the metrics log {self.reader.path} is {what}, not a regular file: "
                                              "nothing is read from it (a run writes its log as a file)")]
 
-    def _first_line(self):
+    def _first_line(self) -> tuple[ev.Event, Extra] | None:
         try:
             with open_regular(self.reader.path) as f:
                 line = f.readline(MAX_LINE_BYTES)
@@ -250,7 +254,7 @@ class RunWatcher:
             return None
         return decode(line) if line.endswith(b"\n") else None
 
-    def _check_skipped(self) -> list:
+    def _check_skipped(self) -> list[WatchEvent]:
         skipped = self.reader.skipped
         if skipped <= self._skipped_said:
             return []
@@ -263,7 +267,7 @@ class RunWatcher:
                                           f"{'were' if skipped != 1 else 'was'} "
                                           "skipped (not tui-gen's records, or cut short)", count=skipped)]
 
-    def _check_stale(self, size: int | None) -> list:
+    def _check_stale(self, size: int | None) -> list[WatchEvent]:
         now = self._clock()
         if size != self._size:
             self._size, self._grew_at = size, now

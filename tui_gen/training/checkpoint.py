@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import torch
 from safetensors.torch import save as st_save
@@ -40,6 +40,8 @@ from tui_gen.runs.header import (  # noqa: F401 - re-exported: the header, read 
     PLAY_ORDER,
     RESUME_ORDER,
     SUFFIX,
+    TensorEntry,
+    TensorTable,
     _read_header,
     read_header,
     read_meta,
@@ -55,7 +57,7 @@ TORCH_DTYPES = {
 @dataclass
 class Checkpoint:
     path: Path | None  # None: loaded from bytes (load_checkpoint_bytes)
-    meta: dict  # the JSON part
+    meta: gate.JsonObject  # the JSON part
     tensors: dict[str, torch.Tensor]  # everything, by name ("model.*", "optim.*", "rng.*", "state.*")
     model: CharRNN
     vocab: Vocab
@@ -84,7 +86,8 @@ def stop_strings(framing: str, end_marker: str | None) -> tuple[str, ...]:
     return (("\n",) if framing == "lines" else ()) + ((end_marker,) if end_marker else ())
 
 
-def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict, folder: RunFolder | None = None) -> Path:
+def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, object],
+                    folder: RunFolder | None = None) -> Path:
     """Write atomically: a crash at any instant leaves the previous file at `path` loadable.
 
     folder: the run folder a trainer holds (tui_gen.runs.folder); the file path.name is then written
@@ -141,7 +144,7 @@ def load_checkpoint_bytes(blob: bytes, name: str, device: str | torch.device = "
     return _load(io.BytesIO(blob), len(blob), name, device)
 
 
-def _load(f: BinaryIO, size: int, label: Path | str, device: str | torch.device) -> Checkpoint:
+def _load(f: io.BufferedReader | io.BytesIO, size: int, label: Path | str, device: str | torch.device) -> Checkpoint:
     path = label  # in messages
     table, meta, data_start = _read_header(f, size, label)
     try:
@@ -225,20 +228,24 @@ def _all_finite(t: torch.Tensor, chunk: int = 1 << 20) -> bool:
     return all(bool(torch.isfinite(flat[a:a + chunk]).all()) for a in range(0, flat.numel(), chunk))
 
 
-def _read_into(f: BinaryIO, path: object, data_start: int, info: dict, t: torch.Tensor) -> torch.Tensor:
+def _read_into(f: io.BufferedReader | io.BytesIO, path: object, data_start: int, info: TensorEntry,
+               t: torch.Tensor) -> torch.Tensor:
     """Fill the contiguous CPU tensor t with its bytes in the file (little-endian, as safetensors
     stores them and as torch holds them on every platform tui-gen runs on)."""
     start, end = info["data_offsets"]
     if end > start:
         f.seek(data_start + start)
-        if f.readinto(memoryview(t.reshape(-1).view(torch.uint8).numpy())) != end - start:
+        # ignore: numpy's stubs give ndarray __buffer__ only on Python >= 3.12 (mypy checks 3.11); an ndarray
+        # is a buffer on every version
+        if f.readinto(memoryview(t.reshape(-1).view(torch.uint8).numpy())) != end - start:  # type: ignore[arg-type]
             raise CheckpointError(f"{path} is truncated: it changed while it was read")
     if t.dtype == torch.bool and t.numel() and int(t.view(torch.uint8).max()) > 1:
         raise CheckpointError(f"{path} is corrupted: a true/false tensor holds other values")
     return t
 
 
-def _check_table(path: object, table: dict, expected: dict, config: ModelConfig, meta: dict) -> None:
+def _check_table(path: object, table: TensorTable, expected: dict[str, torch.Tensor], config: ModelConfig,
+                 meta: gate.JsonObject) -> None:
     """Before any tensor is read: every entry is one that a checkpoint of this model holds, and no
     bigger than it needs. A header may claim gigabytes that a sparse file "holds" at no cost on disk;
     those are refused here, unread."""
@@ -279,16 +286,16 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
     return tensors, {"param_groups": sd["param_groups"], "plain": plain}
 
 
-def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], saved: dict) -> None:
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], saved: gate.JsonObject) -> None:
     try:  # all of it is read from the file: any shape of JSON may be there
         state: dict[int, dict] = {}
         for name, t in tensors.items():
             if name.startswith("optim."):
-                _, idx, key = name.split(".", 2)
-                state.setdefault(int(idx), {})[key] = t
+                _, number, key = name.split(".", 2)
+                state.setdefault(int(number), {})[key] = t
         for name, v in saved.get("plain", {}).items():
-            idx, key = name.split(".", 1)
-            state.setdefault(int(idx), {})[key] = v
+            number, key = name.split(".", 1)
+            state.setdefault(int(number), {})[key] = v
         # Checked here, or a mangled file fails later, inside optimizer.step(), as a traceback.
         params = [p for g in opt.param_groups for p in g["params"]]
         adam = isinstance(opt, (torch.optim.Adam, torch.optim.AdamW))
@@ -309,10 +316,15 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tenso
         raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {str(e)[:200]}") from None
 
 
-def list_runs(models_dir: str | Path) -> list[dict]:
+def list_runs(models_dir: str | Path) -> list[dict[str, Any]]:
     """One row per run folder: name, path, step, best val bits/char, saved time. Unreadable runs are
-    listed with their error rather than hidden."""
-    rows = []
+    listed with their error rather than hidden.
+
+    A row: name (str), path (str | None: None when it cannot be opened), run (str), step (int | None),
+    val_bpc (float | None), saved_at (str | None), corpus (str | None), error (str | None), mtime (float).
+    Typed as a plain dict: the open dialog (app/screens/open_run.py) passes rows on as dicts and adds
+    keys ("watch") to them."""
+    rows: list[dict[str, Any]] = []
     root = Path(models_dir)
     if not root.is_dir():
         return rows

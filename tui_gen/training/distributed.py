@@ -217,7 +217,7 @@ def exit_process(status: int) -> int:
     """A process that joined a process group ends here, without Python's finalization; any other
     returns status.
 
-    Why: once DDP has wrapped a model, destroy_process_group() leaves gloo's worker threads running
+    Why: once DDP has wrapped a model, destroy_process_group() leaves gloo's own threads running
     (the process group is kept alive in C++; pytorch#107298). If one of them releases a tensor while the
     interpreter is being torn down, it needs the GIL, which no longer exists, and the process aborts
     ("terminate called without an active exception", SIGABRT). torchrun then fails the whole run

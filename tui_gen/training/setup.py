@@ -9,24 +9,27 @@ What it guarantees, for `tui-gen train` and the app alike:
 - A new run never lands in a folder that holds another run, unless asked to (`overwrite`); a default
   run folder is claimed atomically, so two runs started in the same second get two folders.
 - The run folder is created and written to before the first step, so a bad `--out` fails at once.
-- A resume continues from `last`; settings that define the model or its data (RESUME_FIXED) cannot
-  change on resume, the others are applied and listed in the run's notes.
+- A resume continues from `last`; what each setting given again does is its row's in the settings
+  table (tui_gen.core.settings): those that define the model or its data (RESUME_FIXED) cannot
+  change, the others are applied, and those that change what it learns are listed in the run's notes.
 - Resuming from a checkpoint older than its folder's `last` continues in a new folder beside it, so
   the newer checkpoint is never overwritten.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tui_gen.core.config import TrainConfig, preset, setting_name
+from tui_gen.core.config import MAX_MINUTES, TrainConfig, preset
 from tui_gen.core.errors import ConfigError, RunFolderError
+from tui_gen.core.settings import BUDGET_KEYS, BY_NAME, FLAGGED, RESUME_FIXED, OnResume, setting_name, shown
 from tui_gen.runs.lock import RunLock, lock_run_folder
 from tui_gen.runs.metrics_log import FILE_NAME as LOG_NAME
 
@@ -36,26 +39,27 @@ if TYPE_CHECKING:
     from tui_gen.training.distributed import World
     from tui_gen.training.trainer import Trainer
 
-DEFAULT_MINUTES = 6.0  # TrainConfig.max_minutes: the budget of a new run, and of "train more"
 
-# Settings that cannot change on resume, and why: the checkpoint's weights, vocabulary or held-out
-# split depend on them.
-RESUME_FIXED = {
-    "hidden_sizes": "the model's shape", "cell": "the model's cell", "embedding_dim": "the model's shape",
-    "framing": "how the text is cut into samples", "min_char_count": "the vocabulary",
-    "val_fraction": "the held-out split", "seed": "the held-out split",
-}
-BUDGET_KEYS = ("max_steps", "max_minutes")
-# The TrainConfig fields that `tui-gen train` and `tui-gen launch` take as flags (cli.add_run_flags).
-TRAIN_SETTINGS = (
-    "framing", "seq_len", "overlap", "batch_size", "hidden_sizes", "cell", "embedding_dim", "dropout", "lr",
-    "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "val_fraction", "min_char_count", "eval_every",
-    "first_eval", "seed", "device", "bf16", "threads")
+def _default_minutes() -> float:
+    """TrainConfig.max_minutes's default, read rather than written again: the budget of a new run, of
+    "train more", and of a finished run resumed without one."""
+    minutes = TrainConfig().max_minutes
+    if minutes is None:  # those three would have no budget to give
+        raise ValueError("TrainConfig.max_minutes must have a default: it is a new run's budget and train more's")
+    return minutes
 
 
-def settings_from_args(args) -> dict:
+DEFAULT_MINUTES = _default_minutes()
+# The TrainConfig fields that `tui-gen train` and `tui-gen launch` take as flags (cli.add_run_flags), as
+# the settings table says; the budget's flags go to RunRequest.steps / minutes instead.
+TRAIN_SETTINGS = tuple(s.name for s in FLAGGED if not s.budget)
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The settings flags that were given (argparse leaves the others None)."""
     return {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k, None) is not None}
+
+
 CHECKPOINT_NAMES = ("best.safetensors", "last.safetensors")
 RUN_FILES = (*CHECKPOINT_NAMES, LOG_NAME)  # what a run leaves in its folder
 
@@ -100,10 +104,10 @@ def _check_budget(request: RunRequest) -> None:
     # step count shorten a resumed run.
     steps, minutes = request.steps, request.minutes
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ConfigError(f"--steps must be a whole number of at least 1, got {steps}")
+        raise ConfigError(f"{setting_name('max_steps')} must be a whole number of at least 1, got {steps}")
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
-                                or not 0 < minutes <= 60 * 24 * 365):
-        raise ConfigError(f"--minutes must be a positive number, got {minutes}")
+                                or not 0 < minutes <= MAX_MINUTES):
+        raise ConfigError(f"{setting_name('max_minutes')} must be a positive number, got {minutes}")
 
 
 def new_run_config(request: RunRequest) -> TrainConfig:
@@ -112,7 +116,8 @@ def new_run_config(request: RunRequest) -> TrainConfig:
     _check_budget(request)
     given = {k: v for k, v in request.settings.items() if v is not None}
     cfg = preset(request.preset, **given)
-    cfg = replace(cfg, **{k: v for k, v in request.settings.items() if v is None})
+    unset: dict[str, Any] = {k: v for k, v in request.settings.items() if v is None}  # None given on purpose
+    cfg = replace(cfg, **unset)
     if request.steps:
         cfg = replace(cfg, max_steps=request.steps, max_minutes=None)
     elif request.minutes:
@@ -151,7 +156,8 @@ def setting_problems(request: RunRequest) -> dict[str, str]:
 
 def resume_run_config(request: RunRequest, ck: Checkpoint) -> tuple[TrainConfig, list[str]]:
     """The checkpoint's own configuration with the request's settings applied, and a note of each
-    one that changed. Settings in RESUME_FIXED that differ from the checkpoint's are refused."""
+    one that changed (OnResume.NOTED ones). Settings in RESUME_FIXED that differ from the checkpoint's
+    are refused."""
     from tui_gen.training.trainer import resume_config
 
     check_setting_names(request.settings)
@@ -166,12 +172,12 @@ def resume_run_config(request: RunRequest, ck: Checkpoint) -> tuple[TrainConfig,
             if value is not None and value != old:
                 raise ConfigError(
                     f"{setting_name(key)} cannot change when resuming ({RESUME_FIXED[key]} depends on it): the "
-                    f"checkpoint has {_shown(old)}, asked for {_shown(value)}; start a new run to use another value")
+                    f"checkpoint has {shown(old)}, asked for {shown(value)}; start a new run to use another value")
             continue
         if value != old:
             changes[key] = value
-            if key not in BUDGET_KEYS and key not in ("device", "threads"):
-                notes.append(f"{setting_name(key)} {_shown(value)} (was {_shown(old)})")
+            if BY_NAME[key].on_resume is OnResume.NOTED:
+                notes.append(f"{setting_name(key)} {shown(value)} (was {shown(old)})")
     cfg = replace(base, **changes)
     elapsed = float(ck.meta.get("elapsed", 0) or 0)
     if request.steps:  # more steps on top of where it stopped
@@ -191,12 +197,6 @@ def resume_run_config(request: RunRequest, ck: Checkpoint) -> tuple[TrainConfig,
 
 def budget_spent(cfg: TrainConfig, step: int, elapsed: float) -> bool:
     return bool((cfg.max_steps and step >= cfg.max_steps) or (cfg.max_minutes and elapsed >= cfg.max_minutes * 60))
-
-
-def _shown(value) -> str:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # ---- run folders ------------------------------------------------------------------------------------
@@ -293,19 +293,27 @@ def default_run_name(corpus_ref: str) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _newer_last(ck: Checkpoint) -> int | None:
-    """The step of the `last` checkpoint beside ck when that is a different, newer file; else None."""
+def _newer_last(path: Path, step: int) -> int | None:
+    """The step of the `last` checkpoint beside the checkpoint `path` (at `step`) when that is a
+    different, newer file; else None."""
     from tui_gen.core.errors import CheckpointError
     from tui_gen.training.checkpoint import read_meta
 
-    last = ck.path.parent / "last.safetensors"
+    last = path.parent / "last.safetensors"
     try:
-        if not last.is_file() or last.resolve() == ck.path.resolve():
+        if not last.is_file() or last.resolve() == path.resolve():
             return None
-        step = read_meta(last).get("step")
+        last_step = read_meta(last).get("step")
     except (OSError, CheckpointError):
         return None
-    return step if isinstance(step, int) and step > ck.step else None
+    return last_step if isinstance(last_step, int) and last_step > step else None
+
+
+def _file_of(ck: Checkpoint) -> Path:
+    """The file a checkpoint to resume was loaded from (load_checkpoint reads a file, never bytes)."""
+    if ck.path is None:
+        raise ConfigError("a checkpoint read from memory cannot be resumed: give its run folder or file")
+    return ck.path
 
 
 # ---- the whole set-up --------------------------------------------------------------------------------
@@ -330,17 +338,21 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
     say = progress or (lambda message: None)
     notes: list[str] = []
     ck = None
+    ck_file: Path | None = None  # the file ck was loaded from
     if request.resume:
         say(f"loading checkpoint {request.resume}")
         ck = load_checkpoint(request.resume, prefer=RESUME_ORDER)
+        ck_file = _file_of(ck)
         cfg, notes = resume_run_config(request, ck)
     else:
         cfg = new_run_config(request)
-    newer = _newer_last(ck) if ck is not None else None  # the step of a newer `last` beside ck, if any
+    # the step of a newer `last` beside ck, if any
+    newer = _newer_last(ck_file, ck.step) if ck is not None and ck_file is not None else None
     out = Path(request.out) if request.out else None
-    lock, own = None, False
+    lock: RunLock | None = None
+    own = False
     if out is not None and world.is_main:  # a bad --out fails now, not after the whole budget
-        own = ck is not None and out.resolve() == ck.path.parent.resolve() and newer is None
+        own = ck_file is not None and out.resolve() == ck_file.parent.resolve() and newer is None
         lock = check_run_folder(out, overwrite=request.overwrite, own_run=own)
     pick_device(cfg.device)  # no GPU: say so before reading the corpus
     corpus_arg = request.corpus or (ck.meta.get("corpus") if ck is not None else None)
@@ -357,17 +369,17 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
         run_dir = out
         if request.overwrite and lock is not None and not own:
             remove_run(lock.held)  # only now that the new run is built
-    elif ck is not None:
+    elif ck is not None and ck_file is not None:
         if newer is None:
-            run_dir = ck.path.parent
+            run_dir = ck_file.parent
             lock = check_run_folder(run_dir, own_run=True)
         else:
-            run_dir, lock = claim_run_folder(ck.path.parent.parent, f"{ck.path.parent.name}-from-step-{ck.step}")
-            notes.append(f"resuming from {ck.path.name} at step {ck.step}, while {ck.path.parent / 'last.safetensors'} "
+            run_dir, lock = claim_run_folder(ck_file.parent.parent, f"{ck_file.parent.name}-from-step-{ck.step}")
+            notes.append(f"resuming from {ck_file.name} at step {ck.step}, while {ck_file.parent / 'last.safetensors'} "
                          f"is at step {newer}: this run continues in {run_dir}, so that step {newer} is kept")
     else:
         run_dir, lock = claim_run_folder(Path(request.models_dir), default_run_name(ref))
-    trainer.set_run_dir(run_dir, resumed_here=ck is not None and run_dir.resolve() == ck.path.parent.resolve())
+    trainer.set_run_dir(run_dir, resumed_here=ck_file is not None and run_dir.resolve() == ck_file.parent.resolve())
     trainer.run_lock = lock  # held while it trains, dropped when its run ends (or the process does)
     trainer.notes.extend(notes)
     return PreparedRun(trainer, ck, notes)

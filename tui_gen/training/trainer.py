@@ -5,7 +5,7 @@
         ...
 
 The consumer may call request_stop(), request_eval() or request_save() at any time (another thread,
-a signal handler, the app's worker between events); they take effect at the next step boundary.
+a signal handler, the app's training process between events); they take effect at the next step boundary.
 Pausing is simply not asking for the next event: time spent paused is not counted. Between events,
 from the thread that consumes run(), save_now() saves at once (while paused, say) and set_budget()
 changes how long the run trains.
@@ -36,6 +36,7 @@ from tui_gen.core.errors import CheckpointError, ConfigError, TuiGenError
 from tui_gen.core.events import FinishReason
 from tui_gen.data.corpus import (
     CorpusText,
+    LineSet,
     LineWindows,
     StreamWindows,
     split_encoded,
@@ -47,6 +48,7 @@ from tui_gen.model.evaluate import score_batches
 from tui_gen.model.network import (
     CharRNN,
     ModelConfig,
+    State,
     count_parameters,
     map_state,
     masked_nll,
@@ -55,6 +57,7 @@ from tui_gen.model.network import (
 )
 from tui_gen.model.sample import SamplingSettings, sample_many
 from tui_gen.runs.folder import RunFolder, Whereabouts
+from tui_gen.runs.lock import RunLock
 from tui_gen.runs.metrics_log import FORMAT as METRICS_FORMAT
 from tui_gen.runs.metrics_log import MetricsWriter, log_path
 from tui_gen.training.checkpoint import (
@@ -97,7 +100,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.warnings: list[str] = list(corpus.warnings)
         self.notes: list[str] = []  # not problems, but worth saying (settings changed on resume, a fork)
-        self.run_lock = None  # runlock.RunLock of run_dir, set by runsetup: released when run() ends
+        self.run_lock: RunLock | None = None  # runlock.RunLock of run_dir, set by runsetup: released when run() ends
         self.run_folder: RunFolder | None = None  # run_dir held open, while run() runs (the lock's, or its own)
         self._own_folder = False  # run_folder was opened here, not handed by the lock: run() closes it
         self._lost: Whereabouts | None = None  # where the run folder went, once its path no longer names it
@@ -131,14 +134,15 @@ class Trainer:
                     f"{len(unknown)} kinds of characters in this corpus are not in the checkpoint's vocabulary; "
                     "they are trained as 'unknown'"
                 )
-        if self.framing == "lines":
-            self.data = LineWindows(split.train, self.vocab, config.seq_len, config.overlap, config.batch_size,
-                                    config.seed)
-            self.train_chars = self.data.train_chars
+        self.data: LineWindows | StreamWindows
+        if isinstance(split.train, LineSet):  # framing "lines" (split_encoded splits lines for it alone)
+            lines = LineWindows(split.train, self.vocab, config.seq_len, config.overlap, config.batch_size,
+                                config.seed)
+            self.data, self.train_chars = lines, lines.train_chars
         else:
-            self.data = StreamWindows(split.train, self.vocab, config.seq_len, config.batch_size,
-                                      config.state_reset_every, config.seed)
-            self.train_chars = self.data.n_ids
+            stream = StreamWindows(split.train, self.vocab, config.seq_len, config.batch_size,
+                                   config.state_reset_every, config.seed)
+            self.data, self.train_chars = stream, stream.n_ids
         self.val_part = split.val
         self.val_chars = validation_targets(split.val, config.seq_len, config.state_reset_every)
         # A small held-out part is kept as batches; a large one is read anew at each evaluation.
@@ -154,7 +158,7 @@ class Trainer:
         self.model.flatten_parameters()
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-            **({"fused": True} if self.device.type == "cuda" else {}),
+            fused=True if self.device.type == "cuda" else None,  # None: AdamW's own default
         )
         self.step = 0
         self.epoch = 0
@@ -166,7 +170,7 @@ class Trainer:
         self.last_bpc: float | None = None
         self.history: dict[str, list] = {"train": [], "val": []}
         self._history_acc: list[float] = []
-        self.carried = None  # stream framing: the state carried into the next window
+        self.carried: State | None = None  # stream framing: the state carried into the next window
         self._stop = self._eval_now = self._save_now = False
         self._stop_reason = FinishReason.STOPPED
         self.last_path: Path | None = None
@@ -206,7 +210,7 @@ class Trainer:
         self._save_now = True
 
     def save_now(self, kind: str = "last") -> Iterator[ev.Event]:
-        """Save at once, between events (request_save waits for the next step): Saved, or a Warning
+        """Save at once, between events (request_save waits for the next step): Saved, or a RunWarning
         if the disk refused it."""
         for event in self._save(kind):
             yield from self._logged(event)
@@ -216,16 +220,17 @@ class Trainer:
         here, not the checkpoint's), instead of the budget it had. Below what is already trained, the
         run finishes (evaluates and saves `last`) before its next step. Call between events."""
         start_step, start_elapsed = self._origin
-        if (budget.minutes is None) == (budget.steps is None):
-            raise ConfigError("a budget is either minutes or steps")
-        if budget.steps is not None:
-            if not 1 <= budget.steps <= MAX_STEPS:
-                raise ConfigError(f"give 1 to {MAX_STEPS:,} steps, not {budget.steps:,}")
-            self.config = replace(self.config, max_steps=start_step + budget.steps, max_minutes=None)
+        steps, minutes = budget.steps, budget.minutes
+        if steps is not None and minutes is None:
+            if not 1 <= steps <= MAX_STEPS:
+                raise ConfigError(f"give 1 to {MAX_STEPS:,} steps, not {steps:,}")
+            self.config = replace(self.config, max_steps=start_step + steps, max_minutes=None)
+        elif minutes is not None and steps is None:
+            if not (math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
+                raise ConfigError(f"give more than 0 and at most {MAX_MINUTES:,} minutes, not {minutes:g}")
+            self.config = replace(self.config, max_steps=None, max_minutes=start_elapsed / 60 + minutes)
         else:
-            if not (math.isfinite(budget.minutes) and 0 < budget.minutes <= MAX_MINUTES):
-                raise ConfigError(f"give more than 0 and at most {MAX_MINUTES:,} minutes, not {budget.minutes:g}")
-            self.config = replace(self.config, max_steps=None, max_minutes=start_elapsed / 60 + budget.minutes)
+            raise ConfigError("a budget is either minutes or steps")
         return ev.BudgetChanged(self.step, self.config.max_steps, self.max_seconds, self.progress(), str(budget))
 
     # ---- the loop -------------------------------------------------------------------------------
@@ -251,7 +256,7 @@ class Trainer:
 
     def run(self) -> Iterator[ev.Event]:
         if self.run_dir is not None and self.world.is_main:
-            self._hold_folder()
+            self._hold_folder(self.run_dir)
             self.metrics = MetricsWriter(log_path(self.run_dir), folder=self.run_folder)
         try:
             for event in self._run():
@@ -260,24 +265,24 @@ class Trainer:
             if self.metrics is not None:
                 self.metrics.close()
                 self.metrics = None
-            if self._own_folder:
+            if self._own_folder and self.run_folder is not None:  # (it is, when _own_folder)
                 self.run_folder.close()
             self.run_folder, self._own_folder = None, False
             if self.run_lock is not None:
                 self.run_lock.release()
                 self.run_lock = None
 
-    def _hold_folder(self) -> None:
-        """run_folder: the descriptor runsetup locked, when it is this run_dir's; else the folder opened
-        here (a Trainer built without runsetup: tests, benchmarks), or by its path if it cannot be."""
+    def _hold_folder(self, run_dir: Path) -> None:
+        """run_folder: the descriptor runsetup locked, when it is run_dir's (this run's); else the folder
+        opened here (a Trainer built without runsetup: tests, benchmarks), or by its path if it cannot be."""
         lock = self.run_lock
-        if lock is not None and lock.held.fd is not None and Path(lock.folder) == self.run_dir:
+        if lock is not None and lock.held.fd is not None and Path(lock.folder) == run_dir:
             self.run_folder, self._own_folder = lock.held, False
             return
         try:
-            self.run_folder, self._own_folder = RunFolder.open(self.run_dir), True
+            self.run_folder, self._own_folder = RunFolder.open(run_dir), True
         except OSError:  # the saves say why, as warnings
-            self.run_folder, self._own_folder = RunFolder(self.run_dir, None), False
+            self.run_folder, self._own_folder = RunFolder(run_dir, None), False
 
     def _run(self) -> Iterator[ev.Event]:
         cfg = self.config
@@ -306,7 +311,7 @@ class Trainer:
             if bpc is None:
                 nan_streak += 1
                 self.elapsed += time.perf_counter() - resumed_at
-                yield ev.Warning(self.step, f"step {self.step}: the loss is not finite, the update was skipped")
+                yield ev.RunWarning(self.step, f"step {self.step}: the loss is not finite, the update was skipped")
                 resumed_at = time.perf_counter()
                 if nan_streak >= cfg.max_nan_steps:
                     self.elapsed += time.perf_counter() - resumed_at
@@ -341,7 +346,7 @@ class Trainer:
         if self.step == first_step:  # stopped before the first step, or nothing left of the budget
             if self._stop:
                 yield from self._save("last")
-                yield self._lost_finished() if self._lost is not None else ev.Finished(
+                yield self._lost_finished(self._lost) if self._lost is not None else ev.Finished(
                     self.step, self._stop_reason, self._stopped_message(), self.best_bpc,
                     self._str(self.last_path), self._str(self.best_path))
             else:
@@ -356,7 +361,7 @@ class Trainer:
         elif self._save_now or self.last_path is None:
             yield from self._save("last")
         if self._lost is not None:
-            yield self._lost_finished()
+            yield self._lost_finished(self._lost)
             return
         if self.save_error:  # the run's end is lost (disk full, ...): a failure, even if training went fine
             yield ev.Finished(self.step, FinishReason.FAILED, f"step {self.step} could not be saved: {self.save_error}",
@@ -380,7 +385,7 @@ class Trainer:
             problem = self.metrics.record(event, extra)
             yield event
             if problem:
-                yield ev.Warning(self.step, problem)
+                yield ev.RunWarning(self.step, problem)
         else:
             yield event
 
@@ -430,7 +435,7 @@ class Trainer:
                        "here): training stops, and `last` is saved in it, beside its log")
         if where.other:
             message += f"; {old} now names another folder, which this run leaves alone"
-        yield ev.Warning(self.step, message)
+        yield ev.RunWarning(self.step, message)
 
     def _relocate(self, new_dir: Path) -> None:
         """The held folder is now at new_dir: what this run says about its files says new_dir."""
@@ -440,10 +445,11 @@ class Trainer:
         if self.best_path is not None:
             self.best_path = new_dir / self.best_path.name
 
-    def _lost_finished(self) -> ev.Finished:
-        """The Finished of a run whose folder's path stopped naming it (_watch_folder)."""
+    def _lost_finished(self, lost: Whereabouts) -> ev.Finished:
+        """The Finished of a run whose folder's path stopped naming it (_watch_folder): `lost`, where
+        it went (self._lost)."""
         old = self._lost_from
-        if self._lost.kind == "deleted":
+        if lost.kind == "deleted":
             return ev.Finished(
                 self.step, FinishReason.FAILED,
                 f"stopped at step {self.step}: the run folder {old} was deleted while training, so this step "
@@ -453,7 +459,7 @@ class Trainer:
                                f"stopped at step {self.step}: the run folder {old} was moved, and this step "
                                f"could not be saved: {self.save_error}",
                                self.best_bpc, self._str(self.last_path), self._str(self.best_path))
-        if self._lost.path is None:  # its paths would name the old place: none
+        if lost.path is None:  # its paths would name the old place: none
             return ev.Finished(self.step, FinishReason.STOPPED,
                                f"stopped at step {self.step}: the run folder {old} was moved or renamed, and `last` "
                                "is saved in it", self.best_bpc, None, None)
@@ -556,7 +562,7 @@ class Trainer:
         t0 = time.perf_counter()
         bpc = self.evaluate()
         if not math.isfinite(bpc):  # diverged: keep the last good checkpoint (JSON cannot hold it anyway)
-            yield ev.Warning(self.step, f"step {self.step}: the validation loss is not finite; nothing was saved")
+            yield ev.RunWarning(self.step, f"step {self.step}: the validation loss is not finite; nothing was saved")
             return
         self.last_bpc = bpc
         self.history["val"].append([self.step, bpc])
@@ -584,7 +590,7 @@ class Trainer:
             if self._lost is not None and self._lost.kind == "deleted":
                 return
             self.save_error = str(e)
-            yield ev.Warning(self.step, str(e))
+            yield ev.RunWarning(self.step, str(e))
             return
         if kind == "best":
             self.best_path = path

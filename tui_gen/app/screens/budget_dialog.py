@@ -17,7 +17,7 @@ from tui_gen.core.errors import ConfigError
 
 
 class BudgetDialog(ModalScreen[Budget | None]):
-    BINDINGS = DIALOG_BINDINGS
+    BINDINGS = [*DIALOG_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
     AUTO_FOCUS = "#budget"
     TITLE_TEXT = ""
     PLACEHOLDER = "6 minutes, or 2000 steps"

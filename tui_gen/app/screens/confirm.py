@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+from textual.widgets.button import ButtonVariant
 
 from tui_gen.app.bindings import CONFIRM_BINDINGS
 from tui_gen.app.widgets.stream_view import visible
@@ -20,12 +21,12 @@ class Choice:
     value: str
     label: str  # plain text, shown on the button
     key: str | None = None  # a letter that picks it
-    variant: str = "default"  # Button variant: "primary", "error", ...
+    variant: ButtonVariant = "default"  # Button variant: "primary", "error", ...
     default: bool = False  # has the focus when the dialog opens
 
 
 class ConfirmScreen(ModalScreen[str | None]):
-    BINDINGS = CONFIRM_BINDINGS
+    BINDINGS = [*CONFIRM_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
     AUTO_FOCUS = ".default-choice"
 
     def __init__(self, title: str, body: str, choices: list[Choice], purpose: str = "") -> None:

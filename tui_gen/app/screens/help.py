@@ -22,7 +22,7 @@ def keys_table(rows: list[tuple[str, str]]) -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = HELP_SCREEN_BINDINGS
+    BINDINGS = [*HELP_SCREEN_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
     AUTO_FOCUS = "#help-body"
 
     def __init__(self) -> None:

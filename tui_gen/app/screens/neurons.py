@@ -11,6 +11,7 @@ A regular expression of your own is one more feature.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events, on, work
@@ -23,6 +24,14 @@ from tui_gen.app.bindings import NEURON_BINDINGS
 from tui_gen.app.messages import ModelReady, TextExplored
 from tui_gen.app.widgets.activation_view import ActivationView, scale_of
 from tui_gen.core.textsafe import one_line, safe_char, visible
+
+if TYPE_CHECKING:  # annotations only: tui_gen.model imports torch, which only the reading thread loads
+    import numpy as np
+
+    from tui_gen.app.playground_model import PlaygroundModel
+    from tui_gen.app.widgets.playground import Playground
+    from tui_gen.core.events import Snapshot
+    from tui_gen.model.neurons import Activations, RankedUnit
 
 MAX_CHARS = 20_000  # read at once: the ranking is over every unit and character
 TOP = 5  # units listed per feature
@@ -43,12 +52,12 @@ class Exploration:
     """What the thread hands over: tui_gen.model.neurons' Activations, ranking and features of the text."""
 
     text: str
-    acts: object  # tui_gen.model.neurons.Activations
-    ranked: dict  # feature -> [RankedUnit], best first
-    features: dict  # feature -> float32 [len(text)]
-    patterns: dict  # the user's feature: name -> regex
+    acts: Activations
+    ranked: dict[str, list[RankedUnit]]  # feature -> its units, best first
+    features: dict[str, np.ndarray]  # feature -> float32 [len(text)]
+    patterns: dict[str, str]  # the user's feature: name -> regex
     cell: str
-    sizes: list
+    sizes: list[int]
 
 
 def symbols(text: str) -> str:
@@ -86,18 +95,18 @@ class BoundedTextArea(TextArea):
 
 
 class NeuronScreen(ModalScreen[None]):
-    BINDINGS = NEURON_BINDINGS
+    BINDINGS = [*NEURON_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
     CSS_PATH = "lens.tcss"
     AUTO_FOCUS = "#neurons-ranked"
 
-    def __init__(self, playground, text: str) -> None:
+    def __init__(self, playground: Playground, text: str) -> None:
         super().__init__(classes="dialog-screen")
         self.playground = playground  # for its current weights, read at each exploration
         self.initial_text = text[:MAX_CHARS]
         self.cut_from = len(text) if len(text) > MAX_CHARS else None
         self.request = 0
         self.result: Exploration | None = None
-        self.rows: list = []  # the list's RankedUnit rows, in order
+        self.rows: list[RankedUnit] = []  # the list's rows, in order
         self.unit_layer: str | None = None  # the unit shown
         self.unit = 0
         self.feature: str | None = None  # the feature the header correlates it with
@@ -117,7 +126,7 @@ class NeuronScreen(ModalScreen[None]):
                 yield Input("", id="neurons-goto", compact=True, max_length=12, placeholder="h1:12")
             yield Static("", id="neurons-status", classes="dialog-hint")
             with Horizontal(id="neurons-body"):
-                table = DataTable(id="neurons-ranked", cursor_type="row", zebra_stripes=True)
+                table: DataTable[Text] = DataTable(id="neurons-ranked", cursor_type="row", zebra_stripes=True)
                 table.add_columns("feature", "unit", "r")
                 yield table
                 with Vertical(id="neurons-right"):
@@ -145,7 +154,7 @@ class NeuronScreen(ModalScreen[None]):
                               "there is nothing to correlate."))
             return
         regex = self.query_one("#neurons-regex", Input).value
-        patterns = {}
+        patterns: dict[str, str] = {}
         if regex:
             from tui_gen.core.errors import ConfigError
             from tui_gen.core.regex_time import compile_regex
@@ -172,7 +181,7 @@ class NeuronScreen(ModalScreen[None]):
         self.action_explore()
 
     @work(thread=True, exclusive=True, group="explore", exit_on_error=False)
-    def _explore(self, request: int, weights, text: str, patterns: dict) -> None:
+    def _explore(self, request: int, weights: PlaygroundModel | Snapshot, text: str, patterns: dict[str, str]) -> None:
         try:
             from tui_gen.app.playground_model import model_for
             from tui_gen.core.errors import TuiGenError
@@ -204,7 +213,8 @@ class NeuronScreen(ModalScreen[None]):
             self._status(Text(visible(words), style="red"))
             self.app.notify(words, title="Cannot read the text", severity="warning", markup=False)
             return
-        result = self.result = message.result
+        result: Exploration = message.result
+        self.result = result
         self.rows = [u for units in result.ranked.values() for u in units]
         table = self.query_one("#neurons-ranked", DataTable)
         table.clear()
@@ -282,6 +292,8 @@ class NeuronScreen(ModalScreen[None]):
 
     def _show_unit(self) -> None:
         result = self.result
+        if result is None or self.unit_layer is None:
+            return  # nothing read yet
         values = result.acts.unit(self.unit_layer, self.unit)
         self.query_one(ActivationView).set_values(values)
         words = f"{self.unit_layer}:{self.unit}"

@@ -1,105 +1,78 @@
 """New run (ctrl+n): the corpus, the model, the optimisation, the budget and the device in one form,
 opened with the current run's settings, so that "the same, but LSTM" changes one field.
 
-Every field is checked as it is typed, with the CLI's own parsers (tui_gen.cli.main) and rules
-(runsetup.setting_problems, which asks new_run_config); a refused value's reason stands under its
-field and Start says why it will not start. Dismisses with a runsetup.RunRequest (its settings hold
-the device), or None.
+Each field is a row of the settings table (tui_gen.core.settings): its label, hint, choices and the
+parser `tui-gen train` uses for its flag, so a value means the same in both; this module says only
+where each stands (SECTIONS). Every field is checked as it is typed, by the run set-up's own rules
+(training.setup.setting_problems, which asks new_run_config); a refused value's reason stands under
+its field and Start says why it will not start. Dismisses with a training.setup.RunRequest (its
+settings hold the device), or None.
 
 Nothing here imports torch: the corpus preview, the list of built-in corpora, what `auto` would pick
-and a resumed run's settings are found out in thread workers once the form is on screen.
+and a resumed run's settings are found out in thread workers once the form is on screen, which
+answer with messages of tui_gen.app.messages.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Select, Static
 
 from tui_gen.app.bindings import NEW_RUN_BINDINGS
+from tui_gen.app.messages import BuiltinsListed, CorpusPreviewed, DevicesProbed, RunSettingsRead
 from tui_gen.app.widgets.stream_view import visible
-from tui_gen.core.config import CELLS, DEVICES, PRESETS, TrainConfig, preset
+from tui_gen.core.config import FRAMINGS, PRESETS, TrainConfig, preset
 from tui_gen.core.errors import ConfigError
-from tui_gen.core.flag_values import hidden_sizes, number
+from tui_gen.core.flag_values import number
 from tui_gen.core.model_size import parameter_count
-from tui_gen.training.setup import TRAIN_SETTINGS, RunRequest, new_run_config, setting_problems
+from tui_gen.core.settings import BUDGET_KEYS, BY_NAME, SETTINGS, Setting, shown
+from tui_gen.training.setup import DEFAULT_MINUTES, TRAIN_SETTINGS, RunRequest, new_run_config, setting_problems
+
+if TYPE_CHECKING:
+    from tui_gen.data.preview import CorpusPreview
 
 PATH_CHOICE = "<path>"  # the corpus choice "a file or folder", beside the built-in corpora' names
 AUTO_FRAMING = "auto"
 UNTIL_STOPPED = "until stopped"
 INSPECT_DELAY = 0.3  # seconds after the last key in the path box before it is read
 
-# The typed fields: TrainConfig field -> (label, how the CLI parses its flag, a hint beside it).
-TYPED: dict[str, tuple[str, object, str]] = {
-    "hidden_sizes": ("Hidden sizes", hidden_sizes, "per layer, like 128,256"),
-    "embedding_dim": ("Embedding", number(int), "0: one-hot"),
-    "dropout": ("Dropout", number(float), "0 to <1"),
-    "batch_size": ("Batch size", number(int), ""),
-    "lr": ("Learning rate", number(float), "peak, like 3e-3"),
-    "warmup_steps": ("Warm-up", number(int), "steps"),
-    "weight_decay": ("Weight decay", number(float), "AdamW"),
-    "grad_clip": ("Clipping", number(float), "global norm"),
-    "seed": ("Seed", number(int), "split, init, order"),
-}
-# The chosen fields: TrainConfig field -> (label, choices).
-CHOSEN: dict[str, tuple[str, tuple[str, ...]]] = {
-    "cell": ("Cell", CELLS),
-    "lr_schedule": ("Schedule", ("cosine", "exp", "constant")),
-    "device": ("Device", DEVICES),
-}
-FORM_KEYS = set(TYPED) | set(CHOSEN) | {"framing", "max_steps", "max_minutes"}
-SECTIONS = {  # the fields of each part of the form, in order (corpus and budget have their own rows)
+# Where each setting stands in the form, in order (the corpus, framing and budget have rows of their
+# own): the form's layout. What a field is (label, hint, parser, choices) is its row in the settings
+# table (tui_gen.core.settings), which marks each setting the form shows with a label.
+SECTIONS = {
     "Model": ("cell", "hidden_sizes", "embedding_dim", "dropout"),
     "Optimisation": ("batch_size", "lr", "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "seed"),
 }
-BUDGET_KEYS = ("steps", "minutes", "max_steps", "max_minutes")
+DEVICE_KEY = "device"  # the last field, under the budget
+FIELDS: dict[str, Setting] = {key: BY_NAME[key] for keys in (*SECTIONS.values(), (DEVICE_KEY,)) for key in keys}
+# Typed into a box, parsed as `tui-gen train` parses the flag; or chosen from the row's choices.
+TYPED: dict[str, Callable[[str], object]] = {key: s.parse for key, s in FIELDS.items() if s.parse is not None}
+CHOSEN: dict[str, tuple[str, ...]] = {key: s.choices for key, s in FIELDS.items() if s.choices}
+FRAMING = BY_NAME["framing"]  # its own row: "auto" (the corpus's own framing) stands beside the choices
+FORM_KEYS = {*FIELDS, FRAMING.name, *BUDGET_KEYS}
+# What the budget row answers for: the TrainConfig fields and the request's steps / minutes.
+BUDGET_FIELDS = {key for s in SETTINGS if s.budget for key in (s.name, s.dest)}
 
 
-def shown(value) -> str:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def fmt_bytes(n: int) -> str:
+def fmt_bytes(n: int | None) -> str:
+    if n is None:  # a preview says it when it could not tell
+        return "unknown size"
     for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} bytes"
-
-
-# ---- messages from the thread workers ------------------------------------------------------------------
-
-class CorpusPreviewed(Message):
-    def __init__(self, ref: str, preview, error: str | None) -> None:
-        super().__init__()
-        self.ref, self.preview, self.error = ref, preview, error
-
-
-class BuiltinsListed(Message):
-    def __init__(self, builtins: list) -> None:
-        super().__init__()
-        self.builtins = builtins
-
-
-class DevicesProbed(Message):
-    def __init__(self, auto: str | None, errors: dict[str, str]) -> None:
-        super().__init__()
-        self.auto, self.errors = auto, errors
-
-
-class RunSettingsRead(Message):
-    def __init__(self, config: TrainConfig | None, corpus: str | None, error: str | None) -> None:
-        super().__init__()
-        self.config, self.corpus, self.error = config, corpus, error
 
 
 class LetterSelect(Select):
@@ -144,21 +117,21 @@ class Check:
 
 class NewRunScreen(ModalScreen[RunRequest | None]):
     CSS_PATH = "new_run.tcss"
-    BINDINGS = NEW_RUN_BINDINGS
+    BINDINGS: ClassVar[list[BindingType]] = [*NEW_RUN_BINDINGS]
     AUTO_FOCUS = "#field-cell"
 
-    def __init__(self, prefill: RunRequest, budget_minutes: float = 6.0) -> None:
+    def __init__(self, prefill: RunRequest, budget_minutes: float = DEFAULT_MINUTES) -> None:
         super().__init__(classes="dialog-screen")
         self.prefill = prefill
         self.budget_minutes = budget_minutes  # the budget a resumed run's form opens with
-        self.extras: dict = {}  # settings the form does not show, carried over (eval_every, seq_len, ...)
+        self.extras: dict[str, Any] = {}  # settings the form does not show, carried over (eval_every, seq_len, ...)
         self.preset_name = prefill.preset if prefill.preset in PRESETS else "default"
-        self.preview = None  # the CorpusPreview of preview_ref, once read
+        self.preview: CorpusPreview | None = None  # the preview of preview_ref, once read
         self.preview_ref: str | None = None
         self.preview_error: str | None = None
         self.device_errors: dict[str, str] = {}
         self._start_when_read = False
-        self._inspect_timer = None
+        self._inspect_timer: Timer | None = None
         self._builtin_names: set[str] = set()
         self._corpus_options: list[tuple] = [("a file or folder (below)", PATH_CHOICE)]
 
@@ -178,9 +151,8 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
                     yield Button("File…", id="pick-file", compact=True)
                     yield Button("Folder…", id="pick-folder", compact=True)
                 yield Static("", id="corpus-info", classes="form-info")
-                yield from self._row("framing", "Framing", LetterSelect(
-                    [("auto", AUTO_FRAMING), ("lines", "lines"), ("stream", "stream")], allow_blank=False,
-                    compact=True, id="field-framing"))
+                yield from self._row(FRAMING.name, FRAMING.label, LetterSelect(
+                    self._framing_options(AUTO_FRAMING), allow_blank=False, compact=True, id="field-framing"))
                 for section, keys in SECTIONS.items():
                     yield Label(section, classes="form-section")
                     if section == "Optimisation":
@@ -199,7 +171,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
                                  allow_blank=False, compact=True, id="field-budget-kind")
                     yield Input(compact=True, id="field-budget", classes="form-short")
                 yield Static("", id="error-budget", classes="form-error")
-                yield from self._field("device")
+                yield from self._field(DEVICE_KEY)
             yield Static("", id="error-general", classes="form-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Static("", id="start-status", classes="form-status")
@@ -215,13 +187,16 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         yield Static("", id=f"error-{key}", classes="form-error")
 
     def _field(self, key: str) -> ComposeResult:
-        if key in TYPED:
-            label, _, hint = TYPED[key]
-            yield from self._row(key, label, Input(compact=True, id=f"field-{key}", classes="form-short"), hint)
+        s = FIELDS[key]
+        if key in CHOSEN:
+            yield from self._row(key, s.label, LetterSelect([(c, c) for c in CHOSEN[key]], allow_blank=False,
+                                                             compact=True, id=f"field-{key}"), s.hint)
         else:
-            label, choices = CHOSEN[key]
-            yield from self._row(key, label, LetterSelect([(c, c) for c in choices], allow_blank=False,
-                                                           compact=True, id=f"field-{key}"))
+            yield from self._row(key, s.label, Input(compact=True, id=f"field-{key}", classes="form-short"), s.hint)
+
+    @staticmethod
+    def _framing_options(auto: str | Text) -> list[tuple[str | Text, str]]:
+        return [(auto, AUTO_FRAMING), *((f, f) for f in FRAMINGS)]
 
     def on_mount(self) -> None:
         request = self.prefill
@@ -252,7 +227,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         self.query_one("#field-preset", Select).value = self.preset_name
         for key in TYPED:
             self.query_one(f"#field-{key}", Input).value = shown(getattr(cfg, key))
-        for key, (_, choices) in CHOSEN.items():
+        for key, choices in CHOSEN.items():
             value = getattr(cfg, key)
             self.query_one(f"#field-{key}", Select).value = value if value in choices else choices[0]
         self.query_one("#field-framing", Select).value = cfg.framing or AUTO_FRAMING
@@ -296,7 +271,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         self.extras = {k: getattr(cfg, k) for k in TRAIN_SETTINGS
                        if k not in FORM_KEYS and k != "threads" and getattr(cfg, k) != getattr(default, k)}
         device = self.prefill.settings.get("device", cfg.device)
-        cfg.device = device if device in CHOSEN["device"][1] else "auto"
+        cfg.device = device if device in CHOSEN[DEVICE_KEY] else "auto"
         self._fill(cfg, message.corpus, "default", None, self.budget_minutes)
         self._status("")
 
@@ -389,7 +364,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
             info.update(Text(visible(f"{fmt_bytes(p.size)}{files} · {p.lines:,} lines · vocabulary of {vocab:,} "
                                      f"characters{where}\nframing {p.framing}: {p.reason}")))
             auto = f"auto: {p.framing}"
-        framing.set_options([(Text(visible(auto)), AUTO_FRAMING), ("lines", "lines"), ("stream", "stream")])
+        framing.set_options(self._framing_options(Text(visible(auto))))
         self._refresh()
 
     @on(Button.Pressed, "#pick-file")
@@ -436,8 +411,8 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
     def on_devices_probed(self, message: DevicesProbed) -> None:
         self.device_errors = message.errors
         if message.auto:
-            self.query_one("#field-device", Select).set_options(
-                [(f"auto (picks {message.auto} here)" if c == "auto" else c, c) for c in CHOSEN["device"][1]])
+            self.query_one(f"#field-{DEVICE_KEY}", Select).set_options(
+                [(f"auto (picks {message.auto} here)" if c == "auto" else c, c) for c in CHOSEN[DEVICE_KEY]])
         self._refresh()
 
     # ---- checking --------------------------------------------------------------------------------------
@@ -445,7 +420,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         """Read every field, parse it as the CLI parses its flag, and ask the run set-up about the rest."""
         problems: dict[str, str] = {}
         settings = dict(self.extras)
-        for key, (_, parse, _) in TYPED.items():
+        for key, parse in TYPED.items():
             try:
                 settings[key] = parse(self.query_one(f"#field-{key}", Input).value.strip())
             except argparse.ArgumentTypeError as e:
@@ -486,15 +461,15 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
 
     @staticmethod
     def _field_of(key: str) -> str:
-        if key in BUDGET_KEYS:
+        if key in BUDGET_FIELDS:
             return "budget"
-        if key in TYPED or key in CHOSEN or key in ("framing", "preset"):
+        if key in FIELDS or key in (FRAMING.name, "preset"):
             return key
         return "general"
 
     def _refresh(self) -> Check:
         result = self.check()
-        for error in self.query(".form-error"):
+        for error in self.query(".form-error").results(Static):
             key = (error.id or "").removeprefix("error-")
             message = result.problems.get(key)
             error.update(Text(visible(message), style="red") if message else "")
@@ -584,10 +559,8 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
 
     @staticmethod
     def _label(key: str) -> str:
-        if key in TYPED:
-            return TYPED[key][0].lower()
-        if key in CHOSEN:
-            return CHOSEN[key][0].lower()
+        if key in FIELDS:
+            return FIELDS[key].label.lower()
         return {"general": "settings"}.get(key, key)
 
     @on(Input.Submitted)

@@ -34,7 +34,7 @@ class OpenRunScreen(ModalScreen[dict | None]):
     Watch (w) dismisses with the row and "watch": True: follow that run folder ("run") live, checkpoint
     or not."""
 
-    BINDINGS = OPEN_RUN_BINDINGS
+    BINDINGS = [*OPEN_RUN_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
     AUTO_FOCUS = "#runs"
 
     def __init__(self, models_dir: str) -> None:
@@ -45,7 +45,7 @@ class OpenRunScreen(ModalScreen[dict | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog open-dialog"):
             yield Label(Text(visible(f"Open a run from {self.models_dir}")), classes="dialog-title")
-            table = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str | Text] = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
             table.add_columns("run", "step", "val bits/char", "saved", "corpus")
             yield table
             yield Static(Text(visible(f"reading {self.models_dir}…")), id="runs-status", classes="dialog-hint")

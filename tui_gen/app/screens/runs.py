@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from tui_gen.app.bindings import RUNS_BINDINGS
 from tui_gen.app.messages import RunInfosListed
 from tui_gen.core.textsafe import one_line, visible
+
+if TYPE_CHECKING:
+    from tui_gen.runs.listing import RunInfo
 
 MARK = "●"
 COLUMNS = ("", "run", "corpus", "framing", "model", "parameters", "steps", "best val", "last activity", "now")
@@ -41,7 +46,7 @@ def ago(when: float | None, now: float | None = None) -> str:
     return datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M")
 
 
-def row_cells(run, marked: bool) -> list[Text]:
+def row_cells(run: RunInfo, marked: bool) -> list[Text]:
     """A tui_gen.runs.listing.RunInfo as table cells: every cell a Text (a str cell would be read as markup)."""
     dash = "–"
     if run.training:
@@ -64,17 +69,17 @@ def row_cells(run, marked: bool) -> list[Text]:
     ]
 
 
-class RunsScreen(Screen[list | None]):
+class RunsScreen(Screen[list[str] | None]):
     """Dismisses with the run folders (str) to overlay, in the order they were marked ([] takes every
     overlay off), or None: leave the plot as it is."""
 
-    BINDINGS = RUNS_BINDINGS
+    BINDINGS = [*RUNS_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
     AUTO_FOCUS = "#runs-table"
 
     def __init__(self, models_dir: str, marked: list[str] | None = None) -> None:
         super().__init__()
         self.models_dir = models_dir
-        self.rows: list = []
+        self.rows: list[RunInfo] = []
         self.marked: list[str] = list(marked or [])  # run folders, in the order marked
         self.error: str | None = None
         self._cleared = False  # every mark was taken off: enter then clears the plot's overlays
@@ -82,7 +87,7 @@ class RunsScreen(Screen[list | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-screen"):
             yield Label(Text(visible(f"Runs in {self.models_dir}")), classes="dialog-title")
-            table = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[Text] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             table.add_columns(*COLUMNS)
             yield table
             yield Static(Text(visible(f"reading {self.models_dir}…")), id="runs-status", classes="dialog-hint")
@@ -139,7 +144,7 @@ class RunsScreen(Screen[list | None]):
         if run is not None and run.problem:
             status.update(Text(visible(f"{run.name}: {run.problem}"), style="yellow"))
 
-    def highlighted(self):
+    def highlighted(self) -> RunInfo | None:
         table = self.query_one(DataTable)
         if not self.rows or table.cursor_row is None or not 0 <= table.cursor_row < len(self.rows):
             return None
@@ -165,7 +170,8 @@ class RunsScreen(Screen[list | None]):
             self.marked.append(run.path)
         self._cleared = not self.marked
         table = self.query_one(DataTable)
-        table.update_cell_at((table.cursor_row, 0), Text(MARK if run.path in self.marked else " ", style="bold"))
+        mark = Text(MARK if run.path in self.marked else " ", style="bold")
+        table.update_cell_at(Coordinate(table.cursor_row, 0), mark)
         if table.cursor_row < len(self.rows) - 1:
             table.move_cursor(row=table.cursor_row + 1)  # on to the next, as file managers do
         self._status()

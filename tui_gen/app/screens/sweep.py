@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -24,6 +25,14 @@ from tui_gen.app.messages import ModelReady, SweepDrawn
 from tui_gen.app.widgets.stream_view import prob_style
 from tui_gen.core.errors import ConfigError
 from tui_gen.core.textsafe import one_line, safe_char
+
+if TYPE_CHECKING:  # annotations only: tui_gen.model imports torch, which only the drawing thread loads
+    from tui_gen.app.playground_model import PlaygroundModel
+    from tui_gen.app.widgets.playground import Draw, Playground
+    from tui_gen.core.events import Snapshot
+    from tui_gen.model.sweep import SweepSample
+
+    Weights = PlaygroundModel | Snapshot  # Playground.weights
 
 MAX_SAMPLES = 16  # side by side, more would not be readable
 MAX_TEMPERATURE = 100.0  # as tui_gen.model.sample.check_temperature
@@ -64,7 +73,7 @@ def parse_count(text: str) -> int:
     return n
 
 
-def sample_text(sample, stops: tuple[str, ...]) -> Text:
+def sample_text(sample: SweepSample, stops: tuple[str, ...]) -> Text:
     """A sample coloured as the playground colours: by the probability the model gave each character
     (2^-bits). The stop that ended it (a line's end) is not shown; other newlines break the line, and
     control characters are symbols."""
@@ -83,17 +92,21 @@ def sample_text(sample, stops: tuple[str, ...]) -> Text:
     return out
 
 
-def heading(sample) -> str:
+def heading(sample: SweepSample) -> str:
     bits = sample.mean_bits
     return f"T {sample.temperature:g} · " + ("no characters" if math.isnan(bits) else f"{bits:.2f} bits/char")
 
 
+# What a sweep draws: a list of temperatures (one sample each), or a number of samples at the playground's.
+Draws = list[float] | int
+
+
 class SweepScreen(ModalScreen[None]):
-    BINDINGS = SWEEP_BINDINGS
+    BINDINGS = [*SWEEP_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
     CSS_PATH = "lens.tcss"
     AUTO_FOCUS = "#sweep-temperatures"
 
-    def __init__(self, playground, seed: str, temperature: float, length: int, draw) -> None:
+    def __init__(self, playground: Playground, seed: str, temperature: float, length: int, draw: Draw) -> None:
         super().__init__(classes="dialog-screen")
         self.playground = playground  # for its current weights, read at each draw
         self.seed = seed
@@ -101,8 +114,8 @@ class SweepScreen(ModalScreen[None]):
         self.length = length
         self.draw = draw  # the playground's Draw: top-k, top-p, Seed#
         self.request = 0
-        self.last: tuple[str, object] | None = None  # ("sweep", temperatures) or ("samples", n): for Again
-        self.samples: list = []  # what is shown, tui_gen.model.sweep.SweepSample
+        self.last: Draws | None = None  # for Again
+        self.samples: list[SweepSample] = []  # what is shown
         self.drawing = False
         self.error: str | None = None
 
@@ -139,7 +152,7 @@ class SweepScreen(ModalScreen[None]):
         except ConfigError as e:
             self._refuse(str(e))
             return
-        self.start(("sweep", temperatures))
+        self.start(temperatures)
 
     @on(Input.Submitted, "#sweep-count")
     def _count_entered(self, event: Input.Submitted) -> None:
@@ -149,7 +162,7 @@ class SweepScreen(ModalScreen[None]):
         except ConfigError as e:
             self._refuse(str(e))
             return
-        self.start(("samples", n))
+        self.start(n)
 
     def action_again(self) -> None:
         if self.last is None:
@@ -167,7 +180,7 @@ class SweepScreen(ModalScreen[None]):
     def _status(self, text: Text) -> None:
         self.query_one("#sweep-status", Static).update(text)
 
-    def start(self, what: tuple[str, object]) -> None:
+    def start(self, what: Draws) -> None:
         weights = self.playground.weights
         if weights is None:
             self._refuse("there is no model to draw from")
@@ -176,13 +189,12 @@ class SweepScreen(ModalScreen[None]):
         self.request += 1
         self.drawing = True
         self.error = None
-        kind, arg = what
-        count = len(arg) if kind == "sweep" else arg
+        count = len(what) if isinstance(what, list) else what
         self._status(Text(f"drawing {count} sample{'s' if count != 1 else ''}…"))
         self._draw(self.request, weights, what)
 
     @work(thread=True, exclusive=True, group="sweep", exit_on_error=False)
-    def _draw(self, request: int, weights, what: tuple[str, object]) -> None:
+    def _draw(self, request: int, weights: Weights, what: Draws) -> None:
         try:
             import torch
 
@@ -198,13 +210,12 @@ class SweepScreen(ModalScreen[None]):
                 d = self.draw
                 rng = torch.Generator().manual_seed(d.seed) if d.seed is not None else None
                 stops = model.generation_stops
-                kind, arg = what
-                if kind == "sweep":
-                    drawn = sweep(model.model, model.vocab, model.framing, self.seed, arg, self.length, stops,
+                if isinstance(what, list):
+                    drawn = sweep(model.model, model.vocab, model.framing, self.seed, what, self.length, stops,
                                   d.top_k, d.top_p, rng)
                 else:
                     settings = SamplingSettings(temperature=self.temperature, top_k=d.top_k, top_p=d.top_p)
-                    drawn = samples(model.model, model.vocab, model.framing, self.seed, settings, arg,
+                    drawn = samples(model.model, model.vocab, model.framing, self.seed, settings, what,
                                     self.length, stops, rng)
                 self.post_message(SweepDrawn(request, [(s, stops) for s in drawn]))
             except TuiGenError as e:

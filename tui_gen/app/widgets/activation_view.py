@@ -124,7 +124,8 @@ class ActivationView(ScrollView, can_focus=True):
         """The segments of one display row: runs of characters of the same colour level."""
         start, end = self._rows[row]
         segments: list[Segment] = []
-        run, level = [], None
+        run: list[str] = []
+        level = 0  # set by the first character, before any run is drawn
         for i in range(start, end):
             lv = int(self._levels[i])
             if lv != level and run:

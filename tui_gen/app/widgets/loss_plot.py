@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.visual import VisualType
 from textual.widget import Widget
 from textual.widgets import Static
 from textual_plot import HiResMode, LegendLocation, PlotWidget
@@ -138,7 +139,8 @@ class FittedTicks(AxisFormatter):
         return self.inner.get_labels_for_ticks(ticks)
 
     def get_ticks_and_labels(self, min_: float, max_: float, max_ticks: int = 8) -> tuple[list[float], list[str]]:
-        ticks, labels = [], []
+        ticks: list[float] = []
+        labels: list[str] = []
         for n in range(max_ticks, 1, -1):
             ticks, labels = self.inner.get_ticks_and_labels(min_, max_, n)
             if self._fit(ticks, labels, min_, max_):
@@ -196,6 +198,10 @@ class _Overlay:
         return self.smoothed[1]
 
 
+# One series to draw: (run, kind, label, style, x, bits/char), as LossPlot._series gives them.
+_Series = tuple[str | None, str, str | None, str, list[float], list[float]]
+
+
 class QuietLegendPlot(PlotWidget):
     """textual-plot's PlotWidget, whose legend costs a layout pass of the whole screen only when its
     text changes. textual-plot rewrites and re-places the legend at every plot(), scatter() and clear(),
@@ -204,6 +210,7 @@ class QuietLegendPlot(PlotWidget):
     is left alone; at its end it is updated once, if its text changed."""
 
     _quiet = False
+    _hearing = False  # inside _update_legend: the legend is not placed there (it is below, only if it changed)
     _legend_markup: str | None = None
 
     @contextmanager
@@ -215,17 +222,24 @@ class QuietLegendPlot(PlotWidget):
             self._quiet = False
             self._update_legend()
 
+    def _position_legend(self) -> None:
+        if not self._hearing:
+            super()._position_legend()
+
     def _update_legend(self) -> None:
         if self._quiet:
             return
         legend = self.query_one("#legend", Static)
-        wanted: list = []
-        legend.update = lambda content="", **_: wanted.append(content)  # hear what it would show
-        self._position_legend = lambda: None  # and place it below, only if it changed
+        wanted: list[VisualType] = []
+        # Hear what it would show. The legend is textual-plot's own Static, so its update is shadowed on
+        # the instance for this call: deliberate, and what mypy's method-assign forbids.
+        legend.update = lambda content="", **_: wanted.append(content)  # type: ignore[method-assign]
+        self._hearing = True  # and place it below, only if it changed
         try:
             super()._update_legend()
         finally:
-            del legend.update, self._position_legend  # their own methods again
+            del legend.update  # its own method again
+            self._hearing = False
         if wanted:
             markup = wanted[-1].markup if isinstance(wanted[-1], Text) else str(wanted[-1])
             if markup != self._legend_markup:
@@ -433,11 +447,11 @@ class LossPlot(Widget):
         if self._dirty:
             self._redraw()
 
-    def _series(self) -> list[tuple[str | None, str, str | None, str, list[float], list[float]]]:
+    def _series(self) -> list[_Series]:
         """Every series to draw, bottom first: (run, kind, label, style, x, bits/char), undecimated."""
         col = X_COLUMN[self.x_axis]
         raw_too = self.comparing and self.smoothing > 0
-        out = []
+        out: list[_Series] = []
         for o in self._overlays:
             if self.overlay_train:
                 t = o.curves.train_points()

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from rich.highlighter import Highlighter
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -34,6 +37,10 @@ from tui_gen.app.widgets.next_char_panel import NextCharPanel
 from tui_gen.app.widgets.score_pane import ScorePane
 from tui_gen.app.widgets.stream_view import StreamView, prob_style, visible
 from tui_gen.app.widgets.temperature_slider import TemperatureSlider
+
+if TYPE_CHECKING:  # annotations only: tui_gen.model imports torch, which only the generator thread loads
+    from tui_gen.core.events import Snapshot
+    from tui_gen.model.sample import SamplingSettings
 
 BATCH_SECONDS = 0.01  # the generator thread posts what it wrote this often
 PACE = 500.0  # characters a second: fast, yet slow enough to watch it write and move the temperature
@@ -55,13 +62,18 @@ class Draw:
     seed: int | None = None  # the random generator's seed: the same text again; None: a fresh draw
 
 
-class ShowControls:
+class ShowControls(Highlighter):
     """The seed box's highlighter: control characters and escape sequences (pasted, say) are drawn as
     symbols, never sent to the terminal. The value itself is untouched."""
 
-    def __call__(self, text: Text) -> Text:
+    def __call__(self, text: str | Text) -> Text:
+        if isinstance(text, str):  # Highlighter's signature; the Input always passes a Text
+            text = Text(text)
         shown = visible(text.plain.replace("\n", "⏎"))  # one line: a pasted newline is a symbol too
         return text if shown == text.plain else Text(shown, no_wrap=True, overflow="ignore", end="")
+
+    def highlight(self, text: Text) -> None:
+        """Unused: the symbols change the text's characters, which no highlighting in place can do."""
 
 
 def describe_chars(chars: list[str]) -> str:
@@ -70,7 +82,7 @@ def describe_chars(chars: list[str]) -> str:
 
 
 class Playground(Vertical):
-    BINDINGS = PLAYGROUND_BINDINGS
+    BINDINGS = [*PLAYGROUND_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
 
     generating: reactive[bool] = reactive(False)
     scoring: reactive[bool] = reactive(False)  # score mode (ctrl+e) rather than writing
@@ -82,13 +94,13 @@ class Playground(Vertical):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.model: PlaygroundModel | None = None
-        self._snapshot = None  # the newest training Snapshot not built into a model yet
+        self._snapshot: Snapshot | None = None  # the newest training Snapshot not built into a model yet
         self._follow_training = True  # a checkpoint the user loaded pins the playground to it
         self.training_live = False  # the app says whether a training process can send weights
         self.model_coming = False  # a checkpoint is being loaded: Enter waits for it rather than refusing
         self._waiting: tuple[str, int, Draw] | None = None  # a request held until the first weights come
         self._generation = 0
-        self._live_settings = None  # the running generator's SamplingSettings
+        self._live_settings: SamplingSettings | None = None  # the running generator's settings
         self.generated = 0  # characters of the current / last generation
         self.last_end: GenerationEnded | None = None
         self.label_text = NO_MODEL  # the line above the output: which model, and how the last run ended
@@ -172,7 +184,7 @@ class Playground(Vertical):
         top_k = self._number("#top-k", "Top-k", 0, 1000) if length is not None else None
         top_p = self._fraction("#top-p", "Top-p") if top_k is not None else None
         rng_seed = self._rng_seed() if top_p is not None else None
-        if top_p is None or rng_seed is False:
+        if length is None or top_k is None or top_p is None or rng_seed is False:
             return None
         return length, Draw(top_k, top_p, rng_seed)
 
@@ -204,7 +216,7 @@ class Playground(Vertical):
         """Use training's weights again (training now continues from the loaded checkpoint)."""
         self._follow_training = True
 
-    def offer_snapshot(self, snapshot) -> None:
+    def offer_snapshot(self, snapshot: Snapshot) -> None:
         """A Snapshot event from training. Built into a model lazily, in the generator thread."""
         if not self._follow_training:
             return
@@ -304,6 +316,7 @@ class Playground(Vertical):
         if self.generating or not self.branches.move(step):
             return False
         branch = self.branches.current
+        assert branch is not None  # move() went to one
         self._render_branch(branch)
         self._run_note = f" · {len(branch.tokens):,} chars"
         self._show_label()
@@ -425,7 +438,9 @@ class Playground(Vertical):
     def _append_pieces(self, pieces: list[tuple[str, float]]) -> None:
         out = self.output
         # One append per run of characters of the same colour: fewer, larger appends.
-        run, run_style, run_prob = [], None, 0.0
+        run: list[str] = []
+        run_style: Style | None = None
+        run_prob = 0.0
         for ch, p in pieces:
             style = prob_style(p)
             if style is not run_style and run:

@@ -64,7 +64,7 @@ class SamplesPanel(VerticalScroll):
         if not fresh or not self.is_attached:
             return
         self.query("#samples-empty").remove()
-        children = list(self.query(".sample-block"))
+        children = list(self.query(".sample-block").results(Static))  # every block is a Static
         spare = children[MAX_BLOCKS - fresh:]  # the oldest blocks' widgets, which would be dropped
         new = []
         for block in reversed(self.blocks[:fresh]):  # oldest first, each put on top

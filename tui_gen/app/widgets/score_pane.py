@@ -11,19 +11,29 @@ characters (a bigger paste is cut, with a notice), and scoring reads at most SCO
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
+from rich.style import Style
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Static, TextArea
+from textual.widgets.text_area import Document
 
 from tui_gen.app.bindings import SCORE_BOX_BINDINGS
 from tui_gen.app.messages import ModelReady, TextScored
 from tui_gen.app.widgets.next_char_panel import show_char
 from tui_gen.app.widgets.stream_view import PROB_STYLES, SEED_STYLE, UNKNOWN_STYLE, Layout, StreamView, visible
 from tui_gen.core.textsafe import safe_char
+
+if TYPE_CHECKING:  # annotations only: tui_gen.model imports torch, which only the scoring thread loads
+    from tui_gen.app.playground_model import PlaygroundModel
+    from tui_gen.core.events import Snapshot
+    from tui_gen.model.network import CharRNN
+    from tui_gen.model.score import TextScore, TextScorer
 
 DEBOUNCE_SECONDS = 0.25
 SCORE_LIMIT = 100_000  # characters scored at most (about a second on this CPU)
@@ -37,10 +47,12 @@ class ScoreBox(TextArea):
     """The text to score. Control characters and escape sequences are drawn as symbols (the text
     itself is untouched), and a paste is cut to BOX_LIMIT characters, with a notice."""
 
-    BINDINGS = SCORE_BOX_BINDINGS
+    BINDINGS = [*SCORE_BOX_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
 
     def action_leave_box(self) -> None:
-        self.screen.set_focus(self.parent.query_one("#score-view"))
+        pane = self.parent
+        assert pane is not None  # a binding runs only on a mounted box
+        self.screen.set_focus(pane.query_one("#score-view"))
 
     def get_line(self, line_index: int) -> Text:
         line = self.document.get_line(line_index)
@@ -68,7 +80,7 @@ class ScoreBox(TextArea):
             self.focus()
 
 
-def style_runs(result) -> list[tuple[str, object]]:
+def style_runs(result: TextScore) -> list[tuple[str, Style]]:
     """The scored text as runs of (text, style): the probability's colour, unknown characters marked,
     unscored ones (a stream model's first) plain."""
     import numpy as np
@@ -84,7 +96,7 @@ def style_runs(result) -> list[tuple[str, object]]:
     return [(result.text[a:b], styles[int(buckets[a])]) for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
-def describe(result, total: int) -> str:
+def describe(result: TextScore, total: int) -> str:
     """The label: bits/char, unknown characters, and whether the text was cut."""
     import math
 
@@ -138,13 +150,13 @@ class ScorePane(Vertical):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.source = None  # a PlaygroundModel, or a training Snapshot to build one from
-        self.result = None  # the last TextScore shown
+        self.source: PlaygroundModel | Snapshot | None = None  # a training Snapshot: one is built from it
+        self.result: TextScore | None = None  # the last TextScore shown
         self.label_text = HINT
         self.scored_requests = 0  # results shown so far (tests wait on it)
         self._request = 0
-        self._timer = None
-        self._scorer = None  # (the CharRNN it was made for, its TextScorer)
+        self._timer: Timer | None = None
+        self._scorer: tuple[CharRNN, TextScorer] | None = None  # (the CharRNN it was made for, its TextScorer)
         self._lock = threading.Lock()  # one scoring at a time: the scorer keeps the last text's rows
 
     def compose(self) -> ComposeResult:
@@ -155,7 +167,7 @@ class ScorePane(Vertical):
         yield view
 
     @property
-    def scorer_model(self):
+    def scorer_model(self) -> CharRNN | None:
         """The weights the current scorer was made for (None before the first scoring)."""
         return self._scorer[0] if self._scorer is not None else None
 
@@ -180,7 +192,9 @@ class ScorePane(Vertical):
     def character_at_cursor(self) -> int | None:
         """The index of the character under the box's cursor (the one after it; at the end, the last)."""
         box = self.box
-        index = box.document.get_index_from_location(box.cursor_location)
+        document = box.document
+        assert isinstance(document, Document)  # what a TextArea builds (a SyntaxAwareDocument is one too)
+        index = document.get_index_from_location(box.cursor_location)
         n = len(self.result.text) if self.result is not None else 0
         return min(index, n - 1) if n else None
 
@@ -243,9 +257,10 @@ class ScorePane(Vertical):
         self._score(self._request, self.source, text, self.view.wrap_width)
 
     @work(thread=True, exclusive=True, group="score", exit_on_error=False)
-    def _score(self, request: int, source, text: str, wrap: int) -> None:
+    def _score(self, request: int, source: PlaygroundModel | Snapshot, text: str, wrap: int) -> None:
         error = None
-        result = layout = None
+        result: TextScore | None = None
+        layout: Layout | None = None
         try:
             from tui_gen.app.playground_model import model_for
             from tui_gen.core.errors import TuiGenError

@@ -50,7 +50,7 @@ def prob_style(prob: float) -> Style:
 class Layout:
     """Logical lines as runs of (original text, style), their wrap into display rows, and where each
     character of the text starts (packed row and column, for the cursor and for clicks). Plain data:
-    a worker thread may build one (add), the view then shows it."""
+    a thread worker may build one (add), the view then shows it."""
 
     def __init__(self, wrap: int) -> None:
         self.wrap = max(1, wrap)
@@ -220,7 +220,7 @@ class StreamView(ScrollView, can_focus=True):
         self.refresh()
 
     def show_layout(self, layout: Layout) -> None:
-        """Show a text laid out elsewhere (a worker thread), replacing what is shown; rewrapped here
+        """Show a text laid out elsewhere (a thread worker), replacing what is shown; rewrapped here
         if the view's width changed meanwhile."""
         self._layout = layout if layout.wrap == self._wrap else layout.rewrapped(self._wrap)
         if self.cursor is not None:

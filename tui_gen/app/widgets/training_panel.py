@@ -104,8 +104,8 @@ class TrainingPanel(Vertical):
         self._rows = rows
         self._show_framing_reason(state)
         bar = self.query_one(ProgressBar)
-        if state.download and state.download[1]:
-            done, total = state.download
+        done, total = state.download or (0, None)
+        if total:
             bar.update(total=1.0, progress=min(1.0, done / total))
         else:
             # gate.number: the bar recurses without end on NaN; the gate kept it out of logs already
