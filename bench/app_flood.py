@@ -233,7 +233,7 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
         processes.append(FloodProcess(batch))
         return processes[-1]
 
-    app = TuiGenApp(LaunchOptions(models_dir="models-flood-unused"), worker_factory=factory, warm_up=False)
+    app = TuiGenApp(LaunchOptions(models_dir="models-flood-unused"), process_factory=factory, warm_up=False)
     res = FloodResult()
     counting = [False]
     handled = [0]  # events handed to handle_events, measured or not

@@ -193,7 +193,7 @@ async def main(args) -> None:
     tmp.cleanup()
     return {"idle": idle, "busy": busy, "paced": paced, "free": free, "train_chars_per_s": chars_per_s_training,
             "watching_chars_per_s": watching,
-            "threads": app.worker.spec.threads if app.worker and app.worker.spec else None}
+            "threads": app.event_source.spec.threads if app.event_source and app.event_source.spec else None}
 
 
 def run(keys: int = 60, chars: int = 2000) -> list[tuple]:

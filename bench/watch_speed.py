@@ -112,7 +112,7 @@ async def watch(folder: str, timeout: float) -> tuple[int, float, float]:
         if time.monotonic() > deadline:
             raise SystemExit(f"watch_speed: {folder} never appeared")
         await asyncio.sleep(0.1)
-    app = TuiGenApp(LaunchOptions(watch=folder, device="cpu"), worker_factory=no_training)
+    app = TuiGenApp(LaunchOptions(watch=folder, device="cpu"), process_factory=no_training)
     async with app.run_test(size=(160, 48)):
         while not app.state.started:  # from the run's first line on
             if time.monotonic() > deadline:

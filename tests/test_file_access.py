@@ -1,5 +1,5 @@
 """Every file tui-gen opens, writes or renames goes through its file helpers (tui_gen.core.files for what comes
-from outside, atomic and run_folder for what it writes itself), or says on its line why not.
+from outside, atomic and runs.folder for what it writes itself), or says on its line why not.
 
 The audit reads tui_gen/'s source as Python (ast for the calls, tokenize for the comments), so a word
 in a string or a comment is not a call. A direct call is allowed where its line, or a line of the call,
@@ -86,5 +86,5 @@ def test_every_file_access_goes_through_the_helpers_or_says_why():
             continue
         found += [f"{path.relative_to(REPO)}:{line}: {name}: {text}" for line, name, text in direct_file_access(path)]
     assert not found, ("open files from outside with tui_gen.core.files (open_regular, write_output), write your own "
-                       "through atomic / run_folder, or add `# file-access: <reason>` to the line:\n"
+                       "through atomic / runs.folder, or add `# file-access: <reason>` to the line:\n"
                        + "\n".join(found))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui_gen.core.model_size import GATES, parameter_count
+from tui_gen.core.model_size import CELL_TYPES, parameter_count
 from tui_gen.model.network import CELLS, CharRNN, ModelConfig, count_parameters
 
 
@@ -23,4 +23,4 @@ def test_the_count_is_the_real_models(vocab, hidden, cell, embedding):
 
 
 def test_it_knows_every_cell_the_model_has():
-    assert set(GATES) == set(CELLS)
+    assert set(CELL_TYPES) == set(CELLS)

@@ -10,7 +10,7 @@ import re
 from support.data import REPO
 
 PACKAGE = REPO / "tui_gen"
-ENTRY = re.compile(r"^(?P<indent> *)(?P<name>[\w.]+/?)(?:,\s*(?P<also>[\w.]+))?(?:\s|$)")
+ENTRY = re.compile(r"^(?P<indent> *)(?P<names>[\w.]+/?(?:,\s*[\w.]+/?)*)(?:\s|$)")  # "a.py, b.py  what"
 
 
 def map_block() -> list[str]:
@@ -35,7 +35,7 @@ def modules_in_map(lines: list[str]) -> set[str]:
             stack = []
             continue
         stack = stack[: depth - 1]
-        for name in filter(None, (m["name"], m["also"])):
+        for name in (n.strip() for n in m["names"].split(",")):
             if name.endswith("/"):
                 stack.append(name.rstrip("/"))
                 found.add("/".join(stack) + "/")
@@ -57,10 +57,11 @@ def modules_in_package() -> set[str]:
 
 def test_the_map_reader_sees_nesting():
     lines = ["tui_gen/", "  __init__.py, __main__.py  the face", "  core/  base", "    errors.py  errors",
-             "  app/  the app", "    widgets/  widgets", "      plot.py  plot", "    app.py  the App",
+             "  app/  the app", "    widgets/  widgets", "      plot.py, view.py  plot", "    app.py  the App",
              "bench/  speed"]
     assert modules_in_map(lines) == {"__init__.py", "__main__.py", "core/", "core/errors.py", "app/",
-                                     "app/widgets/", "app/widgets/plot.py", "app/app.py"}
+                                     "app/widgets/", "app/widgets/plot.py", "app/widgets/view.py",
+                                     "app/app.py"}
 
 
 def test_the_readme_map_names_every_module_and_only_those():

@@ -30,7 +30,7 @@ WIDE = (160, 48)
 
 def make_app(factory: FakeFactory | None = None, model=None, **options) -> TuiGenApp:
     opts = LaunchOptions(**{"train": factory is not None, "models_dir": "models-test-unused", **options})
-    return TuiGenApp(opts, worker_factory=factory or FakeFactory(), model=model, warm_up=False)
+    return TuiGenApp(opts, process_factory=factory or FakeFactory(), model=model, warm_up=False)
 
 
 def panel_text(app: TuiGenApp) -> str:

@@ -15,7 +15,7 @@ NARROW = (80, 24)
 
 def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
     factory = FakeFactory()
-    app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models_dir)), worker_factory=factory, warm_up=False)
+    app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models_dir)), process_factory=factory, warm_up=False)
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
@@ -62,7 +62,7 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
 def test_launch_with_checkpoint_then_r_resumes(saved_run, models_dir):
     factory = FakeFactory()
     options = LaunchOptions(checkpoint=str(saved_run), models_dir=str(models_dir))
-    app = TuiGenApp(options, worker_factory=factory, warm_up=False)
+    app = TuiGenApp(options, process_factory=factory, warm_up=False)
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
@@ -78,7 +78,7 @@ def test_launch_with_checkpoint_then_r_resumes(saved_run, models_dir):
 
 def test_a_bad_checkpoint_is_reported(models_dir):
     app = TuiGenApp(LaunchOptions(checkpoint=str(models_dir / "nope"), models_dir=str(models_dir)),
-                    worker_factory=FakeFactory(), warm_up=False)
+                    process_factory=FakeFactory(), warm_up=False)
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
@@ -96,7 +96,7 @@ def test_resuming_while_training_stops_the_run_first(saved_run, models_dir):
     from support import fake_events
 
     factory = FakeFactory()
-    app = TuiGenApp(LaunchOptions(models_dir=str(models_dir)), worker_factory=factory, warm_up=False)
+    app = TuiGenApp(LaunchOptions(models_dir=str(models_dir)), process_factory=factory, warm_up=False)
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
@@ -136,7 +136,7 @@ def test_opening_a_run_whose_last_is_newer_than_its_best_resumes_from_last(saved
     assert read_meta(saved_run / "last.safetensors")["step"] == 30
 
     factory = FakeFactory()
-    app = TuiGenApp(LaunchOptions(checkpoint=str(saved_run), models_dir=str(models_dir)), worker_factory=factory,
+    app = TuiGenApp(LaunchOptions(checkpoint=str(saved_run), models_dir=str(models_dir)), process_factory=factory,
                     warm_up=False)
 
     async def body():

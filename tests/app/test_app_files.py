@@ -62,7 +62,7 @@ def test_a_fifo_as_the_watched_metrics_log_is_said_and_the_app_quits(tmp_path, m
         raise AssertionError("the app started a training process of its own while watching")
 
     app = TuiGenApp(LaunchOptions(watch=str(folder), models_dir=str(models_dir), device="cpu"),
-                    worker_factory=no_training, warm_up=False)
+                    process_factory=no_training, warm_up=False)
 
     async def body(quit_asked):
         async with app.run_test(size=(120, 40)) as pilot:
@@ -84,7 +84,7 @@ def test_a_fifo_typed_as_the_corpus_is_the_fields_error_and_the_app_quits(factor
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)
     app = TuiGenApp(LaunchOptions(corpus=str(tiny_corpus_file), models_dir=str(tmp_path / "models"), train=False),
-                    worker_factory=factory, warm_up=False)
+                    process_factory=factory, warm_up=False)
 
     async def body(quit_asked):
         async with app.run_test(size=(100, 30)) as pilot:

@@ -33,7 +33,7 @@ def no_training(*args, **kwargs):
 
 def watching_app(folder, models_dir, **kwargs) -> TuiGenApp:
     options = LaunchOptions(watch=str(folder), models_dir=str(models_dir), device="cpu")
-    return TuiGenApp(options, worker_factory=no_training, warm_up=False, **kwargs)
+    return TuiGenApp(options, process_factory=no_training, warm_up=False, **kwargs)
 
 
 def line(event) -> str:
@@ -98,7 +98,7 @@ def test_watch_a_run_trained_by_a_real_tui_gen_train(tmp_path, tiny_corpus_file,
                     await pilot.press(key)
                 refusals = [n for n in notes(app) if n.startswith("Watching: You are watching")]
                 assert len(refusals) == 5 and all("another process trains" in n for n in refusals)
-                assert app.state.status == Status.RUNNING and app.worker.send("pause") is False
+                assert app.state.status == Status.RUNNING and app.event_source.send("pause") is False
                 # its end, by Ctrl+C where it trains: the app says so
                 train.send_signal(signal.SIGINT)
                 await wait_for(pilot, lambda: app.state.status == Status.FINISHED, 120, "the run's end")
@@ -172,7 +172,7 @@ def test_watch_from_the_open_dialog_then_a_new_run_ends_it(models_dir, factory):
     folder = models_dir / "other"
     folder.mkdir()
     log_path(folder).write_text(line(started()) + line(ev.Step(7, 0, 2.5, 1e-3, 9000.0, 3.0, 0.007, 99)))
-    app = TuiGenApp(LaunchOptions(models_dir=str(models_dir), train=False), worker_factory=factory, warm_up=False)
+    app = TuiGenApp(LaunchOptions(models_dir=str(models_dir), train=False), process_factory=factory, warm_up=False)
 
     async def body():
         async with app.run_test(size=(160, 48)) as pilot:
@@ -183,10 +183,10 @@ def test_watch_from_the_open_dialog_then_a_new_run_ends_it(models_dir, factory):
             assert app.watching == str(folder) and not factory.processes
             plot = app.query_one(LossPlot)
             assert plot.redraw_interval == WATCH_REDRAW_SECONDS  # a viewer redraws less: it shares the CPUs
-            watcher = app.worker
+            watcher = app.event_source
             app._new_run_chosen(app.options.request_for(None))  # the new-run form's Start
             await wait_for(pilot, lambda: factory.processes, 10, "the new run")
-            assert app.watching is None and not watcher.alive and app.worker is factory.last
+            assert app.watching is None and not watcher.alive and app.event_source is factory.last
             assert plot.redraw_interval == PANEL_REDRAW_SECONDS
             assert "watching" not in screen_text(app)
 
@@ -219,7 +219,7 @@ def test_a_1_gb_log_of_garbage_is_caught_up_on_from_its_tail(models_dir):
         async with app.run_test(size=(160, 48)) as pilot:
             await wait_for(pilot, lambda: any(n.startswith("A big metrics log") for n in notes(app)), 30, "catch-up")
             assert any("1,024 MiB" in n for n in notes(app))
-            reader = app.worker.reader
+            reader = app.event_source.reader
             assert reader.offset == 1 << 30 and len(reader._partial) == 0  # read past its tail, nothing held
             with open(log_path(folder), "ab") as f:  # then real lines after it
                 f.write(b"\n" + line(started()).encode()

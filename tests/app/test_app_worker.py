@@ -32,7 +32,7 @@ def test_real_training_process_end_to_end(tiny_corpus_file, models_dir):
     async def body():
         async with app.run_test(size=(160, 48)) as pilot:
             await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
-            first = app.worker
+            first = app.event_source
             pid = first.pid
             assert app.state.status == Status.RUNNING and app.state.corpus == str(tiny_corpus_file.resolve())
             await wait_for(pilot, lambda: app.state.last_path, 180, "the first evaluation's checkpoint")
@@ -71,11 +71,11 @@ def test_real_training_process_end_to_end(tiny_corpus_file, models_dir):
             assert panel.has_class("-visible") and "SIGKILL" in panel.message
             assert app.is_running
             await pilot.press("r")
-            assert app.worker is not first
-            assert app.worker.spec.resume == app.state.last_path
+            assert app.event_source is not first
+            assert app.event_source.spec.resume == app.state.last_path
             await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "the restarted run")
             assert app.state.start_step > 0  # it continued from the checkpoint
-            second = app.worker
+            second = app.event_source
             await wait_for(pilot, lambda: app.state.step > app.state.start_step, 60, "a step")
 
             # quit: asks (unsaved steps), saves, stops the process
@@ -107,7 +107,7 @@ def test_sigterm_to_the_training_process_is_shown_as_stopped_not_as_a_crash(tiny
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
             await wait_for(pilot, lambda: app.state.step >= 3, 60, "a few steps")
-            process = app.worker
+            process = app.event_source
             os.kill(process.pid, signal.SIGTERM)
             await wait_for(pilot, lambda: not process.alive and app.state.exit_reason is None
                            and app.state.status != Status.RUNNING, 60, "the process to end")

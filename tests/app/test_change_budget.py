@@ -21,7 +21,7 @@ NARROW = (80, 24)
 
 
 def make_app(factory) -> TuiGenApp:
-    return TuiGenApp(LaunchOptions(models_dir="models-test-unused", minutes=6), worker_factory=factory,
+    return TuiGenApp(LaunchOptions(models_dir="models-test-unused", minutes=6), process_factory=factory,
                      warm_up=False)
 
 

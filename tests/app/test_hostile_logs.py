@@ -46,7 +46,7 @@ def watching_app(folder, models_dir) -> TuiGenApp:
         raise AssertionError("no training while watching")
 
     return TuiGenApp(LaunchOptions(watch=str(folder), models_dir=str(models_dir), device="cpu"),
-                     worker_factory=no_training, warm_up=False)
+                     process_factory=no_training, warm_up=False)
 
 
 def test_a_watched_log_of_hostile_figures_and_samples_keeps_the_app_up(models_dir):
@@ -121,7 +121,7 @@ def test_a_models_folder_and_an_overlaid_log_with_a_huge_integer_keep_the_compar
 
 def test_the_budget_dialog_refuses_4400_digits_and_stays_open(factory):
     """Item 10: int() of 4,400 digits raised ValueError out of the dialog."""
-    app = TuiGenApp(LaunchOptions(models_dir="models-test-unused", minutes=6), worker_factory=factory, warm_up=False)
+    app = TuiGenApp(LaunchOptions(models_dir="models-test-unused", minutes=6), process_factory=factory, warm_up=False)
 
     async def body():
         async with app.run_test(size=(80, 24)) as pilot:

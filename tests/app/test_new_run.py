@@ -27,7 +27,7 @@ START_TIMEOUT = 90  # spawning a process that imports torch, on a slow shared CP
 
 def make_app(factory, corpus, **options) -> TuiGenApp:
     launch = dict(corpus=str(corpus), models_dir="models-test-unused", overrides=dict(TINY_OVERRIDES), minutes=4)
-    return TuiGenApp(LaunchOptions(**{**launch, **options}), worker_factory=factory, warm_up=False)
+    return TuiGenApp(LaunchOptions(**{**launch, **options}), process_factory=factory, warm_up=False)
 
 
 async def open_form(pilot, app) -> NewRunScreen:

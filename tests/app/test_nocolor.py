@@ -24,7 +24,7 @@ def test_no_color_starts_draws_the_plot_and_answers_keys(monkeypatch, factory):
     monkeypatch.setenv("NO_COLOR", "1")
 
     async def body():
-        app = TuiGenApp(LaunchOptions(train=False), worker_factory=factory, warm_up=False)
+        app = TuiGenApp(LaunchOptions(train=False), process_factory=factory, warm_up=False)
         assert app.no_color  # Textual saw it: the monochrome filter is in use
         async with app.run_test(size=(140, 40)) as pilot:
             await pilot.pause()

@@ -45,7 +45,7 @@ def test_open_run_dialog_shows_hostile_runs_literally(saved_run, models_dir, fac
     (models_dir / "broken-run").rename(models_dir / f"broken{NAME}")
 
     async def body():
-        app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models_dir)), worker_factory=factory,
+        app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models_dir)), process_factory=factory,
                         warm_up=False)
         async with app.run_test(size=(140, 40)) as pilot:
             app.action_open_run()

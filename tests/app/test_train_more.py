@@ -24,7 +24,7 @@ def finish(factory) -> None:
 
 
 def test_t_after_a_finished_run_continues_it_for_the_budget_typed(factory):
-    app = TuiGenApp(LaunchOptions(models_dir="models-test-unused", minutes=4), worker_factory=factory, warm_up=False)
+    app = TuiGenApp(LaunchOptions(models_dir="models-test-unused", minutes=4), process_factory=factory, warm_up=False)
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:

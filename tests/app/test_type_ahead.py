@@ -22,7 +22,7 @@ WIDE = (160, 48)
 
 
 def make_app() -> TuiGenApp:
-    return TuiGenApp(LaunchOptions(train=False, models_dir="models-test-unused"), worker_factory=FakeFactory(),
+    return TuiGenApp(LaunchOptions(train=False, models_dir="models-test-unused"), process_factory=FakeFactory(),
                      warm_up=False)
 
 

@@ -595,7 +595,7 @@ def test_training_panel_gives_why_this_framing(size, line_shown):
 
     async def body():
         factory = FakeFactory()
-        app = TuiGenApp(LaunchOptions(train=True, models_dir="models-test-unused"), worker_factory=factory,
+        app = TuiGenApp(LaunchOptions(train=True, models_dir="models-test-unused"), process_factory=factory,
                         warm_up=False)
         async with app.run_test(size=size) as pilot:
             await wait_for(pilot, lambda: factory.processes, what="the training process to start")

@@ -131,7 +131,8 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
                 await pilot.press("2")  # to the playground: the failure must be said where the user looks
                 assert app.active_pane == "playground"
                 await wait_for(pilot, lambda: app.state.status == Status.FAILED, 300, "the run to end")
-                await wait_for(pilot, lambda: app.worker is not None and not app.worker.alive, 60, "the process")
+                await wait_for(pilot, lambda: app.event_source is not None and not app.event_source.alive, 60,
+                               "the process")
                 failed = [n for n in notes(app) if n.startswith("Training failed")]
                 assert failed and "could not be saved" in failed[-1] and "No space left on device" in failed[-1]
                 panel = app.query_one(ErrorPanel)
@@ -204,7 +205,7 @@ def test_training_process_killed_at_random_moments(tmp_path, corpus):
             await wait_for(pilot, lambda: app.state.last_path, 180, "the first checkpoint")
             run_dir = Path(app.state.run_dir)
             for k in range(kills):
-                process = app.worker
+                process = app.event_source
                 pids.append(process.pid)
                 if k % 2:
                     sniper = SaveSniper(process.pid, run_dir)
@@ -236,15 +237,15 @@ def test_training_process_killed_at_random_moments(tmp_path, corpus):
                 resume = app.state.resume_path
                 expected_step = load_checkpoint(resume, prefer=RESUME_ORDER).step
                 await pilot.press("r")
-                assert app.worker is not process and app.worker.spec.resume == resume
+                assert app.event_source is not process and app.event_source.spec.resume == resume
                 assert not panel.has_class("-visible")
                 stats["restarts_from"].append(expected_step)
                 await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "the restarted run")
                 assert app.state.start_step == expected_step and Path(app.state.run_dir) == run_dir
                 await wait_for(pilot, lambda expected_step=expected_step: app.state.saved_step is not None and
                                app.state.saved_step > expected_step, 180, "a save of the restarted run")
-            pids.append(app.worker.pid)
-            last = app.worker
+            pids.append(app.event_source.pid)
+            last = app.event_source
             await pilot.press("q")
             if isinstance(app.screen, ConfirmScreen):
                 await pilot.press("s")

@@ -101,7 +101,7 @@ class FakeTrainingProcess:
 
 
 class FakeFactory:
-    """The app's worker_factory (a factory of training processes): every fake it made, newest last."""
+    """The app's process_factory (a factory of training processes): every fake it made, newest last."""
 
     def __init__(self) -> None:
         self.processes: list[FakeTrainingProcess] = []

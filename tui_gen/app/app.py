@@ -35,7 +35,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Tab, Tabs
 from textual.worker import get_current_worker
 
-from tui_gen.app.bindings import APP_BINDINGS, PALETTE_COMMANDS
+from tui_gen.app.bindings import APP_BINDINGS, PANE_KEYS, PANES, palette_commands
 from tui_gen.app.compare import RunComparison
 from tui_gen.app.lens import Lens
 from tui_gen.app.messages import (
@@ -50,7 +50,7 @@ from tui_gen.app.messages import (
 )
 from tui_gen.app.news import NewsDesk
 from tui_gen.app.nocolor import patch_filters
-from tui_gen.app.options import DEFAULT_CORPUS, OFFLINE_CORPUS, LaunchOptions
+from tui_gen.app.options import LaunchOptions
 from tui_gen.app.playground_model import PlaygroundModel
 from tui_gen.app.screens import (
     ChangeBudgetScreen,
@@ -81,6 +81,7 @@ from tui_gen.core import events as ev
 from tui_gen.core.budget import Budget
 from tui_gen.core.commands import Command, SetBudget
 from tui_gen.core.errors import TuiGenError
+from tui_gen.data.catalogue import DEFAULT_CORPUS, OFFLINE_CORPUS
 from tui_gen.process.parent import TrainingProcess
 from tui_gen.process.spec import TrainingSpec
 from tui_gen.training.setup import resume_target
@@ -88,9 +89,6 @@ from tui_gen.training.setup import resume_target
 if TYPE_CHECKING:
     from tui_gen.training.setup import RunRequest
 
-PANES = ("train", "playground", "samples")
-PANE_KEYS = {key.strip(): b.action.split("'")[1] for b in APP_BINDINGS if b.action.startswith("show_tab(")
-             for key in b.key.split(",")}  # "2" -> "playground"
 POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking whether to stop
 # A run of the app's own evaluates and saves as it stops (quitting, or another run shown): on a big corpus
 # that may take a while.
@@ -159,7 +157,7 @@ class TuiGenApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-gen"
     BINDINGS = [*APP_BINDINGS]  # a copy: Textual types BINDINGS list[BindingType], and lists are invariant
-    ENABLE_COMMAND_PALETTE = True  # ctrl+p: PALETTE_COMMANDS, and Textual's own (theme, quit, keys)
+    ENABLE_COMMAND_PALETTE = True  # ctrl+p: bindings.PALETTE, and Textual's own (theme, quit, keys)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     AUTO_FOCUS = None  # set by _focus_start: the tabs (narrow) or the seed box (wide)
@@ -169,12 +167,12 @@ class TuiGenApp(App[int]):
     lens: Lens  # the sweep (w) and the neuron explorer (n)
 
     def __init__(self, options: LaunchOptions | None = None, *,
-                 worker_factory: Callable[[], TrainingProcessLike] = TrainingProcess,
+                 process_factory: Callable[[], TrainingProcessLike] = TrainingProcess,
                  model: PlaygroundModel | None = None, warm_up: bool = True) -> None:
         super().__init__()
         patch_filters(self._filters)  # NO_COLOR: Textual's monochrome filter crashes on the loss plot (see nocolor.py)
         self.options = options or LaunchOptions()
-        self.worker_factory = worker_factory  # makes the training processes; tests pass a fake they feed events through
+        self.process_factory = process_factory  # makes training processes; tests pass a fake fed by hand
         self.shown_run: ShownRun | None = None  # the run on screen: see the module's docstring
         self._retiring: ShownRun | None = None  # a run of the app's own being stopped so that another can be shown
         self.state = TrainingState()
@@ -197,7 +195,7 @@ class TuiGenApp(App[int]):
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)  # every notification, newest last
 
     @property
-    def worker(self) -> EventSource | None:
+    def event_source(self) -> EventSource | None:
         """What the app listens to now: its training process, the watched run's RunWatcher, or None."""
         return self.shown_run.source if self.shown_run is not None else None
 
@@ -364,7 +362,7 @@ class TuiGenApp(App[int]):
         if fallback_ok is not None:
             self._fallback_ok = fallback_ok
         self.end_watch()
-        process = self.worker_factory()
+        process = self.process_factory()
         run = OwnRun(process)
         self.shown_run = run
         self._failure_reported = False
@@ -476,63 +474,65 @@ class TuiGenApp(App[int]):
 
     # ---- the shown run's events ----------------------------------------------------------------------------
     def on_training_events(self, message: TrainingEvents) -> None:
-        if message.source is not self.worker or self._exit:
+        if message.source is not self.event_source or self._exit:
             return  # a run this app has already replaced, or the app is closing (its widgets going)
         self.handle_events(message.events)
 
-    def handle_events(self, events: Sequence[RunEvent]) -> None:
+    def handle_events(self, batch: Sequence[RunEvent]) -> None:
         """Fold a batch of training events into the screen (one redraw per batch, and at most one
         notification of each kind of news: see NewsDesk)."""
         with self.news.batch():
-            self._fold_events(events)
+            self._fold_events(batch)
 
-    def _fold_events(self, events: Sequence[RunEvent]) -> None:
+    def _fold_events(self, batch: Sequence[RunEvent]) -> None:
         plot = self.query_one(LossPlot)
         was = self.state.status
-        for e in events:
+        for e in batch:
             self.state.apply(e)
             run = self.shown_run
             if run is not None and run.says_itself(e):
                 continue  # news of a run another process trains, said its own way
-            if isinstance(e, ev.Step):
-                plot.add_train(e.step, e.train_bpc, e.chars_seen, e.elapsed)
-            elif isinstance(e, ev.Eval):
-                plot.add_val(e.step, e.val_bpc, e.chars_seen, e.elapsed)
-            elif isinstance(e, ev.Samples):
-                self.query_one(SamplesPanel).add(e.step, e.temperature, e.samples)
-            elif isinstance(e, ev.Snapshot):
-                self.playground.offer_snapshot(e)
-            elif isinstance(e, ev.Saved):
-                self._restart_from = self.state.resume_path
-                if self._save_pending and e.kind == "last":
-                    self._save_pending = False
-                    self.notify(f"Saved step {e.step:,} to {e.path}", title="Checkpoint saved", markup=False)
-            elif isinstance(e, ev.RunWarning):
-                self._warning(e.message)
-            elif isinstance(e, ev.Started):
-                for warning in e.warnings:
-                    self._warning(warning)
-            elif isinstance(e, ev.BudgetChanged):
-                self.news.say((run.news_prefix if run is not None else "") + "budget",
-                              f"Training for {e.budget} from {self._run_start()}"
-                              + (": that is done, so the run ends at the next step and saves."
-                                 if e.progress is not None and e.progress >= 1 else "."),
-                              title="Budget changed", more="(and {n:,} more budget changes since the last notice)")
-            elif isinstance(e, ev.Finished) and not ev.FinishReason(e.reason).is_failure and not self._quitting:
-                self.news.say("finished", e.message[0].upper() + e.message[1:] + ". Press t to train more.",
-                              title="Training stopped" if e.reason == ev.FinishReason.TERMINATED
-                              else "Training finished")
+            match e:
+                case ev.Step():
+                    plot.add_train(e.step, e.train_bpc, e.chars_seen, e.elapsed)
+                case ev.Eval():
+                    plot.add_val(e.step, e.val_bpc, e.chars_seen, e.elapsed)
+                case ev.Samples():
+                    self.query_one(SamplesPanel).add(e.step, e.temperature, e.samples)
+                case ev.Snapshot():
+                    self.playground.offer_snapshot(e)
+                case ev.Saved():
+                    self._restart_from = self.state.resume_path
+                    if self._save_pending and e.kind == "last":
+                        self._save_pending = False
+                        self.notify(f"Saved step {e.step:,} to {e.path}", title="Checkpoint saved", markup=False)
+                case ev.RunWarning():
+                    self._warning(e.message)
+                case ev.Started():
+                    for warning in e.warnings:
+                        self._warning(warning)
+                case ev.BudgetChanged():
+                    self.news.say((run.news_prefix if run is not None else "") + "budget",
+                                  f"Training for {e.budget} from {self._run_start()}"
+                                  + (": that is done, so the run ends at the next step and saves."
+                                     if e.progress is not None and e.progress >= 1 else "."),
+                                  title="Budget changed",
+                                  more="(and {n:,} more budget changes since the last notice)")
+                case ev.Finished() if not ev.FinishReason(e.reason).is_failure and not self._quitting:
+                    self.news.say("finished", e.message[0].upper() + e.message[1:] + ". Press t to train more.",
+                                  title="Training stopped" if e.reason == ev.FinishReason.TERMINATED
+                                  else "Training finished")
         run = self.shown_run
         if self.state.status == Status.FAILED and not self._quitting and (run is None or run.trains_here):
             if self._fallback_ok and not self.state.started and self.state.error_kind == "download":
                 # The default tweets could not be had (offline, most likely): once the process is gone,
                 # train on the offline corpus instead.
-                if any(isinstance(e, ev.Exited) for e in events):
+                if any(isinstance(e, ev.Exited) for e in batch):
                     self._fall_back_to_offline()
                     return
             else:
                 self._report_failure()
-        if all(isinstance(e, ev.Step) for e in events) and self.state.status == was:
+        if all(isinstance(e, ev.Step) for e in batch) and self.state.status == was:
             self._show_state_soon()  # the figures of a few more steps: at most one redraw_seconds apart
         else:
             self._show_state()
@@ -716,7 +716,7 @@ class TuiGenApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for title, help_text, action in PALETTE_COMMANDS:
+        for title, help_text, action in palette_commands():
             yield SystemCommand(title, help_text, partial(self.run_action, action))
 
     @commands_the_run
@@ -734,7 +734,7 @@ class TuiGenApp(App[int]):
 
     @commands_the_run
     def action_pause(self) -> None:
-        s, source = self.state, self.worker
+        s, source = self.state, self.event_source
         if source is None or s.status not in (Status.STARTING, Status.RUNNING, Status.PAUSING):
             self.notify(self._not_running("pause"), severity="warning", markup=False)
             return
@@ -745,7 +745,7 @@ class TuiGenApp(App[int]):
 
     @commands_the_run
     def action_resume(self) -> None:
-        source = self.worker
+        source = self.event_source
         if source is not None and self.state.status == Status.PAUSED and source.send(Command.RESUME):
             self.state.status = Status.RUNNING
             self._show_state()
@@ -753,7 +753,7 @@ class TuiGenApp(App[int]):
 
     @commands_the_run
     def action_save(self) -> None:
-        s, source = self.state, self.worker
+        s, source = self.state, self.event_source
         if source is not None and s.status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) and s.started:
             if source.send(Command.SAVE):
                 self._save_pending = True

@@ -8,12 +8,28 @@ dialogs included. `description` is the footer's word; `tooltip` is the help scre
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 
 if TYPE_CHECKING:
     from textual.app import App
+
+@dataclass(frozen=True)
+class Pane:
+    keys: tuple[str, ...]  # F1 and 1: a digit is typed into a text box, a function key never is
+    word: str
+    tooltip: str
+
+
+# The app's three panes, in tab order: their keys, their show_tab bindings and PANE_KEYS come from here.
+PANES: dict[str, Pane] = {
+    "train": Pane(("f1", "1"), "Train", "Show the training panel and loss plot"),
+    "playground": Pane(("f2", "2"), "Playground", "Show the playground"),
+    "samples": Pane(("f3", "3"), "Samples", "Show the samples from each evaluation"),
+}
+PANE_KEYS = {key: name for name, pane in PANES.items() for key in pane.keys}  # "2" -> "playground"
 
 APP_BINDINGS: list[Binding] = [
     Binding("q", "quit", "Quit", tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
@@ -34,9 +50,8 @@ APP_BINDINGS: list[Binding] = [
     # Not in the footer (it is full at 80 columns): in `?` and the command palette.
     Binding("b", "change_budget", "Budget", show=False,
             tooltip="While training: change how long the run trains (minutes or steps from its start)"),
-    Binding("f1,1", "show_tab('train')", "Train", show=False, tooltip="Show the training panel and loss plot"),
-    Binding("f2,2", "show_tab('playground')", "Playground", show=False, tooltip="Show the playground"),
-    Binding("f3,3", "show_tab('samples')", "Samples", show=False, tooltip="Show the samples from each evaluation"),
+    *(Binding(",".join(pane.keys), f"show_tab('{name}')", pane.word, show=False, tooltip=pane.tooltip)
+      for name, pane in PANES.items()),
     Binding("escape", "stop_generation", "Stop", tooltip="Stop generating"),
     Binding("escape", "leave_input", "Leave box", tooltip="Leave the text box, so that letter keys are commands again"),
     Binding("question_mark", "help", "Keys", tooltip="Show every key (this screen)"),
@@ -88,34 +103,43 @@ SLIDER_HELP: list[tuple[str, str]] = [
     ("mouse", "Click or drag the slider; the wheel moves it by 0.05"),
 ]
 
-# The app's own commands in the command palette (ctrl+p), beside Textual's (theme, quit, keys):
-# (title, what it does, the action it runs).
-PALETTE_COMMANDS: list[tuple[str, str, str]] = [
-    ("New run", "Choose the corpus, model, optimisation, budget and device, and start training", "new_run"),
-    ("Open a run", "Load a saved run into the playground, and optionally train on from it", "open_run"),
-    ("Save a checkpoint", "Save the training run now", "save"),
-    ("Pause or resume training", "Pause the training run, or resume it when paused", "toggle_pause"),
-    ("Restart training", "After the training process died, or from an opened run", "restart"),
-    ("Train more", "Continue a finished run for another budget, from its last checkpoint", "train_more"),
-    ("Change the budget", "While training: extend or shorten the run (minutes or steps from its start)",
-     "change_budget"),
-    ("Show the training panel", "The training panel and the loss plot", "show_tab('train')"),
-    ("Show the playground", "Type a seed and let the model write", "show_tab('playground')"),
-    ("Score text", "The playground's score mode: a text coloured by the model's surprise, with its bits/char",
-     "toggle_score"),
-    ("Show the samples", "The samples from each evaluation", "show_tab('samples')"),
-    ("Show every key", "The help screen", "help"),
-    ("Compare runs", "List every run under the models folder and overlay some on the loss plot", "compare"),
-    ("Clear the compared runs", "Take the overlaid runs off the loss plot", "clear_compare"),
-    ("Loss plot: next x axis", "Step, characters seen or training time", "plot_axis"),
-    ("Loss plot: smoothing", "The train curves' EMA: 0.9, 0.97, 0.99, raw, 0.6", "plot_smoothing"),
-    ("Loss plot: log scale", "A logarithmic bits/char axis, or a linear one", "plot_log"),
-    ("Loss plot: overlaid train curves", "Show or hide the overlaid runs' train curves", "plot_overlay_train"),
-    ("Sweep temperatures", "Samples from the playground's seed side by side: one per temperature, or N alike",
-     "sweep"),
-    ("Neuron explorer", "Which units track quotes, brackets, line position...: the text coloured by one",
-     "neurons"),
+# The app's own commands in the command palette (ctrl+p), beside Textual's (theme, quit, keys): each a
+# title and the action it runs. What one does is its binding's tooltip (palette_commands), written
+# once; PALETTE_ONLY says it for the few actions no key runs.
+PALETTE: list[tuple[str, str]] = [
+    ("New run", "new_run"),
+    ("Open a run", "open_run"),
+    ("Save a checkpoint", "save"),
+    ("Pause or resume training", "toggle_pause"),
+    ("Restart training", "restart"),
+    ("Train more", "train_more"),
+    ("Change the budget", "change_budget"),
+    ("Show the training panel", "show_tab('train')"),
+    ("Show the playground", "show_tab('playground')"),
+    ("Score text", "toggle_score"),
+    ("Show the samples", "show_tab('samples')"),
+    ("Show every key", "help"),
+    ("Compare runs", "compare"),
+    ("Clear the compared runs", "clear_compare"),
+    ("Loss plot: next x axis", "plot_axis"),
+    ("Loss plot: smoothing", "plot_smoothing"),
+    ("Loss plot: log scale", "plot_log"),
+    ("Loss plot: overlaid train curves", "plot_overlay_train"),
+    ("Sweep temperatures", "sweep"),
+    ("Neuron explorer", "neurons"),
 ]
+PALETTE_ONLY: dict[str, str] = {
+    "toggle_pause": "Pause the training run, or resume it when paused",
+    "clear_compare": "Take the overlaid runs off the loss plot",
+}
+
+
+def palette_commands() -> list[tuple[str, str, str]]:
+    """(title, what it does, action) for each palette command: the help is the tooltip of the binding
+    that runs the same action, so the palette and the help screen say the same thing."""
+    tooltips = {b.action: b.tooltip for b in (*APP_BINDINGS, *PLAYGROUND_BINDINGS) if b.tooltip}
+    return [(title, PALETTE_ONLY.get(action) or tooltips[action], action) for title, action in PALETTE]
+
 
 DIALOG_HELP: list[tuple[str, str]] = [
     ("tab shift+tab", "Move between the fields and buttons"),

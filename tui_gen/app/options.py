@@ -10,11 +10,10 @@ from pathlib import Path
 from tui_gen.core import gate
 from tui_gen.core.errors import ConfigError, RunFolderError
 from tui_gen.core.settings import setting_name
+from tui_gen.data.catalogue import DEFAULT_CORPUS
 from tui_gen.process.spec import PROCESS_LOG_NAME, TrainingSpec
 from tui_gen.training.setup import DEFAULT_MINUTES, RunRequest, new_run_config, settings_from_args
 
-DEFAULT_CORPUS = "trump-tweets"  # datasets.DEFAULT_CORPUS (not imported: datasets pulls in torch)
-OFFLINE_CORPUS = "python-help"  # datasets.OFFLINE_CORPUS
 OVERRIDES_ENV = "TUI_GEN_OVERRIDES"
 
 

@@ -48,7 +48,7 @@ class EventSource(Protocol):
 
 
 class TrainingProcessLike(EventSource, Protocol):
-    """What the app needs of a training process (TuiGenApp's worker_factory makes them; tests pass fakes)."""
+    """What the app needs of a training process (TuiGenApp's process_factory makes them; tests pass fakes)."""
 
     @property
     def spec(self) -> TrainingSpec | None: ...

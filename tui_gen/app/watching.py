@@ -115,19 +115,20 @@ class WatchedRun:
 
     def says_itself(self, event: RunEvent) -> bool:
         """Its notices, its saves (a newer checkpoint for the playground) and its ends are said here."""
-        if isinstance(event, ev.WatchNotice):
-            self._notice(event)
-        elif isinstance(event, ev.Saved):
-            self.look_for_newer()  # quietly
-        elif isinstance(event, ev.Finished):
-            failed = ev.FinishReason(event.reason).is_failure
-            title = ("Watched run failed" if failed else "Watched run stopped"
-                     if event.reason != ev.FinishReason.COMPLETED else "Watched run finished")
-            self._news.say(f"{NEWS_PREFIX}finished {title}", f"{Path(self.folder).name}: {event.message}.",
-                           title=title, severity="error" if failed else "information", timeout=12,
-                           more="(and {n:,} more ends like it in its metrics log since the last notice)")
-        else:
-            return False
+        match event:
+            case ev.WatchNotice():
+                self._notice(event)
+            case ev.Saved():
+                self.look_for_newer()  # quietly
+            case ev.Finished():
+                failed = ev.FinishReason(event.reason).is_failure
+                title = ("Watched run failed" if failed else "Watched run stopped"
+                         if event.reason != ev.FinishReason.COMPLETED else "Watched run finished")
+                self._news.say(f"{NEWS_PREFIX}finished {title}", f"{Path(self.folder).name}: {event.message}.",
+                               title=title, severity="error" if failed else "information", timeout=12,
+                               more="(and {n:,} more ends like it in its metrics log since the last notice)")
+            case _:
+                return False
         return True
 
     def stop(self, timeout: float = 0.0) -> None:

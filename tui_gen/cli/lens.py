@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tui_gen.core.config import DEVICES
 from tui_gen.core.flag_values import number
+from tui_gen.core.model_size import CELL_TYPES
 from tui_gen.core.textsafe import NEWLINE, one_line, safe_char
 
 MAX_TEXT_BYTES = 16 * 1024 * 1024  # a bigger input is refused: scoring keeps ~100 bytes per character
@@ -294,7 +295,8 @@ def cmd_neurons(args) -> int:
     acts, ranked = explore(ck.model, ck.vocab, ck.framing, text, args.top, patterns)
     cfg = ck.model.config
     out.write(f"{units_total(acts.layers):,} units ({cfg.cell.upper()} {','.join(map(str, cfg.hidden_sizes))}"
-              f"{', cell states as c1, c2, ...' if cfg.cell == 'lstm' else ''}) over {len(text):,} characters of "
+              f"{', cell states as c1, c2, ...' if CELL_TYPES[cfg.cell].cell_state else ''})"
+              f" over {len(text):,} characters of "
               f"{one_line(name)}; r is the correlation of a unit's activation with the feature\n")
     for feature, units in ranked.items():
         out.write(f"{feature}\n")

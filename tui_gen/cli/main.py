@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_lens_commands(sub) -> None:
-    """`score` and `neurons` (lens_cli.py)."""
+    """`score` and `neurons` (cli/lens.py)."""
     from tui_gen.cli.lens import add_commands
 
     add_commands(sub)
@@ -154,11 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         if not in_process_group():
             raise  # Python prints it and exits with 1, as for any program
-        # A torchrun worker: Python's own exit would run its teardown under gloo's threads and could
+        # A torchrun rank: Python's own exit would run its teardown under gloo's threads and could
         # abort (SIGABRT) instead of exiting with 1. Say what Python would have said, then leave.
         traceback.print_exc()
         status = 1
-    return exit_process(status)  # a torchrun worker leaves from here (see exit_process)
+    return exit_process(status)  # a torchrun rank leaves from here (see exit_process)
 
 
 def _run(argv: list[str] | None) -> int:
@@ -361,47 +361,48 @@ def _drive(trainer, out, err, quiet: bool) -> int:
     last_line = 0.0
     with progress:
         for e in trainer.run():
-            if isinstance(e, ev.Started):
-                if not quiet:
-                    progress.console.print(Text.assemble(
-                        "corpus ", (one_line(e.corpus), "bold"),
-                        f" ({e.framing} framing{': ' + e.framing_reason if e.framing_reason else ''}; "
-                        f"{e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
-                        f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}{e.parameters:,} parameters "
-                        f"on {e.device}; run folder ",
-                        one_line(str(e.run_dir)), f"; resuming at step {e.step}" if e.step else ""))
-                for note in e.notes:
-                    progress.console.print(Text.assemble("note: ", one_line(note)), soft_wrap=True)
-                for w in e.warnings:
-                    progress.console.print(warning(w), soft_wrap=True)
-            elif isinstance(e, ev.Step):
-                progress.update(task, completed=e.progress or 0.0,
-                                info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s")
-                now = time.monotonic()
-                if not quiet and now - last_line > 10:
-                    last_line = now
-                    progress.console.print(
-                        f"step {e.step:>6}  epoch {e.epoch}  train {e.train_bpc:.3f} bits/char  lr {e.lr:.2e}  "
-                        f"{e.chars_per_sec:,.0f} chars/s")
-            elif isinstance(e, ev.Eval):
-                if not quiet:
-                    progress.console.print(
-                        f"[bold]step {e.step:>6}  validation {e.val_bpc:.3f} bits/char[/]"
-                        + ("  (best)" if e.is_best else f"  (best {e.best_bpc:.3f})"))
-            elif isinstance(e, ev.Samples):
-                if not quiet:
-                    for seed, text in e.samples[:4]:
-                        progress.console.print(f"  [dim]{e.step} T={e.temperature}[/] ", _literal(seed, text))
-            elif isinstance(e, ev.Warning):
-                progress.console.print(warning(e.message), highlight=False, soft_wrap=True)
-            elif isinstance(e, ev.Finished):
-                if ev.FinishReason(e.reason).is_failure:
-                    err.print(f"tui-gen: error: {one_line(e.message)}", markup=False, soft_wrap=True)  # one line
-                    status = EXIT_FAILED
-                else:
-                    out.print(one_line(e.message
-                                       + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else "")),
-                              markup=False, soft_wrap=True)
+            match e:
+                case ev.Started():
+                    if not quiet:
+                        progress.console.print(Text.assemble(
+                            "corpus ", (one_line(e.corpus), "bold"),
+                            f" ({e.framing} framing{': ' + e.framing_reason if e.framing_reason else ''}; "
+                            f"{e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
+                            f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}{e.parameters:,} parameters "
+                            f"on {e.device}; run folder ",
+                            one_line(str(e.run_dir)), f"; resuming at step {e.step}" if e.step else ""))
+                    for note in e.notes:
+                        progress.console.print(Text.assemble("note: ", one_line(note)), soft_wrap=True)
+                    for w in e.warnings:
+                        progress.console.print(warning(w), soft_wrap=True)
+                case ev.Step():
+                    progress.update(task, completed=e.progress or 0.0,
+                                    info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s")
+                    now = time.monotonic()
+                    if not quiet and now - last_line > 10:
+                        last_line = now
+                        progress.console.print(
+                            f"step {e.step:>6}  epoch {e.epoch}  train {e.train_bpc:.3f} bits/char  lr {e.lr:.2e}  "
+                            f"{e.chars_per_sec:,.0f} chars/s")
+                case ev.Eval():
+                    if not quiet:
+                        progress.console.print(
+                            f"[bold]step {e.step:>6}  validation {e.val_bpc:.3f} bits/char[/]"
+                            + ("  (best)" if e.is_best else f"  (best {e.best_bpc:.3f})"))
+                case ev.Samples():
+                    if not quiet:
+                        for seed, text in e.samples[:4]:
+                            progress.console.print(f"  [dim]{e.step} T={e.temperature}[/] ", _literal(seed, text))
+                case ev.RunWarning():
+                    progress.console.print(warning(e.message), highlight=False, soft_wrap=True)
+                case ev.Finished():
+                    if ev.FinishReason(e.reason).is_failure:
+                        err.print(f"tui-gen: error: {one_line(e.message)}", markup=False, soft_wrap=True)  # one line
+                        status = EXIT_FAILED
+                    else:
+                        out.print(one_line(e.message
+                                           + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else "")),
+                                  markup=False, soft_wrap=True)
     return status
 
 

@@ -133,9 +133,6 @@ class BudgetChanged:
 
 Event = Started | Step | Eval | Samples | Saved | RunWarning | BudgetChanged | Finished
 
-# The old name, for tui_gen/cli/main.py, which still says ev.Warning: remove once it says RunWarning. It
-# shadows the built-in only inside this module, which never uses the built-in.
-Warning = RunWarning
 
 
 # ---- sent only by the app's training process ----------------------------------------------------------

@@ -35,12 +35,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tui_gen.core.flag_values import hidden_sizes, number
-from tui_gen.core.model_size import GATES
+from tui_gen.core.model_size import CELL_TYPES
 
 FRAMINGS = ("lines", "stream")
 SCHEDULES = ("cosine", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-CELLS = tuple(GATES)  # the cell types, from model_size.GATES: each with its gate count, written once
+CELLS = tuple(CELL_TYPES)  # the cell types, written once in model_size.CELL_TYPES
 
 
 class Kind(enum.Enum):

@@ -338,13 +338,15 @@ codecs.register_error("tui_gen.count_replace", _count_and_replace)
 
 
 def _open_error(path: Path, e: OSError) -> CorpusError:
-    if isinstance(e, NotRegularFile):  # a FIFO, a device: refused by open_regular, never waited on
-        return CorpusError(f"{e}: give a text file or a folder of .txt files")
-    if isinstance(e, PermissionError):
-        return CorpusError(f"cannot read {path}: permission denied (check the file's permissions)")
-    if isinstance(e, IsADirectoryError):
-        return CorpusError(f"{path} is a folder, not a file")
-    return CorpusError(f"cannot read {path}: {e.strerror or e}")
+    match e:
+        case NotRegularFile():  # a FIFO, a device: refused by open_regular, never waited on
+            return CorpusError(f"{e}: give a text file or a folder of .txt files")
+        case PermissionError():
+            return CorpusError(f"cannot read {path}: permission denied (check the file's permissions)")
+        case IsADirectoryError():
+            return CorpusError(f"{path} is a folder, not a file")
+        case _:
+            return CorpusError(f"cannot read {path}: {e.strerror or e}")
 
 
 def _encode_file(path: Path, enc: Encoder, warnings: list[str], in_folder: bool,

@@ -61,7 +61,7 @@ def preview_corpus(ref: str, data_dir: Path | None = None, limit: int = PREVIEW_
     """Raises CorpusError, with load_corpus's words, for a path that cannot be a corpus."""
     from tui_gen.data.corpus import explain_framing
 
-    if ref in BUILTINS and not Path(ref).exists():  # as datasets.open_corpus decides
+    if ref in BUILTINS and not Path(ref).exists():  # as sources.open_corpus decides
         spec = BUILTINS[ref]
         path = cached_path(ref, data_dir)
         if path is None:

@@ -77,12 +77,13 @@ def _temp_file(dest: Path) -> tuple[int, Path]:
 
 
 def _reason(e: BaseException) -> str:
-    if isinstance(e, urllib.error.HTTPError):
-        text = f"HTTP {e.code} {e.reason}"
-    elif isinstance(e, urllib.error.URLError):
-        text = str(e.reason)
-    else:
-        text = str(e) or type(e).__name__
+    match e:
+        case urllib.error.HTTPError():
+            text = f"HTTP {e.code} {e.reason}"
+        case urllib.error.URLError():
+            text = str(e.reason)
+        case _:
+            text = str(e) or type(e).__name__
     return " ".join(text.split())  # one line, whatever the server sent
 
 
@@ -266,7 +267,7 @@ def guess_end_marker(text: str) -> str | None:
 def open_corpus(arg: str | None, data_dir: Path | None = None, progress: Progress | None = None,
                 framing: str | None = None, build_progress: Progress | None = None) -> tuple[CorpusText, str]:
     """A built-in corpus name (fetched or built once, then cached) or a path; and how to name it.
-    Either is encoded into the corpus cache under the data folder on first use (corpus_cache):
+    Either is encoded into the corpus cache under the data folder on first use (data.cache):
     progress(done, total) reports a download, build_progress(done, total) that encoding, in bytes."""
     name = arg or DEFAULT_CORPUS
     if name in BUILTINS and not Path(name).exists():

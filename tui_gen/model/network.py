@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from tui_gen.core.errors import ConfigError
+from tui_gen.core.model_size import CELL_TYPES
 from tui_gen.data.vocab import PAD
 
-CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+# Each cell type's torch layer and its fused one-step kernel (generation's hot path); what else tui-gen
+# knows of a cell (its gates, whether it carries a cell state) is core.model_size.CELL_TYPES.
+CELLS: dict[str, tuple[Callable[..., nn.RNNBase], Callable[..., Any]]] = {
+    "gru": (nn.GRU, torch.gru_cell), "lstm": (nn.LSTM, torch.lstm_cell), "rnn": (nn.RNN, torch.rnn_tanh_cell)}
 
 # A layer's state: a tensor (GRU, RNN) or an (h, c) pair (LSTM), each [1, batch, hidden].
 LayerState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -68,7 +72,7 @@ class CharRNN(nn.Module):
         else:
             self.embed = None
             in_size = v
-        cell = CELLS[config.cell]
+        cell = CELLS[config.cell][0]
         layers = []
         for h in config.hidden_sizes:
             layers.append(cell(in_size, h, batch_first=True))
@@ -110,15 +114,16 @@ class CharRNN(nn.Module):
         if state is None:
             state = self.zero_state(ids.shape[0], ids.device)
         x = self._inputs(ids)
+        kernel = CELLS[self.config.cell][1]
         new_state: State = []
         for layer, s in zip(self.layers, state, strict=False):
             # cast: nn.Module types every attribute it finds as Tensor | Module; these are the layer's Parameters
             w = cast(CellWeights, (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0))
-            if self.config.cell == "lstm":
-                h, c = torch.lstm_cell(x, (s[0][0], s[1][0]), *w)
+            if isinstance(s, tuple):  # a cell state beside h (CELL_TYPES[cell].cell_state)
+                h, c = kernel(x, (s[0][0], s[1][0]), *w)
                 new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
             else:
-                h = (torch.gru_cell if self.config.cell == "gru" else torch.rnn_tanh_cell)(x, s[0], *w)
+                h = kernel(x, s[0], *w)
                 new_state.append(h.unsqueeze(0))
             x = h
         return self.head(x), new_state
@@ -129,7 +134,7 @@ class CharRNN(nn.Module):
         state: State = []
         for h in self.config.hidden_sizes:
             z = torch.zeros(1, batch, h, device=device, dtype=dtype)
-            state.append((z, z.clone()) if self.config.cell == "lstm" else z)
+            state.append((z, z.clone()) if CELL_TYPES[self.config.cell].cell_state else z)
         return state
 
 
@@ -146,7 +151,7 @@ def state_tensors(state: State) -> list[torch.Tensor]:
 
 
 def state_from_tensors(tensors: list[torch.Tensor], cell: str) -> State:
-    if cell == "lstm":
+    if CELL_TYPES[cell].cell_state:
         return [(tensors[i], tensors[i + 1]) for i in range(0, len(tensors), 2)]
     return list(tensors)
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from tui_gen.core.errors import ConfigError
+from tui_gen.core.model_size import CELL_TYPES
 from tui_gen.core.regex_time import compile_regex
 from tui_gen.data.vocab import Vocab
 from tui_gen.model.network import CellWeights, CharRNN
@@ -59,10 +60,10 @@ def collect_activations(model: CharRNN, vocab: Vocab, framing: str, text: str) -
         raise ConfigError(f"the text has {len(text):,} characters; the explorer reads at most {MAX_CHARS:,} "
                           "at once: give it a shorter text")
     model.eval()
-    lstm = model.config.cell == "lstm"
+    cells = CELL_TYPES[model.config.cell].cell_state  # an LSTM: its cell states c as units too
     names = ([f"h{i + 1}" for i in range(len(model.layers))]
-             + ([f"c{i + 1}" for i in range(len(model.layers))] if lstm else []))
-    sizes = list(model.config.hidden_sizes) * (2 if lstm else 1)
+             + ([f"c{i + 1}" for i in range(len(model.layers))] if cells else []))
+    sizes = list(model.config.hidden_sizes) * CELL_TYPES[model.config.cell].state_parts
     layers = {n: np.zeros((len(text), h), np.float32) for n, h in zip(names, sizes, strict=False)}
     if not text:
         return Activations(text, layers)
@@ -91,7 +92,7 @@ def _run(model: CharRNN, ids: torch.Tensor) -> list[np.ndarray]:
     hs, cs = [], []
     for module in model.layers:
         layer = cast(nn.RNNBase, module)  # cast: nn.ModuleList types its items as Module; these are GRU/LSTM/RNN
-        if model.config.cell == "lstm":
+        if CELL_TYPES[model.config.cell].cell_state:
             # nn.LSTM returns every step's h but only the last c: step the fused cell for the c's
             # cast: nn.Module types every attribute it finds as Tensor | Module; these are the layer's Parameters
             w = cast(CellWeights, (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0))

@@ -34,7 +34,7 @@ class TrainingSpec:
     models_dir: str = "models"
     log_path: str | None = None  # None: <models_dir>/PROCESS_LOG_NAME
     threads: int | None = None  # torch CPU threads; None: tui_gen.process.child.default_threads()
-    data_dir: str | None = None  # where built-in corpora are cached; None: datasets.default_data_dir()
+    data_dir: str | None = None  # where built-in corpora are cached; None: core.paths.default_data_dir()
 
     def run_request(self) -> RunRequest:
         """This spec as the shared run set-up's request (tui_gen.training.setup, which the CLI uses too)."""

@@ -1,12 +1,12 @@
 """The run folder a trainer holds: every file the trainer writes there goes through the folder's open
 descriptor, never through its path.
 
-    folder = RunFolder.open(Path("models/my-run"))   # or runlock.lock_run_folder(...).held
+    folder = RunFolder.open(Path("models/my-run"))   # or runs.lock.lock_run_folder(...).held
     folder.write_atomic("last.safetensors", blob)
     fd = folder.open_append("metrics.jsonl")
     if not folder.whereabouts().here: ...            # moved, renamed or deleted under the trainer
 
-A trainer opens its run folder once (runlock.lock_run_folder opens it to take the writer's lock, and
+A trainer opens its run folder once (runs.lock.lock_run_folder opens it to take the writer's lock, and
 hands out that same descriptor) and from then on creates, replaces and removes files relative to it
 (dir_fd). So:
 - a folder moved or renamed under a running trainer keeps its checkpoints and its log together, in
@@ -61,7 +61,7 @@ class Whereabouts:
 class RunFolder:
     def __init__(self, path: Path, fd: int | None, owns_fd: bool = False):
         """fd: the folder open (O_DIRECTORY), or None to use the path. owns_fd: close() closes it (else
-        its owner does: a runlock.RunLock)."""
+        its owner does: a runs.lock.RunLock)."""
         self.path = Path(path)
         self.fd = fd if HAS_DIR_FD else None
         self._owns = owns_fd and fd is not None

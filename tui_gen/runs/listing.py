@@ -135,15 +135,16 @@ class RunCurves:
 
     def fold(self, event: object) -> None:
         """One event of the run's log into the curves; points with numbers out of range are skipped."""
-        if isinstance(event, ev.Step):
-            self._add(self.train, event.step, event.chars_seen, event.elapsed, event.train_bpc)
-        elif isinstance(event, ev.Eval):
-            self._add(self.val, event.step, event.chars_seen, event.elapsed, event.val_bpc)
-        elif isinstance(event, ev.Started) and gate.whole(event.step) is not None:
-            # A resumed run: it goes on from its checkpoint's step, so what the log holds after that
-            # step was never saved (a kill after the last save) and is not part of the run any more.
-            self.train.drop_after(STEP, event.step)
-            self.val.drop_after(STEP, event.step)
+        match event:
+            case ev.Step():
+                self._add(self.train, event.step, event.chars_seen, event.elapsed, event.train_bpc)
+            case ev.Eval():
+                self._add(self.val, event.step, event.chars_seen, event.elapsed, event.val_bpc)
+            case ev.Started() if gate.whole(event.step) is not None:
+                # A resumed run: it goes on from its checkpoint's step, so what the log holds after that
+                # step was never saved (a kill after the last save) and is not part of the run any more.
+                self.train.drop_after(STEP, event.step)
+                self.val.drop_after(STEP, event.step)
 
     def _add(self, curve: EvenBuckets, step: object, chars: object, elapsed: object, bpc: object) -> None:
         step, bpc = gate.whole(step), gate.bpc(bpc)
@@ -364,14 +365,15 @@ def _from_log(log: Path, info: RunInfo) -> str | None:
         step = gate.whole(getattr(event, "step", None))
         if step is not None and isinstance(event, (ev.Step, ev.Eval, ev.Finished, ev.Saved)):
             info.step = max(info.step or 0, step)
-        if isinstance(event, ev.Eval):
-            best = gate.bpc(event.best_bpc)
-            if best is not None and (info.best_bpc is None or best < info.best_bpc):
-                info.best_bpc = best
-        if isinstance(event, ev.Finished):
-            info.ended = event.reason.value
-        elif isinstance(event, ev.Started):
-            info.ended = None  # resumed after that end
+        match event:
+            case ev.Eval():
+                best = gate.bpc(event.best_bpc)
+                if best is not None and (info.best_bpc is None or best < info.best_bpc):
+                    info.best_bpc = best
+            case ev.Finished():
+                info.ended = event.reason.value
+            case ev.Started():
+                info.ended = None  # resumed after that end
     if reader.skipped and not reader.lines:
         return f"its metrics log has no readable lines ({reader.skipped:,} skipped)"
     return None

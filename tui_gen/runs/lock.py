@@ -5,9 +5,9 @@ joins the run's files) for as long as it trains; the OS drops it when the proces
 not. A second trainer on the same folder (the CLI, the app's training process) stops at once and
 says which process has it. Readers (generate, eval, the app's playground) never take the lock.
 
-The descriptor that holds the lock also holds the folder: RunLock.held is a run_folder.RunFolder on
+The descriptor that holds the lock also holds the folder: RunLock.held is a runs.folder.RunFolder on
 it, through which the trainer writes every file of the run, so a folder renamed or deleted under it
-stays the one folder that is locked and written (see run_folder).
+stays the one folder that is locked and written (see runs.folder).
 
 Where flock does not exist (Windows), there is no lock: one writer per folder is then the user's
 care, as the README says.

@@ -106,7 +106,7 @@ class MetricsWriter:
                 self.path.parent.mkdir(parents=True, exist_ok=True)  # a Trainer's run folder may not exist yet
             fd = (folder or RunFolder(self.path.parent, None)).open_append(self.path.name)
             ends_open = self._ends_without_newline(fd)
-            self._file = open(fd, "a", encoding="utf-8", newline="\n")  # file-access: wraps run_folder's fd
+            self._file = open(fd, "a", encoding="utf-8", newline="\n")  # file-access: wraps the runs.folder descriptor
             if ends_open:
                 self._file.write("\n")  # a killed writer's partial line stays a line of its own
                 self._file.flush()

@@ -82,7 +82,7 @@ class RunRequest:
     out: str | None = None  # the run folder; None: <models_dir>/<corpus>-<time>, or the checkpoint's folder
     models_dir: str = "models"
     overwrite: bool = False  # let a new run replace the run in `out`
-    data_dir: str | None = None  # where built-in corpora are cached; None: datasets.default_data_dir()
+    data_dir: str | None = None  # where built-in corpora are cached; None: core.paths.default_data_dir()
 
 
 @dataclass
@@ -216,7 +216,7 @@ def _run_file(path: Path) -> bool:
 
 
 def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = False) -> RunLock:
-    """Create `folder` if needed, take its writer's lock (runlock) and prove it can be written, before
+    """Create `folder` if needed, take its writer's lock (runs.lock) and prove it can be written, before
     any training. A folder that holds another run is refused unless overwrite or it is the run being
     resumed (own_run). Overwriting happens later, in prepare_run, once the new run is built (its corpus
     read, its model made): a new run that fails to start leaves the old one whole."""
@@ -324,7 +324,7 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
                 world: World | None = None) -> PreparedRun:
     """Load the checkpoint and corpus, settle the run folder and build the Trainer.
 
-    progress(message) is called before each slow part (the worker sends it on and checks for a stop
+    progress(message) is called before each slow part (the training process sends it on and checks for a stop
     there); download_progress(done, total) during a download. world: one of several processes under
     torchrun (distributed.py); only its rank 0 has a run folder (and its lock)."""
     from tui_gen.data.sources import open_corpus

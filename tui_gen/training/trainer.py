@@ -10,7 +10,7 @@ Pausing is simply not asking for the next event: time spent paused is not counte
 from the thread that consumes run(), save_now() saves at once (while paused, say) and set_budget()
 changes how long the run trains.
 
-The trainer holds its run folder (tui_gen.runs.folder: runsetup's locked descriptor, or one it opens)
+The trainer holds its run folder (tui_gen.runs.folder: training.setup's locked descriptor, or one it opens)
 and writes every file there through it. It looks whether the path still names that folder before each
 evaluation and save, and about once a second (FOLDER_CHECK_SECONDS, a stat: nothing measurable). When
 it does not (the folder was moved, renamed or deleted under it) the run says so in one warning and
@@ -34,6 +34,7 @@ from tui_gen.core.budget import MAX_MINUTES, MAX_STEPS, Budget
 from tui_gen.core.config import LECTURE_SEEDS, TrainConfig, learning_rate
 from tui_gen.core.errors import CheckpointError, ConfigError, TuiGenError
 from tui_gen.core.events import FinishReason
+from tui_gen.core.model_size import CELL_TYPES
 from tui_gen.data.corpus import (
     CorpusText,
     LineSet,
@@ -100,7 +101,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.warnings: list[str] = list(corpus.warnings)
         self.notes: list[str] = []  # not problems, but worth saying (settings changed on resume, a fork)
-        self.run_lock: RunLock | None = None  # runlock.RunLock of run_dir, set by runsetup: released when run() ends
+        self.run_lock: RunLock | None = None  # run_dir's lock, set by training.setup: released when run() ends
         self.run_folder: RunFolder | None = None  # run_dir held open, while run() runs (the lock's, or its own)
         self._own_folder = False  # run_folder was opened here, not handed by the lock: run() closes it
         self._lost: Whereabouts | None = None  # where the run folder went, once its path no longer names it
@@ -273,8 +274,8 @@ class Trainer:
                 self.run_lock = None
 
     def _hold_folder(self, run_dir: Path) -> None:
-        """run_folder: the descriptor runsetup locked, when it is run_dir's (this run's); else the folder
-        opened here (a Trainer built without runsetup: tests, benchmarks), or by its path if it cannot be."""
+        """run_folder: the descriptor training.setup locked, when it is run_dir's (this run's); else the folder
+        opened here (a Trainer built without training.setup: tests, benchmarks), or by its path if it cannot be."""
         lock = self.run_lock
         if lock is not None and lock.held.fd is not None and Path(lock.folder) == run_dir:
             self.run_folder, self._own_folder = lock.held, False
@@ -668,7 +669,7 @@ class Trainer:
             torch.cuda.set_rng_state(ck.tensors["rng.cuda"], self.device)
         carried = [ck.tensors[f"state.{i}"] for i in range(len(ck.tensors)) if f"state.{i}" in ck.tensors]
         shapes = [(1, self.data.batch_size, h) for h in self.model_config.hidden_sizes
-                  for _ in range(2 if self.model_config.cell == "lstm" else 1)]
+                  for _ in range(CELL_TYPES[self.model_config.cell].state_parts)]
         rows = self.world.rows(self.data.batch_size)  # all of them in one process
         if (carried and self.framing == "stream" and [tuple(t.shape) for t in carried] == shapes
                 and all(t.is_floating_point() for t in carried) and rows.start < rows.stop):  # else: a zero state

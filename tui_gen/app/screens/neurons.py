@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static, TextArea
 from tui_gen.app.bindings import NEURON_BINDINGS
 from tui_gen.app.messages import ModelReady, TextExplored
 from tui_gen.app.widgets.activation_view import ActivationView, scale_of
+from tui_gen.core.model_size import CELL_TYPES
 from tui_gen.core.textsafe import one_line, safe_char, visible
 
 if TYPE_CHECKING:  # annotations only: tui_gen.model imports torch, which only the reading thread loads
@@ -224,7 +225,8 @@ class NeuronScreen(ModalScreen[None]):
         self.query_one(ActivationView).set_text(result.text)
         units = sum(v.shape[1] for v in result.acts.layers.values())
         line = (f"{units:,} units ({result.cell.upper()} {','.join(map(str, result.sizes))}"
-                f"{', cell states c1, c2, …' if result.cell == 'lstm' else ''}) over {len(result.text):,} characters")
+                f"{', cell states c1, c2, …' if CELL_TYPES[result.cell].cell_state else ''})"
+                f" over {len(result.text):,} characters")
         missing = [f for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word",
                                *result.patterns) if f not in result.ranked]
         if missing:
