@@ -190,7 +190,7 @@ def test_terminating_the_training_process_mid_download_leaves_no_part(serve, tmp
     process = TrainingProcess()
     data = tmp_path / "data"
     process.start(TrainingSpec(corpus="trump-tweets", models_dir=str(tmp_path / "models"), data_dir=str(data),
-                               overrides={"device": "cpu"}, steps=1, threads=1))
+                               settings={"device": "cpu"}, steps=1, threads=1))
     try:
         wait_for_part(data, timeout=300, min_size=0)  # torch starting at nice 10: ~100 s beside busy processes
     finally:

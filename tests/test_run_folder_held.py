@@ -185,8 +185,8 @@ def test_the_apps_training_process_says_when_its_run_folder_is_deleted(tmp_path)
     corpus.write_text(tiny_text(200), encoding="utf-8")
     run = tmp_path / "run"
     process = TrainingProcess()
-    process.start(TrainingSpec(corpus=str(corpus), run_dir=str(run), log_path=str(tmp_path / "worker.log"), threads=1,
-                            steps=LONG, overrides={k: v for k, v in TINY.items() if k != "threads"}))
+    process.start(TrainingSpec(corpus=str(corpus), out=str(run), log_path=str(tmp_path / "worker.log"), threads=1,
+                            steps=LONG, settings={k: v for k, v in TINY.items() if k != "threads"}))
     seen: list = []
     try:
         deadline = time.monotonic() + DEADLINE

@@ -227,7 +227,7 @@ def test_launch_flags_win_over_the_overrides_variable():
 
     args = build_parser().parse_args(["launch", "--hidden", "64", "--lr", "0.002"])
     options = LaunchOptions.from_args(args, environ={"TUI_GEN_OVERRIDES": '{"hidden_sizes": [8], "eval_every": 5}'})
-    assert options.overrides == {"hidden_sizes": [64], "eval_every": 5, "lr": 0.002}
+    assert options.settings == {"hidden_sizes": [64], "eval_every": 5, "lr": 0.002}
 
 
 # ---- one writer per run folder -------------------------------------------------------------------------

@@ -42,9 +42,9 @@ def start(tmp_path, corpus_file):
     processes: list[TrainingProcess] = []
 
     def go(**kw) -> TrainingProcess:
-        overrides = {**({} if kw.get("resume") else TINY), **kw.pop("overrides", {})}
-        spec = TrainingSpec(**{"corpus": str(corpus_file), "run_dir": str(tmp_path / "run"),
-                             "log_path": str(tmp_path / "worker.log"), "threads": 1, "overrides": overrides, **kw})
+        settings = {**({} if kw.get("resume") else TINY), **kw.pop("settings", {})}
+        spec = TrainingSpec(**{"corpus": str(corpus_file), "out": str(tmp_path / "run"),
+                             "log_path": str(tmp_path / "worker.log"), "threads": 1, "settings": settings, **kw})
         w = TrainingProcess()
         processes.append(w)
         w.start(spec)
@@ -122,7 +122,7 @@ def test_a_run_reports_evaluates_snapshots_saves_and_ends(start, tmp_path, capfd
 
 
 def test_pause_resume_save_snapshot_and_stop(start, tmp_path, capfd):
-    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    w = start(steps=LONG, settings={"eval_every": 100_000})
     seen = until(w, lambda e: isinstance(e, ev.Step) and e.step >= 20)
     assert w.send("pause")
     seen = until(w, is_(Paused), seen=seen)
@@ -171,7 +171,7 @@ def test_pause_resume_save_snapshot_and_stop(start, tmp_path, capfd):
 
 
 def test_stop_while_paused_ends_cleanly(start):
-    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    w = start(steps=LONG, settings={"eval_every": 100_000})
     until(w, is_(ev.Started))
     w.send("pause")
     p = until(w, is_(Paused))[-1]
@@ -206,7 +206,7 @@ def test_a_bad_corpus_fails_with_its_message(start, tmp_path):
 
 
 def test_sigkill_mid_run_is_reported_and_the_last_checkpoint_survives(start):
-    w = start(steps=LONG, overrides={"eval_every": 20})
+    w = start(steps=LONG, settings={"eval_every": 20})
     saved = until(w, lambda e: isinstance(e, ev.Saved) and e.kind == "last")[-1]
     os.kill(w.pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
@@ -221,7 +221,7 @@ def test_sigkill_mid_run_is_reported_and_the_last_checkpoint_survives(start):
 
 
 def test_shutdown_mid_run_stops_cleanly(start):
-    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    w = start(steps=LONG, settings={"eval_every": 100_000})
     until(w, is_(ev.Step))
     pid = w.pid
     assert w.shutdown(timeout=30) == 0
@@ -248,7 +248,7 @@ def test_shutdown_escalates_to_kill_and_leaves_no_process(start):
 
 
 def test_the_budget_is_extended_then_shortened_while_training(start):
-    w = start(steps=30, overrides={"eval_every": 100_000})
+    w = start(steps=30, settings={"eval_every": 100_000})
     until(w, lambda e: isinstance(e, ev.Step) and e.step >= 5)
     assert w.send(SetBudget(Budget(steps=100_000)))
     longer = until(w, is_(BudgetChanged))[-1]
@@ -271,7 +271,7 @@ def test_the_budget_is_extended_then_shortened_while_training(start):
 
 
 def test_a_budget_shortened_while_paused_ends_the_run_there(start):
-    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    w = start(steps=LONG, settings={"eval_every": 100_000})
     until(w, lambda e: isinstance(e, ev.Step) and e.step >= 3)
     w.send(Command.PAUSE)
     paused = until(w, is_(Paused))[-1]
@@ -289,7 +289,7 @@ def test_a_budget_shortened_while_paused_ends_the_run_there(start):
 def test_sigterm_to_the_training_process_saves_last_and_ends_as_terminated(start, tmp_path, paused):
     """systemd (KillMode=control-group), `docker stop` or a process group's kill send SIGTERM to the
     training process itself: it finishes the step, saves `last`, says so, and exits cleanly."""
-    w = start(steps=LONG, overrides={"eval_every": 100_000})
+    w = start(steps=LONG, settings={"eval_every": 100_000})
     seen = until(w, lambda e: isinstance(e, ev.Step) and e.step >= 5)
     if paused:
         w.send(Command.PAUSE)
@@ -310,17 +310,17 @@ def test_sigterm_to_the_training_process_saves_last_and_ends_as_terminated(start
 # ---- in-process pieces: no child needed ------------------------------------------------------------
 
 def test_a_spec_becomes_the_shared_run_request():
-    spec = TrainingSpec(overrides={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]})
+    spec = TrainingSpec(settings={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]})
     cfg = new_run_config(spec.run_request())
     assert cfg.max_minutes is None and cfg.max_steps == 7 and cfg.hidden_sizes == [8]
     cfg = new_run_config(TrainingSpec(steps=30).run_request())
     assert cfg.max_steps == 30 and cfg.max_minutes is None
     with pytest.raises(ConfigError, match="unknown training setting 'bogus'"):
-        new_run_config(TrainingSpec(overrides={"bogus": 1}).run_request())
+        new_run_config(TrainingSpec(settings={"bogus": 1}).run_request())
     with pytest.raises(ConfigError, match="seq-len"):
-        new_run_config(TrainingSpec(overrides={"seq_len": 0}).run_request())
+        new_run_config(TrainingSpec(settings={"seq_len": 0}).run_request())
     with pytest.raises(ConfigError, match="--seq-len must be a whole number, got '50'"):
-        new_run_config(TrainingSpec(overrides={"seq_len": "50"}).run_request())
+        new_run_config(TrainingSpec(settings={"seq_len": "50"}).run_request())
 
 
 def test_describe_exit_and_bad_commands():

@@ -26,7 +26,7 @@ START_TIMEOUT = 300  # spawning a process that imports torch at nice 10, on a lo
 @pytest.mark.slow
 def test_real_training_process_end_to_end(tiny_corpus_file, models_dir):
     options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
-                            overrides=TINY_OVERRIDES, minutes=5, threads=1)
+                            settings=TINY_OVERRIDES, minutes=5, threads=1)
     app = TuiGenApp(options, warm_up=False)
 
     async def body():
@@ -100,7 +100,7 @@ def test_sigterm_to_the_training_process_is_shown_as_stopped_not_as_a_crash(tiny
     from tui_gen.training.checkpoint import load_checkpoint
 
     options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
-                            overrides={**TINY_OVERRIDES, "eval_every": 100_000}, steps=1_000_000, threads=1)
+                            settings={**TINY_OVERRIDES, "eval_every": 100_000}, steps=1_000_000, threads=1)
     app = TuiGenApp(options, warm_up=False)
 
     async def body():

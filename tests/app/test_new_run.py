@@ -26,7 +26,7 @@ START_TIMEOUT = 90  # spawning a process that imports torch, on a slow shared CP
 
 
 def make_app(factory, corpus, **options) -> TuiGenApp:
-    launch = dict(corpus=str(corpus), models_dir="models-test-unused", overrides=dict(TINY_OVERRIDES), minutes=4)
+    launch = dict(corpus=str(corpus), models_dir="models-test-unused", settings=dict(TINY_OVERRIDES), minutes=4)
     return TuiGenApp(LaunchOptions(**{**launch, **options}), process_factory=factory, warm_up=False)
 
 
@@ -152,10 +152,10 @@ def test_the_same_but_lstm_is_ctrl_n_l_ctrl_n_and_asks_before_replacing_a_traini
             await wait_for(pilot, lambda: len(factory.processes) == 2, what="the new run")
             assert first.shutdowns and not first.alive  # the old one was stopped (and saved) first
             spec = factory.last.spec
-            assert spec.overrides["cell"] == "lstm" and spec.resume is None
+            assert spec.settings["cell"] == "lstm" and spec.resume is None
             assert spec.corpus == str(tiny_corpus_file) and spec.minutes == 4 and spec.steps is None
             for key, value in TINY_OVERRIDES.items():  # everything else as it was
-                assert spec.overrides[key] == value, key
+                assert spec.settings[key] == value, key
     run(body())
 
 
@@ -177,7 +177,7 @@ def test_cancel_in_the_question_leaves_the_run_alone(factory, tiny_corpus_file):
 
 
 def test_the_preset_fills_in_its_own_settings_and_keeps_the_others(factory, tiny_corpus_file):
-    app = make_app(factory, tiny_corpus_file, train=False, overrides={})
+    app = make_app(factory, tiny_corpus_file, train=False, settings={})
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
@@ -207,7 +207,7 @@ def test_the_palette_lists_new_run(factory, tiny_corpus_file):
 @pytest.mark.slow
 def test_start_with_lstm_32_trains_that_model_in_a_real_process(tiny_corpus_file, models_dir):
     options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
-                            overrides=TINY_OVERRIDES, threads=1, train=False)
+                            settings=TINY_OVERRIDES, threads=1, train=False)
     app = TuiGenApp(options, warm_up=False)
     started: list[ev.Started] = []
     handle = app.handle_events

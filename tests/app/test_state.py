@@ -71,12 +71,12 @@ def test_overrides_env_and_specs():
         parse_overrides("{nope")
     with pytest.raises(ConfigError, match="JSON object"):
         parse_overrides("[1]")
-    o = LaunchOptions(models_dir="m", overrides={"eval_every": 5}, device="cpu", minutes=2)
+    o = LaunchOptions(models_dir="m", settings={"eval_every": 5}, device="cpu", minutes=2)
     spec = o.new_run()
-    assert spec.corpus == "trump-tweets" and spec.overrides == {"eval_every": 5, "device": "cpu"}
+    assert spec.corpus == "trump-tweets" and spec.settings == {"eval_every": 5, "device": "cpu"}
     assert spec.minutes == 2 and spec.log_path.endswith("worker.log")
     spec = o.resume_run("m/run/last.safetensors")
-    assert spec.resume == "m/run/last.safetensors" and spec.corpus is None and spec.overrides == {"device": "cpu"}
+    assert spec.resume == "m/run/last.safetensors" and spec.corpus is None and spec.settings == {"device": "cpu"}
 
 
 def test_launch_flags_become_options(monkeypatch):
@@ -86,7 +86,7 @@ def test_launch_flags_become_options(monkeypatch):
                                       "--minutes", "2", "--models-dir", "m"])
     o = LaunchOptions.from_args(args, environ={"TUI_GEN_OVERRIDES": '{"hidden_sizes": [8]}'})
     assert (o.corpus, o.checkpoint, o.device, o.minutes, o.models_dir) == ("book.txt", "models/run", "cpu", 2, "m")
-    assert o.overrides == {"hidden_sizes": [8]} and o.train
+    assert o.settings == {"hidden_sizes": [8]} and o.train
     args = build_parser().parse_args(["launch", "--minutes", "0"])
     with pytest.raises(ConfigError, match="--minutes must be positive"):
         LaunchOptions.from_args(args, environ={})

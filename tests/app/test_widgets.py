@@ -14,9 +14,10 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from support.pilot import run, wait_for, wheel
-from tui_gen.app.widgets import LossPlot, StreamView, TemperatureSlider, decimate, printable
+from tui_gen.app.widgets import LossPlot, StreamView, TemperatureSlider, decimate
 from tui_gen.app.widgets.loss_plot import MIN_POINTS
 from tui_gen.app.widgets.stream_view import PROB_STYLES
+from tui_gen.core.textsafe import safe_char as printable
 
 WIDTH = 60  # terminal width for the slider app; the slider spans it
 

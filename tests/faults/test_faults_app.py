@@ -86,7 +86,7 @@ def corpus(tmp_path) -> Path:
 
 
 def real_app(corpus: Path, models: Path, minutes: float = 5, train: bool = True) -> TuiGenApp:
-    options = LaunchOptions(corpus=str(corpus), device="cpu", models_dir=str(models), overrides=dict(TINY),
+    options = LaunchOptions(corpus=str(corpus), device="cpu", models_dir=str(models), settings=dict(TINY),
                             minutes=minutes, threads=1, train=train)
     return TuiGenApp(options, warm_up=False)
 
@@ -119,7 +119,7 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
 
         async def body():
             async with app.run_test(size=NARROW) as pilot:
-                spec = TrainingSpec(corpus=str(corpus), overrides={**TINY, "device": "cpu"}, steps=STEPS,
+                spec = TrainingSpec(corpus=str(corpus), settings={**TINY, "device": "cpu"}, steps=STEPS,
                                      models_dir=str(models), log_path=str(models / "worker.log"), threads=1)
                 app.start_training(spec)
                 await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")

@@ -75,12 +75,12 @@ from tui_gen.app.widgets import LossPlot
 from tui_gen.app.widgets.error_panel import ErrorPanel
 from tui_gen.app.widgets.playground import Playground
 from tui_gen.app.widgets.samples_panel import SamplesPanel
-from tui_gen.app.widgets.stream_view import visible
 from tui_gen.app.widgets.training_panel import TrainingPanel
 from tui_gen.core import events as ev
 from tui_gen.core.budget import Budget
 from tui_gen.core.commands import Command, SetBudget
 from tui_gen.core.errors import TuiGenError
+from tui_gen.core.textsafe import visible
 from tui_gen.data.catalogue import DEFAULT_CORPUS, OFFLINE_CORPUS
 from tui_gen.process.parent import TrainingProcess
 from tui_gen.process.spec import TrainingSpec

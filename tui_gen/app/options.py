@@ -26,7 +26,7 @@ class LaunchOptions:
     minutes: float | None = None  # the training budget; None: DEFAULT_MINUTES (unless steps)
     steps: int | None = None  # or a budget in steps
     models_dir: str = "models"
-    overrides: dict = field(default_factory=dict)  # TrainConfig fields, e.g. from TUI_GEN_OVERRIDES
+    settings: dict = field(default_factory=dict)  # TrainConfig fields, e.g. from TUI_GEN_OVERRIDES
     threads: int | None = None  # the training process's torch threads; None: all CPUs but one
     train: bool = True  # start training at launch (tests set False and feed events themselves)
     watch: str | None = None  # a run folder another process trains: watch it, train nothing (--watch)
@@ -38,8 +38,8 @@ class LaunchOptions:
     @property
     def until_stopped(self) -> bool:
         """No budget at all: the new-run form's "until stopped" (both budget settings given as None)."""
-        return (not self.steps and not self.minutes and "max_minutes" in self.overrides
-                and self.overrides["max_minutes"] is None and self.overrides.get("max_steps") is None)
+        return (not self.steps and not self.minutes and "max_minutes" in self.settings
+                and self.settings["max_minutes"] is None and self.settings.get("max_steps") is None)
 
     @property
     def log_path(self) -> str:
@@ -65,10 +65,10 @@ class LaunchOptions:
             watch=str(watch) if watch is not None else None,
             corpus=args.corpus, checkpoint=str(args.checkpoint) if args.checkpoint else None,
             device=device, preset=args.preset, minutes=args.minutes, steps=getattr(args, "steps", None),
-            models_dir=str(args.models_dir), overrides={**parse_overrides(env.get(OVERRIDES_ENV)), **flags},
+            models_dir=str(args.models_dir), settings={**parse_overrides(env.get(OVERRIDES_ENV)), **flags},
         )
         # The same checks as `tui-gen train`, here, before any process starts: a bad setting is one line.
-        new_run_config(RunRequest(preset=options.preset, settings={**options.overrides, "device": device},
+        new_run_config(RunRequest(preset=options.preset, settings={**options.settings, "device": device},
                                   minutes=options.minutes, steps=options.steps))
         return options
 
@@ -77,7 +77,7 @@ class LaunchOptions:
         """A fresh run on `corpus` (default: the launch's corpus, or the tweets)."""
         return TrainingSpec(
             corpus=corpus or self.corpus or DEFAULT_CORPUS, preset=self.preset,
-            overrides={**self.overrides, "device": self.device},
+            settings={**self.settings, "device": self.device},
             steps=self.steps, minutes=None if self.steps or self.until_stopped else self.budget_minutes,
             models_dir=self.models_dir, log_path=self.log_path, threads=self.threads,
         )
@@ -86,7 +86,7 @@ class LaunchOptions:
         """A fresh run as the new-run form asked for it (its settings hold the device), built as new_run
         builds one: this launch's models folder, log and threads."""
         return TrainingSpec(
-            corpus=request.corpus or DEFAULT_CORPUS, preset=request.preset, overrides=dict(request.settings),
+            corpus=request.corpus or DEFAULT_CORPUS, preset=request.preset, settings=dict(request.settings),
             steps=request.steps, minutes=request.minutes, models_dir=self.models_dir, log_path=self.log_path,
             threads=self.threads,
         )
@@ -97,7 +97,7 @@ class LaunchOptions:
         settings = dict(request.settings)
         device = settings.pop("device", self.device)
         return replace(self, corpus=request.corpus, checkpoint=None, device=device, preset=request.preset,
-                       minutes=request.minutes, steps=request.steps, overrides=settings)
+                       minutes=request.minutes, steps=request.steps, settings=settings)
 
     def request_for(self, spec: TrainingSpec | None) -> RunRequest:
         """What the form opens with: the running process's spec (a resumed one names its checkpoint;
@@ -105,7 +105,7 @@ class LaunchOptions:
         if spec is None:
             spec = self.new_run()
         return RunRequest(corpus=spec.corpus, resume=spec.resume, preset=spec.preset,
-                          settings=dict(spec.overrides), steps=spec.steps, minutes=spec.minutes,
+                          settings=dict(spec.settings), steps=spec.steps, minutes=spec.minutes,
                           models_dir=spec.models_dir, data_dir=spec.data_dir)
 
     def resume_run(self, checkpoint: str, minutes: float | None = None, corpus: str | None = None,
@@ -113,7 +113,7 @@ class LaunchOptions:
         """Continue from a checkpoint for `steps` or `minutes` more (default: the whole budget) with its
         own configuration, on `corpus` (default: its own); only the device and threads come from this launch."""
         return TrainingSpec(
-            corpus=corpus, resume=checkpoint, overrides={"device": self.device}, steps=steps,
+            corpus=corpus, resume=checkpoint, settings={"device": self.device}, steps=steps,
             minutes=None if steps else (minutes or self.budget_minutes), models_dir=self.models_dir,
             log_path=self.log_path, threads=self.threads,
         )

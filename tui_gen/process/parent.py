@@ -118,7 +118,7 @@ class TrainingProcess:
             raise RuntimeError("this TrainingProcess has already been started: use a new one for another run")
         log = spec.log_path or str(Path(spec.models_dir) / PROCESS_LOG_NAME)
         spec = replace(spec, log_path=str(Path(log).resolve()), threads=spec.threads or default_threads(),
-                       overrides=dict(spec.overrides))
+                       settings=dict(spec.settings))
         self.spec = spec
         ctx = multiprocessing.get_context("spawn")
         events_r, events_w = ctx.Pipe(duplex=False)

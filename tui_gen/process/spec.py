@@ -20,17 +20,17 @@ class TrainingSpec:
     """What to train. Plain values only: it is pickled into the child.
 
     It becomes a tui_gen.training.setup.RunRequest (run_request()), the same set-up `tui-gen train` uses:
-    `overrides` are its settings (TrainConfig field names; None is a real value, so {"max_minutes": None}
+    `settings` are TrainConfig field names (as in RunRequest; None is a real value, so {"max_minutes": None}
     removes the time budget), `steps` / `minutes` mean what the CLI's --steps / --minutes mean.
     """
 
     corpus: str | None = None  # built-in name or a path; None: the default (or the checkpoint's own)
     resume: str | None = None  # a checkpoint file or run folder to continue from
     preset: str = "default"
-    overrides: dict[str, Any] = field(default_factory=dict)  # JSON-like values, checked by the set-up
+    settings: dict[str, Any] = field(default_factory=dict)  # JSON-like values, checked by the set-up
     steps: int | None = None
     minutes: float | None = None
-    run_dir: str | None = None  # None: <models_dir>/<corpus>-<time>, or the checkpoint's folder
+    out: str | None = None  # the run folder; None: <models_dir>/<corpus>-<time>, or the checkpoint's folder
     models_dir: str = "models"
     log_path: str | None = None  # None: <models_dir>/PROCESS_LOG_NAME
     threads: int | None = None  # torch CPU threads; None: tui_gen.process.child.default_threads()
@@ -40,6 +40,6 @@ class TrainingSpec:
         """This spec as the shared run set-up's request (tui_gen.training.setup, which the CLI uses too)."""
         from tui_gen.training.setup import RunRequest
 
-        return RunRequest(corpus=self.corpus, resume=self.resume, preset=self.preset, settings=dict(self.overrides),
-                          steps=self.steps, minutes=self.minutes, out=self.run_dir, models_dir=self.models_dir,
+        return RunRequest(corpus=self.corpus, resume=self.resume, preset=self.preset, settings=dict(self.settings),
+                          steps=self.steps, minutes=self.minutes, out=self.out, models_dir=self.models_dir,
                           data_dir=self.data_dir)

@@ -11,9 +11,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tui_gen.app.bindings import DIALOG_BINDINGS
-from tui_gen.app.widgets.stream_view import visible
 from tui_gen.core.budget import Budget, parse_budget
 from tui_gen.core.errors import ConfigError
+from tui_gen.core.textsafe import visible
 
 
 class BudgetDialog(ModalScreen[Budget | None]):

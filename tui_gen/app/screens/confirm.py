@@ -13,7 +13,7 @@ from textual.widgets import Button, Label, Static
 from textual.widgets.button import ButtonVariant
 
 from tui_gen.app.bindings import CONFIRM_BINDINGS
-from tui_gen.app.widgets.stream_view import visible
+from tui_gen.core.textsafe import visible
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,12 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tui_gen.app.bindings import NEW_RUN_BINDINGS
 from tui_gen.app.messages import BuiltinsListed, CorpusPreviewed, DevicesProbed, RunSettingsRead
-from tui_gen.app.widgets.stream_view import visible
 from tui_gen.core.config import FRAMINGS, PRESETS, TrainConfig, preset
 from tui_gen.core.errors import ConfigError
 from tui_gen.core.flag_values import number
 from tui_gen.core.model_size import parameter_count
 from tui_gen.core.settings import BUDGET_KEYS, BY_NAME, SETTINGS, Setting, shown
+from tui_gen.core.textsafe import visible
 from tui_gen.training.setup import DEFAULT_MINUTES, TRAIN_SETTINGS, RunRequest, new_run_config, setting_problems
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui_gen.app.widgets.stream_view import visible
+from tui_gen.core.textsafe import visible
 
 
 class ErrorPanel(Static):

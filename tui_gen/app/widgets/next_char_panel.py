@@ -8,14 +8,15 @@ from textual import events
 from textual.message import Message
 from textual.widgets import Static
 
-from tui_gen.app.widgets.stream_view import printable, prob_style
+from tui_gen.app.widgets.stream_view import prob_style
+from tui_gen.core.textsafe import safe_char
 
 BAR_WIDTH = 6
 SHOWN = {" ": "␣", "\n": "⏎"}
 
 
 def show_char(ch: str) -> str:
-    return SHOWN.get(ch) or printable(ch)
+    return SHOWN.get(ch) or safe_char(ch)
 
 
 def candidates_text(top: list[tuple[str, float]], chosen: str | None = None, width: int = BAR_WIDTH,

@@ -35,8 +35,9 @@ from tui_gen.app.messages import GenerationEnded, ModelReady, SnapshotWanted, To
 from tui_gen.app.playground_model import PlaygroundModel
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
 from tui_gen.app.widgets.score_pane import ScorePane
-from tui_gen.app.widgets.stream_view import StreamView, prob_style, visible
+from tui_gen.app.widgets.stream_view import StreamView, prob_style
 from tui_gen.app.widgets.temperature_slider import TemperatureSlider
+from tui_gen.core.textsafe import visible
 
 if TYPE_CHECKING:  # annotations only: tui_gen.model imports torch, which only the generator thread loads
     from tui_gen.core.events import Snapshot

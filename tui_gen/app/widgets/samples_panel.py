@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tui_gen.app.widgets.stream_view import visible
+from tui_gen.core.textsafe import visible
 
 MAX_BLOCKS = 40  # older evaluations are dropped from the screen (they are in the checkpoints' history)
 SHOWN_CHARS = 2_000  # of each sample (--sample-length may be up to 100,000): the playground writes long text

@@ -26,8 +26,8 @@ from textual.widgets.text_area import Document
 from tui_gen.app.bindings import SCORE_BOX_BINDINGS
 from tui_gen.app.messages import ModelReady, TextScored
 from tui_gen.app.widgets.next_char_panel import show_char
-from tui_gen.app.widgets.stream_view import PROB_STYLES, SEED_STYLE, UNKNOWN_STYLE, Layout, StreamView, visible
-from tui_gen.core.textsafe import safe_char
+from tui_gen.app.widgets.stream_view import PROB_STYLES, SEED_STYLE, UNKNOWN_STYLE, Layout, StreamView
+from tui_gen.core.textsafe import safe_char, visible
 
 if TYPE_CHECKING:  # annotations only: tui_gen.model imports torch, which only the scoring thread loads
     from tui_gen.app.playground_model import PlaygroundModel

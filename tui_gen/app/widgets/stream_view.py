@@ -24,10 +24,7 @@ from textual.strip import Strip
 from tui_gen.app.widgets.scrolled_rows import visible_row
 from tui_gen.core import textsafe
 
-# The one sanitiser lives in the engine (the CLI uses it too); these are its widget-side names.
-TAB = textsafe.TAB
-printable = textsafe.safe_char
-visible = textsafe.visible
+TAB = textsafe.TAB  # the one sanitiser lives in the core (the CLI uses it too)
 
 # Red -> green (ColorBrewer RdYlGn), low -> high probability.
 PROB_STYLES = tuple(
@@ -76,7 +73,7 @@ class Layout:
             self.lines[-1].append((text[start:], style))
 
     def _place(self, ch: str, style: Style) -> None:
-        shown = printable(ch)
+        shown = textsafe.safe_char(ch)
         width = cell_len(shown)
         # A row always takes at least one char, so a too-wide char can't loop.
         if self.row_cells[-1] and self.row_cells[-1] + width > self.wrap:
@@ -189,7 +186,7 @@ class StreamView(ScrollView, can_focus=True):
     @property
     def text(self) -> str:
         """The plain text shown so far (sanitised, tabs expanded)."""
-        return "\n".join("".join(visible(t) for t, _ in line) for line in self._lines)
+        return "\n".join("".join(textsafe.visible(t) for t, _ in line) for line in self._lines)
 
     @property
     def length(self) -> int:

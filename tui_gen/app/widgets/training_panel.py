@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from tui_gen.app.state import ACTIVE, Status, TrainingState, fmt_bpc, fmt_count, fmt_duration, fmt_lr
-from tui_gen.app.widgets.stream_view import visible
 from tui_gen.core import gate
+from tui_gen.core.textsafe import visible
 
 STATUS_STYLES = {
     Status.IDLE: "dim", Status.STARTING: "yellow", Status.RUNNING: "bold green", Status.PAUSING: "yellow",
