@@ -39,6 +39,7 @@ test: $(STAMP)
 # everything stands on, checked on the rest) and import-linter (the layers' contracts in pyproject.toml).
 STRICT := tui_gen/core tui_gen/runs tui_gen/process
 lint: $(STAMP)
+	$(BIN)/ruff format --check tui_gen tests bench
 	$(BIN)/ruff check tui_gen tests bench
 	$(BIN)/mypy --strict $(STRICT)
 	$(BIN)/mypy

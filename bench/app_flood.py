@@ -80,16 +80,38 @@ class EventSource:
         out: list = []
         if not self.started:
             self.started = True
-            out.append(ev.Started(device="cpu (1 threads)", framing="lines", corpus="flood", vocab_size=96,
-                                  parameters=1_234, train_chars=10**6, val_chars=10**5, steps_per_epoch=1000,
-                                  step=0, max_steps=None, max_seconds=3600.0, run_dir=self.run_dir,
-                                  warnings=["[bold]started[/] with \x1b[2J a hostile warning"]))
+            out.append(
+                ev.Started(
+                    device="cpu (1 threads)",
+                    framing="lines",
+                    corpus="flood",
+                    vocab_size=96,
+                    parameters=1_234,
+                    train_chars=10**6,
+                    val_chars=10**5,
+                    steps_per_epoch=1000,
+                    step=0,
+                    max_steps=None,
+                    max_seconds=3600.0,
+                    run_dir=self.run_dir,
+                    warnings=["[bold]started[/] with \x1b[2J a hostile warning"],
+                )
+            )
         while len(out) < n:
             self.step += 1
             s = self.step
             bpc = 1.5 + 3.0 * math.exp(-s / 5_000) + 0.1 * math.sin(s)
-            out.append(ev.Step(step=s, epoch=s // 1000, train_bpc=bpc, lr=1e-3, chars_per_sec=50_000.0,
-                               elapsed=s * 0.01, progress=min(1.0, s * 0.01 / 3600)))
+            out.append(
+                ev.Step(
+                    step=s,
+                    epoch=s // 1000,
+                    train_bpc=bpc,
+                    lr=1e-3,
+                    chars_per_sec=50_000.0,
+                    elapsed=s * 0.01,
+                    progress=min(1.0, s * 0.01 / 3600),
+                )
+            )
             if s % EVAL_EVERY == 0:
                 val = bpc + 0.05
                 is_best = val < self.best
@@ -98,13 +120,23 @@ class EventSource:
                 if s % (4 * EVAL_EVERY) == 0:
                     out.append(ev.Snapshot(s, self.snapshot_blob, {"vocab": list("abc"), "step": s}))
                 k = (s // EVAL_EVERY) % len(HOSTILE)
-                out.append(ev.Samples(step=s, temperature=0.8, samples=[
-                    (HOSTILE[k][:20], HOSTILE[k]), ("[b]", HOSTILE[(k + 1) % len(HOSTILE)]), ("", "plain _E_")]))
+                out.append(
+                    ev.Samples(
+                        step=s,
+                        temperature=0.8,
+                        samples=[
+                            (HOSTILE[k][:20], HOSTILE[k]),
+                            ("[b]", HOSTILE[(k + 1) % len(HOSTILE)]),
+                            ("", "plain _E_"),
+                        ],
+                    )
+                )
                 if is_best:
                     out.append(ev.Saved(step=s, kind="best", path=f"{self.run_dir}/best.safetensors"))
                 out.append(ev.Saved(step=s, kind="last", path=f"{self.run_dir}/[last].safetensors"))
-                out.append(ev.RunWarning(step=s,
-                                         message=f"step {s}: [red]warning[/] \x1b]0;pwned\x07 {HOSTILE[k][:80]}"))
+                out.append(
+                    ev.RunWarning(step=s, message=f"step {s}: [red]warning[/] \x1b]0;pwned\x07 {HOSTILE[k][:80]}")
+                )
         for e in out:
             self._count(e)
         return out
@@ -146,8 +178,10 @@ class FloodProcess:
             if self._exit_sent:
                 return []
             self._exit_sent = True
-            return [ev.Finished(self.source.step, ev.FinishReason.STOPPED, "stopped", None, None, None),
-                    ev.Exited(0, None)]
+            return [
+                ev.Finished(self.source.step, ev.FinishReason.STOPPED, "stopped", None, None, None),
+                ev.Exited(0, None),
+            ]
         if not self.batch_size:
             time.sleep(timeout or 0.05)
             return []
@@ -210,9 +244,16 @@ class FloodResult:
         return [x for v in self.latencies.values() for x in v]
 
 
-async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float = KEY_INTERVAL,
-                size: tuple[int, int] = SIZE, inspect=None, batch: int = BATCH, min_steps: int = 0,
-                max_seconds: float = 300.0) -> FloodResult:
+async def flood(
+    seconds: float = 15.0,
+    warmup: float = 2.0,
+    key_interval: float = KEY_INTERVAL,
+    size: tuple[int, int] = SIZE,
+    inspect=None,
+    batch: int = BATCH,
+    min_steps: int = 0,
+    max_seconds: float = 300.0,
+) -> FloodResult:
     """Run the app under the flood for `seconds` (after `warmup` seconds of the same, not measured),
     and on until at least `min_steps` Step events were sent (a test's volume, whatever the machine's
     speed; at most `max_seconds`). inspect(app, result), if given, runs inside the app just before it
@@ -311,10 +352,15 @@ async def flood(seconds: float = 15.0, warmup: float = 2.0, key_interval: float 
             if counting[0] and time.perf_counter() - t_mark[0] >= 5:
                 t_mark[0] = time.perf_counter()
                 res.rss_trace.append((t_mark[0] - t_start[0], rss_bytes()))
-            await press("f2", [("tab: playground", lambda: app.active_pane == "playground"),
-                               ("f2 -> seed box focused", lambda: app.focused is seed)])
+            await press(
+                "f2",
+                [
+                    ("tab: playground", lambda: app.active_pane == "playground"),
+                    ("f2 -> seed box focused", lambda: app.focused is seed),
+                ],
+            )
             if len(seed.value) > 40:  # kept short; never emptied: the flood may end before the next key
-                seed.value = seed.value[-len(typed):]
+                seed.value = seed.value[-len(typed) :]
             for i in range(3):
                 ch = typed[(3 * n + i) % len(typed)]
                 expected = seed.value + ch
@@ -378,13 +424,25 @@ def table_rows(r: FloodResult, idle: FloodResult) -> list[tuple]:
     p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
     b50, b95 = percentile(base, 0.5), percentile(base, 0.95)
     return [
-        ("app flood: training events folded in", f"{r.rate:,.0f} events/s",
-         "real training process: <= 20 Step/s + evaluations", f"{r.rate / 25:,.0f}x"),
-        (f"app flood: UI RSS after {r.seconds:.0f} s", f"{r.rss_after / mib:.1f} MiB",
-         f"before {r.rss_before / mib:.1f} MiB", f"+{(r.rss_after - r.rss_before) / mib:.1f} MiB"),
+        (
+            "app flood: training events folded in",
+            f"{r.rate:,.0f} events/s",
+            "real training process: <= 20 Step/s + evaluations",
+            f"{r.rate / 25:,.0f}x",
+        ),
+        (
+            f"app flood: UI RSS after {r.seconds:.0f} s",
+            f"{r.rss_after / mib:.1f} MiB",
+            f"before {r.rss_before / mib:.1f} MiB",
+            f"+{(r.rss_after - r.rss_before) / mib:.1f} MiB",
+        ),
         ("app flood: key -> screen p50", f"{p50:.1f} ms", f"no events {b50:.1f} ms", f"{p50 / b50:.2f}x"),
-        ("app flood: key -> screen p95", f"{p95:.1f} ms", f"no events {b95:.1f} ms (target < 250)",
-         f"{p95 / b95:.2f}x"),
+        (
+            "app flood: key -> screen p95",
+            f"{p95:.1f} ms",
+            f"no events {b95:.1f} ms (target < 250)",
+            f"{p95 / b95:.2f}x",
+        ),
     ]
 
 
@@ -404,30 +462,45 @@ def main() -> None:
     r = asyncio.run(flood(a.seconds, key_interval=a.interval))
     idle = asyncio.run(flood(a.idle_seconds, key_interval=a.interval, batch=0))
     mib = 1024 * 1024
-    print(f"\napp flood, {r.seconds:.0f} s headless {SIZE[0]}x{SIZE[1]}, a key every {a.interval * 1000:.0f} ms "
-          f"(baseline: the same keys, {idle.seconds:.0f} s, no events)")
+    print(
+        f"\napp flood, {r.seconds:.0f} s headless {SIZE[0]}x{SIZE[1]}, a key every {a.interval * 1000:.0f} ms "
+        f"(baseline: the same keys, {idle.seconds:.0f} s, no events)"
+    )
     rows = [
         ("events folded in", f"{r.events:,} in {r.batches:,} batches", f"{r.rate:,.0f} events/s"),
         ("  by type (delivered)", ", ".join(f"{k} {v:,}" for k, v in sorted(r.counts.items())), ""),
-        ("UI RSS", f"start {r.rss_start / mib:.1f} / before {r.rss_before / mib:.1f} MiB",
-         f"after {r.rss_after / mib:.1f} MiB (+{(r.rss_after - r.rss_before) / mib:.1f})"),
+        (
+            "UI RSS",
+            f"start {r.rss_start / mib:.1f} / before {r.rss_before / mib:.1f} MiB",
+            f"after {r.rss_after / mib:.1f} MiB (+{(r.rss_after - r.rss_before) / mib:.1f})",
+        ),
         ("UI RSS every ~5 s", " ".join(f"{b / mib:.0f}" for _, b in r.rss_trace) + " MiB", ""),
     ]
     for kind, values in sorted(r.latencies.items()):
         b = idle.latencies.get(kind, [])
-        rows.append((f"key -> screen, {kind} ({len(values)})",
-                     f"p50 {percentile(values, 0.5):.1f} / p95 {percentile(values, 0.95):.1f} ms",
-                     f"no events: p50 {percentile(b, 0.5):.1f} / p95 {percentile(b, 0.95):.1f} ms"))
+        rows.append(
+            (
+                f"key -> screen, {kind} ({len(values)})",
+                f"p50 {percentile(values, 0.5):.1f} / p95 {percentile(values, 0.95):.1f} ms",
+                f"no events: p50 {percentile(b, 0.5):.1f} / p95 {percentile(b, 0.95):.1f} ms",
+            )
+        )
     lat, base = r.all_latencies, idle.all_latencies
     rows += [
-        ("key -> screen, all keys", f"p50 {percentile(lat, 0.5):.1f} / p95 {percentile(lat, 0.95):.1f} ms",
-         f"no events: p50 {percentile(base, 0.5):.1f} / p95 {percentile(base, 0.95):.1f} ms"),
+        (
+            "key -> screen, all keys",
+            f"p50 {percentile(lat, 0.5):.1f} / p95 {percentile(lat, 0.95):.1f} ms",
+            f"no events: p50 {percentile(base, 0.5):.1f} / p95 {percentile(base, 0.95):.1f} ms",
+        ),
         ("keys that never showed", str(r.missed_keys), ""),
         ("longest gap between frames", f"{r.max_frame_gap:.0f} ms", f"no events: {idle.max_frame_gap:.0f} ms"),
         ("kept: plot points (train / val)", f"{r.train_points:,} / {r.val_points:,}", ""),
         ("kept: sample blocks / widgets", f"{r.sample_blocks} / {r.sample_widgets}", ""),
-        ("kept: notifications (most at once) / warnings", f"{r.notifications} ({r.max_notifications}) / "
-         f"{r.warnings_kept} of {r.warning_count:,}", ""),
+        (
+            "kept: notifications (most at once) / warnings",
+            f"{r.notifications} ({r.max_notifications}) / {r.warnings_kept} of {r.warning_count:,}",
+            "",
+        ),
         ("widgets alive after removal", str(r.detached_widgets), ""),
     ]
     width = max(len(x[0]) for x in rows)

@@ -74,8 +74,10 @@ def run() -> list[tuple]:
     val_only, everything, alone, stored = measure()
     what = f"loss plot redraw (160x48), {RUNS} runs x {STEPS:,} steps overlaid ({stored:,} points kept a curve)"
     base = f"{alone:.0f} ms (this run alone)"
-    return [(what + ": validation curves", f"{val_only:.0f} ms", base, f"{val_only / alone:.1f}x"),
-            (what + ": and train curves, raw under EMA", f"{everything:.0f} ms", base, f"{everything / alone:.1f}x")]
+    return [
+        (what + ": validation curves", f"{val_only:.0f} ms", base, f"{val_only / alone:.1f}x"),
+        (what + ": and train curves, raw under EMA", f"{everything:.0f} ms", base, f"{everything / alone:.1f}x"),
+    ]
 
 
 if __name__ == "__main__":

@@ -57,17 +57,28 @@ def main() -> int:
         return 2
     corpus, _ = open_corpus(tweets_path())
     cpu_loss, cpu_norm, gpu_loss, gpu_norm = same_batch_loss(corpus)
-    ok = (abs(cpu_loss - gpu_loss) < 1e-4 * max(1.0, abs(cpu_loss))
-          and abs(cpu_norm - gpu_norm) < 1e-3 * max(1.0, cpu_norm))
-    rows = [("one batch, CPU vs CUDA", f"loss {gpu_loss:.6f}, grad norm {gpu_norm:.5f}",
-             f"CPU loss {cpu_loss:.6f}, grad norm {cpu_norm:.5f}", "agree" if ok else "DISAGREE")]
+    ok = abs(cpu_loss - gpu_loss) < 1e-4 * max(1.0, abs(cpu_loss)) and abs(cpu_norm - gpu_norm) < 1e-3 * max(
+        1.0, cpu_norm
+    )
+    rows = [
+        (
+            "one batch, CPU vs CUDA",
+            f"loss {gpu_loss:.6f}, grad norm {gpu_norm:.5f}",
+            f"CPU loss {cpu_loss:.6f}, grad norm {cpu_norm:.5f}",
+            "agree" if ok else "DISAGREE",
+        )
+    ]
     for b in (64, 256, 1024):
         fp32 = throughput(corpus, b, bf16=False)
         bf16 = throughput(corpus, b, bf16=True)
-        rows.append((f"train, batch {b}", f"{fp32:,.0f} chars/s fp32", f"{bf16:,.0f} chars/s bf16",
-                     f"{bf16 / fp32:.2f}x"))
-    print_table(f"tui-gen on {torch.cuda.get_device_name()} (torch {torch.__version__})", rows,
-                ("what", "CUDA", "other", "ratio"))
+        rows.append(
+            (f"train, batch {b}", f"{fp32:,.0f} chars/s fp32", f"{bf16:,.0f} chars/s bf16", f"{bf16 / fp32:.2f}x")
+        )
+    print_table(
+        f"tui-gen on {torch.cuda.get_device_name()} (torch {torch.__version__})",
+        rows,
+        ("what", "CUDA", "other", "ratio"),
+    )
     return 0 if ok else 1
 
 

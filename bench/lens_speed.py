@@ -18,10 +18,21 @@ KEYS = 40
 
 def sample_text() -> str:
     rng = np.random.default_rng(0)
-    words = ["great", "people", '"America"', "(jobs)", "the", "big", "win", "#fake", "news", "@realDonaldTrump",
-             "http://t.co/x"]
+    words = [
+        "great",
+        "people",
+        '"America"',
+        "(jobs)",
+        "the",
+        "big",
+        "win",
+        "#fake",
+        "news",
+        "@realDonaldTrump",
+        "http://t.co/x",
+    ]
     text = " ".join(rng.choice(words, size=CHARS // 4))
-    return "\n".join(text[a:a + 120] for a in range(0, len(text), 121))[:CHARS]
+    return "\n".join(text[a : a + 120] for a in range(0, len(text), 121))[:CHARS]
 
 
 def default_model():
@@ -56,8 +67,16 @@ def engine_seconds(pm, text: str) -> tuple[float, float, float, float]:
     collect_activations(pm.model, pm.vocab, pm.framing, text)
     t2 = time.perf_counter()
     stops = ()  # no line end: every sample is the full 400 characters
-    sweep(pm.model, pm.vocab, pm.framing, "The ", [0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0], 400, stops,
-          generator=torch.Generator().manual_seed(0))
+    sweep(
+        pm.model,
+        pm.vocab,
+        pm.framing,
+        "The ",
+        [0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0],
+        400,
+        stops,
+        generator=torch.Generator().manual_seed(0),
+    )
     t3 = time.perf_counter()
     sweep(pm.model, pm.vocab, pm.framing, "The ", [0.8], 400, stops, generator=torch.Generator().manual_seed(0))
     t4 = time.perf_counter()
@@ -128,16 +147,34 @@ def run() -> list[tuple]:
     explore_s, acts_s, sweep_s, one_s = engine_seconds(pm, text)
     recolour, during = key_latencies(pm, text)
     rows = [
-        (f"neuron explorer: explore() over {CHARS:,} characters (1 thread)", f"{explore_s:.2f} s",
-         f"{acts_s:.2f} s (activations alone)", f"{explore_s / acts_s:.1f}x"),
-        ("sweep: 8 temperatures x 400 characters, one batch (1 thread)", f"{sweep_s:.2f} s",
-         f"{one_s:.2f} s (one sample of 400)", f"{sweep_s / one_s:.1f}x"),
-        (f"explorer key ] -> frame, recolouring {CHARS:,} characters (p50 / p95 of {KEYS})",
-         f"{percentile(recolour, 0.5):.0f} / {percentile(recolour, 0.95):.0f} ms", "p95 < 100 ms", ""),
+        (
+            f"neuron explorer: explore() over {CHARS:,} characters (1 thread)",
+            f"{explore_s:.2f} s",
+            f"{acts_s:.2f} s (activations alone)",
+            f"{explore_s / acts_s:.1f}x",
+        ),
+        (
+            "sweep: 8 temperatures x 400 characters, one batch (1 thread)",
+            f"{sweep_s:.2f} s",
+            f"{one_s:.2f} s (one sample of 400)",
+            f"{sweep_s / one_s:.1f}x",
+        ),
+        (
+            f"explorer key ] -> frame, recolouring {CHARS:,} characters (p50 / p95 of {KEYS})",
+            f"{percentile(recolour, 0.5):.0f} / {percentile(recolour, 0.95):.0f} ms",
+            "p95 < 100 ms",
+            "",
+        ),
     ]
     if during:
-        rows.append((f"explorer key up/down -> frame while a reading runs (p50 / p95 of {len(during)})",
-                     f"{percentile(during, 0.5):.0f} / {percentile(during, 0.95):.0f} ms", "p95 < 100 ms", ""))
+        rows.append(
+            (
+                f"explorer key up/down -> frame while a reading runs (p50 / p95 of {len(during)})",
+                f"{percentile(during, 0.5):.0f} / {percentile(during, 0.95):.0f} ms",
+                "p95 < 100 ms",
+                "",
+            )
+        )
     return rows
 
 

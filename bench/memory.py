@@ -138,8 +138,9 @@ CACHE_TRAIN = _COMMON + textwrap.dedent("""
 
 def _child_out(code: str, *args: str, threads: int) -> list[float]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
-    r = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                       timeout=3600)
+    r = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=3600
+    )
     if r.returncode != 0:
         raise RuntimeError(f"memory benchmark child failed:\n{r.stderr[-3000:]}")
     return [float(x) for x in r.stdout.split()[-3:]]
@@ -180,24 +181,40 @@ def corpus_rows(size: int = 1000 * MB, threads: int = 2, steps: int = 20, rounds
     big_rate, tweets_rate = max(rates["big"]), max(rates["tweets"])
     name = f"{size / MB:,.0f} MB corpus"
     return [
-        (f"{name}: cache build (peak RSS, target < 1.5 GB: {'under' if build_peak < limit else 'OVER'})",
-         f"{build_peak / MB:,.0f} MB", "before: the first 64 MiB only, as one string", ""),
-        (f"{name}: cache build speed (target >= 50 MB/s: {'met' if mbps >= 50 else 'MISSED'})",
-         f"{mbps:,.0f} MB/s", f"{seconds:.1f} s ({cpu_mbps:,.0f} MB per CPU-second: the figure on an idle "
-         f"machine); cache on disk {on_disk / MB:,.0f} MB", ""),
-        (f"{name}: training (peak RSS, target < 1.5 GB: {'under' if train_peak < limit else 'OVER'})",
-         f"{train_peak / MB:,.0f} MB", "", ""),
-        (f"{name}: training chars/s (target within 10% of the tweets': "
-         f"{'met' if big_rate >= 0.9 * tweets_rate else 'MISSED'})",
-         f"{big_rate:,.0f}", f"tweets: {tweets_rate:,.0f} (best of {rounds}, {steps} steps each)",
-         f"{big_rate / tweets_rate:.2f}x"),
+        (
+            f"{name}: cache build (peak RSS, target < 1.5 GB: {'under' if build_peak < limit else 'OVER'})",
+            f"{build_peak / MB:,.0f} MB",
+            "before: the first 64 MiB only, as one string",
+            "",
+        ),
+        (
+            f"{name}: cache build speed (target >= 50 MB/s: {'met' if mbps >= 50 else 'MISSED'})",
+            f"{mbps:,.0f} MB/s",
+            f"{seconds:.1f} s ({cpu_mbps:,.0f} MB per CPU-second: the figure on an idle "
+            f"machine); cache on disk {on_disk / MB:,.0f} MB",
+            "",
+        ),
+        (
+            f"{name}: training (peak RSS, target < 1.5 GB: {'under' if train_peak < limit else 'OVER'})",
+            f"{train_peak / MB:,.0f} MB",
+            "",
+            "",
+        ),
+        (
+            f"{name}: training chars/s (target within 10% of the tweets': "
+            f"{'met' if big_rate >= 0.9 * tweets_rate else 'MISSED'})",
+            f"{big_rate:,.0f}",
+            f"tweets: {tweets_rate:,.0f} (best of {rounds}, {steps} steps each)",
+            f"{big_rate / tweets_rate:.2f}x",
+        ),
     ]
 
 
 def _child(code: str, *args: str, threads: int) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
-    r = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                       timeout=1800)
+    r = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=1800
+    )
     if r.returncode != 0:
         raise RuntimeError(f"memory benchmark child failed:\n{r.stderr[-3000:]}")
     return int(r.stdout.split()[-1])
@@ -208,8 +225,9 @@ def _sampled_peak(code: str, *args: str, threads: int, seconds: float) -> tuple[
     it finished. For a run too long to wait for (a 10 MB line is 10 M sequential steps: over 30
     minutes here) whose memory is all allocated before its loop: the RSS is flat from then on."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
-    p = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     peak, deadline = 0, time.monotonic() + seconds
     try:
         while p.poll() is None and time.monotonic() < deadline:
@@ -248,8 +266,15 @@ def _default_checkpoint(folder: Path) -> str:
     vocab = Vocab([chr(c) for c in range(32, 127)] + ["\n"])
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=len(vocab)))
-    meta = {"kind": "best", "framing": "lines", "vocab": vocab.to_json(), "model_config": model.config.to_json(),
-            "train_config": TrainConfig().to_json(), "step": 1, "corpus": "bench"}
+    meta = {
+        "kind": "best",
+        "framing": "lines",
+        "vocab": vocab.to_json(),
+        "model_config": model.config.to_json(),
+        "train_config": TrainConfig().to_json(),
+        "step": 1,
+        "corpus": "bench",
+    }
     path = folder / "default.safetensors"
     save_checkpoint(path, {f"model.{k}": v for k, v in model.state_dict().items()}, meta)
     return str(path)
@@ -273,8 +298,15 @@ def sparse_checkpoint(path: Path, config, vocab) -> int:
         n = 4 * int(torch.Size(shape).numel())
         table[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}
         offset += n
-    meta = {"format_version": FORMAT_VERSION, "kind": "best", "framing": "lines", "vocab": vocab.to_json(),
-            "model_config": config.to_json(), "train_config": TrainConfig().to_json(), "step": 1}
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": "best",
+        "framing": "lines",
+        "vocab": vocab.to_json(),
+        "model_config": config.to_json(),
+        "train_config": TrainConfig().to_json(),
+        "step": 1,
+    }
     table["__metadata__"] = {"tui_gen": json.dumps(meta)}
     head = json.dumps(table).encode()
     with path.open("wb") as f:
@@ -297,31 +329,49 @@ def _sparse_checkpoint(folder: Path) -> tuple[str, int]:
 def _row(what: str, ours: int, full: int, baseline: tuple[int, int], small: int) -> tuple:
     at_small, extrapolated = baseline
     verdict = "under" if ours < TARGET else "OVER"
-    return (f"{what} (peak RSS, target < 600 MB: {verdict})", f"{ours / MB:,.0f} MB",
-            f"one pass: {at_small / MB:,.0f} MB at {small / MB:g} MB, so ~{extrapolated / MB:,.0f} MB at "
-            f"{full / MB:g} MB (extrapolated)", f"{extrapolated / ours:.1f}x less")
+    return (
+        f"{what} (peak RSS, target < 600 MB: {verdict})",
+        f"{ours / MB:,.0f} MB",
+        f"one pass: {at_small / MB:,.0f} MB at {small / MB:g} MB, so ~{extrapolated / MB:,.0f} MB at "
+        f"{full / MB:g} MB (extrapolated)",
+        f"{extrapolated / ours:.1f}x less",
+    )
 
 
-def run(threads: int = 2, seed_chars: int = 1 * MB, line_chars: int = 10 * MB,
-        eval_seconds: float = 90.0) -> list[tuple]:
+def run(
+    threads: int = 2, seed_chars: int = 1 * MB, line_chars: int = 10 * MB, eval_seconds: float = 90.0
+) -> list[tuple]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="tui-gen-bench-memory-") as tmp:
         folder = Path(tmp)
         small = 100_000
         ours = _child(PRIME, str(seed_chars), "chunked", threads=threads)
-        rows.append(_row(f"prime a {seed_chars / MB:g} MB seed", ours, seed_chars,
-                         _baseline_peak(PRIME, small, seed_chars, threads), small))
+        rows.append(
+            _row(
+                f"prime a {seed_chars / MB:g} MB seed",
+                ours,
+                seed_chars,
+                _baseline_peak(PRIME, small, seed_chars, threads),
+                small,
+            )
+        )
 
         ckpt = _default_checkpoint(folder)
-        ours, finished = _sampled_peak(EVAL, str(line_chars), "chunked", ckpt, tmp, threads=threads,
-                                       seconds=eval_seconds)
+        ours, finished = _sampled_peak(
+            EVAL, str(line_chars), "chunked", ckpt, tmp, threads=threads, seconds=eval_seconds
+        )
         what = f"tui-gen eval, one {line_chars / MB:g} MB line" + ("" if finished else f", first {eval_seconds:g} s")
         rows.append(_row(what, ours, line_chars, _baseline_peak(EVAL, small, line_chars, threads, ckpt, tmp), small))
 
         sparse, model_bytes = _sparse_checkpoint(folder)
         ours = _child(LOAD, sparse, "ours", threads=threads)
         old = _child(LOAD, sparse, "one-pass", threads=threads)
-        rows.append((f"load a sparse checkpoint, {model_bytes / 2**20:.0f} MiB of weights (peak RSS)",
-                     f"{ours / MB:,.0f} MB", f"whole file, then tensors, then model: {old / MB:,.0f} MB",
-                     f"{old / ours:.1f}x less"))
+        rows.append(
+            (
+                f"load a sparse checkpoint, {model_bytes / 2**20:.0f} MiB of weights (peak RSS)",
+                f"{ours / MB:,.0f} MB",
+                f"whole file, then tensors, then model: {old / MB:,.0f} MB",
+                f"{old / ours:.1f}x less",
+            )
+        )
     return rows

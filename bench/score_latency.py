@@ -49,15 +49,14 @@ async def main(args) -> dict:
     from tui_gen.app.app import TuiGenApp
     from tui_gen.app.options import LaunchOptions
 
-    app = TuiGenApp(LaunchOptions(train=False, models_dir="models-bench-unused"), model=default_model(),
-                    warm_up=False)
+    app = TuiGenApp(LaunchOptions(train=False, models_dir="models-bench-unused"), model=default_model(), warm_up=False)
     frames = frame_times(app)
     async with app.run_test(size=(160, 48)):
         pg = app.playground
         pg.toggle_score()
         pane = pg.score_pane
         await wait_until(lambda: app.focused is pane.box, 30, "the score box")
-        text = sample_text("lines")[:args.chars]
+        text = sample_text("lines")[: args.chars]
         pane.box.load_text(text)
         t0 = time.perf_counter()
         await wait_until(lambda: pane.result is not None and pane.result.text == text, 120, "the first scoring")
@@ -88,11 +87,16 @@ async def main(args) -> dict:
             await asyncio.sleep(0.3)  # past the debounce: the typed key's own rescoring runs too
     rows = [
         (f"first scoring of {len(text):,} chars (request -> coloured view)", f"{first * 1000:.0f} ms", ""),
-        ("full rescoring while keys come" if not args.idle else "(no rescoring: --idle)",
-         f"p50 {statistics.median(full) * 1000:.0f} ms",
-         f"max {max(full) * 1000:.0f} ms"),
-        ("key -> frame while scoring" if not args.idle else "key -> frame, not scoring",
-         f"p50 {statistics.median(out):.1f} ms", f"p95 {percentile(out, 0.95):.1f} ms"),
+        (
+            "full rescoring while keys come" if not args.idle else "(no rescoring: --idle)",
+            f"p50 {statistics.median(full) * 1000:.0f} ms",
+            f"max {max(full) * 1000:.0f} ms",
+        ),
+        (
+            "key -> frame while scoring" if not args.idle else "key -> frame, not scoring",
+            f"p50 {statistics.median(out):.1f} ms",
+            f"p95 {percentile(out, 0.95):.1f} ms",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\nscore mode latency (default model GRU 128,256, headless 160x48, {args.keys} keys)")
@@ -105,8 +109,12 @@ def run(keys: int = 40, chars: int = 10_000) -> list[tuple]:
     """Rows for `python -m bench --score-app`."""
     r = asyncio.run(main(argparse.Namespace(keys=keys, chars=chars, idle=False)))
     return [
-        ("app: key -> frame p95, while scoring 10,000 chars", f"{percentile(r['keys'], 0.95):.0f} ms",
-         "target < 100 ms", ""),
+        (
+            "app: key -> frame p95, while scoring 10,000 chars",
+            f"{percentile(r['keys'], 0.95):.0f} ms",
+            "target < 100 ms",
+            "",
+        ),
     ]
 
 

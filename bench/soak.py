@@ -48,8 +48,11 @@ def calibrate(corpus: str, flags: list[str], save_every: float, threads: int | N
     from tui_gen.training.trainer import Trainer
 
     args = build_parser().parse_args(["train", corpus, *flags])
-    knobs = {k: getattr(args, k) for k in ("seq_len", "overlap", "batch_size", "hidden_sizes", "embedding_dim",
-                                           "lr", "framing") if getattr(args, k) is not None}
+    knobs = {
+        k: getattr(args, k)
+        for k in ("seq_len", "overlap", "batch_size", "hidden_sizes", "embedding_dim", "lr", "framing")
+        if getattr(args, k) is not None
+    }
     cfg = preset("default", **knobs, threads=threads, max_minutes=None, max_steps=10**9)
     text, _ = open_corpus(corpus, framing=cfg.framing)
     with tempfile.TemporaryDirectory() as d:
@@ -69,14 +72,36 @@ def calibrate(corpus: str, flags: list[str], save_every: float, threads: int | N
     return max(1, round(max(save_every - eval_s, save_every / 4) * rate)), rate, eval_s
 
 
-def soak(minutes: float, corpus: str, flags: list[str], save_every: float, sample_every: float,
-         threads: int | None, out: Path) -> dict:
+def soak(
+    minutes: float,
+    corpus: str,
+    flags: list[str],
+    save_every: float,
+    sample_every: float,
+    threads: int | None,
+    out: Path,
+) -> dict:
     eval_every, rate, eval_s = calibrate(corpus, flags, save_every, threads)
-    print(f"calibration: {rate:.1f} steps/s, {eval_s:.2f} s per evaluation and save -> --eval-every {eval_every}",
-          flush=True)
+    print(
+        f"calibration: {rate:.1f} steps/s, {eval_s:.2f} s per evaluation and save -> --eval-every {eval_every}",
+        flush=True,
+    )
     run = out / "run"
-    cmd = [sys.executable, "-m", "tui_gen", "train", corpus, "--minutes", str(minutes), "--eval-every",
-           str(eval_every), "--out", str(run), "--quiet", *flags]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tui_gen",
+        "train",
+        corpus,
+        "--minutes",
+        str(minutes),
+        "--eval-every",
+        str(eval_every),
+        "--out",
+        str(run),
+        "--quiet",
+        *flags,
+    ]
     if threads:
         cmd += ["--threads", str(threads)]
     t0 = time.monotonic()
@@ -100,8 +125,14 @@ def soak(minutes: float, corpus: str, flags: list[str], save_every: float, sampl
                 saves.append(now)
                 last_mtime = m
             if rss and now >= 1.0:  # not in its first second (not yet the interpreter), nor gone
-                samples.append((round(now, 1), rss, sum(n.endswith(".safetensors") for n in names),
-                                [n for n in names if not n.endswith(".safetensors") and n != LOG]))
+                samples.append(
+                    (
+                        round(now, 1),
+                        rss,
+                        sum(n.endswith(".safetensors") for n in names),
+                        [n for n in names if not n.endswith(".safetensors") and n != LOG],
+                    )
+                )
             time.sleep(sample_every)
         stdout, stderr = proc.communicate()
     except BaseException:
@@ -112,20 +143,28 @@ def soak(minutes: float, corpus: str, flags: list[str], save_every: float, sampl
     rss = [s[1] for s in samples]
     intervals = [b - a for a, b in zip(saves, saves[1:], strict=False)]
     result = {
-        "minutes": minutes, "eval_every": eval_every, "exit": proc.returncode,
+        "minutes": minutes,
+        "eval_every": eval_every,
+        "exit": proc.returncode,
         "seconds": round(time.monotonic() - t0, 1),
         "samples": len(samples),
-        "rss_start": rss[0] if rss else None, "rss_after_first_save": after_first_save,
-        "rss_peak": max(rss) if rss else None, "rss_end": rss[-1] if rss else None,
+        "rss_start": rss[0] if rss else None,
+        "rss_after_first_save": after_first_save,
+        "rss_peak": max(rss) if rss else None,
+        "rss_end": rss[-1] if rss else None,
         "saves_seen": len(saves),
         "mean_save_interval": round(sum(intervals) / len(intervals), 1) if intervals else None,
         "max_checkpoint_files": max((s[2] for s in samples), default=0),
         "other_files_seen": sorted({n for s in samples for n in s[3]}),
         "final_files": final,
-        "stdout": stdout.decode(errors="replace")[-500:], "stderr": stderr.decode(errors="replace")[-2000:],
+        "stdout": stdout.decode(errors="replace")[-500:],
+        "stderr": stderr.decode(errors="replace")[-2000:],
     }
-    result["ok"] = (proc.returncode == 0 and final == ["best.safetensors", "last.safetensors", LOG]
-                    and result["max_checkpoint_files"] <= 2)
+    result["ok"] = (
+        proc.returncode == 0
+        and final == ["best.safetensors", "last.safetensors", LOG]
+        and result["max_checkpoint_files"] <= 2
+    )
     return result
 
 
@@ -149,12 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path(tmp)
         r = soak(args.minutes, corpus, flags, args.save_every, args.sample_every, args.threads, out)
     mib = lambda b: f"{b / 2**20:.0f} MiB" if b is not None else "-"  # noqa: E731
-    print(f"soak: {r['seconds']} s, exit {r['exit']}, --eval-every {r['eval_every']}, {r['saves_seen']} saves seen "
-          f"(every {r['mean_save_interval']} s)")
-    print(f"RSS: start {mib(r['rss_start'])}, after the first save {mib(r['rss_after_first_save'])}, "
-          f"peak {mib(r['rss_peak'])}, end {mib(r['rss_end'])} ({r['samples']} samples)")
-    print(f"run folder: at most {r['max_checkpoint_files']} checkpoints at a time; at the end {r['final_files']}"
-          + (f"; also seen in passing: {r['other_files_seen']}" if r["other_files_seen"] else ""))
+    print(
+        f"soak: {r['seconds']} s, exit {r['exit']}, --eval-every {r['eval_every']}, {r['saves_seen']} saves seen "
+        f"(every {r['mean_save_interval']} s)"
+    )
+    print(
+        f"RSS: start {mib(r['rss_start'])}, after the first save {mib(r['rss_after_first_save'])}, "
+        f"peak {mib(r['rss_peak'])}, end {mib(r['rss_end'])} ({r['samples']} samples)"
+    )
+    print(
+        f"run folder: at most {r['max_checkpoint_files']} checkpoints at a time; at the end {r['final_files']}"
+        + (f"; also seen in passing: {r['other_files_seen']}" if r["other_files_seen"] else "")
+    )
     if not r["ok"]:
         print("FAILED\n" + r["stderr"], file=sys.stderr)
     if args.json:

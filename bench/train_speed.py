@@ -58,15 +58,33 @@ def run(seconds: float = 20, rounds: int = 3, threads: int = 2) -> list[tuple]:
     torch.set_num_threads(threads)
     corpus, _ = open_corpus(tweets_path())
     rows = []
-    for name, cfg in [("defaults", TrainConfig()),
-                      ("lecture preset", replace(TrainConfig(), embedding_dim=0, lr=3e-4, batch_size=64,
-                                                 lr_schedule="exp", warmup_steps=0, min_char_count=1))]:
+    for name, cfg in [
+        ("defaults", TrainConfig()),
+        (
+            "lecture preset",
+            replace(
+                TrainConfig(),
+                embedding_dim=0,
+                lr=3e-4,
+                batch_size=64,
+                lr_schedule="exp",
+                warmup_steps=0,
+                min_char_count=1,
+            ),
+        ),
+    ]:
         trainer = Trainer(corpus, replace(cfg, max_minutes=None, max_steps=10**9, threads=threads))
         ours, bare = [], []
         for _ in range(rounds):
             ours.append(engine_rate(trainer, seconds))
             bare.append(bare_rate(trainer, seconds))
         o, b = median(ours), median(bare)
-        rows.append((f"train, {name} (batch {cfg.batch_size})", f"{o:,.0f} chars/s",
-                     f"bare PyTorch loop {b:,.0f} chars/s", f"{o / b:.2f}x"))
+        rows.append(
+            (
+                f"train, {name} (batch {cfg.batch_size})",
+                f"{o:,.0f} chars/s",
+                f"bare PyTorch loop {b:,.0f} chars/s",
+                f"{o / b:.2f}x",
+            )
+        )
     return rows

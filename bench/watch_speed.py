@@ -53,14 +53,24 @@ def one_run(work: Path, corpus: str, seconds: float, watched: bool, index: int) 
     """(chars/s of a `tui-gen train` run, steps the watching app saw or None)."""
     folder = work / f"run-{index}-{'watched' if watched else 'alone'}"
     env = _env(work / "data")
-    train = subprocess.Popen([sys.executable, "-m", "tui_gen", "train", corpus, "--minutes", str(seconds / 60),
-                              "--out", str(folder)], cwd=work, env=env, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    train = subprocess.Popen(
+        [sys.executable, "-m", "tui_gen", "train", corpus, "--minutes", str(seconds / 60), "--out", str(folder)],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     app = None
     if watched:
-        app = subprocess.Popen([sys.executable, "-m", "bench.watch_speed", "--app", str(folder),
-                                "--timeout", str(seconds * 4 + 300)], cwd=REPO, env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        app = subprocess.Popen(
+            [sys.executable, "-m", "bench.watch_speed", "--app", str(folder), "--timeout", str(seconds * 4 + 300)],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
     _, err = train.communicate(timeout=seconds * 4 + 300)
     if train.returncode != 0:
         raise SystemExit(f"watch_speed: tui-gen train failed ({train.returncode}): {err.decode()[-2000:]}")
@@ -87,11 +97,15 @@ def run(seconds: float = 60, rounds: int = 2) -> list[tuple]:
             seen.append(steps)
     a, w = statistics.median(alone), statistics.median(watched)
     cpu = statistics.median(share for _, share in seen)
-    return [(f"train, watched by the app (--watch, headless; {rounds} rounds of {seconds:g} s)",
-             f"{w:,.0f} chars/s (app saw step {max(step for step, _ in seen):,}; app CPU {cpu:.1%} of a core "
-             "while watching)",
-             f"alone {a:,.0f} chars/s (" + ", ".join(f"{x:,.0f}" for x in alone) + ")",
-             f"{w / a:.2f}x (target >= 0.95; each: " + ", ".join(f"{x:,.0f}" for x in watched) + ")")]
+    return [
+        (
+            f"train, watched by the app (--watch, headless; {rounds} rounds of {seconds:g} s)",
+            f"{w:,.0f} chars/s (app saw step {max(step for step, _ in seen):,}; app CPU {cpu:.1%} of a core "
+            "while watching)",
+            f"alone {a:,.0f} chars/s (" + ", ".join(f"{x:,.0f}" for x in alone) + ")",
+            f"{w / a:.2f}x (target >= 0.95; each: " + ", ".join(f"{x:,.0f}" for x in watched) + ")",
+        )
+    ]
 
 
 async def watch(folder: str, timeout: float) -> tuple[int, float, float]:

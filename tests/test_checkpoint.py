@@ -45,10 +45,17 @@ def payload(seed: int = 0, step: int = 7, cell: str = "gru"):
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["state.0"] = torch.randn(1, 2, 8, dtype=torch.float64)
     meta = {
-        "kind": "best", "framing": "lines", "end_marker": "_E_", "vocab": VOCAB.to_json(),
-        "model_config": model.config.to_json(), "train_config": TrainConfig().to_json(), "step": step,
-        "best_val_bpc": 3.25, "history": {"train": [[10, 4.5], [20, 4.0]], "val": [[20, 3.25]]},
-        "corpus": "tiny", "unicode": "ありがとう \u2028 \U0001f389",
+        "kind": "best",
+        "framing": "lines",
+        "end_marker": "_E_",
+        "vocab": VOCAB.to_json(),
+        "model_config": model.config.to_json(),
+        "train_config": TrainConfig().to_json(),
+        "step": step,
+        "best_val_bpc": 3.25,
+        "history": {"train": [[10, 4.5], [20, 4.0]], "val": [[20, 3.25]]},
+        "corpus": "tiny",
+        "unicode": "ありがとう \u2028 \U0001f389",
     }
     return tensors, meta
 
@@ -93,6 +100,7 @@ def full_meta(**changes) -> dict:
 
 
 # ---- round trip ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_save_load_round_trip_is_exact(tmp_path, cell):
@@ -169,10 +177,26 @@ def test_absurd_paths_are_checkpoint_errors(tmp_path, name):
 
 # ---- truncated, random and flipped bytes ---------------------------------------------------------
 
+
 def test_truncated_files(tmp_path, good_bytes):
     n = header_length(good_bytes)
-    cuts = sorted({0, 1, 4, 7, 8, 9, 8 + n // 2, 8 + n - 1, 8 + n, 8 + n + 1,
-                   len(good_bytes) // 2, len(good_bytes) - 4, len(good_bytes) - 1})
+    cuts = sorted(
+        {
+            0,
+            1,
+            4,
+            7,
+            8,
+            9,
+            8 + n // 2,
+            8 + n - 1,
+            8 + n,
+            8 + n + 1,
+            len(good_bytes) // 2,
+            len(good_bytes) - 4,
+            len(good_bytes) - 1,
+        }
+    )
     for cut in cuts:
         with pytest.raises(CheckpointError):
             load_checkpoint(write(tmp_path / f"t{cut}.safetensors", good_bytes[:cut]))
@@ -222,43 +246,58 @@ def test_small_flips_anywhere_give_checkpoint_error_or_a_valid_load(tmp_path, go
 META = {"tui_gen": json.dumps(full_meta())}
 
 
-@pytest.mark.parametrize("header,data", [
-    # a tensor claiming far more bytes than the file has
-    ({"__metadata__": META, "model.head.weight": {"dtype": "F32", "shape": [10**9, 10**9],
-                                                   "data_offsets": [0, 4 * 10**18]}}, b"\x00" * 16),
-    # offsets that fit, a shape whose product does not match them
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 16]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4.0], "data_offsets": [0, 16]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4], "data_offsets": [8, 0]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4], "data_offsets": [-16, 0]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": "Q99", "shape": [4], "data_offsets": [0, 16]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": ["F32"], "shape": [4], "data_offsets": [0, 16]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": 4, "data_offsets": [0, 16]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4], "data_offsets": "0,16"}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4]}}, b"\x00" * 16),
-    ({"__metadata__": META, "x": [1, 2, 3]}, b""),
-    ({"__metadata__": META, "x": "F32"}, b""),
-    # two tensors sharing bytes
-    ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
-      "y": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\x00" * 16),
-    # no tensors at all, a valid tui-gen header
-    ({"__metadata__": META}, b""),
-    # metadata that is not a dict of strings
-    ({"__metadata__": {"tui_gen": {"step": 1}}}, b""),
-    ({"__metadata__": {"tui_gen": 5}}, b""),
-    ({"__metadata__": ["tui_gen"]}, b""),
-    ({"__metadata__": {"other": "x"}}, b""),
-    ({}, b""),
-    ([], b""),
-    ("string", b""),
-    (None, b""),
-    (b"", b""),
-    (b"{", b""),
-    (b"[" * 100_000 + b"]" * 100_000, b""),  # deep nesting
-    (b'{"x": ' + b"1" * 5000 + b"}", b""),  # an integer longer than Python will parse
-    (b'{"__metadata__": {"tui_gen": "{\\"format_version\\": 1, \\"x\\": ' + b"9" * 5000 + b'}"}}', b""),
-], ids=lambda v, n=itertools.count(): f"h{next(n)}")  # noqa: B008 - one counter for all the ids, on purpose
+@pytest.mark.parametrize(
+    "header,data",
+    [
+        # a tensor claiming far more bytes than the file has
+        (
+            {
+                "__metadata__": META,
+                "model.head.weight": {"dtype": "F32", "shape": [10**9, 10**9], "data_offsets": [0, 4 * 10**18]},
+            },
+            b"\x00" * 16,
+        ),
+        # offsets that fit, a shape whose product does not match them
+        ({"__metadata__": META, "x": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 16]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4.0], "data_offsets": [0, 16]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4], "data_offsets": [8, 0]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4], "data_offsets": [-16, 0]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": "Q99", "shape": [4], "data_offsets": [0, 16]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": ["F32"], "shape": [4], "data_offsets": [0, 16]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": "F32", "shape": 4, "data_offsets": [0, 16]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4], "data_offsets": "0,16"}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": {"dtype": "F32", "shape": [4]}}, b"\x00" * 16),
+        ({"__metadata__": META, "x": [1, 2, 3]}, b""),
+        ({"__metadata__": META, "x": "F32"}, b""),
+        # two tensors sharing bytes
+        (
+            {
+                "__metadata__": META,
+                "x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+                "y": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+            },
+            b"\x00" * 16,
+        ),
+        # no tensors at all, a valid tui-gen header
+        ({"__metadata__": META}, b""),
+        # metadata that is not a dict of strings
+        ({"__metadata__": {"tui_gen": {"step": 1}}}, b""),
+        ({"__metadata__": {"tui_gen": 5}}, b""),
+        ({"__metadata__": ["tui_gen"]}, b""),
+        ({"__metadata__": {"other": "x"}}, b""),
+        ({}, b""),
+        ([], b""),
+        ("string", b""),
+        (None, b""),
+        (b"", b""),
+        (b"{", b""),
+        (b"[" * 100_000 + b"]" * 100_000, b""),  # deep nesting
+        (b'{"x": ' + b"1" * 5000 + b"}", b""),  # an integer longer than Python will parse
+        (b'{"__metadata__": {"tui_gen": "{\\"format_version\\": 1, \\"x\\": ' + b"9" * 5000 + b'}"}}', b""),
+    ],
+    ids=lambda v, n=itertools.count(): f"h{next(n)}",  # noqa: B008 - one counter for all the ids, on purpose
+)
 def test_hand_made_headers(tmp_path, header, data):
     with pytest.raises(CheckpointError):
         load_checkpoint(write(tmp_path / "h.safetensors", raw_file(header, data)))
@@ -268,8 +307,10 @@ def test_hand_made_headers(tmp_path, header, data):
 def test_a_header_whose_shape_is_not_a_list_of_sizes_is_refused_without_torch(tmp_path, shape):
     """read_header (the runs listing's reader) checks shapes itself: a string iterated as a shape, or
     True counted as a size, would pass a 4-byte tensor as a scalar."""
-    path = write(tmp_path / "s.safetensors", raw_file(
-        {"__metadata__": META, "x": {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]}}, b"\x00" * 4))
+    path = write(
+        tmp_path / "s.safetensors",
+        raw_file({"__metadata__": META, "x": {"dtype": "F32", "shape": shape, "data_offsets": [0, 4]}}, b"\x00" * 4),
+    )
     with pytest.raises(CheckpointError, match="does not fit the file"):
         read_header(path)
 
@@ -281,6 +322,7 @@ def test_header_length_beyond_the_file(tmp_path, length):
 
 
 # ---- well-formed files with the wrong contents ---------------------------------------------------
+
 
 def test_wrong_tensor_shape(tmp_path):
     tensors, meta = payload()
@@ -311,39 +353,43 @@ def test_wrong_weights(tmp_path, change):
         load_checkpoint(save_checkpoint(tmp_path / "w.safetensors", tensors, meta))
 
 
-@pytest.mark.parametrize("meta_text", [
-    None,  # no metadata at all
-    "{not json",
-    "[1, 2]",
-    "null",
-    '"text"',
-    json.dumps({k: v for k, v in full_meta().items() if k != "format_version"}),
-    json.dumps(full_meta(format_version=0)),
-    json.dumps(full_meta(format_version="1")),
-    json.dumps(full_meta(format_version=1.5)),
-    json.dumps(full_meta(format_version=FORMAT_VERSION + 1)),
-    json.dumps({k: v for k, v in full_meta().items() if k != "vocab"}),
-    json.dumps({k: v for k, v in full_meta().items() if k != "model_config"}),
-    json.dumps({k: v for k, v in full_meta().items() if k != "framing"}),
-    json.dumps(full_meta(framing="sideways")),
-    json.dumps(full_meta(framing=["lines"])),
-    json.dumps(full_meta(vocab="abc")),
-    json.dumps(full_meta(vocab=VOCAB.to_json() + ["H"])),  # duplicate
-    json.dumps(full_meta(vocab=VOCAB.to_json() + ["zz"])),
-    json.dumps(full_meta(vocab=VOCAB.to_json()[:-1])),  # one id short of the model
-    json.dumps(full_meta(model_config="gru")),
-    json.dumps(full_meta(model_config=[1, 2])),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": [0]})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": 8})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": ["a"]})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": [float("inf")]})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "vocab_size": float("inf")})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "vocab_size": float("nan")})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "embedding_dim": None})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "dropout": float("nan")})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "cell": "transformer"})),
-    json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": [8, 7]})),
-], ids=lambda v, n=itertools.count(): f"m{next(n)}")  # noqa: B008 - one counter for all the ids, on purpose
+@pytest.mark.parametrize(
+    "meta_text",
+    [
+        None,  # no metadata at all
+        "{not json",
+        "[1, 2]",
+        "null",
+        '"text"',
+        json.dumps({k: v for k, v in full_meta().items() if k != "format_version"}),
+        json.dumps(full_meta(format_version=0)),
+        json.dumps(full_meta(format_version="1")),
+        json.dumps(full_meta(format_version=1.5)),
+        json.dumps(full_meta(format_version=FORMAT_VERSION + 1)),
+        json.dumps({k: v for k, v in full_meta().items() if k != "vocab"}),
+        json.dumps({k: v for k, v in full_meta().items() if k != "model_config"}),
+        json.dumps({k: v for k, v in full_meta().items() if k != "framing"}),
+        json.dumps(full_meta(framing="sideways")),
+        json.dumps(full_meta(framing=["lines"])),
+        json.dumps(full_meta(vocab="abc")),
+        json.dumps(full_meta(vocab=VOCAB.to_json() + ["H"])),  # duplicate
+        json.dumps(full_meta(vocab=VOCAB.to_json() + ["zz"])),
+        json.dumps(full_meta(vocab=VOCAB.to_json()[:-1])),  # one id short of the model
+        json.dumps(full_meta(model_config="gru")),
+        json.dumps(full_meta(model_config=[1, 2])),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": [0]})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": 8})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": ["a"]})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": [float("inf")]})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "vocab_size": float("inf")})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "vocab_size": float("nan")})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "embedding_dim": None})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "dropout": float("nan")})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "cell": "transformer"})),
+        json.dumps(full_meta(model_config={**full_meta()["model_config"], "hidden_sizes": [8, 7]})),
+    ],
+    ids=lambda v, n=itertools.count(): f"m{next(n)}",  # noqa: B008 - one counter for all the ids, on purpose
+)
 def test_bad_metadata(tmp_path, meta_text):
     with pytest.raises(CheckpointError):
         load_checkpoint(resave_with_meta(tmp_path / "m.safetensors", meta_text))
@@ -405,6 +451,7 @@ def test_pickle_payload_is_never_unpickled(tmp_path):
 
 # ---- fuzzing: arbitrary bytes only ever give CheckpointError --------------------------------------
 
+
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "f.safetensors"
@@ -415,36 +462,45 @@ json_values = st.recursive(
     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
     max_leaves=12,
 )
-tensor_entries = st.fixed_dictionaries({
-    "dtype": st.sampled_from(["F32", "F64", "I64", "U8", "BOOL", "X"]) | json_values,
-    "shape": st.lists(st.integers(-2, 2**40), max_size=3) | json_values,
-    "data_offsets": st.lists(st.integers(-4, 2**40), min_size=2, max_size=2) | json_values,
-})
+tensor_entries = st.fixed_dictionaries(
+    {
+        "dtype": st.sampled_from(["F32", "F64", "I64", "U8", "BOOL", "X"]) | json_values,
+        "shape": st.lists(st.integers(-2, 2**40), max_size=3) | json_values,
+        "data_offsets": st.lists(st.integers(-4, 2**40), min_size=2, max_size=2) | json_values,
+    }
+)
 meta_fuzz = st.dictionaries(
     st.sampled_from(["format_version", "vocab", "model_config", "framing", "step", "best_val_bpc"]),
-    json_values, max_size=3,
+    json_values,
+    max_size=3,
 ).map(lambda d: json.dumps(full_meta(**d)))
 headers = st.dictionaries(
-    st.text(max_size=12), tensor_entries | json_values, max_size=3,
-).flatmap(lambda h: st.one_of(
-    st.just(h), meta_fuzz.map(lambda m: {**h, "__metadata__": {"tui_gen": m}}),
-))
+    st.text(max_size=12),
+    tensor_entries | json_values,
+    max_size=3,
+).flatmap(
+    lambda h: st.one_of(
+        st.just(h),
+        meta_fuzz.map(lambda m: {**h, "__metadata__": {"tui_gen": m}}),
+    )
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(
-    st.binary(max_size=2000),
-    st.builds(lambda n, body: struct.pack("<Q", n) + body, st.integers(0, 2**64 - 1), st.binary(max_size=300)),
-    st.builds(lambda h, data: raw_file(h, data), headers, st.binary(max_size=64)),
-))
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        st.builds(lambda n, body: struct.pack("<Q", n) + body, st.integers(0, 2**64 - 1), st.binary(max_size=300)),
+        st.builds(lambda h, data: raw_file(h, data), headers, st.binary(max_size=64)),
+    )
+)
 def test_arbitrary_bytes_only_raise_checkpoint_error(scratch, data):
     with pytest.raises(CheckpointError):
         load_checkpoint(write(scratch, data))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1, max_size=4),
-       st.integers(0, 10**9))
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1, max_size=4), st.integers(0, 10**9))
 def test_mutated_checkpoints_load_or_raise_checkpoint_error(scratch, good_bytes, edits, cut):
     data = bytearray(good_bytes)
     for pos, byte in edits:
@@ -458,6 +514,7 @@ def test_mutated_checkpoints_load_or_raise_checkpoint_error(scratch, good_bytes,
 
 
 # ---- atomic saves -------------------------------------------------------------------------------
+
 
 def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())

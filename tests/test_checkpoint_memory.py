@@ -26,8 +26,15 @@ VOCAB = Vocab.build(["Hello world, make it great _E_\n"])
 
 
 def meta_for(config: ModelConfig) -> dict:
-    return {"format_version": FORMAT_VERSION, "kind": "best", "framing": "lines", "vocab": VOCAB.to_json(),
-            "model_config": config.to_json(), "train_config": TrainConfig().to_json(), "step": 1}
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": "best",
+        "framing": "lines",
+        "vocab": VOCAB.to_json(),
+        "model_config": config.to_json(),
+        "train_config": TrainConfig().to_json(),
+        "step": 1,
+    }
 
 
 def sparse_checkpoint(path: Path, config: ModelConfig) -> int:
@@ -63,8 +70,9 @@ def test_a_sparse_checkpoint_loads_in_about_one_model_of_memory(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     grew = int(r.stdout.split()[-1])
     # one model, plus a little: one tensor's finiteness mask, allocator slack
-    assert grew < 1.3 * model_bytes, (f"loading grew RSS by {grew / 2**20:.0f} MiB "
-                                      f"for a {model_bytes / 2**20:.0f} MiB model")
+    assert grew < 1.3 * model_bytes, (
+        f"loading grew RSS by {grew / 2**20:.0f} MiB for a {model_bytes / 2**20:.0f} MiB model"
+    )
 
 
 def test_bytes_after_the_last_tensor_are_refused(tmp_path):
@@ -107,8 +115,9 @@ def test_loading_a_checkpoint_imports_neither_dynamo_nor_sympy(tmp_path):
     """The model a checkpoint fills is built uninitialised without torch's meta kernels, which import
     torch._dynamo and sympy: over a second of CPU at the UI's first checkpoint, taken from training."""
     model = CharRNN(ModelConfig(vocab_size=len(VOCAB), hidden_sizes=[8, 6], embedding_dim=4))
-    path = save_checkpoint(tmp_path / "x.safetensors", {f"model.{k}": v for k, v in model.state_dict().items()},
-                           meta_for(model.config))
+    path = save_checkpoint(
+        tmp_path / "x.safetensors", {f"model.{k}": v for k, v in model.state_dict().items()}, meta_for(model.config)
+    )
     code = textwrap.dedent(f"""
         import sys
         import torch

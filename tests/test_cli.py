@@ -21,8 +21,15 @@ ENV.pop("TUI_GEN_DATA_DIR", None)
 
 
 def cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tui_gen", *args], cwd=cwd, env=ENV, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "tui_gen", *args],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def cli_many(commands: list[list[str]], cwd: Path) -> list[subprocess.CompletedProcess]:
@@ -47,8 +54,7 @@ def work(tmp_path_factory, lines_corpus_text) -> Path:
 @pytest.fixture(scope="module")
 def trained(work) -> Path:
     """`tui-gen train FILE --steps 12 --eval-every 5` with a tiny model: the run folder it made."""
-    r = ok(cli("train", "tiny.txt", "--steps", "12", "--eval-every", "5", *TINY_MODEL, "--threads", "1",
-               cwd=work))
+    r = ok(cli("train", "tiny.txt", "--steps", "12", "--eval-every", "5", *TINY_MODEL, "--threads", "1", cwd=work))
     runs = [p for p in (work / "models").iterdir() if p.is_dir()]
     assert len(runs) == 1 and runs[0].name.startswith("tiny-")
     assert "finished at step 12" in r.stdout
@@ -56,6 +62,7 @@ def trained(work) -> Path:
 
 
 # ---- the happy paths ----------------------------------------------------------------------------
+
 
 def test_train_creates_best_and_last(trained):
     assert (trained / "best.safetensors").is_file() and (trained / "last.safetensors").is_file()
@@ -73,9 +80,23 @@ def happy(trained, work) -> dict[str, subprocess.CompletedProcess]:
     """generate (twice alike, once with another seed, once --num 2), eval and data list, side by side."""
     gen = ["generate", str(trained), "--seed", "Hi", "-n", "20", "--random-seed", "1"]
     commands = {
-        "gen a": gen, "gen b": gen, "gen c": gen[:-1] + ["2"],
-        "num": ["generate", str(trained), "--seed", "Hi", "-n", "15", "--num", "2", "--random-seed", "3",
-                "--temperature", "1.5"],
+        "gen a": gen,
+        "gen b": gen,
+        "gen c": gen[:-1] + ["2"],
+        "num": [
+            "generate",
+            str(trained),
+            "--seed",
+            "Hi",
+            "-n",
+            "15",
+            "--num",
+            "2",
+            "--random-seed",
+            "3",
+            "--temperature",
+            "1.5",
+        ],
         "eval": ["eval", str(trained), "--device", "cpu"],
         "data list": ["data", "list"],
     }
@@ -117,13 +138,19 @@ def test_train_start_line_gives_the_framing_and_why(tmp_path):
 
     rng = random.Random(3)
     words = "the a of and to in was it that she river lamp road house old quiet long walked said found".split()
-    paragraphs = [textwrap.fill(" ".join(" ".join(rng.choice(words) for _ in range(12)).capitalize() + "."
-                                         for _ in range(5)), width=68) for _ in range(30)]
+    paragraphs = [
+        textwrap.fill(
+            " ".join(" ".join(rng.choice(words) for _ in range(12)).capitalize() + "." for _ in range(5)), width=68
+        )
+        for _ in range(30)
+    ]
     (tmp_path / "book.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
     train = ["train", "book.txt", "--steps", "1", "--threads", "1", *TINY_MODEL]
     guessed, given = cli_many([train + ["--out", "a"], train + ["--out", "b", "--framing", "lines"]], cwd=tmp_path)
-    for r, says in ((guessed, "(stream framing: hard-wrapped prose: 30 paragraphs of lines about 68 characters; "),
-                    (given, "(lines framing: given; ")):
+    for r, says in (
+        (guessed, "(stream framing: hard-wrapped prose: 30 paragraphs of lines about 68 characters; "),
+        (given, "(lines framing: given; "),
+    ):
         start = " ".join(ok(r).stderr.split("corpus ", 1)[1].split())  # the start line, unwrapped
         assert start.split("book.txt ", 1)[1].startswith(says), start
 
@@ -139,15 +166,27 @@ def test_train_resume(trained, work, tmp_path):
     assert [s for s, _ in read_meta(run / "last.safetensors")["history"]["val"]][:2] == [5, 10]
 
 
-@pytest.mark.parametrize("args", [
-    [], ["train"], ["generate"], ["eval"], ["data"], ["data", "list"], ["data", "get"], ["launch"],
-], ids=lambda a: "-".join(a) or "top")
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["train"],
+        ["generate"],
+        ["eval"],
+        ["data"],
+        ["data", "list"],
+        ["data", "get"],
+        ["launch"],
+    ],
+    ids=lambda a: "-".join(a) or "top",
+)
 def test_help(work, args):
     r = ok(cli(*args, "--help", cwd=work))
     assert r.stdout.startswith("usage: tui-gen")
 
 
 # ---- user errors: exit 2, one line, no traceback ------------------------------------------------
+
 
 def error_cases(run: Path, work: Path) -> dict[str, list[str]]:
     ck = str(run)
@@ -237,8 +276,15 @@ def test_user_errors_are_one_line_and_exit_2(error_results, case):
     assert_one_line_error(*error_results[case])
 
 
-END_TO_END = ["binary corpus", "seq-len 0", "lr inf", "temperature nan", "corrupt checkpoint",
-              "unknown seed characters", "train device cuda"]
+END_TO_END = [
+    "binary corpus",
+    "seq-len 0",
+    "lr inf",
+    "temperature nan",
+    "corrupt checkpoint",
+    "unknown seed characters",
+    "train device cuda",
+]
 
 
 @pytest.fixture(scope="module")
@@ -255,9 +301,10 @@ def test_user_errors_end_to_end(error_processes, case):
 
 
 def test_unknown_seed_characters_are_named_and_nothing_is_echoed(error_results, error_processes):
-    for _code, stdout, stderr in (error_results["unknown seed characters"],
-                                 (0, error_processes["unknown seed characters"].stdout,
-                                  error_processes["unknown seed characters"].stderr)):
+    for _code, stdout, stderr in (
+        error_results["unknown seed characters"],
+        (0, error_processes["unknown seed characters"].stdout, error_processes["unknown seed characters"].stderr),
+    ):
         assert stdout == ""
         for c in ("\u20ac", "\u00a7", "Z", "~"):
             assert repr(c) in stderr
@@ -272,12 +319,32 @@ def test_device_cuda_says_what_to_do(error_results):
 
 # ---- Ctrl+C -------------------------------------------------------------------------------------
 
+
 def test_sigint_during_train_saves_and_exits_0(work, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui_gen", "train", str(work / "tiny.txt"), "--minutes", "1", "--eval-every", "5",
-         "--out", str(out), "--threads", "1", *TINY_MODEL],
-        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tui_gen",
+            "train",
+            str(work / "tiny.txt"),
+            "--minutes",
+            "1",
+            "--eval-every",
+            "5",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            *TINY_MODEL,
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 180  # torch starting on a loaded machine
@@ -305,12 +372,19 @@ class BackgroundTrain:
     """`tui-gen train` in a child process, its stderr read as it comes (a thread), always cleaned up."""
 
     def __init__(self, args: list[str], cwd: Path):
-        self.proc = subprocess.Popen([sys.executable, "-m", "tui_gen", "train", *args], cwd=cwd, env=ENV,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tui_gen", "train", *args],
+            cwd=cwd,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         self.lines: list[str] = []
-        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stderr.readline, "")),
-                                       daemon=True)
+        self.reader = threading.Thread(
+            target=lambda: self.lines.extend(iter(self.proc.stderr.readline, "")), daemon=True
+        )
         self.reader.start()
         self.stdout = ""
 
@@ -346,8 +420,23 @@ def test_sigterm_or_sighup_during_train_saves_last_before_any_evaluation(work, t
     Ctrl+C's clean stop: the step finishes, `last` is saved (even before the first evaluation), and the
     exit status says which signal it was."""
     out = tmp_path / "run"
-    with BackgroundTrain([str(work / "tiny.txt"), "--minutes", "5", "--eval-every", "100000", "--first-eval", "0",
-                          "--out", str(out), "--threads", "1", *TINY_MODEL], tmp_path) as train:
+    with BackgroundTrain(
+        [
+            str(work / "tiny.txt"),
+            "--minutes",
+            "5",
+            "--eval-every",
+            "100000",
+            "--first-eval",
+            "0",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            *TINY_MODEL,
+        ],
+        tmp_path,
+    ) as train:
         # the start line ("corpus ..."): training has begun
         train.wait_until(lambda: any(ln.startswith("corpus") for ln in train.lines), "start line")
         assert train.stop_with(sig) == status, train.stderr[-3000:]  # at once: before or after the first step
@@ -358,8 +447,21 @@ def test_sigterm_or_sighup_during_train_saves_last_before_any_evaluation(work, t
 
 def test_a_second_trainer_on_a_run_being_trained_stops_at_once_naming_the_first(work, tmp_path):
     out = tmp_path / "run"
-    with BackgroundTrain([str(work / "tiny.txt"), "--minutes", "5", "--eval-every", "5", "--out", str(out),
-                          "--threads", "1", *TINY_MODEL], tmp_path) as first:
+    with BackgroundTrain(
+        [
+            str(work / "tiny.txt"),
+            "--minutes",
+            "5",
+            "--eval-every",
+            "5",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            *TINY_MODEL,
+        ],
+        tmp_path,
+    ) as first:
         first.wait_until(lambda: (out / "last.safetensors").exists(), "checkpoint")
         second = cli("train", "--resume", str(out), "--steps", "1", "--threads", "1", cwd=tmp_path)
         assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr

@@ -24,8 +24,15 @@ ENV["PYTHONPATH"] = str(REPO)  # this checkout's tui_gen, whatever is installed
 
 def cli(args, cwd, env=None, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("stdout", subprocess.PIPE)
-    return subprocess.run([sys.executable, "-m", "tui_gen", *args], cwd=cwd, env={**ENV, **(env or {})},
-                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=180, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "tui_gen", *args],
+        cwd=cwd,
+        env={**ENV, **(env or {})},
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        timeout=180,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +42,33 @@ def run_dir(tmp_path_factory) -> Path:
 
     d = tmp_path_factory.mktemp("out")
     rng = random.Random(0)
-    (d / "c.txt").write_text("".join("".join(rng.choice("éüß€ a") for _ in range(30)) + " _E_\n" for _ in range(150)),
-                             encoding="utf-8")
-    r = cli(["train", "c.txt", "--steps", "3", "--eval-every", "2", "--hidden", "16", "--seq-len", "16",
-             "--batch-size", "8", "--embedding", "8", "--threads", "1", "--out", str(d / "run"), "--quiet"], d)
+    (d / "c.txt").write_text(
+        "".join("".join(rng.choice("éüß€ a") for _ in range(30)) + " _E_\n" for _ in range(150)), encoding="utf-8"
+    )
+    r = cli(
+        [
+            "train",
+            "c.txt",
+            "--steps",
+            "3",
+            "--eval-every",
+            "2",
+            "--hidden",
+            "16",
+            "--seq-len",
+            "16",
+            "--batch-size",
+            "8",
+            "--embedding",
+            "8",
+            "--threads",
+            "1",
+            "--out",
+            str(d / "run"),
+            "--quiet",
+        ],
+        d,
+    )
     assert r.returncode == 0, r.stderr.decode()
     return d / "run"
 
@@ -103,9 +133,14 @@ def test_utf8_pipe_is_byte_exact(run_dir):
 
 
 def test_closed_pipe_exits_quietly(run_dir):
-    p = subprocess.Popen([sys.executable, "-m", "tui_gen", *args_for(GENERATE, run_dir), "-n", "100000", "--num", "50"],
-                         cwd=run_dir.parent, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tui_gen", *args_for(GENERATE, run_dir), "-n", "100000", "--num", "50"],
+        cwd=run_dir.parent,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     assert p.stdout.read(10)
     p.stdout.close()  # `| head`
     err = p.stderr.read()

@@ -153,8 +153,15 @@ def test_concurrent_builders_build_once(tmp_path, data):
     src = tmp_path / "c.txt"
     src.write_text(tweets_like(20_000))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_BUILD, str(src), str(data)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_BUILD, str(src), str(data)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=180) for p in procs]
     assert all(p.returncode == 0 for p in procs), [e.decode()[-2000:] for _, e in outs]
     results = [o.decode().split() for o, _ in outs]
@@ -163,13 +170,14 @@ def test_concurrent_builders_build_once(tmp_path, data):
     assert len(cache_folders(data)) == 1
 
 
-@pytest.mark.parametrize("kinds, dtype", [(90, np.uint8), (256, np.uint8), (257, np.uint16), (300, np.uint16),
-                                          (70_000, np.uint32)])
+@pytest.mark.parametrize(
+    "kinds, dtype", [(90, np.uint8), (256, np.uint8), (257, np.uint16), (300, np.uint16), (70_000, np.uint32)]
+)
 def test_the_smallest_type_that_holds_the_symbols(tmp_path, data, kinds, dtype, monkeypatch):
     monkeypatch.setattr(corpus_cache, "READ_BYTES", 4096)  # new kinds arrive chunk after chunk: widened mid-build
     chars = [chr(c) for c in range(0x21, 0x7F)] + [chr(c) for c in range(0x10000, 0x10000 + 80_000)]
-    chars = chars[:kinds - 1]  # and the newline
-    text = "\n".join("".join(chars[i:i + 40]) for i in range(0, len(chars), 40)) + "\n"
+    chars = chars[: kinds - 1]  # and the newline
+    text = "\n".join("".join(chars[i : i + 40]) for i in range(0, len(chars), 40)) + "\n"
     src = tmp_path / "c.txt"
     src.write_text(text, encoding="utf-8")
     c = load_corpus(src, data_dir=data, framing="stream")
@@ -190,8 +198,11 @@ def old_read(raw: bytes) -> tuple[str, int]:
 def test_streaming_decoding_matches_reading_it_whole(tmp_path, data, read_bytes, monkeypatch):
     """CRLF pairs, multi-byte characters and bad bytes cut by chunk ends: the same text, the same count."""
     monkeypatch.setattr(corpus_cache, "READ_BYTES", read_bytes)
-    raw = (("héllo wörld\r\n" * 20 + "€ euro\rline\r\n\r\n").encode() * 10 + b"\xff\xfe bad \xe2\x82 cut\n"
-           + "x😀y\n".encode() * 30)
+    raw = (
+        ("héllo wörld\r\n" * 20 + "€ euro\rline\r\n\r\n").encode() * 10
+        + b"\xff\xfe bad \xe2\x82 cut\n"
+        + "x😀y\n".encode() * 30
+    )
     src = tmp_path / f"c{read_bytes}.txt"
     src.write_bytes(raw)
     c = load_corpus(src, data_dir=data)
@@ -236,8 +247,18 @@ def test_the_progress_reaches_the_whole_size(tmp_path, data):
 
 
 def small_config(**kw) -> TrainConfig:
-    return replace(TrainConfig(), hidden_sizes=[16, 16], embedding_dim=8, seq_len=16, overlap=4, batch_size=8,
-                   device="cpu", threads=1, min_char_count=2, **kw)
+    return replace(
+        TrainConfig(),
+        hidden_sizes=[16, 16],
+        embedding_dim=8,
+        seq_len=16,
+        overlap=4,
+        batch_size=8,
+        device="cpu",
+        threads=1,
+        min_char_count=2,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("framing", ["lines", "stream"])
@@ -288,6 +309,7 @@ def test_a_corpus_much_bigger_than_its_batches_trains_without_an_array_of_its_si
 
 # ---- issue 20: a cache of the right sizes whose contents are wrong -----------------------------------
 
+
 def _poke(path: Path, offset: int, value: np.ndarray) -> None:
     with path.open("r+b") as f:
         f.seek(offset)
@@ -308,8 +330,9 @@ def _edit_meta(folder: Path, **changes) -> None:
 
 CORRUPTIONS = {
     "a symbol past the table": lambda f, m: _poke(f / "symbols.bin", 7, np.array([250], np.uint8)),
-    "a line past the end": lambda f, m: _poke(f / "lines.bin", 16 * (m["n_lines"] - 1),
-                                              np.array([m["n_chars"]], np.int64)),
+    "a line past the end": lambda f, m: _poke(
+        f / "lines.bin", 16 * (m["n_lines"] - 1), np.array([m["n_chars"]], np.int64)
+    ),
     "a negative length": lambda f, m: _poke(f / "lines.bin", 8, np.array([-5], np.int64)),
     "a huge start": lambda f, m: _poke(f / "lines.bin", 16, np.array([2**63 - 10], np.int64)),
     "lines out of order": lambda f, m: _poke(f / "lines.bin", 16, np.array([0], np.int64)),
@@ -348,6 +371,7 @@ def test_a_damaged_cache_that_cannot_be_rebuilt_names_the_folder_to_delete(tmp_p
 
     def read_only(path):
         raise PermissionError(13, "Permission denied")  # as a data folder shared read-only would be
+
     monkeypatch.setattr(corpus_cache, "_remove_damaged", read_only)
     with pytest.raises(CorpusError) as e:
         load_corpus(src, data_dir=data)
@@ -371,7 +395,8 @@ def test_train_on_the_command_line_rebuilds_a_damaged_cache_or_says_what_to_dele
     r.assert_ok()
     assert "was damaged" in r.out + r.err and (tmp_path / "second").is_dir()
     _poke(folder / "symbols.bin", 3, np.array([254], np.uint8))
-    monkeypatch.setattr(corpus_cache, "_remove_damaged", lambda path: (_ for _ in ()).throw(
-        PermissionError(13, "Permission denied")))
+    monkeypatch.setattr(
+        corpus_cache, "_remove_damaged", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+    )
     line = run_main([*argv, "--out", "third"], capsys).assert_clean_error("is damaged", "delete that folder")
     assert str(folder) in line

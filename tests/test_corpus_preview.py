@@ -39,12 +39,15 @@ def test_a_folder_is_its_txt_files(tmp_path):
     assert p.files == 2 and p.lines == 3 and p.size == 8 + 5
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda d: d / "missing.txt", "does not exist"),
-    (lambda d: (d / "empty.txt").write_text("  \n") and d / "empty.txt", "has no text"),
-    (lambda d: (d / "bin.txt").write_bytes(b"\x00\x01" * 100) and d / "bin.txt", "binary"),
-    (lambda d: (d / "sub").mkdir() or d / "sub", "no .txt files"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: d / "missing.txt", "does not exist"),
+        (lambda d: (d / "empty.txt").write_text("  \n") and d / "empty.txt", "has no text"),
+        (lambda d: (d / "bin.txt").write_bytes(b"\x00\x01" * 100) and d / "bin.txt", "binary"),
+        (lambda d: (d / "sub").mkdir() or d / "sub", "no .txt files"),
+    ],
+)
 def test_what_cannot_be_a_corpus_is_said_as_the_loader_says_it(tmp_path, make, words):
     path = make(tmp_path)
     with pytest.raises(CorpusError, match=words):

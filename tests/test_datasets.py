@@ -241,15 +241,21 @@ SHAKESPEARE = datasets.BUILTINS["tiny-shakespeare"]
 def _made_up_play(size: int) -> bytes:
     """Exactly `size` bytes of a play written here (speaker lines, speeches, blank lines): not the real file."""
     cast = ["First Watchman", "Mara", "Old Tobin", "All"]
-    verse = ["The lamp is low and the river cold,", "Speak, speak.", "Who walks the road at this late hour?",
-             "I heard a door, and then a voice."]
+    verse = [
+        "The lamp is low and the river cold,",
+        "Speak, speak.",
+        "Who walks the road at this late hour?",
+        "I heard a door, and then a voice.",
+    ]
     speeches = [f"{cast[i % 4]}:\n{verse[i % 4]}\n{verse[(i * 3 + 1) % 4]}\n\n" for i in range(64)]
     body = "".join(speeches).encode("utf-8")
     return (body * (size // len(body) + 1))[:size]
 
 
 def test_tiny_shakespeare_entry():
-    assert SHAKESPEARE.url == "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+    assert (
+        SHAKESPEARE.url == "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+    )
     assert SHAKESPEARE.size == 1_115_394
     assert SHAKESPEARE.sha256 == "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
     assert SHAKESPEARE.url_env == "TUI_GEN_SHAKESPEARE_URL"

@@ -101,15 +101,35 @@ def two_process_run(corpus_file) -> tuple[Path, dict]:
     """Both framings trained by 2 processes with a global batch B (odd: shares of B//2 and B//2 + 1)."""
     out = corpus_file.parent / "two"
     out.mkdir()
-    cfg = tiny_config_value(batch_size=short_last_batch(corpus_file), max_steps=STEPS, eval_every=STEPS,
-                            lr_schedule="constant", first_eval=0)
+    cfg = tiny_config_value(
+        batch_size=short_last_batch(corpus_file),
+        max_steps=STEPS,
+        eval_every=STEPS,
+        lr_schedule="constant",
+        first_eval=0,
+    )
     spec = json.dumps({"config": cfg.to_json(), "corpus": str(corpus_file), "out": str(out)})
     port = str(free_port())
-    procs = [subprocess.Popen([sys.executable, "-c", RANK_SCRIPT, spec], cwd=out, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**ENV, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
-                                   "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port})
-             for r in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RANK_SCRIPT, spec],
+            cwd=out,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **ENV,
+                "RANK": str(r),
+                "LOCAL_RANK": str(r),
+                "WORLD_SIZE": "2",
+                "LOCAL_WORLD_SIZE": "2",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+            },
+        )
+        for r in range(2)
+    ]
     try:
         results = [p.communicate(timeout=180) for p in procs]
     finally:
@@ -141,8 +161,9 @@ def test_two_processes_follow_one_process_loss_curve(two_process_run, corpus_fil
     # would not show in the losses: the same as one process's, not half or twice it.
     mine = torch.cat([p.grad.flatten() for p in one.model.parameters()])
     theirs = torch.tensor(run["curves"][framing + " gradient"])
-    assert torch.allclose(theirs, mine, rtol=1e-3, atol=1e-5 * float(mine.abs().max())), \
-        float((theirs - mine).abs().max())
+    assert torch.allclose(theirs, mine, rtol=1e-3, atol=1e-5 * float(mine.abs().max())), float(
+        (theirs - mine).abs().max()
+    )
     # the final weights too: 2 processes computed 1 process's gradients at every step
     ck = load_checkpoint(out / framing / "last.safetensors")
     for name, w in one.model.state_dict().items():
@@ -169,8 +190,11 @@ def test_a_two_process_checkpoint_is_an_ordinary_checkpoint(two_process_run, cor
     # a single process resumes it, and says the data position carried over
     for framing in ("lines", "stream"):
         ck = load_checkpoint(out / framing / "last.safetensors")
-        more = Trainer(load_corpus(corpus_file, framing=framing), replace(run["config"], framing=framing,
-                                                                         max_steps=STEPS + 3), resume=ck)
+        more = Trainer(
+            load_corpus(corpus_file, framing=framing),
+            replace(run["config"], framing=framing, max_steps=STEPS + 3),
+            resume=ck,
+        )
         assert (more.epoch, more.batch_index) == (ck.meta["epoch"], ck.meta["batch_index"])
         events = list(more.run())
         assert isinstance(events[-1], ev.Finished) and events[-1].step == STEPS + 3
@@ -181,12 +205,15 @@ class Agent:
     """A torchrun agent (or `tui-gen train --nproc`) in the background, its output read as it comes."""
 
     def __init__(self, args: list[str], cwd: Path):
-        self.proc = subprocess.Popen(args, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            args, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         self.out: list[str] = []
         self.err: list[str] = []
-        self.readers = [threading.Thread(target=lambda s=s, d=d: d.extend(iter(s.readline, "")), daemon=True)
-                        for s, d in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        self.readers = [
+            threading.Thread(target=lambda s=s, d=d: d.extend(iter(s.readline, "")), daemon=True)
+            for s, d in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
         for t in self.readers:
             t.start()
 
@@ -221,12 +248,38 @@ class Agent:
 
 def test_two_torchrun_agents_as_two_machines_train_one_run_resumed_from_one_process(corpus_file, tmp_path):
     run = tmp_path / "run"
-    assert cli.main(["train", str(corpus_file), "--steps", "6", "--eval-every", "3", "--out", str(run),
-                     "--quiet", *TINY_MODEL]) == 0
+    assert (
+        cli.main(
+            ["train", str(corpus_file), "--steps", "6", "--eval-every", "3", "--out", str(run), "--quiet", *TINY_MODEL]
+        )
+        == 0
+    )
     port = free_port()
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"t{port}",
-                "-m", "tui_gen", "train", str(corpus_file), "--resume", str(run), "--steps", "4", "--eval-every", "5"]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{port}",
+        "--rdzv-id",
+        f"t{port}",
+        "-m",
+        "tui_gen",
+        "train",
+        str(corpus_file),
+        "--resume",
+        str(run),
+        "--steps",
+        "4",
+        "--eval-every",
+        "5",
+    ]
     agents = [Agent(torchrun, tmp_path) for _ in range(2)]
     both = lambda: "\n".join(f"=== agent {i}\n{a.said()}" for i, a in enumerate(agents))  # noqa: E731
     try:
@@ -275,8 +328,27 @@ def alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the ranks' processes through /proc (Linux)")
 def test_sigterm_to_the_agent_saves_last_on_rank_0_and_leaves_no_process(corpus_file, tmp_path):
     out = tmp_path / "run"
-    agent = Agent([sys.executable, "-m", "tui_gen", "train", str(corpus_file), "--nproc", "2", "--minutes", "5",
-                   "--first-eval", "2", "--eval-every", "100000", "--out", str(out), *TINY_MODEL], tmp_path)
+    agent = Agent(
+        [
+            sys.executable,
+            "-m",
+            "tui_gen",
+            "train",
+            str(corpus_file),
+            "--nproc",
+            "2",
+            "--minutes",
+            "5",
+            "--first-eval",
+            "2",
+            "--eval-every",
+            "100000",
+            "--out",
+            str(out),
+            *TINY_MODEL,
+        ],
+        tmp_path,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "last.safetensors").exists() and agent.proc.poll() is None and time.monotonic() < deadline:
@@ -336,10 +408,22 @@ sys.exit(7)
 
 @pytest.mark.parametrize("way", ["exit_process", "uncaught", "sys.exit"])
 def test_a_rank_leaves_with_its_status_while_gloo_is_still_at_work(tmp_path, way):
-    env = {**ENV, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": str(free_port())}
-    done = subprocess.run([sys.executable, "-c", BUSY_AT_EXIT_SCRIPT, way], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **ENV,
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", BUSY_AT_EXIT_SCRIPT, way],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "leaving" in done.stdout, done.stderr[-3000:]
     if way == "exit_process":
         assert done.returncode == 7, done.stderr[-3000:]
@@ -354,12 +438,14 @@ def test_a_rank_leaves_with_its_status_while_gloo_is_still_at_work(tmp_path, way
 
 # ---- the small parts --------------------------------------------------------------------------
 
+
 def test_the_world_comes_from_torchruns_environment():
     assert world_from_env({}) == World()
     w = world_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})
     assert (w.rank, w.size, w.local_rank, w.local_size, w.is_main) == (3, 4, 1, 2, False)
     assert world_from_env({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}).distributed  # DDP on one GPU too
     from tui_gen.core.errors import ConfigError
+
     with pytest.raises(ConfigError, match="start it with torchrun"):
         world_from_env({"RANK": "2", "WORLD_SIZE": "2"})
 

@@ -70,12 +70,14 @@ def headers(length: int | None = TWEETS.size) -> bytes:
 
 def drip_body(every: float, size: int, seconds: float = 20.0):
     """Headers at once, then `size` bytes every `every` seconds, for at most `seconds`."""
+
     def talk(conn, closed):
         conn.sendall(headers())
         end = time.monotonic() + seconds
         while not closed.is_set() and time.monotonic() < end:
             conn.sendall(b"x" * size)
             time.sleep(every)
+
     return talk
 
 
@@ -98,6 +100,7 @@ def serve(monkeypatch):
         servers.append(s)
         monkeypatch.setenv("TUI_GEN_TWEETS_URL", s.url)
         return s
+
     yield start
     for s in servers:
         s.stop()
@@ -146,8 +149,13 @@ def test_a_file_url_mirror_is_allowed(tmp_path, monkeypatch):
 
 
 def env_for(tmp_path: Path, url: str) -> dict:
-    env = {**os.environ, "TUI_GEN_TWEETS_URL": url, "TUI_GEN_DATA_DIR": str(tmp_path / "data"),
-           "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    env = {
+        **os.environ,
+        "TUI_GEN_TWEETS_URL": url,
+        "TUI_GEN_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(REPO),
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
     for var in ("http_proxy", "HTTP_PROXY"):
         env.pop(var, None)
     return env
@@ -165,9 +173,15 @@ def wait_for_part(folder: Path, timeout: float = 60, min_size: int = 1) -> Path:
 
 def test_sigterm_during_data_get_leaves_no_part(serve, tmp_path):
     server = serve(drip_body(every=0.05, size=4096, seconds=60))  # slow but steady: no stall
-    p = subprocess.Popen([sys.executable, "-m", "tui_gen", "data", "get", "trump-tweets"], cwd=tmp_path,
-                         env=env_for(tmp_path, server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tui_gen", "data", "get", "trump-tweets"],
+        cwd=tmp_path,
+        env=env_for(tmp_path, server.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         wait_for_part(tmp_path / "data")
         p.send_signal(signal.SIGTERM)
@@ -189,8 +203,16 @@ def test_terminating_the_training_process_mid_download_leaves_no_part(serve, tmp
     serve(drip_headers)
     process = TrainingProcess()
     data = tmp_path / "data"
-    process.start(TrainingSpec(corpus="trump-tweets", models_dir=str(tmp_path / "models"), data_dir=str(data),
-                               settings={"device": "cpu"}, steps=1, threads=1))
+    process.start(
+        TrainingSpec(
+            corpus="trump-tweets",
+            models_dir=str(tmp_path / "models"),
+            data_dir=str(data),
+            settings={"device": "cpu"},
+            steps=1,
+            threads=1,
+        )
+    )
     try:
         wait_for_part(data, timeout=300, min_size=0)  # torch starting at nice 10: ~100 s beside busy processes
     finally:
@@ -202,11 +224,18 @@ def test_terminating_the_training_process_mid_download_leaves_no_part(serve, tmp
 def test_hostile_reason_phrase_is_shown_literally(tmp_path):
     def talk(conn, closed):
         conn.sendall(b"HTTP/1.1 503 \x1b]2;PWNED\x07 [reverse blink]gone[/] \x9b31m\r\nContent-Length: 0\r\n\r\n")
+
     server = Drip(talk)
     try:
-        r = subprocess.run([sys.executable, "-m", "tui_gen", "data", "get", "trump-tweets"], cwd=tmp_path,
-                           env=env_for(tmp_path, server.url), capture_output=True, text=True, timeout=60,
-                           stdin=subprocess.DEVNULL)
+        r = subprocess.run(
+            [sys.executable, "-m", "tui_gen", "data", "get", "trump-tweets"],
+            cwd=tmp_path,
+            env=env_for(tmp_path, server.url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
     finally:
         server.stop()
     assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -77,6 +77,7 @@ def test_a_very_long_line_is_scored_a_chunk_at_a_time(run, tmp_path, monkeypatch
     def spy(model, ids, state=None):
         most.append(ids.numel())
         return forward(model, ids, state)
+
     monkeypatch.setattr(CharRNN, "forward", spy)
     line = " ".join(random.Random(1).choice(["great", "people", "win"]) for _ in range(4000))
     assert len(line) > 2 * CHUNK_TOKENS

@@ -46,8 +46,11 @@ def _call_name(node: ast.Call) -> str | None:
 def direct_file_access(path: Path) -> list[tuple[int, str, str]]:
     """(line, call, source line) of each file call in `path` whose lines carry no file-access reason."""
     source = path.read_text(encoding="utf-8")
-    reasons = {tok.start[0] for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-               if tok.type == tokenize.COMMENT and REASON.match(tok.string)}
+    reasons = {
+        tok.start[0]
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT and REASON.match(tok.string)
+    }
     lines = source.splitlines()
     found = []
     for node in ast.walk(ast.parse(source, str(path))):
@@ -62,21 +65,25 @@ def direct_file_access(path: Path) -> list[tuple[int, str, str]]:
 def test_the_audit_sees_calls_not_words(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(
-        'import os\n'
+        "import os\n"
         'text = "open(x) and os.replace(a, b)"  # open( in a string: not a call\n'
-        '# with open(path) as f: a comment, not a call\n'
+        "# with open(path) as f: a comment, not a call\n"
         'name = text.replace("a", "b")  # str.replace: not a file\n'
         'with open("/proc/locks") as f:  # file-access: the kernel\'s table, a fixed path\n'
-        '    pass\n'
-        'os.replace(\n'
+        "    pass\n"
+        "os.replace(\n"
         '    "a", "b")  # file-access: the reason may sit on any line of the call\n'
-        'data = Path(p).read_bytes()\n'
-        'os.rename(a, b)\n'
-        'fd = os.open(p, 0)\n'
-        'f = open(p)  # file-access:\n'  # a reason must be given
+        "data = Path(p).read_bytes()\n"
+        "os.rename(a, b)\n"
+        "fd = os.open(p, 0)\n"
+        "f = open(p)  # file-access:\n"  # a reason must be given
     )
     assert [(line, name) for line, name, _ in direct_file_access(sample)] == [
-        (9, ".read_bytes"), (10, "os.rename"), (11, "os.open"), (12, "open")]
+        (9, ".read_bytes"),
+        (10, "os.rename"),
+        (11, "os.open"),
+        (12, "open"),
+    ]
 
 
 def test_every_file_access_goes_through_the_helpers_or_says_why():
@@ -85,6 +92,7 @@ def test_every_file_access_goes_through_the_helpers_or_says_why():
         if path.relative_to(PACKAGE).as_posix() in HELPERS:
             continue
         found += [f"{path.relative_to(REPO)}:{line}: {name}: {text}" for line, name, text in direct_file_access(path)]
-    assert not found, ("open files from outside with tui_gen.core.files (open_regular, write_output), write your own "
-                       "through atomic / runs.folder, or add `# file-access: <reason>` to the line:\n"
-                       + "\n".join(found))
+    assert not found, (
+        "open files from outside with tui_gen.core.files (open_regular, write_output), write your own "
+        "through atomic / runs.folder, or add `# file-access: <reason>` to the line:\n" + "\n".join(found)
+    )

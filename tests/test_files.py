@@ -66,6 +66,7 @@ def sock(tmp_path):
 
 # ---- the gate --------------------------------------------------------------------------------------
 
+
 def test_a_fifo_is_refused_at_once_not_waited_on(fifo):
     with pytest.raises(NotRegularFile) as e:
         returns(open_regular, fifo, fifo=fifo)
@@ -119,8 +120,13 @@ def test_outputs_that_exist_and_are_not_files_are_refused(tmp_path, fifo, sock):
     (tmp_path / "old.html").write_text("old")
     check_output_path(tmp_path / "old.html")
     (tmp_path / "link").symlink_to("/dev/null")
-    for path, what in ((fifo, "FIFO"), ("/dev/null", "character device"), (tmp_path / "link", "character device"),
-                       (sock, "socket"), (tmp_path, "folder")):
+    for path, what in (
+        (fifo, "FIFO"),
+        ("/dev/null", "character device"),
+        (tmp_path / "link", "character device"),
+        (sock, "socket"),
+        (tmp_path, "folder"),
+    ):
         with pytest.raises(NotRegularFile, match=what):
             check_output_path(path)
 
@@ -155,6 +161,7 @@ def test_a_fifo_made_at_the_output_path_during_the_write_is_not_replaced(tmp_pat
 
 
 # ---- the readers ------------------------------------------------------------------------------------
+
 
 def test_a_fifo_as_a_corpus_is_a_clear_error(tmp_path, fifo):
     from tui_gen.data.corpus import load_corpus
@@ -231,12 +238,14 @@ def test_watching_a_file_says_it_is_a_file_not_that_it_does_not_exist(tmp_path):
 
 # ---- the command line ---------------------------------------------------------------------------------
 
+
 def test_train_on_a_fifo_is_one_line_and_exit_2(tmp_path, fifo):
     r = run_cli(["train", fifo, "--steps", "1"], cwd=tmp_path, timeout=180)
     r.assert_clean_error("FIFO (named pipe), not a regular file")
 
 
 # ---- the corpus cache's build lock -------------------------------------------------------------------
+
 
 def test_the_build_lock_leaves_no_file_and_a_waiter_on_a_removed_one_takes_the_new_one(tmp_path, monkeypatch):
     """Builders of one source take turns on .<name>.lock, which its holder removes before letting go (so

@@ -16,9 +16,11 @@ from support.data import TWEETS
 from tui_gen.data.corpus import FRAMING_SAMPLE_CHARS, explain_framing, guess_framing, load_corpus
 from tui_gen.data.sources import open_corpus
 
-WORDS = ("the a of and to in was it that he she they with for on at by from as his her river lamp "
-         "morning garden letter window road house old small quiet long evening voice door field town "
-         "walked said looked thought found kept waited carried heard turned opened remembered").split()
+WORDS = (
+    "the a of and to in was it that he she they with for on at by from as his her river lamp "
+    "morning garden letter window road house old small quiet long evening voice door field town "
+    "walked said looked thought found kept waited carried heard turned opened remembered"
+).split()
 NAMES = ["Mara", "Tobin", "Elsie", "Corvin", "Ada", "Halvard", "Ines", "Pim", "Rosalind", "Ulf"]
 SURNAMES = ["Fenwick", "Ashdown", "Quill", "Marrow", "Thistle", "Brack", "Onslow", "Vane"]
 
@@ -53,19 +55,24 @@ def play(speeches: int = 150, blank_lines: bool = True, seed: int = 2) -> str:
 def poem(stanzas: int = 40, seed: int = 3) -> str:
     """Stanzas of four short capitalised lines, a blank line between stanzas."""
     rng = random.Random(seed)
-    return "\n\n".join(
-        "\n".join(_sentence(rng, 3, 7)[:-1] + rng.choice([",", "", ".", ";"]) for _ in range(4))
-        for _ in range(stanzas)
-    ) + "\n"
+    return (
+        "\n\n".join(
+            "\n".join(_sentence(rng, 3, 7)[:-1] + rng.choice([",", "", ".", ";"]) for _ in range(4))
+            for _ in range(stanzas)
+        )
+        + "\n"
+    )
 
 
 def tweets_like(n: int = 400, seed: int = 4) -> str:
     rng = random.Random(seed)
     tags = ["#weekend", "@cityhall", "#news", "", "", "http://x.example/a1"]
-    return "\n".join(
-        " ".join(_sentence(rng, 3, 12) for _ in range(rng.randint(1, 3))) + " " + rng.choice(tags)
-        for _ in range(n)
-    ) + "\n"
+    return (
+        "\n".join(
+            " ".join(_sentence(rng, 3, 12) for _ in range(rng.randint(1, 3))) + " " + rng.choice(tags) for _ in range(n)
+        )
+        + "\n"
+    )
 
 
 def names(n: int = 300, seed: int = 5) -> str:
@@ -82,30 +89,40 @@ def quotes(n: int = 200, blank_between: bool = False, seed: int = 6) -> str:
 def csv_records(n: int = 300, seed: int = 7) -> str:
     rng = random.Random(seed)
     rows = ["id,name,town,amount,date"]
-    rows += [f"{i},{rng.choice(NAMES).lower()},{rng.choice(WORDS)}ton,{rng.randint(1, 9999)}.{rng.randint(0, 99):02d},"
-             f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}" for i in range(n)]
+    rows += [
+        f"{i},{rng.choice(NAMES).lower()},{rng.choice(WORDS)}ton,{rng.randint(1, 9999)}.{rng.randint(0, 99):02d},"
+        f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        for i in range(n)
+    ]
     return "\n".join(rows) + "\n"
 
 
 def log_lines(n: int = 300, seed: int = 8) -> str:
     rng = random.Random(seed)
-    return "\n".join(
-        f"2024-03-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z "
-        f"{rng.choice(['INFO', 'INFO', 'WARN', 'ERROR'])} worker-{rng.randint(1, 8)} "
-        f"{rng.choice(['finished job', 'started job', 'retried job'])} {rng.randint(1, 9999)} "
-        f"in {rng.randint(1, 900)} ms"
-        for _ in range(n)
-    ) + "\n"
+    return (
+        "\n".join(
+            f"2024-03-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z "
+            f"{rng.choice(['INFO', 'INFO', 'WARN', 'ERROR'])} worker-{rng.randint(1, 8)} "
+            f"{rng.choice(['finished job', 'started job', 'retried job'])} {rng.randint(1, 9999)} "
+            f"in {rng.randint(1, 900)} ms"
+            for _ in range(n)
+        )
+        + "\n"
+    )
 
 
 def lowercase_log_lines(n: int = 300, seed: int = 9) -> str:
     """Records that look a little like wrapped prose: lowercase words, no final punctuation, one width."""
     rng = random.Random(seed)
-    return "\n".join(
-        f"{rng.choice(['info', 'warn'])} request from {rng.choice(NAMES).lower()} "
-        f"handled in {rng.randint(100, 999)} ms "
-        f"status {rng.choice([200, 204, 404, 500])}" for _ in range(n)
-    ) + "\n"
+    return (
+        "\n".join(
+            f"{rng.choice(['info', 'warn'])} request from {rng.choice(NAMES).lower()} "
+            f"handled in {rng.randint(100, 999)} ms "
+            f"status {rng.choice([200, 204, 404, 500])}"
+            for _ in range(n)
+        )
+        + "\n"
+    )
 
 
 def dictionary_words(n: int = 500, seed: int = 10) -> str:
@@ -125,8 +142,10 @@ def _old_rule(text: str) -> str:
 STREAMS = {
     "wrapped prose": (wrapped_prose(), ["hard-wrapped prose", "paragraphs", "about 70 characters"]),
     "wrapped prose, 60 columns": (wrapped_prose(width=60, seed=11), ["hard-wrapped prose", "about 60 characters"]),
-    "wrapped prose, indented paragraphs": (wrapped_prose(blank_lines=False, seed=12),
-                                           ["hard-wrapped prose", "running on into the next"]),
+    "wrapped prose, indented paragraphs": (
+        wrapped_prose(blank_lines=False, seed=12),
+        ["hard-wrapped prose", "running on into the next"],
+    ),
     "a play": (play(), ["a play", "speeches", "ending in ':'"]),
     "a play without blank lines": (play(blank_lines=False, seed=13), ["a play", "speeches"]),
     "a poem": (poem(), ["40 stanzas", "about 4 lines", "blank lines"]),

@@ -13,14 +13,25 @@ from tui_gen.core.gate import OutsideValueError
 
 # ---- load_json -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("doc, says", [
-    ('{"x": NaN}', "NaN"), ('{"x": Infinity}', "Infinity"), ('{"x": -Infinity}', "Infinity"),
-    ('{"x": 1e999}', "too large"), ('{"x": -1e999}', "too large"),
-    ('{"x": 1' + "0" * 400 + "}", "401 digits"), ('{"x": ' + "9" * 4400 + "}", "4,400 digits"),
-    ('{"x": ' + "9" * 5000 + "}", "5,000 digits"),
-    ("[" * 100_000 + "]" * 100_000, "nested too deep"),
-    ("{nope", "not valid JSON"), (b"\xff\xfe{", "JSON"), (b"\x00\xff garbage", "JSON"), (None, "not JSON text"),
-])
+
+@pytest.mark.parametrize(
+    "doc, says",
+    [
+        ('{"x": NaN}', "NaN"),
+        ('{"x": Infinity}', "Infinity"),
+        ('{"x": -Infinity}', "Infinity"),
+        ('{"x": 1e999}', "too large"),
+        ('{"x": -1e999}', "too large"),
+        ('{"x": 1' + "0" * 400 + "}", "401 digits"),
+        ('{"x": ' + "9" * 4400 + "}", "4,400 digits"),
+        ('{"x": ' + "9" * 5000 + "}", "5,000 digits"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+        ("{nope", "not valid JSON"),
+        (b"\xff\xfe{", "JSON"),
+        (b"\x00\xff garbage", "JSON"),
+        (None, "not JSON text"),
+    ],
+)
 def test_load_json_refuses_what_would_fail_later(doc, says):
     with pytest.raises(OutsideValueError, match=says):
         gate.load_json(doc)
@@ -40,15 +51,25 @@ def test_load_json_max_bytes():
 
 # ---- typed text ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text, value", [("0", 0), (" 19 ", 19), ("+3", 3), ("-3", -3), (str(2**63 - 1), 2**63 - 1)])
 def test_parse_int_reads_ascii_whole_numbers(text, value):
     assert gate.parse_int(text) == value
 
 
-@pytest.mark.parametrize("text, says", [
-    ("²", "digits 0-9"), ("٣", "digits 0-9"), ("1.5", "digits 0-9"), ("", "digits 0-9"), ("1e3", "digits 0-9"),
-    ("9" * 20, "at most 19 digits"), ("9" * 4400, "4,400 digits"), ("9" * 100_000, "100,000 digits"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("²", "digits 0-9"),
+        ("٣", "digits 0-9"),
+        ("1.5", "digits 0-9"),
+        ("", "digits 0-9"),
+        ("1e3", "digits 0-9"),
+        ("9" * 20, "at most 19 digits"),
+        ("9" * 4400, "4,400 digits"),
+        ("9" * 100_000, "100,000 digits"),
+    ],
+)
 def test_parse_int_refuses_with_what_to_type(text, says):
     with pytest.raises(OutsideValueError, match=says) as e:
         gate.parse_int(text, 0, 19, "the priority")
@@ -62,17 +83,37 @@ def test_parse_int_range():
         gate.parse_int("0", 1)
 
 
-@pytest.mark.parametrize("text, value", [("1", 1.0), ("0.5", 0.5), (".5", 0.5), ("3.", 3.0), ("3e-3", 3e-3),
-                                         ("-0.0", 0.0), ("1E+2", 100.0), ("1e308", 1e308)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1", 1.0),
+        ("0.5", 0.5),
+        (".5", 0.5),
+        ("3.", 3.0),
+        ("3e-3", 3e-3),
+        ("-0.0", 0.0),
+        ("1E+2", 100.0),
+        ("1e308", 1e308),
+    ],
+)
 def test_parse_float_reads_decimal_numbers(text, value):
     assert gate.parse_float(text) == value
 
 
-@pytest.mark.parametrize("text, says", [
-    ("nan", "finite number like"), ("inf", "finite number like"), ("-Infinity", "finite number like"),
-    ("1e999", "finite number, not"), ("²", "finite number like"), ("1,5", "finite number like"),
-    ("9" * 400, "at most 64 characters"), ("9" * 4400, "at most 64 characters"), ("0x10", "finite number like"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("nan", "finite number like"),
+        ("inf", "finite number like"),
+        ("-Infinity", "finite number like"),
+        ("1e999", "finite number, not"),
+        ("²", "finite number like"),
+        ("1,5", "finite number like"),
+        ("9" * 400, "at most 64 characters"),
+        ("9" * 4400, "at most 64 characters"),
+        ("0x10", "finite number like"),
+    ],
+)
 def test_parse_float_refuses_with_what_to_type(text, says):
     with pytest.raises(OutsideValueError, match=says):
         gate.parse_float(text, 0, 100, "the temperature")
@@ -85,8 +126,26 @@ def test_parse_float_range():
 
 # ---- decoded values -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", [True, False, None, "1", [1], {}, math.nan, math.inf, -math.inf, 10**400,
-                                   -(10**400), 1e308, -1.0, gate.MAX_COUNT + 1])
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        True,
+        False,
+        None,
+        "1",
+        [1],
+        {},
+        math.nan,
+        math.inf,
+        -math.inf,
+        10**400,
+        -(10**400),
+        1e308,
+        -1.0,
+        gate.MAX_COUNT + 1,
+    ],
+)
 def test_number_and_whole_refuse_what_is_not_a_figure_in_range(value):
     assert gate.number(value) is None and gate.whole(value) is None
 
@@ -105,6 +164,7 @@ def test_text_is_cut_not_refused():
 
 
 # ---- typed ------------------------------------------------------------------------------------------
+
 
 class Colour(Enum):
     RED = "red"
@@ -128,8 +188,17 @@ def test_typed_by_a_fields_bounds():
     assert gate.typed(1, hint["share"], gate.bounds_of(f["share"])) == 1.0
     assert gate.typed([["ab", "abcdef"]], hint["pairs"], gate.bounds_of(f["pairs"])) == [("ab", "abc…")]
     assert gate.typed("red", hint["colour"]) is Colour.RED
-    for value, name in [(-1, "n"), (True, "n"), (1.5, "share"), (math.nan, "share"), ([["a", "b"]] * 3, "pairs"),
-                        ([["a"]], "pairs"), ([["a", 1]], "pairs"), ("blue", "colour"), (None, "n")]:
+    for value, name in [
+        (-1, "n"),
+        (True, "n"),
+        (1.5, "share"),
+        (math.nan, "share"),
+        ([["a", "b"]] * 3, "pairs"),
+        ([["a"]], "pairs"),
+        ([["a", 1]], "pairs"),
+        ("blue", "colour"),
+        (None, "n"),
+    ]:
         with pytest.raises(OutsideValueError):
             gate.typed(value, hint[name], gate.bounds_of(f[name]))
 

@@ -26,13 +26,39 @@ from tui_gen.runs.metrics_log import EVENT_OF, decode
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # JSON text for extreme values: what json.dumps cannot write (NaN, 4,400 digits) is written by hand.
-EXTREME = st.sampled_from([
-    "NaN", "Infinity", "-Infinity", "1e308", "-1e308", "1e999", "-0.0", "0", "-1", "1" + "0" * 400,
-    "9" * 4400, str(2**63), str(2**62), "1e-320", "true", "false", "null", '""', '"x"', '"' + "x" * 10_000 + '"',
-    "[]", "{}", "[[[[[[[[1]]]]]]]]", "[" * 5000 + "]" * 5000, '[["a", "b"]]',
-    "[" + ",".join(['["a","b"]'] * 2000) + "]",
-    "3.5", "2", "0.5",
-])
+EXTREME = st.sampled_from(
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e308",
+        "-1e308",
+        "1e999",
+        "-0.0",
+        "0",
+        "-1",
+        "1" + "0" * 400,
+        "9" * 4400,
+        str(2**63),
+        str(2**62),
+        "1e-320",
+        "true",
+        "false",
+        "null",
+        '""',
+        '"x"',
+        '"' + "x" * 10_000 + '"',
+        "[]",
+        "{}",
+        "[[[[[[[[1]]]]]]]]",
+        "[" * 5000 + "]" * 5000,
+        '[["a", "b"]]',
+        "[" + ",".join(['["a","b"]'] * 2000) + "]",
+        "3.5",
+        "2",
+        "0.5",
+    ]
+)
 LOG_FIELDS = [(name, f.name) for name, cls in EVENT_OF.items() for f in fields(cls)]
 
 
@@ -96,16 +122,20 @@ def test_every_log_field_with_any_value_decodes_or_is_skipped(field, raw):
 
 
 @SETTINGS
-@given(key=st.sampled_from(["step", "best_val_bpc", "corpus", "framing", "model_config", "history", "saved_at",
-                            "elapsed"]),
-       raw=EXTREME)
+@given(
+    key=st.sampled_from(
+        ["step", "best_val_bpc", "corpus", "framing", "model_config", "history", "saved_at", "elapsed"]
+    ),
+    raw=EXTREME,
+)
 def test_every_header_figure_is_a_figure_or_a_problem(tmp_path_factory, key, raw):
     import struct
 
     run = tmp_path_factory.mktemp("run")
     meta = json.dumps({"format_version": 1, "step": 3, key: "@@"}).replace('"@@"', raw)
-    header = json.dumps({"model.x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-                         "__metadata__": {"tui_gen": meta}}).encode()
+    header = json.dumps(
+        {"model.x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "__metadata__": {"tui_gen": meta}}
+    ).encode()
     (run / "best.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(4))
     row = runs.describe_run(run)  # never raises
     assert row.step is None or 0 <= row.step <= gate.MAX_COUNT
@@ -137,8 +167,13 @@ def test_every_override_is_a_configuration_or_one_config_error(key, raw):
 
 
 @SETTINGS
-@given(text=st.one_of(st.text(max_size=50), EXTREME, st.builds(lambda n, unit: n + unit, EXTREME,
-                                                                  st.sampled_from(["", " steps", " minutes", "m"]))))
+@given(
+    text=st.one_of(
+        st.text(max_size=50),
+        EXTREME,
+        st.builds(lambda n, unit: n + unit, EXTREME, st.sampled_from(["", " steps", " minutes", "m"])),
+    )
+)
 def test_any_budget_text_is_a_budget_or_one_config_error(text):
     try:
         budget = parse_budget(text)

@@ -38,11 +38,34 @@ def hostile_run(tmp_path_factory, lines_corpus_text) -> tuple[Path, subprocess.C
     bad_name = os.fsdecode(b"b\xff\x1b[31m.txt")  # not UTF-8: a lone surrogate once decoded
     (corpus / bad_name).write_bytes(b"one more line \xff\xfe _E_\n")
     out = d / f"run{NAME}"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "COLUMNS": "200",
-           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    r = subprocess.run([sys.executable, "-m", "tui_gen", "train", str(corpus), "--steps", "1", "--eval-every", "1",
-                        "--out", str(out), *TINY], cwd=d, env=env, capture_output=True, timeout=300,
-                       stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "COLUMNS": "200",
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_gen",
+            "train",
+            str(corpus),
+            "--steps",
+            "1",
+            "--eval-every",
+            "1",
+            "--out",
+            str(out),
+            *TINY,
+        ],
+        cwd=d,
+        env=env,
+        capture_output=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     return out, r
 
 
@@ -61,12 +84,12 @@ def test_train_prints_paths_and_warnings_literally(hostile_run):
 def rewrite_meta(src: Path, dest: Path, key: str, value) -> Path:
     blob = src.read_bytes()
     (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
+    header = json.loads(blob[8 : 8 + n])
     meta = json.loads(header["__metadata__"]["tui_gen"])
     meta[key] = value
     header["__metadata__"]["tui_gen"] = json.dumps(meta)
     h = json.dumps(header).encode()
-    dest.write_bytes(struct.pack("<Q", len(h)) + h + blob[8 + n:])
+    dest.write_bytes(struct.pack("<Q", len(h)) + h + blob[8 + n :])
     return dest
 
 
@@ -75,7 +98,7 @@ def test_every_header_field_through_eval_and_generate(hostile_run, tmp_path, cap
     last = out / "last.safetensors"
     blob = last.read_bytes()
     (n,) = struct.unpack("<Q", blob[:8])
-    keys = sorted(json.loads(json.loads(blob[8:8 + n])["__metadata__"]["tui_gen"]))
+    keys = sorted(json.loads(json.loads(blob[8 : 8 + n])["__metadata__"]["tui_gen"]))
     assert {"saved_at", "corpus", "vocab", "model_config", "framing", "end_marker"} <= set(keys)
     # The run as written: eval's line names its corpus, a hostile path.
     r = run_main(["eval", str(out), "--device", "cpu"], capsys)
@@ -85,8 +108,10 @@ def test_every_header_field_through_eval_and_generate(hostile_run, tmp_path, cap
     for key in keys:
         for value in (HOSTILE, {"x": HOSTILE}, [HOSTILE]):
             path = rewrite_meta(last, tmp_path / f"{key}.safetensors", key, value)
-            for args in (["eval", str(path), "--device", "cpu"],
-                         ["generate", str(path), "-n", "5", "--random-seed", "1", "--device", "cpu"]):
+            for args in (
+                ["eval", str(path), "--device", "cpu"],
+                ["generate", str(path), "-n", "5", "--random-seed", "1", "--device", "cpu"],
+            ):
                 r = run_main(args, capsys)
                 assert "Traceback" not in r.err
                 shown = r.err + (r.out if args[0] == "eval" else "")  # generate into a pipe: byte-exact

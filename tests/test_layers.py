@@ -30,27 +30,42 @@ def modules_in(*packages: str) -> list[str]:
 
 
 # What the app and the CLI import before anything trains: none of it may load torch.
-WITHOUT_TORCH = [*modules_in("core", "runs"), "tui_gen.data.catalogue", "tui_gen.data.preview",
-                 "tui_gen.data.vocab", "tui_gen.process.spec", "tui_gen.process.parent", "tui_gen.cli.main",
-                 "tui_gen.training.setup", "tui_gen.app.app"]
+WITHOUT_TORCH = [
+    *modules_in("core", "runs"),
+    "tui_gen.data.catalogue",
+    "tui_gen.data.preview",
+    "tui_gen.data.vocab",
+    "tui_gen.process.spec",
+    "tui_gen.process.parent",
+    "tui_gen.cli.main",
+    "tui_gen.training.setup",
+    "tui_gen.app.app",
+]
 
 
 def test_what_runs_before_training_imports_no_torch():
-    code = ("import importlib, sys\n"
-            f"for name in {WITHOUT_TORCH!r}:\n"
-            "    importlib.import_module(name)\n"
-            "    heavy = [m for m in ('torch', 'safetensors') if m in sys.modules]\n"
-            "    if heavy:\n"
-            "        sys.exit(f'{name} loaded {heavy}')\n")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {WITHOUT_TORCH!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    heavy = [m for m in ('torch', 'safetensors') if m in sys.modules]\n"
+        "    if heavy:\n"
+        "        sys.exit(f'{name} loaded {heavy}')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert len(WITHOUT_TORCH) > 20  # the globs found the layers
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
-                          cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +78,16 @@ def package_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 VIOLATIONS = {
     "Textual in the core": ("core/errors.py", "import textual\n", "Only the app imports Textual BROKEN"),
-    "torch in a run folder's log": ("runs/metrics_log.py", "import torch\n",
-                                    "What the app and the CLI read before any training needs no torch BROKEN"),
-    "the data layer reaching up into training": ("data/vocab.py", "import tui_gen.training.trainer\n",
-                                                 "Layers go one way: cli, app, process, training, model, data "
-                                                 "and runs, core BROKEN"),
+    "torch in a run folder's log": (
+        "runs/metrics_log.py",
+        "import torch\n",
+        "What the app and the CLI read before any training needs no torch BROKEN",
+    ),
+    "the data layer reaching up into training": (
+        "data/vocab.py",
+        "import tui_gen.training.trainer\n",
+        "Layers go one way: cli, app, process, training, model, data and runs, core BROKEN",
+    ),
 }
 
 

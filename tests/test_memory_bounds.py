@@ -70,6 +70,7 @@ class _Spy:
         def spy(model, ids, state=None):
             self.most = max(self.most, ids.numel())
             return forward(model, ids, state)
+
         monkeypatch.setattr(CharRNN, "forward", spy)
 
 
@@ -79,8 +80,9 @@ def test_scoring_a_long_line_never_runs_the_model_over_all_of_it(monkeypatch, ti
     line = "".join(random.Random(0).choice("great people ") for _ in range(3000))
     monkeypatch.setattr(evaluate_mod, "CHUNK_TOKENS", 256)
     spy = _Spy(monkeypatch)
-    score = evaluate_mod.score_batches(model, validation_batches([line], vocab, 8, 4), "cpu",
-                                       chunk_tokens=evaluate_mod.CHUNK_TOKENS)
+    score = evaluate_mod.score_batches(
+        model, validation_batches([line], vocab, 8, 4), "cpu", chunk_tokens=evaluate_mod.CHUNK_TOKENS
+    )
     assert score.chars == len(line) + 1
     assert 0 < spy.most <= 256
 
@@ -112,8 +114,15 @@ def test_sample_many_primes_in_chunks_too(monkeypatch, tiny_text):
     vocab = Vocab.build([tiny_text])
     model = model_for(vocab, "lstm")
     spy = _Spy(monkeypatch)
-    out = sample_mod.sample_many(model, vocab, "lines", ["great " * 2000, "we"], sample_mod.SamplingSettings(), 5,
-                                 generator=torch.Generator().manual_seed(0))
+    out = sample_mod.sample_many(
+        model,
+        vocab,
+        "lines",
+        ["great " * 2000, "we"],
+        sample_mod.SamplingSettings(),
+        5,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert len(out) == 2
     assert 0 < spy.most <= sample_mod.PRIME_CHUNK
 

@@ -41,14 +41,27 @@ def corpus(tmp_path) -> Path:
 
 
 def train(corpus: Path, out: Path, *flags: str, wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "tui_gen", "train", str(corpus), "--out", str(out), "--device", "cpu", "--quiet",
-            *TINY_FLAGS, *flags]
+    args = [
+        sys.executable,
+        "-m",
+        "tui_gen",
+        "train",
+        str(corpus),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--quiet",
+        *TINY_FLAGS,
+        *flags,
+    ]
     if wait:
         return subprocess.run(args, capture_output=True, text=True, timeout=300, env=child_env())
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env())
 
 
 # ---- what a run writes --------------------------------------------------------------------------------
+
 
 def test_a_short_run_logs_its_events_in_order_one_parsable_line_each(corpus, tmp_path):
     done = train(corpus, tmp_path / "run", "--steps", "30", "--eval-every", "10")
@@ -101,9 +114,28 @@ def test_a_log_that_cannot_be_written_is_one_warning_and_the_run_goes_on(corpus,
     run = tmp_path / "run"
     run.mkdir()
     (run / FILE_NAME).mkdir()  # where the log should go, something that is not a file
-    done = subprocess.run([sys.executable, "-m", "tui_gen", "train", str(corpus), "--out", str(run), "--device",
-                           "cpu", *TINY_FLAGS, "--steps", "10", "--eval-every", "5"],
-                          capture_output=True, text=True, timeout=300, env=child_env())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui_gen",
+            "train",
+            str(corpus),
+            "--out",
+            str(run),
+            "--device",
+            "cpu",
+            *TINY_FLAGS,
+            "--steps",
+            "10",
+            "--eval-every",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=child_env(),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("metrics log") == 1 and "training goes on" in done.stderr
     assert (run / "last.safetensors").is_file()
@@ -116,6 +148,7 @@ def test_non_finite_figures_are_written_as_null():
 
 
 # ---- a killed run, a resumed run -----------------------------------------------------------------------
+
 
 def test_after_sigkill_the_reader_yields_every_complete_line_and_a_resume_appends(corpus, tmp_path):
     run = tmp_path / "run"
@@ -140,7 +173,8 @@ def test_after_sigkill_the_reader_yields_every_complete_line_and_a_resume_append
     assert len(pairs) == len(complete) and skipped == 0  # the partial line: not yielded, still pending
     assert [json.loads(line)["type"] for line in complete] == [
         {"Started": "start", "Step": "step", "Eval": "eval", "Samples": "samples", "Saved": "saved"}[k]
-        for k in kinds(pairs)]
+        for k in kinds(pairs)
+    ]
 
     resumed = train(corpus, run, "--resume", str(run), "--steps", "10")
     assert resumed.returncode == 0, resumed.stderr
@@ -153,6 +187,7 @@ def test_after_sigkill_the_reader_yields_every_complete_line_and_a_resume_append
 
 
 # ---- reading a file that grows, and files that are not what they should be --------------------------
+
 
 def test_a_growing_file_yields_each_event_exactly_once(tmp_path):
     path = tmp_path / FILE_NAME
@@ -169,7 +204,7 @@ def test_a_growing_file_yields_each_event_exactly_once(tmp_path):
         i = 0
         while pos < len(blob):
             n = sizes[i % len(sizes)]
-            f.write(blob[pos:pos + n])
+            f.write(blob[pos : pos + n])
             pos += n
             i += 1
             seen.extend(reader.read(max_bytes=sizes[(i * 3) % len(sizes)] + 5))
@@ -192,8 +227,17 @@ def test_garbage_lines_are_skipped_and_counted(tmp_path):
         '{"type": "nuke", "step": 1}',  # no such type
         json.dumps({**json.loads(good), "step": "1"}),  # a string where a number goes
         json.dumps({**json.loads(good), "step": True}),  # a bool is not a step
-        json.dumps({"type": "finished", "step": 1, "reason": "exploded", "message": "x", "best_bpc": None,
-                    "last_path": None, "best_path": None}),  # no such finish reason
+        json.dumps(
+            {
+                "type": "finished",
+                "step": 1,
+                "reason": "exploded",
+                "message": "x",
+                "best_bpc": None,
+                "last_path": None,
+                "best_path": None,
+            }
+        ),  # no such finish reason
         json.dumps({"type": "samples", "step": 1, "temperature": 1.0, "samples": [["a"]]}),  # not (seed, text)
         "[" * 100_000,  # nesting deep enough to break a recursive parser
         "\x00\xff\x1b[2J",
@@ -207,7 +251,7 @@ def test_hostile_strings_come_back_as_data(tmp_path):
     path = tmp_path / FILE_NAME
     evil = "\x1b]2;PWNED\x07[reverse]x"
     path.write_text(encode(ev.RunWarning(step=1, message=evil), 1.0) + "\n", encoding="utf-8")
-    (event, _), = read_log(path)[0]
+    ((event, _),) = read_log(path)[0]
     assert event.message == evil  # kept as it is: the app and CLI make it visible (textsafe) when shown
 
 
@@ -241,7 +285,7 @@ def test_a_replaced_or_truncated_log_is_read_anew(tmp_path):
     other = tmp_path / "other"
     other.write_text(encode(ev.RunWarning(step=5, message="new run"), 3.0) + "\n", encoding="utf-8")
     os.replace(other, path)  # a new run in the same folder (--overwrite)
-    (event, _), = reader.read()
+    ((event, _),) = reader.read()
     assert reader.replaced and isinstance(event, ev.RunWarning)
 
 

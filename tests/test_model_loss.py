@@ -20,8 +20,9 @@ V = 20
 
 def small_model(embedding_dim=8, cell="gru", seed=0, dropout=0.0, hidden=(12, 10)):
     torch.manual_seed(seed)
-    m = CharRNN(ModelConfig(vocab_size=V, hidden_sizes=list(hidden), cell=cell,
-                            embedding_dim=embedding_dim, dropout=dropout))
+    m = CharRNN(
+        ModelConfig(vocab_size=V, hidden_sizes=list(hidden), cell=cell, embedding_dim=embedding_dim, dropout=dropout)
+    )
     return m  # float32: nn.GRU in float64 on a CPU is ~300x slower
 
 
@@ -37,6 +38,7 @@ def padded_batch(seed=0, B=4, T=11):
 
 
 # ---- the masked loss ----------------------------------------------------------------------------
+
 
 def test_masked_loss_equals_mean_over_real_characters_by_hand():
     inputs, targets, mask = padded_batch()
@@ -133,10 +135,11 @@ def test_forward_with_state_equals_step_by_step(cell, embedding_dim):
     state = None
     steps = []
     for t in range(ids.shape[1]):
-        out, state = model(ids[:, t:t + 1], state)
+        out, state = model(ids[:, t : t + 1], state)
         steps.append(out)
     stepped = torch.cat(steps, dim=1)
     assert torch.allclose(full, stepped, atol=1e-6)
+
     def flat(s):
         return [t for layer in s for t in (layer if isinstance(layer, tuple) else (layer,))]
 
@@ -161,12 +164,13 @@ def test_zero_state_is_zero_state():
 
 # ---- lines framing ------------------------------------------------------------------------------
 
+
 def expected_windows(ids: list[int], seq_len: int, stride: int) -> list[list[int]]:
     """Windows of seq_len + 1 ids starting at 0, stride, 2 * stride, ... until the last target is in."""
     starts = [0]
     while starts[-1] + seq_len < len(ids) - 1:
         starts.append(starts[-1] + stride)
-    return [(ids[s:s + seq_len + 1] + [PAD] * (seq_len + 1))[:seq_len + 1] for s in starts]
+    return [(ids[s : s + seq_len + 1] + [PAD] * (seq_len + 1))[: seq_len + 1] for s in starts]
 
 
 def test_lines_windows_cover_every_line_fully():
@@ -224,7 +228,7 @@ def test_line_windows_tails_are_padded_and_masked():
     assert real == 16 + 16 + 16 + 5
     windows, lengths = lw.all_windows()
     last = windows[lengths.argmin()]
-    assert (last[lengths.min():] == PAD).all()
+    assert (last[lengths.min() :] == PAD).all()
 
 
 def test_no_tweet_is_dropped(tweets_path):

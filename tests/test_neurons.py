@@ -28,8 +28,14 @@ def quotes_text(n: int, seed: int) -> str:
 
     def words(k: int) -> str:
         return " ".join(rng.choice(WORDS) for _ in range(k))
-    return "\n".join(f'{words(rng.randint(1, 4))} "{words(rng.randint(1, 6)).upper()}" {words(rng.randint(1, 4))}'
-                     for _ in range(n)) + "\n"
+
+    return (
+        "\n".join(
+            f'{words(rng.randint(1, 4))} "{words(rng.randint(1, 6)).upper()}" {words(rng.randint(1, 4))}'
+            for _ in range(n)
+        )
+        + "\n"
+    )
 
 
 def test_features_are_what_they_say():
@@ -39,6 +45,7 @@ def test_features_are_what_they_say():
 
     def inside(name):
         return "".join(text[i] for i in np.flatnonzero(f[name]))
+
     assert inside("inside quotes") == '"b c"i'  # from the opening quote to before the closing one; the next line's
     assert inside("inside brackets") == "(d"
     assert inside("inside a URL") == "http://e.f"
@@ -83,8 +90,9 @@ def test_activations_are_the_states_after_each_character(cell, framing):
                 h = state[layer][0] if cell == "lstm" else state[layer]
                 np.testing.assert_allclose(acts.layers[f"h{layer + 1}"][i], h[0, 0].numpy(), atol=1e-5)
                 if cell == "lstm":
-                    np.testing.assert_allclose(acts.layers[f"c{layer + 1}"][i], state[layer][1][0, 0].numpy(),
-                                               atol=1e-5)
+                    np.testing.assert_allclose(
+                        acts.layers[f"c{layer + 1}"][i], state[layer][1][0, 0].numpy(), atol=1e-5
+                    )
 
 
 def test_a_planted_unit_ranks_first_for_its_feature():
@@ -117,8 +125,17 @@ def quotes_run(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("neurons")
     corpus = CorpusText(name="quotes", text=quotes_text(400, 1), framing="lines")
-    cfg = tiny_config_value(max_steps=250, eval_every=250, cell="lstm", hidden_sizes=[16, 16], seq_len=32, overlap=8,
-                            batch_size=16, lr=1e-2, warmup_steps=10)
+    cfg = tiny_config_value(
+        max_steps=250,
+        eval_every=250,
+        cell="lstm",
+        hidden_sizes=[16, 16],
+        seq_len=32,
+        overlap=8,
+        batch_size=16,
+        lr=1e-2,
+        warmup_steps=10,
+    )
     for _ in Trainer(corpus, cfg, run_dir=d / "run").run():
         pass
     return d / "run"

@@ -45,8 +45,11 @@ def test_the_lines_as_written_decode():
 
 # ---- 5: an integer too large for a float --------------------------------------------------------------
 
-@pytest.mark.parametrize("event, key", [(STEP, "train_bpc"), (EVAL, "val_bpc"), (EVAL, "best_bpc"),
-                                        (STEP, "elapsed"), (STARTED, "parameters")])
+
+@pytest.mark.parametrize(
+    "event, key",
+    [(STEP, "train_bpc"), (EVAL, "val_bpc"), (EVAL, "best_bpc"), (STEP, "elapsed"), (STARTED, "parameters")],
+)
 def test_5_a_huge_integer_in_a_log_line_is_not_a_record(event, key):
     assert decode(record(event, **{key: HUGE})) is None
 
@@ -54,8 +57,9 @@ def test_5_a_huge_integer_in_a_log_line_is_not_a_record(event, key):
 def test_5_a_huge_integer_in_a_models_folder_lists_every_run(tmp_path):
     for name, raw in (("good", "2.4"), ("huge", HUGE)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / FILE_NAME).write_text(record(STARTED) + "\n" + record(EVAL, best_bpc=raw, val_bpc=raw)
-                                                 + "\n" + record(STEP, train_bpc=raw) + "\n")
+        (tmp_path / name / FILE_NAME).write_text(
+            record(STARTED) + "\n" + record(EVAL, best_bpc=raw, val_bpc=raw) + "\n" + record(STEP, train_bpc=raw) + "\n"
+        )
     rows = {r.name: r for r in runs.list_runs(tmp_path)}
     assert rows["good"].best_bpc == 2.4 and rows["huge"].best_bpc is None and rows["huge"].corpus == "book.txt"
     curves = runs.read_curves(tmp_path / "huge")
@@ -64,8 +68,9 @@ def test_5_a_huge_integer_in_a_models_folder_lists_every_run(tmp_path):
 
 def header_file(path: Path, meta_text: str) -> Path:
     """A checkpoint file whose tui-gen metadata is `meta_text` verbatim (one 4-byte tensor)."""
-    header = json.dumps({"model.x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-                         "__metadata__": {"tui_gen": meta_text}}).encode()
+    header = json.dumps(
+        {"model.x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "__metadata__": {"tui_gen": meta_text}}
+    ).encode()
     path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(4))
     return path
 
@@ -108,15 +113,26 @@ def test_5_the_open_dialogs_rows_and_the_playground_label_hold_only_figures(tmp_
 
 # ---- 6: NaN and extreme finite figures ----------------------------------------------------------------
 
-@pytest.mark.parametrize("event, key, raw", [
-    (STEP, "progress", "NaN"), (STEP, "progress", "1.5"), (STEP, "progress", "-0.5"), (STEP, "train_bpc", "Infinity"),
-    (EVAL, "val_bpc", "1e308"), (EVAL, "val_bpc", "-1e308"), (EVAL, "best_bpc", "-1"), (STEP, "lr", "1e300"),
-])
+
+@pytest.mark.parametrize(
+    "event, key, raw",
+    [
+        (STEP, "progress", "NaN"),
+        (STEP, "progress", "1.5"),
+        (STEP, "progress", "-0.5"),
+        (STEP, "train_bpc", "Infinity"),
+        (EVAL, "val_bpc", "1e308"),
+        (EVAL, "val_bpc", "-1e308"),
+        (EVAL, "best_bpc", "-1"),
+        (STEP, "lr", "1e300"),
+    ],
+)
 def test_6_nan_and_extreme_figures_are_not_records(event, key, raw):
     assert decode(record(event, **{key: raw})) is None
 
 
 # ---- 9: samples lines that would hold the app's memory --------------------------------------------------
+
 
 def test_9_a_samples_line_of_100000_pairs_is_not_a_record():
     assert decode(record(ev.Samples(20, 0.8, [("I", "x")] * 100_000))) is None
@@ -137,8 +153,12 @@ def test_9_every_string_of_a_log_line_is_bounded():
 
 # ---- 10: the budget dialog's text ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", ["9" * 4400 + " steps", "9" * 4400, "²", "² steps", "1e999", "-3 steps"],
-                         ids=lambda t: t if len(t) < 20 else f"{len(t)} characters")
+
+@pytest.mark.parametrize(
+    "text",
+    ["9" * 4400 + " steps", "9" * 4400, "²", "² steps", "1e999", "-3 steps"],
+    ids=lambda t: t if len(t) < 20 else f"{len(t)} characters",
+)
 def test_10_a_budget_of_any_text_is_a_budget_or_one_config_error(text):
     with pytest.raises(ConfigError) as e:
         parse_budget(text)
@@ -147,15 +167,41 @@ def test_10_a_budget_of_any_text_is_a_budget_or_one_config_error(text):
 
 # ---- 11: settings validated with upper bounds, before work starts --------------------------------------
 
-@pytest.mark.parametrize("key", ["warmup_steps", "decay_steps", "eval_every", "first_eval", "max_nan_steps",
-                                 "state_reset_every", "min_char_count", "max_steps", "lr", "weight_decay",
-                                 "grad_clip", "sample_temperature", "min_lr_ratio", "decay_rate", "max_minutes"])
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "warmup_steps",
+        "decay_steps",
+        "eval_every",
+        "first_eval",
+        "max_nan_steps",
+        "state_reset_every",
+        "min_char_count",
+        "max_steps",
+        "lr",
+        "weight_decay",
+        "grad_clip",
+        "sample_temperature",
+        "min_lr_ratio",
+        "decay_rate",
+        "max_minutes",
+    ],
+)
 def test_11_every_setting_has_an_upper_bound(key):
     from dataclasses import replace
 
     for value in (10**400, 2**63, 1e300):
-        if isinstance(value, float) and key in ("warmup_steps", "decay_steps", "eval_every", "first_eval",
-                                                  "max_nan_steps", "state_reset_every", "min_char_count", "max_steps"):
+        if isinstance(value, float) and key in (
+            "warmup_steps",
+            "decay_steps",
+            "eval_every",
+            "first_eval",
+            "max_nan_steps",
+            "state_reset_every",
+            "min_char_count",
+            "max_steps",
+        ):
             continue  # a float for a whole setting is check_types' (its own message)
         with pytest.raises(ConfigError, match=setting_name(key)):
             replace(TrainConfig(), **{key: value}).validate()
@@ -189,9 +235,11 @@ def test_11_overrides_with_a_huge_number_are_one_line():
             parse_overrides(f'{{"{key}": {HUGE}}}')
 
 
-@pytest.mark.parametrize("value, nice", [("²", 10), ("٣", 10), ("9" * 5000, 10), ("20", 10), ("-1", 10), ("", 10),
-                                         (" 5 ", 5), ("0", 0), ("19", 19)],
-                         ids=lambda v: repr(v) if len(str(v)) < 20 else f"{len(v)} characters")
+@pytest.mark.parametrize(
+    "value, nice",
+    [("²", 10), ("٣", 10), ("9" * 5000, 10), ("20", 10), ("-1", 10), ("", 10), (" 5 ", 5), ("0", 0), ("19", 19)],
+    ids=lambda v: repr(v) if len(str(v)) < 20 else f"{len(v)} characters",
+)
 def test_11_training_niceness_takes_only_ascii_digits_in_range(value, nice):
     from tui_gen.process.child import NICENESS_ENV, training_niceness
 
@@ -219,6 +267,7 @@ def test_11_a_huge_flag_is_refused_before_any_run_folder(tmp_path, capsys, monke
 
 # ---- 14: a model too big to load is refused before work starts -----------------------------------------
 
+
 def test_14_a_model_past_the_load_limit_is_refused_before_any_run_folder(tmp_path, capsys, monkeypatch):
     from support.processes import run_main
     from tui_gen.core.model_size import MAX_PARAMETERS
@@ -232,6 +281,7 @@ def test_14_a_model_past_the_load_limit_is_refused_before_any_run_folder(tmp_pat
 
 # ---- small: what the start line says, and a negative budget ----------------------------------------------
 
+
 def test_train_chars_counts_characters_not_window_positions():
     from collections import Counter
 
@@ -244,14 +294,17 @@ def test_train_chars_counts_characters_not_window_positions():
     assert windows.train_chars == len(text)
 
 
-@pytest.mark.parametrize("event, key", [(STARTED, "max_steps"), (ev.BudgetChanged(6, 10, None, 0.6, "10 steps"),
-                                                                  "max_steps"), (STEP, "step")])
+@pytest.mark.parametrize(
+    "event, key",
+    [(STARTED, "max_steps"), (ev.BudgetChanged(6, 10, None, 0.6, "10 steps"), "max_steps"), (STEP, "step")],
+)
 def test_a_negative_budget_or_step_in_a_log_is_not_a_record(event, key):
     assert decode(record(event, **{key: "-3"})) is None
 
 
 def test_14_a_model_past_the_load_limit_with_this_corpus_vocabulary_is_refused_before_any_run_folder(
-        tmp_path, capsys, monkeypatch):
+    tmp_path, capsys, monkeypatch
+):
     """The flags alone pass (counted with the smallest vocabulary), the corpus's vocabulary does not."""
     from collections import Counter
 

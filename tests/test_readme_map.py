@@ -56,12 +56,28 @@ def modules_in_package() -> set[str]:
 
 
 def test_the_map_reader_sees_nesting():
-    lines = ["tui_gen/", "  __init__.py, __main__.py  the face", "  core/  base", "    errors.py  errors",
-             "  app/  the app", "    widgets/  widgets", "      plot.py, view.py  plot", "    app.py  the App",
-             "bench/  speed"]
-    assert modules_in_map(lines) == {"__init__.py", "__main__.py", "core/", "core/errors.py", "app/",
-                                     "app/widgets/", "app/widgets/plot.py", "app/widgets/view.py",
-                                     "app/app.py"}
+    lines = [
+        "tui_gen/",
+        "  __init__.py, __main__.py  the face",
+        "  core/  base",
+        "    errors.py  errors",
+        "  app/  the app",
+        "    widgets/  widgets",
+        "      plot.py, view.py  plot",
+        "    app.py  the App",
+        "bench/  speed",
+    ]
+    assert modules_in_map(lines) == {
+        "__init__.py",
+        "__main__.py",
+        "core/",
+        "core/errors.py",
+        "app/",
+        "app/widgets/",
+        "app/widgets/plot.py",
+        "app/widgets/view.py",
+        "app/app.py",
+    }
 
 
 def test_the_readme_map_names_every_module_and_only_those():

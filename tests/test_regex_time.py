@@ -9,7 +9,7 @@ from tui_gen.core.regex_time import match_seconds
 
 
 def test_a_quick_pattern_is_timed_over_any_text():
-    text = "Héllo \"World\" ☕ \ud800 " * 500  # non-ASCII and a lone surrogate travel to the child
+    text = 'Héllo "World" ☕ \ud800 ' * 500  # non-ASCII and a lone surrogate travel to the child
     seconds = match_seconds(r"\"[^\"]*\"", text, timeout=30)
     assert seconds is not None and 0 <= seconds < 30
 
@@ -36,11 +36,15 @@ def test_check_regex_refuses_a_slow_pattern_with_the_reason_in_bounded_time():
     assert check_regex(r"[A-Z]\w+", "Great Big News").pattern == r"[A-Z]\w+"
 
 
-@pytest.mark.parametrize("pattern, reason", [
-    ("(" * 5000 + "a" + ")" * 5000, "nested too deep"),  # re's parser recurses per group: RecursionError
-    ("a{99999999999999999999}", "too large"),  # OverflowError, not re.error
-    ("([a", "unterminated character set"),
-], ids=["5000 nested groups", "a huge repeat count", "an open set"])
+@pytest.mark.parametrize(
+    "pattern, reason",
+    [
+        ("(" * 5000 + "a" + ")" * 5000, "nested too deep"),  # re's parser recurses per group: RecursionError
+        ("a{99999999999999999999}", "too large"),  # OverflowError, not re.error
+        ("([a", "unterminated character set"),
+    ],
+    ids=["5000 nested groups", "a huge repeat count", "an open set"],
+)
 def test_check_regex_says_why_a_pattern_does_not_compile(pattern, reason):
     from tui_gen.core.errors import ConfigError
     from tui_gen.core.regex_time import check_regex

@@ -34,8 +34,18 @@ from tui_gen.runs.metrics_log import read_log
 from tui_gen.training.checkpoint import read_meta
 from tui_gen.training.setup import RunRequest, prepare_run
 
-TINY = {"hidden_sizes": [16], "seq_len": 16, "overlap": 4, "batch_size": 8, "eval_every": 5, "threads": 1,
-        "embedding_dim": 8, "sample_length": 8, "warmup_steps": 1, "device": "cpu"}
+TINY = {
+    "hidden_sizes": [16],
+    "seq_len": 16,
+    "overlap": 4,
+    "batch_size": 8,
+    "eval_every": 5,
+    "threads": 1,
+    "embedding_dim": 8,
+    "sample_length": 8,
+    "warmup_steps": 1,
+    "device": "cpu",
+}
 LONG = 1_000_000  # steps: a run (in another process) that only ends when something stops it
 SHORT = 50  # steps, evaluating every 5: in this process, the path goes after the first save (step 5)
 DEADLINE = 300.0  # seconds: a deadline, never a speed (a child imports torch; the machine may be busy)
@@ -65,6 +75,7 @@ def warnings(events) -> list[str]:
 
 
 # ---- moved, deleted, replaced under a running trainer ----------------------------------------------------
+
 
 def test_a_run_folder_moved_under_its_trainer_keeps_its_checkpoints_and_log_together(corpus, tmp_path):
     run, moved = tmp_path / "run", tmp_path / "run-old"
@@ -127,8 +138,10 @@ def _wait_for(condition, proc: subprocess.Popen, what: str) -> None:
     deadline = time.monotonic() + DEADLINE
     while not condition():
         if proc.poll() is not None:
-            raise AssertionError(f"tui-gen train ended (exit {proc.returncode}) before {what}: "
-                                 f"{proc.stderr.read().decode(errors='replace')[-2000:]}")
+            raise AssertionError(
+                f"tui-gen train ended (exit {proc.returncode}) before {what}: "
+                f"{proc.stderr.read().decode(errors='replace')[-2000:]}"
+            )
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(f"no {what} within {DEADLINE:.0f} s")
@@ -141,8 +154,7 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError("tui-gen train did not stop after its run folder went: "
-                             + err.decode()[-2000:]) from None
+        raise AssertionError("tui-gen train did not stop after its run folder went: " + err.decode()[-2000:]) from None
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
@@ -152,9 +164,29 @@ def test_the_cli_says_when_its_run_folder_goes_and_stops(tmp_path, what):
     corpus.write_text(tiny_text(200), encoding="utf-8")
     run, moved = tmp_path / "models" / "del", tmp_path / "models" / "del-old"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui_gen", "train", str(corpus), "--steps", str(LONG), "--eval-every", "5",
-         "--out", str(run), "--device", "cpu", "--quiet", *TINY_FLAGS],
-        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+        [
+            sys.executable,
+            "-m",
+            "tui_gen",
+            "train",
+            str(corpus),
+            "--steps",
+            str(LONG),
+            "--eval-every",
+            "5",
+            "--out",
+            str(run),
+            "--device",
+            "cpu",
+            "--quiet",
+            *TINY_FLAGS,
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
     _wait_for(lambda: (run / "last.safetensors").exists(), proc, "first checkpoint")
     if what == "mv":
         os.rename(run, moved)
@@ -185,8 +217,16 @@ def test_the_apps_training_process_says_when_its_run_folder_is_deleted(tmp_path)
     corpus.write_text(tiny_text(200), encoding="utf-8")
     run = tmp_path / "run"
     process = TrainingProcess()
-    process.start(TrainingSpec(corpus=str(corpus), out=str(run), log_path=str(tmp_path / "worker.log"), threads=1,
-                            steps=LONG, settings={k: v for k, v in TINY.items() if k != "threads"}))
+    process.start(
+        TrainingSpec(
+            corpus=str(corpus),
+            out=str(run),
+            log_path=str(tmp_path / "worker.log"),
+            threads=1,
+            steps=LONG,
+            settings={k: v for k, v in TINY.items() if k != "threads"},
+        )
+    )
     seen: list = []
     try:
         deadline = time.monotonic() + DEADLINE
@@ -209,6 +249,7 @@ def test_the_apps_training_process_says_when_its_run_folder_is_deleted(tmp_path)
 
 
 # ---- never through a link ---------------------------------------------------------------------------------
+
 
 def test_a_link_at_the_metrics_log_is_never_followed(corpus, tmp_path):
     run, outside = tmp_path / "run", tmp_path / "elsewhere" / "victim.jsonl"
@@ -234,21 +275,27 @@ def test_a_link_at_the_metrics_log_is_never_followed(corpus, tmp_path):
 
 # ---- --overwrite replaces the whole run ---------------------------------------------------------------------
 
+
 def test_overwrite_replaces_the_whole_run_its_log_included(corpus, tmp_path):
     run = tmp_path / "run"
     list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=20, out=str(run))).trainer.run())
     (run / "notes.txt").write_text("mine")  # not tui-gen's: stays
     (run / "last.safetensors.abc123.tmp").write_bytes(b"a save killed mid-write")
-    events = list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=6, out=str(run),
-                                         overwrite=True)).trainer.run())
+    events = list(
+        prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=6, out=str(run), overwrite=True)).trainer.run()
+    )
     assert events[-1].reason == FinishReason.COMPLETED
     logged, skipped = read_log(run / "metrics.jsonl")
     assert skipped == 0
     assert [type(e) for e, _ in logged].count(ev.Started) == 1  # the new run's log alone
     assert max(e.step for e, _ in logged) == 6
     assert read_meta(run / "best.safetensors")["step"] <= 6 and read_meta(run / "last.safetensors")["step"] == 6
-    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors", "last.safetensors", "metrics.jsonl",
-                                                     "notes.txt"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.safetensors",
+        "last.safetensors",
+        "metrics.jsonl",
+        "notes.txt",
+    ]
 
 
 def test_a_folder_holding_only_a_runs_log_is_a_run(corpus, tmp_path):
@@ -259,8 +306,9 @@ def test_a_folder_holding_only_a_runs_log_is_a_run(corpus, tmp_path):
     with pytest.raises(RunFolderError, match="--overwrite"):
         prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run)))
     assert (run / "metrics.jsonl").read_bytes() == log
-    list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run),
-                                overwrite=True)).trainer.run())
+    list(
+        prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run), overwrite=True)).trainer.run()
+    )
     assert not (run / "metrics.jsonl").read_bytes().startswith(log)
 
 
@@ -273,6 +321,7 @@ def test_overwrite_that_cannot_start_leaves_the_old_run_whole(corpus, tmp_path):
     list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=4, out=str(run))).trainer.run())
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     with pytest.raises(CorpusError):
-        prepare_run(RunRequest(corpus=str(tmp_path / "missing.txt"), settings=TINY, steps=4, out=str(run),
-                               overwrite=True))
+        prepare_run(
+            RunRequest(corpus=str(tmp_path / "missing.txt"), settings=TINY, steps=4, out=str(run), overwrite=True)
+        )
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before

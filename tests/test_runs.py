@@ -33,24 +33,60 @@ def line(**record) -> str:
 
 
 def step_line(step, bpc=2.0, chars=None, elapsed=None, **extra) -> str:
-    return line(type="step", time=1.0, step=step, epoch=0, train_bpc=bpc, lr=1e-3, chars_per_sec=1.0,
-                elapsed=float(step) / 10 if elapsed is None else elapsed, progress=None,
-                chars_seen=step * 100 if chars is None else chars, **extra)
+    return line(
+        type="step",
+        time=1.0,
+        step=step,
+        epoch=0,
+        train_bpc=bpc,
+        lr=1e-3,
+        chars_per_sec=1.0,
+        elapsed=float(step) / 10 if elapsed is None else elapsed,
+        progress=None,
+        chars_seen=step * 100 if chars is None else chars,
+        **extra,
+    )
 
 
 def eval_line(step, bpc, best=None) -> str:
-    return line(type="eval", time=1.0, step=step, val_bpc=bpc, best_bpc=bpc if best is None else best,
-                is_best=True, seconds=0.1, elapsed=step / 10, chars_seen=step * 100)
+    return line(
+        type="eval",
+        time=1.0,
+        step=step,
+        val_bpc=bpc,
+        best_bpc=bpc if best is None else best,
+        is_best=True,
+        seconds=0.1,
+        elapsed=step / 10,
+        chars_seen=step * 100,
+    )
 
 
 def start_line(step=0, corpus="book.txt", **extra) -> str:
-    return line(**{"type": "start", "time": 1.0, "device": "cpu", "framing": "stream", "corpus": corpus,
-                   "vocab_size": 40, "parameters": 1234, "train_chars": 10, "val_chars": 1, "steps_per_epoch": 5,
-                   "step": step, "max_steps": None, "max_seconds": None, "run_dir": None, "model": "LSTM 64",
-                   **extra})
+    return line(
+        **{
+            "type": "start",
+            "time": 1.0,
+            "device": "cpu",
+            "framing": "stream",
+            "corpus": corpus,
+            "vocab_size": 40,
+            "parameters": 1234,
+            "train_chars": 10,
+            "val_chars": 1,
+            "steps_per_epoch": 5,
+            "step": step,
+            "max_steps": None,
+            "max_seconds": None,
+            "run_dir": None,
+            "model": "LSTM 64",
+            **extra,
+        }
+    )
 
 
 # ---- the listing -------------------------------------------------------------------------------------
+
 
 def test_lists_real_runs_with_their_figures(models):
     from tui_gen.core.model_size import parameter_count
@@ -89,15 +125,22 @@ def test_a_run_being_trained_is_marked(models):
 def test_a_run_with_a_log_and_no_checkpoint_yet_counts(tmp_path):
     run = tmp_path / "young"
     run.mkdir()
-    (run / "metrics.jsonl").write_text(start_line(model_config={"cell": "lstm", "hidden_sizes": [64],
-                                                                "embedding_dim": 0})
-                                       + "".join(step_line(s) for s in range(1, 41)) + '{"type": "st')
+    (run / "metrics.jsonl").write_text(
+        start_line(model_config={"cell": "lstm", "hidden_sizes": [64], "embedding_dim": 0})
+        + "".join(step_line(s) for s in range(1, 41))
+        + '{"type": "st'
+    )
     (tmp_path / "not-a-run").mkdir()  # no checkpoint, no log: not listed
     (tmp_path / "worker.log").write_text("x")
     (row,) = runs.list_runs(tmp_path)
     assert row.name == "young" and not row.has_checkpoint and row.has_log
-    assert (row.model, row.corpus, row.framing, row.parameters, row.step) == ("LSTM 64 one-hot", "book.txt",
-                                                                               "stream", 1234, 40)
+    assert (row.model, row.corpus, row.framing, row.parameters, row.step) == (
+        "LSTM 64 one-hot",
+        "book.txt",
+        "stream",
+        1234,
+        40,
+    )
     assert row.best_bpc is None and row.problem is None
 
 
@@ -105,8 +148,9 @@ def test_garbage_shows_what_it_can_and_hostile_text_is_made_safe(tmp_path, model
     corrupt_run(tmp_path / "broken")
     hostile = tmp_path / "\x1b[31mred"
     hostile.mkdir()
-    (hostile / "metrics.jsonl").write_text(start_line(corpus="/x/\x1b]0;owned\x07" + "a" * 5000, parameters=0)
-                                           + step_line(5, bpc=1e300) + step_line(7))
+    (hostile / "metrics.jsonl").write_text(
+        start_line(corpus="/x/\x1b]0;owned\x07" + "a" * 5000, parameters=0) + step_line(5, bpc=1e300) + step_line(7)
+    )
     rows = by_name(runs.list_runs(tmp_path))
     broken = rows["broken"]
     assert broken.problem and "not a tui-gen checkpoint" in broken.problem and "\n" not in broken.problem
@@ -133,6 +177,7 @@ def test_a_missing_or_unreadable_models_folder(tmp_path):
 
 
 # ---- curves --------------------------------------------------------------------------------------------
+
 
 def test_curves_of_a_real_run_match_its_log(models):
     curves = runs.read_curves(models / "gru-run")
@@ -190,9 +235,14 @@ def test_a_resumed_run_drops_what_was_never_saved(tmp_path):
     """Killed at step 50 after saving at 30, then resumed from 30: the curve goes 1..30, 31..60, never back."""
     run = tmp_path / "resumed"
     run.mkdir()
-    (run / "metrics.jsonl").write_text(start_line() + "".join(step_line(s) for s in range(1, 51))
-                                       + eval_line(30, 3.0) + eval_line(40, 2.9)
-                                       + start_line(step=30) + "".join(step_line(s) for s in range(31, 61)))
+    (run / "metrics.jsonl").write_text(
+        start_line()
+        + "".join(step_line(s) for s in range(1, 51))
+        + eval_line(30, 3.0)
+        + eval_line(40, 2.9)
+        + start_line(step=30)
+        + "".join(step_line(s) for s in range(31, 61))
+    )
     curves = runs.read_curves(run)
     assert curves.train_points()[runs.STEP] == [float(s) for s in range(1, 61)]
     assert curves.val_points()[runs.STEP] == [30.0]

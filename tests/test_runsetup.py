@@ -18,10 +18,37 @@ from tui_gen.core.errors import ConfigError, RunFolderError
 from tui_gen.training.checkpoint import read_meta
 from tui_gen.training.setup import RunRequest, claim_run_folder, new_run_config, prepare_run, resume_target
 
-TINY = {"hidden_sizes": [16], "seq_len": 16, "overlap": 4, "batch_size": 8, "eval_every": 5, "threads": 1,
-        "embedding_dim": 8, "sample_length": 8, "warmup_steps": 1, "device": "cpu"}
-TINY_FLAGS = ["--hidden", "16", "--seq-len", "16", "--overlap", "4", "--batch-size", "8", "--eval-every", "5",
-              "--threads", "1", "--embedding", "8", "--device", "cpu", "--quiet"]
+TINY = {
+    "hidden_sizes": [16],
+    "seq_len": 16,
+    "overlap": 4,
+    "batch_size": 8,
+    "eval_every": 5,
+    "threads": 1,
+    "embedding_dim": 8,
+    "sample_length": 8,
+    "warmup_steps": 1,
+    "device": "cpu",
+}
+TINY_FLAGS = [
+    "--hidden",
+    "16",
+    "--seq-len",
+    "16",
+    "--overlap",
+    "4",
+    "--batch-size",
+    "8",
+    "--eval-every",
+    "5",
+    "--threads",
+    "1",
+    "--embedding",
+    "8",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 @pytest.fixture
@@ -50,6 +77,7 @@ def one_line_error(code: int, err: str, *needles: str) -> None:
 
 
 # ---- a new run never replaces another --------------------------------------------------------------
+
 
 def test_out_on_an_existing_run_is_refused_unless_overwrite(corpus, tmp_path):
     run = tmp_path / "run"
@@ -100,6 +128,7 @@ def test_an_unusable_out_fails_before_the_first_step(corpus, tmp_path, where):
 
 # ---- resuming ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def finished_run(corpus, tmp_path) -> Path:
     run = tmp_path / "run"
@@ -108,8 +137,17 @@ def finished_run(corpus, tmp_path) -> Path:
     return run
 
 
-@pytest.mark.parametrize("flag, value", [("--hidden", "512,512"), ("--cell", "lstm"), ("--framing", "stream"),
-                                         ("--embedding", "0"), ("--min-char-count", "5"), ("--seed", "9")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--hidden", "512,512"),
+        ("--cell", "lstm"),
+        ("--framing", "stream"),
+        ("--embedding", "0"),
+        ("--min-char-count", "5"),
+        ("--seed", "9"),
+    ],
+)
 def test_settings_that_define_the_model_or_its_data_cannot_change_on_resume(finished_run, flag, value):
     before = (finished_run / "last.safetensors").read_bytes()
     code, _, err = cli("train", "--resume", str(finished_run), flag, value, "--steps", "1", "--threads", "1")
@@ -118,8 +156,20 @@ def test_settings_that_define_the_model_or_its_data_cannot_change_on_resume(fini
 
 
 def test_the_same_value_of_a_fixed_setting_is_no_change(finished_run):
-    code, _, err = cli("train", "--resume", str(finished_run), "--hidden", "16", "--cell", "gru", "--steps", "1",
-                       "--threads", "1", "--quiet")
+    code, _, err = cli(
+        "train",
+        "--resume",
+        str(finished_run),
+        "--hidden",
+        "16",
+        "--cell",
+        "gru",
+        "--steps",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+    )
     assert code == 0, err
 
 
@@ -164,18 +214,22 @@ def test_what_the_app_resumes_from_an_opened_checkpoint_is_its_run_folder(finish
 
 # ---- settings of the wrong type ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("settings, needle", [
-    ({"seq_len": 50.5}, "--seq-len must be a whole number"),
-    ({"batch_size": 16.0}, "--batch-size must be a whole number"),
-    ({"seed": 1.5}, "--seed must be a whole number"),
-    ({"hidden_sizes": [64.5]}, "hidden sizes must be a list of whole numbers"),
-    ({"hidden_sizes": "128"}, "hidden sizes must be a list of whole numbers"),
-    ({"sample_length": 2.5}, "sample_length must be a whole number"),  # not a flag: its own name
-    ({"lr": "fast"}, "--lr must be a number"),
-    ({"dropout": True}, "--dropout must be a number"),
-    ({"bf16": "yes"}, "bf16 must be true or false"),
-    ({"cell": ["gru"]}, "--cell must be a word"),
-])
+
+@pytest.mark.parametrize(
+    "settings, needle",
+    [
+        ({"seq_len": 50.5}, "--seq-len must be a whole number"),
+        ({"batch_size": 16.0}, "--batch-size must be a whole number"),
+        ({"seed": 1.5}, "--seed must be a whole number"),
+        ({"hidden_sizes": [64.5]}, "hidden sizes must be a list of whole numbers"),
+        ({"hidden_sizes": "128"}, "hidden sizes must be a list of whole numbers"),
+        ({"sample_length": 2.5}, "sample_length must be a whole number"),  # not a flag: its own name
+        ({"lr": "fast"}, "--lr must be a number"),
+        ({"dropout": True}, "--dropout must be a number"),
+        ({"bf16": "yes"}, "bf16 must be true or false"),
+        ({"cell": ["gru"]}, "--cell must be a word"),
+    ],
+)
 def test_settings_are_checked_for_type_not_only_range(settings, needle):
     with pytest.raises(ConfigError, match=needle):
         new_run_config(RunRequest(settings=settings))
@@ -208,16 +262,49 @@ def test_the_cli_and_the_app_make_the_same_configuration_from_the_same_flags():
     from tui_gen.app.options import LaunchOptions
     from tui_gen.cli.main import build_parser, run_request
 
-    flags = ["--cell", "lstm", "--hidden", "32,32", "--framing", "stream", "--lr", "0.01", "--batch-size", "16",
-             "--schedule", "constant", "--embedding", "0", "--dropout", "0.1", "--seq-len", "40", "--seed", "7",
-             "--eval-every", "20", "--first-eval", "5", "--steps", "30", "--device", "cpu", "--preset", "lecture"]
+    flags = [
+        "--cell",
+        "lstm",
+        "--hidden",
+        "32,32",
+        "--framing",
+        "stream",
+        "--lr",
+        "0.01",
+        "--batch-size",
+        "16",
+        "--schedule",
+        "constant",
+        "--embedding",
+        "0",
+        "--dropout",
+        "0.1",
+        "--seq-len",
+        "40",
+        "--seed",
+        "7",
+        "--eval-every",
+        "20",
+        "--first-eval",
+        "5",
+        "--steps",
+        "30",
+        "--device",
+        "cpu",
+        "--preset",
+        "lecture",
+    ]
     parser = build_parser()
     from_cli = new_run_config(run_request(parser.parse_args(["train", "book.txt", *flags])))
     options = LaunchOptions.from_args(parser.parse_args(["launch", "book.txt", *flags]), environ={})
     from_app = new_run_config(options.new_run().run_request())
     assert from_cli == from_app
-    assert ((from_app.cell, from_app.hidden_sizes, from_app.framing, from_app.max_steps)
-            == ("lstm", [32, 32], "stream", 30))
+    assert (from_app.cell, from_app.hidden_sizes, from_app.framing, from_app.max_steps) == (
+        "lstm",
+        [32, 32],
+        "stream",
+        30,
+    )
     assert from_app.embedding_dim == 0 and from_app.lr == 0.01  # the flag over the lecture preset's 3e-4
 
 
@@ -232,14 +319,18 @@ def test_launch_flags_win_over_the_overrides_variable():
 
 # ---- one writer per run folder -------------------------------------------------------------------------
 
+
 def test_a_second_trainer_on_a_run_folder_is_refused_until_the_first_is_done(finished_run):
     import os
 
     first = prepare_run(RunRequest(resume=str(finished_run), steps=2)).trainer
     before = (finished_run / "last.safetensors").read_bytes()
-    for request in (RunRequest(resume=str(finished_run), steps=1),
-                    RunRequest(corpus=str(finished_run.parent / "c.txt"), settings=TINY, steps=1,
-                               out=str(finished_run), overwrite=True)):
+    for request in (
+        RunRequest(resume=str(finished_run), steps=1),
+        RunRequest(
+            corpus=str(finished_run.parent / "c.txt"), settings=TINY, steps=1, out=str(finished_run), overwrite=True
+        ),
+    ):
         with pytest.raises(RunFolderError, match=f"is being trained by process {os.getpid()}"):
             prepare_run(request)
     assert (finished_run / "last.safetensors").read_bytes() == before  # --overwrite deleted nothing
@@ -271,16 +362,29 @@ def test_who_trains_a_folder_is_seen_without_taking_its_lock(finished_run):
 
 
 def test_one_early_evaluation_comes_at_first_eval(corpus, tmp_path):
-    events = train(RunRequest(corpus=str(corpus), settings={**TINY, "eval_every": 20, "first_eval": 3}, steps=45,
-                              out=str(tmp_path / "early")))
+    events = train(
+        RunRequest(
+            corpus=str(corpus),
+            settings={**TINY, "eval_every": 20, "first_eval": 3},
+            steps=45,
+            out=str(tmp_path / "early"),
+        )
+    )
     assert [e.step for e in events if isinstance(e, ev.Eval)] == [3, 20, 40, 45]
     assert [e.step for e in events if isinstance(e, ev.Samples)][0] == 3
-    events = train(RunRequest(corpus=str(corpus), settings={**TINY, "eval_every": 20, "first_eval": 0}, steps=20,
-                              out=str(tmp_path / "none")))
+    events = train(
+        RunRequest(
+            corpus=str(corpus),
+            settings={**TINY, "eval_every": 20, "first_eval": 0},
+            steps=20,
+            out=str(tmp_path / "none"),
+        )
+    )
     assert [e.step for e in events if isinstance(e, ev.Eval)] == [20]
 
 
 # ---- per-setting problems, for the app's new-run form ------------------------------------------------
+
 
 def test_setting_problems_names_each_refused_setting_with_the_clis_message():
     from tui_gen.training.setup import setting_problems

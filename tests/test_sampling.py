@@ -97,8 +97,9 @@ def test_top_k_counts_real_characters_only():
     assert int((probs > 0).sum()) == 2
 
 
-@pytest.mark.parametrize("top_p,nucleus", [(0.4, [2]), (0.7, [2, 3]), (0.8, [2, 3, 4]), (0.95, [2, 3, 4, 5]),
-                                           (1.0, [2, 3, 4, 5])])
+@pytest.mark.parametrize(
+    "top_p,nucleus", [(0.4, [2]), (0.7, [2, 3]), (0.8, [2, 3, 4]), (0.95, [2, 3, 4, 5]), (1.0, [2, 3, 4, 5])]
+)
 def test_top_p_keeps_the_minimal_nucleus(top_p, nucleus):
     p = torch.tensor([0.0, 0.0, 0.5, 0.25, 0.15, 0.1])
     logits = torch.log(p)
@@ -119,10 +120,16 @@ def test_top_p_applies_after_temperature():
     assert torch.nonzero(probs).flatten().tolist() == [2]
 
 
-@pytest.mark.parametrize("settings", [
-    SamplingSettings(temperature=1.0), SamplingSettings(temperature=1e-4), SamplingSettings(temperature=50.0),
-    SamplingSettings(top_k=1), SamplingSettings(top_p=0.01),
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SamplingSettings(temperature=1.0),
+        SamplingSettings(temperature=1e-4),
+        SamplingSettings(temperature=50.0),
+        SamplingSettings(top_k=1),
+        SamplingSettings(top_p=0.01),
+    ],
+)
 def test_pad_and_unk_are_never_drawn(settings):
     logits = LOGITS.clone()
     logits[PAD] = 1e4
@@ -172,8 +179,9 @@ def test_priming_in_one_pass_equals_char_by_char(cell):
     with torch.no_grad():
         st = None
         for t in range(ids.shape[1]):
-            out, st = model(ids[:, t:t + 1], st)
+            out, st = model(ids[:, t : t + 1], st)
     assert torch.allclose(logits, out[:, -1], atol=1e-6)
+
     def flat(s):
         return [t for layer in s for t in (layer if isinstance(layer, tuple) else (layer,))]
 
@@ -256,8 +264,12 @@ def test_an_invalid_temperature_set_mid_stream_is_a_config_error():
 
 def test_stream_is_repeatable_with_a_fixed_generator(tiny_generator):
     _, model = tiny_generator
-    outs = [Generator(model, VOCAB, "lines", stop_strings=(), generator=torch.Generator().manual_seed(9))
-            .complete("Make", SamplingSettings(), 50) for _ in range(2)]
+    outs = [
+        Generator(model, VOCAB, "lines", stop_strings=(), generator=torch.Generator().manual_seed(9)).complete(
+            "Make", SamplingSettings(), 50
+        )
+        for _ in range(2)
+    ]
     assert outs[0] == outs[1] and len(outs[0]) == 50
     other = Generator(model, VOCAB, "lines", stop_strings=(), generator=torch.Generator().manual_seed(10))
     assert other.complete("Make", SamplingSettings(), 50) != outs[0]
@@ -277,8 +289,9 @@ def test_unknown_seed_characters_raise_vocabulary_error_naming_them(tiny_generat
 
 def test_sample_many_matches_shapes_and_stops():
     model = constant_model({"\n": 30.0})
-    out = sample_many(model, VOCAB, "lines", ["Hi", "Make", "Z€"], SamplingSettings(), 20,
-                      generator=torch.Generator().manual_seed(0))
+    out = sample_many(
+        model, VOCAB, "lines", ["Hi", "Make", "Z€"], SamplingSettings(), 20, generator=torch.Generator().manual_seed(0)
+    )
     assert out == ["\n", "\n"]  # the seed with unknown characters is left out
 
 

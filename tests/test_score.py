@@ -60,6 +60,7 @@ def bits_from_eval(out: str) -> float:
 
 # ---- scoring is the model's own loss -----------------------------------------------------------
 
+
 def test_score_of_a_held_out_text_equals_eval_of_it(run, tmp_path, capsys):
     path = tmp_path / "held.txt"
     path.write_text(held_out(), encoding="utf-8")
@@ -98,8 +99,8 @@ def test_each_probability_is_the_softmax_of_the_models_logits(ck):
     ids = torch.from_numpy(ck.vocab.encode("\n" + text)).long()[None]
     ids[0, len("great people _E_\n")] = ck.vocab.id_of("\n")  # the second line starts after "\n", from zero
     with torch.inference_mode():
-        first, _ = ck.model(ids[:, :len("\ngreat people _E_\n") - 1])
-        second, _ = ck.model(torch.cat([ids[:, :1], ids[:, len("\ngreat people _E_\n"):-1]], 1))
+        first, _ = ck.model(ids[:, : len("\ngreat people _E_\n") - 1])
+        second, _ = ck.model(torch.cat([ids[:, :1], ids[:, len("\ngreat people _E_\n") : -1]], 1))
     probs = torch.softmax(torch.cat([first, second], 1)[0].float(), -1)
     targets = torch.from_numpy(ck.vocab.encode(text)).long()
     np.testing.assert_allclose(got.prob, probs[torch.arange(len(text)), targets].numpy(), rtol=1e-5)
@@ -133,8 +134,9 @@ def test_rescoring_an_edited_text_runs_only_the_rows_that_changed(ck, framing, m
     scorer.score(text)
     ran = []
     real = score_module.score_rows
-    monkeypatch.setattr(score_module, "score_rows",
-                        lambda model, rows, k=5: ran.append(len(rows)) or real(model, rows, k))
+    monkeypatch.setattr(
+        score_module, "score_rows", lambda model, rows, k=5: ran.append(len(rows)) or real(model, rows, k)
+    )
     for new in (text + "great", text + "great news", "fake" + text[4:]):
         ran.clear()
         got = scorer.score(new)
@@ -146,6 +148,7 @@ def test_rescoring_an_edited_text_runs_only_the_rows_that_changed(ck, framing, m
 
 
 # ---- the CLI: output hygiene and bad input -----------------------------------------------------
+
 
 def test_escapes_in_the_text_never_reach_the_output_raw(run, capsys):
     evil = 'great \x1b]0;owned\x07 news\x1b[2J "\u202eevil\n'
@@ -179,13 +182,16 @@ def test_html_is_standalone_and_escaped(run, tmp_path, capsys):
     assert "http" not in page.replace("https://", "")  # nothing fetched from elsewhere
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--text", ""], "empty"),
-    ([], "give a FILE"),
-    (["FILE", "--text", "a"], "not both"),
-    (["no-such-file.txt"], "no such file"),
-    (["--text", "a", "--top", "-1"], "--top"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--text", ""], "empty"),
+        ([], "give a FILE"),
+        (["FILE", "--text", "a"], "not both"),
+        (["no-such-file.txt"], "no such file"),
+        (["--text", "a", "--top", "-1"], "--top"),
+    ],
+)
 def test_bad_input_is_one_clear_line(run, capsys, args, needle, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = [a if a != "FILE" else str(tmp_path) for a in args]
@@ -231,6 +237,7 @@ def test_a_megabyte_of_text_is_scored(run, tmp_path, capsys):
 
 # ---- branching ---------------------------------------------------------------------------------
 
+
 def feed_one_by_one(model, vocab, text: str):
     state = None
     for ch in text:
@@ -240,8 +247,9 @@ def feed_one_by_one(model, vocab, text: str):
 
 @pytest.mark.parametrize("i, k", [(0, 1), (3, 2), (6, 4)])
 def test_forcing_candidate_k_at_position_i(ck, i, k):
-    gen = Generator(ck.model, ck.vocab, ck.framing, stop_strings=(), top_n=5,
-                    generator=torch.Generator().manual_seed(5))
+    gen = Generator(
+        ck.model, ck.vocab, ck.framing, stop_strings=(), top_n=5, generator=torch.Generator().manual_seed(5)
+    )
     seed = "great"
     tokens = list(gen.stream(seed, SamplingSettings(temperature=1.0), 12))
     prefix = "".join(t.char for t in tokens[:i])
@@ -281,10 +289,19 @@ def test_a_branch_that_picks_the_end_of_the_line_stops_there(ck):
 
 # ---- sweeps ------------------------------------------------------------------------------------
 
+
 def test_a_sweep_gives_one_sample_per_temperature_with_its_surprisal(ck):
     temps = [0.5, 0.8, 1.2, 0.0001]
-    got = sweep(ck.model, ck.vocab, ck.framing, "great", temps, 40, stop_strings=("\n",),
-                generator=torch.Generator().manual_seed(2))
+    got = sweep(
+        ck.model,
+        ck.vocab,
+        ck.framing,
+        "great",
+        temps,
+        40,
+        stop_strings=("\n",),
+        generator=torch.Generator().manual_seed(2),
+    )
     assert [s.temperature for s in got] == temps
     for s in got:
         assert 1 <= len(s.text) <= 40 and len(s.bits) == len(s.text)
@@ -309,4 +326,3 @@ def test_a_sweep_refuses_bad_temperatures(ck):
         sweep(ck.model, ck.vocab, ck.framing, "I", [0.5, -1], 10)
     with pytest.raises(ConfigError):
         sweep(ck.model, ck.vocab, ck.framing, "I", [], 10)
-

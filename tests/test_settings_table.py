@@ -37,6 +37,7 @@ def flags_of(parser: argparse.ArgumentParser) -> set[str]:
 
 # ---- the table itself ------------------------------------------------------------------------------------
 
+
 def test_one_row_per_trainconfig_field_and_no_more():
     names = [s.name for s in SETTINGS]
     assert len(names) == len(set(names))
@@ -69,10 +70,11 @@ def test_flags_are_unique_and_a_fixed_setting_says_what_depends_on_it():
         assert bool(s.depends) == (s.on_resume is OnResume.FIXED), s.name
         assert s.help and not s.help.endswith("."), s.name
     assert table.NO_FLAG == tuple(s.name for s in SETTINGS if s.flag is None)
-    assert FLAGGED[-1].flag and all(s.flag is None for s in SETTINGS[len(FLAGGED):]), "the rows without a flag last"
+    assert FLAGGED[-1].flag and all(s.flag is None for s in SETTINGS[len(FLAGGED) :]), "the rows without a flag last"
 
 
 # ---- the CLI's flags ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("command", ["train", "launch"])
 def test_the_run_flags_are_the_tables_rows(command):
@@ -132,6 +134,7 @@ def test_the_settings_given_as_flags_come_back_by_field():
 
 # ---- the names in messages ----------------------------------------------------------------------------------
 
+
 def messages() -> list[str]:
     """What validate, check_types and the run set-up say of a wrong value of every setting."""
     said = []
@@ -158,8 +161,13 @@ def test_every_flag_a_config_error_names_exists():
     named = {flag for message in said for flag in re.findall(r"--[a-z][a-z0-9-]*", message)}
     assert named and named <= train, named - train
     for s in SETTINGS:  # every setting is named the one way the table says
-        assert any(message.startswith(setting_name(s.name) + " ") or f" {setting_name(s.name)} " in message
-                   for message in said) or s.kind is Kind.SWITCH, s.name
+        assert (
+            any(
+                message.startswith(setting_name(s.name) + " ") or f" {setting_name(s.name)} " in message
+                for message in said
+            )
+            or s.kind is Kind.SWITCH
+        ), s.name
 
 
 def test_a_setting_without_a_flag_is_named_as_overrides_write_it():
@@ -173,19 +181,32 @@ def test_a_setting_without_a_flag_is_named_as_overrides_write_it():
 
 # ---- the resume rules ---------------------------------------------------------------------------------------
 
+
 def test_the_resume_rules_and_the_budget_are_the_tables():
     from tui_gen.training import setup
 
     assert setup.RESUME_FIXED is table.RESUME_FIXED
-    assert set(table.RESUME_FIXED) == {"hidden_sizes", "cell", "embedding_dim", "framing", "min_char_count",
-                                       "val_fraction", "seed"}
+    assert set(table.RESUME_FIXED) == {
+        "hidden_sizes",
+        "cell",
+        "embedding_dim",
+        "framing",
+        "min_char_count",
+        "val_fraction",
+        "seed",
+    }
     assert setup.BUDGET_KEYS is table.BUDGET_KEYS and set(table.BUDGET_KEYS) == {"max_steps", "max_minutes"}
-    assert {s.name for s in SETTINGS if s.on_resume is OnResume.QUIET} == {"max_steps", "max_minutes", "device",
-                                                                           "threads"}
+    assert {s.name for s in SETTINGS if s.on_resume is OnResume.QUIET} == {
+        "max_steps",
+        "max_minutes",
+        "device",
+        "threads",
+    }
     assert setup.DEFAULT_MINUTES == DEFAULTS["max_minutes"]
 
 
 # ---- the new-run form ---------------------------------------------------------------------------------------
+
 
 def test_the_forms_fields_are_the_tables_labelled_rows():
     from tui_gen.app.screens import new_run
@@ -234,10 +255,12 @@ def test_the_form_on_screen_shows_each_rows_label_choices_and_parser(tiny_corpus
                     assert form.check().problems[s.name] == str(e.value)
                     widget.value = "1"
             app.exit()
+
     run(body())
 
 
 # ---- the README ---------------------------------------------------------------------------------------------
+
 
 def test_the_readmes_table_of_training_options_is_the_tables():
     text = README.read_text(encoding="utf-8")
@@ -246,7 +269,8 @@ def test_the_readmes_table_of_training_options_is_the_tables():
     assert written == markdown_table(DEFAULTS), (
         "README.md's table of training options differs from the settings table: replace it with\n"
         ".venv/bin/python -c 'from tui_gen.core.settings import markdown_table; from tui_gen.core.config import "
-        "TrainConfig; print(markdown_table(TrainConfig().to_json()), end=\"\")'")
+        'TrainConfig; print(markdown_table(TrainConfig().to_json()), end="")\''
+    )
 
 
 def test_the_markdown_has_a_line_per_row_with_its_default():

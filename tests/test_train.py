@@ -32,6 +32,7 @@ def assert_identical(a: dict, b: dict) -> None:
 
 # ---- exact resume -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("framing", ["lines", "stream"])
 @pytest.mark.parametrize("schedule", ["constant", "exp"])
 def test_resume_after_max_steps_is_bit_identical(tmp_path, tiny_text, make_config, framing, schedule):
@@ -63,8 +64,10 @@ def test_resume_after_max_steps_is_bit_identical(tmp_path, tiny_text, make_confi
             assert torch.equal(torch.as_tensor(sa[i][name]), torch.as_tensor(sb[i][name])), (i, name)
     # and the checkpoints on disk
     # and the final checkpoints on disk: weights, optimizer, random state, carried state
-    assert_identical(load_checkpoint(tmp_path / "straight" / "last.safetensors").tensors,
-                     load_checkpoint(tmp_path / "split" / "last.safetensors").tensors)
+    assert_identical(
+        load_checkpoint(tmp_path / "straight" / "last.safetensors").tensors,
+        load_checkpoint(tmp_path / "split" / "last.safetensors").tensors,
+    )
 
 
 def test_dropout_makes_the_random_state_matter(tmp_path, tiny_corpus, make_config):
@@ -116,6 +119,7 @@ def test_resume_keeps_history_and_best(tmp_path, tiny_corpus, make_config):
 
 # ---- the best checkpoint ------------------------------------------------------------------------
 
+
 def test_the_best_checkpoint_marker_moves(tmp_path, tiny_corpus, make_config):
     cfg = make_config(lr=2e-2, lr_schedule="constant", eval_every=4, max_steps=40)
     trainer = Trainer(tiny_corpus, cfg, run_dir=tmp_path)
@@ -150,6 +154,7 @@ def test_the_best_checkpoint_marker_moves(tmp_path, tiny_corpus, make_config):
 
 # ---- the NaN guard ------------------------------------------------------------------------------
 
+
 def test_non_finite_losses_end_the_run_as_diverged(tmp_path, tiny_corpus, make_config):
     cfg = make_config(lr=1e-2, eval_every=5, max_steps=10, max_nan_steps=4)
     run_all(Trainer(tiny_corpus, cfg, run_dir=tmp_path))
@@ -175,8 +180,9 @@ def test_an_absurd_config_diverges_without_crashing(tmp_path, tiny_corpus, make_
     # --lr 10 --weight-decay 100, the largest values validation allows: AdamW's decay multiplies every
     # weight by -999 a step, past float32's range within 13 steps. The run must end as "diverged"
     # through events, not an exception.
-    cfg = make_config(lr=10.0, weight_decay=100.0, warmup_steps=0, lr_schedule="constant", eval_every=1,
-                      max_steps=40, max_nan_steps=3)
+    cfg = make_config(
+        lr=10.0, weight_decay=100.0, warmup_steps=0, lr_schedule="constant", eval_every=1, max_steps=40, max_nan_steps=3
+    )
     events = run_all(Trainer(tiny_corpus, cfg, run_dir=tmp_path))
     fin = events[-1]
     assert isinstance(fin, ev.Finished) and fin.reason == "diverged"

@@ -97,9 +97,20 @@ def test_json_round_trip():
     assert list(v.encode(CORPUS)) == list(VOCAB.encode(CORPUS))
 
 
-@pytest.mark.parametrize("bad", [
-    None, "abc", 42, {"chars": ["a"]}, ["a", 1], ["a", "a"], ["ab"], [""], [["a"]],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        "abc",
+        42,
+        {"chars": ["a"]},
+        ["a", 1],
+        ["a", "a"],
+        ["ab"],
+        [""],
+        [["a"]],
+    ],
+)
 def test_corrupt_vocab_json_raises_checkpoint_error(bad):
     with pytest.raises(CheckpointError):
         Vocab.from_json(bad)

@@ -15,9 +15,21 @@ from tui_gen.runs.watch import RunWatcher, newest_checkpoint
 
 
 def started(step: int = 0) -> ev.Started:
-    return ev.Started(device="cpu", framing="lines", corpus="tiny", vocab_size=20, parameters=1234,
-                      train_chars=1000, val_chars=100, steps_per_epoch=10, step=step, max_steps=100,
-                      max_seconds=None, run_dir="elsewhere/run", model="GRU 16")
+    return ev.Started(
+        device="cpu",
+        framing="lines",
+        corpus="tiny",
+        vocab_size=20,
+        parameters=1234,
+        train_chars=1000,
+        val_chars=100,
+        steps_per_epoch=10,
+        step=step,
+        max_steps=100,
+        max_seconds=None,
+        run_dir="elsewhere/run",
+        model="GRU 16",
+    )
 
 
 def step(n: int) -> ev.Step:
@@ -113,8 +125,15 @@ def test_newest_checkpoint_is_the_folders_own_newest_file(run, tmp_path):
 
 
 def test_garbage_and_truncated_lines_are_skipped_and_counted(run):
-    append(run, line(started()) + "not json\n" + '{"type": "step", "step": "ten"}\n' + "\x00\xff garbage\n"
-           + line(step(5)) + '{"type": "eval", "st')
+    append(
+        run,
+        line(started())
+        + "not json\n"
+        + '{"type": "step", "step": "ten"}\n'
+        + "\x00\xff garbage\n"
+        + line(step(5))
+        + '{"type": "eval", "st',
+    )
     w = RunWatcher(run)
     batch = w.poll()
     assert [type(e) for e in run_events(batch)] == [ev.Started, ev.Step]
@@ -177,8 +196,10 @@ def test_a_log_that_stops_growing_is_stale_and_says_who_holds_the_folder(run):
 
 def test_a_finished_run_is_never_stale(run):
     clock = Clock()
-    append(run, line(started()) + line(ev.Finished(5, ev.FinishReason.COMPLETED, "finished at step 5", 2.0,
-                                                   "last", "best")))
+    append(
+        run,
+        line(started()) + line(ev.Finished(5, ev.FinishReason.COMPLETED, "finished at step 5", 2.0, "last", "best")),
+    )
     w = RunWatcher(run, stale_seconds=60, clock=clock)
     assert isinstance(run_events(w.poll())[-1], ev.Finished)
     clock.now += 600

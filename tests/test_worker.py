@@ -24,8 +24,17 @@ from tui_gen.training.checkpoint import load_checkpoint
 from tui_gen.training.setup import new_run_config
 from tui_gen.training.snapshot import model_from_snapshot
 
-TINY = dict(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, eval_every=50, sample_length=12,
-            embedding_dim=8, device="cpu", warmup_steps=2)
+TINY = dict(
+    hidden_sizes=[16, 16],
+    seq_len=16,
+    overlap=4,
+    batch_size=8,
+    eval_every=50,
+    sample_length=12,
+    embedding_dim=8,
+    device="cpu",
+    warmup_steps=2,
+)
 LONG = 1_000_000  # steps: a run that only ends when told to
 
 
@@ -43,8 +52,16 @@ def start(tmp_path, corpus_file):
 
     def go(**kw) -> TrainingProcess:
         settings = {**({} if kw.get("resume") else TINY), **kw.pop("settings", {})}
-        spec = TrainingSpec(**{"corpus": str(corpus_file), "out": str(tmp_path / "run"),
-                             "log_path": str(tmp_path / "worker.log"), "threads": 1, "settings": settings, **kw})
+        spec = TrainingSpec(
+            **{
+                "corpus": str(corpus_file),
+                "out": str(tmp_path / "run"),
+                "log_path": str(tmp_path / "worker.log"),
+                "threads": 1,
+                "settings": settings,
+                **kw,
+            }
+        )
         w = TrainingProcess()
         processes.append(w)
         w.start(spec)
@@ -103,8 +120,10 @@ def test_a_run_reports_evaluates_snapshots_saves_and_ends(start, tmp_path, capfd
     model, vocab, framing, stops = model_from_snapshot(snap)
     assert framing == "lines" and stops == ("\n", "_E_")
     import torch
+
     text = Generator(model, vocab, framing, stops, generator=torch.Generator().manual_seed(0)).complete(
-        "I", SamplingSettings(temperature=0.8), 40)
+        "I", SamplingSettings(temperature=0.8), 40
+    )
     assert isinstance(text, str) and 0 < len(text) <= 40 and not vocab.unknown_chars(text.replace("\ufffd", ""))
 
     # the child's output went to the log, none of it to this process's stdout/stderr
@@ -261,7 +280,7 @@ def test_the_budget_is_extended_then_shortened_while_training(start):
     shorter = seen[-1]
     assert shorter.max_steps == 10 and shorter.progress == 1.0
     seen = until(w, is_(Exited), seen=seen)
-    after = seen[seen.index(shorter):]
+    after = seen[seen.index(shorter) :]
     assert not [e for e in after if isinstance(e, ev.Step)]  # not one step more
     fin = [e for e in after if isinstance(e, ev.Finished)]
     assert len(fin) == 1 and fin[0].reason == FinishReason.COMPLETED and fin[0].step == shorter.step
@@ -308,6 +327,7 @@ def test_sigterm_to_the_training_process_saves_last_and_ends_as_terminated(start
 
 
 # ---- in-process pieces: no child needed ------------------------------------------------------------
+
 
 def test_a_spec_becomes_the_shared_run_request():
     spec = TrainingSpec(settings={"max_minutes": None, "max_steps": 7, "hidden_sizes": [8]})
@@ -393,9 +413,21 @@ def test_one_command_handler_while_training_and_while_paused(monkeypatch):
     monkeypatch.setattr(child, "make_snapshot", lambda trainer: Snapshot(trainer.step, b"", {}))
     step = ev.Step(1, 0, 3.0, 1e-3, 100.0, 0.1, 0.1)
     trainer = _ScriptedTrainer([step, ev.Finished(1, FinishReason.STOPPED, "stopped", None, None, None)])
-    chan = _ScriptedChannel([Command.RESUME, Command.SAVE, Command.EVAL, Command.PAUSE,  # training
-                             Command.SAVE, Command.PAUSE, Command.SNAPSHOT, SetBudget(Budget(steps=5)),  # paused
-                             Command.RESUME, Command.STOP, Command.STOP])  # training again
+    chan = _ScriptedChannel(
+        [
+            Command.RESUME,
+            Command.SAVE,
+            Command.EVAL,
+            Command.PAUSE,  # training
+            Command.SAVE,
+            Command.PAUSE,
+            Command.SNAPSHOT,
+            SetBudget(Budget(steps=5)),  # paused
+            Command.RESUME,
+            Command.STOP,
+            Command.STOP,
+        ]
+    )  # training again
     child._Driver(trainer, chan, [], lambda: False).run()
     assert trainer.asked == ["save at the next step", "eval", "save last now", "budget 5 steps", "stop"]
     kinds = [type(e).__name__ for e in chan.sent]
@@ -441,7 +473,7 @@ def test_the_training_priority_can_be_set_and_nonsense_keeps_the_default():
 
 
 def test_a_budget_set_while_training_counts_from_where_this_run_started(tmp_path, tiny_corpus, tiny_config):
-    """"20 minutes" or "2000 steps" mean this run's length, as --minutes / --steps do on resume: on a
+    """ "20 minutes" or "2000 steps" mean this run's length, as --minutes / --steps do on resume: on a
     resumed run they count from the checkpoint's step and training time, not from step 0."""
     from dataclasses import replace
 

@@ -60,8 +60,9 @@ def saved_run(models_dir, tiny_corpus, tiny_config):
 
     from tui_gen.training.trainer import Trainer
 
-    trainer = Trainer(tiny_corpus, replace(tiny_config, max_steps=10), run_dir=models_dir / "tiny-run",
-                      corpus_ref="tiny")
+    trainer = Trainer(
+        tiny_corpus, replace(tiny_config, max_steps=10), run_dir=models_dir / "tiny-run", corpus_ref="tiny"
+    )
     for _ in trainer.run():
         pass
     broken = models_dir / "broken-run"

@@ -76,6 +76,7 @@ def test_events_fill_panel_plot_and_samples(factory):
             assert "[bold]not markup[/bold]" in shown[0]  # literal, not markup
             assert "\x1b" not in shown[0] and "␛[31m" in shown[0]  # control chars never reach the terminal
             assert app.query_one(TrainingPanel).progress > 0.5
+
     run(body())
 
 
@@ -148,6 +149,7 @@ def test_pause_resume_and_keys_typed_into_the_seed(factory):
             assert not isinstance(app.focused, Input)
             await pilot.press("p")
             assert process.sent[-1] == "pause"
+
     run(body())
 
 
@@ -167,6 +169,7 @@ def test_save_says_where(factory):
             await wait_for(pilot, lambda: any(fake_events.LAST in n for n in notes(app)))
             assert "Checkpoint saved: Saved step 2 to " + fake_events.LAST in notes(app)
             assert app.state.unsaved_steps == 0
+
     run(body())
 
 
@@ -203,6 +206,7 @@ def test_generate_streams_from_the_seed_with_next_char_panel(tiny_model):
             await pilot.press("enter")
             assert "Length must be a whole number from 1 to 10,000" in notes(app)[-1]
             assert app.focused.id == "length"
+
     run(body())
 
 
@@ -228,6 +232,7 @@ def test_escape_stops_and_temperature_applies_mid_stream(tiny_model):
             await pilot.pause(0.1)
             assert len(app.query_one(StreamView).text) == n  # late batches are dropped
             assert n < 10_000
+
     run(body())
 
 
@@ -266,6 +271,7 @@ def test_slider_moves_every_way():
             before = pg.temperature
             await wheel(pilot, slider, events.MouseScrollUp)
             assert round(pg.temperature - before, 6) == 0.05
+
     run(body())
 
 
@@ -299,6 +305,7 @@ def test_training_process_death_shows_error_panel_and_restarts(factory):
             first.push(fake_events.step(999))
             await pilot.pause(0.3)
             assert app.state.step == 301
+
     run(body())
 
 
@@ -310,8 +317,10 @@ def test_failed_event_and_offline_fallback(factory):
             first = factory.last
             assert first.spec.corpus == "trump-tweets"
             msg = "could not download trump-tweets from https://example.invalid (Name or service not known): do this"
-            first.push(ev.Progress("downloading trump-tweets", 0, None),
-                       ev.Failed(msg, "models/worker.log", "download", "Name or service not known"))
+            first.push(
+                ev.Progress("downloading trump-tweets", 0, None),
+                ev.Failed(msg, "models/worker.log", "download", "Name or service not known"),
+            )
             first.die(1)
             await wait_for(pilot, lambda: len(factory.processes) == 2, what="the offline run")
             assert factory.last.spec.corpus == "python-help"
@@ -319,12 +328,14 @@ def test_failed_event_and_offline_fallback(factory):
             assert any("Using the offline corpus" in n for n in notes(app))
             assert not app.query_one(ErrorPanel).has_class("-visible")
             # a failure of the offline run is reported, not retried
-            factory.last.push(ev.Failed("training crashed: RuntimeError: boom (details in models/worker.log)",
-                                        "models/worker.log"))
+            factory.last.push(
+                ev.Failed("training crashed: RuntimeError: boom (details in models/worker.log)", "models/worker.log")
+            )
             factory.last.die(1)
             await wait_for(pilot, lambda: app.query_one(ErrorPanel).has_class("-visible"))
             assert "Training crashed: RuntimeError: boom" in app.query_one(ErrorPanel).message
             assert len(factory.processes) == 2
+
     run(body())
 
 
@@ -350,6 +361,7 @@ def test_help_screen_lists_every_key():
             assert "q ^c ^q Quit" in text and "p Pause or resume training" in text
             await pilot.press("escape")
             assert not isinstance(app.screen, HelpScreen)
+
     run(body())
 
 
@@ -372,6 +384,7 @@ def test_quit_asks_when_unsaved_and_stops_the_training_process(factory):
             await pilot.press("d")  # quit without saving
             await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
         assert process.shutdowns == [0.0] and not process.alive
+
     run(body())
 
 
@@ -387,6 +400,7 @@ def test_quit_from_a_dialog_with_nothing_unsaved(factory):
             await pilot.press("ctrl+q")  # priority: works inside the help screen
             await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
         assert len(process.shutdowns) == 1 and process.shutdowns[0] > 10 and not process.alive
+
     run(body())
 
 
@@ -411,6 +425,7 @@ def test_snapshot_feeds_the_playground(factory, tiny_snapshot):
             await pilot.press("enter")  # the next generation asks for fresher weights, without waiting
             assert process.sent == ["snapshot", "snapshot"]
             await wait_for(pilot, lambda: not pg.generating)
+
     run(body())
 
 
@@ -427,6 +442,7 @@ def test_tabs_by_key_and_by_click():
             assert app.active_pane == "train"
             await pilot.click("#tab-playground")
             assert app.active_pane == "playground" and app.focused.id == "seed"
+
     run(body())
 
 
@@ -435,18 +451,25 @@ def test_no_fallback_for_a_failure_that_is_not_about_the_tweets(factory):
         app = make_app(factory, device="cuda")
         async with app.run_test(size=NARROW) as pilot:
             await wait_for(pilot, lambda: factory.processes)
-            factory.last.push(ev.Failed("--device cuda was asked for, but PyTorch sees no CUDA GPU here: use "
-                                        "--device auto or cpu (it would download nothing)", "models/worker.log",
-                                        "config"))
+            factory.last.push(
+                ev.Failed(
+                    "--device cuda was asked for, but PyTorch sees no CUDA GPU here: use "
+                    "--device auto or cpu (it would download nothing)",
+                    "models/worker.log",
+                    "config",
+                )
+            )
             factory.last.die(1)
             await wait_for(pilot, lambda: app.query_one(ErrorPanel).has_class("-visible"))
             assert len(factory.processes) == 1 and app.notice is None
             assert "--device cuda was asked for" in app.query_one(ErrorPanel).message
+
     run(body())
 
 
 def test_the_offline_fallback_follows_the_failure_kind_not_its_wording(factory):
     """A download failure falls back whatever its message says; the message is never parsed."""
+
     async def body():
         app = make_app(factory)
         async with app.run_test(size=NARROW) as pilot:
@@ -456,6 +479,7 @@ def test_the_offline_fallback_follows_the_failure_kind_not_its_wording(factory):
             await wait_for(pilot, lambda: len(factory.processes) == 2, what="the offline run")
             assert factory.last.spec.corpus == "python-help"
             assert "the tweets could not be downloaded (riddles)" in app.notice
+
     run(body())
 
 
@@ -470,8 +494,9 @@ def test_a_flood_of_news_from_the_training_process_is_a_few_notifications(factor
             process = factory.last
             process.push(fake_events.started())
             for i in range(1, 20_001):
-                process.push(ev.RunWarning(i, f"warning {i}"),
-                            ev.BudgetChanged(i, 1000 + i, None, 0.5, f"{1000 + i} steps"))
+                process.push(
+                    ev.RunWarning(i, f"warning {i}"), ev.BudgetChanged(i, 1000 + i, None, 0.5, f"{1000 + i} steps")
+                )
             process.push(ev.Step(7, 0, 2.5, 1e-3, 9000.0, 3.0, 0.01, 99))
             await wait_for(pilot, lambda: app.state.step == 7, 30, "the flood to be folded")
             budgets = lambda: [n for n in notes(app) if n.startswith("Budget changed")]  # noqa: E731

@@ -56,6 +56,7 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
             # from the run folder, which resumes from its last (where training stopped), not the best shown
             assert factory.last.spec.resume == good["run"]
             assert factory.last.spec.minutes == 6.0
+
     run(body())
 
 
@@ -73,12 +74,16 @@ def test_launch_with_checkpoint_then_r_resumes(saved_run, models_dir):
             await pilot.press("escape", "r")  # out of the seed box, then restart
             assert len(factory.processes) == 1
             assert factory.last.spec.resume == str(saved_run)
+
     run(body())
 
 
 def test_a_bad_checkpoint_is_reported(models_dir):
-    app = TuiGenApp(LaunchOptions(checkpoint=str(models_dir / "nope"), models_dir=str(models_dir)),
-                    process_factory=FakeFactory(), warm_up=False)
+    app = TuiGenApp(
+        LaunchOptions(checkpoint=str(models_dir / "nope"), models_dir=str(models_dir)),
+        process_factory=FakeFactory(),
+        warm_up=False,
+    )
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
@@ -89,6 +94,7 @@ def test_a_bad_checkpoint_is_reported(models_dir):
             await pilot.press(*"Hi", "enter")  # no model: says so
             assert "no model to generate from" in notes(app)[-1]
             assert app.query_one("#seed", Input).value == "Hi"
+
     run(body())
 
 
@@ -114,11 +120,13 @@ def test_resuming_while_training_stops_the_run_first(saved_run, models_dir):
             assert old.shutdowns and old.shutdowns[0] > 10  # asked to stop (and save), not killed
             assert factory.last.spec.resume == str(saved_run)
             assert not any(n.startswith("Training finished") for n in notes(app))  # the old run's end is not news
+
     run(body())
 
 
-def test_opening_a_run_whose_last_is_newer_than_its_best_resumes_from_last(saved_run, models_dir, tiny_corpus,
-                                                                              tiny_config):
+def test_opening_a_run_whose_last_is_newer_than_its_best_resumes_from_last(
+    saved_run, models_dir, tiny_corpus, tiny_config
+):
     """Best at step 10, last at step 30: the playground shows best, training continues from last (step 30),
     and the step-30 checkpoint is never overwritten by a run restarted from step 10."""
     from dataclasses import replace
@@ -136,8 +144,9 @@ def test_opening_a_run_whose_last_is_newer_than_its_best_resumes_from_last(saved
     assert read_meta(saved_run / "last.safetensors")["step"] == 30
 
     factory = FakeFactory()
-    app = TuiGenApp(LaunchOptions(checkpoint=str(saved_run), models_dir=str(models_dir)), process_factory=factory,
-                    warm_up=False)
+    app = TuiGenApp(
+        LaunchOptions(checkpoint=str(saved_run), models_dir=str(models_dir)), process_factory=factory, warm_up=False
+    )
 
     async def body():
         async with app.run_test(size=NARROW) as pilot:
@@ -145,6 +154,7 @@ def test_opening_a_run_whose_last_is_newer_than_its_best_resumes_from_last(saved
             assert app.playground.model.step == 10 and app.playground.model.resume_step == 30
             await pilot.press("escape", "r")
             assert len(factory.processes) == 1
+
     run(body())
     spec = factory.last.spec
     text = models_dir.parent / "tiny.txt"

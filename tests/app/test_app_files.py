@@ -45,8 +45,11 @@ def session(body, fifo) -> None:
         with contextlib.suppress(OSError):  # a writer frees an open() that waits for one
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         t.join(SESSION_SECONDS)
-        raise AssertionError(f"the app did not quit within {QUIT_SECONDS} s" if quit_asked.is_set()
-                             else "the session did not get to quitting (a thread waits on the FIFO?)")
+        raise AssertionError(
+            f"the app did not quit within {QUIT_SECONDS} s"
+            if quit_asked.is_set()
+            else "the session did not get to quitting (a thread waits on the FIFO?)"
+        )
     if failure:
         raise failure[0]
     assert time.monotonic() - asked_at < QUIT_SECONDS
@@ -61,19 +64,27 @@ def test_a_fifo_as_the_watched_metrics_log_is_said_and_the_app_quits(tmp_path, m
     def no_training(*args, **kwargs):
         raise AssertionError("the app started a training process of its own while watching")
 
-    app = TuiGenApp(LaunchOptions(watch=str(folder), models_dir=str(models_dir), device="cpu"),
-                    process_factory=no_training, warm_up=False)
+    app = TuiGenApp(
+        LaunchOptions(watch=str(folder), models_dir=str(models_dir), device="cpu"),
+        process_factory=no_training,
+        warm_up=False,
+    )
 
     async def body(quit_asked):
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: any("not a regular file" in n for n in notes(app)), 60,
-                           "the notice that the log is not a file")
+            await wait_for(
+                pilot,
+                lambda: any("not a regular file" in n for n in notes(app)),
+                60,
+                "the notice that the log is not a file",
+            )
             (note,) = [n for n in notes(app) if "not a regular file" in n]
             assert "is a FIFO (named pipe)" in note
             assert "not a regular file" in (app.state.message or "")  # said in the panel until it changes
             await pilot.press("ctrl+s")  # still answering keys: refused while watching, with a notice
-            await wait_for(pilot, lambda: any("never writes into its folder" in n for n in notes(app)),
-                           what="the refusal")
+            await wait_for(
+                pilot, lambda: any("never writes into its folder" in n for n in notes(app)), what="the refusal"
+            )
             quit_asked.set()
             await pilot.press("ctrl+q")
 
@@ -83,8 +94,11 @@ def test_a_fifo_as_the_watched_metrics_log_is_said_and_the_app_quits(tmp_path, m
 def test_a_fifo_typed_as_the_corpus_is_the_fields_error_and_the_app_quits(factory, tmp_path, tiny_corpus_file):
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)
-    app = TuiGenApp(LaunchOptions(corpus=str(tiny_corpus_file), models_dir=str(tmp_path / "models"), train=False),
-                    process_factory=factory, warm_up=False)
+    app = TuiGenApp(
+        LaunchOptions(corpus=str(tiny_corpus_file), models_dir=str(tmp_path / "models"), train=False),
+        process_factory=factory,
+        warm_up=False,
+    )
 
     async def body(quit_asked):
         async with app.run_test(size=(100, 30)) as pilot:
@@ -95,8 +109,12 @@ def test_a_fifo_typed_as_the_corpus_is_the_fields_error_and_the_app_quits(factor
             box.focus()
             box.value = ""
             await pilot.press(*str(fifo))
-            await wait_for(pilot, lambda: "FIFO (named pipe), not a regular file"
-                           in str(form.query_one("#error-corpus").render()), 60, "the corpus field's error")
+            await wait_for(
+                pilot,
+                lambda: "FIFO (named pipe), not a regular file" in str(form.query_one("#error-corpus").render()),
+                60,
+                "the corpus field's error",
+            )
             await pilot.press("ctrl+n")  # start: refused, the form stays
             await pilot.pause(0.1)
             assert app.screen is form and factory.processes == []

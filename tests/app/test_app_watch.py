@@ -41,9 +41,21 @@ def line(event) -> str:
 
 
 def started() -> ev.Started:
-    return ev.Started(device="cuda:0 (H100)", framing="lines", corpus="book.txt", vocab_size=60, parameters=4321,
-                      train_chars=10**6, val_chars=10**4, steps_per_epoch=100, step=0, max_steps=1000,
-                      max_seconds=None, run_dir="/elsewhere/models/book", model="GRU 16")
+    return ev.Started(
+        device="cuda:0 (H100)",
+        framing="lines",
+        corpus="book.txt",
+        vocab_size=60,
+        parameters=4321,
+        train_chars=10**6,
+        val_chars=10**4,
+        steps_per_epoch=100,
+        step=0,
+        max_steps=1000,
+        max_seconds=None,
+        run_dir="/elsewhere/models/book",
+        model="GRU 16",
+    )
 
 
 def folder_files(folder) -> set[str]:
@@ -56,10 +68,30 @@ def folder_files(folder) -> set[str]:
 def test_watch_a_run_trained_by_a_real_tui_gen_train(tmp_path, tiny_corpus_file, models_dir):
     folder = models_dir / "elsewhere"
     train = subprocess.Popen(
-        [sys.executable, "-m", "tui_gen", "train", str(tiny_corpus_file), *TINY_FLAGS, "--steps", "1000000",
-         "--eval-every", "15", "--first-eval", "5", "--device", "cpu", "--out", str(folder)],
-        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env=child_env())
+        [
+            sys.executable,
+            "-m",
+            "tui_gen",
+            "train",
+            str(tiny_corpus_file),
+            *TINY_FLAGS,
+            "--steps",
+            "1000000",
+            "--eval-every",
+            "15",
+            "--first-eval",
+            "5",
+            "--device",
+            "cpu",
+            "--out",
+            str(folder),
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while not folder.is_dir():  # --out is created before the first step
@@ -124,7 +156,7 @@ def test_a_corrupt_metrics_log_and_no_checkpoint_are_notices_not_a_crash(models_
     folder = models_dir / "broken"
     folder.mkdir()
     with open(log_path(folder), "wb") as f:
-        f.write(line(started()).encode() + b"\x00\xffgarbage\n{\"type\": \"step\"}\n[1, 2]\n")
+        f.write(line(started()).encode() + b'\x00\xffgarbage\n{"type": "step"}\n[1, 2]\n')
         f.write(line(ev.Step(12, 0, 2.5, 1e-3, 9000.0, 3.0, 0.012, 9999)).encode())
         f.write(b'{"type": "eval", "step": 1')  # cut short
     app = watching_app(folder, models_dir)
@@ -132,8 +164,12 @@ def test_a_corrupt_metrics_log_and_no_checkpoint_are_notices_not_a_crash(models_
     async def body():
         async with app.run_test(size=(160, 48)) as pilot:
             await wait_for(pilot, lambda: app.state.step == 12, 30, "the readable lines")
-            await wait_for(pilot, lambda: any(n.startswith("Unreadable lines") for n in notes(app)), 30,
-                           "the skipped lines' notice")
+            await wait_for(
+                pilot,
+                lambda: any(n.startswith("Unreadable lines") for n in notes(app)),
+                30,
+                "the skipped lines' notice",
+            )
             assert any("3 lines" in n for n in notes(app))
             assert any(n.startswith("No checkpoint yet") for n in notes(app))
             assert app.is_running and app.state.parameters == 4321
@@ -142,8 +178,12 @@ def test_a_corrupt_metrics_log_and_no_checkpoint_are_notices_not_a_crash(models_
             # the playground has nothing to generate from, and says so
             await pilot.press("2")
             await pilot.press(*"hi", "enter")
-            await wait_for(pilot, lambda: any(n.startswith("No model: The watched run has no checkpoint yet")
-                                              for n in notes(app)), 10, "no model")
+            await wait_for(
+                pilot,
+                lambda: any(n.startswith("No model: The watched run has no checkpoint yet") for n in notes(app)),
+                10,
+                "no model",
+            )
 
     run(body())
 
@@ -222,8 +262,9 @@ def test_a_1_gb_log_of_garbage_is_caught_up_on_from_its_tail(models_dir):
             reader = app.event_source.reader
             assert reader.offset == 1 << 30 and len(reader._partial) == 0  # read past its tail, nothing held
             with open(log_path(folder), "ab") as f:  # then real lines after it
-                f.write(b"\n" + line(started()).encode()
-                        + line(ev.Step(3, 0, 2.5, 1e-3, 9000.0, 3.0, 0.003, 99)).encode())
+                f.write(
+                    b"\n" + line(started()).encode() + line(ev.Step(3, 0, 2.5, 1e-3, 9000.0, 3.0, 0.003, 99)).encode()
+                )
             await wait_for(pilot, lambda: app.state.step == 3, 30, "the lines after the garbage")
             assert app.is_running and app.state.parameters == 4321
 
@@ -280,8 +321,12 @@ def test_newer_checkpoints_load_at_a_lower_priority_than_the_first(models_dir, m
             # and no thread stays lowered: Textual's thread workers reuse a pool's threads, so a lowered one
             # would run the next generation or load the user waits for at a tenth of a core. The reload's
             # own thread may still be ending as the model arrives: it must be gone soon after.
-            await wait_for(pilot, lambda: all(nice == base for nice in thread_niceness().values()), 30,
-                           "the lowered thread to end with its work")
+            await wait_for(
+                pilot,
+                lambda: all(nice == base for nice in thread_niceness().values()),
+                30,
+                "the lowered thread to end with its work",
+            )
 
     run(body())
     assert len(loads) == 2, loads

@@ -25,8 +25,14 @@ START_TIMEOUT = 300  # spawning a process that imports torch at nice 10, on a lo
 
 @pytest.mark.slow
 def test_real_training_process_end_to_end(tiny_corpus_file, models_dir):
-    options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
-                            settings=TINY_OVERRIDES, minutes=5, threads=1)
+    options = LaunchOptions(
+        corpus=str(tiny_corpus_file),
+        device="cpu",
+        models_dir=str(models_dir),
+        settings=TINY_OVERRIDES,
+        minutes=5,
+        threads=1,
+    )
     app = TuiGenApp(options, warm_up=False)
 
     async def body():
@@ -61,8 +67,9 @@ def test_real_training_process_end_to_end(tiny_corpus_file, models_dir):
             await pilot.pause(0.3)
             assert app.state.step == paused_at
             await pilot.press("p")
-            await wait_for(pilot, lambda: app.state.status == Status.RUNNING and app.state.step > paused_at, 60,
-                           "resuming")
+            await wait_for(
+                pilot, lambda: app.state.status == Status.RUNNING and app.state.step > paused_at, 60, "resuming"
+            )
 
             # the process dies: the app says why, and r restarts from the last checkpoint
             os.kill(pid, signal.SIGKILL)
@@ -99,8 +106,14 @@ def test_sigterm_to_the_training_process_is_shown_as_stopped_not_as_a_crash(tiny
     from tui_gen.core.events import FinishReason
     from tui_gen.training.checkpoint import load_checkpoint
 
-    options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
-                            settings={**TINY_OVERRIDES, "eval_every": 100_000}, steps=1_000_000, threads=1)
+    options = LaunchOptions(
+        corpus=str(tiny_corpus_file),
+        device="cpu",
+        models_dir=str(models_dir),
+        settings={**TINY_OVERRIDES, "eval_every": 100_000},
+        steps=1_000_000,
+        threads=1,
+    )
     app = TuiGenApp(options, warm_up=False)
 
     async def body():
@@ -109,8 +122,12 @@ def test_sigterm_to_the_training_process_is_shown_as_stopped_not_as_a_crash(tiny
             await wait_for(pilot, lambda: app.state.step >= 3, 60, "a few steps")
             process = app.event_source
             os.kill(process.pid, signal.SIGTERM)
-            await wait_for(pilot, lambda: not process.alive and app.state.exit_reason is None
-                           and app.state.status != Status.RUNNING, 60, "the process to end")
+            await wait_for(
+                pilot,
+                lambda: not process.alive and app.state.exit_reason is None and app.state.status != Status.RUNNING,
+                60,
+                "the process to end",
+            )
             await wait_for(pilot, lambda: any(n.startswith("Training stopped") for n in notes(app)), 10, "the notice")
             s = app.state
             assert s.status == Status.FINISHED and s.finish_reason == FinishReason.TERMINATED and s.error is None

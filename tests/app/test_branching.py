@@ -74,6 +74,7 @@ def test_a_picked_candidate_is_written_at_the_cursor_and_the_earlier_branch_is_k
             await pilot.press("right_square_bracket")
             assert app.query_one("#output").text == visible(SEED + second) and "branch 2 of 2" in pg.label_text
             assert out.cursor == len(SEED) + i  # the new branch shows where it differs
+
     run(body())
 
 
@@ -103,6 +104,7 @@ def test_a_click_on_a_candidate_branches_and_digits_elsewhere_switch_panes(tiny_
             app.query_one("#temperature").focus()
             await pilot.press("3")
             assert app.active_pane == "samples" and len(pg.branches.items) == 2
+
     run(body())
 
 
@@ -126,6 +128,7 @@ def test_nothing_is_picked_while_writing_and_a_new_generation_starts_afresh(tiny
             pg.stop()
             await pilot.pause()
             assert pg.output.cursor is not None and pg.pick(0)
+
     run(body())
 
 
@@ -156,4 +159,5 @@ def test_the_output_cursor_covers_each_character_whatever_its_width():
             assert layout.char_at(1, 0) == 7
             view.set_cursor(99)  # kept within the text
             assert view.cursor == len(text) - 1 and CURSOR_STYLE.reverse
+
     run(body())

@@ -21,8 +21,7 @@ NARROW = (80, 24)
 
 
 def make_app(factory) -> TuiGenApp:
-    return TuiGenApp(LaunchOptions(models_dir="models-test-unused", minutes=6), process_factory=factory,
-                     warm_up=False)
+    return TuiGenApp(LaunchOptions(models_dir="models-test-unused", minutes=6), process_factory=factory, warm_up=False)
 
 
 async def ask(pilot, app, text: str) -> None:
@@ -75,9 +74,12 @@ def test_b_changes_the_budget_of_the_run_while_it_trains(factory):
             # shortened below what it has trained: the process ends the run at the next step, saved
             process.push(ev.BudgetChanged(120, 100, None, 1.0, "100 steps"))
             await wait_for(pilot, lambda: any("ends at the next step" in n for n in notes(app)), what="the notice")
-            process.push(*fake_events.evaluation(120, 2.9, 2.9, True),
-                        ev.Finished(120, ev.FinishReason.COMPLETED, "finished at step 120", 2.9,
-                                    fake_events.LAST, fake_events.BEST))
+            process.push(
+                *fake_events.evaluation(120, 2.9, 2.9, True),
+                ev.Finished(
+                    120, ev.FinishReason.COMPLETED, "finished at step 120", 2.9, fake_events.LAST, fake_events.BEST
+                ),
+            )
             await wait_for(pilot, lambda: app.state.status == Status.FINISHED, what="the run to finish")
             assert not app.check_action("change_budget", ())
             before = len(app.notices)
@@ -85,6 +87,7 @@ def test_b_changes_the_budget_of_the_run_while_it_trains(factory):
             await pilot.pause()
             assert not isinstance(app.screen, ChangeBudgetScreen) and len(process.sent) == 2
             assert len(app.notices) == before + 1 and "Press t to train more" in app.notices[-1].message
+
     run(body())
 
 
@@ -109,4 +112,5 @@ def test_no_budget_to_change_before_training_starts_and_the_palette_offers_it(fa
             await pilot.press("escape")  # cancelled: nothing sent
             await wait_for(pilot, lambda: not isinstance(app.screen, ChangeBudgetScreen), what="the dialog to close")
             assert factory.last.sent == []
+
     run(body())

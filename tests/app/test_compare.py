@@ -153,8 +153,11 @@ def test_a_corrupt_run_in_the_list_shows_a_notice_not_a_crash(models):
             text = screen_text(app)
             assert "unreadable" in text and "not a tui-gen checkpoint" in text
             await pilot.press("enter")  # show it anyway
-            await wait_for(pilot, lambda: any("nothing to plot" in n.message for n in app.notices),
-                           what="a notice about the corrupt run")
+            await wait_for(
+                pilot,
+                lambda: any("nothing to plot" in n.message for n in app.notices),
+                what="a notice about the corrupt run",
+            )
             assert app.query_one(LossPlot).overlays == [] and app.is_running
 
     run(body())
@@ -165,8 +168,11 @@ def test_a_missing_models_folder_says_so(tmp_path):
         app = make_app(tmp_path / "none-yet")
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("c")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and "No runs in" in screen_text(app),
-                           what="the empty listing")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, RunsScreen) and "No runs in" in screen_text(app),
+                what="the empty listing",
+            )
             await pilot.press("escape")
             assert not isinstance(app.screen, RunsScreen) and app.is_running
 

@@ -32,9 +32,21 @@ def line(event, **raw) -> str:
 
 
 def started() -> ev.Started:
-    return ev.Started(device="cpu", framing="lines", corpus="book.txt", vocab_size=60, parameters=4321,
-                      train_chars=10**6, val_chars=10**4, steps_per_epoch=100, step=0, max_steps=1000,
-                      max_seconds=None, run_dir=None, model="GRU 16")
+    return ev.Started(
+        device="cpu",
+        framing="lines",
+        corpus="book.txt",
+        vocab_size=60,
+        parameters=4321,
+        train_chars=10**6,
+        val_chars=10**4,
+        steps_per_epoch=100,
+        step=0,
+        max_steps=1000,
+        max_seconds=None,
+        run_dir=None,
+        model="GRU 16",
+    )
 
 
 def step(n: int) -> ev.Step:
@@ -45,8 +57,11 @@ def watching_app(folder, models_dir) -> TuiGenApp:
     def no_training(*args, **kwargs):
         raise AssertionError("no training while watching")
 
-    return TuiGenApp(LaunchOptions(watch=str(folder), models_dir=str(models_dir), device="cpu"),
-                     process_factory=no_training, warm_up=False)
+    return TuiGenApp(
+        LaunchOptions(watch=str(folder), models_dir=str(models_dir), device="cpu"),
+        process_factory=no_training,
+        warm_up=False,
+    )
 
 
 def test_a_watched_log_of_hostile_figures_and_samples_keeps_the_app_up(models_dir):
@@ -88,8 +103,12 @@ def test_a_models_folder_and_an_overlaid_log_with_a_huge_integer_keep_the_compar
     models = tmp_path / "models"
     for name, bpc in (("good", "2.5"), ("huge", HUGE)):
         (models / name).mkdir(parents=True)
-        log_path(models / name).write_text(line(started()) + line(step(10)) + line(step(20), train_bpc=bpc)
-                                           + line(ev.Eval(20, 2.4, 2.4, True, 0.5), best_bpc=bpc))
+        log_path(models / name).write_text(
+            line(started())
+            + line(step(10))
+            + line(step(20), train_bpc=bpc)
+            + line(ev.Eval(20, 2.4, 2.4, True, 0.5), best_bpc=bpc)
+        )
     app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models)), warm_up=False)
 
     async def body():

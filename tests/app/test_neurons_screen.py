@@ -45,8 +45,9 @@ async def open_explorer(pilot, app) -> NeuronScreen:
     await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "seed", what="the seed box")
     await pilot.press("escape")
     await pilot.press("n")
-    await wait_for(pilot, lambda: isinstance(app.screen, NeuronScreen) and app.screen.query("#neurons-view"),
-                   what="the explorer")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, NeuronScreen) and app.screen.query("#neurons-view"), what="the explorer"
+    )
     return app.screen
 
 
@@ -118,14 +119,17 @@ def test_the_explorer_lists_explores_ranking_and_colours_the_text_by_the_chosen_
             acts, ranked = explore(tiny_model.model, tiny_model.vocab, tiny_model.framing, TEXT, 5)
             table = screen.query_one(DataTable)
             rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-            assert rows == [[u.feature, f"{u.layer}:{u.unit}", f"{u.correlation:+.2f}"]
-                            for units in ranked.values() for u in units]
+            assert rows == [
+                [u.feature, f"{u.layer}:{u.unit}", f"{u.correlation:+.2f}"] for units in ranked.values() for u in units
+            ]
             assert "inside quotes" in ranked and "inside a URL" in ranked
             view = screen.query_one(ActivationView)
             first = next(iter(ranked.values()))[0]
             assert (screen.unit_layer, screen.unit) == (first.layer, first.unit)
-            assert f"{first.layer}:{first.unit} · {first.feature}: r = {first.correlation:+.3f} (ranked #1)" \
+            assert (
+                f"{first.layer}:{first.unit} · {first.feature}: r = {first.correlation:+.3f} (ranked #1)"
                 in screen.unit_words
+            )
             assert screen.unit_words[:30] in screen_text(app)
             assert_colours_follow(view, acts.unit(first.layer, first.unit), TEXT)
             # down the list: its next unit, and the colours follow that one
@@ -134,6 +138,7 @@ def test_the_explorer_lists_explores_ranking_and_colours_the_text_by_the_chosen_
             second = [u for units in ranked.values() for u in units][1]
             assert (screen.unit_layer, screen.unit) == (second.layer, second.unit)
             assert_colours_follow(view, acts.unit(second.layer, second.unit), TEXT)
+
     run(body())
 
 
@@ -185,6 +190,7 @@ def test_keys_step_through_the_units_and_layers(lstm_model):
             assert (screen.unit_layer, screen.unit) == ("h2", 1)
             assert_colours_follow(view, acts.unit("h2", 1), TEXT)
             assert "r = " in screen.unit_words  # its r with the feature of the highlighted row
+
     run(body())
 
 
@@ -213,6 +219,7 @@ def test_a_bad_regex_is_a_notice_and_a_good_one_is_ranked(tiny_model):
             await explore_text(pilot, screen, TEXT, regex="zzz")
             assert "not in this text, so not ranked:" in screen_text(app).replace("\n", " ")
             assert "matches zzz" not in screen.result.ranked
+
     run(body())
 
 
@@ -251,6 +258,7 @@ def test_huge_pastes_control_characters_and_too_little_text(tiny_model):
             assert "at least 2 characters" in screen_text(app) and screen.request == before
             await pilot.press("escape")
             assert not isinstance(app.screen, NeuronScreen)
+
     run(body())
 
 
@@ -260,6 +268,7 @@ def test_the_palette_opens_the_explorer(tiny_model):
         async with app.run_test(size=NARROW) as pilot:
             await choose(pilot, app, "Neuron explorer")
             await wait_for(pilot, lambda: isinstance(app.screen, NeuronScreen), what="the explorer")
+
     run(body())
 
 
@@ -276,4 +285,5 @@ def test_with_nothing_written_it_reads_trainings_newest_samples_or_waits_in_the_
             app.query_one(SamplesPanel).add(10, 0.8, [("He said ", '"no" and left.'), ("Then ", "yes @bob")])
             screen = await open_explorer(pilot, app)
             assert screen.query_one("#neurons-text", TextArea).text == 'He said "no" and left.\nThen yes @bob'
+
     run(body())

@@ -70,19 +70,22 @@ def test_ctrl_n_opens_the_form_with_the_current_runs_settings(factory, tiny_corp
             assert f"{parameter_count(vocab, [40], 'gru', 8):,} parameters" in text_of(form, "#params")
             await pilot.press("escape")
             assert not isinstance(app.screen, NewRunScreen) and len(factory.processes) == 1
+
     run(body())
 
 
-@pytest.mark.parametrize("key, typed, words", [
-    ("hidden_sizes", "0", "hidden sizes must be 1 to 8192 per layer"),
-    ("hidden_sizes", "12,x", "expected sizes like 128,256"),
-    ("lr", "-1", "--lr must be a positive number up to 10, got -1"),
-    ("dropout", "1", "--dropout must be in [0, 1)"),
-    ("budget", "0", "--minutes must be a positive number"),
-    ("path", "/no/such/corpus.txt", "does not exist"),
-])
-def test_an_invalid_value_is_refused_with_its_message_and_nothing_starts(factory, tiny_corpus_file, key, typed,
-                                                                          words):
+@pytest.mark.parametrize(
+    "key, typed, words",
+    [
+        ("hidden_sizes", "0", "hidden sizes must be 1 to 8192 per layer"),
+        ("hidden_sizes", "12,x", "expected sizes like 128,256"),
+        ("lr", "-1", "--lr must be a positive number up to 10, got -1"),
+        ("dropout", "1", "--dropout must be in [0, 1)"),
+        ("budget", "0", "--minutes must be a positive number"),
+        ("path", "/no/such/corpus.txt", "does not exist"),
+    ],
+)
+def test_an_invalid_value_is_refused_with_its_message_and_nothing_starts(factory, tiny_corpus_file, key, typed, words):
     app = make_app(factory, tiny_corpus_file, train=False)
 
     async def body():
@@ -96,6 +99,7 @@ def test_an_invalid_value_is_refused_with_its_message_and_nothing_starts(factory
             assert isinstance(app.screen, NewRunScreen) and factory.processes == []
             assert "Not started" in text_of(form, "#start-status") and words in text_of(form, "#start-status")
             assert form.query_one(f"#error-{where}").has_class("-shown")
+
     run(body())
 
 
@@ -117,8 +121,12 @@ def test_choosing_a_corpus_file_shows_its_framing_and_why(factory, tmp_path, tin
                 name.value = str(path)
                 await pilot.press("enter")
                 await wait_for(pilot, lambda: app.screen is form, what="the form again")
-                await wait_for(pilot, lambda path=path: form.preview is not None and form.preview.ref == str(path), 60,
-                               "the chosen file to be read")
+                await wait_for(
+                    pilot,
+                    lambda path=path: form.preview is not None and form.preview.ref == str(path),
+                    60,
+                    "the chosen file to be read",
+                )
                 guess = explain_framing(text)
                 info = text_of(form, "#corpus-info")
                 assert f"framing {guess.framing}: {guess.reason}" in info and f"{text.count(chr(10)):,} lines" in info
@@ -132,6 +140,7 @@ def test_choosing_a_corpus_file_shows_its_framing_and_why(factory, tmp_path, tin
             form.query_one("#field-framing", Select).value = "auto"
             await pilot.pause(0.05)
             assert form.check().request.settings["framing"] is None
+
     run(body())
 
 
@@ -156,6 +165,7 @@ def test_the_same_but_lstm_is_ctrl_n_l_ctrl_n_and_asks_before_replacing_a_traini
             assert spec.corpus == str(tiny_corpus_file) and spec.minutes == 4 and spec.steps is None
             for key, value in TINY_OVERRIDES.items():  # everything else as it was
                 assert spec.settings[key] == value, key
+
     run(body())
 
 
@@ -173,6 +183,7 @@ def test_cancel_in_the_question_leaves_the_run_alone(factory, tiny_corpus_file):
             await pilot.press("escape")
             await pilot.pause(0.1)
             assert len(factory.processes) == 1 and factory.last.alive and not factory.last.shutdowns
+
     run(body())
 
 
@@ -190,6 +201,7 @@ def test_the_preset_fills_in_its_own_settings_and_keeps_the_others(factory, tiny
             assert form.query_one("#field-cell", Select).value == "rnn"
             request = form.check().request
             assert request.preset == "lecture" and request.settings["lr_schedule"] == "exp"
+
     run(body())
 
 
@@ -201,13 +213,20 @@ def test_the_palette_lists_new_run(factory, tiny_corpus_file):
             assert "New run" in [c.title for c in app.get_system_commands(app.screen)]
             await choose(pilot, app, "New run")
             await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), what="the form from the palette")
+
     run(body())
 
 
 @pytest.mark.slow
 def test_start_with_lstm_32_trains_that_model_in_a_real_process(tiny_corpus_file, models_dir):
-    options = LaunchOptions(corpus=str(tiny_corpus_file), device="cpu", models_dir=str(models_dir),
-                            settings=TINY_OVERRIDES, threads=1, train=False)
+    options = LaunchOptions(
+        corpus=str(tiny_corpus_file),
+        device="cpu",
+        models_dir=str(models_dir),
+        settings=TINY_OVERRIDES,
+        threads=1,
+        train=False,
+    )
     app = TuiGenApp(options, warm_up=False)
     started: list[ev.Started] = []
     handle = app.handle_events

@@ -16,8 +16,8 @@ PLOT_CHARS = {chr(c) for c in range(0x2580, 0x25A0)} | {chr(c) for c in range(0x
 
 def plot_text(app) -> str:
     plot = app.query_one(LossPlot).region
-    rows = screen_text(app).split("\n")[plot.y + 1:plot.bottom - 1]
-    return "\n".join(r[plot.x + 1:plot.right - 1] for r in rows)
+    rows = screen_text(app).split("\n")[plot.y + 1 : plot.bottom - 1]
+    return "\n".join(r[plot.x + 1 : plot.right - 1] for r in rows)
 
 
 def test_no_color_starts_draws_the_plot_and_answers_keys(monkeypatch, factory):
@@ -43,4 +43,5 @@ def test_no_color_starts_draws_the_plot_and_answers_keys(monkeypatch, factory):
             await pilot.press("f1")
             await wait_for(pilot, lambda: app.active_pane == "train", what="the train tab")
             assert app.return_code is None  # nothing crashed
+
     run(body())

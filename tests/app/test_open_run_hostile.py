@@ -25,12 +25,12 @@ CONTROLS = {chr(c) for c in range(0x20) if c != 0x0A} | {chr(c) for c in range(0
 def set_meta(path, **fields) -> None:
     blob = path.read_bytes()
     (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
+    header = json.loads(blob[8 : 8 + n])
     meta = json.loads(header["__metadata__"]["tui_gen"])
     meta.update(fields)
     header["__metadata__"]["tui_gen"] = json.dumps(meta)
     h = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(h)) + h + blob[8 + n:])
+    path.write_bytes(struct.pack("<Q", len(h)) + h + blob[8 + n :])
 
 
 def test_open_run_dialog_shows_hostile_runs_literally(saved_run, models_dir, factory):
@@ -45,12 +45,12 @@ def test_open_run_dialog_shows_hostile_runs_literally(saved_run, models_dir, fac
     (models_dir / "broken-run").rename(models_dir / f"broken{NAME}")
 
     async def body():
-        app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models_dir)), process_factory=factory,
-                        warm_up=False)
+        app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models_dir)), process_factory=factory, warm_up=False)
         async with app.run_test(size=(140, 40)) as pilot:
             app.action_open_run()
-            await wait_for(pilot, lambda: isinstance(app.screen, OpenRunScreen) and app.screen.rows,
-                           what="the runs listed")
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, OpenRunScreen) and app.screen.rows, what="the runs listed"
+            )
             dialog = app.screen
             table = dialog.query_one(DataTable)
             await wait_for(pilot, lambda: table.row_count == 4, what="four rows")
@@ -77,4 +77,5 @@ def test_open_run_dialog_shows_hostile_runs_literally(saved_run, models_dir, fac
             for n in app.notices:
                 assert not set(n.title + n.message) & CONTROLS, (n.title, n.message)
             assert "[reverse blink]X" in app.notices[-1].title
+
     run(body())

@@ -12,8 +12,9 @@ NARROW = (80, 24)
 
 
 def make_app() -> TuiGenApp:
-    return TuiGenApp(LaunchOptions(train=False, models_dir="models-test-unused"), process_factory=FakeFactory(),
-                     warm_up=False)
+    return TuiGenApp(
+        LaunchOptions(train=False, models_dir="models-test-unused"), process_factory=FakeFactory(), warm_up=False
+    )
 
 
 def test_the_palette_offers_every_app_command_and_the_theme():
@@ -25,6 +26,7 @@ def test_the_palette_offers_every_app_command_and_the_theme():
             for title, _ in PALETTE:
                 assert title in titles
             assert any("theme" in t.lower() for t in titles), titles
+
     run(body())
 
 
@@ -41,6 +43,7 @@ def test_the_palette_runs_the_commands():
             await pilot.press("escape")
             await choose(pilot, app, "Show every key")
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
+
     run(body())
 
 

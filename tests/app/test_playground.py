@@ -25,7 +25,7 @@ async def write(pilot, app, seed: str = "The ", length: int = 120) -> str:
     before = pg._generation
     assert pg.generate()
     await wait_for(pilot, lambda: pg._generation > before and pg.last_end is not None, what="the generation to end")
-    return app.query_one(StreamView).text[len(seed):]
+    return app.query_one(StreamView).text[len(seed) :]
 
 
 def test_a_seed_number_writes_the_same_text_again_and_top_p_narrows_the_draw(tiny_model):
@@ -48,6 +48,7 @@ def test_a_seed_number_writes_the_same_text_again_and_top_p_narrows_the_draw(tin
             a = await write(pilot, app)
             seed_box.value = "2"
             assert await write(pilot, app) == a
+
     run(body())
 
 
@@ -57,9 +58,11 @@ def test_bad_top_p_and_seed_numbers_are_refused_with_the_reason(tiny_model):
         async with app.run_test(size=NARROW) as pilot:
             await pilot.press("2")
             pg = app.playground
-            for box, value, words in (("#top-p", "1.5", "Top-p must be a number above 0 and at most 1"),
-                                      ("#top-p", "0", "Top-p must be a number above 0 and at most 1"),
-                                      ("#rng-seed", "-3", "Seed# must be a whole number from 0 to 4,294,967,295")):
+            for box, value, words in (
+                ("#top-p", "1.5", "Top-p must be a number above 0 and at most 1"),
+                ("#top-p", "0", "Top-p must be a number above 0 and at most 1"),
+                ("#rng-seed", "-3", "Seed# must be a whole number from 0 to 4,294,967,295"),
+            ):
                 app.query_one("#top-p", Input).value = "1"
                 app.query_one("#rng-seed", Input).value = ""
                 app.query_one(box, Input).value = value
@@ -67,6 +70,7 @@ def test_bad_top_p_and_seed_numbers_are_refused_with_the_reason(tiny_model):
                 assert words in notes(app)[-1]
                 await pilot.pause()  # focus() lands on the next frame
                 assert app.focused.id == box.lstrip("#") and not pg.generating
+
     run(body())
 
 
@@ -93,4 +97,5 @@ def test_enter_while_a_checkpoint_loads_waits_for_it(tiny_model):
             pg.model = app2_model
             await pilot.pause()
             assert pg._waiting is None
+
     run(body())

@@ -81,6 +81,7 @@ def test_score_mode_colours_and_reports_what_the_scorer_computes(tiny_model):
             await pilot.press("ctrl+e")
             await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "seed", what="the seed box")
             assert not app.playground.scoring
+
     run(body())
 
 
@@ -102,8 +103,9 @@ def test_typing_rescores_after_a_pause_and_the_cursor_shows_the_candidates(tiny_
             # the cursor on character 6 ("y"): the model's candidates there, and the character's probability
             box.move_cursor((0, 6))
             panel = app.query_one(NextCharPanel)
-            await wait_for(pilot, lambda: panel.chosen == "y" and pane.view.cursor == 6,
-                           what="the panel to follow the cursor")
+            await wait_for(
+                pilot, lambda: panel.chosen == "y" and pane.view.cursor == 6, what="the panel to follow the cursor"
+            )
             assert panel.top == ref.candidates(6) and len(panel.top) == 5
             assert f"{ref.prob[6] * 100:.1f}%" in panel.note and f"{ref.bits[6]:.2f} bits" in panel.note
             # the coloured view's own cursor (escape leaves the box for it) moves the panel too
@@ -112,6 +114,7 @@ def test_typing_rescores_after_a_pause_and_the_cursor_shows_the_candidates(tiny_
             await pilot.press("right")
             await wait_for(pilot, lambda: panel.chosen == "o", what="the panel to follow the view's cursor")
             assert pane.view.cursor == 7 and panel.top == ref.candidates(7)
+
     run(body())
 
 
@@ -129,9 +132,14 @@ def test_a_megabyte_paste_is_cut_with_a_notice_and_the_app_keeps_answering(tiny_
             # keys are answered while it scores: one typed now shows in the box
             await pilot.press("end", "!")
             assert pane.box.text.endswith("!")
-            await wait_for(pilot, lambda: pane.result is not None and len(pane.result.text) == SCORE_LIMIT,
-                           timeout=180, what="the prefix to be scored")
+            await wait_for(
+                pilot,
+                lambda: pane.result is not None and len(pane.result.text) == SCORE_LIMIT,
+                timeout=180,
+                what="the prefix to be scored",
+            )
             assert f"only the first {SCORE_LIMIT:,} of {BOX_LIMIT + 1:,} characters are scored" in pane.label_text
+
     run(body())
 
 
@@ -153,6 +161,7 @@ def test_escape_sequences_are_drawn_as_symbols_and_unknown_characters_marked(tin
                 assert "␛[31mred␇x" in row
             styles = shown_styles(pane.view)
             assert [i for i, st in enumerate(styles) if st is UNKNOWN_STYLE] == [2, 10]
+
     run(body())
 
 
@@ -175,8 +184,12 @@ def test_the_palette_opens_score_mode_and_it_scores_with_training_s_newest_weigh
             trained = from_snapshot(tiny_snapshot)
             want = reference(trained, text).bits_per_char
             # The built model reaches the playground as a bubbled message, a moment apart from the result.
-            await wait_for(pilot, lambda: pane.result is not first and pg.model is not tiny_model,
-                           what="the text scored with the new weights, and the playground given them")
+            await wait_for(
+                pilot,
+                lambda: pane.result is not first and pg.model is not tiny_model,
+                what="the text scored with the new weights, and the playground given them",
+            )
             assert math.isclose(pane.result.bits_per_char, want, rel_tol=1e-6)
             assert pg.model is not tiny_model and pg.model.step == tiny_snapshot.step  # the snapshot was built
+
     run(body())

@@ -14,8 +14,7 @@ from tui_gen.app.widgets import LossPlot, StreamView
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
 from tui_gen.core import events as ev
 
-STREAMED = ("Hillary Clinton is a disaster. The people know it! [bold]not markup[/bold] "
-            "Thank you America! #MAGA _E_")
+STREAMED = "Hillary Clinton is a disaster. The people know it! [bold]not markup[/bold] Thank you America! #MAGA _E_"
 
 
 def make_app() -> TuiGenApp:
@@ -37,7 +36,7 @@ def fill_playground(app: TuiGenApp) -> None:
     pg._set_label("model: training weights · step 600 · 93 chars, end of line")
     out = app.query_one(StreamView)
     out.append_seed("Hillary")
-    for i, ch in enumerate(STREAMED[len("Hillary"):]):
+    for i, ch in enumerate(STREAMED[len("Hillary") :]):
         out.append_char(ch, ((i * 37) % 100) / 100)
     app.query_one(NextCharPanel).show([("_", 0.62), (" ", 0.21), ("E", 0.08), ("!", 0.03), ("\n", 0.01)], "_")
     app.query_one("#seed").value = "Hillary"
@@ -48,6 +47,7 @@ def test_train_80x24(snap_compare):
     async def run_before(pilot):
         await feed(pilot)
         await pilot.pause()
+
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
 
 
@@ -58,6 +58,7 @@ def test_playground_80x24(snap_compare):
         await pilot.pause()
         fill_playground(pilot.app)
         await pilot.pause()
+
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
 
 
@@ -66,6 +67,7 @@ def test_samples_80x24(snap_compare):
         await feed(pilot)
         pilot.app.show_pane("samples")
         await pilot.pause()
+
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
 
 
@@ -76,6 +78,7 @@ def test_everything_160x48(snap_compare):
         fill_playground(pilot.app)
         pilot.app.query_one("#output").focus()
         await pilot.pause()
+
     assert snap_compare(make_app(), terminal_size=(160, 48), run_before=run_before)
 
 
@@ -84,10 +87,18 @@ def test_worker_died_80x24(snap_compare):
         app = pilot.app
         await feed(pilot, 310)
         app.state.log_path = "models/worker.log"
-        app.handle_events([ev.Exited(-9, "the training process was killed by signal 9 (SIGKILL) (if nobody "
-                                         "killed it, the system may have run out of memory); its log is "
-                                         "models/worker.log")])
+        app.handle_events(
+            [
+                ev.Exited(
+                    -9,
+                    "the training process was killed by signal 9 (SIGKILL) (if nobody "
+                    "killed it, the system may have run out of memory); its log is "
+                    "models/worker.log",
+                )
+            ]
+        )
         await pilot.pause()
+
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
 
 
@@ -103,4 +114,5 @@ def test_quit_dialog_80x24(snap_compare):
             await pilot.pause(0.01)
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
+
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)

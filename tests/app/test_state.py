@@ -82,8 +82,9 @@ def test_overrides_env_and_specs():
 def test_launch_flags_become_options(monkeypatch):
     from tui_gen.cli.main import build_parser
 
-    args = build_parser().parse_args(["launch", "book.txt", "--checkpoint", "models/run", "--device", "cpu",
-                                      "--minutes", "2", "--models-dir", "m"])
+    args = build_parser().parse_args(
+        ["launch", "book.txt", "--checkpoint", "models/run", "--device", "cpu", "--minutes", "2", "--models-dir", "m"]
+    )
     o = LaunchOptions.from_args(args, environ={"TUI_GEN_OVERRIDES": '{"hidden_sizes": [8]}'})
     assert (o.corpus, o.checkpoint, o.device, o.minutes, o.models_dir) == ("book.txt", "models/run", "cpu", 2, "m")
     assert o.settings == {"hidden_sizes": [8]} and o.train
@@ -97,8 +98,11 @@ def test_the_framing_and_why_are_kept_from_the_start():
 
     s = TrainingState()
     s.reset_for_new_process(None)
-    s.apply(replace(started(), framing="stream",
-                    framing_reason="hard-wrapped prose: 12 paragraphs of lines about 70 characters"))
+    s.apply(
+        replace(
+            started(), framing="stream", framing_reason="hard-wrapped prose: 12 paragraphs of lines about 70 characters"
+        )
+    )
     assert (s.framing, s.framing_reason) == ("stream", "hard-wrapped prose: 12 paragraphs of lines about 70 characters")
     s.apply(started())  # a Started without a reason (an older training process): nothing stale is kept
     assert (s.framing, s.framing_reason) == ("lines", "")

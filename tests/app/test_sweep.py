@@ -29,8 +29,11 @@ async def open_sweep(pilot, app, seed: str = "The ", length: int = 60, rng_seed:
     app.query_one("#rng-seed", Input).value = rng_seed
     await pilot.press("escape")  # leave the box: letters are commands again
     await pilot.press("w")
-    await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen) and app.screen.query("#sweep-results"),
-                   what="the sweep screen")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, SweepScreen) and app.screen.query("#sweep-results"),
+        what="the sweep screen",
+    )
     return app.screen
 
 
@@ -46,8 +49,18 @@ def direct(model, seed, temperatures, length, rng_seed, top_k=0, top_p=1.0):
 
     from tui_gen.model.sweep import sweep
 
-    return sweep(model.model, model.vocab, model.framing, seed, temperatures, length, model.generation_stops,
-                 top_k, top_p, torch.Generator().manual_seed(rng_seed))
+    return sweep(
+        model.model,
+        model.vocab,
+        model.framing,
+        seed,
+        temperatures,
+        length,
+        model.generation_stops,
+        top_k,
+        top_p,
+        torch.Generator().manual_seed(rng_seed),
+    )
 
 
 def column_text(column) -> object:
@@ -70,8 +83,9 @@ def test_a_temperature_sweep_shows_one_column_per_temperature_with_sweeps_mean_b
             columns = list(screen.query(".sweep-column"))
             assert len(columns) == 3
             headings = [c.border_title for c in columns]
-            assert headings == [f"T {t:g} · {s.mean_bits:.2f} bits/char"
-                                for t, s in zip([0.3, 1, 2.5], want, strict=False)]
+            assert headings == [
+                f"T {t:g} · {s.mean_bits:.2f} bits/char" for t, s in zip([0.3, 1, 2.5], want, strict=False)
+            ]
             shown = screen_text(app)
             assert all(h in shown for h in headings)
             # side by side at 160 columns: one row of columns, left to right
@@ -82,8 +96,8 @@ def test_a_temperature_sweep_shows_one_column_per_temperature_with_sweeps_mean_b
                 text, at = column_text(column), 0
                 for ch, bits in zip(sample.text, sample.bits, strict=False):
                     piece = safe_char(ch)  # a tab as spaces, a control character as its symbol
-                    assert text.plain[at:at + len(piece)] == piece
-                    assert text.get_style_at_offset(app.console, at).color == prob_style(2.0 ** -bits).color
+                    assert text.plain[at : at + len(piece)] == piece
+                    assert text.get_style_at_offset(app.console, at).color == prob_style(2.0**-bits).color
                     at += len(piece)
                 assert at == len(text.plain)
             # the same settings again: the same samples (a Seed# is set); escape closes
@@ -92,6 +106,7 @@ def test_a_temperature_sweep_shows_one_column_per_temperature_with_sweeps_mean_b
             assert [s.text for s in again] == [s.text for s in want]
             await pilot.press("escape")
             assert not isinstance(app.screen, SweepScreen)
+
     run(body())
 
 
@@ -112,6 +127,7 @@ def test_n_samples_at_the_current_settings_stack_at_80_columns(tiny_model):
             assert len(columns) == 4 and all(c.border_title.startswith("T 0.8 · ") for c in columns)
             assert len({c.region.x for c in columns}) == 1  # stacked: one above the other
             assert columns[0].region.y < columns[1].region.y
+
     run(body())
 
 
@@ -123,18 +139,20 @@ def test_bad_lists_and_counts_are_refused_with_the_reason(tiny_model):
             await pilot.press("ctrl+r")
             assert "Nothing to draw again yet" in screen_text(app)
             box = screen.query_one("#sweep-temperatures", Input)
-            for value, words in (("0, abc, 500", ["0 is not above 0", "'abc' is not a number",
-                                                  "500 is not above 0 and at most 100"]),
-                                 ("", ["Type one or more temperatures"]),
-                                 (", ".join(["1"] * 17), ["At most 16 temperatures at once"]),
-                                 ("nan, inf", ["nan is not above 0", "inf is not above 0"])):
+            for value, words in (
+                ("0, abc, 500", ["0 is not above 0", "'abc' is not a number", "500 is not above 0 and at most 100"]),
+                ("", ["Type one or more temperatures"]),
+                (", ".join(["1"] * 17), ["At most 16 temperatures at once"]),
+                ("nan, inf", ["nan is not above 0", "inf is not above 0"]),
+            ):
                 box.value = value
                 box.focus()
                 await pilot.pause()
                 await pilot.press("enter")
                 await pilot.pause()
-                assert screen.error is not None and all(w in screen.error or w in screen.error.capitalize()
-                                                        for w in words), (value, screen.error)
+                assert screen.error is not None and all(
+                    w in screen.error or w in screen.error.capitalize() for w in words
+                ), (value, screen.error)
                 assert words[0] in " ".join(screen_text(app).split())
                 assert not screen.drawing and not screen.samples and not screen.query(".sweep-column")
             count = screen.query_one("#sweep-count", Input)
@@ -146,6 +164,7 @@ def test_bad_lists_and_counts_are_refused_with_the_reason(tiny_model):
                 await pilot.pause()
                 assert "whole number from 1 to 16" in screen.error and not screen.samples
             assert isinstance(app.screen, SweepScreen)  # refused, not crashed
+
     run(body())
 
 
@@ -166,6 +185,7 @@ def test_the_sweep_uses_the_newest_training_weights(tiny_snapshot):
             # the model built for the sweep is kept by the playground
             await wait_for(pilot, lambda: app.playground.model is not None, what="the playground to keep it")
             assert app.playground.model.step == tiny_snapshot.step
+
     run(body())
 
 
@@ -178,6 +198,7 @@ def test_a_seed_the_model_cannot_read_is_refused_with_the_reason(tiny_model):
             await wait_for(pilot, lambda: not screen.drawing, what="the refusal")
             assert "the seed has characters the model never saw: 'é', '☕'" in screen.error
             assert not screen.samples and isinstance(app.screen, SweepScreen)
+
     run(body())
 
 
@@ -187,4 +208,5 @@ def test_the_palette_opens_the_sweep(tiny_model):
         async with app.run_test(size=NARROW) as pilot:
             await choose(pilot, app, "Sweep temperatures")
             await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what="the sweep screen")
+
     run(body())

@@ -19,8 +19,10 @@ NARROW = (80, 24)
 
 
 def finish(factory) -> None:
-    factory.last.push(*fake_events.run(until=300), ev.Finished(300, "completed", "finished at step 300", 2.1,
-                                                               fake_events.LAST, fake_events.BEST))
+    factory.last.push(
+        *fake_events.run(until=300),
+        ev.Finished(300, "completed", "finished at step 300", 2.1, fake_events.LAST, fake_events.BEST),
+    )
 
 
 def test_t_after_a_finished_run_continues_it_for_the_budget_typed(factory):
@@ -45,6 +47,7 @@ def test_t_after_a_finished_run_continues_it_for_the_budget_typed(factory):
             await wait_for(pilot, lambda: len(factory.processes) == 2, what="the continued run")
             spec = factory.last.spec
             assert spec.resume == fake_events.LAST and spec.steps == 50 and spec.minutes is None
+
     run(body())
 
 

@@ -22,8 +22,9 @@ WIDE = (160, 48)
 
 
 def make_app() -> TuiGenApp:
-    return TuiGenApp(LaunchOptions(train=False, models_dir="models-test-unused"), process_factory=FakeFactory(),
-                     warm_up=False)
+    return TuiGenApp(
+        LaunchOptions(train=False, models_dir="models-test-unused"), process_factory=FakeFactory(), warm_up=False
+    )
 
 
 def type_at_once(app: TuiGenApp, keys: str) -> None:
@@ -40,6 +41,7 @@ def test_a_pane_key_and_text_typed_before_the_first_frame(tiny_model):
             seed = app.query_one("#seed", Input)
             await wait_for(pilot, lambda: seed.value == "Hello", what=f"the seed to be typed (it is {seed.value!r})")
             assert app.active_pane == "playground" and seed.has_focus
+
     run(body())
 
 
@@ -51,6 +53,7 @@ def test_text_typed_before_the_first_frame_lands_in_the_seed_box_when_wide():
             type_at_once(app, "Hi there")
             seed = app.query_one("#seed", Input)
             await wait_for(pilot, lambda: seed.value == "Hi there", what=f"the seed to be typed (it is {seed.value!r})")
+
     run(body())
 
 
@@ -63,6 +66,7 @@ def test_keys_after_the_start_are_not_held():
             await wait_for(pilot, lambda: seed.has_focus, what="the seed box")
             await pilot.press(*"abc")
             assert seed.value == "abc" and app._held_keys == []
+
     run(body())
 
 
@@ -73,6 +77,7 @@ def test_ctrl_q_before_the_first_frame_quits():
         async with app.run_test(size=NARROW) as pilot:
             app.post_message(events.Key("ctrl+q", None))
             await wait_for(pilot, lambda: quitting(app), what="the app to quit")
+
     run(body())
 
 

@@ -596,12 +596,12 @@ def test_training_panel_gives_why_this_framing(size, line_shown):
 
     async def body():
         factory = FakeFactory()
-        app = TuiGenApp(LaunchOptions(train=True, models_dir="models-test-unused"), process_factory=factory,
-                        warm_up=False)
+        app = TuiGenApp(
+            LaunchOptions(train=True, models_dir="models-test-unused"), process_factory=factory, warm_up=False
+        )
         async with app.run_test(size=size) as pilot:
             await wait_for(pilot, lambda: factory.processes, what="the training process to start")
-            factory.last.push(replace(fake_events.started(), framing="stream", framing_reason=why),
-                              fake_events.step(1))
+            factory.last.push(replace(fake_events.started(), framing="stream", framing_reason=why), fake_events.step(1))
             await wait_for(pilot, lambda: app.state.step == 1, what="the first step")
             await pilot.pause()
             line = app.query_one("#training-why", Static)
@@ -622,8 +622,9 @@ def test_x_tick_labels_never_run_into_one_another():
 
     def crowded(ticks, labels, lo, hi, cells) -> bool:
         at = [(t - lo) / (hi - lo) * cells for t in ticks]
-        return any(b - a < (len(la) + len(lb)) / 2 + 1
-                   for a, b, la, lb in zip(at, at[1:], labels, labels[1:], strict=False))
+        return any(
+            b - a < (len(la) + len(lb)) / 2 + 1 for a, b, la, lb in zip(at, at[1:], labels, labels[1:], strict=False)
+        )
 
     ranges = [(0, 4.2e5), (1e3, 3.7e7), (0.4, 3.1), (0, 5400)]
     assert crowded(*CharsFormatter().get_ticks_and_labels(0, 4.2e5), 0, 4.2e5, 26)  # what textual-plot does alone
@@ -669,4 +670,5 @@ def test_the_loss_plot_rewrites_its_legend_only_when_its_text_changes(monkeypatc
             await pilot.pause()
             assert len(updates) == before + 1 and "val" in updates[-1]
             assert "val" in str(app.query_one("#legend", Static).render())
+
     run(body())

@@ -21,15 +21,26 @@ import pytest
 
 from support.data import REPO
 
-TINY = {"framing": "lines", "hidden_sizes": [32], "seq_len": 32, "overlap": 8, "batch_size": 16, "eval_every": 20,
-        "sample_length": 40, "warmup_steps": 2, "embedding_dim": 8, "threads": 1}
+TINY = {
+    "framing": "lines",
+    "hidden_sizes": [32],
+    "seq_len": 32,
+    "overlap": 8,
+    "batch_size": 16,
+    "eval_every": 20,
+    "sample_length": 40,
+    "warmup_steps": 2,
+    "embedding_dim": 8,
+    "threads": 1,
+}
 
 pytestmark = [
     pytest.mark.slow,
     # On a developer's machine without tmux this one test is skipped; in CI (which installs tmux
     # through `make test`) a missing tmux must fail, not hide the test.
-    pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
-                       reason="tmux is not installed (apt-get install tmux)"),
+    pytest.mark.skipif(
+        shutil.which("tmux") is None and not os.environ.get("CI"), reason="tmux is not installed (apt-get install tmux)"
+    ),
 ]
 
 
@@ -86,25 +97,32 @@ def test_launch_type_generate_save_quit(tmp_path, tiny_corpus_file):
     marker = f"TUI_GEN_E2E={uuid.uuid4().hex}"
     models = tmp_path / "models"
     done = tmp_path / "exit-status"
-    env = {"TUI_GEN_OVERRIDES": json.dumps(TINY), "TUI_GEN_DATA_DIR": str(tmp_path / "data"),
-           "PYTHONPATH": str(REPO), marker.split("=")[0]: marker.split("=")[1]}
+    env = {
+        "TUI_GEN_OVERRIDES": json.dumps(TINY),
+        "TUI_GEN_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(REPO),
+        marker.split("=")[0]: marker.split("=")[1],
+    }
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     # -u COLUMNS -u LINES: started from a process without a terminal, the pane's environment may say
     # 80x24, and that would win over the real size of the pane.
-    launch = (f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {exports} "
-              f"{shlex.quote(sys.executable)} -m tui_gen launch "
-              f"{shlex.quote(str(tiny_corpus_file))} --minutes 10 --device cpu --cell lstm --hidden 32,32 "
-              "--framing stream "
-              f"--models-dir {shlex.quote(str(models))}; "
-              f"echo $? > {shlex.quote(str(done))}")
+    launch = (
+        f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {exports} "
+        f"{shlex.quote(sys.executable)} -m tui_gen launch "
+        f"{shlex.quote(str(tiny_corpus_file))} --minutes 10 --device cpu --cell lstm --hidden 32,32 "
+        "--framing stream "
+        f"--models-dir {shlex.quote(str(models))}; "
+        f"echo $? > {shlex.quote(str(done))}"
+    )
     tmux = Tmux(f"tui-gen-e2e-{os.getpid()}")
     tmux("new-session", "-d", "-s", "app", "-x", "160", "-y", "48", launch)
     try:
         # Wide terminal: training, samples and the playground at once; the seed box has the focus.
         # (Deadlines, not speeds: the training process imports torch at nice 10, slow on a loaded machine;
         # the budget is long enough that the run is still going when q is pressed however slow it is.)
-        shown = tmux.wait(lambda s: "state  running" in s and "saved  step" in s, 300,
-                          "training and a first checkpoint")
+        shown = tmux.wait(
+            lambda s: "state  running" in s and "saved  step" in s, 300, "training and a first checkpoint"
+        )
         # the launch flags (`tui-gen train`'s) win over TUI_GEN_OVERRIDES, and the panel names the model
         assert "LSTM 32,32 · " in shown and "(stream)" in shown, shown
         tmux.type("Hillary")
@@ -161,12 +179,18 @@ def test_a_closed_terminal_or_sigterm_saves_and_leaves_nothing_running(tmp_path,
     marker = f"TUI_GEN_E2E={uuid.uuid4().hex}"
     models = tmp_path / "models"
     settings = {**TINY, "eval_every": 100_000, "first_eval": 0}  # nothing saved unless the signal saves it
-    env = {"TUI_GEN_OVERRIDES": json.dumps(settings), "TUI_GEN_DATA_DIR": str(tmp_path / "data"),
-           "PYTHONPATH": str(REPO), marker.split("=")[0]: marker.split("=")[1]}
+    env = {
+        "TUI_GEN_OVERRIDES": json.dumps(settings),
+        "TUI_GEN_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(REPO),
+        marker.split("=")[0]: marker.split("=")[1],
+    }
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    launch = (f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {exports} {shlex.quote(sys.executable)} "
-              f"-m tui_gen launch {shlex.quote(str(tiny_corpus_file))} --minutes 5 --device cpu "
-              f"--models-dir {shlex.quote(str(models))}; sleep 30")
+    launch = (
+        f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {exports} {shlex.quote(sys.executable)} "
+        f"-m tui_gen launch {shlex.quote(str(tiny_corpus_file))} --minutes 5 --device cpu "
+        f"--models-dir {shlex.quote(str(models))}; sleep 30"
+    )
     tmux = Tmux(f"tui-gen-e2e-sig-{os.getpid()}")
     tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "36", launch)
     try:
@@ -175,9 +199,12 @@ def test_a_closed_terminal_or_sigterm_saves_and_leaves_nothing_running(tmp_path,
         if how.startswith("terminal"):
             tmux("kill-server")
         else:
-            app = [p for p in processes_with(marker)
-                   if b"launch" in Path(f"/proc/{p}/cmdline").read_bytes() and b"spawn_main" not in
-                   Path(f"/proc/{p}/cmdline").read_bytes()]
+            app = [
+                p
+                for p in processes_with(marker)
+                if b"launch" in Path(f"/proc/{p}/cmdline").read_bytes()
+                and b"spawn_main" not in Path(f"/proc/{p}/cmdline").read_bytes()
+            ]
             assert len(app) == 1, app
             os.kill(app[0], signal.SIGTERM)
         deadline = time.monotonic() + 120  # the app waits up to 30 s for the save, then kills

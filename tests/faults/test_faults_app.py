@@ -44,14 +44,23 @@ from tui_gen.process.spec import TrainingSpec
 from tui_gen.training.checkpoint import RESUME_ORDER, load_checkpoint
 
 NARROW = (80, 24)
-TINY = dict(hidden_sizes=[16, 16], seq_len=16, overlap=4, batch_size=8, embedding_dim=8, eval_every=5,
-            warmup_steps=1, sample_length=8)
+TINY = dict(
+    hidden_sizes=[16, 16],
+    seq_len=16,
+    overlap=4,
+    batch_size=8,
+    embedding_dim=8,
+    eval_every=5,
+    warmup_steps=1,
+    sample_length=8,
+)
 STEPS = 300  # the disk-full run's length
 START_TIMEOUT = 300  # spawning a process that imports torch at nice 10, on a loaded shared CPU
 ESC_BYTES = ("\x1b", "\x07", "\x9b")  # what must never reach the terminal from a text we show
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
+
 
 def flat(text: str) -> str:
     return " ".join(text.split())
@@ -86,12 +95,20 @@ def corpus(tmp_path) -> Path:
 
 
 def real_app(corpus: Path, models: Path, minutes: float = 5, train: bool = True) -> TuiGenApp:
-    options = LaunchOptions(corpus=str(corpus), device="cpu", models_dir=str(models), settings=dict(TINY),
-                            minutes=minutes, threads=1, train=train)
+    options = LaunchOptions(
+        corpus=str(corpus),
+        device="cpu",
+        models_dir=str(models),
+        settings=dict(TINY),
+        minutes=minutes,
+        threads=1,
+        train=train,
+    )
     return TuiGenApp(options, warm_up=False)
 
 
 # ---- 2. the disk fills up while the app trains --------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_disk_full_while_the_app_trains(tmp_path, corpus):
@@ -108,8 +125,11 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
     # one checkpoint's size, measured on a normal disk
     cfg = replace(TrainConfig(), **TINY, max_steps=1, max_minutes=None, threads=1, device="cpu")
     probe = tmp_path / "probe"
-    for _ in Trainer(CorpusText(name="c", text=corpus.read_text(), framing="lines", end_marker="_E_"),
-                     replace(cfg, eval_every=1), run_dir=probe).run():
+    for _ in Trainer(
+        CorpusText(name="c", text=corpus.read_text(), framing="lines", end_marker="_E_"),
+        replace(cfg, eval_every=1),
+        run_dir=probe,
+    ).run():
         pass
     size = (probe / "last.safetensors").stat().st_size
     models = tmp_path / "small-disk"
@@ -119,8 +139,14 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
 
         async def body():
             async with app.run_test(size=NARROW) as pilot:
-                spec = TrainingSpec(corpus=str(corpus), settings={**TINY, "device": "cpu"}, steps=STEPS,
-                                     models_dir=str(models), log_path=str(models / "worker.log"), threads=1)
+                spec = TrainingSpec(
+                    corpus=str(corpus),
+                    settings={**TINY, "device": "cpu"},
+                    steps=STEPS,
+                    models_dir=str(models),
+                    log_path=str(models / "worker.log"),
+                    threads=1,
+                )
                 app.start_training(spec)
                 await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "training to start")
                 await wait_for(pilot, lambda: app.state.warning_count, 180, "a failed save's warning")
@@ -131,8 +157,9 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
                 await pilot.press("2")  # to the playground: the failure must be said where the user looks
                 assert app.active_pane == "playground"
                 await wait_for(pilot, lambda: app.state.status == Status.FAILED, 300, "the run to end")
-                await wait_for(pilot, lambda: app.event_source is not None and not app.event_source.alive, 60,
-                               "the process")
+                await wait_for(
+                    pilot, lambda: app.event_source is not None and not app.event_source.alive, 60, "the process"
+                )
                 failed = [n for n in notes(app) if n.startswith("Training failed")]
                 assert failed and "could not be saved" in failed[-1] and "No space left on device" in failed[-1]
                 panel = app.query_one(ErrorPanel)
@@ -159,6 +186,7 @@ def test_disk_full_while_the_app_trains(tmp_path, corpus):
 
 
 # ---- 1. the training process SIGKILLed at random moments ------------------------------------------------
+
 
 class SaveSniper:
     """A thread that SIGKILLs a process as soon as a save has its temporary file open in run_dir
@@ -242,8 +270,14 @@ def test_training_process_killed_at_random_moments(tmp_path, corpus):
                 stats["restarts_from"].append(expected_step)
                 await wait_for(pilot, lambda: app.state.started, START_TIMEOUT, "the restarted run")
                 assert app.state.start_step == expected_step and Path(app.state.run_dir) == run_dir
-                await wait_for(pilot, lambda expected_step=expected_step: app.state.saved_step is not None and
-                               app.state.saved_step > expected_step, 180, "a save of the restarted run")
+                await wait_for(
+                    pilot,
+                    lambda expected_step=expected_step: (
+                        app.state.saved_step is not None and app.state.saved_step > expected_step
+                    ),
+                    180,
+                    "a save of the restarted run",
+                )
             pids.append(app.event_source.pid)
             last = app.event_source
             await pilot.press("q")
@@ -308,16 +342,24 @@ def test_flood_of_events_while_typing(tmp_path):
     from tui_gen.app.widgets.samples_panel import MAX_BLOCKS
 
     assert FLOOD_STEPS > 2 * MAX_STORED
-    out = subprocess.run([sys.executable, "-c", FLOOD_CHILD, str(REPO), str(FLOOD_SECONDS), str(FLOOD_STEPS)],
-                         cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=400)
+    out = subprocess.run(
+        [sys.executable, "-c", FLOOD_CHILD, str(REPO), str(FLOOD_SECONDS), str(FLOOD_STEPS)],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
     data = json.loads(out.stdout.strip().splitlines()[-1])
     r, seen = FloodResult(**data["result"]), data["seen"]
     mib = 2**20
     lat = r.all_latencies
-    print(f"\nflood: {r.rate:,.0f} events/s, RSS {r.rss_before / mib:.1f} -> {r.rss_after / mib:.1f} MiB "
-          f"(trace {[round(b / mib) for _, b in r.rss_trace]}), key->screen p50 {percentile(lat, 0.5):.0f} ms "
-          f"p95 {percentile(lat, 0.95):.0f} ms ({len(lat)} keys), detached widgets {r.detached_widgets}")
+    print(
+        f"\nflood: {r.rate:,.0f} events/s, RSS {r.rss_before / mib:.1f} -> {r.rss_after / mib:.1f} MiB "
+        f"(trace {[round(b / mib) for _, b in r.rss_trace]}), key->screen p50 {percentile(lat, 0.5):.0f} ms "
+        f"p95 {percentile(lat, 0.95):.0f} ms ({len(lat)} keys), detached widgets {r.detached_widgets}"
+    )
     # it ran long enough to overflow what the app keeps
     assert r.counts["Step"] > 2 * MAX_STORED, "the flood stopped before filling the loss plot"
     # memory: bounded growth, and none late in the flood; no removed widget kept alive
@@ -483,6 +525,7 @@ def test_unknown_control_and_huge_seeds(tmp_path):
             end = app.playground.last_end
             assert end.error is None and end.reason == "length" and app.playground.generated == 50
             from tui_gen.app.widgets import visible
+
             assert out.text.startswith(visible(big).replace("\t", "    ")[:5000]) and len(out.text) >= 100_050
             assert took < 30, f"a 100 KB seed took {took:.1f}s"
             assert_nothing_raw(app)
@@ -518,14 +561,27 @@ def test_hostile_text_from_training_and_from_disk(tmp_path, trained_run):
     async def body():
         async with app.run_test(size=WIDE, notifications=True) as pilot:
             await pilot.pause()
-            app.handle_events([
-                ev.Progress("loading \x1b]0;pwned\x07 [bold]corpus[/]"),
-                ev.Started(device="cpu", framing="lines", corpus="/tmp/\x1b[2J[red]evil.txt", vocab_size=9,
-                           parameters=1, train_chars=1, val_chars=1, steps_per_epoch=1, step=0, max_steps=None,
-                           max_seconds=60.0, run_dir="models/\x1b]0;t\x07run",
-                           warnings=["\x1b[31m[blink]warn[/]"]),
-                ev.RunWarning(1, "step 1: \x1b[2J [link=https://example.com]x[/link]"),
-            ])
+            app.handle_events(
+                [
+                    ev.Progress("loading \x1b]0;pwned\x07 [bold]corpus[/]"),
+                    ev.Started(
+                        device="cpu",
+                        framing="lines",
+                        corpus="/tmp/\x1b[2J[red]evil.txt",
+                        vocab_size=9,
+                        parameters=1,
+                        train_chars=1,
+                        val_chars=1,
+                        steps_per_epoch=1,
+                        step=0,
+                        max_steps=None,
+                        max_seconds=60.0,
+                        run_dir="models/\x1b]0;t\x07run",
+                        warnings=["\x1b[31m[blink]warn[/]"],
+                    ),
+                    ev.RunWarning(1, "step 1: \x1b[2J [link=https://example.com]x[/link]"),
+                ]
+            )
             await pilot.pause()
             panel = str(app.query_one(TrainingPanel).query_one("#training-note").render())
             assert "warning: step 1: ␛[2J [link=https://example.com]x[/link]" in panel
@@ -536,8 +592,13 @@ def test_hostile_text_from_training_and_from_disk(tmp_path, trained_run):
             warned = [n for n in notes(app) if n.startswith("Training warning")]
             assert len(warned) == 1 and "step 1: ␛[2J [link=https://example.com]x[/link]" in warned[0]
             assert "(and 1 more" in warned[0]
-            app.handle_events([ev.Failed("training crashed: ValueError: \x1b]0;pwned\x07 [bold red]boom[/]",
-                                         "models/\x1b[2Jworker.log")])
+            app.handle_events(
+                [
+                    ev.Failed(
+                        "training crashed: ValueError: \x1b]0;pwned\x07 [bold red]boom[/]", "models/\x1b[2Jworker.log"
+                    )
+                ]
+            )
             await pilot.pause()
             error = str(app.query_one(ErrorPanel).render())
             assert "␛]0;pwned␇ [bold red]boom[/]" in error and "␛[2Jworker.log" in error
@@ -565,6 +626,7 @@ def test_hostile_text_from_training_and_from_disk(tmp_path, trained_run):
 
 
 # ---- the bounds themselves, directly ---------------------------------------------------------------
+
 
 def test_loss_plot_keeps_a_bounded_evenly_spread_curve():
     from tui_gen.app.widgets import LossPlot
@@ -623,6 +685,7 @@ def test_warning_notifications_are_throttled_and_the_last_one_still_shows(monkey
                 if isinstance(message, Notify):
                     raised.append(f"{message.notification.title}: {message.notification.message}")
                 return post(message)
+
             app.post_message = post_message
             warned = lambda: [n for n in raised if n.startswith("Training warning")]  # noqa: E731
             for i in range(200):

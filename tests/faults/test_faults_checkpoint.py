@@ -31,9 +31,10 @@ SUFFIX = ".safetensors"
 
 # ---- building bad files from a good one ---------------------------------------------------------
 
+
 def split_file(blob: bytes) -> tuple[dict, bytes]:
     (n,) = struct.unpack("<Q", blob[:8])
-    return json.loads(blob[8:8 + n]), blob[8 + n:]
+    return json.loads(blob[8 : 8 + n]), blob[8 + n :]
 
 
 def join_file(header: dict, data: bytes) -> bytes:
@@ -150,8 +151,10 @@ def bad_dir(tmp_path_factory, good_blob):
 def _bad_names() -> list[str]:
     # names only: built from a throwaway good checkpoint made of tensors, no training needed
     tensors = {"model.head.weight": torch.zeros(2, 2), "model.head.bias": torch.zeros(2)}
-    blob = st_save(tensors, metadata={"tui_gen": json.dumps({"format_version": 1, "vocab": ["a"],
-                                                           "model_config": {"vocab_size": 3}})})
+    blob = st_save(
+        tensors,
+        metadata={"tui_gen": json.dumps({"format_version": 1, "vocab": ["a"], "model_config": {"vocab_size": 3}})},
+    )
     return list(bad_files(blob, Path("/nonexistent")))
 
 
@@ -159,6 +162,7 @@ BAD_NAMES = _bad_names()
 
 
 # ---- load_checkpoint ------------------------------------------------------------------------------
+
 
 def test_good_checkpoint_loads(trained_run):
     ck = load_checkpoint(trained_run)
@@ -290,12 +294,26 @@ def test_any_length_prefix_gives_checkpoint_error(tmp_path_factory, head, n):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=12,
 )
-META_KEYS = ["format_version", "vocab", "model_config", "framing", "train_config", "step", "epoch",
-             "batch_index", "elapsed", "best_val_bpc", "history", "optimizer", "end_marker", "corpus_digest"]
+META_KEYS = [
+    "format_version",
+    "vocab",
+    "model_config",
+    "framing",
+    "train_config",
+    "step",
+    "epoch",
+    "batch_index",
+    "elapsed",
+    "best_val_bpc",
+    "history",
+    "optimizer",
+    "end_marker",
+    "corpus_digest",
+]
 
 
 TENSOR = st.builds(
@@ -306,13 +324,32 @@ TENSOR = st.builds(
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(framing=st.sampled_from(["lines", "stream"]), key=st.one_of(st.none(), st.sampled_from(META_KEYS)),
-       sub=st.one_of(st.none(), st.text(max_size=12)), value=JSON,
-       tensor=st.one_of(st.none(), st.tuples(st.sampled_from(["optim.0.exp_avg", "optim.3.step", "optim.1.exp_avg_sq",
-                                                             "optim.99.exp_avg", "state.0", "state.1", "rng.torch"]),
-                                             st.one_of(st.none(), TENSOR))))
-def test_mangled_checkpoint_resumes_or_says_why(tmp_path_factory, trained_run, trained_stream_run, framing,
-                                                key, sub, value, tensor):
+@given(
+    framing=st.sampled_from(["lines", "stream"]),
+    key=st.one_of(st.none(), st.sampled_from(META_KEYS)),
+    sub=st.one_of(st.none(), st.text(max_size=12)),
+    value=JSON,
+    tensor=st.one_of(
+        st.none(),
+        st.tuples(
+            st.sampled_from(
+                [
+                    "optim.0.exp_avg",
+                    "optim.3.step",
+                    "optim.1.exp_avg_sq",
+                    "optim.99.exp_avg",
+                    "state.0",
+                    "state.1",
+                    "rng.torch",
+                ]
+            ),
+            st.one_of(st.none(), TENSOR),
+        ),
+    ),
+)
+def test_mangled_checkpoint_resumes_or_says_why(
+    tmp_path_factory, trained_run, trained_stream_run, framing, key, sub, value, tensor
+):
     """One metadata field (or one of its sub-fields) replaced by any JSON value, or one training-state
     tensor replaced or removed: loading, resume_config, and resuming for one step (what
     `train --resume` does) raise TuiGenError or work; nothing else escapes."""
@@ -334,8 +371,9 @@ def test_mangled_checkpoint_resumes_or_says_why(tmp_path_factory, trained_run, t
     blob = with_meta(good, change)
     if tensor is not None:
         name, t = tensor
-        blob = with_tensors(blob, lambda ts: {**{k: v for k, v in ts.items() if k != name},
-                                              **({name: t} if t is not None else {})})
+        blob = with_tensors(
+            blob, lambda ts: {**{k: v for k, v in ts.items() if k != name}, **({name: t} if t is not None else {})}
+        )
     p = _scratch(tmp_path_factory) / ("m" + SUFFIX)
     p.write_bytes(blob)
     try:
@@ -361,6 +399,7 @@ _SCRATCH: Path | None = None
 
 # ---- the same files through the CLI ------------------------------------------------------------
 
+
 def _commands(path: Path, corpus: Path) -> dict[str, list[str]]:
     return {
         "generate": ["generate", path, "--length", "5"],
@@ -384,8 +423,9 @@ def test_bad_checkpoint_via_cli_in_process(name, bad_dir, capsys, tmp_path, monk
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["pickle renamed", "torch.save zip renamed", "newer format version",
-                                  "header claims a 100 GB tensor"])
+@pytest.mark.parametrize(
+    "name", ["pickle renamed", "torch.save zip renamed", "newer format version", "header claims a 100 GB tensor"]
+)
 def test_bad_checkpoint_via_cli_subprocess(name, bad_dir, tmp_path):
     """End to end, each command in its own process."""
     d, marker, files = bad_dir
@@ -427,15 +467,26 @@ def test_resume_with_state_that_does_not_fit(trained_run, trained_stream_run, tm
     p = tmp_path / "stream-state.safetensors"
     p.write_bytes(with_tensors(stream, lambda t: {**t, "state.0": torch.zeros(1, 3, 5)}))
     (tmp_path / "c.txt").write_text(tiny_text())
-    r = run_main(["train", "--resume", p, tmp_path / "c.txt", "--steps", "1", "--quiet", "--out", tmp_path / "r"],
-                 capsys)
+    r = run_main(
+        ["train", "--resume", p, tmp_path / "c.txt", "--steps", "1", "--quiet", "--out", tmp_path / "r"], capsys
+    )
     r.assert_ok()
 
 
 # ---- a stored configuration of the wrong type ----------------------------------------------------
 
-@pytest.mark.parametrize("key, value", [("seq_len", 50.5), ("batch_size", 16.0), ("seed", 1.5),
-                                        ("hidden_sizes", [64.5]), ("sample_length", 2.5), ("lr", "0.1")])
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("seq_len", 50.5),
+        ("batch_size", 16.0),
+        ("seed", 1.5),
+        ("hidden_sizes", [64.5]),
+        ("sample_length", 2.5),
+        ("lr", "0.1"),
+    ],
+)
 def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_path, capsys, key, value):
     """It used to pass validation and crash training (sample_length: at the first evaluation, before
     anything was saved); eval and --resume printed a traceback."""
@@ -448,15 +499,25 @@ def test_a_stored_configuration_of_the_wrong_type_is_one_line(trained_run, tmp_p
     def change(meta):
         meta["train_config"][key] = value
         return meta
+
     for name in ("best", "last"):
         (run / f"{name}{SUFFIX}").write_bytes(with_meta((trained_run / f"{name}{SUFFIX}").read_bytes(), change))
     for argv in (["eval", run], ["train", "--resume", run, "--steps", "1"]):
-        run_main(argv, capsys).assert_clean_error("invalid training configuration", setting_name(key).lstrip("-")
-                                                  if key != "hidden_sizes" else "hidden sizes")
+        run_main(argv, capsys).assert_clean_error(
+            "invalid training configuration", setting_name(key).lstrip("-") if key != "hidden_sizes" else "hidden sizes"
+        )
 
 
-@pytest.mark.parametrize("overrides", ["[" * 100_000 + "]" * 100_000, '{"seq_len": ' + "9" * 5000 + "}",
-                                       '{"seq_len": 50.5}', '{"hidden_sizes": [[[64]]]}', '{"bogus": 1}'])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"seq_len": ' + "9" * 5000 + "}",
+        '{"seq_len": 50.5}',
+        '{"hidden_sizes": [[[64]]]}',
+        '{"bogus": 1}',
+    ],
+)
 def test_overrides_that_cannot_be_used_are_one_line_at_launch(overrides, capsys, monkeypatch):
     from support.processes import run_main
 

@@ -75,13 +75,16 @@ def test_bad_train_flag_refused_at_once(case, bad_flag_results):
 
 def test_flag_errors_do_not_import_torch(tmp_path):
     """Why they are fast: the flags are checked before torch is imported."""
-    code = ("import sys; from tui_gen.cli.main import main; rc = main(['train', 'x.txt', '--seq-len', '0']); "
-            "print(rc, 'torch' in sys.modules)")
+    code = (
+        "import sys; from tui_gen.cli.main import main; rc = main(['train', 'x.txt', '--seq-len', '0']); "
+        "print(rc, 'torch' in sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.stdout.split() == ["2", "False"], r.stdout + r.stderr
 
 
 # ---- devices ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_device_cuda_without_gpu(tmp_path, corpus_file, capsys, monkeypatch):
@@ -132,8 +135,18 @@ def test_bad_temperature(t, wide_run, capsys):
     assert r.out == ""
 
 
-@pytest.mark.parametrize("argv", [["--top-k", "-1"], ["--top-p", "0"], ["--top-p", "nan"], ["--length", "-1"],
-                                  ["--num", "0"], ["--random-seed", "-1"], ["--random-seed", str(2**70)]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--top-k", "-1"],
+        ["--top-p", "0"],
+        ["--top-p", "nan"],
+        ["--length", "-1"],
+        ["--num", "0"],
+        ["--random-seed", "-1"],
+        ["--random-seed", str(2**70)],
+    ],
+)
 def test_bad_generate_flags(argv, wide_run, capsys):
     run_main(["generate", wide_run, *argv], capsys).assert_clean_error()
 
@@ -167,8 +180,21 @@ def test_seed_outside_the_vocabulary(trained_run, capsys):
 
 def test_seed_of_undecodable_argv_bytes(trained_run, tmp_path):
     """Bytes that are not UTF-8 in argv arrive as lone surrogates: a clear error, not a crash."""
-    r = subprocess.run([os.fsencode(sys.executable), b"-m", b"tui_gen", b"generate", os.fsencode(trained_run),
-                        b"--seed", b"ab\xff\xfe"], capture_output=True, cwd=tmp_path, env=child_env(), timeout=60)
+    r = subprocess.run(
+        [
+            os.fsencode(sys.executable),
+            b"-m",
+            b"tui_gen",
+            b"generate",
+            os.fsencode(trained_run),
+            b"--seed",
+            b"ab\xff\xfe",
+        ],
+        capture_output=True,
+        cwd=tmp_path,
+        env=child_env(),
+        timeout=60,
+    )
     err = r.stderr.decode("utf-8", "replace")
     assert r.returncode == 2 and "Traceback" not in err, err
     assert err.startswith("tui-gen: error:") and err.count("\n") == 1, err
@@ -187,6 +213,7 @@ def test_100kb_seed(wide_run, tmp_path):
 
 # ---- paths that look like markup ----------------------------------------------------------------
 
+
 def test_paths_with_markup_are_printed_literally(tmp_path, capsys, monkeypatch):
     """A corpus in a folder named `[/]` (a closing tag) and a run folder `[bold]o`: printed as they are."""
     monkeypatch.chdir(tmp_path)
@@ -203,15 +230,37 @@ def test_paths_with_markup_are_printed_literally(tmp_path, capsys, monkeypatch):
 
 # ---- a diverging run -----------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_nan_loss_stops_the_run_with_exit_1(tmp_path, corpus_file):
     """--lr 10 with --weight-decay 10: AdamW multiplies every weight by (1 - lr * wd) = -99 per step,
     so the weights overflow to inf within a few dozen steps and the loss becomes NaN. (--lr 10 alone,
     even with --clip 1e30, does not diverge: Adam's steps are bounded by lr and the GRU saturates.)"""
     run = tmp_path / "run"
-    r = run_cli(["train", corpus_file, "--steps", "300", "--eval-every", "5", *TINY_FLAGS, "--lr", "10",
-                 "--weight-decay", "10", "--warmup-steps", "0", "--schedule", "constant", "--out", run, "--quiet"],
-                cwd=tmp_path, timeout=90)
+    r = run_cli(
+        [
+            "train",
+            corpus_file,
+            "--steps",
+            "300",
+            "--eval-every",
+            "5",
+            *TINY_FLAGS,
+            "--lr",
+            "10",
+            "--weight-decay",
+            "10",
+            "--warmup-steps",
+            "0",
+            "--schedule",
+            "constant",
+            "--out",
+            run,
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        timeout=90,
+    )
     line = r.assert_clean_error("training diverged", rc=1)
     assert "steps in a row had a non-finite loss" in line
     nan_warnings = [ln for ln in r.err.splitlines() if "the loss is not finite" in ln]

@@ -31,6 +31,7 @@ def _text(n_bytes: int) -> bytes:
 
 # ---- the corpora that must be refused: built, then all run at once (each child pays torch's start-up)
 
+
 def _missing(d: Path) -> Path:
     return d / "no-such-file.txt"
 
@@ -126,11 +127,12 @@ def test_invalid_utf8_bytes_train_and_warn_with_exact_count(tmp_path):
 
 @pytest.mark.slow
 def test_single_10mb_line_trains_as_a_stream(tmp_path):
-    line = b" ".join(_text(10_500_000).split(b"\n"))[:10 * 2**20]
+    line = b" ".join(_text(10_500_000).split(b"\n"))[: 10 * 2**20]
     p = tmp_path / "one-line.txt"
     p.write_bytes(line)
-    r = run_cli(["train", p, "--steps", "2", *TINY_FLAGS, "--val-fraction", "0.01", "--out", "run"], cwd=tmp_path,
-                timeout=90)
+    r = run_cli(
+        ["train", p, "--steps", "2", *TINY_FLAGS, "--val-fraction", "0.01", "--out", "run"], cwd=tmp_path, timeout=90
+    )
     r.assert_ok()
     assert "stream" in r.err  # the framing is guessed: one 10 MB line is continuous text, not a sample
     assert (tmp_path / "run" / "last.safetensors").is_file()
@@ -151,8 +153,11 @@ def test_a_512mb_corpus_is_read_whole_with_bounded_memory(tmp_path):
         for _ in range(64):
             f.write(chunk)
     assert p.stat().st_size == 2**29
-    r = run_cli_rss(["train", p, "--steps", "2", *TINY_FLAGS, "--val-fraction", "0.001", "--quiet", "--out", "run"],
-                    cwd=tmp_path, timeout=600)
+    r = run_cli_rss(
+        ["train", p, "--steps", "2", *TINY_FLAGS, "--val-fraction", "0.001", "--quiet", "--out", "run"],
+        cwd=tmp_path,
+        timeout=600,
+    )
     print(f"512 MiB corpus: peak RSS {r.peak_rss / 2**20:.0f} MiB, {r.seconds:.1f}s")
     r.assert_ok()
     assert "only the first part is used" not in r.err
@@ -163,6 +168,7 @@ def test_a_512mb_corpus_is_read_whole_with_bounded_memory(tmp_path):
 
 
 # ---- permissions: root reads anything, so the child gives up root's override capabilities ----------
+
 
 def _drop_dac_capabilities():
     """In the child before exec: remove CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding
@@ -197,9 +203,12 @@ def test_unreadable_corpus_is_one_clear_line(tmp_path, corpus_file, where):
         locked.chmod(0)
     try:
         if os.geteuid() == 0:  # check the simulation really denies access, or the test proves nothing
-            probe = subprocess.run([sys.executable, "-c",
-                                    f"open({str(target if target.is_file() else target / 'c.txt')!r}).read()"],
-                                   preexec_fn=_drop_dac_capabilities, capture_output=True, text=True)
+            probe = subprocess.run(
+                [sys.executable, "-c", f"open({str(target if target.is_file() else target / 'c.txt')!r}).read()"],
+                preexec_fn=_drop_dac_capabilities,
+                capture_output=True,
+                text=True,
+            )
             assert "PermissionError" in probe.stderr, probe.stderr
         r = run_cli(["train", target, *TRAIN[1:]], cwd=tmp_path, timeout=60, preexec_fn=_as_limited_user())
     finally:
@@ -209,6 +218,7 @@ def test_unreadable_corpus_is_one_clear_line(tmp_path, corpus_file, where):
 
 
 # ---- a corpus that changes under a running training -------------------------------------------
+
 
 def _stopped(pid: int, timeout: float = 60) -> bool:
     """True once the (unreaped) child is stopped by SIGSTOP, False if it had exited first."""
@@ -225,9 +235,27 @@ def _stopped(pid: int, timeout: float = 60) -> bool:
 def test_corpus_changed_during_training_is_ignored(tmp_path, corpus_file):
     """The corpus is read once at the start: truncating it, then appending junk, mid-run changes nothing."""
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "tui_gen", "train", corpus_file, "--steps", "400",
-                             "--eval-every", "40", *TINY_FLAGS, "--quiet", "--out", run], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui_gen",
+            "train",
+            corpus_file,
+            "--steps",
+            "400",
+            "--eval-every",
+            "40",
+            *TINY_FLAGS,
+            "--quiet",
+            "--out",
+            run,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
     try:
         deadline = time.monotonic() + 180  # torch starting on a loaded machine
         while not (run / "last.safetensors").exists():  # training is under way

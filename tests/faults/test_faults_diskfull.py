@@ -42,8 +42,11 @@ def test_disk_full_while_saving(tmp_path, checkpoint_size, fits):
     mount_tmpfs(mnt, int(pages * fits) * 4096)
     try:
         run = mnt / "run"
-        r = run_cli(["train", corpus, "--steps", "6", "--eval-every", "2", *TINY_FLAGS, "--quiet", "--out", run],
-                    cwd=tmp_path, timeout=60)
+        r = run_cli(
+            ["train", corpus, "--steps", "6", "--eval-every", "2", *TINY_FLAGS, "--quiet", "--out", run],
+            cwd=tmp_path,
+            timeout=60,
+        )
         # the first evaluation's saves fill the disk; the final save fails: one error line, exit 1
         line = r.assert_clean_error("could not be saved", "No space left on device", rc=1)
         assert "step 6" in line
@@ -59,8 +62,11 @@ def test_disk_full_while_saving(tmp_path, checkpoint_size, fits):
         if fits < 2:
             return
         # with room again, resuming from what was kept works and finishes cleanly
-        ok = run_cli(["train", "--resume", run / names[-1], "--steps", "1", "--quiet", "--out", tmp_path / "run2"],
-                     cwd=tmp_path, timeout=60)
+        ok = run_cli(
+            ["train", "--resume", run / names[-1], "--steps", "1", "--quiet", "--out", tmp_path / "run2"],
+            cwd=tmp_path,
+            timeout=60,
+        )
         ok.assert_ok()
     finally:
         umount(mnt)

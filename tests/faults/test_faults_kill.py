@@ -59,8 +59,14 @@ ZYGOTE = textwrap.dedent("""
 class Zygote:
     def __init__(self, cwd: Path):
         self.log = cwd / "children.log"
-        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE, str(self.log)], cwd=cwd, env=child_env(),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", ZYGOTE, str(self.log)],
+            cwd=cwd,
+            env=child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout.readline().strip() == "ready"
 
     def _ask(self, req: dict) -> str:
@@ -119,8 +125,18 @@ def test_sigkill_during_saves(tmp_path):
             existing = [p for p in (run / "last.safetensors", run / "best.safetensors") if p.is_file()]
             if existing:
                 source = existing[i % len(existing)]  # alternate: every surviving checkpoint gets resumed
-                argv = ["train", "--resume", source, "--steps", "100000", "--eval-every", "1", "--threads", "1",
-                        "--quiet"]
+                argv = [
+                    "train",
+                    "--resume",
+                    source,
+                    "--steps",
+                    "100000",
+                    "--eval-every",
+                    "1",
+                    "--threads",
+                    "1",
+                    "--quiet",
+                ]
                 stats["resumes"] += 1
             else:
                 argv = fresh
@@ -136,7 +152,7 @@ def test_sigkill_during_saves(tmp_path):
                 stats["kills"] += 1
             else:
                 stats["finished_before_kill"] += 1
-                assert os.WEXITSTATUS(status) == 0, (zygote.log.read_text()[-3000:])
+                assert os.WEXITSTATUS(status) == 0, zygote.log.read_text()[-3000:]
             names = check_run_folder(run) if run.exists() else []
             assert set(names) <= {"best.safetensors", "last.safetensors"}, names
             left = temps(run) if run.exists() else []
@@ -152,9 +168,28 @@ def test_sigkill_during_saves(tmp_path):
             source = run / ("last.safetensors" if k % 2 == 0 else "best.safetensors")
             if not source.is_file():
                 source = run / "last.safetensors"
-            proc = subprocess.Popen([sys.executable, "-m", "tui_gen", "train", "--resume", source, "--steps", "100000",
-                                     "--eval-every", "1", "--threads", "1", "--quiet"], cwd=tmp_path, env=child_env(),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tui_gen",
+                    "train",
+                    "--resume",
+                    source,
+                    "--steps",
+                    "100000",
+                    "--eval-every",
+                    "1",
+                    "--threads",
+                    "1",
+                    "--quiet",
+                ],
+                cwd=tmp_path,
+                env=child_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
             saw_temp = _wait_for_temp(run, proc.pid, timeout=180)  # a whole process starting torch, loaded
             time.sleep(rng.uniform(0, 0.003))
             os.killpg(proc.pid, signal.SIGKILL)

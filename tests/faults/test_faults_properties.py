@@ -45,8 +45,10 @@ def test_any_text_encodes_outside_chars_as_unknown(chars, text):
 
 
 @settings(max_examples=100, deadline=None)
-@given(texts=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80), max_size=5),
-       min_count=st.integers(1, 3))
+@given(
+    texts=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80), max_size=5),
+    min_count=st.integers(1, 3),
+)
 def test_build_then_round_trip(texts, min_count):
     v = Vocab.build(texts, min_count)
     for t in texts:
@@ -69,7 +71,8 @@ SETTINGS = st.builds(
 def logits_for(vocab_size: int):
     """Any finite logits; the real characters may also be -inf, as long as one is not."""
     return st.lists(st.one_of(FINITE, st.just(-math.inf)), min_size=vocab_size, max_size=vocab_size).filter(
-        lambda xs: any(x > -math.inf for x in xs[FIRST_CHAR_ID:]))
+        lambda xs: any(x > -math.inf for x in xs[FIRST_CHAR_ID:])
+    )
 
 
 @settings(max_examples=400, deadline=None)
@@ -110,8 +113,13 @@ class FakeModel(torch.nn.Module):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), vocab_size=st.integers(FIRST_CHAR_ID + 1, 30), s=SETTINGS, seed=st.integers(0, 2**32),
-       n=st.integers(0, 30))
+@given(
+    data=st.data(),
+    vocab_size=st.integers(FIRST_CHAR_ID + 1, 30),
+    s=SETTINGS,
+    seed=st.integers(0, 2**32),
+    n=st.integers(0, 30),
+)
 def test_generator_stream_never_yields_pad_or_unknown(data, vocab_size, s, seed, n):
     chars = ["\n"] + [chr(ord("a") + i) for i in range(vocab_size - FIRST_CHAR_ID - 1)]
     vocab = Vocab(chars)
@@ -120,8 +128,9 @@ def test_generator_stream_never_yields_pad_or_unknown(data, vocab_size, s, seed,
         for r in rows:
             r[PAD] = r[UNK] = 1e4
     seed_text = data.draw(st.text(alphabet=st.sampled_from(chars), max_size=5))
-    gen = Generator(FakeModel(rows), vocab, "stream", stop_strings=(), top_n=3,
-                    generator=torch.Generator().manual_seed(seed))
+    gen = Generator(
+        FakeModel(rows), vocab, "stream", stop_strings=(), top_n=3, generator=torch.Generator().manual_seed(seed)
+    )
     out = list(gen.stream(seed_text, s, n))
     assert len(out) == n
     for tok in out:

@@ -24,10 +24,33 @@ def test_soak_45s(tmp_path):
     if not corpus.is_file():  # no download from a test: a generated corpus will do
         corpus = tmp_path / "c.txt"
         corpus.write_text(tiny_text(3000))
-    p = subprocess.run([sys.executable, "-m", "bench.soak", "--tiny", "--minutes", "0.75", "--save-every", "5",
-                        "--sample-every", "1", "--threads", "1", "--corpus", str(corpus), "--out", str(tmp_path),
-                        "--json", str(out)],
-                       cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=150)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.soak",
+            "--tiny",
+            "--minutes",
+            "0.75",
+            "--save-every",
+            "5",
+            "--sample-every",
+            "1",
+            "--threads",
+            "1",
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
     print(p.stdout)
     rc = p.returncode
     r = json.loads(out.read_text())

@@ -14,17 +14,35 @@ BUDGET = 360.0
 
 
 def started(step: int = 0) -> ev.Started:
-    return ev.Started(device="cpu (1 threads)", framing="lines", corpus="trump-tweets", vocab_size=92,
-                      parameters=312_412, train_chars=2_015_731, val_chars=106_093, steps_per_epoch=1_250,
-                      step=step, max_steps=None, max_seconds=BUDGET, run_dir=RUN_DIR, warnings=[])
+    return ev.Started(
+        device="cpu (1 threads)",
+        framing="lines",
+        corpus="trump-tweets",
+        vocab_size=92,
+        parameters=312_412,
+        train_chars=2_015_731,
+        val_chars=106_093,
+        steps_per_epoch=1_250,
+        step=step,
+        max_steps=None,
+        max_seconds=BUDGET,
+        run_dir=RUN_DIR,
+        warnings=[],
+    )
 
 
 def step(n: int) -> ev.Step:
     bpc = 1.9 + 3.0 * math.exp(-n / 120) + 0.08 * math.sin(n * 0.7)
     elapsed = n * SECONDS_PER_STEP
-    return ev.Step(step=n, epoch=n // 1_250, train_bpc=bpc,
-                   lr=2e-3 * (0.5 + 0.5 * math.cos(math.pi * elapsed / BUDGET)), chars_per_sec=12_345.0,
-                   elapsed=elapsed, progress=min(1.0, elapsed / BUDGET))  # as the trainer caps it
+    return ev.Step(
+        step=n,
+        epoch=n // 1_250,
+        train_bpc=bpc,
+        lr=2e-3 * (0.5 + 0.5 * math.cos(math.pi * elapsed / BUDGET)),
+        chars_per_sec=12_345.0,
+        elapsed=elapsed,
+        progress=min(1.0, elapsed / BUDGET),
+    )  # as the trainer caps it
 
 
 SAMPLE_TEXTS = [
@@ -35,8 +53,10 @@ SAMPLE_TEXTS = [
 
 
 def evaluation(n: int, val: float, best: float, is_best: bool) -> list:
-    out = [ev.Eval(step=n, val_bpc=val, best_bpc=best, is_best=is_best, seconds=1.2),
-           ev.Samples(step=n, temperature=0.8, samples=[(s, f"{t} (step {n})") for s, t in SAMPLE_TEXTS])]
+    out = [
+        ev.Eval(step=n, val_bpc=val, best_bpc=best, is_best=is_best, seconds=1.2),
+        ev.Samples(step=n, temperature=0.8, samples=[(s, f"{t} (step {n})") for s, t in SAMPLE_TEXTS]),
+    ]
     if is_best:
         out.append(ev.Saved(step=n, kind="best", path=BEST))
     out.append(ev.Saved(step=n, kind="last", path=LAST))

@@ -44,30 +44,45 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 120, preexec_fn=None, env: dict | None = None,
-            stdin=subprocess.DEVNULL) -> Result:
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 120, preexec_fn=None, env: dict | None = None, stdin=subprocess.DEVNULL
+) -> Result:
     """`python -m tui_gen ARGS` in a child process, with its peak RSS measured by wait4()."""
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "tui_gen", *map(str, args)], cwd=cwd, stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or child_env(),
-                            preexec_fn=preexec_fn)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_gen", *map(str, args)],
+        cwd=cwd,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env or child_env(),
+        preexec_fn=preexec_fn,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"tui-gen {' '.join(map(str, args))[:200]} ran over {timeout}s\n"
-                             f"{err.decode()[-2000:]}") from None
-    return Result(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                  time.monotonic() - t0)
+        raise AssertionError(
+            f"tui-gen {' '.join(map(str, args))[:200]} ran over {timeout}s\n{err.decode()[-2000:]}"
+        ) from None
+    return Result(
+        proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), time.monotonic() - t0
+    )
 
 
 def run_cli_rss(args: list[str], cwd: Path, timeout: float = 180) -> Result:
     """Like run_cli, but waits with os.wait4 so the child's own peak RSS is known exactly."""
     t0 = time.monotonic()
     with open(cwd / ".stdout", "wb") as out_f, open(cwd / ".stderr", "wb") as err_f:
-        proc = subprocess.Popen([sys.executable, "-m", "tui_gen", *map(str, args)], cwd=cwd,
-                                stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f, env=child_env())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui_gen", *map(str, args)],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out_f,
+            stderr=err_f,
+            env=child_env(),
+        )
         deadline = time.monotonic() + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -79,9 +94,13 @@ def run_cli_rss(args: list[str], cwd: Path, timeout: float = 180) -> Result:
                 raise AssertionError(f"tui-gen {' '.join(map(str, args))[:200]} ran over {timeout}s")
             time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return Result(proc.returncode, (cwd / ".stdout").read_text("utf-8", "replace"),
-                  (cwd / ".stderr").read_text("utf-8", "replace"), time.monotonic() - t0,
-                  peak_rss=usage.ru_maxrss * 1024)
+    return Result(
+        proc.returncode,
+        (cwd / ".stdout").read_text("utf-8", "replace"),
+        (cwd / ".stderr").read_text("utf-8", "replace"),
+        time.monotonic() - t0,
+        peak_rss=usage.ru_maxrss * 1024,
+    )
 
 
 def run_main(argv: list[str], capsys) -> Result:
@@ -104,8 +123,9 @@ def mount_tmpfs(where: Path, size: int) -> None:
     import pytest
 
     where.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"mounting a tmpfs is impossible here (needs root with CAP_SYS_ADMIN): {r.stderr.strip()}")
 

@@ -14,8 +14,7 @@ def train_run(run_dir: Path, cell: str = "gru", steps: int = 30, hidden: list[in
     from tui_gen.training.trainer import Trainer
 
     corpus = CorpusText(name="tiny", text=TINY_TEXT, framing="lines", end_marker="_E_")
-    cfg = tiny_train_config(cell=cell, max_steps=steps, eval_every=10, first_eval=10,
-                            hidden_sizes=hidden or [16, 16])
+    cfg = tiny_train_config(cell=cell, max_steps=steps, eval_every=10, first_eval=10, hidden_sizes=hidden or [16, 16])
     trainer = Trainer(corpus, cfg, run_dir=run_dir)
     for _ in trainer.run():
         pass
@@ -26,5 +25,5 @@ def corrupt_run(run_dir: Path) -> Path:
     """A run folder whose checkpoint and metrics log are garbage (and a hostile name inside the log)."""
     run_dir.mkdir(parents=True)
     (run_dir / "last.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all" + bytes(64))
-    (run_dir / "metrics.jsonl").write_bytes(b"\x00\xff garbage\n{\"type\": \"step\", \"step\": \"ten\"}\n[1,2]\n{trunc")
+    (run_dir / "metrics.jsonl").write_bytes(b'\x00\xff garbage\n{"type": "step", "step": "ten"}\n[1,2]\n{trunc')
     return run_dir

@@ -166,9 +166,14 @@ class TuiGenApp(App[int]):
     comparison: RunComparison  # the runs screen (c), overlays and the loss plot's controls
     lens: Lens  # the sweep (w) and the neuron explorer (n)
 
-    def __init__(self, options: LaunchOptions | None = None, *,
-                 process_factory: Callable[[], TrainingProcessLike] = TrainingProcess,
-                 model: PlaygroundModel | None = None, warm_up: bool = True) -> None:
+    def __init__(
+        self,
+        options: LaunchOptions | None = None,
+        *,
+        process_factory: Callable[[], TrainingProcessLike] = TrainingProcess,
+        model: PlaygroundModel | None = None,
+        warm_up: bool = True,
+    ) -> None:
         super().__init__()
         patch_filters(self._filters)  # NO_COLOR: Textual's monochrome filter crashes on the loss plot (see nocolor.py)
         self.options = options or LaunchOptions()
@@ -204,8 +209,15 @@ class TuiGenApp(App[int]):
         """The run folder the app watches, or None."""
         return self.shown_run.watched_folder if self.shown_run is not None else None
 
-    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
-               timeout: float | None = None, markup: bool = True) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
         """Textual's notify, with control characters shown as symbols: messages quote paths, seeds and
         errors, and an escape sequence in them must not reach the terminal."""
         message, title = visible(message), visible(title)
@@ -220,8 +232,12 @@ class TuiGenApp(App[int]):
 
     # ---- layout ------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Tabs(Tab("Train", id="tab-train"), Tab("Playground", id="tab-playground"),
-                   Tab("Samples", id="tab-samples"), id="tabs")
+        yield Tabs(
+            Tab("Train", id="tab-train"),
+            Tab("Playground", id="tab-playground"),
+            Tab("Samples", id="tab-samples"),
+            id="tabs",
+        )
         with Container(id="main"):
             with Vertical(id="train-pane", classes="pane -active"):
                 with Horizontal(id="train-top"):
@@ -411,8 +427,15 @@ class TuiGenApp(App[int]):
         from tui_gen.runs.watch import RunWatcher
 
         self.end_watch()
-        run = WatchedRun(folder, RunWatcher(folder), app=self, news=self.news, playground=self.playground,
-                         state=lambda: self.state, start_afresh=partial(self._start_watch_afresh, folder))
+        run = WatchedRun(
+            folder,
+            RunWatcher(folder),
+            app=self,
+            news=self.news,
+            playground=self.playground,
+            state=lambda: self.state,
+            start_afresh=partial(self._start_watch_afresh, folder),
+        )
         self.news.forget(run.news_prefix)  # what an earlier watch held back is not news of this one
         self.shown_run = run
         self._restart_from = None
@@ -421,9 +444,12 @@ class TuiGenApp(App[int]):
         self.query_one(ErrorPanel).hide()
         self._listen_to(run)
         run.look_for_newer()
-        self.notify(f"Watching {folder}: the figures, the loss plot and the samples follow its metrics log, and "
-                    "the playground its newest checkpoint. This app trains nothing and writes nothing there.",
-                    title="Watching", markup=False)
+        self.notify(
+            f"Watching {folder}: the figures, the loss plot and the samples follow its metrics log, and "
+            "the playground its newest checkpoint. This app trains nothing and writes nothing there.",
+            title="Watching",
+            markup=False,
+        )
 
     def _start_watch_afresh(self, folder: str, message: str | None = None) -> TrainingState:
         """Show the watched run in `folder` from its start: a fresh state, the plot and the samples cleared."""
@@ -512,16 +538,23 @@ class TuiGenApp(App[int]):
                     for warning in e.warnings:
                         self._warning(warning)
                 case ev.BudgetChanged():
-                    self.news.say((run.news_prefix if run is not None else "") + "budget",
-                                  f"Training for {e.budget} from {self._run_start()}"
-                                  + (": that is done, so the run ends at the next step and saves."
-                                     if e.progress is not None and e.progress >= 1 else "."),
-                                  title="Budget changed",
-                                  more="(and {n:,} more budget changes since the last notice)")
+                    self.news.say(
+                        (run.news_prefix if run is not None else "") + "budget",
+                        f"Training for {e.budget} from {self._run_start()}"
+                        + (
+                            ": that is done, so the run ends at the next step and saves."
+                            if e.progress is not None and e.progress >= 1
+                            else "."
+                        ),
+                        title="Budget changed",
+                        more="(and {n:,} more budget changes since the last notice)",
+                    )
                 case ev.Finished() if not ev.FinishReason(e.reason).is_failure and not self._quitting:
-                    self.news.say("finished", e.message[0].upper() + e.message[1:] + ". Press t to train more.",
-                                  title="Training stopped" if e.reason == ev.FinishReason.TERMINATED
-                                  else "Training finished")
+                    self.news.say(
+                        "finished",
+                        e.message[0].upper() + e.message[1:] + ". Press t to train more.",
+                        title="Training stopped" if e.reason == ev.FinishReason.TERMINATED else "Training finished",
+                    )
         run = self.shown_run
         if self.state.status == Status.FAILED and not self._quitting and (run is None or run.trains_here):
             if self._fallback_ok and not self.state.started and self.state.error_kind == "download":
@@ -540,18 +573,30 @@ class TuiGenApp(App[int]):
             self._training_changed()
 
     def _warning(self, message: str) -> None:
-        self.news.say("warning", message, title="Training warning", severity="warning",
-                      more="(and {n:,} more since the last warning: the training panel keeps count)")
+        self.news.say(
+            "warning",
+            message,
+            title="Training warning",
+            severity="warning",
+            more="(and {n:,} more since the last warning: the training panel keeps count)",
+        )
 
     def _fall_back_to_offline(self) -> None:
         self._fallback_ok = False
         reason = self.state.error_reason
         what = "could not be downloaded" + (f" ({reason})" if reason else "")
-        self.notice = (f"Training on the offline corpus {OFFLINE_CORPUS}: the tweets {what}. "
-                       f"`tui-gen data get {DEFAULT_CORPUS}` fetches them when you are online.")
+        self.notice = (
+            f"Training on the offline corpus {OFFLINE_CORPUS}: the tweets {what}. "
+            f"`tui-gen data get {DEFAULT_CORPUS}` fetches them when you are online."
+        )
         details = f" Details are in {self.state.log_path}." if self.state.log_path else ""
-        self.notify(f"The tweets {what}, so training uses the offline corpus {OFFLINE_CORPUS} instead.{details}",
-                    title="Using the offline corpus", severity="warning", timeout=12, markup=False)
+        self.notify(
+            f"The tweets {what}, so training uses the offline corpus {OFFLINE_CORPUS} instead.{details}",
+            title="Using the offline corpus",
+            severity="warning",
+            timeout=12,
+            markup=False,
+        )
         self.start_training(self.options.new_run(OFFLINE_CORPUS))
 
     def _report_failure(self) -> None:
@@ -564,8 +609,13 @@ class TuiGenApp(App[int]):
         self.query_one(ErrorPanel).show(message[0].upper() + message[1:], s.log_path, hint)
         if not self._failure_reported and not (self.wide or self.active_pane == "train"):
             # The panel is out of sight: say it where the user is looking.
-            self.notify(f"{message[0].upper() + message[1:]} (details on the Train tab)\n\n{hint}",
-                        title="Training failed", severity="error", timeout=15, markup=False)
+            self.notify(
+                f"{message[0].upper() + message[1:]} (details on the Train tab)\n\n{hint}",
+                title="Training failed",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
         self._failure_reported = True
 
     def _show_state(self) -> None:
@@ -649,15 +699,20 @@ class TuiGenApp(App[int]):
         if self.state.status == Status.IDLE:
             self.state.message = "checkpoint loaded into the playground: press r to train on from it"
             self._show_state()
-        self.notify(f"{model.path} (step {model.step:,}) is in the playground.", title="Checkpoint loaded",
-                    markup=False)
+        self.notify(
+            f"{model.path} (step {model.step:,}) is in the playground.", title="Checkpoint loaded", markup=False
+        )
         if message.offer_resume:
             self._offer_resume(model)
 
     def on_model_load_failed(self, message: ModelLoadFailed) -> None:
         self.playground.expect_model(False)
-        if self.options.checkpoint and self.state.status == Status.IDLE and self.state.message and \
-                self.state.message.startswith("loading"):
+        if (
+            self.options.checkpoint
+            and self.state.status == Status.IDLE
+            and self.state.message
+            and self.state.message.startswith("loading")
+        ):
             self.state.message = None
             self._show_state()
         self.notify(message.message, title="Cannot load the checkpoint", severity="error", timeout=12, markup=False)
@@ -666,14 +721,20 @@ class TuiGenApp(App[int]):
         running = self.shown_run is not None and self.state.status in ACTIVE
         where = model.resume_path or model.path
         step = model.resume_step if model.resume_step is not None else model.step
-        body = (f"Train on from step {step:,} of {where} (where its training stopped) for "
-                f"{minutes(self.options.budget_minutes)} more? New checkpoints go into the same run folder.")
+        body = (
+            f"Train on from step {step:,} of {where} (where its training stopped) for "
+            f"{minutes(self.options.budget_minutes)} more? New checkpoints go into the same run folder."
+        )
         if running:
             body += " The current training run stops first (it saves its progress)."
-        choices = [Choice("resume", "Resume training", key="r", variant="primary", default=True),
-                   Choice("play", "Just play", key="n")]
-        self.push_screen(ConfirmScreen("Resume training from this checkpoint?", body, choices, purpose="resume"),
-                         lambda choice: self._resume_choice(choice, where))
+        choices = [
+            Choice("resume", "Resume training", key="r", variant="primary", default=True),
+            Choice("play", "Just play", key="n"),
+        ]
+        self.push_screen(
+            ConfirmScreen("Resume training from this checkpoint?", body, choices, purpose="resume"),
+            lambda choice: self._resume_choice(choice, where),
+        )
 
     def _resume_choice(self, choice: str | None, path: str | None) -> None:
         if choice == "resume" and path:
@@ -757,8 +818,12 @@ class TuiGenApp(App[int]):
         if source is not None and s.status in (Status.RUNNING, Status.PAUSED, Status.PAUSING) and s.started:
             if source.send(Command.SAVE):
                 self._save_pending = True
-                self.notify("Saving a checkpoint at the next step…" if s.status == Status.RUNNING
-                            else "Saving a checkpoint…", title="Saving", timeout=3, markup=False)
+                self.notify(
+                    "Saving a checkpoint at the next step…" if s.status == Status.RUNNING else "Saving a checkpoint…",
+                    title="Saving",
+                    timeout=3,
+                    markup=False,
+                )
                 return
         if s.status == Status.STARTING:
             self.notify("Training is still starting: there is nothing to save yet.", severity="warning", markup=False)
@@ -781,12 +846,18 @@ class TuiGenApp(App[int]):
 
     def _watch_chosen(self, folder: str) -> None:
         if self._training_would_stop():
-            body = (f"The current run (step {self.state.step:,}) stops first and saves its progress; "
-                    f"then the app watches {folder}.")
-            choices = [Choice("watch", "Save it and watch", key="w", variant="primary", default=True),
-                       Choice("cancel", "Cancel", key="escape")]
-            self.push_screen(ConfirmScreen("Watch another run?", body, choices, purpose="watch"),
-                             lambda choice: self.watch_run(folder) if choice == "watch" else None)
+            body = (
+                f"The current run (step {self.state.step:,}) stops first and saves its progress; "
+                f"then the app watches {folder}."
+            )
+            choices = [
+                Choice("watch", "Save it and watch", key="w", variant="primary", default=True),
+                Choice("cancel", "Cancel", key="escape"),
+            ]
+            self.push_screen(
+                ConfirmScreen("Watch another run?", body, choices, purpose="watch"),
+                lambda choice: self.watch_run(folder) if choice == "watch" else None,
+            )
         else:
             self.watch_run(folder)
 
@@ -828,17 +899,20 @@ class TuiGenApp(App[int]):
             return
         self.playground.follow_training()
         self.query_one(LossPlot).clear()
-        self.notify(f"Training {path} for {budget} more, from step {self.state.step:,}.", title="Train more",
-                    markup=False)
-        self.start_training(self.options.resume_run(path, minutes=budget.minutes, steps=budget.steps),
-                            fallback_ok=False)
+        self.notify(
+            f"Training {path} for {budget} more, from step {self.state.step:,}.", title="Train more", markup=False
+        )
+        self.start_training(
+            self.options.resume_run(path, minutes=budget.minutes, steps=budget.steps), fallback_ok=False
+        )
 
     def action_new_run(self) -> None:
         if isinstance(self.screen, NewRunScreen) or self._quitting:
             return
         spec = self.shown_run.spec if self.shown_run is not None else None
-        self.push_screen(NewRunScreen(self.options.request_for(spec), self.options.budget_minutes),
-                         self._new_run_chosen)
+        self.push_screen(
+            NewRunScreen(self.options.request_for(spec), self.options.budget_minutes), self._new_run_chosen
+        )
 
     def _new_run_chosen(self, request: RunRequest | None) -> None:
         if request is None or self._quitting:
@@ -847,12 +921,17 @@ class TuiGenApp(App[int]):
         if self._training_would_stop():
             s = self.state
             where = f" to {s.run_dir}" if s.run_dir else ""
-            body = (f"The current run (step {s.step:,}) stops first and saves its progress{where}; "
-                    "then the new run starts.")
-            choices = [Choice("start", "Save it and start", key="s", variant="primary", default=True),
-                       Choice("cancel", "Cancel", key="escape")]
-            self.push_screen(ConfirmScreen("Start a new run?", body, choices, purpose="new-run"),
-                             lambda choice: self._start_new_run(request) if choice == "start" else None)
+            body = (
+                f"The current run (step {s.step:,}) stops first and saves its progress{where}; then the new run starts."
+            )
+            choices = [
+                Choice("start", "Save it and start", key="s", variant="primary", default=True),
+                Choice("cancel", "Cancel", key="escape"),
+            ]
+            self.push_screen(
+                ConfirmScreen("Start a new run?", body, choices, purpose="new-run"),
+                lambda choice: self._start_new_run(request) if choice == "start" else None,
+            )
         else:
             self._start_new_run(request)
 
@@ -870,8 +949,12 @@ class TuiGenApp(App[int]):
 
     @property
     def _training_now(self) -> bool:
-        return (self.shown_run is not None and self.state.started and not self._quitting
-                and self.state.status in (Status.RUNNING, Status.PAUSING, Status.PAUSED))
+        return (
+            self.shown_run is not None
+            and self.state.started
+            and not self._quitting
+            and self.state.status in (Status.RUNNING, Status.PAUSING, Status.PAUSED)
+        )
 
     def _run_start(self) -> str:
         return f"step {self.state.start_step:,}" if self.state.start_step else "the run's start"
@@ -880,12 +963,17 @@ class TuiGenApp(App[int]):
     def action_change_budget(self) -> None:
         run = self.shown_run
         if run is None or not self._training_now:
-            self.notify("The budget can be changed while a run trains: there is none now."
-                        + (" Press t to train more." if self.state.status == Status.FINISHED else ""),
-                        severity="warning", markup=False)
+            self.notify(
+                "The budget can be changed while a run trains: there is none now."
+                + (" Press t to train more." if self.state.status == Status.FINISHED else ""),
+                severity="warning",
+                markup=False,
+            )
             return
-        self.push_screen(ChangeBudgetScreen(self.state, self.state.budget_from_start),
-                         lambda budget: self._change_budget(run, budget))
+        self.push_screen(
+            ChangeBudgetScreen(self.state, self.state.budget_from_start),
+            lambda budget: self._change_budget(run, budget),
+        )
 
     def _change_budget(self, run: ShownRun, budget: Budget | None) -> None:
         if budget is None:
@@ -940,11 +1028,15 @@ class TuiGenApp(App[int]):
             return
         unsaved = self.state.unsaved_steps
         if self._training_would_stop() and unsaved > 0:  # a watched run is saved by its own process
-            body = (f"Training has {unsaved:,} step{'s' if unsaved != 1 else ''} since its last checkpoint. "
-                    "Save them before quitting?")
-            choices = [Choice("save", "Save and quit", key="s", variant="primary", default=True),
-                       Choice("discard", "Don't save", key="d", variant="error"),
-                       Choice("cancel", "Cancel", key="escape")]
+            body = (
+                f"Training has {unsaved:,} step{'s' if unsaved != 1 else ''} since its last checkpoint. "
+                "Save them before quitting?"
+            )
+            choices = [
+                Choice("save", "Save and quit", key="s", variant="primary", default=True),
+                Choice("discard", "Don't save", key="d", variant="error"),
+                Choice("cancel", "Cancel", key="escape"),
+            ]
             self.push_screen(ConfirmScreen("Quit tui-gen?", body, choices, purpose="quit"), self._quit_choice)
         else:
             self.begin_quit(save=True)
@@ -966,8 +1058,11 @@ class TuiGenApp(App[int]):
         self.state.message = "saving and stopping training…" if save else "stopping training…"
         self._show_state()
         self.refresh_bindings()
-        self.notify("Saving, then quitting. Press ctrl+c again to quit at once." if save else "Quitting…",
-                    title="Quitting", markup=False)
+        self.notify(
+            "Saving, then quitting. Press ctrl+c again to quit at once." if save else "Quitting…",
+            title="Quitting",
+            markup=False,
+        )
         self._shutdown_and_exit(SAVE_AND_QUIT_SECONDS if save else 0.0)
 
     @work(thread=True, exit_on_error=False, group="quit")

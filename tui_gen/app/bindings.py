@@ -16,6 +16,7 @@ from textual.binding import Binding
 if TYPE_CHECKING:
     from textual.app import App
 
+
 @dataclass(frozen=True)
 class Pane:
     keys: tuple[str, ...]  # F1 and 1: a digit is typed into a text box, a function key never is
@@ -31,46 +32,106 @@ PANES: dict[str, Pane] = {
 }
 PANE_KEYS = {key: name for name, pane in PANES.items() for key in pane.keys}  # "2" -> "playground"
 
-APP_BINDINGS: list[Binding] = [
-    Binding("q", "quit", "Quit", tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
-    Binding("ctrl+c", "quit", "Quit", show=False, priority=True,
-            tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
-    Binding("ctrl+q", "quit", "Quit", show=False, priority=True,
-            tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
-    Binding("p", "pause", "Pause", tooltip="Pause or resume training"),
-    Binding("p", "resume", "Resume", tooltip="Pause or resume training"),
-    Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint of the training run now"),
-    Binding("ctrl+o", "open_run", "Open", tooltip="Open a saved run in the playground (and resume training from it)"),
-    Binding("ctrl+n", "new_run", "New run",
-            tooltip="A new run: corpus, model, training settings, budget and device"),
-    Binding("r", "restart", "Restart",
-            tooltip="Restart training after its process died, or train on from an opened run"),
-    Binding("t", "train_more", "Train more",
-            tooltip="Continue a finished run for another budget (minutes or steps)"),
-    # Not in the footer (it is full at 80 columns): in `?` and the command palette.
-    Binding("b", "change_budget", "Budget", show=False,
-            tooltip="While training: change how long the run trains (minutes or steps from its start)"),
-    *(Binding(",".join(pane.keys), f"show_tab('{name}')", pane.word, show=False, tooltip=pane.tooltip)
-      for name, pane in PANES.items()),
-    Binding("escape", "stop_generation", "Stop", tooltip="Stop generating"),
-    Binding("escape", "leave_input", "Leave box", tooltip="Leave the text box, so that letter keys are commands again"),
-    Binding("question_mark", "help", "Keys", tooltip="Show every key (this screen)"),
-] + [  # comparing runs (tui_gen/app/compare.py): not in the footer either, which is full at 80 columns
-    Binding("c", "compare", "Compare", show=False,
-            tooltip="Compare runs: list the runs in the models folder, overlay some on the plot"),
-    Binding("x", "plot_axis", "X axis", show=False,
-            tooltip="Loss plot: x axis by step, characters seen or training time"),
-    Binding("s", "plot_smoothing", "Smoothing", show=False,
-            tooltip="Loss plot: train curve smoothing (EMA 0.9, 0.97, 0.99, raw, 0.6)"),
-    Binding("l", "plot_log", "Log scale", show=False, tooltip="Loss plot: log scale on or off"),
-    Binding("v", "plot_overlay_train", "Train curves", show=False,
-            tooltip="Loss plot: the compared runs' train curves, or validation only"),
-] + [  # the playground as a lens (tui_gen/app/lens.py); their screens' keys are in their own footers
-    Binding("w", "sweep", "Sweep", show=False,
-            tooltip="Sweep: samples from the seed side by side, one per temperature or N alike"),
-    Binding("n", "neurons", "Neurons", show=False,
-            tooltip="Neuron explorer: units ranked by what they track, the text coloured by one"),
-]
+APP_BINDINGS: list[Binding] = (
+    [
+        Binding("q", "quit", "Quit", tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)"),
+        Binding(
+            "ctrl+c",
+            "quit",
+            "Quit",
+            show=False,
+            priority=True,
+            tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)",
+        ),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            show=False,
+            priority=True,
+            tooltip="Quit (stops training cleanly; asks first if there is unsaved progress)",
+        ),
+        Binding("p", "pause", "Pause", tooltip="Pause or resume training"),
+        Binding("p", "resume", "Resume", tooltip="Pause or resume training"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save a checkpoint of the training run now"),
+        Binding(
+            "ctrl+o", "open_run", "Open", tooltip="Open a saved run in the playground (and resume training from it)"
+        ),
+        Binding(
+            "ctrl+n", "new_run", "New run", tooltip="A new run: corpus, model, training settings, budget and device"
+        ),
+        Binding(
+            "r", "restart", "Restart", tooltip="Restart training after its process died, or train on from an opened run"
+        ),
+        Binding(
+            "t", "train_more", "Train more", tooltip="Continue a finished run for another budget (minutes or steps)"
+        ),
+        # Not in the footer (it is full at 80 columns): in `?` and the command palette.
+        Binding(
+            "b",
+            "change_budget",
+            "Budget",
+            show=False,
+            tooltip="While training: change how long the run trains (minutes or steps from its start)",
+        ),
+        *(
+            Binding(",".join(pane.keys), f"show_tab('{name}')", pane.word, show=False, tooltip=pane.tooltip)
+            for name, pane in PANES.items()
+        ),
+        Binding("escape", "stop_generation", "Stop", tooltip="Stop generating"),
+        Binding(
+            "escape", "leave_input", "Leave box", tooltip="Leave the text box, so that letter keys are commands again"
+        ),
+        Binding("question_mark", "help", "Keys", tooltip="Show every key (this screen)"),
+    ]
+    + [  # comparing runs (tui_gen/app/compare.py): not in the footer either, which is full at 80 columns
+        Binding(
+            "c",
+            "compare",
+            "Compare",
+            show=False,
+            tooltip="Compare runs: list the runs in the models folder, overlay some on the plot",
+        ),
+        Binding(
+            "x",
+            "plot_axis",
+            "X axis",
+            show=False,
+            tooltip="Loss plot: x axis by step, characters seen or training time",
+        ),
+        Binding(
+            "s",
+            "plot_smoothing",
+            "Smoothing",
+            show=False,
+            tooltip="Loss plot: train curve smoothing (EMA 0.9, 0.97, 0.99, raw, 0.6)",
+        ),
+        Binding("l", "plot_log", "Log scale", show=False, tooltip="Loss plot: log scale on or off"),
+        Binding(
+            "v",
+            "plot_overlay_train",
+            "Train curves",
+            show=False,
+            tooltip="Loss plot: the compared runs' train curves, or validation only",
+        ),
+    ]
+    + [  # the playground as a lens (tui_gen/app/lens.py); their screens' keys are in their own footers
+        Binding(
+            "w",
+            "sweep",
+            "Sweep",
+            show=False,
+            tooltip="Sweep: samples from the seed side by side, one per temperature or N alike",
+        ),
+        Binding(
+            "n",
+            "neurons",
+            "Neurons",
+            show=False,
+            tooltip="Neuron explorer: units ranked by what they track, the text coloured by one",
+        ),
+    ]
+)
 
 # One line each: the help screen is full at 120x60 (its dialog is 98% tall for these rows). The
 # cursor's keys (← → home end, a click) are in the README; digits are the pane keys everywhere else.
@@ -78,13 +139,21 @@ PICK_HELP = "Output or next-char focused: branch on candidate 1-5 there (F1-F3: 
 
 PLAYGROUND_BINDINGS: list[Binding] = [
     Binding("enter", "generate", "Generate", tooltip="Generate from the seed (Enter in any playground box)"),
-    Binding("ctrl+up", "temperature(1)", "Hotter", show=False,
-            tooltip="Raise the temperature by 0.05, even while typing"),
-    Binding("ctrl+down", "temperature(-1)", "Colder", show=False,
-            tooltip="Lower the temperature by 0.05, even while typing"),
+    Binding(
+        "ctrl+up", "temperature(1)", "Hotter", show=False, tooltip="Raise the temperature by 0.05, even while typing"
+    ),
+    Binding(
+        "ctrl+down", "temperature(-1)", "Colder", show=False, tooltip="Lower the temperature by 0.05, even while typing"
+    ),
     # priority: the text boxes' own ctrl+e (end of line) would take it first
-    Binding("ctrl+e", "toggle_score", "Score", show=False, priority=True,
-            tooltip="Score mode: colour any text by the model's surprise; again: back to writing"),
+    Binding(
+        "ctrl+e",
+        "toggle_score",
+        "Score",
+        show=False,
+        priority=True,
+        tooltip="Score mode: colour any text by the model's surprise; again: back to writing",
+    ),
     *(Binding(str(k), f"pick({k - 1})", f"Pick {k}", show=False, tooltip=PICK_HELP) for k in range(1, 6)),
     Binding("left_square_bracket", "branch(-1)", "Prev branch", tooltip="The branch before / after (branch 2 of 3)"),
     Binding("right_square_bracket", "branch(1)", "Next branch", tooltip="The branch before / after (branch 2 of 3)"),
@@ -92,8 +161,13 @@ PLAYGROUND_BINDINGS: list[Binding] = [
 
 # The score mode's text box: escape leaves it for the coloured view (the app's "leave the text box").
 SCORE_BOX_BINDINGS: list[Binding] = [
-    Binding("escape", "leave_box", "Leave box", show=False,
-            tooltip="Leave the text box, so that letter keys are commands again"),
+    Binding(
+        "escape",
+        "leave_box",
+        "Leave box",
+        show=False,
+        tooltip="Leave the text box, so that letter keys are commands again",
+    ),
 ]
 
 SLIDER_HELP: list[tuple[str, str]] = [
@@ -159,8 +233,12 @@ DIALOG_BINDINGS: list[Binding] = [
 ]
 
 OPEN_RUN_BINDINGS: list[Binding] = DIALOG_BINDINGS + [
-    Binding("w", "watch", "Watch", tooltip="In the open dialog: watch the highlighted run live while another "
-                                           "process trains it"),
+    Binding(
+        "w",
+        "watch",
+        "Watch",
+        tooltip="In the open dialog: watch the highlighted run live while another process trains it",
+    ),
 ]
 
 NEW_RUN_BINDINGS: list[Binding] = [

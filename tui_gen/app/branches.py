@@ -69,5 +69,5 @@ class Branches:
         return True
 
     def label(self) -> str:
-        """"branch 2 of 3", or "" while there is only one."""
+        """ "branch 2 of 3", or "" while there is only one."""
         return f"branch {self.index + 1} of {len(self.items)}" if len(self.items) > 1 else ""

@@ -50,8 +50,13 @@ class RunComparison:
         if not chosen:
             self.clear()
             return
-        self._app.run_worker(partial(self._read_curves, list(chosen)), group="compare-curves", exclusive=True,
-                             thread=True, exit_on_error=False)
+        self._app.run_worker(
+            partial(self._read_curves, list(chosen)),
+            group="compare-curves",
+            exclusive=True,
+            thread=True,
+            exit_on_error=False,
+        )
 
     def clear(self) -> None:
         had = bool(self.readers)
@@ -73,12 +78,20 @@ class RunComparison:
         for reader in message.curves:
             c = reader.curves
             if c.empty:
-                self._app.notify(f"{c.name}: nothing to plot: {c.problem or 'no points'}.", title="Compare",
-                                 severity="warning", markup=False)
+                self._app.notify(
+                    f"{c.name}: nothing to plot: {c.problem or 'no points'}.",
+                    title="Compare",
+                    severity="warning",
+                    markup=False,
+                )
                 continue
             if c.skipped:
-                self._app.notify(f"{c.name}: {c.skipped:,} lines or points of its log make no sense and are left "
-                                 "out.", title="Compare", severity="warning", markup=False)
+                self._app.notify(
+                    f"{c.name}: {c.skipped:,} lines or points of its log make no sense and are left out.",
+                    title="Compare",
+                    severity="warning",
+                    markup=False,
+                )
             shown.append(reader)
         self._set_readers(shown)
         if shown:
@@ -97,8 +110,13 @@ class RunComparison:
     def follow(self) -> None:
         """Read what the overlaid runs' logs have gained (the follow timer calls this every FOLLOW_SECONDS)."""
         if self.readers:
-            self._app.run_worker(partial(self._read_new_lines, list(self.readers)), group="compare-follow",
-                                 exclusive=True, thread=True, exit_on_error=False)
+            self._app.run_worker(
+                partial(self._read_new_lines, list(self.readers)),
+                group="compare-follow",
+                exclusive=True,
+                thread=True,
+                exit_on_error=False,
+            )
 
     def _read_new_lines(self, readers: list[CurveReader]) -> None:
         """In a thread: the new lines of each log that grew, handed to the app as one CurvesGrew."""

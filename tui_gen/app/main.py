@@ -49,11 +49,13 @@ def _save_on_stop_signals(app: TuiGenApp) -> dict[int, SignalHandler]:
     save `last` and stop (bounded, then ended), and the app exits. The saving runs on a thread of its
     own, because after a hangup Textual may never get past writing to the terminal that is gone; the
     app is asked to exit too, so that a terminal still there is put back as it was."""
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         def save_and_exit() -> None:
             app.shutdown_training(timeout=SIGNAL_SAVE_SECONDS)
             threading.main_thread().join(timeout=SIGNAL_EXIT_GRACE)  # a normal exit ends us here
             os._exit(128 + signum)
+
         threading.Thread(target=save_and_exit, name="tui-gen-stop-signal", daemon=True).start()
         try:
             app.call_later(app.exit)

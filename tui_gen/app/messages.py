@@ -29,8 +29,13 @@ class TrainingEvents(Message):
 class TokensGenerated(Message):
     """Characters the playground's generator produced in the last few milliseconds."""
 
-    def __init__(self, generation: int, pieces: list[tuple[str, float]], top: list[tuple[str, float]],
-                 tops: list[list[tuple[str, float]]] | None = None) -> None:
+    def __init__(
+        self,
+        generation: int,
+        pieces: list[tuple[str, float]],
+        top: list[tuple[str, float]],
+        tops: list[list[tuple[str, float]]] | None = None,
+    ) -> None:
         super().__init__()
         self.generation = generation  # which run of the generator: late messages of a stopped one are dropped
         self.pieces = pieces  # (character, probability the model gave it)
@@ -148,6 +153,7 @@ class TextExplored(Message):
 
 
 # ---- the new-run form's thread workers (tui_gen.app.screens.new_run) ---------------------------------------
+
 
 class CorpusPreviewed(Message):
     """The form's corpus, read in a thread: its preview, or why it cannot be trained on."""

@@ -68,8 +68,16 @@ class NewsDesk:
             for kind, news in batch.items():
                 self._offer(kind, news)
 
-    def say(self, kind: str, message: str, *, title: str, severity: SeverityLevel = "information",
-            timeout: float | None = None, more: str = MORE_NEWS) -> None:
+    def say(
+        self,
+        kind: str,
+        message: str,
+        *,
+        title: str,
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        more: str = MORE_NEWS,
+    ) -> None:
         """Say a piece of news of `kind`, now or when its kind's window ends (see the class)."""
         news = News(message, title, severity, timeout, more)
         if self._batch is None:

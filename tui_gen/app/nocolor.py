@@ -23,8 +23,7 @@ class SafeMonochrome(Monochrome):
     """Monochrome, with an unstyled segment passed through unstyled (what NoColor does)."""
 
     def apply(self, segments: list[Segment], background) -> list[Segment]:
-        return [Segment(text, None if style is None else monochrome_style(style), None)
-                for text, style, _ in segments]
+        return [Segment(text, None if style is None else monochrome_style(style), None) for text, style, _ in segments]
 
 
 def patch_filters(filters: list) -> None:

@@ -38,8 +38,13 @@ class LaunchOptions:
     @property
     def until_stopped(self) -> bool:
         """No budget at all: the new-run form's "until stopped" (both budget settings given as None)."""
-        return (not self.steps and not self.minutes and "max_minutes" in self.settings
-                and self.settings["max_minutes"] is None and self.settings.get("max_steps") is None)
+        return (
+            not self.steps
+            and not self.minutes
+            and "max_minutes" in self.settings
+            and self.settings["max_minutes"] is None
+            and self.settings.get("max_steps") is None
+        )
 
     @property
     def log_path(self) -> str:
@@ -56,38 +61,61 @@ class LaunchOptions:
         watch = getattr(args, "watch", None)
         if watch is not None:
             if args.corpus or args.checkpoint:
-                raise ConfigError("--watch RUN follows a run another process trains: give it without a corpus "
-                                  "or --checkpoint")
+                raise ConfigError(
+                    "--watch RUN follows a run another process trains: give it without a corpus or --checkpoint"
+                )
             if not Path(watch).is_dir():
-                raise RunFolderError(f"--watch {watch}: {_not_a_run_folder(watch)}; give the folder `tui-gen "
-                                     "train` writes to (models/<run>, or its --out)")
+                raise RunFolderError(
+                    f"--watch {watch}: {_not_a_run_folder(watch)}; give the folder `tui-gen "
+                    "train` writes to (models/<run>, or its --out)"
+                )
         options = cls(
             watch=str(watch) if watch is not None else None,
-            corpus=args.corpus, checkpoint=str(args.checkpoint) if args.checkpoint else None,
-            device=device, preset=args.preset, minutes=args.minutes, steps=getattr(args, "steps", None),
-            models_dir=str(args.models_dir), settings={**parse_overrides(env.get(OVERRIDES_ENV)), **flags},
+            corpus=args.corpus,
+            checkpoint=str(args.checkpoint) if args.checkpoint else None,
+            device=device,
+            preset=args.preset,
+            minutes=args.minutes,
+            steps=getattr(args, "steps", None),
+            models_dir=str(args.models_dir),
+            settings={**parse_overrides(env.get(OVERRIDES_ENV)), **flags},
         )
         # The same checks as `tui-gen train`, here, before any process starts: a bad setting is one line.
-        new_run_config(RunRequest(preset=options.preset, settings={**options.settings, "device": device},
-                                  minutes=options.minutes, steps=options.steps))
+        new_run_config(
+            RunRequest(
+                preset=options.preset,
+                settings={**options.settings, "device": device},
+                minutes=options.minutes,
+                steps=options.steps,
+            )
+        )
         return options
 
     # ---- training process specs -----------------------------------------------------------------
     def new_run(self, corpus: str | None = None) -> TrainingSpec:
         """A fresh run on `corpus` (default: the launch's corpus, or the tweets)."""
         return TrainingSpec(
-            corpus=corpus or self.corpus or DEFAULT_CORPUS, preset=self.preset,
+            corpus=corpus or self.corpus or DEFAULT_CORPUS,
+            preset=self.preset,
             settings={**self.settings, "device": self.device},
-            steps=self.steps, minutes=None if self.steps or self.until_stopped else self.budget_minutes,
-            models_dir=self.models_dir, log_path=self.log_path, threads=self.threads,
+            steps=self.steps,
+            minutes=None if self.steps or self.until_stopped else self.budget_minutes,
+            models_dir=self.models_dir,
+            log_path=self.log_path,
+            threads=self.threads,
         )
 
     def form_run(self, request: RunRequest) -> TrainingSpec:
         """A fresh run as the new-run form asked for it (its settings hold the device), built as new_run
         builds one: this launch's models folder, log and threads."""
         return TrainingSpec(
-            corpus=request.corpus or DEFAULT_CORPUS, preset=request.preset, settings=dict(request.settings),
-            steps=request.steps, minutes=request.minutes, models_dir=self.models_dir, log_path=self.log_path,
+            corpus=request.corpus or DEFAULT_CORPUS,
+            preset=request.preset,
+            settings=dict(request.settings),
+            steps=request.steps,
+            minutes=request.minutes,
+            models_dir=self.models_dir,
+            log_path=self.log_path,
             threads=self.threads,
         )
 
@@ -96,26 +124,47 @@ class LaunchOptions:
         training it more starts what the form asked for, not the launch's run."""
         settings = dict(request.settings)
         device = settings.pop("device", self.device)
-        return replace(self, corpus=request.corpus, checkpoint=None, device=device, preset=request.preset,
-                       minutes=request.minutes, steps=request.steps, settings=settings)
+        return replace(
+            self,
+            corpus=request.corpus,
+            checkpoint=None,
+            device=device,
+            preset=request.preset,
+            minutes=request.minutes,
+            steps=request.steps,
+            settings=settings,
+        )
 
     def request_for(self, spec: TrainingSpec | None) -> RunRequest:
         """What the form opens with: the running process's spec (a resumed one names its checkpoint;
         the form reads that run's settings from it), or a new run with this launch's settings."""
         if spec is None:
             spec = self.new_run()
-        return RunRequest(corpus=spec.corpus, resume=spec.resume, preset=spec.preset,
-                          settings=dict(spec.settings), steps=spec.steps, minutes=spec.minutes,
-                          models_dir=spec.models_dir, data_dir=spec.data_dir)
+        return RunRequest(
+            corpus=spec.corpus,
+            resume=spec.resume,
+            preset=spec.preset,
+            settings=dict(spec.settings),
+            steps=spec.steps,
+            minutes=spec.minutes,
+            models_dir=spec.models_dir,
+            data_dir=spec.data_dir,
+        )
 
-    def resume_run(self, checkpoint: str, minutes: float | None = None, corpus: str | None = None,
-                   steps: int | None = None) -> TrainingSpec:
+    def resume_run(
+        self, checkpoint: str, minutes: float | None = None, corpus: str | None = None, steps: int | None = None
+    ) -> TrainingSpec:
         """Continue from a checkpoint for `steps` or `minutes` more (default: the whole budget) with its
         own configuration, on `corpus` (default: its own); only the device and threads come from this launch."""
         return TrainingSpec(
-            corpus=corpus, resume=checkpoint, settings={"device": self.device}, steps=steps,
-            minutes=None if steps else (minutes or self.budget_minutes), models_dir=self.models_dir,
-            log_path=self.log_path, threads=self.threads,
+            corpus=corpus,
+            resume=checkpoint,
+            settings={"device": self.device},
+            steps=steps,
+            minutes=None if steps else (minutes or self.budget_minutes),
+            models_dir=self.models_dir,
+            log_path=self.log_path,
+            threads=self.threads,
         )
 
 
@@ -141,9 +190,12 @@ def parse_overrides(text: str | None) -> dict:
     try:
         data = gate.load_json(text)
     except gate.OutsideValueError as e:  # NaN, a number of hundreds of digits, nesting thousands deep
-        raise ConfigError(f"{OVERRIDES_ENV} {e}: give a JSON object like "
-                          '{"hidden_sizes": [64], "eval_every": 50}') from None
+        raise ConfigError(
+            f'{OVERRIDES_ENV} {e}: give a JSON object like {{"hidden_sizes": [64], "eval_every": 50}}'
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{OVERRIDES_ENV} must be a JSON object of training settings, like "
-                          '{"hidden_sizes": [64], "eval_every": 50}')
+        raise ConfigError(
+            f"{OVERRIDES_ENV} must be a JSON object of training settings, like "
+            '{"hidden_sizes": [64], "eval_every": 50}'
+        )
     return data

@@ -75,8 +75,18 @@ def from_checkpoint(path: str | Path) -> PlaygroundModel:
         step = read_meta(resolve_checkpoint(target, RESUME_ORDER)).get("step")
     except CheckpointError:
         target, step = str(file), ck.step
-    return PlaygroundModel(ck.model, ck.vocab, ck.framing, ck.stop_strings, "checkpoint", ck.step,
-                           ck.val_bpc, str(file), target, step if isinstance(step, int) else ck.step)
+    return PlaygroundModel(
+        ck.model,
+        ck.vocab,
+        ck.framing,
+        ck.stop_strings,
+        "checkpoint",
+        ck.step,
+        ck.val_bpc,
+        str(file),
+        target,
+        step if isinstance(step, int) else ck.step,
+    )
 
 
 def from_snapshot(snapshot: Snapshot) -> PlaygroundModel:

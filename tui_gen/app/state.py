@@ -216,6 +216,7 @@ class TrainingState:
 
 # ---- formatting, shared by the panels ---------------------------------------------------------------
 
+
 def fmt_duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "–"

@@ -46,16 +46,27 @@ WATCH_REFUSALS = {
     "resume": ("resume", "Resume it where it trains."),
     "toggle_pause": ("pause", "Pause it where it trains."),
     "save": ("save", "Ctrl+C where it trains saves it and stops; every evaluation saves `last` anyway."),
-    "change_budget": ("change the budget of", "Give the budget where it trains (`tui-gen train --resume` "
-                                               "with --minutes or --steps)."),
+    "change_budget": (
+        "change the budget of",
+        "Give the budget where it trains (`tui-gen train --resume` with --minutes or --steps).",
+    ),
     "restart": ("restart", "To train on from it here, open it with ctrl+o once nobody trains it."),
     "train_more": ("train", "To train on from it here, open it with ctrl+o once nobody trains it."),
 }
 
-NOTICE_TITLES = {"missing": "Nothing to watch", "deleted": "Run folder deleted", "no-log": "No metrics log yet",
-                 "log": "Watching", "no-checkpoint": "No checkpoint yet", "catch-up": "A big metrics log",
-                 "skipped": "Unreadable lines", "stale": "The run is quiet", "growing": "Watching",
-                 "replaced": "Metrics log replaced", "not-a-file": "The metrics log is not a file"}
+NOTICE_TITLES = {
+    "missing": "Nothing to watch",
+    "deleted": "Run folder deleted",
+    "no-log": "No metrics log yet",
+    "log": "Watching",
+    "no-checkpoint": "No checkpoint yet",
+    "catch-up": "A big metrics log",
+    "skipped": "Unreadable lines",
+    "stale": "The run is quiet",
+    "growing": "Watching",
+    "replaced": "Metrics log replaced",
+    "not-a-file": "The metrics log is not a file",
+}
 WARNING_KINDS = ("no-log", "no-checkpoint", "skipped", "stale", "replaced", "not-a-file")
 ERROR_KINDS = ("missing", "deleted")
 # said in the training panel until things change
@@ -82,8 +93,17 @@ class WatchedRun:
     news_prefix = NEWS_PREFIX
     spec = None  # nothing of it is trained here
 
-    def __init__(self, folder: str, watcher: RunWatcher, *, app: App[Any], news: NewsDesk, playground: Playground,
-                 state: Callable[[], TrainingState], start_afresh: Callable[[], TrainingState]) -> None:
+    def __init__(
+        self,
+        folder: str,
+        watcher: RunWatcher,
+        *,
+        app: App[Any],
+        news: NewsDesk,
+        playground: Playground,
+        state: Callable[[], TrainingState],
+        start_afresh: Callable[[], TrainingState],
+    ) -> None:
         self.folder = folder
         self.watcher = watcher
         self._app = app
@@ -109,9 +129,12 @@ class WatchedRun:
         if action not in WATCH_REFUSALS:
             return None
         what, instead = WATCH_REFUSALS[action]
-        return Refusal(f"You are watching {Path(self.folder).name}, which another process trains: this app does "
-                       f"not {what} it, and never writes into its folder. {instead} ctrl+n starts a run of your "
-                       "own.", title="Watching")
+        return Refusal(
+            f"You are watching {Path(self.folder).name}, which another process trains: this app does "
+            f"not {what} it, and never writes into its folder. {instead} ctrl+n starts a run of your "
+            "own.",
+            title="Watching",
+        )
 
     def says_itself(self, event: RunEvent) -> bool:
         """Its notices, its saves (a newer checkpoint for the playground) and its ends are said here."""
@@ -122,11 +145,21 @@ class WatchedRun:
                 self.look_for_newer()  # quietly
             case ev.Finished():
                 failed = ev.FinishReason(event.reason).is_failure
-                title = ("Watched run failed" if failed else "Watched run stopped"
-                         if event.reason != ev.FinishReason.COMPLETED else "Watched run finished")
-                self._news.say(f"{NEWS_PREFIX}finished {title}", f"{Path(self.folder).name}: {event.message}.",
-                               title=title, severity="error" if failed else "information", timeout=12,
-                               more="(and {n:,} more ends like it in its metrics log since the last notice)")
+                title = (
+                    "Watched run failed"
+                    if failed
+                    else "Watched run stopped"
+                    if event.reason != ev.FinishReason.COMPLETED
+                    else "Watched run finished"
+                )
+                self._news.say(
+                    f"{NEWS_PREFIX}finished {title}",
+                    f"{Path(self.folder).name}: {event.message}.",
+                    title=title,
+                    severity="error" if failed else "information",
+                    timeout=12,
+                    more="(and {n:,} more ends like it in its metrics log since the last notice)",
+                )
             case _:
                 return False
         return True
@@ -145,11 +178,16 @@ class WatchedRun:
             s.message = notice.message
         elif notice.kind in ("log", "growing") and s.message and s.status != Status.IDLE:
             s.message = None
-        severity: SeverityLevel = ("error" if notice.kind in ERROR_KINDS else "warning"
-                                   if notice.kind in WARNING_KINDS else "information")
-        self._news.say(NEWS_PREFIX + notice.kind, capitalised(notice.message) + ".",
-                       title=NOTICE_TITLES.get(notice.kind, "Watching"), severity=severity,
-                       timeout=12 if severity != "information" else None)
+        severity: SeverityLevel = (
+            "error" if notice.kind in ERROR_KINDS else "warning" if notice.kind in WARNING_KINDS else "information"
+        )
+        self._news.say(
+            NEWS_PREFIX + notice.kind,
+            capitalised(notice.message) + ".",
+            title=NOTICE_TITLES.get(notice.kind, "Watching"),
+            severity=severity,
+            timeout=12 if severity != "information" else None,
+        )
 
     # ---- the playground's checkpoint -------------------------------------------------------------------
     def look_for_newer(self) -> None:
@@ -159,8 +197,12 @@ class WatchedRun:
             self._look_again = True
             return
         done = self._look_done = WatchedLoadDone()
-        self._app.run_worker(partial(self._look, self.checkpoint, first=self.checkpoint is None, done=done),
-                             group="watch-load", thread=True, exit_on_error=False)
+        self._app.run_worker(
+            partial(self._look, self.checkpoint, first=self.checkpoint is None, done=done),
+            group="watch-load",
+            thread=True,
+            exit_on_error=False,
+        )
 
     def look_ended(self, message: WatchedLoadDone) -> None:
         if message is not self._look_done:
@@ -197,8 +239,9 @@ class WatchedRun:
         except TuiGenError as e:
             self._app.post_message(WatchedCheckpointReady(folder, identity, None, str(e)))
         except Exception as e:  # noqa: BLE001 - a bug: say so, keep watching
-            self._app.post_message(WatchedCheckpointReady(folder, identity, None, f"loading {path} failed: "
-                                                                                  f"{type(e).__name__}: {e}"))
+            self._app.post_message(
+                WatchedCheckpointReady(folder, identity, None, f"loading {path} failed: {type(e).__name__}: {e}")
+            )
 
     def checkpoint_ready(self, message: WatchedCheckpointReady) -> None:
         if message.folder != self.folder:
@@ -206,9 +249,13 @@ class WatchedRun:
         if message.model is None:
             if not self._load_error_said:  # once: the next save is tried quietly
                 self._load_error_said = True
-                self._app.notify(f"{capitalised(message.error or 'the checkpoint could not be loaded')}. The "
-                                 "playground tries the next checkpoint the run saves.",
-                                 title="Cannot load the checkpoint", severity="warning", markup=False)
+                self._app.notify(
+                    f"{capitalised(message.error or 'the checkpoint could not be loaded')}. The "
+                    "playground tries the next checkpoint the run saves.",
+                    title="Cannot load the checkpoint",
+                    severity="warning",
+                    markup=False,
+                )
             return
         current = self.checkpoint
         if current is not None and message.identity[2] < current[2]:

@@ -22,43 +22,66 @@ from tui_gen.core.textsafe import NEWLINE, one_line, safe_char
 MAX_TEXT_BYTES = 16 * 1024 * 1024  # a bigger input is refused: scoring keeps ~100 bytes per character
 CONTEXT = 24  # characters shown on each side of a surprising one
 # Surprisal bands (bits) and their colours: xterm-256 foreground codes, and HTML backgrounds.
-BANDS = ((1.0, 34, "#c8f0c8"), (2.5, 112, "#e4f4b0"), (4.0, 220, "#fbe7a0"), (7.0, 208, "#f9c090"),
-         (math.inf, 196, "#f39a9a"))
+BANDS = (
+    (1.0, 34, "#c8f0c8"),
+    (2.5, 112, "#e4f4b0"),
+    (4.0, 220, "#fbe7a0"),
+    (7.0, 208, "#f9c090"),
+    (math.inf, 196, "#f39a9a"),
+)
 UNKNOWN_STYLE = "\x1b[7;35m"  # reverse magenta: a character the model has no id for
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("score", help="how surprised a model is by a text, character by character",
-                       description="Score a text: bits per character, the most surprising characters, "
-                                   "optionally the text coloured by surprisal.")
+    s = sub.add_parser(
+        "score",
+        help="how surprised a model is by a text, character by character",
+        description="Score a text: bits per character, the most surprising characters, "
+        "optionally the text coloured by surprisal.",
+    )
     s.add_argument("checkpoint", type=Path, help="a run folder (uses its best) or a .safetensors checkpoint")
     s.add_argument("file", nargs="?", help="the text to score (- for standard input)")
     s.add_argument("--text", help="the text to score, given on the command line")
-    s.add_argument("--top", type=number(int), default=10,
-                   help="how many of the most surprising characters to list (default 10)")
-    s.add_argument("--color", action="store_true",
-                   help="print the text coloured by surprisal (a terminal only; NO_COLOR turns it off)")
-    s.add_argument("--html", type=Path, metavar="OUT",
-                   help="write the text coloured by surprisal to a standalone HTML file")
+    s.add_argument(
+        "--top", type=number(int), default=10, help="how many of the most surprising characters to list (default 10)"
+    )
+    s.add_argument(
+        "--color",
+        action="store_true",
+        help="print the text coloured by surprisal (a terminal only; NO_COLOR turns it off)",
+    )
+    s.add_argument(
+        "--html", type=Path, metavar="OUT", help="write the text coloured by surprisal to a standalone HTML file"
+    )
     s.add_argument("--json", action="store_true", help="print the result as JSON, every character included")
     s.add_argument("--device", default="cpu", choices=DEVICES)
 
-    n = sub.add_parser("neurons", help="which units of a model track simple features of a text",
-                       description="Rank a model's units by how strongly they track features of a text "
-                                   "(inside quotes or brackets, position in the line, ...).")
+    n = sub.add_parser(
+        "neurons",
+        help="which units of a model track simple features of a text",
+        description="Rank a model's units by how strongly they track features of a text "
+        "(inside quotes or brackets, position in the line, ...).",
+    )
     n.add_argument("checkpoint", type=Path, help="a run folder (uses its best) or a .safetensors checkpoint")
     n.add_argument("file", nargs="?", help="the text to read (default: the start of the checkpoint's corpus)")
     n.add_argument("--text", help="the text to read, given on the command line")
     n.add_argument("--top", type=number(int), default=5, help="units listed per feature (default 5)")
-    n.add_argument("--chars", type=number(int), default=20_000,
-                   help="read at most this many characters (default 20000)")
-    n.add_argument("--regex", action="append", default=[], metavar="RE",
-                   help="also rank units for 'inside a match of RE' (repeatable, up to 16; a RE that takes "
-                        "more than 0.25 s over the text is refused)")
+    n.add_argument(
+        "--chars", type=number(int), default=20_000, help="read at most this many characters (default 20000)"
+    )
+    n.add_argument(
+        "--regex",
+        action="append",
+        default=[],
+        metavar="RE",
+        help="also rank units for 'inside a match of RE' (repeatable, up to 16; a RE that takes "
+        "more than 0.25 s over the text is refused)",
+    )
     n.add_argument("--device", default="cpu", choices=DEVICES)
 
 
 # ---- input -------------------------------------------------------------------------------------
+
 
 def read_text(file: str | None, text: str | None, what: str = "score") -> tuple[str, str]:
     """The text and how to name it. A file is read as UTF-8 (invalid bytes replaced, with a note),
@@ -92,8 +115,9 @@ def read_text(file: str | None, text: str | None, what: str = "score") -> tuple[
     decoded = data.decode("utf-8", errors="replace")
     bad = decoded.count("\ufffd") - data.count("\ufffd".encode())
     if bad:
-        print(f"tui-gen: note: {bad:,} bytes of {one_line(name)} are not UTF-8 and were read as \ufffd",
-              file=sys.stderr)
+        print(
+            f"tui-gen: note: {bad:,} bytes of {one_line(name)} are not UTF-8 and were read as \ufffd", file=sys.stderr
+        )
     return decoded.replace("\r\n", "\n").replace("\r", "\n"), name
 
 
@@ -105,6 +129,7 @@ def _load(args):
 
 
 # ---- score -------------------------------------------------------------------------------------
+
 
 def cmd_score(args) -> int:
     from tui_gen.cli.output import Output
@@ -129,11 +154,15 @@ def cmd_score(args) -> int:
         out.finish()
         return 0
     share = result.unknown / len(text)
-    line = (f"{result.bits_per_char:.4f} bits/char over {result.chars_scored:,} characters of {one_line(name)} "
-            f"({result.total_bits:,.1f} bits in all), checkpoint step {ck.step}, {ck.framing} framing")
+    line = (
+        f"{result.bits_per_char:.4f} bits/char over {result.chars_scored:,} characters of {one_line(name)} "
+        f"({result.total_bits:,.1f} bits in all), checkpoint step {ck.step}, {ck.framing} framing"
+    )
     if result.unknown:
-        line += (f"; {result.unknown:,} characters ({100 * share:.1f}%) are outside the model's vocabulary, "
-                 "scored as 'unknown'" + (" (marked)" if args.color else ""))
+        line += (
+            f"; {result.unknown:,} characters ({100 * share:.1f}%) are outside the model's vocabulary, "
+            "scored as 'unknown'" + (" (marked)" if args.color else "")
+        )
         if share > WARN_UNKNOWN_SHARE:
             line += ": not comparable with its validation score"
     out.write(line + "\n")
@@ -188,8 +217,8 @@ def _coloured(result) -> str:
 
 
 def _context(text: str, i: int) -> str:
-    before = one_line(text[max(0, i - CONTEXT):i])
-    after = one_line(text[i + 1:i + 1 + CONTEXT])
+    before = one_line(text[max(0, i - CONTEXT) : i])
+    after = one_line(text[i + 1 : i + 1 + CONTEXT])
     return f"{before}[{one_line(text[i])}]{after}"
 
 
@@ -199,8 +228,10 @@ def _surprise_line(result, i: int) -> str:
     col = i - (text.rfind("\n", 0, i) + 1) + 1
     expected = ", ".join(f"{_shown(c)} {p:.2f}" for c, p in result.candidates(i)[:3])
     mark = " (unknown)" if not result.known[i] else ""
-    return (f"  {result.bits[i]:6.2f} bits  {_shown(text[i])}{mark} at line {line}, column {col}: "
-            f"{_context(text, i)}   expected {expected}")
+    return (
+        f"  {result.bits[i]:6.2f} bits  {_shown(text[i])}{mark} at line {line}, column {col}: "
+        f"{_context(text, i)}   expected {expected}"
+    )
 
 
 def _shown(ch: str) -> str:
@@ -211,11 +242,21 @@ def _shown(ch: str) -> str:
 def _as_json(result, ck) -> dict:
     bits = result.bits
     return {
-        "bits_per_char": result.bits_per_char, "total_bits": result.total_bits, "chars": result.chars_scored,
-        "unknown": result.unknown, "checkpoint_step": ck.step, "framing": ck.framing,
-        "characters": [{"char": ch, "bits": None if math.isnan(bits[i]) else float(bits[i]),
-                        "known": bool(result.known[i]), "candidates": result.candidates(i)}
-                       for i, ch in enumerate(result.text)],
+        "bits_per_char": result.bits_per_char,
+        "total_bits": result.total_bits,
+        "chars": result.chars_scored,
+        "unknown": result.unknown,
+        "checkpoint_step": ck.step,
+        "framing": ck.framing,
+        "characters": [
+            {
+                "char": ch,
+                "bits": None if math.isnan(bits[i]) else float(bits[i]),
+                "known": bool(result.known[i]),
+                "candidates": result.candidates(i),
+            }
+            for i, ch in enumerate(result.text)
+        ],
     }
 
 
@@ -238,8 +279,11 @@ def _write_html(path: Path, result, name: str, ck) -> None:
     for i, ch in enumerate(result.text):
         shown = "\n" if ch == "\n" else safe_char(ch)
         cands = ", ".join(f"{_shown(c)} {p:.2f}" for c, p in result.candidates(i))
-        title = (f"{bits[i]:.2f} bits" if result.scored[i] else "not scored") + \
-            (" (unknown to the model)" if not result.known[i] else "") + (f"; expected {cands}" if cands else "")
+        title = (
+            (f"{bits[i]:.2f} bits" if result.scored[i] else "not scored")
+            + (" (unknown to the model)" if not result.known[i] else "")
+            + (f"; expected {cands}" if cands else "")
+        )
         colour = "#d9a0f0" if not result.known[i] else BANDS[_band(bits[i])][2]
         visible_nl = NEWLINE + "\n" if ch == "\n" and bits[i] >= BANDS[2][0] else shown
         spans.append(f'<span style="background:{colour}" title="{html.escape(title)}">{html.escape(visible_nl)}</span>')
@@ -251,9 +295,9 @@ def _write_html(path: Path, result, name: str, ck) -> None:
 <h1>{html.escape(one_line(name))}</h1>
 <p>{result.bits_per_char:.4f} bits/char over {result.chars_scored:,} characters; checkpoint step {ck.step},
 {html.escape(ck.framing)} framing. Hover a character for its surprisal and what the model expected.</p>
-<p class="key">{''.join(f'<span style="background:{c}">&lt; {limit:g} bits</span>' for limit, _, c in BANDS[:-1])}<span
+<p class="key">{"".join(f'<span style="background:{c}">&lt; {limit:g} bits</span>' for limit, _, c in BANDS[:-1])}<span
 style="background:{BANDS[-1][2]}">more</span><span style="background:#d9a0f0">unknown</span></p>
-<pre>{''.join(spans)}</pre>
+<pre>{"".join(spans)}</pre>
 </body></html>
 """
     try:
@@ -265,6 +309,7 @@ style="background:{BANDS[-1][2]}">more</span><span style="background:#d9a0f0">un
 # ---- neurons -----------------------------------------------------------------------------------
 
 MAX_REGEXES = 16
+
 
 def cmd_neurons(args) -> int:
     from tui_gen.cli.output import Output
@@ -287,23 +332,28 @@ def cmd_neurons(args) -> int:
         text, name = _corpus_head(ck, args.chars)
     else:
         text, name = read_text(args.file, args.text, "read")
-    text = text[:args.chars]
+    text = text[: args.chars]
     if len(text) < 2:
         raise ConfigError(f"{one_line(name)} has fewer than 2 characters: nothing to correlate")
     for pattern in args.regex:  # as the app does: compiled, and timed over this text in a child process
         check_regex(pattern, text)
     acts, ranked = explore(ck.model, ck.vocab, ck.framing, text, args.top, patterns)
     cfg = ck.model.config
-    out.write(f"{units_total(acts.layers):,} units ({cfg.cell.upper()} {','.join(map(str, cfg.hidden_sizes))}"
-              f"{', cell states as c1, c2, ...' if CELL_TYPES[cfg.cell].cell_state else ''})"
-              f" over {len(text):,} characters of "
-              f"{one_line(name)}; r is the correlation of a unit's activation with the feature\n")
+    out.write(
+        f"{units_total(acts.layers):,} units ({cfg.cell.upper()} {','.join(map(str, cfg.hidden_sizes))}"
+        f"{', cell states as c1, c2, ...' if CELL_TYPES[cfg.cell].cell_state else ''})"
+        f" over {len(text):,} characters of "
+        f"{one_line(name)}; r is the correlation of a unit's activation with the feature\n"
+    )
     for feature, units in ranked.items():
         out.write(f"{feature}\n")
         for u in units:
             out.write(f"  {u.layer}:{u.unit:<5} r = {u.correlation:+.3f}\n")
-    missing = [f for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word", *patterns)
-               if f not in ranked]
+    missing = [
+        f
+        for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word", *patterns)
+        if f not in ranked
+    ]
     if missing:
         out.write(f"(not in this text, so not ranked: {', '.join(missing)})\n")
     out.finish()
@@ -319,4 +369,3 @@ def _corpus_head(ck, chars: int) -> tuple[str, str]:
         raise ConfigError("the checkpoint does not name its corpus: give a FILE or --text to read")
     corpus, name = open_corpus(ref, framing=ck.framing)
     return corpus.head[:chars], f"{name} (its first {chars:,} characters)"
-

@@ -82,24 +82,32 @@ def _flag(s: Setting, default: object) -> tuple[str, dict[str, Any]]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog="tui-gen", description="Train and play with a character-level GRU language model.",
+        prog="tui-gen",
+        description="Train and play with a character-level GRU language model.",
         epilog="Run `tui-gen COMMAND --help` for each command's options.",
     )
     p.add_argument("--version", action="version", version=f"tui-gen {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a model headless",
-                       description="Train a model, saving checkpoints under models/.")
-    t.add_argument("corpus", nargs="?",
-                   help="built-in corpus name (see `tui-gen data list`) or a text file / folder of .txt files; "
-                        "default trump-tweets")
+    t = sub.add_parser(
+        "train", help="train a model headless", description="Train a model, saving checkpoints under models/."
+    )
+    t.add_argument(
+        "corpus",
+        nargs="?",
+        help="built-in corpus name (see `tui-gen data list`) or a text file / folder of .txt files; "
+        "default trump-tweets",
+    )
     t.add_argument("--out", type=Path, help="run folder (default models/<corpus>-<time>)")
     t.add_argument("--overwrite", action="store_true", help="let a new run replace the run already in --out")
     t.add_argument("--resume", type=Path, help="a run folder (continues from its last) or checkpoint to continue from")
     add_run_flags(t)
-    t.add_argument("--nproc", type=number(int), metavar="N",
-                   help="train on N processes of this machine (one per GPU) under torchrun; "
-                        "see the README for more machines")
+    t.add_argument(
+        "--nproc",
+        type=number(int),
+        metavar="N",
+        help="train on N processes of this machine (one per GPU) under torchrun; see the README for more machines",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar or samples, just the final line")
 
     g = sub.add_parser("generate", help="write text from a checkpoint", description="Stream generated text to stdout.")
@@ -114,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-stop", action="store_true", help="do not stop at the end-of-line marker")
     g.add_argument("--device", default="cpu", choices=DEVICES)
 
-    e = sub.add_parser("eval", help="validation bits/char of a checkpoint",
-                       description="Print validation bits per character.")
+    e = sub.add_parser(
+        "eval", help="validation bits/char of a checkpoint", description="Print validation bits per character."
+    )
     e.add_argument("checkpoint", type=Path)
     e.add_argument("corpus", nargs="?", help="corpus to score (default: the checkpoint's own, its held-out split)")
     e.add_argument("--device", default="auto", choices=DEVICES)
@@ -126,14 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     dg = dsub.add_parser("get", help="download or build one")
     dg.add_argument("name")
 
-    la = sub.add_parser("launch", help="open the terminal app",
-                        description="Open the tui-gen terminal app; it trains with the same flags as `tui-gen train`.")
-    la.add_argument("corpus", nargs="?",
-                    help="built-in corpus name or a text file; default: the tweets, else the offline corpus")
+    la = sub.add_parser(
+        "launch",
+        help="open the terminal app",
+        description="Open the tui-gen terminal app; it trains with the same flags as `tui-gen train`.",
+    )
+    la.add_argument(
+        "corpus", nargs="?", help="built-in corpus name or a text file; default: the tweets, else the offline corpus"
+    )
     la.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint to load into the playground")
-    la.add_argument("--watch", type=Path, metavar="RUN",
-                    help="watch a run another process trains (its run folder): live figures, plot and samples from "
-                         "its metrics log; the playground uses its newest checkpoint; nothing is trained or written")
+    la.add_argument(
+        "--watch",
+        type=Path,
+        metavar="RUN",
+        help="watch a run another process trains (its run folder): live figures, plot and samples from "
+        "its metrics log; the playground uses its newest checkpoint; nothing is trained or written",
+    )
     add_run_flags(la)
     _add_lens_commands(sub)
     return p
@@ -199,6 +216,7 @@ def _run(argv: list[str] | None) -> int:
 
 # ---- train -------------------------------------------------------------------------------------
 
+
 def _build_progress(console):
     """Encoding a corpus into its cache (the first time only): a progress line on a terminal, once
     it has taken a second (a small corpus takes less and shows nothing); one line in a log."""
@@ -217,6 +235,7 @@ def _build_progress(console):
         elif not said:
             said = True
             console.print(f"encoding the corpus into its cache (once): {(total or 0) / 1e6:.0f} MB", highlight=False)
+
     return progress
 
 
@@ -229,6 +248,7 @@ def _download_progress(console, what: str = "downloading"):
             state["last"] = now
             frac = f" ({100 * done / total:.0f}%)" if total else ""
             console.print(f"{what}: {done / 1e6:.1f} MB{frac}", end="\r", highlight=False)
+
     return progress
 
 
@@ -237,10 +257,15 @@ def run_request(args):
     from tui_gen.training.setup import RunRequest, settings_from_args
 
     return RunRequest(
-        corpus=args.corpus, resume=str(args.resume) if args.resume else None, preset=args.preset,
+        corpus=args.corpus,
+        resume=str(args.resume) if args.resume else None,
+        preset=args.preset,
         settings=settings_from_args(args),
-        steps=args.steps, minutes=args.minutes, out=str(args.out) if args.out else None,
-        models_dir=str(args.models_dir), overwrite=args.overwrite,
+        steps=args.steps,
+        minutes=args.minutes,
+        out=str(args.out) if args.out else None,
+        models_dir=str(args.models_dir),
+        overwrite=args.overwrite,
     )
 
 
@@ -257,8 +282,10 @@ def cmd_train(args) -> int:
         if not 1 <= args.nproc <= 1024:
             raise ConfigError(f"--nproc must be 1 to 1024, got {args.nproc}")
         if world.distributed:
-            raise ConfigError("--nproc starts torchrun itself: under torchrun leave it out "
-                              "(torchrun's --nproc-per-node says how many processes)")
+            raise ConfigError(
+                "--nproc starts torchrun itself: under torchrun leave it out "
+                "(torchrun's --nproc-per-node says how many processes)"
+            )
         if args.nproc > 1:
             from tui_gen.training.distributed import run_under_torchrun, strip_nproc
 
@@ -281,8 +308,11 @@ def _train_distributed(args, request, world) -> int:
             abandon(world)
             raise
         abandon(world)  # another process failed or went away: its own message says why
-        print(f"tui-gen: error: training process {world.rank} of {world.size} lost the others "
-              f"({one_line(str(e))[:200]}); see the first error above", file=sys.stderr)
+        print(
+            f"tui-gen: error: training process {world.rank} of {world.size} lost the others "
+            f"({one_line(str(e))[:200]}); see the first error above",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except BaseException:
         abandon(world)
@@ -299,8 +329,12 @@ def _train(args, request, world=None) -> int:
     out = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     main = world is None or world.is_main
-    trainer = prepare_run(request, download_progress=_download_progress(err) if main else None,
-                          build_progress=_build_progress(err) if main else None, world=world).trainer
+    trainer = prepare_run(
+        request,
+        download_progress=_download_progress(err) if main else None,
+        build_progress=_build_progress(err) if main else None,
+        world=world,
+    ).trainer
 
     # Ctrl+C, or a scheduler's SIGTERM, or the terminal closing (SIGHUP): finish the step, save `last`,
     # exit. The same signal again gives up at once.
@@ -319,6 +353,7 @@ def _train(args, request, world=None) -> int:
             err.print(f"\nstopping after this step and saving... ({again} again to quit at once)")
         except OSError:  # SIGHUP: the terminal may be gone
             pass
+
     stop_signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, on_stop_signal) for sig in stop_signals}
     try:
@@ -352,9 +387,15 @@ def _drive(trainer, out, err, quiet: bool) -> int:
         return Text.assemble(("warning:", "yellow"), " ", one_line(message))
 
     progress = Progress(
-        TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err, disable=quiet, transient=False,
+        TextColumn("[bold]train"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
     )
     task = progress.add_task("train", total=1.0, info="")
     status = 0
@@ -364,31 +405,41 @@ def _drive(trainer, out, err, quiet: bool) -> int:
             match e:
                 case ev.Started():
                     if not quiet:
-                        progress.console.print(Text.assemble(
-                            "corpus ", (one_line(e.corpus), "bold"),
-                            f" ({e.framing} framing{': ' + e.framing_reason if e.framing_reason else ''}; "
-                            f"{e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
-                            f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}{e.parameters:,} parameters "
-                            f"on {e.device}; run folder ",
-                            one_line(str(e.run_dir)), f"; resuming at step {e.step}" if e.step else ""))
+                        progress.console.print(
+                            Text.assemble(
+                                "corpus ",
+                                (one_line(e.corpus), "bold"),
+                                f" ({e.framing} framing{': ' + e.framing_reason if e.framing_reason else ''}; "
+                                f"{e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
+                                f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}"
+                                f"{e.parameters:,} parameters on {e.device}; run folder ",
+                                one_line(str(e.run_dir)),
+                                f"; resuming at step {e.step}" if e.step else "",
+                            )
+                        )
                     for note in e.notes:
                         progress.console.print(Text.assemble("note: ", one_line(note)), soft_wrap=True)
                     for w in e.warnings:
                         progress.console.print(warning(w), soft_wrap=True)
                 case ev.Step():
-                    progress.update(task, completed=e.progress or 0.0,
-                                    info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s")
+                    progress.update(
+                        task,
+                        completed=e.progress or 0.0,
+                        info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s",
+                    )
                     now = time.monotonic()
                     if not quiet and now - last_line > 10:
                         last_line = now
                         progress.console.print(
                             f"step {e.step:>6}  epoch {e.epoch}  train {e.train_bpc:.3f} bits/char  lr {e.lr:.2e}  "
-                            f"{e.chars_per_sec:,.0f} chars/s")
+                            f"{e.chars_per_sec:,.0f} chars/s"
+                        )
                 case ev.Eval():
                     if not quiet:
                         progress.console.print(
                             f"[bold]step {e.step:>6}  validation {e.val_bpc:.3f} bits/char[/]"
-                            + ("  (best)" if e.is_best else f"  (best {e.best_bpc:.3f})"))
+                            + ("  (best)" if e.is_best else f"  (best {e.best_bpc:.3f})")
+                        )
                 case ev.Samples():
                     if not quiet:
                         for seed, text in e.samples[:4]:
@@ -400,9 +451,13 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                         err.print(f"tui-gen: error: {one_line(e.message)}", markup=False, soft_wrap=True)  # one line
                         status = EXIT_FAILED
                     else:
-                        out.print(one_line(e.message
-                                           + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else "")),
-                                  markup=False, soft_wrap=True)
+                        out.print(
+                            one_line(
+                                e.message + (f"; checkpoints in {Path(e.last_path).parent}" if e.last_path else "")
+                            ),
+                            markup=False,
+                            soft_wrap=True,
+                        )
     return status
 
 
@@ -416,6 +471,7 @@ def _literal(seed: str, text: str):
 
 
 # ---- generate / eval ---------------------------------------------------------------------------
+
 
 def cmd_generate(args) -> int:
     import torch
@@ -473,44 +529,62 @@ def cmd_eval(args) -> int:
     device = pick_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     cfg = resume_config(ck)
-    corpus, ref = open_corpus(args.corpus or ck.meta.get("corpus"), framing=ck.framing,
-                              build_progress=_build_progress(Console(stderr=True, highlight=False)))
+    corpus, ref = open_corpus(
+        args.corpus or ck.meta.get("corpus"),
+        framing=ck.framing,
+        build_progress=_build_progress(Console(stderr=True, highlight=False)),
+    )
     enc = corpus.encoded_corpus()
     if args.corpus:
         # another corpus: score all of it
-        part = (LineSet(enc, np.ascontiguousarray(enc.lines[:, 0]), np.ascontiguousarray(enc.lines[:, 1]))
-                if ck.framing == "lines" else StreamPart(enc, 0, enc.n_chars))
+        part = (
+            LineSet(enc, np.ascontiguousarray(enc.lines[:, 0]), np.ascontiguousarray(enc.lines[:, 1]))
+            if ck.framing == "lines"
+            else StreamPart(enc, 0, enc.n_chars)
+        )
         which = "all of it"
     else:
         part = split_encoded(enc, ck.framing, cfg.val_fraction, cfg.seed, corpus.name).val
         which = "its held-out split"
     # the characters scored (lines: their own, not the framing's newlines), counted from the symbols
-    counts = (enc.counts_in(np.stack([part.starts, part.lengths], axis=1)) if isinstance(part, LineSet)
-              else enc.counts_between(part.start, part.stop))
+    counts = (
+        enc.counts_in(np.stack([part.starts, part.lengths], axis=1))
+        if isinstance(part, LineSet)
+        else enc.counts_between(part.start, part.stop)
+    )
     unknown = [c for c, n in zip(enc.chars, counts.tolist(), strict=False) if n and c not in ck.vocab]
-    share = (sum(int(n) for c, n in zip(enc.chars, counts.tolist(), strict=False) if c not in ck.vocab)
-             / max(int(counts.sum()), 1))
+    share = sum(int(n) for c, n in zip(enc.chars, counts.tolist(), strict=False) if c not in ck.vocab) / max(
+        int(counts.sum()), 1
+    )
     # An unknown character is one class to the model, however many kinds it stands for, and an easy
     # one to predict in a run of them: a text the model cannot read would score better than its own.
     if share >= REFUSE_UNKNOWN_SHARE:
-        raise CorpusError(f"{100 * share:.0f}% of the characters of {ref} are unknown to the model, so it cannot "
-                          "score this text: evaluate it on text in the alphabet it was trained on")
+        raise CorpusError(
+            f"{100 * share:.0f}% of the characters of {ref} are unknown to the model, so it cannot "
+            "score this text: evaluate it on text in the alphabet it was trained on"
+        )
     if unknown:
-        print(f"tui-gen: note: {len(unknown)} kinds of characters are outside the model's vocabulary "
-              "and count as 'unknown'", file=sys.stderr)
+        print(
+            f"tui-gen: note: {len(unknown)} kinds of characters are outside the model's vocabulary "
+            "and count as 'unknown'",
+            file=sys.stderr,
+        )
     ck.model.eval()
     score = score_batches(ck.model, validation_batches(part, ck.vocab, cfg.seq_len, cfg.state_reset_every), device)
     bpc = score.nll / max(score.chars, 1) / math.log(2)
     line = f"{bpc:.4f} bits/char on {one_line(ref)} ({which}, {score.chars:,} characters), checkpoint step {ck.step}"
     if share > WARN_UNKNOWN_SHARE:
-        line += (f"; {100 * share:.1f}% of the characters are unknown to the model; "
-                 "this figure is not comparable with its validation score")
+        line += (
+            f"; {100 * share:.1f}% of the characters are unknown to the model; "
+            "this figure is not comparable with its validation score"
+        )
     out.write(line + "\n")
     out.finish()
     return 0
 
 
 # ---- data / launch -----------------------------------------------------------------------------
+
 
 def cmd_data(args) -> int:
     from rich.console import Console
@@ -520,6 +594,7 @@ def cmd_data(args) -> int:
 
     if args.data_command == "get":
         from tui_gen.core.errors import CorpusError
+
         if args.name not in BUILTINS:
             raise CorpusError(f"unknown built-in corpus {args.name!r}: choose one of {', '.join(BUILTINS)}")
         err = Console(stderr=True, highlight=False)
@@ -561,8 +636,15 @@ def cmd_neurons(args) -> int:
     return run(args)
 
 
-COMMANDS = {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "data": cmd_data, "launch": cmd_launch,
-            "score": cmd_score, "neurons": cmd_neurons}
+COMMANDS = {
+    "train": cmd_train,
+    "generate": cmd_generate,
+    "eval": cmd_eval,
+    "data": cmd_data,
+    "launch": cmd_launch,
+    "score": cmd_score,
+    "neurons": cmd_neurons,
+}
 
 
 if __name__ == "__main__":

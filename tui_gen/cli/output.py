@@ -31,8 +31,9 @@ class Output:
     def __init__(self, stream=None) -> None:
         stream = sys.stdout if stream is None else stream
         if stream is None:  # Python sets sys.stdout to None when fd 1 is closed at start-up
-            raise OutputError("standard output is closed, so there is nowhere to write: "
-                              "run without `>&-`, or redirect it to a file")
+            raise OutputError(
+                "standard output is closed, so there is nowhere to write: run without `>&-`, or redirect it to a file"
+            )
         self.stream = stream
         try:
             self.terminal = stream.isatty()
@@ -84,10 +85,13 @@ class Output:
         """Flush, then say (once, on stderr) if any character had to be escaped."""
         self.flush()
         if self.escaped:
-            print(f"tui-gen: note: {self.escaped:,} character{'s' if self.escaped != 1 else ''} could not be "
-                  f"written in the output encoding {self.encoding} and {'were' if self.escaped != 1 else 'was'} "
-                  "written as backslash escapes (like \\xe9 or \\u20ac); set PYTHONIOENCODING=utf-8 "
-                  "or use a UTF-8 locale to get the text itself", file=sys.stderr)
+            print(
+                f"tui-gen: note: {self.escaped:,} character{'s' if self.escaped != 1 else ''} could not be "
+                f"written in the output encoding {self.encoding} and {'were' if self.escaped != 1 else 'was'} "
+                "written as backslash escapes (like \\xe9 or \\u20ac); set PYTHONIOENCODING=utf-8 "
+                "or use a UTF-8 locale to get the text itself",
+                file=sys.stderr,
+            )
 
     def _count_unencodable(self, text: str) -> None:
         try:
@@ -102,8 +106,10 @@ class Output:
             pass
 
     def _error(self, e: OSError) -> OutputError:
-        return OutputError(f"cannot write to standard output: {_describe(e)} "
-                           "(is the disk full, or the output closed?); nothing more was written")
+        return OutputError(
+            f"cannot write to standard output: {_describe(e)} "
+            "(is the disk full, or the output closed?); nothing more was written"
+        )
 
 
 def silence_stdout() -> None:

@@ -114,8 +114,10 @@ class TrainConfig:
                 need(math.isfinite(v), f"{flag(f.name)} must be a finite number, got {v}")
         need(self.framing in (None, *FRAMINGS), f"framing must be one of {', '.join(FRAMINGS)}")
         within("seq_len", 1, 10_000)
-        need(0 <= self.overlap < self.seq_len,
-             f"{flag('overlap')} must be 0 to {flag('seq_len').lstrip('-')} - 1, got {_shown(self.overlap)}")
+        need(
+            0 <= self.overlap < self.seq_len,
+            f"{flag('overlap')} must be 0 to {flag('seq_len').lstrip('-')} - 1, got {_shown(self.overlap)}",
+        )
         within("val_fraction", 0, 0.5, low_open=True, say="between 0 and 0.5")
         need(self.val_fraction < 0.5, f"{flag('val_fraction')} must be between 0 and 0.5, got {self.val_fraction}")
         within("min_char_count", 1, MAX_COUNT)
@@ -143,7 +145,8 @@ class TrainConfig:
         need(0 <= self.dropout < 1, f"{flag('dropout')} must be in [0, 1), got {self.dropout}")
         within("embedding_dim", 0, 4096, say="0 (one-hot) to 4096")
         need(
-            bool(self.hidden_sizes) and len(self.hidden_sizes) <= MAX_LAYERS
+            bool(self.hidden_sizes)
+            and len(self.hidden_sizes) <= MAX_LAYERS
             and all(1 <= h <= 8192 for h in self.hidden_sizes),
             f"hidden sizes must be 1 to 8192 per layer, at most {MAX_LAYERS} layers, got "
             f"{_shown(self.hidden_sizes)}: try {flag('hidden_sizes')} 128,256",
@@ -157,8 +160,10 @@ class TrainConfig:
         never be loaded or resumed."""
         size = parameter_count(vocab_size, self.hidden_sizes, self.cell, self.embedding_dim)
         if size > MAX_PARAMETERS:
-            raise ConfigError(f"a model of {size:,} parameters is more than the {MAX_PARAMETERS:,} a checkpoint "
-                              f"can hold: give smaller {setting_name('hidden_sizes')} sizes or fewer layers")
+            raise ConfigError(
+                f"a model of {size:,} parameters is more than the {MAX_PARAMETERS:,} a checkpoint "
+                f"can hold: give smaller {setting_name('hidden_sizes')} sizes or fewer layers"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,8 +231,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Stanford CS20 lecture 11, as published: one-hot, [128, 256], windows of 50 with overlap 25,
     # batch 64, Adam 3e-4, staircase decay, no dropout.
     "lecture": dict(
-        embedding_dim=0, lr=3e-4, lr_schedule="exp", warmup_steps=0, decay_steps=1000, decay_rate=0.96,
-        batch_size=64, seq_len=50, overlap=25, dropout=0.0, min_char_count=1,
+        embedding_dim=0,
+        lr=3e-4,
+        lr_schedule="exp",
+        warmup_steps=0,
+        decay_steps=1000,
+        decay_rate=0.96,
+        batch_size=64,
+        seq_len=50,
+        overlap=25,
+        dropout=0.0,
+        min_char_count=1,
     ),
 }
 

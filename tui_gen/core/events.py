@@ -134,8 +134,8 @@ class BudgetChanged:
 Event = Started | Step | Eval | Samples | Saved | RunWarning | BudgetChanged | Finished
 
 
-
 # ---- sent only by the app's training process ----------------------------------------------------------
+
 
 @dataclass
 class Snapshot:
@@ -196,6 +196,7 @@ ProcessEvent = Event | Snapshot | Progress | Failed | Paused | Resumed | Exited 
 
 
 # ---- sent only by tui_gen.runs.watch.RunWatcher, about a run another process trains --------------------------
+
 
 @dataclass
 class WatchNotice:

@@ -38,4 +38,5 @@ def number(kind: type[int] | type[float]) -> Callable[[str], int] | Callable[[st
             return gate_parse(text, what="the value")
         except OutsideValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
+
     return parse

@@ -49,6 +49,7 @@ class OutsideValueError(ValueError):
 
 # ---- whole documents ---------------------------------------------------------------------------------
 
+
 def _refuse_constant(name: str) -> typing.NoReturn:
     raise OutsideValueError(f"holds {name}, which is not a number tui-gen can use")
 
@@ -62,8 +63,7 @@ def _finite_float(text: str) -> float:
 
 def _short_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_DIGITS:
-        raise OutsideValueError(f"holds a whole number of {len(text.lstrip('-')):,} digits, more than "
-                                f"{MAX_DIGITS}")
+        raise OutsideValueError(f"holds a whole number of {len(text.lstrip('-')):,} digits, more than {MAX_DIGITS}")
     return int(text)
 
 
@@ -76,8 +76,7 @@ def load_json(data: str | bytes, max_bytes: int | None = None) -> typing.Any:
     if max_bytes is not None and len(data) > max_bytes:
         raise OutsideValueError(f"is {len(data):,} bytes, more than the {max_bytes:,} allowed")
     try:
-        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float,
-                          parse_int=_short_int)
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_short_int)
     except OutsideValueError:
         raise
     except json.JSONDecodeError as e:
@@ -112,8 +111,9 @@ def parse_int(text: str, lo: int | None = None, hi: int | None = None, what: str
     if not _WHOLE.fullmatch(stripped):
         raise OutsideValueError(f"{what} must be a whole number like 2000 (digits 0-9), not {_shown(str(text))}")
     if len(stripped.lstrip("+-")) > MAX_DIGITS:
-        raise OutsideValueError(f"{what} must be a whole number of at most {MAX_DIGITS} digits, not "
-                                f"{len(stripped.lstrip('+-')):,} digits")
+        raise OutsideValueError(
+            f"{what} must be a whole number of at most {MAX_DIGITS} digits, not {len(stripped.lstrip('+-')):,} digits"
+        )
     value = int(stripped)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise OutsideValueError(f"{what} must be {_range(lo, hi)}, not {value:,}")
@@ -127,8 +127,9 @@ def parse_float(text: str, lo: float | None = None, hi: float | None = None, wha
     if not _DECIMAL.fullmatch(stripped):
         raise OutsideValueError(f"{what} must be a finite number like 0.5 or 3e-3, not {_shown(str(text))}")
     if len(stripped) > MAX_NUMBER_TEXT:  # float() would take it, or overflow to inf: no number is this long
-        raise OutsideValueError(f"{what} must be a number of at most {MAX_NUMBER_TEXT} characters, not "
-                                f"{len(stripped):,}")
+        raise OutsideValueError(
+            f"{what} must be a number of at most {MAX_NUMBER_TEXT} characters, not {len(stripped):,}"
+        )
     value = float(stripped) + 0.0
     if not math.isfinite(value):  # 1e999
         raise OutsideValueError(f"{what} must be a finite number, not {_shown(stripped)}")
@@ -138,6 +139,7 @@ def parse_float(text: str, lo: float | None = None, hi: float | None = None, wha
 
 
 # ---- decoded values ----------------------------------------------------------------------------------
+
 
 def number(value: object, lo: float = 0.0, hi: float = MAX_COUNT) -> float | None:
     """A JSON number (int or float, never a bool) that is finite and in [lo, hi], as a float; else None.
@@ -170,6 +172,7 @@ def text(value: object, limit: int = MAX_TEXT) -> str | None:
 
 
 # ---- what a field may hold -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Bounds:

@@ -24,8 +24,11 @@ class CellType:
 
 
 # The cell types, written once: the --cell choices (core.settings.CELLS) and the network's table follow.
-CELL_TYPES: dict[str, CellType] = {"gru": CellType(gates=3), "lstm": CellType(gates=4, cell_state=True),
-                                   "rnn": CellType(gates=1)}
+CELL_TYPES: dict[str, CellType] = {
+    "gru": CellType(gates=3),
+    "lstm": CellType(gates=4, cell_state=True),
+    "rnn": CellType(gates=1),
+}
 
 MAX_FILE_BYTES = 4 * 2**30  # the largest checkpoint file tui-gen writes or reads
 # The largest model whose resumable checkpoint (float32 weights and Adam's two moments) fits in

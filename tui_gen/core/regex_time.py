@@ -29,12 +29,14 @@ REGEX_SECONDS = 0.25  # a regex slower than this over the text is refused (besid
 REGEX_TIMEOUT = 3.0  # the child is killed after this: the pattern "takes over 3 s"
 SHOWN_CHARS = 60  # of a pattern quoted in a message (it may be 10,000 parentheses)
 
-CHILD = ("import json, re, sys, time\n"
-         "job = json.loads(sys.stdin.read())\n"
-         "pattern = re.compile(job['pattern'])\n"
-         "start = time.perf_counter()\n"
-         "for _ in pattern.finditer(job['text']): pass\n"
-         "print(time.perf_counter() - start)\n")
+CHILD = (
+    "import json, re, sys, time\n"
+    "job = json.loads(sys.stdin.read())\n"
+    "pattern = re.compile(job['pattern'])\n"
+    "start = time.perf_counter()\n"
+    "for _ in pattern.finditer(job['text']): pass\n"
+    "print(time.perf_counter() - start)\n"
+)
 
 
 def match_seconds(pattern: str, text: str, timeout: float) -> float | None:
@@ -42,8 +44,13 @@ def match_seconds(pattern: str, text: str, timeout: float) -> float | None:
     Raises OSError if no child could be started, ValueError if the child failed (a bad pattern)."""
     job = json.dumps({"pattern": pattern, "text": text})  # ASCII: any character, lone surrogates too
     try:
-        done = subprocess.run([sys.executable, "-I", "-S", "-c", CHILD], input=job.encode("ascii"),
-                              capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", CHILD],
+            input=job.encode("ascii"),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return None
     if done.returncode != 0:
@@ -54,7 +61,7 @@ def match_seconds(pattern: str, text: str, timeout: float) -> float | None:
 
 def shown(pattern: str) -> str:
     """The pattern as a message quotes it: safe on one line, and cut when it is long."""
-    return repr(one_line(pattern if len(pattern) <= SHOWN_CHARS else pattern[:SHOWN_CHARS - 1] + "…"))
+    return repr(one_line(pattern if len(pattern) <= SHOWN_CHARS else pattern[: SHOWN_CHARS - 1] + "…"))
 
 
 def compile_regex(pattern: str) -> re.Pattern[str]:
@@ -71,8 +78,9 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
     raise ConfigError(f"the regular expression {shown(pattern)} is not valid ({reason}): fix it")
 
 
-def check_regex(pattern: str, text: str, seconds: float = REGEX_SECONDS,
-                timeout: float = REGEX_TIMEOUT) -> re.Pattern[str]:
+def check_regex(
+    pattern: str, text: str, seconds: float = REGEX_SECONDS, timeout: float = REGEX_TIMEOUT
+) -> re.Pattern[str]:
     """The pattern compiled, once it is known to find every match in `text` (the text it will run
     over) within `seconds`; else ConfigError saying why. A pattern that cannot be timed (no child
     process) is refused too: run untimed it might never end. Blocks up to `timeout`: call it from a
@@ -81,13 +89,17 @@ def check_regex(pattern: str, text: str, seconds: float = REGEX_SECONDS,
     try:
         took = match_seconds(pattern, text, timeout)
     except OSError as e:
-        raise ConfigError(f"the regular expression {shown(pattern)} could not be timed over the text (no child "
-                          f"process: {e.strerror or e}), and untimed it might run for ever: try again") from None
+        raise ConfigError(
+            f"the regular expression {shown(pattern)} could not be timed over the text (no child "
+            f"process: {e.strerror or e}), and untimed it might run for ever: try again"
+        ) from None
     except ValueError as e:
         raise ConfigError(f"the regular expression {shown(pattern)} failed over the text ({e}): fix it") from None
     if took is None or took > seconds:
         took_text = f"over {timeout:g} s" if took is None else f"{took:.1f} s"
-        raise ConfigError(f"the regular expression {shown(pattern)} takes {took_text} over this text (it "
-                          f"backtracks a lot; more than {seconds:g} s is refused): simplify it (no nested "
-                          "repeats like (a+)+)")
+        raise ConfigError(
+            f"the regular expression {shown(pattern)} takes {took_text} over this text (it "
+            f"backtracks a lot; more than {seconds:g} s is refused): simplify it (no nested "
+            "repeats like (a+)+)"
+        )
     return compiled

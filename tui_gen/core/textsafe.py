@@ -56,4 +56,3 @@ def one_line(text: str) -> str:
     """Text made safe to show on one line: as visible(), with each newline shown as ⏎ (error lines,
     table cells, status lines)."""
     return visible(text).replace("\n", NEWLINE)
-

@@ -99,8 +99,10 @@ class EncodedCorpus:
         """Vocabulary id of each symbol (int64), for a gather per batch. Kept for the latest vocabulary
         (held, so that it is never mistaken for another one made at the same address)."""
         if self._memo.get("vocab") is not vocab:
-            self._memo = {"vocab": vocab,
-                          "lut": np.array([vocab.id_of(c) for c in self.chars], dtype=np.int64).reshape(-1)}
+            self._memo = {
+                "vocab": vocab,
+                "lut": np.array([vocab.id_of(c) for c in self.chars], dtype=np.int64).reshape(-1),
+            }
         return self._memo["lut"]
 
     def decode(self, start: int = 0, stop: int | None = None) -> str:
@@ -122,8 +124,7 @@ class EncodedCorpus:
             b = int(np.searchsorted(ends, (ends[a - 1] if a else 0) + chunk, side="right"))
             b = min(max(b, a + 1), a + max_ranges)
             part = ranges[a:b]
-            out += np.bincount(np.asarray(self.symbols[gather_index(part[:, 0], part[:, 1])]),
-                               minlength=len(out))
+            out += np.bincount(np.asarray(self.symbols[gather_index(part[:, 0], part[:, 1])]), minlength=len(out))
             a = b
             self.release()
         return out
@@ -131,7 +132,7 @@ class EncodedCorpus:
     def counts_between(self, start: int, stop: int, chunk: int = 1 << 20) -> np.ndarray:
         out = np.zeros(len(self.chars), dtype=np.int64)
         for a in range(start, stop, chunk):
-            out += np.bincount(np.asarray(self.symbols[a:min(stop, a + chunk)]), minlength=len(out))
+            out += np.bincount(np.asarray(self.symbols[a : min(stop, a + chunk)]), minlength=len(out))
             self.release()
         return out
 
@@ -149,6 +150,7 @@ def symbol_dtype(n_symbols: int) -> type:
 
 
 # ---- encoding: text chunks in, symbols and line offsets out ---------------------------------------
+
 
 class _Sink:
     """Where symbols go: a file (a cache build) or memory. Widened in place when the symbols outgrow
@@ -226,7 +228,7 @@ class Encoder:
         if not text:
             return
         if self.head_len < HEAD_CHARS:
-            self.head.append(text[:HEAD_CHARS - self.head_len])
+            self.head.append(text[: HEAD_CHARS - self.head_len])
             self.head_len += len(self.head[-1])
         self.sha.update(text.encode("utf-8", "surrogatepass"))
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -269,8 +271,9 @@ class Encoder:
             inside[nl_sym] -= k
         blank = np.flatnonzero(~has & (seg_end > seg_start))
         if len(blank):
-            inside -= np.bincount(sym[gather_index(seg_start[blank], seg_end[blank] - seg_start[blank])],
-                                  minlength=n_sym)
+            inside -= np.bincount(
+                sym[gather_index(seg_start[blank], seg_end[blank] - seg_start[blank])], minlength=n_sym
+            )
         self.line_counts += inside
         if has[0] and not self.open_nonempty:  # the open line's earlier white space counts now
             self.line_counts += self.open_ws
@@ -290,7 +293,7 @@ class Encoder:
         self.open_nonempty = bool(has[k])
         self.open_ws = np.zeros(n_sym, dtype=np.int64)
         if not self.open_nonempty and seg_end[k] > seg_start[k]:
-            self.open_ws += np.bincount(sym[seg_start[k]:], minlength=n_sym)
+            self.open_ws += np.bincount(sym[seg_start[k] :], minlength=n_sym)
 
     def finish(self) -> None:
         if self.open_nonempty:  # the text's last line, with no newline after it
@@ -301,7 +304,7 @@ class Encoder:
     def head_text(self) -> str:
         head = "".join(self.head)
         if self.head_len >= HEAD_CHARS and "\n" in head:  # the text goes on: whole lines only
-            head = head[:head.rindex("\n") + 1]
+            head = head[: head.rindex("\n") + 1]
         return head
 
     @property
@@ -314,12 +317,19 @@ def encode_text(text: str) -> EncodedCorpus:
     lines_out = io.BytesIO()
     enc = Encoder(_Sink(None), lines_out)
     for a in range(0, len(text), READ_BYTES):
-        enc.feed(text[a:a + READ_BYTES])
+        enc.feed(text[a : a + READ_BYTES])
     enc.finish()
     symbols = enc.sink.held()  # all of them: a sink in memory has nothing to close
     lines = np.frombuffer(lines_out.getvalue(), dtype=LINE_DTYPE).reshape(-1, 2)
-    return EncodedCorpus(symbols=symbols, chars=enc.chars, counts=enc.counts, line_counts=enc.line_counts,
-                         lines=lines, digest=enc.digest, head=enc.head_text())
+    return EncodedCorpus(
+        symbols=symbols,
+        chars=enc.chars,
+        counts=enc.counts,
+        line_counts=enc.line_counts,
+        lines=lines,
+        digest=enc.digest,
+        head=enc.head_text(),
+    )
 
 
 # ---- reading files: streaming UTF-8 decoding, the checks load_corpus has always made ---------------
@@ -349,8 +359,7 @@ def _open_error(path: Path, e: OSError) -> CorpusError:
             return CorpusError(f"cannot read {path}: {e.strerror or e}")
 
 
-def _encode_file(path: Path, enc: Encoder, warnings: list[str], in_folder: bool,
-                 step: Callable[[int], None]) -> None:
+def _encode_file(path: Path, enc: Encoder, warnings: list[str], in_folder: bool, step: Callable[[int], None]) -> None:
     """One file into the encoder: decoded as it is read (a sequence cut by a chunk's end is completed
     by the next chunk), CRLF and CR made LF, undecodable bytes counted and replaced."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="tui_gen.count_replace")
@@ -404,12 +413,14 @@ def _identity(files: list[Path]) -> list[dict]:
                     h.update(f.read(EDGE_BYTES))
         except OSError as e:
             raise _open_error(p, e) from None
-        out.append({"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                    "edges": h.hexdigest()[:16]})
+        out.append(
+            {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "edges": h.hexdigest()[:16]}
+        )
     return out
 
 
 # ---- the cache on disk --------------------------------------------------------------------------------
+
 
 def cache_root(data_dir: Path) -> Path:
     return Path(data_dir) / "cache"
@@ -465,8 +476,11 @@ def _checked_meta(folder: Path, identity: list[dict], check_data: bool) -> dict 
     if meta.get("version") != CACHE_VERSION or meta.get("files") != identity:
         return None  # another version's, or another source's that hashed alike: not this one's cache
     chars = meta.get("chars")
-    if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars) \
-            or len(set(chars)) != len(chars):
+    if (
+        not isinstance(chars, list)
+        or not all(isinstance(c, str) and len(c) == 1 for c in chars)
+        or len(set(chars)) != len(chars)
+    ):
         raise _Damaged("its symbol table is not a list of distinct characters")
     counts = _whole_numbers("counts", meta.get("counts"), len(chars))
     line_counts = _whole_numbers("line_counts", meta.get("line_counts"), len(chars))
@@ -477,8 +491,9 @@ def _checked_meta(folder: Path, identity: list[dict], check_data: bool) -> dict 
         raise _Damaged("its symbol counts do not add up to its number of characters")
     dtype = np.dtype(symbol_dtype(len(chars)))
     if meta.get("dtype") != dtype.name:
-        raise _Damaged(f"its symbol type is {str(meta.get('dtype'))[:20]!r}, not {dtype.name} for "
-                       f"{len(chars):,} symbols")
+        raise _Damaged(
+            f"its symbol type is {str(meta.get('dtype'))[:20]!r}, not {dtype.name} for {len(chars):,} symbols"
+        )
     digest, warnings = meta.get("digest"), meta.get("warnings")
     if not isinstance(digest, str) or len(digest) != 16 or any(c not in "0123456789abcdef" for c in digest):
         raise _Damaged("its digest is not 16 hex digits")
@@ -516,8 +531,12 @@ def _check_data(folder: Path, n_symbols: int, dtype: np.dtype, n_chars: int) -> 
         while (block := np.fromfile(f, dtype=LINE_DTYPE, count=CHECK_ITEMS * 2)).size:
             starts, lengths = block[0::2], block[1::2]
             # each bound on its own first, so that start + length cannot overflow
-            if (lengths < 1).any() or (lengths > n_chars).any() or (starts < 0).any() \
-                    or (starts > n_chars - lengths).any():
+            if (
+                (lengths < 1).any()
+                or (lengths > n_chars).any()
+                or (starts < 0).any()
+                or (starts > n_chars - lengths).any()
+            ):
                 raise _Damaged("its lines.bin holds lines that are empty or negative, or reach past the text's end")
             if starts[0] < end or (starts[1:] < starts[:-1] + lengths[:-1]).any():
                 raise _Damaged("its lines.bin holds lines out of order or overlapping")
@@ -540,11 +559,15 @@ def _load(folder: Path, meta: dict) -> EncodedCorpus:
     maps: list = []
     return EncodedCorpus(
         symbols=_map(folder / "symbols.bin", meta["dtype"], meta["n_chars"], (meta["n_chars"],), maps),
-        chars=list(meta["chars"]), counts=np.array(meta["counts"], dtype=np.int64),
+        chars=list(meta["chars"]),
+        counts=np.array(meta["counts"], dtype=np.int64),
         line_counts=np.array(meta["line_counts"], dtype=np.int64),
         lines=_map(folder / "lines.bin", LINE_DTYPE, meta["n_lines"], (meta["n_lines"], 2), maps),
-        digest=meta["digest"], head=_read_head(folder),
-        warnings=tuple(meta["warnings"]), folder=folder, maps=maps,
+        digest=meta["digest"],
+        head=_read_head(folder),
+        warnings=tuple(meta["warnings"]),
+        folder=folder,
+        maps=maps,
     )
 
 
@@ -554,8 +577,9 @@ def _read_head(folder: Path) -> str:
 
 
 def _unwritable(root: Path, e: OSError) -> CorpusError:
-    return CorpusError(f"cannot write the corpus cache in {root}: {e.strerror or e}; "
-                       "set TUI_GEN_DATA_DIR to a writable folder")
+    return CorpusError(
+        f"cannot write the corpus cache in {root}: {e.strerror or e}; set TUI_GEN_DATA_DIR to a writable folder"
+    )
 
 
 @contextlib.contextmanager
@@ -574,8 +598,11 @@ def _build_lock(path: Path):
         return
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,  # file-access: our lock file
-                         0o644)
+            fd = os.open(
+                path,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,  # file-access: our lock file
+                0o644,
+            )
         except OSError as e:
             raise _unwritable(path.parent, e) from None
         try:
@@ -613,8 +640,10 @@ def open_cached(source: Path, files: list[Path], data_dir: Path, progress: Progr
             raise
         folder, why = damage[0]
         reason = (e.strerror or str(e)) if isinstance(e, OSError) else str(e)
-        raise CorpusError(f"the corpus cache {folder} is damaged ({why}) and could not be rebuilt ({reason}): "
-                          "delete that folder, and the next start builds it again") from None
+        raise CorpusError(
+            f"the corpus cache {folder} is damaged ({why}) and could not be rebuilt ({reason}): "
+            "delete that folder, and the next start builds it again"
+        ) from None
     if damage:
         folder, why = damage[0]
         enc.warnings += (f"the corpus cache {folder} was damaged ({why}): it was built again from the text",)
@@ -632,8 +661,9 @@ def _remove_damaged(folder: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _open_cached(source: Path, files: list[Path], data_dir: Path, progress: Progress | None,
-                 damage: list) -> EncodedCorpus:
+def _open_cached(
+    source: Path, files: list[Path], data_dir: Path, progress: Progress | None, damage: list
+) -> EncodedCorpus:
     identity = _identity(files)
     key = hashlib.sha256(json.dumps([CACHE_VERSION, identity]).encode()).hexdigest()[:16]
     source_key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:8]
@@ -666,14 +696,15 @@ def _open_cached(source: Path, files: list[Path], data_dir: Path, progress: Prog
     return _load(folder, meta)
 
 
-def _build(folder: Path, files: list[Path], identity: list[dict], in_folder: bool,
-           progress: Progress | None) -> None:
+def _build(folder: Path, files: list[Path], identity: list[dict], in_folder: bool, progress: Progress | None) -> None:
     global builds
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name.rsplit('-', 1)[0]}-", suffix=".tmp", dir=folder.parent))
     except OSError as e:
-        raise CorpusError(f"cannot write the corpus cache in {folder.parent}: {e.strerror or e}; "
-                          "set TUI_GEN_DATA_DIR to a writable folder") from None
+        raise CorpusError(
+            f"cannot write the corpus cache in {folder.parent}: {e.strerror or e}; "
+            "set TUI_GEN_DATA_DIR to a writable folder"
+        ) from None
     total = sum(f["size"] for f in identity)
     done = [0]
 
@@ -694,12 +725,22 @@ def _build(folder: Path, files: list[Path], identity: list[dict], in_folder: boo
             enc.sink.close()
             lines_out.flush()
             os.fsync(lines_out.fileno())
-        (tmp / "head.txt").write_text(enc.head_text(), encoding="utf-8",  # file-access: new mkdtemp folder
-                                      errors="surrogatepass")
+        (tmp / "head.txt").write_text(
+            enc.head_text(),
+            encoding="utf-8",  # file-access: new mkdtemp folder
+            errors="surrogatepass",
+        )
         meta = {
-            "version": CACHE_VERSION, "files": identity, "n_chars": enc.n, "dtype": enc.sink.dtype.name,
-            "n_lines": enc.n_lines, "chars": enc.chars, "counts": enc.counts.tolist(),
-            "line_counts": enc.line_counts.tolist(), "digest": enc.digest, "warnings": warnings,
+            "version": CACHE_VERSION,
+            "files": identity,
+            "n_chars": enc.n,
+            "dtype": enc.sink.dtype.name,
+            "n_lines": enc.n_lines,
+            "chars": enc.chars,
+            "counts": enc.counts.tolist(),
+            "line_counts": enc.line_counts.tolist(),
+            "digest": enc.digest,
+            "warnings": warnings,
         }
         with (tmp / "meta.json").open("w", encoding="utf-8") as m:  # file-access: in the new mkdtemp folder
             json.dump(meta, m, ensure_ascii=True)
@@ -714,8 +755,10 @@ def _build(folder: Path, files: list[Path], identity: list[dict], in_folder: boo
                 os.rename(tmp, folder)  # file-access: the finished build into place
         builds += 1
     except OSError as e:
-        raise CorpusError(f"cannot write the corpus cache in {folder.parent}: {e.strerror or e}; "
-                          "free some space or set TUI_GEN_DATA_DIR to another folder") from None
+        raise CorpusError(
+            f"cannot write the corpus cache in {folder.parent}: {e.strerror or e}; "
+            "free some space or set TUI_GEN_DATA_DIR to another folder"
+        ) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -60,8 +60,13 @@ class CorpusText:
         return self.text if self.text is not None else self.encoded_corpus().decode()
 
 
-def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | None = None,
-                data_dir: Path | None = None, progress: Progress | None = None) -> CorpusText:
+def load_corpus(
+    path: str | Path,
+    framing: str | None = None,
+    end_marker: str | None = None,
+    data_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> CorpusText:
     """A UTF-8 text file, or a folder of .txt files (read in name order), encoded into the corpus cache
     under data_dir (default: paths.default_data_dir()) the first time; progress(done, total) in bytes
     while that is built."""
@@ -85,11 +90,19 @@ def load_corpus(path: str | Path, framing: str | None = None, end_marker: str | 
     enc = open_cached(path, files if is_dir else [path], data_dir, progress)
     if enc.n_chars == 0 or len(enc.lines) == 0:  # no line with a character that is not white space
         raise CorpusError(f"{path} has no text in it (it is empty or only white space)")
-    guess = (FramingGuess(framing, "given") if framing
-             else explain_framing(enc.head, more_follows=len(enc.symbols) > len(enc.head)))
+    guess = (
+        FramingGuess(framing, "given")
+        if framing
+        else explain_framing(enc.head, more_follows=len(enc.symbols) > len(enc.head))
+    )
     return CorpusText(
-        name=path.stem, text=None, framing=guess.framing, end_marker=end_marker,
-        warnings=enc.warnings, framing_reason=guess.reason, encoded=enc,
+        name=path.stem,
+        text=None,
+        framing=guess.framing,
+        end_marker=end_marker,
+        warnings=enc.warnings,
+        framing_reason=guess.reason,
+        encoded=enc,
     )
 
 
@@ -102,7 +115,7 @@ class FramingGuess:
 # The guess reads at most this many characters from the start of the text (about as many bytes for
 # mostly-ASCII text): enough to see thousands of lines, cheap on a corpus of any size.
 FRAMING_SAMPLE_CHARS = 4 * 2**20
-_SENTENCE_END = tuple('.!?:;"\'”’)]')
+_SENTENCE_END = tuple(".!?:;\"'”’)]")
 _SPEAKER_MAX_CHARS = 40
 
 
@@ -120,8 +133,13 @@ def _wrap_width(inner: list[int]) -> tuple[int, float]:
 def _is_speaker(line: str) -> bool:
     """A line that is only a name and ':' ("First Citizen:", "LADY MACBETH:"), not "else:" or a heading."""
     name = line[:-1]
-    return (line.endswith(":") and 0 < len(name) <= _SPEAKER_MAX_CHARS and name[0].isupper()
-            and name.count(" ") < 4 and all(c.isalpha() or c in " .'-" for c in name))
+    return (
+        line.endswith(":")
+        and 0 < len(name) <= _SPEAKER_MAX_CHARS
+        and name[0].isupper()
+        and name.count(" ") < 4
+        and all(c.isalpha() or c in " .'-" for c in name)
+    )
 
 
 def explain_framing(text: str, more_follows: bool = False) -> FramingGuess:
@@ -136,7 +154,7 @@ def explain_framing(text: str, more_follows: bool = False) -> FramingGuess:
     sample = text[:FRAMING_SAMPLE_CHARS]
     sampled = more_follows or len(text) > len(sample)
     if sampled:  # whole lines only: a line cut in two would look like a short one
-        sample = sample[:sample.rfind("\n") + 1] or sample
+        sample = sample[: sample.rfind("\n") + 1] or sample
     where = f" (in the first {FRAMING_SAMPLE_CHARS // 2**20} MiB)" if sampled else ""
 
     rows = [ln.strip() for ln in sample.split("\n")]
@@ -172,19 +190,27 @@ def explain_framing(text: str, more_follows: bool = False) -> FramingGuess:
     # the same cast again and again. With or without blank lines between the speeches.
     speakers = [a for a, b in zip(rows, rows[1:], strict=False) if b and _is_speaker(a)]
     if len(speakers) >= 0.05 * len(lines) and words_per_line >= 3 and len(set(speakers)) <= 0.5 * len(speakers):
-        return FramingGuess("stream", f"a play: {len(speakers):,} speeches after {len(set(speakers)):,} "
-                            f"speakers' names ending in ':'{where}")
+        return FramingGuess(
+            "stream",
+            f"a play: {len(speakers):,} speeches after {len(set(speakers)):,} speakers' names ending in ':'{where}",
+        )
 
     # A text of words (not names or records) cut by blank lines into many short blocks of several lines.
     # Blocks of one line each are records with blank lines between them, still lines.
-    if (len(multi) >= 5 and in_multi >= 0.5 * len(lines) and words_per_line >= 3
-            and float(np.median([len(b) for b in multi])) <= 50):
+    if (
+        len(multi) >= 5
+        and in_multi >= 0.5 * len(lines)
+        and words_per_line >= 3
+        and float(np.median([len(b) for b in multi])) <= 50
+    ):
         if wrapped:
             return FramingGuess(
-                "stream", f"hard-wrapped prose: {len(multi):,} paragraphs of lines about {width} characters{where}")
+                "stream", f"hard-wrapped prose: {len(multi):,} paragraphs of lines about {width} characters{where}"
+            )
         size = in_multi / len(multi)
         return FramingGuess(
-            "stream", f"{len(multi):,} stanzas or paragraphs of about {size:.0f} lines between blank lines{where}")
+            "stream", f"{len(multi):,} stanzas or paragraphs of about {size:.0f} lines between blank lines{where}"
+        )
 
     # Hard-wrapped prose without blank lines (paragraphs indented instead): lines close under one width
     # that run on into the next. Lines that start with the same word again and again are records (log
@@ -193,7 +219,8 @@ def explain_framing(text: str, more_follows: bool = False) -> FramingGuess:
     if wrapped and words_per_line >= 3 and top_first <= 0.15:
         return FramingGuess(
             "stream",
-            f"hard-wrapped prose: lines about {width} characters, {run_on:.0%} running on into the next{where}")
+            f"hard-wrapped prose: lines about {width} characters, {run_on:.0%} running on into the next{where}",
+        )
     return FramingGuess("lines", f"{len(lines):,} independent short lines, median {median:.0f} characters{where}")
 
 
@@ -216,6 +243,7 @@ def split_corpus(corpus: CorpusText, framing: str, val_fraction: float, seed: in
         if isinstance(part, LineSet):  # lines framing: each line
             return [enc.decode(int(a), int(a + n)) for a, n in zip(part.starts, part.lengths, strict=False)]
         return enc.decode(part.start, part.stop)  # stream: the stretch (the training part starts at 0)
+
     return Split(train=texts(sp.train), val=texts(sp.val))
 
 
@@ -249,7 +277,7 @@ class StreamPart:
         return self.stop - self.start
 
     def ids(self, vocab: Vocab, a: int, b: int) -> np.ndarray:
-        return self.corpus.lut(vocab)[np.asarray(self.corpus.symbols[self.start + a:self.start + b])]
+        return self.corpus.lut(vocab)[np.asarray(self.corpus.symbols[self.start + a : self.start + b])]
 
     @classmethod
     def of_text(cls, text: str) -> StreamPart:
@@ -278,8 +306,9 @@ class EncodedSplit(Generic[Part]):
         return {c: int(n) for c, n in zip(enc.chars, counts.tolist(), strict=False) if n}
 
 
-def split_encoded(enc: EncodedCorpus, framing: str, val_fraction: float, seed: int,
-                  name: str = "the corpus") -> EncodedSplit[LineSet] | EncodedSplit[StreamPart]:
+def split_encoded(
+    enc: EncodedCorpus, framing: str, val_fraction: float, seed: int, name: str = "the corpus"
+) -> EncodedSplit[LineSet] | EncodedSplit[StreamPart]:
     """Lines: a seeded random val_fraction of the non-empty lines (the same lines, for the same seed,
     as before the cache). Stream: the last val_fraction of the text."""
     if framing == "lines":
@@ -303,10 +332,11 @@ def split_encoded(enc: EncodedCorpus, framing: str, val_fraction: float, seed: i
         def lineset(idx: np.ndarray) -> LineSet:
             starts, lengths = np.empty(len(idx), np.int64), np.empty(len(idx), np.int64)
             for a in range(0, len(idx), 1 << 20):  # a bounded part of the offsets' map at a time
-                rows = enc.lines[idx[a:a + (1 << 20)]]
-                starts[a:a + len(rows)], lengths[a:a + len(rows)] = rows[:, 0], rows[:, 1]
+                rows = enc.lines[idx[a : a + (1 << 20)]]
+                starts[a : a + len(rows)], lengths[a : a + len(rows)] = rows[:, 0], rows[:, 1]
                 enc.release()
             return LineSet(enc, starts, lengths)
+
         return EncodedSplit(train=lineset(train_idx), val=lineset(val_idx))
     n = enc.n_chars
     n_val = max(MIN_VAL_CHARS, int(n * val_fraction))
@@ -338,8 +368,9 @@ class Batch:
         return int(self.mask.sum())
 
 
-def _framed_rows(lines: LineSet, lut: np.ndarray, newline: int, line: np.ndarray, offset: np.ndarray,
-                 width: int) -> tuple[np.ndarray, np.ndarray]:
+def _framed_rows(
+    lines: LineSet, lut: np.ndarray, newline: int, line: np.ndarray, offset: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows of `width` ids from framed lines ("\n" + line + "\n"), row r from position offset[r] of
     line[r], padded past the line's end; and each row's count of real ids."""
     framed_len = lines.lengths[line] + 2
@@ -361,8 +392,9 @@ class LineWindows:
     offsets when it is asked for. Per line 8 bytes (its window count) and per window 4 bytes (the
     epoch's order), never a window array of the corpus."""
 
-    def __init__(self, lines: list[str] | LineSet, vocab: Vocab, seq_len: int, overlap: int, batch_size: int,
-                 seed: int):
+    def __init__(
+        self, lines: list[str] | LineSet, vocab: Vocab, seq_len: int, overlap: int, batch_size: int, seed: int
+    ):
         self.lines = lines if isinstance(lines, LineSet) else LineSet.of_lines(lines)
         self.seq_len = seq_len
         self.stride = seq_len - overlap
@@ -406,7 +438,7 @@ class LineWindows:
         return self.windows(np.arange(self.n_windows))
 
     def batch(self, epoch: int, index: int) -> Batch:
-        rows = self._order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self._order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
         if index % RELEASE_EVERY == 0:
             self.lines.corpus.release()
         windows, n_real = self.windows(rows)
@@ -419,8 +451,9 @@ class LineWindows:
 class StreamWindows:
     """Truncated BPTT over one long text: row b reads its own contiguous stretch, window by window."""
 
-    def __init__(self, text: str | StreamPart, vocab: Vocab, seq_len: int, batch_size: int, reset_every: int,
-                 seed: int):
+    def __init__(
+        self, text: str | StreamPart, vocab: Vocab, seq_len: int, batch_size: int, reset_every: int, seed: int
+    ):
         self.part = text if isinstance(text, StreamPart) else StreamPart.of_text(text)
         self.vocab = vocab
         self.n_ids = len(self.part)
@@ -449,7 +482,9 @@ class StreamWindows:
         w = torch.from_numpy(self.part.corpus.lut(self.vocab)[sym])
         reset = index % self.reset_every == 0
         return Batch(
-            inputs=w[:, :-1], targets=w[:, 1:], mask=torch.ones(w.shape[0], self.seq_len, dtype=torch.bool),
+            inputs=w[:, :-1],
+            targets=w[:, 1:],
+            mask=torch.ones(w.shape[0], self.seq_len, dtype=torch.bool),
             reset=torch.full((w.shape[0],), reset, dtype=torch.bool),
         )
 
@@ -470,8 +505,13 @@ def validation_targets(val: list[str] | str | LineSet | StreamPart, seq_len: int
     return sum(min(chunk, n - a) - 1 for a in range(0, n - 1, chunk - 1))
 
 
-def validation_batches(val: list[str] | str | LineSet | StreamPart, vocab: Vocab, seq_len: int, reset_every: int,
-                       tokens_per_batch: int = 16384):
+def validation_batches(
+    val: list[str] | str | LineSet | StreamPart,
+    vocab: Vocab,
+    seq_len: int,
+    reset_every: int,
+    tokens_per_batch: int = 16384,
+):
     """Batches that score every held-out character once, each sample from a zero state.
 
     Lines: each line whole, from the start-of-line state. Stream: chunks as long as the stretch
@@ -499,7 +539,7 @@ def validation_batches(val: list[str] | str | LineSet | StreamPart, vocab: Vocab
         j = i
         while j < len(order) and (j - i + 1) * int(piece_len[order[j]]) <= cap:
             j += 1
-        group = order[i:max(j, i + 1)]
+        group = order[i : max(j, i + 1)]
         lengths = piece_len[group]
         longest = int(lengths.max())
         # One very long line is one row: the int64 ids (8 bytes a character) and the mask (1) are
@@ -508,15 +548,16 @@ def validation_batches(val: list[str] | str | LineSet | StreamPart, vocab: Vocab
             w = np.full((len(group), longest), PAD, dtype=np.int64)
             for r, g in enumerate(group):
                 a = int(piece_start[g])
-                w[r, :lengths[r]] = part.ids(vocab, a, a + int(lengths[r]))
+                w[r, : lengths[r]] = part.ids(vocab, a, a + int(lengths[r]))
         elif len(group) == 1:
             w = np.full((1, longest), PAD, dtype=np.int64)
             g = int(piece_start[group[0]])
             a, n = int(part.starts[g]), int(part.lengths[g])
             w[0, 0] = w[0, n + 1] = newline
             for c in range(0, n, 1 << 20):  # a chunk at a time: no int64 index of the line's length
-                w[0, 1 + c:1 + min(n, c + (1 << 20))] = lut[
-                    np.asarray(part.corpus.symbols[a + c:a + min(n, c + (1 << 20))])]
+                w[0, 1 + c : 1 + min(n, c + (1 << 20))] = lut[
+                    np.asarray(part.corpus.symbols[a + c : a + min(n, c + (1 << 20))])
+                ]
         else:
             w, _ = _framed_rows(part, lut, newline, piece_start[group], np.zeros(len(group), np.int64), longest)
         mask = np.arange(longest - 1)[None, :] < (lengths[:, None] - 1)

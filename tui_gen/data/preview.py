@@ -73,11 +73,22 @@ def preview_corpus(ref: str, data_dir: Path | None = None, limit: int = PREVIEW_
     return _preview(ref, False, guess.framing, guess.reason, text, size, files, sampled)
 
 
-def _preview(ref: str, builtin: bool, framing: str, reason: str, text: str, size: int, files: int,
-             sampled: bool) -> CorpusPreview:
+def _preview(
+    ref: str, builtin: bool, framing: str, reason: str, text: str, size: int, files: int, sampled: bool
+) -> CorpusPreview:
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-    return CorpusPreview(ref, builtin, framing, reason, size=size, files=files, lines=lines,
-                         read_bytes=len(text.encode("utf-8")), sampled=sampled, counts=dict(Counter(text)))
+    return CorpusPreview(
+        ref,
+        builtin,
+        framing,
+        reason,
+        size=size,
+        files=files,
+        lines=lines,
+        read_bytes=len(text.encode("utf-8")),
+        sampled=sampled,
+        counts=dict(Counter(text)),
+    )
 
 
 def _read_prefix(path: Path, limit: int) -> tuple[str, int, int, bool]:
@@ -85,8 +96,9 @@ def _read_prefix(path: Path, limit: int) -> tuple[str, int, int, bool]:
     whole size on disk; how many files; whether that was all of it."""
     try:
         if not path.exists():
-            raise CorpusError(f"{path} does not exist: give a text file, a folder of .txt files, or a built-in "
-                              "corpus name")
+            raise CorpusError(
+                f"{path} does not exist: give a text file, a folder of .txt files, or a built-in corpus name"
+            )
         files = sorted(p for p in path.rglob("*.txt") if p.is_file()) if path.is_dir() else [path]
         if not files:
             raise CorpusError(f"the folder {path} has no .txt files in it")

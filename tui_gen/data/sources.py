@@ -116,8 +116,7 @@ def _stream(url: str, timeout: float, stall_seconds: float, deadline_seconds: fl
     STALL_BYTES arrived in any stall_seconds (headers included), or deadline_seconds have passed."""
     chunks: queue.Queue = queue.Queue(maxsize=64)
     stop = threading.Event()
-    thread = threading.Thread(target=_reader, args=(url, timeout, chunks, stop), daemon=True,
-                              name="tui-gen-download")
+    thread = threading.Thread(target=_reader, args=(url, timeout, chunks, stop), daemon=True, name="tui-gen-download")
     thread.start()
     start = window_start = time.monotonic()
     window_bytes = 0
@@ -160,13 +159,21 @@ def mirror_url(corpus: BuiltinCorpus) -> str:
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in URL_SCHEMES:
         where = f"{corpus.url_env} is" if url != corpus.url else "the URL is"
-        raise DownloadError(f"{where} {url[:200]!r}: only http://, https:// and file:// URLs can be used; "
-                            f"set {corpus.url_env or 'it'} to one of those, or unset it to use {corpus.url}")
+        raise DownloadError(
+            f"{where} {url[:200]!r}: only http://, https:// and file:// URLs can be used; "
+            f"set {corpus.url_env or 'it'} to one of those, or unset it to use {corpus.url}"
+        )
     return url
 
 
-def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, timeout: float,
-              stall_seconds: float = STALL_SECONDS, deadline_seconds: float = DEADLINE_SECONDS) -> None:
+def _download(
+    corpus: BuiltinCorpus,
+    dest: Path,
+    progress: Progress | None,
+    timeout: float,
+    stall_seconds: float = STALL_SECONDS,
+    deadline_seconds: float = DEADLINE_SECONDS,
+) -> None:
     assert corpus.url is not None and corpus.size is not None and corpus.sha256 is not None
     url = mirror_url(corpus)
     limit = corpus.size + _SLACK
@@ -211,7 +218,8 @@ def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, time
             except _Stalled as e:
                 raise DownloadError(
                     f"the download of {corpus.name} from {url} stalled ({e}, {got} bytes so far); "
-                    f"nothing was saved: try again later, or {how}", reason=f"the download stalled: {e}"
+                    f"nothing was saved: try again later, or {how}",
+                    reason=f"the download stalled: {e}",
                 ) from None
             except (OSError, http.client.HTTPException, ValueError) as e:
                 # URLError/HTTPError/timeouts are OSErrors; ValueError is a malformed URL.
@@ -222,7 +230,7 @@ def _download(corpus: BuiltinCorpus, dest: Path, progress: Progress | None, time
                 raise DownloadError(
                     f"downloaded file does not match the expected checksum ({got} bytes from "
                     f"{url}, expected {corpus.size}); nothing was saved: {how}",
-                    reason="what the server sent did not match its checksum"
+                    reason="what the server sent did not match its checksum",
                 )
             out.flush()
             os.fsync(out.fileno())  # the bytes are on disk before the name says they are
@@ -264,8 +272,13 @@ def guess_end_marker(text: str) -> str | None:
     return word if len(word) <= 8 and last.count(word) >= 0.9 * len(lines) else None
 
 
-def open_corpus(arg: str | None, data_dir: Path | None = None, progress: Progress | None = None,
-                framing: str | None = None, build_progress: Progress | None = None) -> tuple[CorpusText, str]:
+def open_corpus(
+    arg: str | None,
+    data_dir: Path | None = None,
+    progress: Progress | None = None,
+    framing: str | None = None,
+    build_progress: Progress | None = None,
+) -> tuple[CorpusText, str]:
     """A built-in corpus name (fetched or built once, then cached) or a path; and how to name it.
     Either is encoded into the corpus cache under the data folder on first use (data.cache):
     progress(done, total) reports a download, build_progress(done, total) that encoding, in bytes."""
@@ -273,8 +286,13 @@ def open_corpus(arg: str | None, data_dir: Path | None = None, progress: Progres
     if name in BUILTINS and not Path(name).exists():
         spec = BUILTINS[name]
         path = cached_path(name, data_dir) or fetch(name, data_dir, progress)
-        corpus = load_corpus(path, framing=framing or spec.framing, end_marker=spec.end_marker,
-                             data_dir=data_dir, progress=build_progress)
+        corpus = load_corpus(
+            path,
+            framing=framing or spec.framing,
+            end_marker=spec.end_marker,
+            data_dir=data_dir,
+            progress=build_progress,
+        )
         if not framing:
             corpus.framing_reason = "built-in corpus"
         return corpus, name

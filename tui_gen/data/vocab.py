@@ -64,9 +64,9 @@ class Vocab:
         out = np.empty(len(text), dtype=np.int32) if out is None else out
         chunk = 1 << 20
         for start in range(0, len(text), chunk):
-            codes = np.frombuffer(text[start:start + chunk].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            codes = np.frombuffer(text[start : start + chunk].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
             inside = codes < len(self._table)
-            part = out[start:start + len(codes)]
+            part = out[start : start + len(codes)]
             part[:] = UNK
             part[inside] = self._table[codes[inside]]
         return out
@@ -86,7 +86,7 @@ class Vocab:
     def count_unknown(self, text: str) -> int:
         """How many characters of text map to "unknown" (encoded a chunk at a time)."""
         chunk = 1 << 20
-        return sum(int((self.encode(text[a:a + chunk]) == UNK).sum()) for a in range(0, len(text), chunk))
+        return sum(int((self.encode(text[a : a + chunk]) == UNK).sum()) for a in range(0, len(text), chunk))
 
     def unknown_chars(self, text: str) -> list[str]:
         return sorted({c for c in text if c not in self._index})

@@ -37,8 +37,9 @@ def time_chunk(rows: int, chunk_tokens: int = CHUNK_TOKENS) -> int:
 
 
 @torch.inference_mode()
-def score_batches(model: CharRNN, batches: Iterable[Batch], device: torch.device | str,
-                  chunk_tokens: int = CHUNK_TOKENS) -> Score:
+def score_batches(
+    model: CharRNN, batches: Iterable[Batch], device: torch.device | str, chunk_tokens: int = CHUNK_TOKENS
+) -> Score:
     """Every batch from a zero state, its masked NLL summed. The caller puts the model in eval mode
     (training's evaluation and `tui-gen eval` both do)."""
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -47,9 +48,9 @@ def score_batches(model: CharRNN, batches: Iterable[Batch], device: torch.device
         step = time_chunk(b.inputs.shape[0], chunk_tokens)
         state = None
         for a in range(0, b.inputs.shape[1], step):
-            x = b.inputs[:, a:a + step].to(device)
-            y = b.targets[:, a:a + step].to(device)
-            m = b.mask[:, a:a + step].to(device)
+            x = b.inputs[:, a : a + step].to(device)
+            y = b.targets[:, a : a + step].to(device)
+            m = b.mask[:, a : a + step].to(device)
             logits, state = model(x, state)
             nll, n = masked_nll(logits, y, m)
             total += nll.double()  # summed on the device: no sync per chunk

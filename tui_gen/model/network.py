@@ -22,7 +22,10 @@ from tui_gen.data.vocab import PAD
 # Each cell type's torch layer and its fused one-step kernel (generation's hot path); what else tui-gen
 # knows of a cell (its gates, whether it carries a cell state) is core.model_size.CELL_TYPES.
 CELLS: dict[str, tuple[Callable[..., nn.RNNBase], Callable[..., Any]]] = {
-    "gru": (nn.GRU, torch.gru_cell), "lstm": (nn.LSTM, torch.lstm_cell), "rnn": (nn.RNN, torch.rnn_tanh_cell)}
+    "gru": (nn.GRU, torch.gru_cell),
+    "lstm": (nn.LSTM, torch.lstm_cell),
+    "rnn": (nn.RNN, torch.rnn_tanh_cell),
+}
 
 # A layer's state: a tensor (GRU, RNN) or an (h, c) pair (LSTM), each [1, batch, hidden].
 LayerState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]

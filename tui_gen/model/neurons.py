@@ -57,12 +57,15 @@ class RankedUnit:
 def collect_activations(model: CharRNN, vocab: Vocab, framing: str, text: str) -> Activations:
     """Every layer's activations (LSTM: and cell states) at every character of text."""
     if len(text) > MAX_CHARS:
-        raise ConfigError(f"the text has {len(text):,} characters; the explorer reads at most {MAX_CHARS:,} "
-                          "at once: give it a shorter text")
+        raise ConfigError(
+            f"the text has {len(text):,} characters; the explorer reads at most {MAX_CHARS:,} "
+            "at once: give it a shorter text"
+        )
     model.eval()
     cells = CELL_TYPES[model.config.cell].cell_state  # an LSTM: its cell states c as units too
-    names = ([f"h{i + 1}" for i in range(len(model.layers))]
-             + ([f"c{i + 1}" for i in range(len(model.layers))] if cells else []))
+    names = [f"h{i + 1}" for i in range(len(model.layers))] + (
+        [f"c{i + 1}" for i in range(len(model.layers))] if cells else []
+    )
     sizes = list(model.config.hidden_sizes) * CELL_TYPES[model.config.cell].state_parts
     layers = {n: np.zeros((len(text), h), np.float32) for n, h in zip(names, sizes, strict=False)}
     if not text:
@@ -82,7 +85,7 @@ def collect_activations(model: CharRNN, vocab: Vocab, framing: str, text: str) -
         per_layer = _run(model, ids)
         skip = 1 if start < 0 else 0  # the text's first line: no "\n" before it to record
         for name, values in zip(names, per_layer, strict=False):
-            layers[name][start + skip:start + len(piece)] = values[skip:len(piece)]
+            layers[name][start + skip : start + len(piece)] = values[skip : len(piece)]
     return Activations(text, layers)
 
 
@@ -167,7 +170,7 @@ def features(text: str, framing: str = "lines", patterns: dict[str, str] | None 
 def _matches(text: str, pattern: re.Pattern) -> np.ndarray:
     out = np.zeros(len(text), np.float32)
     for m in pattern.finditer(text):
-        out[m.start():m.end()] = 1
+        out[m.start() : m.end()] = 1
     return out
 
 
@@ -181,8 +184,9 @@ def correlations(values: np.ndarray, feature: np.ndarray) -> np.ndarray:
     return np.nan_to_num(r, nan=0.0)
 
 
-def rank_units(layers: dict[str, np.ndarray], feats: dict[str, np.ndarray],
-               top: int = 5) -> dict[str, list[RankedUnit]]:
+def rank_units(
+    layers: dict[str, np.ndarray], feats: dict[str, np.ndarray], top: int = 5
+) -> dict[str, list[RankedUnit]]:
     """For each feature that varies over the text, the `top` units with the largest |r|, best first."""
     out: dict[str, list[RankedUnit]] = {}
     for name, f in feats.items():
@@ -193,12 +197,13 @@ def rank_units(layers: dict[str, np.ndarray], feats: dict[str, np.ndarray],
             r = correlations(values, f)
             found.extend(RankedUnit(name, layer, int(u), float(r[u])) for u in range(len(r)))
         found.sort(key=lambda u: (-abs(u.correlation), u.layer, u.unit))
-        out[name] = found[:max(0, top)]
+        out[name] = found[: max(0, top)]
     return out
 
 
-def explore(model: CharRNN, vocab: Vocab, framing: str, text: str, top: int = 5,
-            patterns: dict[str, str] | None = None) -> tuple[Activations, dict[str, list[RankedUnit]]]:
+def explore(
+    model: CharRNN, vocab: Vocab, framing: str, text: str, top: int = 5, patterns: dict[str, str] | None = None
+) -> tuple[Activations, dict[str, list[RankedUnit]]]:
     """Activations of text and the units ranked for each feature: what the CLI prints and the app shows."""
     acts = collect_activations(model, vocab, framing, text)
     return acts, rank_units(acts.layers, features(text, framing, patterns), top)
@@ -206,4 +211,3 @@ def explore(model: CharRNN, vocab: Vocab, framing: str, text: str, top: int = 5,
 
 def units_total(layers: dict[str, np.ndarray]) -> int:
     return sum(v.shape[1] for v in layers.values())
-

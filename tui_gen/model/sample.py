@@ -100,8 +100,9 @@ PRIME_CHUNK = 4096  # seed characters per forward pass: ~25 MB with the default 
 
 
 @torch.inference_mode()
-def prime(model: CharRNN, ids: torch.Tensor, state: State | None = None,
-          chunk: int = PRIME_CHUNK) -> tuple[torch.Tensor, State]:
+def prime(
+    model: CharRNN, ids: torch.Tensor, state: State | None = None, chunk: int = PRIME_CHUNK
+) -> tuple[torch.Tensor, State]:
     """Feed the seed [B, T]; the last position's logits and the state after it.
 
     In chunks of `chunk` steps with the state carried: the same result as one pass, but one pass
@@ -111,7 +112,7 @@ def prime(model: CharRNN, ids: torch.Tensor, state: State | None = None,
         raise ValueError("prime needs at least one id")
     device = model.head.weight.device
     for a in range(0, ids.shape[1], chunk):
-        logits, new_state = model(ids[:, a:a + chunk].to(device), state)
+        logits, new_state = model(ids[:, a : a + chunk].to(device), state)
         state = new_state
     return logits[:, -1], new_state
 
@@ -127,8 +128,15 @@ class BranchPoint:
 class Generator:
     """Streams characters one by one; settings may change between characters."""
 
-    def __init__(self, model: CharRNN, vocab: Vocab, framing: str, stop_strings: tuple[str, ...] = ("\n",),
-                 top_n: int = 5, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        model: CharRNN,
+        vocab: Vocab,
+        framing: str,
+        stop_strings: tuple[str, ...] = ("\n",),
+        top_n: int = 5,
+        generator: torch.Generator | None = None,
+    ):
         self.model = model
         self.vocab = vocab
         self.framing = framing
@@ -150,8 +158,9 @@ class Generator:
         """Where a branch starts: the model's view after seed + prefix (the token it gives `char` there,
         with the candidates it had), and the state after seed + prefix + char."""
         if char not in self.vocab or len(char) != 1:
-            raise VocabularyError(f"the model cannot write {char!r}: it is not in its vocabulary; "
-                                  "pick one of the candidates")
+            raise VocabularyError(
+                f"the model cannot write {char!r}: it is not in its vocabulary; pick one of the candidates"
+            )
         self.model.eval()
         logits, state = prime(self.model, encode_seed(self.vocab, seed + prefix, self.framing))
         raw = torch.softmax(logits[0].float() + self._banned(logits[0]), -1)
@@ -163,8 +172,7 @@ class Generator:
         return BranchPoint(seed + prefix + char, token, out[0].float(), state)
 
     @torch.inference_mode()
-    def branch(self, seed: str, prefix: str, char: str, settings: SamplingSettings,
-               max_chars: int) -> Iterator[Token]:
+    def branch(self, seed: str, prefix: str, char: str, settings: SamplingSettings, max_chars: int) -> Iterator[Token]:
         """Generation from seed + prefix with `char` forced next: yields the forced character's token
         first (so character len(prefix) of prefix + output is `char`), then up to max_chars - 1 drawn
         ones. `prefix` is the generated text before the point where the user picked `char`."""
@@ -191,8 +199,9 @@ class Generator:
     def _stops(self, text: str) -> bool:
         return any(text.endswith(s) for s in self.stop_strings)
 
-    def _draw(self, logits: torch.Tensor, state: State, text: str, settings: SamplingSettings,
-              max_chars: int) -> Iterator[Token]:
+    def _draw(
+        self, logits: torch.Tensor, state: State, text: str, settings: SamplingSettings, max_chars: int
+    ) -> Iterator[Token]:
         """Draw up to max_chars characters from `logits` (the next character's, [vocab]) and `state`
         (after `text`, whose end a stop string may complete)."""
         banned = self._banned(logits)
@@ -226,9 +235,16 @@ class Generator:
 
 
 @torch.inference_mode()
-def sample_many(model: CharRNN, vocab: Vocab, framing: str, seeds: list[str], settings: SamplingSettings,
-                max_chars: int, stop_strings: tuple[str, ...] = ("\n",),
-                generator: torch.Generator | None = None) -> list[str]:
+def sample_many(
+    model: CharRNN,
+    vocab: Vocab,
+    framing: str,
+    seeds: list[str],
+    settings: SamplingSettings,
+    max_chars: int,
+    stop_strings: tuple[str, ...] = ("\n",),
+    generator: torch.Generator | None = None,
+) -> list[str]:
     """Continuations of several seeds at once: primed one by one, then drawn as one batch."""
     model.eval()
     seeds = [s for s in seeds if not vocab.unknown_chars(s)]

@@ -75,13 +75,16 @@ class TextScore:
 
     def candidates(self, i: int) -> list[tuple[str, float]]:
         """The model's top characters at position i (what it expected there) and their probabilities."""
-        return [(self.vocab.char_of(int(j)), float(p))
-                for j, p in zip(self.top_ids[i], self.top_probs[i], strict=False) if j > UNK]
+        return [
+            (self.vocab.char_of(int(j)), float(p))
+            for j, p in zip(self.top_ids[i], self.top_probs[i], strict=False)
+            if j > UNK
+        ]
 
     def most_surprising(self, n: int) -> list[int]:
         """Positions of the n highest-surprisal scored characters, most surprising first."""
         bits = np.where(self.scored, self.bits, -np.inf)
-        order = np.argsort(-bits, kind="stable")[:max(0, n)]
+        order = np.argsort(-bits, kind="stable")[: max(0, n)]
         return [int(i) for i in order if self.scored[i]]
 
 
@@ -101,8 +104,11 @@ class _Piece:
     def join(cls, parts: list[_Piece], k: int) -> _Piece:
         if not parts:
             return cls.empty(k)
-        return cls(np.concatenate([p.logp for p in parts]), np.concatenate([p.top_ids for p in parts]),
-                   np.concatenate([p.top_probs for p in parts]))
+        return cls(
+            np.concatenate([p.logp for p in parts]),
+            np.concatenate([p.top_ids for p in parts]),
+            np.concatenate([p.top_probs for p in parts]),
+        )
 
     def slice(self, a: int, b: int | None = None) -> _Piece:
         return _Piece(self.logp[a:b], self.top_ids[a:b], self.top_probs[a:b])
@@ -141,14 +147,14 @@ def score_rows(model: CharRNN, rows: list[np.ndarray], k: int = TOP_K) -> list[_
             continue
         padded = np.full((len(group), longest), PAD, dtype=np.int64)
         for r, g in enumerate(group):
-            padded[r, :lengths[g]] = rows[g]
+            padded[r, : lengths[g]] = rows[g]
         w = torch.from_numpy(padded)
         step = max(1, CHUNK_TOKENS // len(group))
         state = None
         lp_parts, id_parts, p_parts = [], [], []
         for a in range(0, longest - 1, step):
-            logits, state = model(w[:, a:min(a + step, longest - 1)].to(device), state)
-            lp, ti, tp = _results(logits, w[:, a + 1:a + 1 + logits.shape[1]].to(device), k)
+            logits, state = model(w[:, a : min(a + step, longest - 1)].to(device), state)
+            lp, ti, tp = _results(logits, w[:, a + 1 : a + 1 + logits.shape[1]].to(device), k)
             lp_parts.append(lp.double().cpu())
             id_parts.append(ti.cpu())
             p_parts.append(tp.double().cpu())
@@ -166,8 +172,7 @@ class TextScorer:
     results of every row (a framed line, a stream segment) of the last text, by content, so only the
     rows that changed are run again. Bound to its model's weights: make a new one for new weights."""
 
-    def __init__(self, model: CharRNN, vocab: Vocab, framing: str, segment: int = STREAM_SEGMENT,
-                 top_k: int = TOP_K):
+    def __init__(self, model: CharRNN, vocab: Vocab, framing: str, segment: int = STREAM_SEGMENT, top_k: int = TOP_K):
         self.model = model
         self.vocab = vocab
         self.framing = framing
@@ -201,7 +206,7 @@ class TextScorer:
             full = lead + text
             # Segments of `segment` targets from a zero state, each starting on the last character of
             # the one before: the rule of training's state resets and of evaluation.
-            rows = [full[a:a + self.segment + 1] for a in range(0, max(len(full) - 1, 0), self.segment)]
+            rows = [full[a : a + self.segment + 1] for a in range(0, max(len(full) - 1, 0), self.segment)]
             skip = max(len(lead) - 1, 0)
         piece = self._score_rows(rows).slice(skip)
         ids = self.vocab.encode(text)
@@ -210,8 +215,15 @@ class TextScorer:
         top_ids = np.zeros((len(text), self.k), np.int64)
         top_probs = np.zeros((len(text), self.k))
         top_ids[scored], top_probs[scored] = piece.top_ids, piece.top_probs
-        return TextScore(text=text, vocab=self.vocab, prob=prob, known=ids != UNK, scored=scored,
-                         top_ids=top_ids, top_probs=top_probs)
+        return TextScore(
+            text=text,
+            vocab=self.vocab,
+            prob=prob,
+            known=ids != UNK,
+            scored=scored,
+            top_ids=top_ids,
+            top_probs=top_probs,
+        )
 
     def _score_rows(self, rows: list[str]) -> _Piece:
         encoded = [self.vocab.encode(r).astype(np.int64) for r in rows]
@@ -224,7 +236,14 @@ class TextScorer:
         return _Piece.join([cache[key] for key in keys], self.k)
 
 
-def score_text(model: CharRNN, vocab: Vocab, framing: str, text: str, context: str = "",
-               segment: int = STREAM_SEGMENT, top_k: int = TOP_K) -> TextScore:
+def score_text(
+    model: CharRNN,
+    vocab: Vocab,
+    framing: str,
+    text: str,
+    context: str = "",
+    segment: int = STREAM_SEGMENT,
+    top_k: int = TOP_K,
+) -> TextScore:
     """One text, from scratch (TextScorer(...).score)."""
     return TextScorer(model, vocab, framing, segment, top_k).score(text, context)

@@ -33,9 +33,18 @@ class SweepSample:
 
 
 @torch.inference_mode()
-def sweep(model: CharRNN, vocab: Vocab, framing: str, seed: str, temperatures: list[float], max_chars: int,
-          stop_strings: tuple[str, ...] = ("\n",), top_k: int = 0, top_p: float = 1.0,
-          generator: torch.Generator | None = None) -> list[SweepSample]:
+def sweep(
+    model: CharRNN,
+    vocab: Vocab,
+    framing: str,
+    seed: str,
+    temperatures: list[float],
+    max_chars: int,
+    stop_strings: tuple[str, ...] = ("\n",),
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> list[SweepSample]:
     """One sample per temperature, in the order given (repeat a temperature for several samples)."""
     if not 1 <= len(temperatures) <= MAX_SAMPLES:
         raise ConfigError(f"a sweep takes 1 to {MAX_SAMPLES} temperatures, got {len(temperatures)}")
@@ -78,10 +87,28 @@ def sweep(model: CharRNN, vocab: Vocab, framing: str, seed: str, temperatures: l
     return [SweepSample(t, o, b) for t, o, b in zip(temperatures, out, bits, strict=False)]
 
 
-def samples(model: CharRNN, vocab: Vocab, framing: str, seed: str, settings: SamplingSettings, n: int,
-            max_chars: int, stop_strings: tuple[str, ...] = ("\n",),
-            generator: torch.Generator | None = None) -> list[SweepSample]:
+def samples(
+    model: CharRNN,
+    vocab: Vocab,
+    framing: str,
+    seed: str,
+    settings: SamplingSettings,
+    n: int,
+    max_chars: int,
+    stop_strings: tuple[str, ...] = ("\n",),
+    generator: torch.Generator | None = None,
+) -> list[SweepSample]:
     """n samples at the same settings, drawn as one batch."""
     settings.validate()
-    return sweep(model, vocab, framing, seed, [settings.temperature] * n, max_chars, stop_strings,
-                 settings.top_k, settings.top_p, generator)
+    return sweep(
+        model,
+        vocab,
+        framing,
+        seed,
+        [settings.temperature] * n,
+        max_chars,
+        stop_strings,
+        settings.top_k,
+        settings.top_p,
+        generator,
+    )

@@ -74,6 +74,7 @@ def default_threads() -> int:
 
 # ---- the channel to the parent -------------------------------------------------------------------
 
+
 class _Cancelled(Exception):
     """Stop asked for before training started."""
 
@@ -133,6 +134,7 @@ class _Channel:
 
 # ---- output: the log ------------------------------------------------------------------------------
 
+
 class _LogStream(io.TextIOWrapper):
     """sys.stdout / sys.stderr of the training process: the log. A full disk (the log usually shares
     it with the run folder) must not end training: what cannot be written is dropped, and the
@@ -152,8 +154,12 @@ class _LogStream(io.TextIOWrapper):
 
 
 def _log_stream(fd: int) -> _LogStream:
-    return _LogStream(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8",
-                      errors="backslashreplace", line_buffering=True)
+    return _LogStream(
+        io.BufferedWriter(io.FileIO(fd, "w", closefd=False)),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
 
 
 def _redirect_output(log_path: str) -> str | None:
@@ -189,6 +195,7 @@ def _log(message: str) -> None:
 
 # ---- signals ----------------------------------------------------------------------------------------
 
+
 class _Terminated(BaseException):
     """SIGTERM before training has started, raised in the child's main thread so that every `finally`
     runs: a download's .part file and a save's temp file are removed, not left behind."""
@@ -216,6 +223,7 @@ class _Sigterm:
 
 
 # ---- the process ------------------------------------------------------------------------------------
+
 
 def child_main(spec: TrainingSpec, events: mp_connection.Connection, commands: mp_connection.Connection) -> None:
     """The training process's entry point (TrainingProcess.start spawns it)."""
@@ -252,8 +260,14 @@ def child_main(spec: TrainingSpec, events: mp_connection.Connection, commands: m
     except Exception as e:  # noqa: BLE001 - a bug: one line to the UI, everything to the log
         traceback.print_exc(file=sys.stderr)
         summary = " ".join(str(e).split())[:200]
-        chan.send(ev.Failed(f"training crashed: {type(e).__name__}" + (f": {summary}" if summary else "")
-                            + (f" (details in {spec.log_path})" if spec.log_path else ""), spec.log_path))
+        chan.send(
+            ev.Failed(
+                f"training crashed: {type(e).__name__}"
+                + (f": {summary}" if summary else "")
+                + (f" (details in {spec.log_path})" if spec.log_path else ""),
+                spec.log_path,
+            )
+        )
         code = 1
     finally:
         sys.stdout.flush()
@@ -291,7 +305,8 @@ def _run(spec: TrainingSpec, chan: _Channel, sigterm: _Sigterm) -> None:
     name = spec.corpus or "the default corpus"
     try:
         trainer = prepare_run(
-            spec.run_request(), progress=progress,
+            spec.run_request(),
+            progress=progress,
             download_progress=lambda done, total: progress(f"downloading {name}", done, total, force=False),
         ).trainer
         check_cancel()
@@ -308,8 +323,9 @@ class _Driver:
     parent's commands between them. A command means the same whether the run is training or paused,
     so one handler (handle) serves both; pause() is that handler's loop while paused."""
 
-    def __init__(self, trainer: Trainer, chan: _Channel, early_commands: list[ProcessCommand],
-                 terminated: Callable[[], bool]) -> None:
+    def __init__(
+        self, trainer: Trainer, chan: _Channel, early_commands: list[ProcessCommand], terminated: Callable[[], bool]
+    ) -> None:
         """terminated(): whether SIGTERM has arrived (it has asked the trainer to stop already; a pause
         must end too)."""
         self.trainer = trainer
@@ -329,8 +345,11 @@ class _Driver:
         self.flush()
         if not self.finished:  # the trainer had nothing to do; the stream still ends with Finished
             step = self.trainer.step
-            self.chan.send(ev.Finished(step, FinishReason.COMPLETED, f"nothing to train at step {step}",
-                                       self.trainer.best_bpc, None, None))
+            self.chan.send(
+                ev.Finished(
+                    step, FinishReason.COMPLETED, f"nothing to train at step {step}", self.trainer.best_bpc, None, None
+                )
+            )
 
     # ---- events -----------------------------------------------------------------------------------
     def forward(self, event: ev.Event) -> None:
@@ -433,8 +452,10 @@ def _note(event: ev.Event) -> None:
     """One line in the log for each event that matters."""
     match event:
         case ev.Started():
-            _log(f"started: {event.corpus} ({event.framing}), {event.parameters:,} parameters on {event.device}, "
-                 f"run folder {event.run_dir}" + (f", resuming at step {event.step}" if event.step else ""))
+            _log(
+                f"started: {event.corpus} ({event.framing}), {event.parameters:,} parameters on {event.device}, "
+                f"run folder {event.run_dir}" + (f", resuming at step {event.step}" if event.step else "")
+            )
             for w in event.warnings:
                 _log(f"warning: {w}")
         case ev.Eval():

@@ -117,15 +117,20 @@ class TrainingProcess:
         if self._process is not None:
             raise RuntimeError("this TrainingProcess has already been started: use a new one for another run")
         log = spec.log_path or str(Path(spec.models_dir) / PROCESS_LOG_NAME)
-        spec = replace(spec, log_path=str(Path(log).resolve()), threads=spec.threads or default_threads(),
-                       settings=dict(spec.settings))
+        spec = replace(
+            spec,
+            log_path=str(Path(log).resolve()),
+            threads=spec.threads or default_threads(),
+            settings=dict(spec.settings),
+        )
         self.spec = spec
         ctx = multiprocessing.get_context("spawn")
         events_r, events_w = ctx.Pipe(duplex=False)
         commands_r, commands_w = ctx.Pipe(duplex=False)
         # daemon: multiprocessing's own exit handler terminates it if everything else fails
-        process = ctx.Process(target=child_main, args=(spec, events_w, commands_r),
-                              name="tui-gen-training", daemon=True)
+        process = ctx.Process(
+            target=child_main, args=(spec, events_w, commands_r), name="tui-gen-training", daemon=True
+        )
         try:
             with _real_stdio():
                 process.start()
@@ -136,8 +141,9 @@ class TrainingProcess:
             commands_r.close()
         self._process = process
         self._commands = commands_w
-        self._reader = threading.Thread(target=self._read, args=(events_r, process),
-                                        name="tui-gen-training-events", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read, args=(events_r, process), name="tui-gen-training-events", daemon=True
+        )
         self._reader.start()
         ref = weakref.ref(self)
 
@@ -145,6 +151,7 @@ class TrainingProcess:
             handle = ref()
             if handle is not None:
                 handle.shutdown(timeout=2.0)
+
         self._atexit = at_exit
         atexit.register(at_exit)
 

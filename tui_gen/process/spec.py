@@ -40,6 +40,14 @@ class TrainingSpec:
         """This spec as the shared run set-up's request (tui_gen.training.setup, which the CLI uses too)."""
         from tui_gen.training.setup import RunRequest
 
-        return RunRequest(corpus=self.corpus, resume=self.resume, preset=self.preset, settings=dict(self.settings),
-                          steps=self.steps, minutes=self.minutes, out=self.out, models_dir=self.models_dir,
-                          data_dir=self.data_dir)
+        return RunRequest(
+            corpus=self.corpus,
+            resume=self.resume,
+            preset=self.preset,
+            settings=dict(self.settings),
+            steps=self.steps,
+            minutes=self.minutes,
+            out=self.out,
+            models_dir=self.models_dir,
+            data_dir=self.data_dir,
+        )

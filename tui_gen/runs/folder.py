@@ -100,8 +100,11 @@ class RunFolder:
             fd = os.open(self._name(name), flags, 0o644, dir_fd=self.fd)
         except OSError as e:
             if e.errno == errno.ELOOP or self._is_link(name):
-                raise OSError(errno.ELOOP, "it is a symbolic link, which tui-gen does not follow: the file "
-                                           "would be written outside the run folder") from None
+                raise OSError(
+                    errno.ELOOP,
+                    "it is a symbolic link, which tui-gen does not follow: the file "
+                    "would be written outside the run folder",
+                ) from None
             raise
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):

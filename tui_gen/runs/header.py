@@ -58,8 +58,9 @@ def resolve_checkpoint(path: str | Path, prefer: tuple[str, ...] = PLAY_ORDER) -
                 return p.with_suffix(SUFFIX)
             raise CheckpointError(f"{p} does not exist: give a run folder under models/ or a .safetensors file")
     except (OSError, ValueError) as e:  # a name too long, a NUL byte, ...
-        raise CheckpointError(f"cannot use {str(p)[:200]!r} as a checkpoint: "
-                              f"{getattr(e, 'strerror', None) or e}") from None
+        raise CheckpointError(
+            f"cannot use {str(p)[:200]!r} as a checkpoint: {getattr(e, 'strerror', None) or e}"
+        ) from None
     return p
 
 

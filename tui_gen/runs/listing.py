@@ -45,6 +45,7 @@ def safe_text(value: object, limit: int = MAX_TEXT) -> str | None:
 
 # ---- bounded curves ------------------------------------------------------------------------------
 
+
 class EvenBuckets:
     """Points of a few columns (step, characters seen, time, bits/char, ...), kept evenly spread: every
     point until there are `cap`, then means of `stride` points, the stride doubling (neighbours merged
@@ -152,8 +153,9 @@ class RunCurves:
             self.points_skipped += 1
             return
         chars, elapsed = gate.whole(chars), gate.number(elapsed)
-        curve.add(float(step), NO_VALUE if chars is None else float(chars),
-                  NO_VALUE if elapsed is None else elapsed, bpc)
+        curve.add(
+            float(step), NO_VALUE if chars is None else float(chars), NO_VALUE if elapsed is None else elapsed, bpc
+        )
 
 
 class CurveReader:
@@ -183,15 +185,17 @@ class CurveReader:
         return got
 
 
-def read_curves(run_dir: str | os.PathLike[str], should_stop: Callable[[], bool] = lambda: False,
-                name: str | None = None) -> RunCurves:
+def read_curves(
+    run_dir: str | os.PathLike[str], should_stop: Callable[[], bool] = lambda: False, name: str | None = None
+) -> RunCurves:
     """A run's curves from its log, or from its checkpoint's history when there is no log (a run from
     before the log existed). Never raises for a bad run: `problem` says what is wrong."""
     return open_curves(run_dir, should_stop, name).curves
 
 
-def open_curves(run_dir: str | os.PathLike[str], should_stop: Callable[[], bool] = lambda: False,
-                name: str | None = None) -> CurveReader:
+def open_curves(
+    run_dir: str | os.PathLike[str], should_stop: Callable[[], bool] = lambda: False, name: str | None = None
+) -> CurveReader:
     """read_curves, as a CurveReader whose update() goes on from where this read stopped."""
     run_dir = Path(run_dir)
     reader = CurveReader(run_dir, name)
@@ -209,11 +213,14 @@ def open_curves(run_dir: str | os.PathLike[str], should_stop: Callable[[], bool]
         if log_size is None:
             curves.problem = history_problem or "it has no metrics log and no history in its checkpoint"
         elif reader.reader.not_regular:  # a FIFO, a device: never opened, since that could wait for ever
-            curves.problem = (f"its metrics log is {reader.reader.not_regular}, not a regular file"
-                              + (f", and {history_problem}" if history_problem else ""))
+            curves.problem = f"its metrics log is {reader.reader.not_regular}, not a regular file" + (
+                f", and {history_problem}" if history_problem else ""
+            )
         elif reader.reader.skipped:
-            curves.problem = (f"its metrics log has no readable points ({reader.reader.skipped:,} lines are not "
-                              "tui-gen records)" + (f", and {history_problem}" if history_problem else ""))
+            curves.problem = (
+                f"its metrics log has no readable points ({reader.reader.skipped:,} lines are not "
+                "tui-gen records)" + (f", and {history_problem}" if history_problem else "")
+            )
         else:
             curves.problem = "it has no training steps or evaluations yet"
     return reader
@@ -241,6 +248,7 @@ def _curves_from_header(run_dir: Path, curves: RunCurves) -> str | None:
 
 
 # ---- the listing -----------------------------------------------------------------------------------
+
 
 @dataclass
 class RunInfo:
@@ -388,15 +396,21 @@ def list_runs(models_dir: str | os.PathLike[str]) -> list[RunInfo]:
             return []
         entries = sorted(p for p in root.iterdir() if p.is_dir())
     except (OSError, ValueError) as e:
-        raise RunFolderError(f"cannot read the models folder {one_line(str(root))}: "
-                             f"{getattr(e, 'strerror', None) or e}") from None
+        raise RunFolderError(
+            f"cannot read the models folder {one_line(str(root))}: {getattr(e, 'strerror', None) or e}"
+        ) from None
     rows = []
     for folder in entries:
         try:
             if is_run_folder(folder):
                 rows.append(describe_run(folder))
         except OSError as e:  # a folder that went away or became unreadable while we looked
-            rows.append(RunInfo(name=safe_text(folder.name) or "?", path=str(folder),
-                                problem=f"cannot read it: {one_line(e.strerror or str(e))}"))
+            rows.append(
+                RunInfo(
+                    name=safe_text(folder.name) or "?",
+                    path=str(folder),
+                    problem=f"cannot read it: {one_line(e.strerror or str(e))}",
+                )
+            )
     rows.sort(key=lambda r: r.last_activity or 0.0, reverse=True)
     return rows

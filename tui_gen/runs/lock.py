@@ -60,7 +60,8 @@ def lock_run_folder(folder: Path) -> RunLock:
         who = f"process {holder}" if holder else "another process"
         raise RunFolderError(
             f"{folder} is being trained by {who}: a run folder has one writer at a time; wait for that run to "
-            "finish (or stop it), or train into another folder") from None
+            "finish (or stop it), or train into another folder"
+        ) from None
     except OSError:  # a filesystem without flock (some network mounts): go on without the lock, still
         return RunLock(folder, fd)  # holding the folder
     return RunLock(folder, fd)

@@ -47,8 +47,15 @@ READ_CHUNK_BYTES = 4 << 20  # read() takes at most this much of the file per cal
 # Each event type's "type" in a line, written out rather than derived from the class names, so that a
 # class can be renamed (Warning became RunWarning) while old logs still read and new ones stay the same.
 TYPE_OF: dict[type[ev.Event], str] = {
-    ev.Started: "start", ev.Step: "step", ev.Eval: "eval", ev.Samples: "samples", ev.Saved: "saved",
-    ev.RunWarning: "warning", ev.BudgetChanged: "budget", ev.Finished: "finished"}
+    ev.Started: "start",
+    ev.Step: "step",
+    ev.Eval: "eval",
+    ev.Samples: "samples",
+    ev.Saved: "saved",
+    ev.RunWarning: "warning",
+    ev.BudgetChanged: "budget",
+    ev.Finished: "finished",
+}
 EVENT_OF = {name: cls for cls, name in TYPE_OF.items()}
 
 Extra = dict[str, Any]  # a line's fields besides its event's (time, steps, config, ...): JSON values
@@ -90,8 +97,9 @@ class MetricsWriter:
     (it would be written outside the run folder) nor as anything but a regular file: such a log is not
     written, and that is the one message."""
 
-    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], float] = time.time,
-                 folder: RunFolder | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], clock: Callable[[], float] = time.time, folder: RunFolder | None = None
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
         self._file: TextIO | None = None
@@ -168,8 +176,10 @@ class MetricsWriter:
         return None
 
     def _fail(self, e: Exception) -> str:
-        self.problem = (f"the metrics log {self.path} cannot be written ({getattr(e, 'strerror', None) or e}); "
-                        "training goes on, and the checkpoints are not affected")
+        self.problem = (
+            f"the metrics log {self.path} cannot be written ({getattr(e, 'strerror', None) or e}); "
+            "training goes on, and the checkpoints are not affected"
+        )
         self._close_file()
         return self.problem
 

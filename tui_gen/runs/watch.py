@@ -84,9 +84,15 @@ class RunWatcher:
     pid: None = None  # and no process of ours
     log_path: None = None
 
-    def __init__(self, run_dir: str | os.PathLike[str], *, poll_seconds: float = POLL_SECONDS,
-                 stale_seconds: float = STALE_SECONDS, catch_up_bytes: int = CATCH_UP_BYTES,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        stale_seconds: float = STALE_SECONDS,
+        catch_up_bytes: int = CATCH_UP_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.poll_seconds = poll_seconds
         self.stale_seconds = stale_seconds
@@ -168,20 +174,35 @@ class RunWatcher:
                 self._folder_gone = True
             elif not self._folder_gone:
                 self._folder_gone = True
-                out.append(ev.WatchNotice("deleted", f"the run folder {self.run_dir} was deleted: there is "
-                                                     "nothing more to watch (it is watched again if it comes back)"))
+                out.append(
+                    ev.WatchNotice(
+                        "deleted",
+                        f"the run folder {self.run_dir} was deleted: there is "
+                        "nothing more to watch (it is watched again if it comes back)",
+                    )
+                )
             return out
         self._folder_gone = False
         if first and newest_checkpoint(self.run_dir) is None:
-            out.append(ev.WatchNotice("no-checkpoint", f"{self.run_dir.name} has no checkpoint yet: the "
-                                                       "playground can generate once its first evaluation saves one"))
+            out.append(
+                ev.WatchNotice(
+                    "no-checkpoint",
+                    f"{self.run_dir.name} has no checkpoint yet: the "
+                    "playground can generate once its first evaluation saves one",
+                )
+            )
         size = self.reader.size()
         if size is None:
             if not self._log_missing_said:
                 self._log_missing_said = True
-                out.append(ev.WatchNotice("no-log", f"{self.run_dir.name} has no metrics log "
-                                                    f"({self.reader.path.name}) yet: waiting for training to write "
-                                                    "one (runs trained by older versions of tui-gen have none)"))
+                out.append(
+                    ev.WatchNotice(
+                        "no-log",
+                        f"{self.run_dir.name} has no metrics log "
+                        f"({self.reader.path.name}) yet: waiting for training to write "
+                        "one (runs trained by older versions of tui-gen have none)",
+                    )
+                )
             return out + self._check_stale(size)
         if self._log_missing_said:
             self._log_missing_said = False
@@ -194,8 +215,13 @@ class RunWatcher:
         if self.reader.replaced:  # truncated or renamed over: the lines read are the new file's, from 0
             self.reader.replaced = False
             self._finished = False
-            out.append(ev.WatchNotice("replaced", f"the metrics log of {self.run_dir.name} was replaced (a new "
-                                                  "run in the same folder?): reading it anew"))
+            out.append(
+                ev.WatchNotice(
+                    "replaced",
+                    f"the metrics log of {self.run_dir.name} was replaced (a new "
+                    "run in the same folder?): reading it anew",
+                )
+            )
             size = self.reader.size() or 0
             if size > self.catch_up_bytes:  # the new file is big: catch up on it too, as on a first read
                 out.extend(self._catch_up(size))
@@ -218,8 +244,13 @@ class RunWatcher:
             out.append(first[0])
         self.reader.start_at(size - self.catch_up_bytes)
         mib = self.catch_up_bytes / (1 << 20)
-        out.append(ev.WatchNotice("catch-up", f"the metrics log is {size / (1 << 20):,.0f} MiB: showing the run's "
-                                              f"start and its last {mib:g} MiB of figures, then what comes"))
+        out.append(
+            ev.WatchNotice(
+                "catch-up",
+                f"the metrics log is {size / (1 << 20):,.0f} MiB: showing the run's "
+                f"start and its last {mib:g} MiB of figures, then what comes",
+            )
+        )
         return out
 
     def _not_a_folder(self) -> str:
@@ -227,13 +258,18 @@ class RunWatcher:
         try:
             st = os.stat(self.run_dir)
         except OSError:
-            return (f"{self.run_dir} is not a run folder (it does not exist): check the path, or wait for "
-                    "training to create it")
+            return (
+                f"{self.run_dir} is not a run folder (it does not exist): check the path, or wait for "
+                "training to create it"
+            )
         if stat.S_ISREG(st.st_mode):  # its metrics log, say: the folder above it is the run
-            return (f"{self.run_dir} is not a run folder (it is a file): give the folder a run trains in, "
-                    "models/<run>, not a file in it")
-        return (f"{self.run_dir} is not a run folder (it is {describe_mode(st.st_mode)}): "
-                "give the folder a run trains in")
+            return (
+                f"{self.run_dir} is not a run folder (it is a file): give the folder a run trains in, "
+                "models/<run>, not a file in it"
+            )
+        return (
+            f"{self.run_dir} is not a run folder (it is {describe_mode(st.st_mode)}): give the folder a run trains in"
+        )
 
     def _check_not_regular(self) -> list[WatchEvent]:
         """The log is there but is no file (a FIFO, a device): said once, and again when a file replaces it."""
@@ -243,8 +279,13 @@ class RunWatcher:
         self._not_regular_said = what
         if what is None:
             return [ev.WatchNotice("log", f"the metrics log of {self.run_dir.name} is there now")]
-        return [ev.WatchNotice("not-a-file", f"the metrics log {self.reader.path} is {what}, not a regular file: "
-                                             "nothing is read from it (a run writes its log as a file)")]
+        return [
+            ev.WatchNotice(
+                "not-a-file",
+                f"the metrics log {self.reader.path} is {what}, not a regular file: "
+                "nothing is read from it (a run writes its log as a file)",
+            )
+        ]
 
     def _first_line(self) -> tuple[ev.Event, Extra] | None:
         try:
@@ -262,10 +303,16 @@ class RunWatcher:
         if now - self._skipped_said_at < SKIPPED_NOTICE_SECONDS:
             return []  # reported a moment ago: the next report has the total
         self._skipped_said, self._skipped_said_at = skipped, now
-        return [ev.WatchNotice("skipped", f"{skipped:,} line{'s' if skipped != 1 else ''} of the metrics log of "
-                                          f"{self.run_dir.name} could not be read and "
-                                          f"{'were' if skipped != 1 else 'was'} "
-                                          "skipped (not tui-gen's records, or cut short)", count=skipped)]
+        return [
+            ev.WatchNotice(
+                "skipped",
+                f"{skipped:,} line{'s' if skipped != 1 else ''} of the metrics log of "
+                f"{self.run_dir.name} could not be read and "
+                f"{'were' if skipped != 1 else 'was'} "
+                "skipped (not tui-gen's records, or cut short)",
+                count=skipped,
+            )
+        ]
 
     def _check_stale(self, size: int | None) -> list[WatchEvent]:
         now = self._clock()
@@ -280,11 +327,16 @@ class RunWatcher:
         self._stale_said = True
         holder = folder_holder(self.run_dir)
         quiet = _duration(now - self._grew_at)
-        what = (f"the metrics log has not grown for {quiet}" if size is not None
-                else f"no metrics log has appeared in {quiet}")
+        what = (
+            f"the metrics log has not grown for {quiet}"
+            if size is not None
+            else f"no metrics log has appeared in {quiet}"
+        )
         if holder:
             why = f"process {holder} still holds the run folder (evaluating a big corpus, or stuck?)"
         else:
-            why = ("no process is training in the run folder now: it was stopped or killed before it finished "
-                   "(this app follows it again if training resumes)")
+            why = (
+                "no process is training in the run folder now: it was stopped or killed before it finished "
+                "(this app follows it again if training resumes)"
+            )
         return [ev.WatchNotice("stale", f"{what}: {why}")]

@@ -49,8 +49,16 @@ from tui_gen.runs.header import (  # noqa: F401 - re-exported: the header, read 
 )
 
 TORCH_DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
-    "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
 }
 
 
@@ -86,8 +94,9 @@ def stop_strings(framing: str, end_marker: str | None) -> tuple[str, ...]:
     return (("\n",) if framing == "lines" else ()) + ((end_marker,) if end_marker else ())
 
 
-def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, object],
-                    folder: RunFolder | None = None) -> Path:
+def save_checkpoint(
+    path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, object], folder: RunFolder | None = None
+) -> Path:
     """Write atomically: a crash at any instant leaves the previous file at `path` loadable.
 
     folder: the run folder a trainer holds (tui_gen.runs.folder); the file path.name is then written
@@ -122,14 +131,21 @@ def remove_stale_temps(folder: str | Path | RunFolder) -> int:
 
 
 _META_TYPES = {
-    "step": (int,), "epoch": (int,), "batch_index": (int,), "elapsed": (int, float),
-    "best_val_bpc": (int, float, type(None)), "last_val_bpc": (int, float, type(None)),
-    "end_marker": (str, type(None)), "corpus": (str, type(None)), "corpus_digest": (str, type(None)),
+    "step": (int,),
+    "epoch": (int,),
+    "batch_index": (int,),
+    "elapsed": (int, float),
+    "best_val_bpc": (int, float, type(None)),
+    "last_val_bpc": (int, float, type(None)),
+    "end_marker": (str, type(None)),
+    "corpus": (str, type(None)),
+    "corpus_digest": (str, type(None)),
 }
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
-                    prefer: tuple[str, ...] = PLAY_ORDER) -> Checkpoint:
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", prefer: tuple[str, ...] = PLAY_ORDER
+) -> Checkpoint:
     path = resolve_checkpoint(path, prefer)
     try:
         with open_regular(path) as f:
@@ -151,8 +167,11 @@ def _load(f: io.BufferedReader | io.BytesIO, size: int, label: Path | str, devic
         vocab = Vocab.from_json(meta["vocab"])
         mc = dict(meta["model_config"])
         model_config = ModelConfig(
-            vocab_size=int(mc["vocab_size"]), hidden_sizes=[int(h) for h in mc["hidden_sizes"]],
-            cell=str(mc["cell"]), embedding_dim=int(mc["embedding_dim"]), dropout=float(mc["dropout"]),
+            vocab_size=int(mc["vocab_size"]),
+            hidden_sizes=[int(h) for h in mc["hidden_sizes"]],
+            cell=str(mc["cell"]),
+            embedding_dim=int(mc["embedding_dim"]),
+            dropout=float(mc["dropout"]),
         )
         if meta["framing"] not in ("lines", "stream"):
             raise CheckpointError(f"{path} is corrupted: unknown framing {str(meta['framing'])[:40]!r}")
@@ -160,8 +179,9 @@ def _load(f: io.BufferedReader | io.BytesIO, size: int, label: Path | str, devic
         raise CheckpointError(f"{path} is corrupted: its metadata lacks or mangles {e}") from None
     for key, kinds in _META_TYPES.items():  # fields read straight off a Checkpoint, when present
         v = meta.get(key)
-        if key in meta and (not isinstance(v, kinds) or isinstance(v, bool)
-                            or (isinstance(v, (int, float)) and not 0 <= v < math.inf)):
+        if key in meta and (
+            not isinstance(v, kinds) or isinstance(v, bool) or (isinstance(v, (int, float)) and not 0 <= v < math.inf)
+        ):
             raise CheckpointError(f"{path} is corrupted: its {key} is {str(v)[:40]!r}")
     if model_config.vocab_size != len(vocab):
         raise CheckpointError(
@@ -174,8 +194,9 @@ def _load(f: io.BufferedReader | io.BytesIO, size: int, label: Path | str, devic
         raise CheckpointError(f"{path} holds an unusable model configuration: {e}") from None
     n_params = sum(t.numel() for t in expected.values())
     if n_params > MAX_PARAMETERS:
-        raise CheckpointError(f"{path} declares a model of {n_params:,} parameters, more than tui-gen loads "
-                              f"({MAX_PARAMETERS:,})")
+        raise CheckpointError(
+            f"{path} declares a model of {n_params:,} parameters, more than tui-gen loads ({MAX_PARAMETERS:,})"
+        )
     _check_table(path, table, expected, model_config, meta)
     # Each tensor is read from its own byte range straight into its final home: the weights into
     # the model (built uninitialised), the training state into tensors of its own. So loading needs
@@ -191,14 +212,16 @@ def _load(f: io.BufferedReader | io.BytesIO, size: int, label: Path | str, devic
             raise CheckpointError(f"{path} is corrupted: the weight {name} holds NaN or infinite values")
     for name, info in table.items():
         if not name.startswith("model."):
-            tensors[name] = _read_into(f, path, data_start, info,
-                                       torch.empty(info["shape"], dtype=TORCH_DTYPES[info["dtype"]]))
+            tensors[name] = _read_into(
+                f, path, data_start, info, torch.empty(info["shape"], dtype=TORCH_DTYPES[info["dtype"]])
+            )
     model.to(device)
     model.eval()
     # The weights as "model.*" too, as they were saved: the model's own tensors, not copies.
     tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
-    return Checkpoint(path=label if isinstance(label, Path) else None, meta=meta, tensors=tensors, model=model,
-                      vocab=vocab)
+    return Checkpoint(
+        path=label if isinstance(label, Path) else None, meta=meta, tensors=tensors, model=model, vocab=vocab
+    )
 
 
 class _SkipInit(TorchFunctionMode):
@@ -225,11 +248,12 @@ def _all_finite(t: torch.Tensor, chunk: int = 1 << 20) -> bool:
     """torch.isfinite(t).all(), a slice at a time: on a whole weight its temporaries cost about as
     much memory as the weight itself."""
     flat = t.reshape(-1)
-    return all(bool(torch.isfinite(flat[a:a + chunk]).all()) for a in range(0, flat.numel(), chunk))
+    return all(bool(torch.isfinite(flat[a : a + chunk]).all()) for a in range(0, flat.numel(), chunk))
 
 
-def _read_into(f: io.BufferedReader | io.BytesIO, path: object, data_start: int, info: TensorEntry,
-               t: torch.Tensor) -> torch.Tensor:
+def _read_into(
+    f: io.BufferedReader | io.BytesIO, path: object, data_start: int, info: TensorEntry, t: torch.Tensor
+) -> torch.Tensor:
     """Fill the contiguous CPU tensor t with its bytes in the file (little-endian, as safetensors
     stores them and as torch holds them on every platform tui-gen runs on)."""
     start, end = info["data_offsets"]
@@ -244,8 +268,9 @@ def _read_into(f: io.BufferedReader | io.BytesIO, path: object, data_start: int,
     return t
 
 
-def _check_table(path: object, table: TensorTable, expected: dict[str, torch.Tensor], config: ModelConfig,
-                 meta: gate.JsonObject) -> None:
+def _check_table(
+    path: object, table: TensorTable, expected: dict[str, torch.Tensor], config: ModelConfig, meta: gate.JsonObject
+) -> None:
     """Before any tensor is read: every entry is one that a checkpoint of this model holds, and no
     bigger than it needs. A header may claim gigabytes that a sparse file "holds" at no cost on disk;
     those are refused here, unread."""
@@ -257,20 +282,23 @@ def _check_table(path: object, table: TensorTable, expected: dict[str, torch.Ten
     other = 0
     for name, info in table.items():
         if name.startswith("model."):
-            t = expected.get(name[len("model."):])
+            t = expected.get(name[len("model.") :])
             if t is None:
-                raise CheckpointError(f"{path} has unexpected weights: {name[len('model.'):][:60]}")
+                raise CheckpointError(f"{path} has unexpected weights: {name[len('model.') :][:60]}")
             if tuple(info["shape"]) != tuple(t.shape) or info["dtype"] != "F32":
                 raise CheckpointError(
-                    f"{path} does not match its own configuration: {name[len('model.'):]} is "
-                    f"{tuple(info['shape'])} {info['dtype']}, expected {tuple(t.shape)} F32")
+                    f"{path} does not match its own configuration: {name[len('model.') :]} is "
+                    f"{tuple(info['shape'])} {info['dtype']}, expected {tuple(t.shape)} F32"
+                )
         elif name.startswith(("optim.", "rng.", "state.")):
             other += info["data_offsets"][1] - info["data_offsets"][0]
         else:
             raise CheckpointError(f"{path} holds a tensor no tui-gen checkpoint has: {str(name)[:60]!r}")
     if other > allowance:
-        raise CheckpointError(f"{path} is corrupted: it holds {other / 2**20:.0f} MiB of training state, "
-                              f"more than a model of this size can have")
+        raise CheckpointError(
+            f"{path} is corrupted: it holds {other / 2**20:.0f} MiB of training state, "
+            f"more than a model of this size can have"
+        )
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -304,8 +332,11 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tenso
                 raise ValueError(f"the state of parameter {idx} is not what this optimizer keeps")
             for key, v in st.items():
                 if torch.is_tensor(v):
-                    ok = (v.dim() == 0 and v.is_floating_point()) if key == "step" else (
-                        v.shape == params[idx].shape and v.dtype == params[idx].dtype)
+                    ok = (
+                        (v.dim() == 0 and v.is_floating_point())
+                        if key == "step"
+                        else (v.shape == params[idx].shape and v.dtype == params[idx].dtype)
+                    )
                 else:
                     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                 if not ok:
@@ -332,13 +363,33 @@ def list_runs(models_dir: str | Path) -> list[dict[str, Any]]:
         try:
             path = resolve_checkpoint(run)
             meta = read_meta(path)
-            rows.append({"name": run.name, "path": str(path), "run": str(run), "step": gate.whole(meta.get("step")),
-                         "val_bpc": gate.bpc(meta.get("best_val_bpc")),
-                         "saved_at": _saved_at(meta.get("saved_at")),
-                         "corpus": gate.text(meta.get("corpus")), "error": None, "mtime": _mtime(path)})
+            rows.append(
+                {
+                    "name": run.name,
+                    "path": str(path),
+                    "run": str(run),
+                    "step": gate.whole(meta.get("step")),
+                    "val_bpc": gate.bpc(meta.get("best_val_bpc")),
+                    "saved_at": _saved_at(meta.get("saved_at")),
+                    "corpus": gate.text(meta.get("corpus")),
+                    "error": None,
+                    "mtime": _mtime(path),
+                }
+            )
         except CheckpointError as e:
-            rows.append({"name": run.name, "path": None, "run": str(run), "step": None, "val_bpc": None,
-                         "saved_at": None, "corpus": None, "error": str(e), "mtime": _mtime(run)})
+            rows.append(
+                {
+                    "name": run.name,
+                    "path": None,
+                    "run": str(run),
+                    "step": None,
+                    "val_bpc": None,
+                    "saved_at": None,
+                    "corpus": None,
+                    "error": str(e),
+                    "mtime": _mtime(run),
+                }
+            )
     # Runs that can be opened first, each group newest first by the file's own time: the header's
     # saved_at is whatever the file says (a forged date would put any file at the top), so it is only
     # shown, and only if it is what save_checkpoint writes (_saved_at).

@@ -66,8 +66,12 @@ class World:
             mask = batch.mask[part].clone().fill_(False)
         else:
             mask = batch.mask[part]
-        return Batch(inputs=batch.inputs[part], targets=batch.targets[part], mask=mask,
-                     reset=None if batch.reset is None else batch.reset[part])
+        return Batch(
+            inputs=batch.inputs[part],
+            targets=batch.targets[part],
+            mask=mask,
+            reset=None if batch.reset is None else batch.reset[part],
+        )
 
     def share_words(self, batch_size: int) -> str:
         """The run in words, for the start line: "2 processes (gloo): global batch 128 = 2 processes x 64 rows"."""
@@ -92,12 +96,15 @@ class World:
                 raise ConfigError(
                     f"{self.local_size} training processes on this machine, but PyTorch sees {count} CUDA "
                     f"GPU{'s' if count != 1 else ''}: start at most {count} (--nproc {count}, or torchrun "
-                    f"--nproc-per-node {count}), or train on the CPU with --device cpu")
+                    f"--nproc-per-node {count}), or train on the CPU with --device cpu"
+                )
             torch.cuda.set_device(self.local_rank)
             return torch.device("cuda", self.local_rank)
         if device.type != "cpu":
-            raise ConfigError(f"training on several processes works on CUDA or the CPU, not on {device.type}: "
-                              "use --device cuda or --device cpu")
+            raise ConfigError(
+                f"training on several processes works on CUDA or the CPU, not on {device.type}: "
+                "use --device cuda or --device cpu"
+            )
         return device
 
     def wrap(self, model, device):
@@ -107,8 +114,9 @@ class World:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                       gradient_as_bucket_view=True)
+        return DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True
+        )
 
     def seed(self, seed: int, step: int) -> None:
         """Ranks other than 0 draw their own random numbers (dropout) from here on: the same draws on
@@ -144,12 +152,13 @@ class World:
         import torch
         import torch.distributed as dist
 
-        mine = [float(bool(f)) for f in any_rank] + ([float(v) for v in from_main] if self.is_main
-                                                     else [0.0] * len(from_main))
+        mine = [float(bool(f)) for f in any_rank] + (
+            [float(v) for v in from_main] if self.is_main else [0.0] * len(from_main)
+        )
         t = torch.tensor(mine, dtype=torch.float64)
         dist.all_reduce(t)  # a CPU tensor: gloo, even where the model's gradients go over NCCL
         values = t.tolist()
-        return [v > 0 for v in values[:len(any_rank)]], values[len(any_rank):]
+        return [v > 0 for v in values[: len(any_rank)]], values[len(any_rank) :]
 
     def barrier(self) -> None:
         if self.distributed:
@@ -181,11 +190,15 @@ def world_from_env(environ=None) -> World:
         local_size = gate.parse_int(env.get("LOCAL_WORLD_SIZE", str(size)))
     except (KeyError, ValueError):  # gate.OutsideValueError is a ValueError
         shown = ", ".join(f"{k}={env.get(k, '(unset)')!r}"[:60] for k in TORCHRUN_VARS)
-        raise ConfigError(f"the environment names a distributed run, but not a valid one ({shown}): start it "
-                          "with torchrun, or unset RANK, WORLD_SIZE and LOCAL_RANK") from None
+        raise ConfigError(
+            f"the environment names a distributed run, but not a valid one ({shown}): start it "
+            "with torchrun, or unset RANK, WORLD_SIZE and LOCAL_RANK"
+        ) from None
     if not (size >= 1 and 0 <= rank < size and 0 <= local_rank < max(local_size, 1)):
-        raise ConfigError(f"the environment's distributed run is inconsistent (RANK={rank}, WORLD_SIZE={size}, "
-                          f"LOCAL_RANK={local_rank}): start it with torchrun")
+        raise ConfigError(
+            f"the environment's distributed run is inconsistent (RANK={rank}, WORLD_SIZE={size}, "
+            f"LOCAL_RANK={local_rank}): start it with torchrun"
+        )
     return World(rank=rank, size=size, local_rank=local_rank, local_size=max(local_size, 1), torchrun=True)
 
 
@@ -267,10 +280,12 @@ def lost_the_others(error: BaseException) -> bool:
 
     text = str(error)
     return isinstance(error, dist.DistError) or any(
-        needle in text for needle in ("gloo", "NCCL", "Connection reset", "Connection closed", "Broken pipe"))
+        needle in text for needle in ("gloo", "NCCL", "Connection reset", "Connection closed", "Broken pipe")
+    )
 
 
 # ---- `tui-gen train --nproc N`: torchrun for one machine ----------------------------------------------
+
 
 def strip_nproc(argv: list[str]) -> list[str]:
     """The command line without --nproc N (the processes torchrun starts must not start torchrun)."""
@@ -304,8 +319,10 @@ def run_under_torchrun(argv: list[str], nproc: int, device: str | None) -> int:
 
     if device in (None, "auto", "cuda") and torch.cuda.is_available() and nproc > torch.cuda.device_count():
         count = torch.cuda.device_count()
-        raise ConfigError(f"--nproc {nproc} asks for a process per GPU, but PyTorch sees {count} CUDA "
-                          f"GPU{'s' if count != 1 else ''}: use --nproc {count}, or --device cpu")
+        raise ConfigError(
+            f"--nproc {nproc} asks for a process per GPU, but PyTorch sees {count} CUDA "
+            f"GPU{'s' if count != 1 else ''}: use --nproc {count}, or --device cpu"
+        )
     if device == "mps":
         raise ConfigError("--nproc works on CUDA or the CPU, not on mps: use --device cuda or cpu")
     # CPU threads: a share of the cores each (torchrun would set 1, and say so in a warning).
@@ -319,7 +336,10 @@ def run_under_torchrun(argv: list[str], nproc: int, device: str | None) -> int:
     except ChildFailedError as e:
         failures = sorted(e.failures.items())
         shown = ", ".join(f"rank {rank} exit status {f.exitcode}" for rank, f in failures)
-        print(f"tui-gen: error: training failed ({shown}; torchrun stops the others when one fails): "
-              "the first error above says why", file=sys.stderr)
+        print(
+            f"tui-gen: error: training failed ({shown}; torchrun stops the others when one fails): "
+            "the first error above says why",
+            file=sys.stderr,
+        )
         return next((f.exitcode for _, f in failures if f.exitcode and f.exitcode > 0), EXIT_FAILED)
     return 0

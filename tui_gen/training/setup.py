@@ -105,8 +105,9 @@ def _check_budget(request: RunRequest) -> None:
     steps, minutes = request.steps, request.minutes
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ConfigError(f"{setting_name('max_steps')} must be a whole number of at least 1, got {steps}")
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
-                                or not 0 < minutes <= MAX_MINUTES):
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes <= MAX_MINUTES
+    ):
         raise ConfigError(f"{setting_name('max_minutes')} must be a positive number, got {minutes}")
 
 
@@ -163,8 +164,12 @@ def resume_run_config(request: RunRequest, ck: Checkpoint) -> tuple[TrainConfig,
     check_setting_names(request.settings)
     _check_budget(request)
     base = resume_config(ck)
-    actual = {"hidden_sizes": list(ck.model.config.hidden_sizes), "cell": ck.model.config.cell,
-              "embedding_dim": ck.model.config.embedding_dim, "framing": ck.framing}
+    actual = {
+        "hidden_sizes": list(ck.model.config.hidden_sizes),
+        "cell": ck.model.config.cell,
+        "embedding_dim": ck.model.config.embedding_dim,
+        "framing": ck.framing,
+    }
     changes, notes = {}, []
     for key, value in request.settings.items():
         old = actual.get(key, getattr(base, key))
@@ -172,7 +177,8 @@ def resume_run_config(request: RunRequest, ck: Checkpoint) -> tuple[TrainConfig,
             if value is not None and value != old:
                 raise ConfigError(
                     f"{setting_name(key)} cannot change when resuming ({RESUME_FIXED[key]} depends on it): the "
-                    f"checkpoint has {shown(old)}, asked for {shown(value)}; start a new run to use another value")
+                    f"checkpoint has {shown(old)}, asked for {shown(value)}; start a new run to use another value"
+                )
             continue
         if value != old:
             changes[key] = value
@@ -201,6 +207,7 @@ def budget_spent(cfg: TrainConfig, step: int, elapsed: float) -> bool:
 
 # ---- run folders ------------------------------------------------------------------------------------
 
+
 def holds_run(folder: Path, names: tuple[str, ...] = RUN_FILES) -> bool:
     """Whether `folder` holds a run: a checkpoint, or the metrics log of a run (one killed before its
     first save leaves only that). A link there counts too: a new run must not take over any of these
@@ -227,10 +234,12 @@ def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = F
             if holds_run(folder, CHECKPOINT_NAMES):
                 raise RunFolderError(
                     f"{folder} already holds a run: continue it with --resume {folder}, choose another --out, "
-                    "or pass --overwrite to replace it")
+                    "or pass --overwrite to replace it"
+                )
             raise RunFolderError(
                 f"{folder} holds the metrics log of a run that saved no checkpoint: choose another --out, "
-                "or pass --overwrite to replace it")
+                "or pass --overwrite to replace it"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         lock = lock_run_folder(folder)  # before anything in it is touched: another trainer may be at work
         try:
@@ -241,8 +250,9 @@ def check_run_folder(folder: Path, *, overwrite: bool = False, own_run: bool = F
     except RunFolderError:
         raise
     except OSError as e:
-        raise RunFolderError(f"cannot write the run folder {folder}: {e.strerror or e}; "
-                             "choose another --out (or --models-dir)") from None
+        raise RunFolderError(
+            f"cannot write the run folder {folder}: {e.strerror or e}; choose another --out (or --models-dir)"
+        ) from None
     return lock
 
 
@@ -272,8 +282,9 @@ def claim_run_folder(parent: Path, name: str) -> tuple[Path, RunLock]:
                 continue
             return folder, check_run_folder(folder, own_run=True)
     except OSError as e:
-        raise RunFolderError(f"cannot create a run folder in {parent}: {e.strerror or e}; "
-                             "choose another --models-dir (or --out)") from None
+        raise RunFolderError(
+            f"cannot create a run folder in {parent}: {e.strerror or e}; choose another --models-dir (or --out)"
+        ) from None
     raise RunFolderError(f"{parent} has no free run folder name for {name}: choose --out")
 
 
@@ -318,10 +329,14 @@ def _file_of(ck: Checkpoint) -> Path:
 
 # ---- the whole set-up --------------------------------------------------------------------------------
 
-def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = None,
-                download_progress: Callable[[int, int | None], None] | None = None,
-                build_progress: Callable[[int, int | None], None] | None = None,
-                world: World | None = None) -> PreparedRun:
+
+def prepare_run(
+    request: RunRequest,
+    progress: Callable[[str], None] | None = None,
+    download_progress: Callable[[int, int | None], None] | None = None,
+    build_progress: Callable[[int, int | None], None] | None = None,
+    world: World | None = None,
+) -> PreparedRun:
     """Load the checkpoint and corpus, settle the run folder and build the Trainer.
 
     progress(message) is called before each slow part (the training process sends it on and checks for a stop
@@ -358,8 +373,13 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
     corpus_arg = request.corpus or (ck.meta.get("corpus") if ck is not None else None)
     say(f"loading {corpus_arg or 'the default corpus'}")
     with world.local_first():  # one download (or cache build) per machine, not one per process
-        corpus, ref = open_corpus(corpus_arg, data_dir=Path(request.data_dir) if request.data_dir else None,
-                                  framing=cfg.framing, progress=download_progress, build_progress=build_progress)
+        corpus, ref = open_corpus(
+            corpus_arg,
+            data_dir=Path(request.data_dir) if request.data_dir else None,
+            framing=cfg.framing,
+            progress=download_progress,
+            build_progress=build_progress,
+        )
     say("preparing training")
     trainer = Trainer(corpus, cfg, run_dir=None, resume=ck, corpus_ref=ref, world=world)
     if not world.is_main:  # only trains: rank 0 evaluates, saves and holds the run folder
@@ -375,8 +395,10 @@ def prepare_run(request: RunRequest, progress: Callable[[str], None] | None = No
             lock = check_run_folder(run_dir, own_run=True)
         else:
             run_dir, lock = claim_run_folder(ck_file.parent.parent, f"{ck_file.parent.name}-from-step-{ck.step}")
-            notes.append(f"resuming from {ck_file.name} at step {ck.step}, while {ck_file.parent / 'last.safetensors'} "
-                         f"is at step {newer}: this run continues in {run_dir}, so that step {newer} is kept")
+            notes.append(
+                f"resuming from {ck_file.name} at step {ck.step}, while {ck_file.parent / 'last.safetensors'} "
+                f"is at step {newer}: this run continues in {run_dir}, so that step {newer} is kept"
+            )
     else:
         run_dir, lock = claim_run_folder(Path(request.models_dir), default_run_name(ref))
     trainer.set_run_dir(run_dir, resumed_here=ck_file is not None and run_dir.resolve() == ck_file.parent.resolve())

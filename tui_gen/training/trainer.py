@@ -81,8 +81,9 @@ FOLDER_CHECK_SECONDS = 1.0  # between steps, how often the run folder's path is 
 
 def describe_model(config: ModelConfig) -> str:
     """The model in words, for the start line and the app: "GRU 128,256", "LSTM 64 one-hot"."""
-    return (f"{config.cell.upper()} {','.join(str(h) for h in config.hidden_sizes)}"
-            + (" one-hot" if not config.embedding_dim else ""))
+    return f"{config.cell.upper()} {','.join(str(h) for h in config.hidden_sizes)}" + (
+        " one-hot" if not config.embedding_dim else ""
+    )
 
 
 def corpus_digest(text: str) -> str:
@@ -91,8 +92,15 @@ def corpus_digest(text: str) -> str:
 
 
 class Trainer:
-    def __init__(self, corpus: CorpusText, config: TrainConfig, run_dir: Path | None = None,
-                 resume: Checkpoint | None = None, corpus_ref: str | None = None, world: World | None = None):
+    def __init__(
+        self,
+        corpus: CorpusText,
+        config: TrainConfig,
+        run_dir: Path | None = None,
+        resume: Checkpoint | None = None,
+        corpus_ref: str | None = None,
+        world: World | None = None,
+    ):
         config.validate()
         self.config = config
         self.world = world or SINGLE  # several processes under torchrun: see distributed.py
@@ -113,8 +121,9 @@ class Trainer:
         torch.manual_seed(config.seed)
 
         self.framing = resume.framing if resume else (config.framing or corpus.framing)
-        self.framing_reason = ("as the checkpoint was trained" if resume
-                               else ("given" if config.framing else corpus.framing_reason))
+        self.framing_reason = (
+            "as the checkpoint was trained" if resume else ("given" if config.framing else corpus.framing_reason)
+        )
         if config.framing and resume and config.framing != resume.framing:
             raise ConfigError(f"the checkpoint was trained with --framing {resume.framing}; it cannot change on resume")
         self.end_marker = resume.meta.get("end_marker") if resume else corpus.end_marker
@@ -137,28 +146,37 @@ class Trainer:
                 )
         self.data: LineWindows | StreamWindows
         if isinstance(split.train, LineSet):  # framing "lines" (split_encoded splits lines for it alone)
-            lines = LineWindows(split.train, self.vocab, config.seq_len, config.overlap, config.batch_size,
-                                config.seed)
+            lines = LineWindows(split.train, self.vocab, config.seq_len, config.overlap, config.batch_size, config.seed)
             self.data, self.train_chars = lines, lines.train_chars
         else:
-            stream = StreamWindows(split.train, self.vocab, config.seq_len, config.batch_size,
-                                   config.state_reset_every, config.seed)
+            stream = StreamWindows(
+                split.train, self.vocab, config.seq_len, config.batch_size, config.state_reset_every, config.seed
+            )
             self.data, self.train_chars = stream, stream.n_ids
         self.val_part = split.val
         self.val_chars = validation_targets(split.val, config.seq_len, config.state_reset_every)
         # A small held-out part is kept as batches; a large one is read anew at each evaluation.
-        self.val_batches = (list(self._val_batches()) if self.val_chars <= VAL_BATCHES_KEPT else None)
+        self.val_batches = list(self._val_batches()) if self.val_chars <= VAL_BATCHES_KEPT else None
 
         if not resume:
             config.check_model_size(len(self.vocab))  # this corpus's vocabulary: before the model is built
-        self.model_config = replace(resume.model.config, dropout=config.dropout) if resume else ModelConfig(
-            vocab_size=len(self.vocab), hidden_sizes=list(config.hidden_sizes), cell=config.cell,
-            embedding_dim=config.embedding_dim, dropout=config.dropout,
+        self.model_config = (
+            replace(resume.model.config, dropout=config.dropout)
+            if resume
+            else ModelConfig(
+                vocab_size=len(self.vocab),
+                hidden_sizes=list(config.hidden_sizes),
+                cell=config.cell,
+                embedding_dim=config.embedding_dim,
+                dropout=config.dropout,
+            )
         )
         self.model = CharRNN(self.model_config).to(self.device)
         self.model.flatten_parameters()
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+            self.model.parameters(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
             fused=True if self.device.type == "cuda" else None,  # None: AdamW's own default
         )
         self.step = 0
@@ -288,12 +306,22 @@ class Trainer:
     def _run(self) -> Iterator[ev.Event]:
         cfg = self.config
         yield ev.Started(
-            device=describe(self.device), framing=self.framing, corpus=self.corpus_ref,
-            vocab_size=len(self.vocab), parameters=count_parameters(self.model), train_chars=self.train_chars,
-            val_chars=self.val_chars, steps_per_epoch=self.data.steps_per_epoch, step=self.step,
-            max_steps=cfg.max_steps, max_seconds=self.max_seconds,
-            run_dir=str(self.run_dir) if self.run_dir else None, warnings=list(self.warnings),
-            notes=list(self.notes), model=describe_model(self.model_config), framing_reason=self.framing_reason,
+            device=describe(self.device),
+            framing=self.framing,
+            corpus=self.corpus_ref,
+            vocab_size=len(self.vocab),
+            parameters=count_parameters(self.model),
+            train_chars=self.train_chars,
+            val_chars=self.val_chars,
+            steps_per_epoch=self.data.steps_per_epoch,
+            step=self.step,
+            max_steps=cfg.max_steps,
+            max_seconds=self.max_seconds,
+            run_dir=str(self.run_dir) if self.run_dir else None,
+            warnings=list(self.warnings),
+            notes=list(self.notes),
+            model=describe_model(self.model_config),
+            framing_reason=self.framing_reason,
             elapsed=self.elapsed,
         )
         if self.run_folder is not None:
@@ -317,10 +345,14 @@ class Trainer:
                 if nan_streak >= cfg.max_nan_steps:
                     self.elapsed += time.perf_counter() - resumed_at
                     yield ev.Finished(
-                        self.step, FinishReason.DIVERGED,
+                        self.step,
+                        FinishReason.DIVERGED,
                         f"training diverged: {nan_streak} steps in a row had a non-finite loss. The last good "
                         "checkpoint is intact; lower --lr (or --clip) and resume from it",
-                        self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+                        self.best_bpc,
+                        self._str(self.last_path),
+                        self._str(self.best_path),
+                    )
                     return
                 continue
             nan_streak = 0
@@ -330,8 +362,16 @@ class Trainer:
                 chars_window, time_window = 0, 0.0
             self.elapsed += time.perf_counter() - resumed_at
             self.chars_seen += chars
-            yield ev.Step(self.step, self.epoch, bpc, self.optimizer.param_groups[0]["lr"], rate,
-                          self.elapsed, self.progress(), self.chars_seen)
+            yield ev.Step(
+                self.step,
+                self.epoch,
+                bpc,
+                self.optimizer.param_groups[0]["lr"],
+                rate,
+                self.elapsed,
+                self.progress(),
+                self.chars_seen,
+            )
             resumed_at = time.perf_counter()
             yield from self._watch_folder()
             early = 0 < cfg.first_eval < cfg.eval_every and self.step == cfg.first_eval  # samples soon
@@ -347,13 +387,27 @@ class Trainer:
         if self.step == first_step:  # stopped before the first step, or nothing left of the budget
             if self._stop:
                 yield from self._save("last")
-                yield self._lost_finished(self._lost) if self._lost is not None else ev.Finished(
-                    self.step, self._stop_reason, self._stopped_message(), self.best_bpc,
-                    self._str(self.last_path), self._str(self.best_path))
+                yield (
+                    self._lost_finished(self._lost)
+                    if self._lost is not None
+                    else ev.Finished(
+                        self.step,
+                        self._stop_reason,
+                        self._stopped_message(),
+                        self.best_bpc,
+                        self._str(self.last_path),
+                        self._str(self.best_path),
+                    )
+                )
             else:
-                yield ev.Finished(self.step, FinishReason.COMPLETED,
-                                  f"nothing to do: the run is already at step {self.step} of its budget",
-                                  self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+                yield ev.Finished(
+                    self.step,
+                    FinishReason.COMPLETED,
+                    f"nothing to do: the run is already at step {self.step} of its budget",
+                    self.best_bpc,
+                    self._str(self.last_path),
+                    self._str(self.best_path),
+                )
             return
         if self._lost is not None and self._lost.kind == "deleted":
             pass  # nowhere to save to: a deleted folder is not re-created
@@ -365,14 +419,24 @@ class Trainer:
             yield self._lost_finished(self._lost)
             return
         if self.save_error:  # the run's end is lost (disk full, ...): a failure, even if training went fine
-            yield ev.Finished(self.step, FinishReason.FAILED, f"step {self.step} could not be saved: {self.save_error}",
-                              self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+            yield ev.Finished(
+                self.step,
+                FinishReason.FAILED,
+                f"step {self.step} could not be saved: {self.save_error}",
+                self.best_bpc,
+                self._str(self.last_path),
+                self._str(self.best_path),
+            )
             return
         yield ev.Finished(
-            self.step, self._stop_reason if self._stop else FinishReason.COMPLETED,
+            self.step,
+            self._stop_reason if self._stop else FinishReason.COMPLETED,
             (self._stopped_message() if self._stop else f"finished at step {self.step}")
             + (f", best validation {self.best_bpc:.3f} bits/char" if self.best_bpc is not None else ""),
-            self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+            self.best_bpc,
+            self._str(self.last_path),
+            self._str(self.best_path),
+        )
 
     def _logged(self, event: ev.Event) -> Iterator[ev.Event]:
         """The event, written to the metrics log first (so a watcher sees it as the CLI prints it), and
@@ -380,9 +444,13 @@ class Trainer:
         if self.metrics is not None:
             extra = None
             if isinstance(event, ev.Started):
-                extra = {"format": METRICS_FORMAT, "config": self.config.to_json(),
-                         "model_config": self.model_config.to_json(),
-                         "corpus_digest": self.corpus_digest, "world_size": self.world.size}
+                extra = {
+                    "format": METRICS_FORMAT,
+                    "config": self.config.to_json(),
+                    "model_config": self.model_config.to_json(),
+                    "corpus_digest": self.corpus_digest,
+                    "world_size": self.world.size,
+                }
             problem = self.metrics.record(event, extra)
             yield event
             if problem:
@@ -396,7 +464,8 @@ class Trainer:
         if not self.world.distributed:
             return self._done()
         (stop,), (done, eval_now, save_now, elapsed) = self.world.agree(
-            [self._stop], [self._done(), self._eval_now, self._save_now, self.elapsed])
+            [self._stop], [self._done(), self._eval_now, self._save_now, self.elapsed]
+        )
         # A signal handled during the collective set self._stop after this rank's vote: keep it for the
         # next vote, never overwrite it with the agreed False (the stop would be lost).
         self._stop = self._stop or stop
@@ -424,16 +493,22 @@ class Trainer:
         old = self.run_dir
         if where.kind == "deleted":
             self.last_path = self.best_path = None  # gone with the folder
-            message = (f"the run folder {old} was deleted while training: training stops, and nothing more "
-                       "can be saved (the folder is not created again)")
+            message = (
+                f"the run folder {old} was deleted while training: training stops, and nothing more "
+                "can be saved (the folder is not created again)"
+            )
         elif where.path is not None:
             self._relocate(where.path)
-            message = (f"the run folder {old} was moved to {where.path} while training: training stops, and "
-                       f"`last` is saved there, beside its log (go on with --resume {where.path})")
+            message = (
+                f"the run folder {old} was moved to {where.path} while training: training stops, and "
+                f"`last` is saved there, beside its log (go on with --resume {where.path})"
+            )
         else:
             self.last_path = self.best_path = None  # somewhere this system cannot tell
-            message = (f"the run folder {old} was moved or renamed while training (where to cannot be told "
-                       "here): training stops, and `last` is saved in it, beside its log")
+            message = (
+                f"the run folder {old} was moved or renamed while training (where to cannot be told "
+                "here): training stops, and `last` is saved in it, beside its log"
+            )
         if where.other:
             message += f"; {old} now names another folder, which this run leaves alone"
         yield ev.RunWarning(self.step, message)
@@ -452,22 +527,43 @@ class Trainer:
         old = self._lost_from
         if lost.kind == "deleted":
             return ev.Finished(
-                self.step, FinishReason.FAILED,
+                self.step,
+                FinishReason.FAILED,
                 f"stopped at step {self.step}: the run folder {old} was deleted while training, so this step "
-                "could not be saved; train again (into a new folder)", self.best_bpc, None, None)
+                "could not be saved; train again (into a new folder)",
+                self.best_bpc,
+                None,
+                None,
+            )
         if self.save_error:  # moved, and even so the save failed (a full disk)
-            return ev.Finished(self.step, FinishReason.FAILED,
-                               f"stopped at step {self.step}: the run folder {old} was moved, and this step "
-                               f"could not be saved: {self.save_error}",
-                               self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+            return ev.Finished(
+                self.step,
+                FinishReason.FAILED,
+                f"stopped at step {self.step}: the run folder {old} was moved, and this step "
+                f"could not be saved: {self.save_error}",
+                self.best_bpc,
+                self._str(self.last_path),
+                self._str(self.best_path),
+            )
         if lost.path is None:  # its paths would name the old place: none
-            return ev.Finished(self.step, FinishReason.STOPPED,
-                               f"stopped at step {self.step}: the run folder {old} was moved or renamed, and `last` "
-                               "is saved in it", self.best_bpc, None, None)
-        return ev.Finished(self.step, FinishReason.STOPPED, f"stopped at step {self.step}: the run folder {old} was "
-                           f"moved to {self.run_dir}"
-                           + (f", best validation {self.best_bpc:.3f} bits/char" if self.best_bpc is not None else ""),
-                           self.best_bpc, self._str(self.last_path), self._str(self.best_path))
+            return ev.Finished(
+                self.step,
+                FinishReason.STOPPED,
+                f"stopped at step {self.step}: the run folder {old} was moved or renamed, and `last` is saved in it",
+                self.best_bpc,
+                None,
+                None,
+            )
+        return ev.Finished(
+            self.step,
+            FinishReason.STOPPED,
+            f"stopped at step {self.step}: the run folder {old} was "
+            f"moved to {self.run_dir}"
+            + (f", best validation {self.best_bpc:.3f} bits/char" if self.best_bpc is not None else ""),
+            self.best_bpc,
+            self._str(self.last_path),
+            self._str(self.best_path),
+        )
 
     def _stopped_message(self) -> str:
         if self._stop_reason == FinishReason.TERMINATED:
@@ -532,8 +628,9 @@ class Trainer:
     def evaluate(self) -> float:
         """Bits per character over the whole held-out split, each sample from a zero state."""
         self.model.eval()
-        score = score_batches(self.model, self.val_batches if self.val_batches is not None else self._val_batches(),
-                              self.device)
+        score = score_batches(
+            self.model, self.val_batches if self.val_batches is not None else self._val_batches(), self.device
+        )
         return score.nll / max(score.chars, 1) / LN2
 
     def _val_batches(self):
@@ -543,9 +640,16 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.config.seed + self.step)  # never touches training's RNG
         seeds = [s for s in LECTURE_SEEDS if not self.vocab.unknown_chars(s)]
         try:
-            texts = sample_many(self.model, self.vocab, self.framing, seeds,
-                                SamplingSettings(temperature=self.config.sample_temperature),
-                                self.config.sample_length, self.stop_strings, gen)
+            texts = sample_many(
+                self.model,
+                self.vocab,
+                self.framing,
+                seeds,
+                SamplingSettings(temperature=self.config.sample_temperature),
+                self.config.sample_length,
+                self.stop_strings,
+                gen,
+            )
         except TuiGenError:  # a diverged model has nothing to show; its losses say so
             return []
         return list(zip(seeds, texts, strict=False))
@@ -570,8 +674,15 @@ class Trainer:
         is_best = math.isfinite(bpc) and (self.best_bpc is None or bpc < self.best_bpc)
         if is_best:
             self.best_bpc = bpc  # the lecture never updated its best-loss marker; this one moves
-        yield ev.Eval(self.step, bpc, self.best_bpc if self.best_bpc is not None else bpc, is_best,
-                      time.perf_counter() - t0, self.elapsed, self.chars_seen)
+        yield ev.Eval(
+            self.step,
+            bpc,
+            self.best_bpc if self.best_bpc is not None else bpc,
+            is_best,
+            time.perf_counter() - t0,
+            self.elapsed,
+            self.chars_seen,
+        )
         yield ev.Samples(self.step, self.config.sample_temperature, self.samples())
         if is_best:
             yield from self._save("best")
@@ -584,8 +695,9 @@ class Trainer:
         if self._lost is not None and self._lost.kind == "deleted":  # writing into it fails, and must not create it
             return
         try:
-            path = save_checkpoint(self.run_dir / (kind + SUFFIX), *self.checkpoint_payload(kind),
-                                   folder=self.run_folder)
+            path = save_checkpoint(
+                self.run_dir / (kind + SUFFIX), *self.checkpoint_payload(kind), folder=self.run_folder
+            )
         except CheckpointError as e:
             yield from self._watch_folder(force=True)  # deleted meanwhile: that is the one thing to say
             if self._lost is not None and self._lost.kind == "deleted":
@@ -640,24 +752,34 @@ class Trainer:
         self.model.load_state_dict(ck.model.state_dict())
         self.model.flatten_parameters()
         try:
-            restore_optimizer(self.optimizer, {k: v.to(self.device) if not k.endswith(".step") else v
-                                               for k, v in ck.tensors.items() if k.startswith("optim.")},
-                              meta["optimizer"])
+            restore_optimizer(
+                self.optimizer,
+                {
+                    k: v.to(self.device) if not k.endswith(".step") else v
+                    for k, v in ck.tensors.items()
+                    if k.startswith("optim.")
+                },
+                meta["optimizer"],
+            )
             self.step = int(meta["step"])
             self.epoch = int(meta["epoch"])
             self.batch_index = int(meta["batch_index"])
             self.elapsed = float(meta["elapsed"])
             seen = meta.get("chars_seen")  # older checkpoints: about a full batch a step
-            self.chars_seen = (int(seen) if isinstance(seen, int) and seen >= 0
-                               else self.step * self.config.batch_size * self.config.seq_len)
+            self.chars_seen = (
+                int(seen)
+                if isinstance(seen, int) and seen >= 0
+                else self.step * self.config.batch_size * self.config.seq_len
+            )
             self.best_bpc = meta.get("best_val_bpc")
             self.last_bpc = meta.get("last_val_bpc")
             self.history = {part: [[int(st), float(v)] for st, v in meta["history"][part]] for part in ("train", "val")}
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{ck.path} cannot be resumed from: its training state lacks {e}") from None
         if meta.get("corpus_digest") != self.corpus_digest:
-            self.warnings.append("this corpus differs from the one the checkpoint was trained on: "
-                                 "the data position starts over")
+            self.warnings.append(
+                "this corpus differs from the one the checkpoint was trained on: the data position starts over"
+            )
             self.epoch, self.batch_index = 0, 0
         rng = ck.tensors.get("rng.torch")
         if rng is not None:
@@ -668,21 +790,34 @@ class Trainer:
         if self.device.type == "cuda" and "rng.cuda" in ck.tensors:
             torch.cuda.set_rng_state(ck.tensors["rng.cuda"], self.device)
         carried = [ck.tensors[f"state.{i}"] for i in range(len(ck.tensors)) if f"state.{i}" in ck.tensors]
-        shapes = [(1, self.data.batch_size, h) for h in self.model_config.hidden_sizes
-                  for _ in range(CELL_TYPES[self.model_config.cell].state_parts)]
+        shapes = [
+            (1, self.data.batch_size, h)
+            for h in self.model_config.hidden_sizes
+            for _ in range(CELL_TYPES[self.model_config.cell].state_parts)
+        ]
         rows = self.world.rows(self.data.batch_size)  # all of them in one process
-        if (carried and self.framing == "stream" and [tuple(t.shape) for t in carried] == shapes
-                and all(t.is_floating_point() for t in carried) and rows.start < rows.stop):  # else: a zero state
-            self.carried = state_from_tensors([t[:, rows].to(self.device, torch.float32) for t in carried],
-                                              self.model_config.cell)
+        if (
+            carried
+            and self.framing == "stream"
+            and [tuple(t.shape) for t in carried] == shapes
+            and all(t.is_floating_point() for t in carried)
+            and rows.start < rows.stop
+        ):  # else: a zero state
+            self.carried = state_from_tensors(
+                [t[:, rows].to(self.device, torch.float32) for t in carried], self.model_config.cell
+            )
         trained_by = meta.get("world_size", 1)
         if trained_by != self.world.size and isinstance(trained_by, int):
             self.notes.append(
                 f"the checkpoint was trained by {trained_by} process{'es' if trained_by != 1 else ''}, this run has "
                 f"{self.world.size}: the data position carries over (epoch {self.epoch}, batch {self.batch_index} "
                 f"of the global batch), each process taking its share of every batch"
-                + ("; the carried stream state starts from zero" if self.framing == "stream" and self.carried is None
-                   else ""))
+                + (
+                    "; the carried stream state starts from zero"
+                    if self.framing == "stream" and self.carried is None
+                    else ""
+                )
+            )
         self.set_run_dir(self.run_dir, resumed_here=True)
 
 

@@ -8,5 +8,11 @@ from tui_gen.app.screens.open_run import OpenRunScreen
 from tui_gen.app.screens.train_more import TrainMoreScreen
 
 __all__ = [
-    "ChangeBudgetScreen", "Choice", "ConfirmScreen", "HelpScreen", "NewRunScreen", "OpenRunScreen", "TrainMoreScreen",
+    "ChangeBudgetScreen",
+    "Choice",
+    "ConfirmScreen",
+    "HelpScreen",
+    "NewRunScreen",
+    "OpenRunScreen",
+    "TrainMoreScreen",
 ]

@@ -14,9 +14,11 @@ def budget_question(state: TrainingState) -> str:
     start = f"step {state.start_step:,}" if state.start_step else "its start"
     trained = max(0, state.step - state.start_step)
     seconds = max(0.0, (state.elapsed or state.start_elapsed) - state.start_elapsed)
-    return (f"Train this run for how long, counted from {start}: minutes (like 20) or steps (like 2000 steps). "
-            f"So far it has trained {trained:,} step{'s' if trained != 1 else ''} in {fmt_duration(seconds)}. "
-            "A budget below that ends the run at the next step, and saves it.")
+    return (
+        f"Train this run for how long, counted from {start}: minutes (like 20) or steps (like 2000 steps). "
+        f"So far it has trained {trained:,} step{'s' if trained != 1 else ''} in {fmt_duration(seconds)}. "
+        "A budget below that ends the run at the next step, and saves it."
+    )
 
 
 class ChangeBudgetScreen(BudgetDialog):

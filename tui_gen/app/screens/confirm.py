@@ -43,8 +43,12 @@ class ConfirmScreen(ModalScreen[str | None]):
             with Horizontal(classes="dialog-buttons"):
                 for c in self.choices:
                     label = f"{c.label} ({c.key})" if c.key else c.label
-                    yield Button(Text(label), id=f"choice-{c.value}", variant=c.variant,
-                                 classes="default-choice" if c.default else "")
+                    yield Button(
+                        Text(label),
+                        id=f"choice-{c.value}",
+                        variant=c.variant,
+                        classes="default-choice" if c.default else "",
+                    )
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

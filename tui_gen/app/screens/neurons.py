@@ -86,9 +86,13 @@ class BoundedTextArea(TextArea):
         room = max(0, self.limit - (len(self.text) - replaced))
         pasted = event.text.replace("\r\n", "\n").replace("\r", "\n")
         if len(pasted) > room:
-            self.app.notify(f"The pasted text has {len(pasted):,} characters; the box keeps at most "
-                            f"{self.limit:,}, so {room:,} of them went in.", title="Text cut",
-                            severity="warning", markup=False)
+            self.app.notify(
+                f"The pasted text has {len(pasted):,} characters; the box keeps at most "
+                f"{self.limit:,}, so {room:,} of them went in.",
+                title="Text cut",
+                severity="warning",
+                markup=False,
+            )
             pasted = pasted[:room]
         if pasted:
             result = self.replace(symbols(pasted), start, end)
@@ -117,12 +121,18 @@ class NeuronScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="lens-dialog"):
             yield Label("Neuron explorer", classes="dialog-title")
-            yield BoundedTextArea(self.initial_text, MAX_CHARS, id="neurons-text", soft_wrap=True,
-                                  show_line_numbers=False)
+            yield BoundedTextArea(
+                self.initial_text, MAX_CHARS, id="neurons-text", soft_wrap=True, show_line_numbers=False
+            )
             with Horizontal(classes="lens-row"):
                 yield Label("Regex", classes="field-label")
-                yield Input("", id="neurons-regex", compact=True, max_length=REGEX_CHARS,
-                            placeholder="a feature of your own, like [A-Z]{2,}")
+                yield Input(
+                    "",
+                    id="neurons-regex",
+                    compact=True,
+                    max_length=REGEX_CHARS,
+                    placeholder="a feature of your own, like [A-Z]{2,}",
+                )
                 yield Label("Unit", classes="field-label")
                 yield Input("", id="neurons-goto", compact=True, max_length=12, placeholder="h1:12")
             yield Static("", id="neurons-status", classes="dialog-hint")
@@ -137,8 +147,12 @@ class NeuronScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         if self.cut_from is not None:
-            self.app.notify(f"The text has {self.cut_from:,} characters; the explorer reads its first "
-                            f"{MAX_CHARS:,}.", title="Text cut", severity="warning", markup=False)
+            self.app.notify(
+                f"The text has {self.cut_from:,} characters; the explorer reads its first {MAX_CHARS:,}.",
+                title="Text cut",
+                severity="warning",
+                markup=False,
+            )
         if not self.initial_text.strip():  # nothing to read yet: the box is where to start
             self.query_one("#neurons-text", TextArea).focus()
         self.call_after_refresh(self.action_explore)
@@ -147,12 +161,20 @@ class NeuronScreen(ModalScreen[None]):
     def action_explore(self) -> None:
         text = self.query_one("#neurons-text", TextArea).text
         if len(text) > MAX_CHARS:
-            self.app.notify(f"The text has {len(text):,} characters; the explorer reads its first {MAX_CHARS:,}.",
-                            title="Text cut", severity="warning", markup=False)
+            self.app.notify(
+                f"The text has {len(text):,} characters; the explorer reads its first {MAX_CHARS:,}.",
+                title="Text cut",
+                severity="warning",
+                markup=False,
+            )
             text = text[:MAX_CHARS]
         if len(text) < 2:
-            self._status(Text("Type or paste a text of at least 2 characters above, then ctrl+r: with fewer "
-                              "there is nothing to correlate."))
+            self._status(
+                Text(
+                    "Type or paste a text of at least 2 characters above, then ctrl+r: with fewer "
+                    "there is nothing to correlate."
+                )
+            )
             return
         regex = self.query_one("#neurons-regex", Input).value
         patterns: dict[str, str] = {}
@@ -163,8 +185,12 @@ class NeuronScreen(ModalScreen[None]):
             try:
                 compile_regex(regex)
             except ConfigError as e:
-                self.app.notify(f"{str(e)[0].upper()}{str(e)[1:]}, or empty the box.", title="Bad regex",
-                                severity="warning", markup=False)
+                self.app.notify(
+                    f"{str(e)[0].upper()}{str(e)[1:]}, or empty the box.",
+                    title="Bad regex",
+                    severity="warning",
+                    markup=False,
+                )
                 return
             patterns = {f"matches {one_line(regex)}": regex}
         weights = self.playground.weights
@@ -197,8 +223,11 @@ class NeuronScreen(ModalScreen[None]):
                 acts, ranked = explore(model.model, model.vocab, model.framing, text, TOP, patterns)
                 feats = features(text, model.framing, patterns)
                 cfg = model.model.config
-                self.post_message(TextExplored(request, Exploration(text, acts, ranked, feats, patterns, cfg.cell,
-                                                                    list(cfg.hidden_sizes))))
+                self.post_message(
+                    TextExplored(
+                        request, Exploration(text, acts, ranked, feats, patterns, cfg.cell, list(cfg.hidden_sizes))
+                    )
+                )
             except TuiGenError as e:
                 self.post_message(TextExplored(request, error=str(e)))
         except Exception as e:  # noqa: BLE001 - a bug: say so here rather than kill the app
@@ -220,15 +249,21 @@ class NeuronScreen(ModalScreen[None]):
         table = self.query_one("#neurons-ranked", DataTable)
         table.clear()
         for i, u in enumerate(self.rows):
-            table.add_row(Text(one_line(u.feature)), Text(f"{u.layer}:{u.unit}"), Text(f"{u.correlation:+.2f}"),
-                          key=str(i))
+            table.add_row(
+                Text(one_line(u.feature)), Text(f"{u.layer}:{u.unit}"), Text(f"{u.correlation:+.2f}"), key=str(i)
+            )
         self.query_one(ActivationView).set_text(result.text)
         units = sum(v.shape[1] for v in result.acts.layers.values())
-        line = (f"{units:,} units ({result.cell.upper()} {','.join(map(str, result.sizes))}"
-                f"{', cell states c1, c2, …' if CELL_TYPES[result.cell].cell_state else ''})"
-                f" over {len(result.text):,} characters")
-        missing = [f for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word",
-                               *result.patterns) if f not in result.ranked]
+        line = (
+            f"{units:,} units ({result.cell.upper()} {','.join(map(str, result.sizes))}"
+            f"{', cell states c1, c2, …' if CELL_TYPES[result.cell].cell_state else ''})"
+            f" over {len(result.text):,} characters"
+        )
+        missing = [
+            f
+            for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word", *result.patterns)
+            if f not in result.ranked
+        ]
         if missing:
             line += f" · not in this text, so not ranked: {', '.join(missing)}"
         self._status(Text(visible(line)))
@@ -270,8 +305,12 @@ class NeuronScreen(ModalScreen[None]):
             unit = -1
         if layer not in layers or not 0 <= unit < layers[layer].shape[1]:
             have = ", ".join(f"{n} (units 0 to {v.shape[1] - 1})" for n, v in layers.items())
-            self.app.notify(f"There is no unit {one_line(name)!r}: name one as layer:unit, like h1:3, from {have}.",
-                            title="No such unit", severity="warning", markup=False)
+            self.app.notify(
+                f"There is no unit {one_line(name)!r}: name one as layer:unit, like h1:3, from {have}.",
+                title="No such unit",
+                severity="warning",
+                markup=False,
+            )
             return False
         self.unit_layer, self.unit = layer, unit
         self._show_unit()
@@ -303,13 +342,21 @@ class NeuronScreen(ModalScreen[None]):
             from tui_gen.model.neurons import correlations  # loaded already, by the reading's thread
 
             r = float(correlations(values[:, None], result.features[self.feature])[0])
-            rank = next((k for k, u in enumerate(result.ranked.get(self.feature, []), 1)
-                         if (u.layer, u.unit) == (self.unit_layer, self.unit)), None)
+            rank = next(
+                (
+                    k
+                    for k, u in enumerate(result.ranked.get(self.feature, []), 1)
+                    if (u.layer, u.unit) == (self.unit_layer, self.unit)
+                ),
+                None,
+            )
             words += f" · {one_line(self.feature)}: r = {r:+.3f}"
             words += f" (ranked #{rank})" if rank else " (not among its top units)"
         if len(values):
-            words += (f" · from {float(values.min()):+.2f} to {float(values.max()):+.2f}"
-                      f" (blue -{scale_of(values):.2f}, white 0, red +{scale_of(values):.2f})")
+            words += (
+                f" · from {float(values.min()):+.2f} to {float(values.max()):+.2f}"
+                f" (blue -{scale_of(values):.2f}, white 0, red +{scale_of(values):.2f})"
+            )
         self.unit_words = words
         self.query_one("#neurons-unit", Static).update(Text(words, no_wrap=True, overflow="ellipsis"), layout=False)
 

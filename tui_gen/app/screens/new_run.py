@@ -141,8 +141,11 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
             yield Label("New run", classes="dialog-title")
             with VerticalScroll(id="new-run-body"):
                 yield Label("Corpus", classes="form-section")
-                yield from self._row("corpus", "Source", LetterSelect(
-                    self._corpus_options, allow_blank=False, compact=True, id="field-corpus"))
+                yield from self._row(
+                    "corpus",
+                    "Source",
+                    LetterSelect(self._corpus_options, allow_blank=False, compact=True, id="field-corpus"),
+                )
                 with Horizontal(classes="form-row"):
                     yield Label("Path", classes="form-label")
                     yield Input(placeholder="a text file, or a folder of .txt files", compact=True, id="field-path")
@@ -151,15 +154,28 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
                     yield Button("File…", id="pick-file", compact=True)
                     yield Button("Folder…", id="pick-folder", compact=True)
                 yield Static("", id="corpus-info", classes="form-info")
-                yield from self._row(FRAMING.name, FRAMING.label, LetterSelect(
-                    self._framing_options(AUTO_FRAMING), allow_blank=False, compact=True, id="field-framing"))
+                yield from self._row(
+                    FRAMING.name,
+                    FRAMING.label,
+                    LetterSelect(
+                        self._framing_options(AUTO_FRAMING), allow_blank=False, compact=True, id="field-framing"
+                    ),
+                )
                 for section, keys in SECTIONS.items():
                     yield Label(section, classes="form-section")
                     if section == "Optimisation":
-                        yield from self._row("preset", "Preset", LetterSelect(
-                            [(name, name) for name in PRESETS], value=self.preset_name, allow_blank=False, compact=True,
-                            id="field-preset"),
-                            "lecture: CS20's recipe")
+                        yield from self._row(
+                            "preset",
+                            "Preset",
+                            LetterSelect(
+                                [(name, name) for name in PRESETS],
+                                value=self.preset_name,
+                                allow_blank=False,
+                                compact=True,
+                                id="field-preset",
+                            ),
+                            "lecture: CS20's recipe",
+                        )
                     for key in keys:
                         yield from self._field(key)
                     if section == "Model":
@@ -167,8 +183,12 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
                 yield Label("Budget and device", classes="form-section")
                 with Horizontal(classes="form-row"):
                     yield Label("Budget", classes="form-label")
-                    yield LetterSelect([("minutes", "minutes"), ("steps", "steps"), (UNTIL_STOPPED, UNTIL_STOPPED)],
-                                 allow_blank=False, compact=True, id="field-budget-kind")
+                    yield LetterSelect(
+                        [("minutes", "minutes"), ("steps", "steps"), (UNTIL_STOPPED, UNTIL_STOPPED)],
+                        allow_blank=False,
+                        compact=True,
+                        id="field-budget-kind",
+                    )
                     yield Input(compact=True, id="field-budget", classes="form-short")
                 yield Static("", id="error-budget", classes="form-error")
                 yield from self._field(DEVICE_KEY)
@@ -189,8 +209,12 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
     def _field(self, key: str) -> ComposeResult:
         s = FIELDS[key]
         if key in CHOSEN:
-            yield from self._row(key, s.label, LetterSelect([(c, c) for c in CHOSEN[key]], allow_blank=False,
-                                                             compact=True, id=f"field-{key}"), s.hint)
+            yield from self._row(
+                key,
+                s.label,
+                LetterSelect([(c, c) for c in CHOSEN[key]], allow_blank=False, compact=True, id=f"field-{key}"),
+                s.hint,
+            )
         else:
             yield from self._row(key, s.label, Input(compact=True, id=f"field-{key}", classes="form-short"), s.hint)
 
@@ -221,8 +245,15 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         until = not steps and not minutes and cfg.max_steps is None and cfg.max_minutes is None
         self._fill(cfg, request.corpus, request.preset, steps or cfg.max_steps, minutes, until)
 
-    def _fill(self, cfg: TrainConfig, corpus: str | None, preset_name: str, steps: int | None,
-              minutes: float | None, until_stopped: bool = False) -> None:
+    def _fill(
+        self,
+        cfg: TrainConfig,
+        corpus: str | None,
+        preset_name: str,
+        steps: int | None,
+        minutes: float | None,
+        until_stopped: bool = False,
+    ) -> None:
         self.preset_name = preset_name if preset_name in PRESETS else "default"
         self.query_one("#field-preset", Select).value = self.preset_name
         for key in TYPED:
@@ -268,8 +299,11 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
             return
         cfg = message.config
         default = TrainConfig()
-        self.extras = {k: getattr(cfg, k) for k in TRAIN_SETTINGS
-                       if k not in FORM_KEYS and k != "threads" and getattr(cfg, k) != getattr(default, k)}
+        self.extras = {
+            k: getattr(cfg, k)
+            for k in TRAIN_SETTINGS
+            if k not in FORM_KEYS and k != "threads" and getattr(cfg, k) != getattr(default, k)
+        }
         device = self.prefill.settings.get("device", cfg.device)
         cfg.device = device if device in CHOSEN[DEVICE_KEY] else "auto"
         self._fill(cfg, message.corpus, "default", None, self.budget_minutes)
@@ -288,10 +322,15 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
     def on_builtins_listed(self, message: BuiltinsListed) -> None:
         choice = self.query_one("#field-corpus", Select)
         self._builtin_names = {b.name for b in message.builtins}
-        options = [(Text(f"{b.name} · {'cached' if b.cached else 'downloads when the run starts'}"), b.name)
-                   for b in message.builtins]
-        extra = [(value, value) for label, value in self._corpus_options
-                 if value != PATH_CHOICE and value not in self._builtin_names]  # a name typed at launch
+        options = [
+            (Text(f"{b.name} · {'cached' if b.cached else 'downloads when the run starts'}"), b.name)
+            for b in message.builtins
+        ]
+        extra = [
+            (value, value)
+            for label, value in self._corpus_options
+            if value != PATH_CHOICE and value not in self._builtin_names
+        ]  # a name typed at launch
         self._corpus_options = [*options, *extra, self._corpus_options[-1]]
         choice.set_options(self._corpus_options)
 
@@ -354,15 +393,25 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
             info.update("")
         elif p.builtin and not p.cached:
             size = f" ({fmt_bytes(p.size)})" if p.size else ""
-            info.update(Text(f"built-in, not on this machine yet: fetched{size} when the run starts\n"
-                             f"framing {p.framing}: {p.reason}"))
+            info.update(
+                Text(
+                    f"built-in, not on this machine yet: fetched{size} when the run starts\n"
+                    f"framing {p.framing}: {p.reason}"
+                )
+            )
             auto = f"auto: {p.framing}"
         else:
             where = f" in the first {fmt_bytes(p.read_bytes)} (a sample)" if p.sampled else ""
             files = f" in {p.files:,} files" if p.files > 1 else ""
             vocab = p.vocab_size(self._min_char_count(self.check().request.settings))
-            info.update(Text(visible(f"{fmt_bytes(p.size)}{files} · {p.lines:,} lines · vocabulary of {vocab:,} "
-                                     f"characters{where}\nframing {p.framing}: {p.reason}")))
+            info.update(
+                Text(
+                    visible(
+                        f"{fmt_bytes(p.size)}{files} · {p.lines:,} lines · vocabulary of {vocab:,} "
+                        f"characters{where}\nframing {p.framing}: {p.reason}"
+                    )
+                )
+            )
             auto = f"auto: {p.framing}"
         framing.set_options(self._framing_options(Text(visible(auto))))
         self._refresh()
@@ -379,8 +428,9 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         event.stop()
         from textual_fspicker import SelectDirectory
 
-        self.app.push_screen(SelectDirectory(self._picker_start(), title="Corpus: a folder of .txt files"),
-                             self._picked)
+        self.app.push_screen(
+            SelectDirectory(self._picker_start(), title="Corpus: a folder of .txt files"), self._picked
+        )
 
     def _picker_start(self) -> str:
         ref = self.corpus_ref()
@@ -412,7 +462,8 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         self.device_errors = message.errors
         if message.auto:
             self.query_one(f"#field-{DEVICE_KEY}", Select).set_options(
-                [(f"auto (picks {message.auto} here)" if c == "auto" else c, c) for c in CHOSEN[DEVICE_KEY]])
+                [(f"auto (picks {message.auto} here)" if c == "auto" else c, c) for c in CHOSEN[DEVICE_KEY]]
+            )
         self._refresh()
 
     # ---- checking --------------------------------------------------------------------------------------
@@ -442,9 +493,15 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
                     minutes = number(float)(amount)
             except argparse.ArgumentTypeError as e:
                 problems["budget"] = f"{kind}: {e}"
-        request = RunRequest(corpus=self.corpus_ref() or None, preset=self.preset_name, settings=settings,
-                             steps=steps, minutes=minutes, models_dir=self.prefill.models_dir,
-                             data_dir=self.prefill.data_dir)
+        request = RunRequest(
+            corpus=self.corpus_ref() or None,
+            preset=self.preset_name,
+            settings=settings,
+            steps=steps,
+            minutes=minutes,
+            models_dir=self.prefill.models_dir,
+            data_dir=self.prefill.data_dir,
+        )
         for key, message in setting_problems(request).items():
             where = self._field_of(key)
             if where == "general" and key and key not in ("preset",):

@@ -78,18 +78,33 @@ class OpenRunScreen(ModalScreen[dict | None]):
             step = f"{r['step']:,}" if isinstance(r.get("step"), int) else "–"
             corpus = Path(r["corpus"]).name if isinstance(r.get("corpus"), str) and r["corpus"] else "–"
             # Every cell as Text: a str cell would be read as markup.
-            table.add_row(Text(one_line(r["name"])), Text(step), Text(val), Text(when(r.get("saved_at"))),
-                          Text(one_line(corpus)),
-                          key=str(i))
+            table.add_row(
+                Text(one_line(r["name"])),
+                Text(step),
+                Text(val),
+                Text(when(r.get("saved_at"))),
+                Text(one_line(corpus)),
+                key=str(i),
+            )
         status = self.query_one("#runs-status", Static)
         if message.error:
             status.update(Text(visible(message.error), style="red"))
         elif not self.rows:
-            status.update(Text(visible(f"No runs in {self.models_dir} yet: training saves a run folder there at "
-                                       "each evaluation, and ctrl+s saves one now.")))
+            status.update(
+                Text(
+                    visible(
+                        f"No runs in {self.models_dir} yet: training saves a run folder there at "
+                        "each evaluation, and ctrl+s saves one now."
+                    )
+                )
+            )
         else:
-            status.update(Text(f"{len(self.rows)} run(s), newest first · enter opens the highlighted run's best "
-                               "checkpoint · w watches it live"))
+            status.update(
+                Text(
+                    f"{len(self.rows)} run(s), newest first · enter opens the highlighted run's best "
+                    "checkpoint · w watches it live"
+                )
+            )
 
     def selected(self) -> dict | None:
         table = self.query_one(DataTable)

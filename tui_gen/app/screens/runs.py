@@ -91,8 +91,13 @@ class RunsScreen(Screen[list[str] | None]):
             table.add_columns(*COLUMNS)
             yield table
             yield Static(Text(visible(f"reading {self.models_dir}…")), id="runs-status", classes="dialog-hint")
-            yield Static(Text("space marks runs to compare · enter shows them on the loss plot with this run's "
-                              "· escape goes back"), id="runs-hint", classes="dialog-hint")
+            yield Static(
+                Text(
+                    "space marks runs to compare · enter shows them on the loss plot with this run's · escape goes back"
+                ),
+                id="runs-hint",
+                classes="dialog-hint",
+            )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:

@@ -122,25 +122,34 @@ class SweepScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="lens-dialog"):
             yield Label("Sweep", classes="dialog-title")
-            yield Static(Text(self._settings_line(), no_wrap=True, overflow="ellipsis"), id="sweep-settings",
-                         classes="dialog-hint")
+            yield Static(
+                Text(self._settings_line(), no_wrap=True, overflow="ellipsis"),
+                id="sweep-settings",
+                classes="dialog-hint",
+            )
             with Horizontal(classes="lens-row"):
                 yield Label("Temperatures", classes="field-label")
                 yield Input(DEFAULT_TEMPERATURES, id="sweep-temperatures", compact=True, select_on_focus=False)
                 yield Label("or N samples", classes="field-label")
                 yield Input("", id="sweep-count", type="integer", compact=True, max_length=3, placeholder="N")
-            yield Static(Text("enter in Temperatures: one sample each · enter in N: N samples at "
-                              f"T {self.temperature:g}"), id="sweep-status", classes="dialog-hint")
+            yield Static(
+                Text(f"enter in Temperatures: one sample each · enter in N: N samples at T {self.temperature:g}"),
+                id="sweep-status",
+                classes="dialog-hint",
+            )
             yield ScrollableContainer(id="sweep-results")
         yield Footer(compact=True)
 
     def _settings_line(self) -> str:
         d = self.draw
         seed = one_line(self.seed[:SEED_SHOWN]) + ("…" if len(self.seed) > SEED_SHOWN else "")
-        parts = [f"from the seed {seed!r}" if self.seed else "from the start of a line",
-                 f"up to {self.length:,} characters", f"top-k {d.top_k or 'off'}",
-                 f"top-p {d.top_p:g}" if d.top_p < 1 else "top-p off",
-                 f"Seed# {d.seed}" if d.seed is not None else "a fresh draw each time"]
+        parts = [
+            f"from the seed {seed!r}" if self.seed else "from the start of a line",
+            f"up to {self.length:,} characters",
+            f"top-k {d.top_k or 'off'}",
+            f"top-p {d.top_p:g}" if d.top_p < 1 else "top-p off",
+            f"Seed# {d.seed}" if d.seed is not None else "a fresh draw each time",
+        ]
         return " · ".join(parts) + " (the playground's settings)"
 
     # ---- drawing ---------------------------------------------------------------------------------------
@@ -211,12 +220,23 @@ class SweepScreen(ModalScreen[None]):
                 rng = torch.Generator().manual_seed(d.seed) if d.seed is not None else None
                 stops = model.generation_stops
                 if isinstance(what, list):
-                    drawn = sweep(model.model, model.vocab, model.framing, self.seed, what, self.length, stops,
-                                  d.top_k, d.top_p, rng)
+                    drawn = sweep(
+                        model.model,
+                        model.vocab,
+                        model.framing,
+                        self.seed,
+                        what,
+                        self.length,
+                        stops,
+                        d.top_k,
+                        d.top_p,
+                        rng,
+                    )
                 else:
                     settings = SamplingSettings(temperature=self.temperature, top_k=d.top_k, top_p=d.top_p)
-                    drawn = samples(model.model, model.vocab, model.framing, self.seed, settings, what,
-                                    self.length, stops, rng)
+                    drawn = samples(
+                        model.model, model.vocab, model.framing, self.seed, settings, what, self.length, stops, rng
+                    )
                 self.post_message(SweepDrawn(request, [(s, stops) for s in drawn]))
             except TuiGenError as e:
                 self.post_message(SweepDrawn(request, [], str(e)))

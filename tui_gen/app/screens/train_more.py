@@ -12,8 +12,11 @@ class TrainMoreScreen(BudgetDialog):
     ACTION = ("Train", "train")
 
     def __init__(self, run: str, step: int, default: Budget) -> None:
-        super().__init__(f"Continue {run} from step {step:,} (its last checkpoint) for another budget: "
-                         "minutes (like 6) or steps (like 2000 steps).", default)
+        super().__init__(
+            f"Continue {run} from step {step:,} (its last checkpoint) for another budget: "
+            "minutes (like 6) or steps (like 2000 steps).",
+            default,
+        )
         self.run = run
         self.step = step
         self.default = default

@@ -9,6 +9,12 @@ from tui_gen.app.widgets.temperature_slider import TemperatureSlider
 from tui_gen.app.widgets.training_panel import TrainingPanel
 
 __all__ = [
-    "ErrorPanel", "LossPlot", "NextCharPanel", "SamplesPanel", "StreamView", "TemperatureSlider", "TrainingPanel",
+    "ErrorPanel",
+    "LossPlot",
+    "NextCharPanel",
+    "SamplesPanel",
+    "StreamView",
+    "TemperatureSlider",
+    "TrainingPanel",
     "decimate",
 ]

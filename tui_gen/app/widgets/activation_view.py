@@ -21,8 +21,19 @@ from tui_gen.app.widgets.scrolled_rows import visible_row
 from tui_gen.core.textsafe import NEWLINE, safe_char
 
 # RdBu, reversed: index 0 the most negative, the middle 0, the last the most positive.
-PALETTE = ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
-           "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f")
+PALETTE = (
+    "#053061",
+    "#2166ac",
+    "#4393c3",
+    "#92c5de",
+    "#d1e5f0",
+    "#f7f7f7",
+    "#fddbc7",
+    "#f4a582",
+    "#d6604d",
+    "#b2182b",
+    "#67001f",
+)
 MIDDLE = len(PALETTE) // 2
 DARK = {0, 1, 9, 10}  # white letters on these
 LEVEL_STYLES = tuple(Style(color="white" if i in DARK else "black", bgcolor=c) for i, c in enumerate(PALETTE))

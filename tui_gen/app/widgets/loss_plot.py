@@ -35,9 +35,7 @@ MIN_POINTS = 16
 MAX_STORED = 20_000
 
 
-def decimate(
-    xs: Sequence[float], ys: Sequence[float], n: int
-) -> tuple[np.ndarray, np.ndarray]:
+def decimate(xs: Sequence[float], ys: Sequence[float], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Reduce a series to at most `n` points.
 
     The first len-1 points are split into n-1 contiguous buckets replaced by
@@ -62,7 +60,6 @@ def decimate(
     return np.append(bx, x[-1]), np.append(by, y[-1])
 
 
-
 def _limits(values: np.ndarray, pad_fraction: float, degenerate_pad: float):
     # The points are within PLOT_LIMIT (_redraw), so neither the span nor the padding can overflow
     # to an infinite limit, which the canvas cannot draw; clipped again all the same.
@@ -74,8 +71,18 @@ def _limits(values: np.ndarray, pad_fraction: float, degenerate_pad: float):
 
 
 # Overlaid runs' colours, in the order they were picked: apart from this run's two and from each other.
-OVERLAY_COLOURS = ("#d787ff", "#5fd787", "#ff5f87", "#87d7d7", "#d7d75f", "#ff8700", "#8787ff", "#afaf87",
-                   "#ff87d7", "#00afaf")
+OVERLAY_COLOURS = (
+    "#d787ff",
+    "#5fd787",
+    "#ff5f87",
+    "#87d7d7",
+    "#d7d75f",
+    "#ff8700",
+    "#8787ff",
+    "#afaf87",
+    "#ff87d7",
+    "#00afaf",
+)
 X_AXES = ("step", "chars", "time")
 X_COLUMN = {"step": STEP, "chars": CHARS, "time": TIME}
 X_LABELS = {"step": "step", "chars": "characters seen", "time": "training time"}
@@ -86,8 +93,8 @@ PLOT_LIMIT = float(MAX_COUNT)  # the largest coordinate drawn: steps, characters
 
 def faint(colour: str, amount: float = 0.35) -> str:
     """A "#rrggbb" colour mixed toward dark grey: the raw train curve, under its average."""
-    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    grey = 0x3a
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    grey = 0x3A
     return "#" + "".join(f"{round(grey + (c - grey) * amount):02x}" for c in (r, g, b))
 
 
@@ -102,7 +109,7 @@ def ema(steps: Sequence[float], values: Sequence[float], smoothing: float) -> li
     prev = None
     for step, value in zip(steps, values, strict=False):
         gap = 1.0 if prev is None or not step > prev else min(step - prev, 1e6)
-        decay = smoothing ** gap
+        decay = smoothing**gap
         num = decay * num + (1 - decay) * value
         den = decay * den + (1 - decay)
         out.append(num / den if den > 0 else value)
@@ -161,7 +168,7 @@ class LogFormatter(AxisFormatter):
     """A log10 axis: values are log10(bits/char); ticks sit at nice bits/char values, labelled as such."""
 
     def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
-        lo, hi = 10.0 ** min_, 10.0 ** max_
+        lo, hi = 10.0**min_, 10.0**max_
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
             return []
         ticks = [math.log10(t) for t in NumericAxisFormatter().get_ticks(lo, hi, max_ticks) if t > 0]
@@ -170,7 +177,7 @@ class LogFormatter(AxisFormatter):
         return ticks
 
     def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
-        return [f"{10.0 ** t:.3g}" for t in ticks]
+        return [f"{10.0**t:.3g}" for t in ticks]
 
 
 @dataclass
@@ -324,8 +331,13 @@ class LossPlot(Widget):
         plotted curve is its EMA."""
         if not (math.isfinite(step) and math.isfinite(bpc)):
             return
-        self._train.add(float(step), _coordinate(chars_seen), _coordinate(elapsed), float(bpc),
-                        self._smooth(float(step), float(bpc)))
+        self._train.add(
+            float(step),
+            _coordinate(chars_seen),
+            _coordinate(elapsed),
+            float(bpc),
+            self._smooth(float(step), float(bpc)),
+        )
         self._dirty = True
 
     def _smooth(self, step: float, bpc: float) -> float:
@@ -333,7 +345,7 @@ class LossPlot(Widget):
         if s <= 0:
             return bpc
         gap = 1.0 if self._ema_step is None or not step > self._ema_step else min(step - self._ema_step, 1e6)
-        decay = s ** gap
+        decay = s**gap
         self._ema_num = decay * self._ema_num + (1 - decay) * bpc
         self._ema_den = decay * self._ema_den + (1 - decay)
         self._ema_step = step
@@ -381,7 +393,7 @@ class LossPlot(Widget):
         return [o.curves for o in self._overlays]
 
     def set_x_axis(self, axis: str) -> None:
-        """"step", "chars" (characters seen) or "time" (training time, pauses excluded)."""
+        """ "step", "chars" (characters seen) or "time" (training time, pauses excluded)."""
         if axis not in X_AXES:
             raise ValueError(f"x axis {axis!r}: one of {', '.join(X_AXES)}")
         self.x_axis = axis
@@ -431,8 +443,10 @@ class LossPlot(Widget):
         if self.log_scale:
             parts.append("log scale")
         if self._overlays:
-            parts.append(f"{len(self._overlays)} run{'s' if len(self._overlays) != 1 else ''} overlaid"
-                         + (" with train" if self.overlay_train else ""))
+            parts.append(
+                f"{len(self._overlays)} run{'s' if len(self._overlays) != 1 else ''} overlaid"
+                + (" with train" if self.overlay_train else "")
+            )
         return " · ".join(parts)
 
     def _changed(self, control: bool = False) -> None:
@@ -466,8 +480,9 @@ class LossPlot(Widget):
             v = o.curves.val_points()
             out.append((o.label, "val", o.label, o.colour, v[col], v[BPC]))
         live = "this run: " if self._overlays else ""
-        out.append((None, "train", live + ("train (EMA)" if self.smoothing > 0 else "train"), TRAIN_STYLE,
-                    t[col], t[4]))
+        out.append(
+            (None, "train", live + ("train (EMA)" if self.smoothing > 0 else "train"), TRAIN_STYLE, t[col], t[4])
+        )
         v = self._val.points()
         out.append((None, "val", live + "val", VAL_STYLE, v[col], v[BPC]))
         return out
@@ -492,8 +507,10 @@ class LossPlot(Widget):
             drawn.append(Drawn(run, kind, label, style, x, y))
         self.drawn = drawn
         live = [d for d in drawn if d.run is None]
-        self.plotted = (sum(len(d.x) for d in live if d.kind == "train"),
-                        sum(len(d.x) for d in live if d.kind == "val"))
+        self.plotted = (
+            sum(len(d.x) for d in live if d.kind == "train"),
+            sum(len(d.x) for d in live if d.kind == "val"),
+        )
 
         with plot.quiet_legend():  # one legend update for the whole redraw, if its text changed
             plot.clear()
@@ -511,8 +528,12 @@ class LossPlot(Widget):
 
         plot.set_xlabel(X_LABELS[self.x_axis])
         axis_cells = max(8, self.size.width - 12)  # less the y axis's labels and the frame
-        plot.set_x_formatter(FittedTicks({"step": NumericAxisFormatter, "chars": CharsFormatter,
-                                          "time": DurationFormatter}[self.x_axis](), axis_cells))
+        plot.set_x_formatter(
+            FittedTicks(
+                {"step": NumericAxisFormatter, "chars": CharsFormatter, "time": DurationFormatter}[self.x_axis](),
+                axis_cells,
+            )
+        )
         plot.set_ylabel("bits/char (log)" if self.log_scale else "bits/char")
         plot.set_y_formatter(LogFormatter() if self.log_scale else NumericAxisFormatter())
         # Explicit limits: the library's autoscale collapses to +-1e-6 for a

@@ -19,8 +19,9 @@ def show_char(ch: str) -> str:
     return SHOWN.get(ch) or safe_char(ch)
 
 
-def candidates_text(top: list[tuple[str, float]], chosen: str | None = None, width: int = BAR_WIDTH,
-                    note: str = "") -> Text:
+def candidates_text(
+    top: list[tuple[str, float]], chosen: str | None = None, width: int = BAR_WIDTH, note: str = ""
+) -> Text:
     if not top:
         return Text("–" + (f"\n\n{note}" if note else ""), style="dim")
     out = Text()

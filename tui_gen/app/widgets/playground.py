@@ -113,8 +113,13 @@ class Playground(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="seed-row", classes="playground-row"):
             yield Label("Seed", classes="field-label")
-            yield Input(placeholder="type a seed, then Enter", id="seed", compact=True, select_on_focus=False,
-                        highlighter=ShowControls())
+            yield Input(
+                placeholder="type a seed, then Enter",
+                id="seed",
+                compact=True,
+                select_on_focus=False,
+                highlighter=ShowControls(),
+            )
         with Horizontal(id="knobs-row", classes="playground-row"):
             yield TemperatureSlider(DEFAULT_TEMPERATURE, id="temperature")
             yield Label("Length", classes="field-label")
@@ -233,9 +238,13 @@ class Playground(Vertical):
         self.training_live = live
         if not live and self._waiting is not None and self._snapshot is None:
             self._waiting = None
-            self.app.notify("Training stopped before it sent any weights, so there is nothing to generate from. "
-                            "Press r to restart training, or ctrl+o to open a checkpoint.",
-                            title="No model", severity="warning", markup=False)
+            self.app.notify(
+                "Training stopped before it sent any weights, so there is nothing to generate from. "
+                "Press r to restart training, or ctrl+o to open a checkpoint.",
+                title="No model",
+                severity="warning",
+                markup=False,
+            )
             self._show_label()
 
     def generate(self) -> bool:
@@ -251,9 +260,12 @@ class Playground(Vertical):
         if vocab_chars is not None:
             unknown = sorted({c for c in seed if c not in vocab_chars})
             if unknown:
-                self.app.notify(f"The seed has characters this model never saw: {describe_chars(unknown)}. "
-                                "Remove or replace them.", title="Unknown characters", severity="warning",
-                                markup=False)
+                self.app.notify(
+                    f"The seed has characters this model never saw: {describe_chars(unknown)}. Remove or replace them.",
+                    title="Unknown characters",
+                    severity="warning",
+                    markup=False,
+                )
                 return False
         if self.model is None and self._snapshot is None:
             if self.model_coming:
@@ -266,11 +278,14 @@ class Playground(Vertical):
                 self._set_label("waiting for the first weights from training…")
                 return True
             if getattr(self.app, "watching", None):
-                text = ("The watched run has no checkpoint yet: the playground generates from it once its first "
-                        "evaluation saves one.")
+                text = (
+                    "The watched run has no checkpoint yet: the playground generates from it once its first "
+                    "evaluation saves one."
+                )
             else:
-                text = ("There is no model to generate from yet. Press r to start training, "
-                        "or ctrl+o to open a saved run.")
+                text = (
+                    "There is no model to generate from yet. Press r to start training, or ctrl+o to open a saved run."
+                )
             self.app.notify(text, title="No model", severity="warning", markup=False)
             return False
         if self.training_live and self._follow_training:
@@ -343,8 +358,13 @@ class Playground(Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "pick":  # digits pick only in the output or the next-char panel: else they switch panes
             focused = self.screen.focused
-            return (not self.generating and not self.scoring and focused is not None
-                    and focused.id in ("output", "next-char") and self._cursor_position() is not None)
+            return (
+                not self.generating
+                and not self.scoring
+                and focused is not None
+                and focused.id in ("output", "next-char")
+                and self._cursor_position() is not None
+            )
         if action == "branch":
             return not self.generating and not self.scoring and len(self.branches.items) > 1
         if action == "generate":
@@ -460,8 +480,12 @@ class Playground(Vertical):
             value = None
         if value is None or not low <= value <= high:
             what = "0 (off)" if low == 0 else str(low)
-            self.app.notify(f"{name} must be a whole number from {what} to {high:,}; it is {box.value!r}.",
-                            title=f"Check {name.lower()}", severity="warning", markup=False)
+            self.app.notify(
+                f"{name} must be a whole number from {what} to {high:,}; it is {box.value!r}.",
+                title=f"Check {name.lower()}",
+                severity="warning",
+                markup=False,
+            )
             box.focus()
             return None
         return value
@@ -473,8 +497,12 @@ class Playground(Vertical):
         except ValueError:
             value = None
         if value is None or not 0 < value <= 1:
-            self.app.notify(f"{name} must be a number above 0 and at most 1 (1 is off); it is {box.value!r}.",
-                            title=f"Check {name.lower()}", severity="warning", markup=False)
+            self.app.notify(
+                f"{name} must be a number above 0 and at most 1 (1 is off); it is {box.value!r}.",
+                title=f"Check {name.lower()}",
+                severity="warning",
+                markup=False,
+            )
             box.focus()
             return None
         return value
@@ -490,8 +518,13 @@ class Playground(Vertical):
         except ValueError:
             value = -1
         if not 0 <= value <= MAX_RNG_SEED:
-            self.app.notify(f"Seed# must be a whole number from 0 to {MAX_RNG_SEED:,}, or empty for a fresh draw "
-                            f"each time; it is {box.value!r}.", title="Check seed#", severity="warning", markup=False)
+            self.app.notify(
+                f"Seed# must be a whole number from 0 to {MAX_RNG_SEED:,}, or empty for a fresh draw "
+                f"each time; it is {box.value!r}.",
+                title="Check seed#",
+                severity="warning",
+                markup=False,
+            )
             box.focus()
             return False
         return value
@@ -516,11 +549,13 @@ class Playground(Vertical):
 
     def _set_label(self, text: str) -> None:
         self.label_text = text
-        self.query_one("#model-label", Static).update(Text(visible(text), no_wrap=True, overflow="ellipsis"),
-                                                      layout=False)
+        self.query_one("#model-label", Static).update(
+            Text(visible(text), no_wrap=True, overflow="ellipsis"), layout=False
+        )
 
-    def _start(self, seed: str, length: int, draw: Draw, branch: Branch | None = None,
-               forced: str | None = None) -> None:
+    def _start(
+        self, seed: str, length: int, draw: Draw, branch: Branch | None = None, forced: str | None = None
+    ) -> None:
         """Generate `length` characters from `seed`; or, given a branch (forked from the one shown) and
         the character `forced` at its end, write on from the branch's tokens with that character."""
         self._generation += 1
@@ -534,12 +569,27 @@ class Playground(Vertical):
         self.generating = True
         self._show_label()
         source = self._snapshot if self._snapshot is not None else self.model
-        self._generate(self._generation, source, seed, length, draw, self.temperature,
-                       (prefix, forced) if forced is not None else None)
+        self._generate(
+            self._generation,
+            source,
+            seed,
+            length,
+            draw,
+            self.temperature,
+            (prefix, forced) if forced is not None else None,
+        )
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(self, generation: int, source, seed: str, length: int, draw: Draw, temperature: float,
-                  branch_at: tuple[str, str] | None = None) -> None:
+    def _generate(
+        self,
+        generation: int,
+        source,
+        seed: str,
+        length: int,
+        draw: Draw,
+        temperature: float,
+        branch_at: tuple[str, str] | None = None,
+    ) -> None:
         worker = get_current_worker()
         count, reason, error = 0, "length", None
         pieces: list[tuple[str, float]] = []
@@ -557,14 +607,16 @@ class Playground(Vertical):
                 if built:
                     self.post_message(ModelReady(model))
                 if model.framing == "stream" and not seed:
-                    raise TuiGenError("type a seed first: this model continues text, "
-                                      "so it needs something to start from")
+                    raise TuiGenError(
+                        "type a seed first: this model continues text, so it needs something to start from"
+                    )
                 settings = SamplingSettings(temperature=temperature, top_k=draw.top_k, top_p=draw.top_p)
                 self._live_settings = settings
                 settings.temperature = self._temperature  # the slider may have moved while the model was built
                 rng = torch.Generator().manual_seed(draw.seed) if draw.seed is not None else None
-                gen = Generator(model.model, model.vocab, model.framing, model.generation_stops, top_n=TOP_N,
-                                generator=rng)
+                gen = Generator(
+                    model.model, model.vocab, model.framing, model.generation_stops, top_n=TOP_N, generator=rng
+                )
                 pace = self.pace
                 start = last = time.monotonic()
                 if branch_at is None:
@@ -618,8 +670,9 @@ class Playground(Vertical):
         self.generating = False
         self.last_end = message
         if message.error:
-            self.app.notify(message.error[0].upper() + message.error[1:], title="Cannot generate",
-                            severity="error", markup=False)
+            self.app.notify(
+                message.error[0].upper() + message.error[1:], title="Cannot generate", severity="error", markup=False
+            )
         self._finish_line(message.reason)
         self._place_cursor()
 

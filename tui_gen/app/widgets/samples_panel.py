@@ -65,7 +65,7 @@ class SamplesPanel(VerticalScroll):
             return
         self.query("#samples-empty").remove()
         children = list(self.query(".sample-block").results(Static))  # every block is a Static
-        spare = children[MAX_BLOCKS - fresh:]  # the oldest blocks' widgets, which would be dropped
+        spare = children[MAX_BLOCKS - fresh :]  # the oldest blocks' widgets, which would be dropped
         new = []
         for block in reversed(self.blocks[:fresh]):  # oldest first, each put on top
             if spare:  # rewritten and moved up: no new widget to style and mount

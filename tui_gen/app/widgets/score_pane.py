@@ -71,9 +71,13 @@ class ScoreBox(TextArea):
         room = max(0, BOX_LIMIT - (len(self.text) - selected))
         pasted = event.text
         if len(pasted) > room:
-            self.app.notify(f"The pasted text has {len(pasted):,} characters: the box keeps "
-                            f"{room:,} of them (it holds {BOX_LIMIT:,} at most), and those are scored.",
-                            title="Text cut", severity="warning", markup=False)
+            self.app.notify(
+                f"The pasted text has {len(pasted):,} characters: the box keeps "
+                f"{room:,} of them (it holds {BOX_LIMIT:,} at most), and those are scored.",
+                title="Text cut",
+                severity="warning",
+                markup=False,
+            )
             pasted = pasted[:room]
         if result := self._replace_via_keyboard(pasted, start, end):
             self.move_cursor(result.end_location)
@@ -237,8 +241,9 @@ class ScorePane(Vertical):
 
     def _set_label(self, text: str) -> None:
         self.label_text = text
-        self.query_one("#score-label", Static).update(Text(visible(text), no_wrap=True, overflow="ellipsis"),
-                                                      layout=False)
+        self.query_one("#score-label", Static).update(
+            Text(visible(text), no_wrap=True, overflow="ellipsis"), layout=False
+        )
 
     def _score_now(self) -> None:
         self._timer = None
@@ -299,4 +304,3 @@ class ScorePane(Vertical):
         index = self.character_at_cursor()
         if index is not None:
             self.view.set_cursor(index, floor=0)
-

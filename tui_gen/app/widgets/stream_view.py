@@ -27,9 +27,7 @@ from tui_gen.core import textsafe
 TAB = textsafe.TAB  # the one sanitiser lives in the core (the CLI uses it too)
 
 # Red -> green (ColorBrewer RdYlGn), low -> high probability.
-PROB_STYLES = tuple(
-    Style(color=c) for c in ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
-)
+PROB_STYLES = tuple(Style(color=c) for c in ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850"))
 SEED_STYLE = Style(bold=True)
 UNKNOWN_STYLE = Style(color="magenta", underline=True)  # a character outside the model's vocabulary
 CURSOR_STYLE = Style(reverse=True)

@@ -15,8 +15,14 @@ from tui_gen.core import gate
 from tui_gen.core.textsafe import visible
 
 STATUS_STYLES = {
-    Status.IDLE: "dim", Status.STARTING: "yellow", Status.RUNNING: "bold green", Status.PAUSING: "yellow",
-    Status.PAUSED: "bold yellow", Status.STOPPING: "yellow", Status.FINISHED: "bold cyan", Status.FAILED: "bold red",
+    Status.IDLE: "dim",
+    Status.STARTING: "yellow",
+    Status.RUNNING: "bold green",
+    Status.PAUSING: "yellow",
+    Status.PAUSED: "bold yellow",
+    Status.STOPPING: "yellow",
+    Status.FINISHED: "bold cyan",
+    Status.FAILED: "bold red",
 }
 STATUS_WORDS = {Status.PAUSING: "pausing…", Status.STOPPING: "stopping…", Status.STARTING: "starting…"}
 
@@ -47,8 +53,9 @@ def stats_table(s: TrainingState) -> Table:
     row("speed", f"{fmt_count(s.chars_per_sec)} chars/s" if s.chars_per_sec is not None else "–")
     if s.elapsed is not None:
         left = s.eta
-        row("time",
-            f"{fmt_duration(s.elapsed)} elapsed" + (f" · {fmt_duration(left)} left" if left is not None else ""))
+        row(
+            "time", f"{fmt_duration(s.elapsed)} elapsed" + (f" · {fmt_duration(left)} left" if left is not None else "")
+        )
     else:
         row("time", "–")
     row("lr", fmt_lr(s.lr))
@@ -131,8 +138,11 @@ class TrainingPanel(Vertical):
             self.query_one("#training-note", Static).update(note)
 
     def _show_framing_reason(self, state: TrainingState) -> None:
-        why = (f"{state.framing} framing: {visible(state.framing_reason)}"
-               if state.framing and state.framing_reason else "")
+        why = (
+            f"{state.framing} framing: {visible(state.framing_reason)}"
+            if state.framing and state.framing_reason
+            else ""
+        )
         if why != self._why:
             self._why = why
             self.set_class(bool(why), "-has-framing-reason")
@@ -142,4 +152,3 @@ class TrainingPanel(Vertical):
     @property
     def progress(self) -> float:
         return float(self.query_one(ProgressBar).percentage or 0.0)
-
