@@ -524,7 +524,7 @@ def test_unknown_control_and_huge_seeds(tmp_path):
             took = time.monotonic() - t0
             end = app.playground.last_end
             assert end.error is None and end.reason == "length" and app.playground.generated == 50
-            from tui_gen.app.widgets import visible
+            from tui_gen.core.textsafe import visible
 
             assert out.text.startswith(visible(big).replace("\t", "    ")[:5000]) and len(out.text) >= 100_050
             assert took < 30, f"a 100 KB seed took {took:.1f}s"

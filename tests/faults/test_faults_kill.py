@@ -138,6 +138,8 @@ def test_sigkill_during_saves(tmp_path):
                     "--quiet",
                 ]
                 stats["resumes"] += 1
+            elif run.exists():  # killed before its first save: its folder holds only its log, a run to replace
+                argv = [*fresh, "--overwrite"]
             else:
                 argv = fresh
             pid = zygote.start(argv)
