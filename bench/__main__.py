@@ -9,6 +9,8 @@ python -m bench --flood         # plus a minute of events flooding the app (memo
 python -m bench --compare       # plus the loss plot's redraw with 10 runs of 100,000 steps overlaid
 python -m bench --memory        # plus peak memory of priming, eval and loading on huge inputs (~3 more)
                                 # and of a generated 1 GB corpus: cache build and training (--corpus-mb)
+python -m bench --eval-sample   # plus one evaluation on a 50 MB corpus: the bounded sample against the
+                                # whole held-out split (--eval-mb; about 3 more minutes)
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ def main() -> None:
         default=1000,
         help="with --memory: size of the generated corpus for the corpus-cache rows (MB)",
     )
+    p.add_argument(
+        "--eval-sample",
+        action="store_true",
+        help="also time one evaluation during training on a big corpus: the bounded sample vs the whole split",
+    )
+    p.add_argument("--eval-mb", type=float, default=50, help="with --eval-sample: the corpus's size (MB)")
     args = p.parse_args()
 
     from . import generate_speed, score_speed, train_speed
@@ -81,6 +89,10 @@ def main() -> None:
 
         rows += memory.run(threads=args.threads)
         rows += memory.corpus_rows(int(args.corpus_mb * memory.MB), threads=args.threads)
+    if args.eval_sample:
+        from . import eval_sample
+
+        rows += eval_sample.run(int(args.eval_mb * eval_sample.MB), threads=args.threads)
     title = (
         f"tui-gen benchmarks — torch {torch.__version__}, {args.threads} threads, "
         f"{platform.processor() or platform.machine()}"

@@ -126,7 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="validation bits/char of a checkpoint", description="Print validation bits per character."
     )
     e.add_argument("checkpoint", type=Path)
-    e.add_argument("corpus", nargs="?", help="corpus to score (default: the checkpoint's own, its held-out split)")
+    e.add_argument(
+        "corpus",
+        nargs="?",
+        help="corpus to score (default: the checkpoint's own); the run's own corpus is scored on its held-out "
+        "split, any other text whole",
+    )
+    e.add_argument(
+        "--all",
+        action="store_true",
+        help="score the whole corpus, the text the model trained on included, not the run's held-out split",
+    )
     e.add_argument("--device", default="auto", choices=DEVICES)
 
     d = sub.add_parser("data", help="list or fetch built-in corpora", description="Built-in corpora.")
@@ -405,13 +415,19 @@ def _drive(trainer, out, err, quiet: bool) -> int:
             match e:
                 case ev.Started():
                     if not quiet:
+                        # a big held-out split is estimated at each evaluation from a fixed sample of it
+                        sampled = (
+                            f" (evaluations score a fixed sample of {e.eval_chars:,}; `tui-gen eval` scores all)"
+                            if e.eval_chars is not None and e.eval_chars < e.val_chars
+                            else ""
+                        )
                         progress.console.print(
                             Text.assemble(
                                 "corpus ",
                                 (one_line(e.corpus), "bold"),
                                 f" ({e.framing} framing{': ' + e.framing_reason if e.framing_reason else ''}; "
-                                f"{e.train_chars:,} training / {e.val_chars:,} held-out characters, vocabulary "
-                                f"{e.vocab_size}); model {e.model + ', ' if e.model else ''}"
+                                f"{e.train_chars:,} training / {e.val_chars:,} held-out characters{sampled}, "
+                                f"vocabulary {e.vocab_size}); model {e.model + ', ' if e.model else ''}"
                                 f"{e.parameters:,} parameters on {e.device}; run folder ",
                                 one_line(str(e.run_dir)),
                                 f"; resuming at step {e.step}" if e.step else "",
@@ -474,10 +490,12 @@ def _literal(seed: str, text: str):
 
 
 def cmd_generate(args) -> int:
+    import contextlib
+
     import torch
 
     from tui_gen.cli.output import Output
-    from tui_gen.core.errors import ConfigError
+    from tui_gen.core.errors import ConfigError, OutputError
     from tui_gen.model.sample import Generator, SamplingSettings, encode_seed
     from tui_gen.training.checkpoint import load_checkpoint
     from tui_gen.training.device import pick_device
@@ -497,19 +515,57 @@ def cmd_generate(args) -> int:
     stops = () if args.no_stop else ck.stop_strings
     g = Generator(ck.model, ck.vocab, ck.framing, stop_strings=stops, top_n=0, generator=gen)
     encode_seed(ck.vocab, args.seed_text, ck.framing)  # unknown characters: say so before echoing anything
-    for _ in range(args.num):  # a terminal gets the text sanitised, a pipe byte-exact (see output.py)
-        out.write(args.seed_text)
-        out.flush()
-        last = ""
-        for tok in g.stream(args.seed_text, settings, args.length):
-            out.write(tok.char)
+    try:
+        # Inference mode held around the loop: the stream then need not enter it at each character.
+        with torch.inference_mode():
+            for _ in range(args.num):  # a terminal gets the text sanitised, a pipe byte-exact (see output.py)
+                out.write(args.seed_text)
+                out.flush()  # the seed at once, before priming
+                last = ""
+                for tok in g.stream(args.seed_text, settings, args.length):
+                    out.write_live(tok.char)  # in chunks, at most LIVE_SECONDS apart: a flush each cost a step
+                    last = tok.char
+                if last != "\n":
+                    out.write("\n")
+                out.flush()
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError, OutputError):  # what was drawn before ctrl+c still shows
             out.flush()
-            last = tok.char
-        if last != "\n":
-            out.write("\n")
-        out.flush()
+        raise
     out.finish()
     return 0
+
+
+LONG_EVAL_CHARS = 2**20  # characters `tui-gen eval` scores in about half a minute on a 2-core CPU
+
+
+def _eval_progress(console, total: int):
+    """Scoring `total` characters. On a terminal, once it has taken a second: a progress line, cleared
+    when done so that the result line on stdout stands alone. In a log: one line before a long one
+    (LONG_EVAL_CHARS or more: decided by its size, so a short one never says anything).
+    Returns (progress, done): progress(scored) for score_batches, done() after it."""
+    start = time.monotonic()
+    state = {"last": 0.0, "shown": False}
+    if not console.is_terminal and total >= LONG_EVAL_CHARS:
+        console.print(f"scoring {total:,} characters", highlight=False)
+
+    def progress(scored: int) -> None:
+        now = time.monotonic()
+        if console.is_terminal and now - start >= 1.0 and now - state["last"] > 0.2:
+            state["last"], state["shown"] = now, True
+            console.print(
+                f"scoring: {scored:,} of {total:,} characters ({100 * scored / max(total, 1):.0f}%)",
+                end="\r",
+                highlight=False,
+            )
+
+    def done() -> None:
+        if state["shown"]:
+            from rich.control import Control, ControlType
+
+            console.control(Control((ControlType.ERASE_IN_LINE, 2)), Control.move_to_column(0))
+
+    return progress, done
 
 
 def cmd_eval(args) -> int:
@@ -518,7 +574,7 @@ def cmd_eval(args) -> int:
 
     from tui_gen.cli.output import Output
     from tui_gen.core.errors import CorpusError
-    from tui_gen.data.corpus import LineSet, StreamPart, split_encoded, validation_batches
+    from tui_gen.data.corpus import LineSet, StreamPart, split_encoded, validation_batches, validation_targets
     from tui_gen.data.sources import open_corpus
     from tui_gen.model.evaluate import REFUSE_UNKNOWN_SHARE, WARN_UNKNOWN_SHARE, score_batches
     from tui_gen.training.checkpoint import load_checkpoint
@@ -526,26 +582,40 @@ def cmd_eval(args) -> int:
     from tui_gen.training.trainer import resume_config
 
     out = Output()  # a closed stdout: say so before the work
+    err = Console(stderr=True, highlight=False)
     device = pick_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     cfg = resume_config(ck)
-    corpus, ref = open_corpus(
-        args.corpus or ck.meta.get("corpus"),
-        framing=ck.framing,
-        build_progress=_build_progress(Console(stderr=True, highlight=False)),
-    )
+    own_ref, own_digest = ck.meta.get("corpus"), ck.meta.get("corpus_digest")
+    corpus, ref = open_corpus(args.corpus or own_ref, framing=ck.framing, build_progress=_build_progress(err))
     enc = corpus.encoded_corpus()
-    if args.corpus:
-        # another corpus: score all of it
+    # The run's own corpus: the file or built-in it was trained on (as the checkpoint names it), or the
+    # same text under another name. Its held-out split is the only part of it the model never saw.
+    same_text = isinstance(own_digest, str) and enc.digest == own_digest
+    own = not args.corpus or ref == own_ref or same_text
+    if own and isinstance(own_digest, str) and not same_text:
+        print(
+            f"tui-gen: note: {one_line(ref)} has changed since this checkpoint was trained, so its held-out "
+            "split is not exactly the text the model never saw",
+            file=sys.stderr,
+        )
+    if args.all or not own:
+        # the whole text: another corpus, or the run's own with its training text (--all)
         part = (
             LineSet(enc, np.ascontiguousarray(enc.lines[:, 0]), np.ascontiguousarray(enc.lines[:, 1]))
             if ck.framing == "lines"
             else StreamPart(enc, 0, enc.n_chars)
         )
-        which = "all of it"
+        which = "all of it, the text it trained on included" if own else "all of it"
     else:
         part = split_encoded(enc, ck.framing, cfg.val_fraction, cfg.seed, corpus.name).val
         which = "its held-out split"
+        if args.corpus:
+            print(
+                f"tui-gen: note: {one_line(ref)} is the run's own corpus: scoring its held-out split, the "
+                "text the model never trained on (--all scores the whole file)",
+                file=sys.stderr,
+            )
     # the characters scored (lines: their own, not the framing's newlines), counted from the symbols
     counts = (
         enc.counts_in(np.stack([part.starts, part.lengths], axis=1))
@@ -570,7 +640,12 @@ def cmd_eval(args) -> int:
             file=sys.stderr,
         )
     ck.model.eval()
-    score = score_batches(ck.model, validation_batches(part, ck.vocab, cfg.seq_len, cfg.state_reset_every), device)
+    # Every character of the part, never training's evaluation sample: a big split takes minutes, and
+    # says how far it has got on stderr (stdout holds only the result line).
+    progress, done = _eval_progress(err, validation_targets(part, cfg.seq_len, cfg.state_reset_every))
+    batches = validation_batches(part, ck.vocab, cfg.seq_len, cfg.state_reset_every)
+    score = score_batches(ck.model, batches, device, progress=progress)
+    done()
     bpc = score.nll / max(score.chars, 1) / math.log(2)
     line = f"{bpc:.4f} bits/char on {one_line(ref)} ({which}, {score.chars:,} characters), checkpoint step {ck.step}"
     if share > WARN_UNKNOWN_SHARE:

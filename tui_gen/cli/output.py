@@ -7,6 +7,9 @@
   set; the exit status stays 0. Refusing would lose the whole output over one rare character.
 - A closed stdout (`>&-`), a full disk (`>/dev/full`), any other write error: OutputError, which
   the CLI prints as one line (exit 2). A broken pipe (`| head`) is left to the CLI: it exits 0.
+- Text made as it is shown (`generate`, write_live) goes out in chunks, at most LIVE_SECONDS apart:
+  a write and a flush per character cost as much as the model's step (issue 22), and 20 chunks a
+  second still read as text appearing, to a person at a terminal or a program reading a pipe.
 
 Engine code: no textual or rich import.
 """
@@ -16,9 +19,17 @@ from __future__ import annotations
 import codecs
 import os
 import sys
+import time
+from collections.abc import Callable
 
 from tui_gen.core.errors import OutputError
 from tui_gen.core.textsafe import visible
+
+# The longest that text written with write_live waits before it is written out: 50 ms is 20 updates a
+# second, which a reader sees as text appearing, not as a stall; and the number of writes is then
+# bounded by time, never by the text (no corpus of short lines makes it a write per character again).
+# Not flushed at each newline besides: that would add nothing a person sees, and cost a write per line.
+LIVE_SECONDS = 0.05
 
 
 def _describe(e: OSError) -> str:
@@ -28,7 +39,7 @@ def _describe(e: OSError) -> str:
 class Output:
     """A text sink over sys.stdout (or `stream`), for the generated text and result lines."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, clock: Callable[[], float] = time.monotonic) -> None:
         stream = sys.stdout if stream is None else stream
         if stream is None:  # Python sets sys.stdout to None when fd 1 is closed at start-up
             raise OutputError(
@@ -48,8 +59,31 @@ class Output:
             self.encoding = encoding
         self._utf8 = self.encoding in ("utf-8", "utf_8")
         self.escaped = 0  # characters the encoding could not hold, written as escapes
+        self._live: list[str] = []  # write_live's text not yet written
+        self._clock = clock
+        self._flushed_at = clock()
+
+    def write_live(self, text: str) -> None:
+        """Text being made as it is shown (a character at a time): kept, and written out with what
+        came before it once LIVE_SECONDS have passed since the last flush (then flushed). What reaches
+        the stream is what write() would have made of the pieces one by one: the sanitiser and the
+        encoding work character by character, so a chunk of them comes out the same. Any other
+        write, flush() and finish() write it out first."""
+        self._live.append(text)
+        if self._clock() - self._flushed_at >= LIVE_SECONDS:
+            self.flush()
 
     def write(self, text: str) -> None:
+        if self._live:
+            self._write_live()
+        self._write(text)
+
+    def _write_live(self) -> None:
+        text = "".join(self._live)
+        self._live.clear()
+        self._write(text)
+
+    def _write(self, text: str) -> None:
         shown = visible(text) if self.terminal else text
         if not self._utf8:
             self._count_unencodable(shown)
@@ -64,6 +98,8 @@ class Output:
         """Text holding colour escapes this program made itself around text already made safe
         (textsafe.safe_char): written as it is, so the colours work. Nothing from outside may come
         here unsanitised."""
+        if self._live:
+            self._write_live()
         if not self._utf8:
             self._count_unencodable(text)
         try:
@@ -74,6 +110,9 @@ class Output:
             raise self._error(e) from None
 
     def flush(self) -> None:
+        if self._live:
+            self._write_live()
+        self._flushed_at = self._clock()
         try:
             self.stream.flush()
         except BrokenPipeError:

@@ -59,6 +59,9 @@ class Started:
     model: str = ""  # the model in words: "GRU 128,256", "LSTM 64 one-hot"
     elapsed: float = 0.0  # seconds trained before this run started (non-zero when resuming)
     framing_reason: str = ""  # why this framing: "given", "built-in corpus", what the guess saw in the text
+    # Characters each evaluation during training scores: val_chars, or a fixed sample's (fewer) when the
+    # held-out split is big. None: a log from before this was said, whose evaluations scored all val_chars.
+    eval_chars: int | None = None
 
 
 @dataclass

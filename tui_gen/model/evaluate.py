@@ -9,7 +9,7 @@ depends only on the state before it), and memory depends on the chunk, not on th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -38,12 +38,18 @@ def time_chunk(rows: int, chunk_tokens: int = CHUNK_TOKENS) -> int:
 
 @torch.inference_mode()
 def score_batches(
-    model: CharRNN, batches: Iterable[Batch], device: torch.device | str, chunk_tokens: int = CHUNK_TOKENS
+    model: CharRNN,
+    batches: Iterable[Batch],
+    device: torch.device | str,
+    chunk_tokens: int = CHUNK_TOKENS,
+    progress: Callable[[int], None] | None = None,
 ) -> Score:
     """Every batch from a zero state, its masked NLL summed. The caller puts the model in eval mode
-    (training's evaluation and `tui-gen eval` both do)."""
+    (training's evaluation and `tui-gen eval` both do). progress(characters scored so far), if given,
+    after each batch: counted from the batch's mask on the host, so the device is never waited for."""
     total = torch.zeros((), dtype=torch.float64, device=device)
     chars = torch.zeros((), dtype=torch.int64, device=device)
+    done = 0
     for b in batches:
         step = time_chunk(b.inputs.shape[0], chunk_tokens)
         state = None
@@ -55,4 +61,7 @@ def score_batches(
             nll, n = masked_nll(logits, y, m)
             total += nll.double()  # summed on the device: no sync per chunk
             chars += n.long()  # per chunk: a whole row's mask.sum() makes an int64 copy of it
+        if progress is not None:
+            done += sum(int(b.mask[:, a : a + step].sum()) for a in range(0, b.mask.shape[1], step))
+            progress(done)
     return Score(nll=float(total), chars=int(chars))

@@ -113,15 +113,13 @@ class CharRNN(nn.Module):
     def step(self, ids: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
         """One time step, ids [batch] -> logits [batch, vocab]. The same maths as forward(), through
         the fused single-step cell kernels, which skip nn.GRU's per-call overhead: generation is
-        one step at a time, so this is its hot path."""
+        one step at a time, so this is its hot path (batch 1, one generation: OneStep)."""
         if state is None:
             state = self.zero_state(ids.shape[0], ids.device)
         x = self._inputs(ids)
         kernel = CELLS[self.config.cell][1]
         new_state: State = []
-        for layer, s in zip(self.layers, state, strict=False):
-            # cast: nn.Module types every attribute it finds as Tensor | Module; these are the layer's Parameters
-            w = cast(CellWeights, (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0))
+        for w, s in zip(self.cell_weights(), state, strict=False):
             if isinstance(s, tuple):  # a cell state beside h (CELL_TYPES[cell].cell_state)
                 h, c = kernel(x, (s[0][0], s[1][0]), *w)
                 new_state.append((h.unsqueeze(0), c.unsqueeze(0)))
@@ -129,7 +127,15 @@ class CharRNN(nn.Module):
                 h = kernel(x, s[0], *w)
                 new_state.append(h.unsqueeze(0))
             x = h
-        return self.head(x), new_state
+        return F.linear(x, self.head.weight, self.head.bias), new_state  # self.head(x), without the module call
+
+    def cell_weights(self) -> list[CellWeights]:
+        """Each layer's weights as the fused cell kernels take them: the Parameters themselves."""
+        # cast: nn.Module types every attribute it finds as Tensor | Module; these are the layer's Parameters
+        return [
+            cast(CellWeights, (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0))
+            for layer in self.layers
+        ]
 
     def zero_state(self, batch: int, device: torch.device | str | None = None) -> State:
         device = device or self.head.weight.device
@@ -139,6 +145,38 @@ class CharRNN(nn.Module):
             z = torch.zeros(1, batch, h, device=device, dtype=dtype)
             state.append((z, z.clone()) if CELL_TYPES[self.config.cell].cell_state else z)
         return state
+
+
+class OneStep:
+    """CharRNN.step for one generation at batch 1, id by id (sample.Generator's loop, where the Python
+    around each step was a quarter of its time): the layers' weights looked up once, the state kept as
+    the [1, hidden] tensors the kernels take (no views made and unmade each step), and each id's input
+    row made the first time it is drawn and reused.
+
+    The same kernels on the same values as step(), so the same logits bit for bit. It holds the
+    model's Parameters, so weights changed in place are seen by the weights, but not by the input rows
+    already made, nor a layer replaced: make one per generation, as Generator does."""
+
+    def __init__(self, model: CharRNN, state: State):
+        self._model = model
+        self._kernel = CELLS[model.config.cell][1]
+        self._weights = model.cell_weights()
+        self._head = (model.head.weight, model.head.bias)
+        self._device = model.head.weight.device
+        self._rows: dict[int, torch.Tensor] = {}
+        # A layer's state as the kernel takes and returns it: h, or the pair (h, c), each [1, hidden].
+        self._state: list[Any] = [(s[0][0], s[1][0]) if isinstance(s, tuple) else s[0] for s in state]
+
+    def __call__(self, i: int) -> torch.Tensor:
+        """Feed the id i; the logits [1, vocab] after it."""
+        x = self._rows.get(i)
+        if x is None:
+            x = self._rows[i] = self._model._inputs(torch.tensor([i], device=self._device))
+        kernel, state = self._kernel, self._state
+        for n, w in enumerate(self._weights):
+            s = state[n] = kernel(x, state[n], *w)
+            x = s[0] if isinstance(s, tuple) else s
+        return F.linear(x, *self._head)
 
 
 def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:

@@ -42,6 +42,7 @@ from tui_gen.data.corpus import (
     StreamWindows,
     split_encoded,
     validation_batches,
+    validation_sample,
     validation_targets,
 )
 from tui_gen.data.vocab import Vocab
@@ -75,7 +76,7 @@ from tui_gen.training.distributed import SINGLE, World
 
 LN2 = math.log(2)
 HISTORY_EVERY = 10  # steps averaged into one point of the saved train-loss history
-VAL_BATCHES_KEPT = 2**20  # held-out characters kept as ready batches (~9 bytes each)
+VAL_BATCHES_KEPT = 2**20  # evaluated characters kept as ready batches (~9 bytes each)
 FOLDER_CHECK_SECONDS = 1.0  # between steps, how often the run folder's path is checked (also before each save)
 
 
@@ -155,8 +156,13 @@ class Trainer:
             self.data, self.train_chars = stream, stream.n_ids
         self.val_part = split.val
         self.val_chars = validation_targets(split.val, config.seq_len, config.state_reset_every)
-        # A small held-out part is kept as batches; a large one is read anew at each evaluation.
-        self.val_batches = list(self._val_batches()) if self.val_chars <= VAL_BATCHES_KEPT else None
+        # What each evaluation scores: the whole held-out split when it is small (the tweets'), else a
+        # sample of it drawn from the seed alone, the same at every evaluation and on resume, so that
+        # an evaluation costs seconds on any corpus and `best` compares like with like.
+        self.eval_pieces = validation_sample(split.val, config.seq_len, config.state_reset_every, config.seed)
+        self.eval_chars = validation_targets(split.val, config.seq_len, config.state_reset_every, self.eval_pieces)
+        # A small sample is kept as batches; a large one is read anew at each evaluation.
+        self.val_batches = list(self._val_batches()) if self.eval_chars <= VAL_BATCHES_KEPT else None
 
         if not resume:
             config.check_model_size(len(self.vocab))  # this corpus's vocabulary: before the model is built
@@ -313,6 +319,7 @@ class Trainer:
             parameters=count_parameters(self.model),
             train_chars=self.train_chars,
             val_chars=self.val_chars,
+            eval_chars=self.eval_chars,
             steps_per_epoch=self.data.steps_per_epoch,
             step=self.step,
             max_steps=cfg.max_steps,
@@ -626,7 +633,8 @@ class Trainer:
 
     @torch.inference_mode()
     def evaluate(self) -> float:
-        """Bits per character over the whole held-out split, each sample from a zero state."""
+        """Bits per character on the evaluation sample (eval_chars characters: the whole held-out split
+        when it is small), each sample from a zero state. `tui-gen eval` scores the whole split."""
         self.model.eval()
         score = score_batches(
             self.model, self.val_batches if self.val_batches is not None else self._val_batches(), self.device
@@ -634,7 +642,13 @@ class Trainer:
         return score.nll / max(score.chars, 1) / LN2
 
     def _val_batches(self):
-        return validation_batches(self.val_part, self.vocab, self.config.seq_len, self.config.state_reset_every)
+        return validation_batches(
+            self.val_part,
+            self.vocab,
+            self.config.seq_len,
+            self.config.state_reset_every,
+            pieces=self.eval_pieces,
+        )
 
     def samples(self) -> list[tuple[str, str]]:
         gen = torch.Generator().manual_seed(self.config.seed + self.step)  # never touches training's RNG
