@@ -140,16 +140,7 @@ class LaunchOptions:
         the form reads that run's settings from it), or a new run with this launch's settings."""
         if spec is None:
             spec = self.new_run()
-        return RunRequest(
-            corpus=spec.corpus,
-            resume=spec.resume,
-            preset=spec.preset,
-            settings=dict(spec.settings),
-            steps=spec.steps,
-            minutes=spec.minutes,
-            models_dir=spec.models_dir,
-            data_dir=spec.data_dir,
-        )
+        return replace(spec.run_request(), out=None)  # the form starts a run of its own, never in that folder
 
     def resume_run(
         self, checkpoint: str, minutes: float | None = None, corpus: str | None = None, steps: int | None = None
