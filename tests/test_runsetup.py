@@ -226,7 +226,7 @@ def test_what_the_app_resumes_from_an_opened_checkpoint_is_its_run_folder(finish
         ({"sample_length": 2.5}, "sample_length must be a whole number"),  # not a flag: its own name
         ({"lr": "fast"}, "--lr must be a number"),
         ({"dropout": True}, "--dropout must be a number"),
-        ({"bf16": "yes"}, "bf16 must be true or false"),
+        ({"precision": True}, "--precision must be a word"),
         ({"cell": ["gru"]}, "--cell must be a word"),
     ],
 )

@@ -47,7 +47,7 @@ def test_one_row_per_trainconfig_field_and_no_more():
 def test_each_rows_kind_is_its_fields_type():
     """The kind is the field's annotation, written in words: a row cannot say int where the field is a float."""
     hints = typing.get_type_hints(TrainConfig)
-    of_kind = {Kind.WHOLE: int, Kind.NUMBER: float, Kind.WORD: str, Kind.SWITCH: bool, Kind.SIZES: list[int]}
+    of_kind = {Kind.WHOLE: int, Kind.NUMBER: float, Kind.WORD: str, Kind.SIZES: list[int]}
     for s in SETTINGS:
         expected = of_kind[s.kind] | None if s.optional else of_kind[s.kind]
         assert hints[s.name] == expected, s.name
@@ -90,8 +90,6 @@ def test_the_run_flags_are_the_tables_rows(command):
         assert action.metavar == s.metavar
         assert tuple(action.choices or ()) == s.choices
         match s.kind:
-            case Kind.SWITCH:
-                assert isinstance(action, argparse._StoreTrueAction)
             case Kind.WORD:
                 assert action.type is None
             case _:  # the same parser: the same value, and the same words for text it refuses
@@ -127,8 +125,10 @@ def test_the_settings_given_as_flags_come_back_by_field():
     from tui_gen.training.setup import TRAIN_SETTINGS, settings_from_args
 
     assert TRAIN_SETTINGS == tuple(s.name for s in FLAGGED if not s.budget)
-    args = build_parser().parse_args(["train", "--hidden", "8,8", "--schedule", "exp", "--bf16", "--steps", "5"])
-    assert settings_from_args(args) == {"hidden_sizes": [8, 8], "lr_schedule": "exp", "bf16": True}
+    args = build_parser().parse_args(
+        ["train", "--hidden", "8,8", "--schedule", "exp", "--precision", "fp32", "--steps", "5"]
+    )
+    assert settings_from_args(args) == {"hidden_sizes": [8, 8], "lr_schedule": "exp", "precision": "fp32"}
     assert (args.steps, args.minutes) == (5, None)
 
 
@@ -161,12 +161,8 @@ def test_every_flag_a_config_error_names_exists():
     named = {flag for message in said for flag in re.findall(r"--[a-z][a-z0-9-]*", message)}
     assert named and named <= train, named - train
     for s in SETTINGS:  # every setting is named the one way the table says
-        assert (
-            any(
-                message.startswith(setting_name(s.name) + " ") or f" {setting_name(s.name)} " in message
-                for message in said
-            )
-            or s.kind is Kind.SWITCH
+        assert any(
+            message.startswith(setting_name(s.name) + " ") or f" {setting_name(s.name)} " in message for message in said
         ), s.name
 
 

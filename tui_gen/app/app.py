@@ -521,6 +521,8 @@ class TuiGenApp(App[int]):
             match e:
                 case ev.Step():
                     plot.add_train(e.step, e.train_bpc, e.chars_seen, e.elapsed)
+                    if e.grad_norm is not None:
+                        plot.add_grad(e.step, e.grad_norm, e.chars_seen, e.elapsed)
                 case ev.Eval():
                     plot.add_val(e.step, e.val_bpc, e.chars_seen, e.elapsed)
                 case ev.Samples():
@@ -535,6 +537,7 @@ class TuiGenApp(App[int]):
                 case ev.RunWarning():
                     self._warning(e.message)
                 case ev.Started():
+                    plot.grad_clip = e.grad_clip
                     for warning in e.warnings:
                         self._warning(warning)
                 case ev.BudgetChanged():
@@ -1009,6 +1012,10 @@ class TuiGenApp(App[int]):
 
     def action_plot_overlay_train(self) -> None:
         self.comparison.toggle_overlay_train()
+
+    def action_plot_gradient(self) -> None:
+        plot = self.query_one(LossPlot)
+        plot.set_gradient(not plot.gradient)
 
     # ---- the playground as a lens (Lens) ------------------------------------------------------------------
     def action_sweep(self) -> None:

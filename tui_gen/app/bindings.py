@@ -108,6 +108,13 @@ APP_BINDINGS: list[Binding] = (
         ),
         Binding("l", "plot_log", "Log scale", show=False, tooltip="Loss plot: log scale on or off"),
         Binding(
+            "g",
+            "plot_gradient",
+            "Gradient",
+            show=False,
+            tooltip="Plot the gradient's norm before clipping, and the clipping threshold, instead of the loss",
+        ),
+        Binding(
             "v",
             "plot_overlay_train",
             "Train curves",

@@ -56,6 +56,11 @@ class TrainingState:
     progress: float | None = None  # 0..1 of the step or time budget
     lr: float | None = None
     train_bpc: float | None = None
+    grad_norm: float | None = None  # the gradient's norm before clipping, at the newest step
+    grad_clip: float | None = None  # the clipping threshold
+    clipped_sum: float = 0.0  # clipped shares summed over this process's step events
+    grad_steps: int = 0  # the step events that said them
+    seq_len: int | None = None  # the window trained on (truncated back-propagation through time)
     val_bpc: float | None = None
     val_step: int | None = None
     best_bpc: float | None = None
@@ -87,6 +92,12 @@ class TrainingState:
         if p >= 1:
             return 0.0
         return t * (1 - p) / p
+
+    @property
+    def clipped_share(self) -> float | None:
+        """The share of steps whose gradient was clipped, since this process started (each event
+        weighs the same: a coalesced one's `clipped` is already its steps' share)."""
+        return self.clipped_sum / self.grad_steps if self.grad_steps else None
 
     @property
     def unsaved_steps(self) -> int:
@@ -131,6 +142,10 @@ class TrainingState:
             case ev.Step():
                 self.step, self.epoch = e.step, e.epoch
                 self.train_bpc, self.lr = e.train_bpc, e.lr
+                if e.grad_norm is not None and e.clipped is not None:
+                    self.grad_norm = e.grad_norm
+                    self.clipped_sum += e.clipped
+                    self.grad_steps += 1
                 self.chars_per_sec, self.elapsed, self.progress = e.chars_per_sec, e.elapsed, e.progress
                 if self.status == Status.STARTING:
                     self.status = Status.RUNNING
@@ -190,6 +205,8 @@ class TrainingState:
         self.start_elapsed = e.elapsed
         self.max_steps, self.max_seconds = e.max_steps, e.max_seconds
         self.steps_per_epoch = e.steps_per_epoch
+        self.grad_clip, self.seq_len = e.grad_clip, e.seq_len
+        self.grad_norm, self.clipped_sum, self.grad_steps = None, 0.0, 0
         if e.step:  # resuming: what is on disk is where we are
             self.saved_step = e.step
         self._warn(e.warnings)

@@ -71,8 +71,6 @@ def _flag(s: Setting, default: object) -> tuple[str, dict[str, Any]]:
         raise ValueError(f"the setting {s.name} has no flag")  # FLAGGED holds only rows with one
     options: dict[str, Any] = {"dest": s.dest, "help": help_text(s, default)}
     match s.kind:
-        case Kind.SWITCH:
-            options.update(action="store_true", default=None)
         case Kind.WORD:
             options.update(choices=s.choices)
         case Kind.WHOLE | Kind.NUMBER | Kind.SIZES:
@@ -410,6 +408,7 @@ def _drive(trainer, out, err, quiet: bool) -> int:
     task = progress.add_task("train", total=1.0, info="")
     status = 0
     last_line = 0.0
+    clipping = ev.StepMeans()  # the steps since the last step line: their mean gradient norm, share clipped
     with progress:
         for e in trainer.run():
             match e:
@@ -443,12 +442,19 @@ def _drive(trainer, out, err, quiet: bool) -> int:
                         completed=e.progress or 0.0,
                         info=f"step {e.step}  {e.train_bpc:.3f} bits/char  {e.chars_per_sec:,.0f} chars/s",
                     )
+                    clipping.add(e)
                     now = time.monotonic()
                     if not quiet and now - last_line > 10:
                         last_line = now
+                        held = clipping.take()
+                        grad = (
+                            f"  grad {held.grad_norm:.3g} (clipped {held.clipped:.0%})"
+                            if held is not None and held.grad_norm is not None and held.clipped is not None
+                            else ""
+                        )
                         progress.console.print(
                             f"step {e.step:>6}  epoch {e.epoch}  train {e.train_bpc:.3f} bits/char  lr {e.lr:.2e}  "
-                            f"{e.chars_per_sec:,.0f} chars/s"
+                            f"{e.chars_per_sec:,.0f} chars/s{grad}"
                         )
                 case ev.Eval():
                     if not quiet:

@@ -26,6 +26,7 @@ from tui_gen.core.settings import DEVICES as DEVICES
 from tui_gen.core.settings import FLAG_NAMES as FLAG_NAMES
 from tui_gen.core.settings import FRAMINGS as FRAMINGS
 from tui_gen.core.settings import NO_FLAG as NO_FLAG
+from tui_gen.core.settings import PRECISIONS as PRECISIONS
 from tui_gen.core.settings import SCHEDULES as SCHEDULES
 from tui_gen.core.settings import SETTINGS, Kind
 from tui_gen.core.settings import setting_name as setting_name
@@ -85,7 +86,7 @@ class TrainConfig:
     sample_temperature: float = 0.8
     seed: int = 1234
     device: str = "auto"
-    bf16: bool = False
+    precision: str = "auto"
     threads: int | None = None
     max_nan_steps: int = 10
 
@@ -138,6 +139,10 @@ class TrainConfig:
         within("sample_length", 1, 100_000)
         within("sample_temperature", 0, MAX_SAMPLE_TEMPERATURE, low_open=True)
         need(self.device in DEVICES, f"{flag('device')} must be one of {', '.join(DEVICES)}, got {_shown(self.device)}")
+        need(
+            self.precision in PRECISIONS,
+            f"{flag('precision')} must be one of {', '.join(PRECISIONS)}, got {_shown(self.precision)}",
+        )
         need(self.cell in CELLS, f"{flag('cell')} must be one of {', '.join(CELLS)}, got {_shown(self.cell)}")
         within("threads", 1, 1024)
         within("max_nan_steps", 1, MAX_STEPS)
@@ -175,7 +180,10 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"a training configuration must be a JSON object, got {_shown(data)}")
         known = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if "precision" not in data:  # saved before --precision: its run trained in fp32 on a CPU, so it resumes so
+            values["precision"] = "bf16" if data.get("bf16") is True else "fp32"
+        cfg = cls(**values)
         cfg.validate()
         return cfg
 
@@ -193,14 +201,12 @@ def check_types(cfg: TrainConfig) -> None:
     configuration), where 50.5 or "50" or [[[]]] can stand anywhere; a range check alone lets them
     through to fail later, mid-training, as a TypeError. Kinds are checked in this order, so that the
     first of several wrong values named is always of the same kind."""
-    for kind in (Kind.WHOLE, Kind.NUMBER, Kind.WORD, Kind.SWITCH, Kind.SIZES):
+    for kind in (Kind.WHOLE, Kind.NUMBER, Kind.WORD, Kind.SIZES):
         for s in SETTINGS:
             v = getattr(cfg, s.name)
             if s.kind is not kind or (v is None and s.optional) or _is(kind, v):
                 continue
             match kind:
-                case Kind.SWITCH:  # a switch's flag takes no value: a wrong one comes from JSON, by name
-                    raise ConfigError(f"{s.name} must be {kind.value}, got {_shown(v)}")
                 case Kind.SIZES:  # typed as 128,256: named in words, "hidden sizes", as validate names it too
                     raise ConfigError(f"{s.name.replace('_', ' ')} must be {kind.value}, got {_shown(v)}")
                 case _:
@@ -216,8 +222,6 @@ def _is(kind: Kind, v: object) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool)
         case Kind.WORD:
             return isinstance(v, str)
-        case Kind.SWITCH:
-            return isinstance(v, bool)
         case Kind.SIZES:
             return isinstance(v, list) and all(_whole(x) for x in v)
 

@@ -12,7 +12,8 @@ field is never read unbounded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +63,10 @@ class Started:
     # Characters each evaluation during training scores: val_chars, or a fixed sample's (fewer) when the
     # held-out split is big. None: a log from before this was said, whose evaluations scored all val_chars.
     eval_chars: int | None = None
+    # The clipping threshold (--clip) and the window trained on (--seq-len): truncated back-propagation
+    # through time reaches seq_len characters back. None: a log from before they were said.
+    grad_clip: float | None = None
+    seq_len: int | None = None
 
 
 @dataclass
@@ -74,6 +79,52 @@ class Step:
     elapsed: float  # seconds spent training, pauses excluded
     progress: float | None = field(metadata=SHARE)  # 0..1 of the run's step or time budget
     chars_seen: int = 0  # characters trained on so far, over the whole run (a resumed run's past too)
+    # The gradient's global norm before clipping, and whether clipping scaled it down (0 or 1 for one
+    # step; a log line's are means over its steps, so `clipped` is the share clipped). None: an old log.
+    grad_norm: float | None = None
+    clipped: float | None = field(default=None, metadata=SHARE)
+
+
+class StepMeans:
+    """Steps held back to be sent or written as one: the newest step, with train_bpc, grad_norm and
+    clipped the means over all of them (so a coalesced line's `clipped` is the share of its steps that
+    were clipped). The metrics log's step lines and the steps the app's training process forwards
+    both coalesce this way."""
+
+    MEANS = ("train_bpc", "grad_norm", "clipped")  # Step's fields that are averaged
+
+    def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        self.newest: Step | None = None
+        self.count = 0
+        self._sums = dict.fromkeys(self.MEANS, 0.0)
+
+    def add(self, step: Step) -> None:
+        for name in self.MEANS:
+            value = getattr(step, name)
+            self._sums[name] += math.nan if value is None else value  # one without it: the mean is None
+        self.newest, self.count = step, self.count + 1
+
+    def take(self) -> Step | None:
+        """The held steps as one (None if none are held), and nothing held after."""
+        if self.newest is None:
+            return None
+
+        def mean(name: str) -> float | None:
+            total = self._sums[name]
+            return None if math.isnan(total) else total / self.count
+
+        train_bpc = mean("train_bpc")
+        step = replace(
+            self.newest,
+            train_bpc=self.newest.train_bpc if train_bpc is None else train_bpc,
+            grad_norm=mean("grad_norm"),
+            clipped=mean("clipped"),
+        )
+        self._clear()
+        return step
 
 
 @dataclass

@@ -40,6 +40,7 @@ from tui_gen.core.model_size import CELL_TYPES
 FRAMINGS = ("lines", "stream")
 SCHEDULES = ("cosine", "exp", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "bf16", "fp32")
 CELLS = tuple(CELL_TYPES)  # the cell types, written once in model_size.CELL_TYPES
 
 
@@ -49,7 +50,6 @@ class Kind(enum.Enum):
     WHOLE = "a whole number"  # an int, never a bool; typed as digits
     NUMBER = "a number"  # an int or a float, never a bool
     WORD = "a word"  # a str, one of the row's choices
-    SWITCH = "true or false"  # a bool: a flag without a value
     SIZES = "a list of whole numbers like 128,256"  # one int per layer, typed as 128,256
 
 
@@ -96,7 +96,7 @@ class Setting:
                 return number(float)
             case Kind.SIZES:
                 return hidden_sizes
-            case Kind.WORD | Kind.SWITCH:
+            case Kind.WORD:
                 return None
 
 
@@ -277,7 +277,14 @@ SETTINGS: tuple[Setting, ...] = (
         on_resume=OnResume.QUIET,
         help="auto: CUDA, else Apple MPS, else CPU",
     ),
-    Setting(name="bf16", flag="--bf16", kind=Kind.SWITCH, help="bf16 autocast on CUDA"),
+    Setting(
+        name="precision",
+        flag="--precision",
+        kind=Kind.WORD,
+        choices=PRECISIONS,
+        help="training's matrix products: auto is bf16 where the CPU or GPU does bf16 natively, else fp32 "
+        "(weights, state and sums stay fp32)",
+    ),
     Setting(
         name="threads",
         flag="--threads",

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from tui_gen.core.errors import ConfigError
 from tui_gen.core.model_size import CELL_TYPES
 from tui_gen.data.vocab import PAD
+from tui_gen.model.window_gru import window_gru
 
 # Each cell type's torch layer and its fused one-step kernel (generation's hot path); what else tui-gen
 # knows of a cell (its gates, whether it carries a cell state) is core.model_size.CELL_TYPES.
@@ -83,6 +84,9 @@ class CharRNN(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(in_size, v)
+        # The dtype of training's matrix products on the CPU (window_gru): the trainer sets it from
+        # --precision (training.device.matmul_dtype); everything else runs in the weights' dtype.
+        self.matmul_dtype = torch.float32
 
     def flatten_parameters(self) -> None:
         """Each recurrent layer's weights as one contiguous block, as cuDNN wants them: call after
@@ -101,6 +105,8 @@ class CharRNN(nn.Module):
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids [batch, time] -> logits [batch, time, vocab] and the state after the last step."""
+        if self._trains_window_gru():
+            return self._forward_window_gru(ids, state)
         x = self._inputs(ids)
         new_state: State = []
         for i, layer in enumerate(self.layers):
@@ -109,6 +115,24 @@ class CharRNN(nn.Module):
             if i < len(self.layers) - 1:
                 x = self.drop(x)
         return self.head(self.drop(x)), new_state
+
+    def _trains_window_gru(self) -> bool:
+        """A GRU being trained on the CPU goes through window_gru, whose backward is faster than
+        autograd's record of nn.GRU (and can use bf16 products); evaluation, generation and other
+        devices keep the torch layers (cuDNN on a GPU)."""
+        return self.config.cell == "gru" and torch.is_grad_enabled() and self.head.weight.device.type == "cpu"
+
+    def _forward_window_gru(self, ids: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """forward() through window_gru: time-major inside, the same shapes outside."""
+        x = self._inputs(ids.t())  # [time, batch, ...]
+        new_state: State = []
+        for i, weights in enumerate(self.cell_weights()):
+            h0 = x.new_zeros(x.shape[1], weights[1].shape[1]) if state is None else cast(torch.Tensor, state[i])[0]
+            x, last = window_gru(x, h0, weights, self.matmul_dtype)
+            new_state.append(last.unsqueeze(0))
+            if i < len(self.layers) - 1:
+                x = self.drop(x)
+        return self.head(self.drop(x)).transpose(0, 1), new_state
 
     def step(self, ids: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
         """One time step, ids [batch] -> logits [batch, vocab]. The same maths as forward(), through

@@ -334,7 +334,7 @@ class _Driver:
         self.inbox = deque(early_commands)  # commands read but not acted on yet, oldest first
         self.paused = False
         self.finished = False  # the trainer's Finished has been sent: nothing more is acted on
-        self.held: ev.Step | None = None  # the latest Step not sent yet
+        self.held = ev.StepMeans()  # the Steps not sent yet
         self.last_sent = 0.0  # when a Step was last sent (time.monotonic())
 
     def run(self) -> None:
@@ -357,13 +357,11 @@ class _Driver:
         before anything else goes); every other event goes at once."""
         match event:
             case ev.Step():
+                self.held.add(event)
                 now = time.monotonic()
                 if now - self.last_sent >= STEP_INTERVAL:
-                    self.held = None
-                    self.chan.send(event)
+                    self.flush()
                     self.last_sent = now
-                else:
-                    self.held = event
             case ev.Eval():
                 self.send(event)
                 self.chan.send(make_snapshot(self.trainer))  # the playground generates from each evaluation
@@ -380,9 +378,9 @@ class _Driver:
         self.chan.send(event)
 
     def flush(self) -> None:
-        if self.held is not None:
-            self.chan.send(self.held)
-            self.held = None
+        step = self.held.take()
+        if step is not None:
+            self.chan.send(step)
 
     # ---- commands ---------------------------------------------------------------------------------
     def next_waiting(self) -> ProcessCommand | None:

@@ -7,8 +7,8 @@
 
 The trainer writes it (MetricsWriter): the CLI's runs, the app's and rank 0 of a distributed run alike.
 Each line holds one event's fields (tui_gen.core.events) plus the wall-clock `time`. Step lines are coalesced
-to at most STEP_LINES_PER_SECOND: a step line's train_bpc is the mean over the `steps` steps it stands
-for. Every line is flushed as it is written, so a reader sees it within a second. A resumed run appends
+to at most STEP_LINES_PER_SECOND: a step line's train_bpc, grad_norm and clipped are the means over the `steps` steps
+it stands for. Every line is flushed as it is written, so a reader sees it within a second. A resumed run appends
 a new `start` line and goes on; a run killed mid-write leaves at most one partial last line, which the
 next writer closes off with a newline and readers skip. tui-gen never needs the log to load or resume
 a checkpoint: a log that cannot be written is a warning, never the end of a run.
@@ -105,9 +105,7 @@ class MetricsWriter:
         self._file: TextIO | None = None
         self.problem: str | None = None
         self._told = False  # the problem has been returned by record() once
-        self._pending: ev.Step | None = None  # the newest step not written yet
-        self._pending_sum = 0.0
-        self._pending_count = 0
+        self._pending = ev.StepMeans()  # the steps not written yet
         self._step_written_at = -math.inf
         try:
             if folder is None:
@@ -146,9 +144,7 @@ class MetricsWriter:
                 return self.problem
             return None
         if isinstance(event, ev.Step):
-            self._pending_sum += event.train_bpc
-            self._pending_count += 1
-            self._pending = event
+            self._pending.add(event)
             if self._clock() - self._step_written_at >= 1 / STEP_LINES_PER_SECOND:
                 return self._write_pending()
             return None
@@ -156,13 +152,12 @@ class MetricsWriter:
         return problem or self._write(event, extra)
 
     def _write_pending(self) -> str | None:
-        if self._pending is None:
+        count = self._pending.count
+        step = self._pending.take()
+        if step is None:
             return None
-        step, count = self._pending, self._pending_count
-        mean = self._pending_sum / count
-        self._pending, self._pending_sum, self._pending_count = None, 0.0, 0
         self._step_written_at = self._clock()
-        return self._write(ev.Step(**{**asdict(step), "train_bpc": mean}), {"steps": count})
+        return self._write(step, {"steps": count})
 
     def _write(self, event: ev.Event, extra: Extra | None) -> str | None:
         if self._file is None:  # closed by a failure, which has been said: nothing more is written

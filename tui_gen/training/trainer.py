@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -71,13 +72,22 @@ from tui_gen.training.checkpoint import (
     save_checkpoint,
     stop_strings,
 )
-from tui_gen.training.device import describe, pick_device
+from tui_gen.training.device import describe, keep_freed_memory, matmul_dtype, pick_device
 from tui_gen.training.distributed import SINGLE, World
 
 LN2 = math.log(2)
 HISTORY_EVERY = 10  # steps averaged into one point of the saved train-loss history
 VAL_BATCHES_KEPT = 2**20  # evaluated characters kept as ready batches (~9 bytes each)
 FOLDER_CHECK_SECONDS = 1.0  # between steps, how often the run folder's path is checked (also before each save)
+
+
+class StepOutcome(NamedTuple):
+    """One training step: its loss in bits/char (None: not finite, the update was skipped), the
+    characters it trained on, and the gradient's global norm before clipping."""
+
+    bpc: float | None
+    chars: int
+    grad_norm: float = math.nan
 
 
 def describe_model(config: ModelConfig) -> str:
@@ -119,6 +129,9 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = self.world.place(pick_device(config.device))  # cuda:LOCAL_RANK under torchrun
+        self.matmul_dtype = matmul_dtype(self.device, config.precision)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         torch.manual_seed(config.seed)
 
         self.framing = resume.framing if resume else (config.framing or corpus.framing)
@@ -178,6 +191,7 @@ class Trainer:
             )
         )
         self.model = CharRNN(self.model_config).to(self.device)
+        self.model.matmul_dtype = self.matmul_dtype
         self.model.flatten_parameters()
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
@@ -312,7 +326,7 @@ class Trainer:
     def _run(self) -> Iterator[ev.Event]:
         cfg = self.config
         yield ev.Started(
-            device=describe(self.device),
+            device=describe(self.device, self.matmul_dtype),
             framing=self.framing,
             corpus=self.corpus_ref,
             vocab_size=len(self.vocab),
@@ -320,6 +334,8 @@ class Trainer:
             train_chars=self.train_chars,
             val_chars=self.val_chars,
             eval_chars=self.eval_chars,
+            grad_clip=cfg.grad_clip,
+            seq_len=cfg.seq_len,
             steps_per_epoch=self.data.steps_per_epoch,
             step=self.step,
             max_steps=cfg.max_steps,
@@ -340,7 +356,7 @@ class Trainer:
         chars_window, time_window = 0, 0.0
         while not self._agreed_done():
             t0 = time.perf_counter()
-            bpc, chars = self._train_step()
+            bpc, chars, grad_norm = self._train_step()
             dt = time.perf_counter() - t0
             chars_window += chars
             time_window += dt
@@ -378,6 +394,8 @@ class Trainer:
                 self.elapsed,
                 self.progress(),
                 self.chars_seen,
+                grad_norm,
+                1.0 if grad_norm > cfg.grad_clip else 0.0,  # clip_grad_norm_ scaled the gradient down
             )
             resumed_at = time.perf_counter()
             yield from self._watch_folder()
@@ -581,7 +599,7 @@ class Trainer:
     def _str(p: Path | None) -> str | None:
         return str(p) if p else None
 
-    def _train_step(self) -> tuple[float | None, int]:
+    def _train_step(self) -> StepOutcome:
         cfg = self.config
         if self.batch_index >= self.data.steps_per_epoch:
             self.epoch += 1
@@ -602,28 +620,31 @@ class Trainer:
         lr = learning_rate(cfg, self.step, self.progress() or 0.0)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda"):
+        # bf16 products: autocast for what torch runs (the output layer; an LSTM or RNN; a GPU's layers),
+        # window_gru by its own rules for a GRU on the CPU (CharRNN.matmul_dtype)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.matmul_dtype == torch.bfloat16):
             logits, new_state = self.train_model(x, state)
             nll, count = masked_nll(logits, y, m)
         loss, global_loss, global_count = self.world.mean_loss(nll, count)  # over the global batch
         if not torch.isfinite(global_loss):
             self.optimizer.zero_grad(set_to_none=True)
             self.carried = None
-            return None, 0
+            return StepOutcome(None, 0)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        if not torch.isfinite(norm):
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)  # the norm before clipping
+        grad_norm = float(norm)
+        if not math.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             self.carried = None
-            return None, 0
+            return StepOutcome(None, 0, grad_norm)
         self.optimizer.step()
         if batch.reset is not None:
             self.carried = map_state(new_state, lambda t: t.detach())
         self.step += 1
         if self.world.distributed:
-            return global_loss.item() / LN2, int(global_count.item())
-        return loss.item() / LN2, batch.real_chars
+            return StepOutcome(global_loss.item() / LN2, int(global_count.item()), grad_norm)
+        return StepOutcome(loss.item() / LN2, batch.real_chars, grad_norm)
 
     def _record_train(self, bpc: float) -> None:
         self._history_acc.append(bpc)

@@ -28,6 +28,8 @@ from tui_gen.runs.listing import BPC, CHARS, STEP, TIME, EvenBuckets, RunCurves
 
 TRAIN_STYLE = "#5fafff"
 VAL_STYLE = "#ffaf00"
+GRAD_STYLE = "#af87ff"
+CLIP_STYLE = "#ff5f5f"
 MIN_POINTS = 16
 # Points kept per curve, at most. Beyond it, neighbours are merged in pairs and later points are
 # averaged as many at a time, so the curve stays evenly spread over the steps, far finer than any
@@ -287,12 +289,15 @@ class LossPlot(Widget):
         self.log_scale = False
         self.overlay_train = False  # draw the overlaid runs' train curves too (validation always)
         self.controls_used = False  # a control was touched: say the settings, show the raw curve
+        self.gradient = False  # show the gradient's norm before clipping (and the threshold), not the loss
+        self.grad_clip: float | None = None  # the clipping threshold, drawn in the gradient view
         self._overlays: list[_Overlay] = []
         self._reset()
 
     def _reset(self) -> None:
         self._train = EvenBuckets(5, MAX_STORED)  # step, chars seen, time, bits/char, its EMA
         self._val = EvenBuckets(4, MAX_STORED)  # step, chars seen, time, bits/char
+        self._grad = EvenBuckets(4, MAX_STORED)  # step, chars seen, time, gradient norm
         self._ema_num = self._ema_den = 0.0
         self._ema_step: float | None = None
         self._dirty = True
@@ -350,6 +355,19 @@ class LossPlot(Widget):
         self._ema_den = decay * self._ema_den + (1 - decay)
         self._ema_step = step
         return self._ema_num / self._ema_den
+
+    def add_grad(self, step: int, norm: float, chars_seen: float | None = None, elapsed: float | None = None) -> None:
+        """Add a step's gradient norm before clipping (a coalesced step's: the mean of its steps')."""
+        if not (math.isfinite(step) and math.isfinite(norm)):
+            return
+        self._grad.add(float(step), _coordinate(chars_seen), _coordinate(elapsed), float(norm))
+        self._dirty = self._dirty or self.gradient
+
+    def set_gradient(self, on: bool) -> None:
+        """Show the gradient's norm and the clipping threshold (on), or the loss (off)."""
+        self.gradient = on
+        self.border_title = "Gradient norm" if on else "Loss"
+        self._changed()
 
     def add_val(self, step: int, bpc: float, chars_seen: float | None = None, elapsed: float | None = None) -> None:
         """Add a validation bits/char measurement."""
@@ -462,8 +480,10 @@ class LossPlot(Widget):
             self._redraw()
 
     def _series(self) -> list[_Series]:
-        """Every series to draw, bottom first: (run, kind, label, style, x, bits/char), undecimated."""
+        """Every series to draw, bottom first: (run, kind, label, style, x, y), undecimated."""
         col = X_COLUMN[self.x_axis]
+        if self.gradient:
+            return self._gradient_series(col)
         raw_too = self.comparing and self.smoothing > 0
         out: list[_Series] = []
         for o in self._overlays:
@@ -487,6 +507,18 @@ class LossPlot(Widget):
         out.append((None, "val", live + "val", VAL_STYLE, v[col], v[BPC]))
         return out
 
+    def _gradient_series(self, col: int) -> list[_Series]:
+        """This run's gradient norm before clipping, and the threshold as a flat line across it: where
+        the curve is above the line, clipping scaled the step down (the lecture's exploding gradients)."""
+        g = self._grad.points()
+        out: list[_Series] = [(None, "train", "gradient norm", GRAD_STYLE, g[col], g[3])]
+        xs = [x for x in g[col] if math.isfinite(x)]
+        if self.grad_clip is not None and xs:
+            out.append(
+                (None, "train", f"clip {self.grad_clip:g}", CLIP_STYLE, [min(xs), max(xs)], [self.grad_clip] * 2)
+            )
+        return out
+
     def _redraw(self) -> None:
         self._dirty = False
         self.redraw_count += 1
@@ -497,7 +529,7 @@ class LossPlot(Widget):
             x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
             # A second line of defence behind the gate (tui_gen.core.gate) that checked every value from a
             # log: a point beyond what any run reaches is not drawn, so the limits stay finite.
-            keep = (np.abs(x) <= PLOT_LIMIT) & (np.abs(y) <= MAX_BPC)  # NaN fails both too
+            keep = (np.abs(x) <= PLOT_LIMIT) & (np.abs(y) <= (PLOT_LIMIT if self.gradient else MAX_BPC))  # NaN fails
             if self.log_scale:
                 keep &= y > 0
             x, y = x[keep], y[keep]
@@ -534,7 +566,8 @@ class LossPlot(Widget):
                 axis_cells,
             )
         )
-        plot.set_ylabel("bits/char (log)" if self.log_scale else "bits/char")
+        unit = "gradient norm" if self.gradient else "bits/char"
+        plot.set_ylabel(f"{unit} (log)" if self.log_scale else unit)
         plot.set_y_formatter(LogFormatter() if self.log_scale else NumericAxisFormatter())
         # Explicit limits: the library's autoscale collapses to +-1e-6 for a
         # single point and puts extreme points on the frame.

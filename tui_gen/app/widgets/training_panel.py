@@ -60,6 +60,12 @@ def stats_table(s: TrainingState) -> Table:
         row("time", "–")
     row("lr", fmt_lr(s.lr))
     row("train", f"{fmt_bpc(s.train_bpc)} bits/char" if s.train_bpc is not None else "–")
+    if s.grad_norm is not None and s.clipped_share is not None:
+        clip = f" · clip {s.grad_clip:g}" if s.grad_clip is not None else ""
+        row("grad", f"norm {s.grad_norm:.3g}{clip} · clipped in {s.clipped_share:.0%} of steps")
+    if s.seq_len is not None:  # truncated back-propagation through time: how far back the loss is traced
+        carried = " (state carried on)" if s.framing == "stream" else ""
+        row("window", f"{s.seq_len} characters{carried}")
     if s.val_bpc is not None:
         best = f" (best {fmt_bpc(s.best_bpc)}" + (f" at {s.best_step:,})" if s.best_step is not None else ")")
         row("val", f"{fmt_bpc(s.val_bpc)}{best}")
