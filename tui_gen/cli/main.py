@@ -330,12 +330,11 @@ def _train_distributed(args, request, world) -> int:
 
 
 def _train(args, request, world=None) -> int:
-    from rich.console import Console
-
+    from tui_gen.cli.output import console
     from tui_gen.training.setup import prepare_run
 
-    out = Console(stderr=False, highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out = console(stderr=False)  # a pipe or a file gets every line whole (see console)
+    err = console(stderr=True)
     main = world is None or world.is_main
     trainer = prepare_run(
         request,
@@ -588,7 +587,7 @@ def cmd_eval(args) -> int:
     from tui_gen.training.trainer import resume_config
 
     out = Output()  # a closed stdout: say so before the work
-    err = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     device = pick_device(args.device)
     ck = load_checkpoint(args.checkpoint, device=device)
     cfg = resume_config(ck)
@@ -678,7 +677,7 @@ def cmd_data(args) -> int:
 
         if args.name not in BUILTINS:
             raise CorpusError(f"unknown built-in corpus {args.name!r}: choose one of {', '.join(BUILTINS)}")
-        err = Console(stderr=True, highlight=False)
+        err = console(stderr=True)
         path = cached_path(args.name) or fetch(args.name, progress=_download_progress(err))
         print(f"{args.name}: {one_line(str(path))}")
         return 0
@@ -692,7 +691,7 @@ def cmd_data(args) -> int:
         cached_at = cached_path(name)  # under TUI_GEN_DATA_DIR: from the environment, so shown as text, never markup
         cached = one_line(str(cached_at)) if cached_at else f"no (tui-gen data get {name})"
         table.add_row(name, spec.framing, Text(cached), spec.description)
-    Console(highlight=False).print(table)
+    console().print(table)
     return 0
 
 

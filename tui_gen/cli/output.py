@@ -1,4 +1,5 @@
-"""Standard output for `generate` and `eval`: what reaches it, and what happens when it cannot.
+"""Standard output for `generate` and `eval`: what reaches it, and what happens when it cannot; and the
+Rich console every other message of the CLI goes through.
 
 - A terminal gets text through the sanitiser (textsafe.visible): a model can write escape sequences.
   Piped or redirected output gets the text byte-exact.
@@ -10,8 +11,10 @@
 - Text made as it is shown (`generate`, write_live) goes out in chunks, at most LIVE_SECONDS apart:
   a write and a flush per character cost as much as the model's step (issue 22), and 20 chunks a
   second still read as text appearing, to a person at a terminal or a program reading a pipe.
+- Messages (train's lines, `data list`'s table) go through console(): on a terminal, Rich wraps them
+  to its width; to a pipe or a file, every line is written whole, however long (a log line is one line).
 
-Engine code: no textual or rich import.
+Rich is imported inside console() only: `generate` writes through Output and never loads it.
 """
 
 from __future__ import annotations
@@ -21,15 +24,38 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tui_gen.core.errors import OutputError
 from tui_gen.core.textsafe import visible
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # The longest that text written with write_live waits before it is written out: 50 ms is 20 updates a
 # second, which a reader sees as text appearing, not as a stall; and the number of writes is then
 # bounded by time, never by the text (no corpus of short lines makes it a write per character again).
 # Not flushed at each newline besides: that would add nothing a person sees, and cost a write per line.
 LIVE_SECONDS = 0.05
+
+# The width a console to a pipe or a file lays out to. Such output has no width, and Rich's default for
+# it (80 columns, or $COLUMNS) hard-wraps every longer line: a start line split in two, a long corpus
+# path cut, and grep no longer finds them. Text is written unwrapped whatever the width (soft wrap);
+# this is for what Rich lays out in columns (a table, the progress line), so that no row of them is
+# ever wider. Nothing the CLI prints fills the whole width (no rules, no expanding panels).
+UNWRAPPED_WIDTH = 1_000_000
+
+
+def console(*, stderr: bool = False) -> Console:
+    """The Rich console for the CLI's messages on stdout (or stderr), with no highlighting: numbers and
+    paths are shown as written. On a terminal it is Rich's own, wrapping to the terminal's width. To a
+    pipe or a file (`tui-gen train ... > train.log`) every line is written whole, however long."""
+    from rich.console import Console
+
+    shown = Console(stderr=stderr, highlight=False)
+    if shown.is_terminal:
+        return shown
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
 
 
 def _describe(e: OSError) -> str:
