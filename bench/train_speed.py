@@ -57,6 +57,11 @@ def engine_step(trainer: Trainer) -> Step:
     return lambda: trainer._train_step()[1]
 
 
+def engine_rate(trainer: Trainer, seconds: float) -> float:
+    """tui-gen's own step, chars/s over `seconds` (the app's benches compare with it)."""
+    return rate(engine_step(trainer), seconds)
+
+
 def rate(step: Step, seconds: float) -> float:
     for _ in range(5):  # warm-up
         step()
