@@ -287,3 +287,64 @@ def test_with_nothing_written_it_reads_trainings_newest_samples_or_waits_in_the_
             assert screen.query_one("#neurons-text", TextArea).text == 'He said "no" and left.\nThen yes @bob'
 
     run(body())
+
+
+def test_g_switches_to_the_gates_and_back(tiny_model):
+    """The GRU's update and reset gates are read, ranked and coloured (around 0.5: blue shut, red open),
+    and `{` `}` step through them; g again gives the hidden units back."""
+
+    async def body():
+        from tui_gen.model.neurons import explore
+
+        app = make_app(tiny_model)
+        async with app.run_test(size=WIDE) as pilot:
+            screen = await open_explorer(pilot, app)
+            await explore_text(pilot, screen, TEXT)
+            assert app.focused is screen.query_one(DataTable)
+            before = screen.request
+            await pilot.press("g")
+            await wait_for(pilot, lambda: screen.request > before and not screen.exploring, what="the gates read")
+            await pilot.pause()
+            acts, ranked = explore(tiny_model.model, tiny_model.vocab, tiny_model.framing, TEXT, 5, show="gates")
+            assert screen.show == "gates" and list(screen.result.acts.layers) == ["z1", "r1"]
+            table = screen.query_one(DataTable)
+            rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+            assert rows == [[u.feature, u.name, f"{u.correlation:+.2f}"] for units in ranked.values() for u in units]
+            assert "32 gate units (GRU 16: z1: update gate, 1 keeps the state; r1: reset gate" in screen_text(app)
+            first = next(iter(ranked.values()))[0]
+            assert screen.unit_words.startswith(f"{first.name} ({'update' if first.layer == 'z1' else 'reset'} gate")
+            values = acts.unit(first.layer, first.unit)
+            assert_colours_follow(screen.query_one(ActivationView), values - 0.5, TEXT)
+            assert f"from {values.min():.2f} to {values.max():.2f}" in screen.unit_words
+            await pilot.press("right_curly_bracket")
+            assert screen.unit_layer == ("r1" if first.layer == "z1" else "z1")
+            before = screen.request
+            await pilot.press("g")
+            await wait_for(pilot, lambda: screen.request > before and not screen.exploring, what="the units read")
+            assert screen.show == "hidden" and list(screen.result.acts.layers) == ["h1"]
+
+    run(body())
+
+
+def test_g_on_a_model_without_gates_is_a_notice(tiny_model):
+    import torch
+
+    from tui_gen.app.playground_model import PlaygroundModel
+    from tui_gen.model.network import CharRNN, ModelConfig
+
+    torch.manual_seed(0)
+    rnn = CharRNN(ModelConfig(vocab_size=len(tiny_model.vocab), hidden_sizes=[8], cell="rnn")).eval()
+    model = PlaygroundModel(rnn, tiny_model.vocab, "lines", ("\n",), "checkpoint", step=1, path="rnn.safetensors")
+
+    async def body():
+        app = make_app(model)
+        async with app.run_test(size=NARROW) as pilot:
+            screen = await open_explorer(pilot, app)
+            await explore_text(pilot, screen, TEXT)
+            before = screen.request
+            await pilot.press("g")
+            await pilot.pause()
+            assert "No gates: This model's cell (RNN) has no gates" in notes(app)[-1]
+            assert screen.show == "hidden" and screen.request == before
+
+    run(body())

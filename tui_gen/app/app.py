@@ -259,7 +259,7 @@ class TuiGenApp(App[int]):
     def on_mount(self) -> None:
         plot, samples = self.query_one(LossPlot), self.query_one(SamplesPanel)
         self.comparison = RunComparison(self, plot, self.options.models_dir, partial(self.show_pane, "train"))
-        self.lens = Lens(self, self.playground, samples)
+        self.lens = Lens(self, self.playground, samples, self.options.models_dir, lambda: self.state.run_dir)
         self.query_one("#training", TrainingPanel).border_title = "Training"
         plot.border_title = "Loss"
         samples.border_title = "Samples"
@@ -1023,6 +1023,9 @@ class TuiGenApp(App[int]):
 
     def action_neurons(self) -> None:
         self.lens.neurons()
+
+    def action_gradient_reach(self) -> None:
+        self.lens.gradient_reach()
 
     # ---- quitting ----------------------------------------------------------------------------------------
     async def action_quit(self) -> None:

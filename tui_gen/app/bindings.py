@@ -208,10 +208,12 @@ PALETTE: list[tuple[str, str]] = [
     ("Loss plot: overlaid train curves", "plot_overlay_train"),
     ("Sweep temperatures", "sweep"),
     ("Neuron explorer", "neurons"),
+    ("Gradient reach", "gradient_reach"),
 ]
 PALETTE_ONLY: dict[str, str] = {
     "toggle_pause": "Pause the training run, or resume it when paused",
     "clear_compare": "Take the overlaid runs off the loss plot",
+    "gradient_reach": "How far back the gradient reaches (vanishing gradients), beside training's window",
 }
 
 
@@ -280,6 +282,14 @@ NEURON_BINDINGS: list[Binding] = [
     Binding("right_square_bracket", "unit(1)", "Unit+", tooltip="The next unit of this layer"),
     Binding("left_curly_bracket", "layer(-1)", "Layer-", tooltip="The same unit of the previous layer"),
     Binding("right_curly_bracket", "layer(1)", "Layer+", tooltip="The same unit of the next layer"),
+    Binding("g", "gates", "Gates", tooltip="The gates (GRU z r, LSTM i f o) instead of the hidden units, and back"),
+    Binding("escape", "cancel", "Close", tooltip="Back to the app"),
+]
+
+# The gradient reach screen (the palette's "Gradient reach"): its keys are in its own footer.
+REACH_BINDINGS: list[Binding] = [
+    Binding("space", "mark", "Overlay", tooltip="Overlay the highlighted run's reach, or take it off"),
+    Binding("ctrl+r", "measure", "Measure", tooltip="Measure the current model again (training's newest weights)"),
     Binding("escape", "cancel", "Close", tooltip="Back to the app"),
 ]
 

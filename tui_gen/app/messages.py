@@ -152,6 +152,17 @@ class TextExplored(Message):
         self.error = error
 
 
+class ReachMeasured(Message):
+    """The gradient reach screen's measurement of one model (tui_gen.app.screens.reach.Measured), or why not."""
+
+    def __init__(self, key: str, request: int, result: Any = None, error: str | None = None) -> None:
+        super().__init__()
+        self.key = key  # "" for the current model, else the overlaid run's folder
+        self.request = request  # which measurement of it: a late answer to an earlier one is dropped
+        self.result = result
+        self.error = error
+
+
 # ---- the new-run form's thread workers (tui_gen.app.screens.new_run) ---------------------------------------
 
 

@@ -1,7 +1,8 @@
-"""`tui-gen score` and `tui-gen neurons`: the model as a lens on a text, from the command line.
+"""`tui-gen score`, `tui-gen neurons` and `tui-gen gradients`: the model as a lens on a text, from the
+command line.
 
-The computations are in score.py and neurons.py; this module reads the input, prints, colours and
-writes HTML. Everything from the text reaches the terminal through textsafe (a text may hold escape
+The computations are in score.py, neurons.py and reach.py; this module reads the input, prints, colours,
+plots in text and writes HTML. Everything from the text reaches the terminal through textsafe (a text may hold escape
 sequences), and the HTML through html.escape.
 """
 
@@ -18,6 +19,11 @@ from tui_gen.core.config import DEVICES
 from tui_gen.core.flag_values import number
 from tui_gen.core.model_size import CELL_TYPES
 from tui_gen.core.textsafe import NEWLINE, one_line, safe_char
+
+# reach.py's limits, repeated here so that building the parser does not load torch (tests/test_layers.py);
+# tests/test_reach.py checks that they agree.
+DEFAULT_MAX_LAG = 100
+MAX_LAG = 1000
 
 MAX_TEXT_BYTES = 16 * 1024 * 1024  # a bigger input is refused: scoring keeps ~100 bytes per character
 CONTEXT = 24  # characters shown on each side of a surprising one
@@ -77,7 +83,37 @@ def add_commands(sub) -> None:
         help="also rank units for 'inside a match of RE' (repeatable, up to 16; a RE that takes "
         "more than 0.25 s over the text is refused)",
     )
+    n.add_argument(
+        "--gates",
+        action="store_true",
+        help="rank the gates too, beside the hidden units: a GRU's update z and reset r, an LSTM's input i, "
+        "forget f and output o (z1:17, f2:30)",
+    )
     n.add_argument("--device", default="cpu", choices=DEVICES)
+
+    g = sub.add_parser(
+        "gradients",
+        help="how far back the gradient of the loss reaches: vanishing gradients, measured",
+        description="Measure how much of the loss at a character reaches back k characters: the mean norm of "
+        "the gradient of the loss at t with respect to the input at t - k, relative to k = 0, over windows "
+        "of the run's held-out text (or FILE); with training's window (seq_len) marked.",
+    )
+    g.add_argument("checkpoint", type=Path, help="a run folder (uses its best) or a .safetensors checkpoint")
+    g.add_argument(
+        "file",
+        nargs="?",
+        help="the text to measure over (default: the run's held-out split; the run's own corpus is measured on "
+        "its held-out split, any other text whole)",
+    )
+    g.add_argument(
+        "--max-lag",
+        type=number(int),
+        default=DEFAULT_MAX_LAG,
+        metavar="K",
+        help=f"the furthest lag measured (default {DEFAULT_MAX_LAG}, at most {MAX_LAG})",
+    )
+    g.add_argument("--json", action="store_true", help='print [{"lag": k, "relative": value}, ...], lag 0 first')
+    g.add_argument("--device", default="cpu", choices=DEVICES)
 
 
 # ---- input -------------------------------------------------------------------------------------
@@ -315,7 +351,7 @@ def cmd_neurons(args) -> int:
     from tui_gen.cli.output import Output
     from tui_gen.core.errors import ConfigError
     from tui_gen.core.regex_time import check_regex, compile_regex
-    from tui_gen.model.neurons import MAX_CHARS, explore, units_total
+    from tui_gen.model.neurons import GATE_WORDS, GATES, MAX_CHARS, explore, units_total
 
     out = Output()
     if not 1 <= args.top <= 1000:
@@ -328,6 +364,7 @@ def cmd_neurons(args) -> int:
         compile_regex(pattern)
     patterns = {f"matches {one_line(r)}": r for r in args.regex}
     ck = _load(args)
+    cfg = ck.model.config
     if args.file is None and args.text is None:
         text, name = _corpus_head(ck, args.chars)
     else:
@@ -337,18 +374,24 @@ def cmd_neurons(args) -> int:
         raise ConfigError(f"{one_line(name)} has fewer than 2 characters: nothing to correlate")
     for pattern in args.regex:  # as the app does: compiled, and timed over this text in a child process
         check_regex(pattern, text)
-    acts, ranked = explore(ck.model, ck.vocab, ck.framing, text, args.top, patterns)
-    cfg = ck.model.config
+    acts, ranked = explore(ck.model, ck.vocab, ck.framing, text, args.top, patterns, "both" if args.gates else "hidden")
+    gates = (
+        f"; gates {', '.join(f'{g}1' for g in GATES[cfg.cell])}, ...: "
+        + "; ".join(f"{g}, the {GATE_WORDS[g]}" for g in GATES[cfg.cell])
+        if args.gates
+        else ""
+    )
     out.write(
         f"{units_total(acts.layers):,} units ({cfg.cell.upper()} {','.join(map(str, cfg.hidden_sizes))}"
-        f"{', cell states as c1, c2, ...' if CELL_TYPES[cfg.cell].cell_state else ''})"
+        f"{', cell states as c1, c2, ...' if CELL_TYPES[cfg.cell].cell_state else ''}{gates})"
         f" over {len(text):,} characters of "
         f"{one_line(name)}; r is the correlation of a unit's activation with the feature\n"
     )
+    width = max((len(u.name) for units in ranked.values() for u in units), default=0) + 1
     for feature, units in ranked.items():
         out.write(f"{feature}\n")
         for u in units:
-            out.write(f"  {u.layer}:{u.unit:<5} r = {u.correlation:+.3f}\n")
+            out.write(f"  {u.name:<{width}} r = {u.correlation:+.3f}\n")
     missing = [
         f
         for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word", *patterns)
@@ -369,3 +412,147 @@ def _corpus_head(ck, chars: int) -> tuple[str, str]:
         raise ConfigError("the checkpoint does not name its corpus: give a FILE or --text to read")
     corpus, name = open_corpus(ref, framing=ck.framing)
     return corpus.head[:chars], f"{name} (its first {chars:,} characters)"
+
+
+# ---- gradients ---------------------------------------------------------------------------------
+
+PLOT_WIDTH = 101  # columns of the text plot: one per lag up to 100, then lags share a column
+PLOT_DECADES = 8  # the plot's depth: 1 down to 1e-8; less reaches the bottom row as "v"
+TABLE_LAGS = (*range(11), 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 150, 200, 300, 400, 500, 700, 1000)
+
+
+def cmd_gradients(args) -> int:
+    import numpy as np
+    import torch
+
+    from tui_gen.cli.output import Output
+    from tui_gen.model.reach import THRESHOLDS, check_max_lag, gradient_reach, measured_text, window_edge, windows_of
+    from tui_gen.runs.listing import describe_model
+    from tui_gen.training.trainer import resume_config
+
+    out = Output()  # a closed stdout: say so before the work
+    check_max_lag(args.max_lag)  # before the model loads
+    ck = _load(args)
+    cfg = resume_config(ck)
+    torch.set_num_threads(1)  # many small steps: 1.3 s on one thread, 11 s on two beside other work (2 cores)
+    part, name = measured_text(
+        ck.meta.get("corpus"), ck.framing, cfg.val_fraction, cfg.seed, ck.meta.get("corpus_digest"), args.file
+    )
+    windows = windows_of(part, ck.vocab, args.max_lag, seed=cfg.seed)
+    reach = gradient_reach(ck.model, windows, args.max_lag)
+    if args.json:
+        out.write(json.dumps(reach.as_json()) + "\n")
+        out.finish()
+        return 0
+    rel = reach.relative
+    model = describe_model(ck.model.config.to_json()) or ck.model.config.cell.upper()
+    out.write(
+        f"gradient reach of {model} (checkpoint step {ck.step:,}, {ck.framing} framing) over {len(windows):,} "
+        f"windows of {one_line(name)}\n"
+        "relative: the mean norm of d loss(t) / d input(t - k), as a share of its value at lag 0\n\n"
+    )
+    lines = ck.framing == "lines"  # a line is read from its start: fewer windows reach far back
+
+    def row(k: int) -> str:
+        return f"{k:5}  {_relative(rel[k]):>8}" + (f"  {int(reach.windows[k]):7,}" if lines else "")
+
+    out.write("  lag  relative" + ("  windows" if lines else "") + "\n")
+    for k in sorted({k for k in TABLE_LAGS if k <= args.max_lag} | {args.max_lag}):
+        out.write(row(k) + "\n")
+    out.write("(every lag: --json)\n\n")
+    edge = window_edge(cfg.seq_len)
+    for line in reach_plot(rel, edge if edge <= args.max_lag else None):
+        out.write(line + "\n")
+    said = [
+        f"below {100 * fraction:g}% " + (f"at lag {lag}" if lag is not None else f"beyond lag {args.max_lag}")
+        for fraction, lag in ((f, reach.below(f)) for f in THRESHOLDS)
+    ]
+    out.write(f"\nthe signal falls {' and '.join(said)}\n")
+    reached = np.flatnonzero(reach.windows > 0)
+    if len(reached) and reached[-1] < args.max_lag:
+        out.write(
+            f"no line of this text reaches back beyond lag {int(reached[-1])}: a lines model reads each line from "
+            "its start\n"
+        )
+    out.write(_window_words(cfg, ck.framing) + "\n")
+    out.finish()
+    return 0
+
+
+def _relative(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{value:.3g}" if value >= 1e-3 or value == 0 else f"{value:.1e}"
+
+
+def _window_words(cfg, framing: str) -> str:
+    """Training's window in words: the lecture's truncated BPTT, beside how far the gradient reaches."""
+    if framing == "stream":
+        return (
+            f"training's window (|): seq_len {cfg.seq_len}, so a training step's gradient reaches back at most "
+            f"{cfg.seq_len - 1} characters (truncated BPTT); stream framing carries the state across windows "
+            f"(reset every {cfg.state_reset_every}), but not the gradient"
+        )
+    return (
+        f"training's window (|): seq_len {cfg.seq_len}, so a training step's gradient reaches back at most "
+        f"{cfg.seq_len - 1} characters (truncated BPTT); lines framing reads each window of a line from a zero state"
+    )
+
+
+def reach_plot(relative, edge: int | None, width: int = PLOT_WIDTH, decades: int = PLOT_DECADES) -> list[str]:
+    """The relative reach against the lag as lines of ASCII text: a log scale, 2 rows a decade, one
+    column per lag (up to `width` columns: then neighbouring lags share one, their geometric mean), `|`
+    at training's window edge, `v` on the bottom row where the reach is below the plot (or zero)."""
+    import numpy as np
+
+    rel = np.asarray(relative, dtype=np.float64)
+    per_decade = 2
+    cols = min(len(rel), width)
+    bounds = np.linspace(0, len(rel), cols + 1).round().astype(int)
+    values = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        chunk = rel[a:b]
+        chunk = chunk[~np.isnan(chunk)]
+        if not len(chunk):
+            values.append(math.nan)
+        elif (chunk <= 0).any():
+            values.append(0.0)
+        else:
+            values.append(float(np.exp(np.log(chunk).mean())))
+    positive = [v for v in values if v > 0]
+    top = max(0, math.ceil(math.log10(max(positive)))) if positive else 0
+    bottom = max(top - decades, math.floor(math.log10(min(positive)))) if positive else top - 1
+    bottom = min(bottom, top - 1)
+    rows = (top - bottom) * per_decade + 1
+    grid = [[" "] * cols for _ in range(rows)]
+    edge_col = None if edge is None else int(np.searchsorted(bounds, edge, side="right") - 1)
+    if edge_col is not None:
+        for r in range(rows):
+            grid[r][edge_col] = "|"
+    for c, v in enumerate(values):
+        if math.isnan(v):
+            continue
+        if v <= 0 or math.log10(v) < bottom:
+            grid[rows - 1][c] = "v"
+            continue
+        grid[round((top - math.log10(v)) * per_decade)][c] = "*"
+    lines = []
+    for r, row in enumerate(grid):
+        label = _decade(top - r // per_decade) if r % per_decade == 0 else ""
+        lines.append(f"{label:>7} +{''.join(row)}".rstrip())
+    axis = [" "] * cols
+    ticks = {0: "0", cols - 1: str(len(rel) - 1)}
+    if edge_col is not None:
+        ticks[edge_col] = str(edge)
+    for c in sorted(ticks):
+        text = ticks[c]
+        at = max(0, min(c, cols - len(text)))
+        if all(ch == " " for ch in axis[max(0, at - 1) : at + len(text) + 1]):
+            axis[at : at + len(text)] = list(text)
+    lines.append(" " * 8 + "+" + "-" * cols)
+    lines.append(" " * 9 + "".join(axis).rstrip() + "   lag")
+    return lines
+
+
+def _decade(exponent: int) -> str:
+    return f"{10.0**exponent:g}" if -4 <= exponent <= 4 else f"1e{exponent}"

@@ -5,7 +5,15 @@ Fei-Fei 2015 found cells for quotes, brackets and line length).
 A unit's activation at character i is its value after the model has read character i, primed as
 scoring primes (score.py): under a lines model each line starts from the start-of-line state, so the
 "\\n" that ends a line reads as that state. Layers are named `h1`, `h2`, ... (a layer's output), and
-for an LSTM also `c1`, `c2`, ... (its cell state).
+for an LSTM also `c1`, `c2`, ... (its cell state); a unit is named by unit_name, `h2:17`.
+
+The gates, on request, are units too, named like them: a GRU's update gate `z1`, `z2`, ... and reset
+gate `r1`, ...; an LSTM's input, forget and output gates `i1`, `f1`, `o1`, ... (`z1:17`, `f2:30`). A
+gate's value at character i is the one the layer computed while reading character i, from that
+character's input and the state before it, by the layer's own weights and PyTorch's equations
+(gate_values). In PyTorch's GRU, z near 1 keeps the previous state (h' = (1 - z) * n + z * h) and r
+near 0 leaves it out of the candidate n; an LSTM's f near 1 keeps its cell, i lets the new candidate
+in, o lets the cell out to h.
 
 A feature is one number per character (1/0 for "inside", a count for positions); a unit's score for
 it is the Pearson correlation over the text, ranked by its absolute value (a unit may track a feature
@@ -36,6 +44,46 @@ URL = re.compile(r"(?:https?://|www\.)\S*|__HTTP__")
 TAG = re.compile(r"[@#]\w+")
 
 
+# Each cell's gates as the explorer names them, and the rows of the layer's weights that make each
+# (PyTorch's order: a GRU's weight_ih_l0 rows are r, z, n; an LSTM's are i, f, g, o), in the order
+# the explorer lists them. The GRU's candidate n and the LSTM's g are not gates (no sigmoid): left out.
+GATES: dict[str, dict[str, int]] = {
+    "gru": {"z": 1, "r": 0},
+    "lstm": {"i": 0, "f": 1, "o": 3},
+    "rnn": {},
+}
+GATE_WORDS = {  # what each gate is, in PyTorch's convention: the CLI's header and the explorer's say it
+    "z": "update gate, 1 keeps the state",
+    "r": "reset gate, 0 leaves the state out of the candidate",
+    "i": "input gate, 1 lets the candidate in",
+    "f": "forget gate, 1 keeps the cell",
+    "o": "output gate, 1 lets the cell out",
+}
+SHOWN = ("hidden", "gates", "both")  # which units explore() reads and ranks
+
+
+def unit_name(layer: str, unit: int) -> str:
+    """A unit's name, as the CLI prints it, the app lists it and its Unit box takes it: `h2:17`, `z1:3`."""
+    return f"{layer}:{unit}"
+
+
+def parse_unit_name(name: str) -> tuple[str, int] | None:
+    """unit_name's inverse: ("h2", 17) for "h2:17"; None for a name not of that form."""
+    layer, colon, index = name.strip().partition(":")
+    if not colon or not index.isdigit() or not index.isascii():
+        return None
+    return layer, int(index)
+
+
+def is_gate(layer: str) -> bool:
+    """Whether a layer name is a gate's (`z1`, `f2`), not a state's (`h1`, `c2`)."""
+    return layer[:1] in GATE_WORDS
+
+
+def has_gates(cell: str) -> bool:
+    return bool(GATES.get(cell))
+
+
 @dataclass
 class Activations:
     text: str
@@ -43,6 +91,10 @@ class Activations:
 
     def unit(self, layer: str, index: int) -> np.ndarray:
         return self.layers[layer][:, index]
+
+    def only(self, keep) -> Activations:
+        """The layers whose names pass keep(name), in order."""
+        return Activations(self.text, {n: v for n, v in self.layers.items() if keep(n)})
 
 
 @dataclass
@@ -52,21 +104,26 @@ class RankedUnit:
     unit: int
     correlation: float  # Pearson r over the text; the ranking goes by its absolute value
 
+    @property
+    def name(self) -> str:
+        return unit_name(self.layer, self.unit)
+
 
 @torch.inference_mode()
-def collect_activations(model: CharRNN, vocab: Vocab, framing: str, text: str) -> Activations:
-    """Every layer's activations (LSTM: and cell states) at every character of text."""
+def collect_activations(model: CharRNN, vocab: Vocab, framing: str, text: str, gates: bool = False) -> Activations:
+    """Every layer's activations (LSTM: and cell states) at every character of text; with `gates`,
+    every gate of every layer too (after the states: z1, z2, ..., r1, ...)."""
     if len(text) > MAX_CHARS:
         raise ConfigError(
             f"the text has {len(text):,} characters; the explorer reads at most {MAX_CHARS:,} "
             "at once: give it a shorter text"
         )
     model.eval()
-    cells = CELL_TYPES[model.config.cell].cell_state  # an LSTM: its cell states c as units too
-    names = [f"h{i + 1}" for i in range(len(model.layers))] + (
-        [f"c{i + 1}" for i in range(len(model.layers))] if cells else []
-    )
-    sizes = list(model.config.hidden_sizes) * CELL_TYPES[model.config.cell].state_parts
+    cell = model.config.cell
+    cells = CELL_TYPES[cell].cell_state  # an LSTM: its cell states c as units too
+    kinds = ["h"] + (["c"] if cells else []) + (list(GATES[cell]) if gates else [])
+    names = [f"{kind}{i + 1}" for kind in kinds for i in range(len(model.layers))]
+    sizes = list(model.config.hidden_sizes) * len(kinds)
     layers = {n: np.zeros((len(text), h), np.float32) for n, h in zip(names, sizes, strict=False)}
     if not text:
         return Activations(text, layers)
@@ -82,23 +139,27 @@ def collect_activations(model: CharRNN, vocab: Vocab, framing: str, text: str) -
         pieces = [(text, 0)]
     for piece, start in pieces:
         ids = torch.from_numpy(vocab.encode(piece)).long().unsqueeze(0).to(device)
-        per_layer = _run(model, ids)
+        per_layer = _run(model, ids, gates)
         skip = 1 if start < 0 else 0  # the text's first line: no "\n" before it to record
         for name, values in zip(names, per_layer, strict=False):
             layers[name][start + skip : start + len(piece)] = values[skip : len(piece)]
     return Activations(text, layers)
 
 
-def _run(model: CharRNN, ids: torch.Tensor) -> list[np.ndarray]:
-    """Per layer the outputs [T, units] for ids [1, T] from a zero state (LSTM: outputs, then cells)."""
+def _run(model: CharRNN, ids: torch.Tensor, gates: bool = False) -> list[np.ndarray]:
+    """Per layer the outputs [T, units] for ids [1, T] from a zero state (LSTM: outputs, then cells;
+    with `gates`, then each gate of GATES[cell] for every layer)."""
+    cell = model.config.cell
     x = model._inputs(ids)
     hs, cs = [], []
+    gate_values: dict[str, list[np.ndarray]] = {g: [] for g in GATES[cell]} if gates else {}
     for module in model.layers:
         layer = cast(nn.RNNBase, module)  # cast: nn.ModuleList types its items as Module; these are GRU/LSTM/RNN
-        if CELL_TYPES[model.config.cell].cell_state:
+        # cast: nn.Module types every attribute it finds as Tensor | Module; these are the layer's Parameters
+        w = cast(CellWeights, (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0))
+        inputs = x[0]
+        if CELL_TYPES[cell].cell_state:
             # nn.LSTM returns every step's h but only the last c: step the fused cell for the c's
-            # cast: nn.Module types every attribute it finds as Tensor | Module; these are the layer's Parameters
-            w = cast(CellWeights, (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0))
             h = torch.zeros(1, layer.hidden_size, dtype=x.dtype, device=x.device)
             c = torch.zeros_like(h)
             outs, cells = [], []
@@ -111,7 +172,30 @@ def _run(model: CharRNN, ids: torch.Tensor) -> list[np.ndarray]:
         else:
             x, _ = layer(x)
         hs.append(x[0].float().cpu().numpy())
-    return hs + cs
+        if gate_values:
+            # the state each step read: zero before the first character, then each step's output
+            before = torch.cat([torch.zeros_like(x[0][:1]), x[0][:-1]])
+            for g, values in gate_values_of(cell, w, inputs, before).items():
+                gate_values[g].append(values.float().cpu().numpy())
+    return hs + cs + [v for values in gate_values.values() for v in values]
+
+
+def gate_values_of(
+    cell: str, weights: CellWeights, inputs: torch.Tensor, before: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """A layer's gates [T, hidden] at each step, from its inputs [T, in] and the states h it read
+    [T, hidden] (each step's h before it), by PyTorch's equations for the cell: a gate is
+    sigmoid(W_i x + b_i + W_h h + b_h) over its rows of the weights (GATES). Every step at once: the
+    gates of a step depend on nothing but its input and the state before it."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    hidden = w_hh.shape[1]
+    pre_input = inputs @ w_ih.T + b_ih  # [T, blocks x hidden]
+    pre_state = before @ w_hh.T + b_hh
+    out = {}
+    for g, block in GATES[cell].items():
+        rows = slice(block * hidden, (block + 1) * hidden)
+        out[g] = torch.sigmoid(pre_input[:, rows] + pre_state[:, rows])
+    return out
 
 
 def features(text: str, framing: str = "lines", patterns: dict[str, str] | None = None) -> dict[str, np.ndarray]:
@@ -202,10 +286,27 @@ def rank_units(
 
 
 def explore(
-    model: CharRNN, vocab: Vocab, framing: str, text: str, top: int = 5, patterns: dict[str, str] | None = None
+    model: CharRNN,
+    vocab: Vocab,
+    framing: str,
+    text: str,
+    top: int = 5,
+    patterns: dict[str, str] | None = None,
+    show: str = "hidden",
 ) -> tuple[Activations, dict[str, list[RankedUnit]]]:
-    """Activations of text and the units ranked for each feature: what the CLI prints and the app shows."""
-    acts = collect_activations(model, vocab, framing, text)
+    """Activations of text and the units ranked for each feature: what the CLI prints and the app shows.
+    `show` (SHOWN): the hidden units (and an LSTM's cells), the gates alone, or both ranked together.
+    Gates of a cell that has none (an RNN) are a ConfigError."""
+    if show not in SHOWN:
+        raise ValueError(f"show must be one of {SHOWN}, got {show!r}")
+    if show != "hidden" and not has_gates(model.config.cell):
+        raise ConfigError(
+            f"this model's cell ({model.config.cell.upper()}) has no gates: a GRU's or an LSTM's has them "
+            "(--cell gru or lstm)"
+        )
+    acts = collect_activations(model, vocab, framing, text, gates=show != "hidden")
+    if show == "gates":
+        acts = acts.only(is_gate)
     return acts, rank_units(acts.layers, features(text, framing, patterns), top)
 
 

@@ -5,7 +5,9 @@ The text is the playground's last output by default, editable (or pasted; at mos
 read, with a notice). tui_gen.model.neurons.explore runs in a thread; the ranked list (feature, layer:unit,
 r) picks a unit, and `[` `]` step through the units of its layer, `{` `}` through the layers. The
 header names the feature the unit was ranked for (the highlighted row's) and the unit's r with it.
-A regular expression of your own is one more feature.
+A regular expression of your own is one more feature. `g` reads the text again for the gates instead
+of the hidden units (a GRU's z and r, an LSTM's i, f and o: tui_gen.model.neurons.GATES), and back; a
+gate is coloured around 0.5 (blue towards 0, shut; red towards 1, open), since it lies between 0 and 1.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Exploration:
     patterns: dict[str, str]  # the user's feature: name -> regex
     cell: str
     sizes: list[int]
+    show: str = "hidden"  # tui_gen.model.neurons.SHOWN: the hidden units, or the gates
 
 
 def symbols(text: str) -> str:
@@ -116,6 +119,7 @@ class NeuronScreen(ModalScreen[None]):
         self.unit = 0
         self.feature: str | None = None  # the feature the header correlates it with
         self.exploring = False
+        self.show = "hidden"  # or "gates" (g): what is read, ranked and stepped through
         self.unit_words = ""  # the header over the coloured text
 
     def compose(self) -> ComposeResult:
@@ -199,8 +203,8 @@ class NeuronScreen(ModalScreen[None]):
             return
         self.request += 1
         self.exploring = True
-        self._status(Text(f"reading {len(text):,} characters…"))
-        self._explore(self.request, weights, text, patterns)
+        self._status(Text(f"reading {len(text):,} characters{' for the gates' if self.show == 'gates' else ''}…"))
+        self._explore(self.request, weights, text, patterns, self.show)
 
     @on(Input.Submitted, "#neurons-regex")
     def _regex_entered(self, event: Input.Submitted) -> None:
@@ -208,7 +212,9 @@ class NeuronScreen(ModalScreen[None]):
         self.action_explore()
 
     @work(thread=True, exclusive=True, group="explore", exit_on_error=False)
-    def _explore(self, request: int, weights: PlaygroundModel | Snapshot, text: str, patterns: dict[str, str]) -> None:
+    def _explore(
+        self, request: int, weights: PlaygroundModel | Snapshot, text: str, patterns: dict[str, str], show: str
+    ) -> None:
         try:
             from tui_gen.app.playground_model import model_for
             from tui_gen.core.errors import TuiGenError
@@ -220,12 +226,13 @@ class NeuronScreen(ModalScreen[None]):
                 model, built = model_for(weights)
                 if built:
                     self.playground.post_message(ModelReady(model))  # the playground keeps what was built
-                acts, ranked = explore(model.model, model.vocab, model.framing, text, TOP, patterns)
+                acts, ranked = explore(model.model, model.vocab, model.framing, text, TOP, patterns, show)
                 feats = features(text, model.framing, patterns)
                 cfg = model.model.config
                 self.post_message(
                     TextExplored(
-                        request, Exploration(text, acts, ranked, feats, patterns, cfg.cell, list(cfg.hidden_sizes))
+                        request,
+                        Exploration(text, acts, ranked, feats, patterns, cfg.cell, list(cfg.hidden_sizes), show),
                     )
                 )
             except TuiGenError as e:
@@ -249,16 +256,24 @@ class NeuronScreen(ModalScreen[None]):
         table = self.query_one("#neurons-ranked", DataTable)
         table.clear()
         for i, u in enumerate(self.rows):
-            table.add_row(
-                Text(one_line(u.feature)), Text(f"{u.layer}:{u.unit}"), Text(f"{u.correlation:+.2f}"), key=str(i)
-            )
+            table.add_row(Text(one_line(u.feature)), Text(u.name), Text(f"{u.correlation:+.2f}"), key=str(i))
         self.query_one(ActivationView).set_text(result.text)
         units = sum(v.shape[1] for v in result.acts.layers.values())
-        line = (
-            f"{units:,} units ({result.cell.upper()} {','.join(map(str, result.sizes))}"
-            f"{', cell states c1, c2, …' if CELL_TYPES[result.cell].cell_state else ''})"
-            f" over {len(result.text):,} characters"
-        )
+        model = f"{result.cell.upper()} {','.join(map(str, result.sizes))}"
+        if result.show == "gates":
+            from tui_gen.model.neurons import GATE_WORDS, GATES  # loaded already, by the reading's thread
+
+            layers = len(result.sizes)
+            kinds = "; ".join(
+                f"{g}1{f'…{g}{layers}' if layers > 1 else ''}: {GATE_WORDS[g]}" for g in GATES[result.cell]
+            )
+            line = f"{units:,} gate units ({model}: {kinds}) over {len(result.text):,} characters · g: hidden units"
+        else:
+            line = (
+                f"{units:,} units ({model}"
+                f"{', cell states c1, c2, …' if CELL_TYPES[result.cell].cell_state else ''})"
+                f" over {len(result.text):,} characters"
+            )
         missing = [
             f
             for f in ("inside quotes", "inside brackets", "inside a URL", "inside a @/# word", *result.patterns)
@@ -297,16 +312,15 @@ class NeuronScreen(ModalScreen[None]):
         """Show the unit named like "h2:17" (layer:unit). False (said why) if there is none."""
         if self.result is None:
             return False
+        from tui_gen.model.neurons import parse_unit_name  # loaded already, by the reading's thread
+
         layers = self.result.acts.layers
-        layer, _, index = name.strip().partition(":")
-        try:
-            unit = int(index)
-        except ValueError:
-            unit = -1
+        layer, unit = parse_unit_name(name) or ("", -1)
         if layer not in layers or not 0 <= unit < layers[layer].shape[1]:
             have = ", ".join(f"{n} (units 0 to {v.shape[1] - 1})" for n, v in layers.items())
             self.app.notify(
-                f"There is no unit {one_line(name)!r}: name one as layer:unit, like h1:3, from {have}.",
+                f"There is no unit {one_line(name)!r}: name one as layer:unit, like {next(iter(layers))}:3, "
+                f"from {have}.",
                 title="No such unit",
                 severity="warning",
                 markup=False,
@@ -335,12 +349,16 @@ class NeuronScreen(ModalScreen[None]):
         result = self.result
         if result is None or self.unit_layer is None:
             return  # nothing read yet
-        values = result.acts.unit(self.unit_layer, self.unit)
-        self.query_one(ActivationView).set_values(values)
-        words = f"{self.unit_layer}:{self.unit}"
-        if self.feature is not None:
-            from tui_gen.model.neurons import correlations  # loaded already, by the reading's thread
+        from tui_gen.model.neurons import GATE_WORDS, correlations, is_gate, unit_name  # loaded by the reading
 
+        values = result.acts.unit(self.unit_layer, self.unit)
+        gate = is_gate(self.unit_layer)
+        # a gate lies in (0, 1): coloured around its middle, blue towards shut, red towards open
+        self.query_one(ActivationView).set_values(values - 0.5 if gate else values)
+        words = unit_name(self.unit_layer, self.unit)
+        if gate:
+            words += f" ({GATE_WORDS[self.unit_layer[0]]})"
+        if self.feature is not None:
             r = float(correlations(values[:, None], result.features[self.feature])[0])
             rank = next(
                 (
@@ -352,13 +370,36 @@ class NeuronScreen(ModalScreen[None]):
             )
             words += f" · {one_line(self.feature)}: r = {r:+.3f}"
             words += f" (ranked #{rank})" if rank else " (not among its top units)"
-        if len(values):
+        if len(values) and gate:
+            half = scale_of(values - 0.5)
+            words += (
+                f" · from {float(values.min()):.2f} to {float(values.max()):.2f}"
+                f" (blue {0.5 - half:.2f}, white 0.50, red {0.5 + half:.2f})"
+            )
+        elif len(values):
             words += (
                 f" · from {float(values.min()):+.2f} to {float(values.max()):+.2f}"
                 f" (blue -{scale_of(values):.2f}, white 0, red +{scale_of(values):.2f})"
             )
         self.unit_words = words
         self.query_one("#neurons-unit", Static).update(Text(words, no_wrap=True, overflow="ellipsis"), layout=False)
+
+    def action_gates(self) -> None:
+        """The gates instead of the hidden units, or back: the text is read again (the gates of an RNN,
+        which has none, are a notice)."""
+        if self.result is not None and self.show == "hidden":
+            from tui_gen.model.neurons import has_gates  # loaded already, by the reading's thread
+
+            if not has_gates(self.result.cell):
+                self.app.notify(
+                    f"This model's cell ({self.result.cell.upper()}) has no gates: a GRU's or an LSTM's has them.",
+                    title="No gates",
+                    severity="warning",
+                    markup=False,
+                )
+                return
+        self.show = "gates" if self.show == "hidden" else "hidden"
+        self.action_explore()
 
     def _status(self, text: Text) -> None:
         self.query_one("#neurons-status", Static).update(text)
