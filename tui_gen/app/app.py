@@ -209,6 +209,12 @@ class TuiGenApp(App[int]):
         """The run folder the app watches, or None."""
         return self.shown_run.watched_folder if self.shown_run is not None else None
 
+    @property
+    def run_folder(self) -> str | None:
+        """The shown run's folder (the one watched, or training's once it has started), or None: text taken
+        out of the app is saved in its samples/ (tui_gen.app.takeout)."""
+        return self.watching or self.state.run_dir
+
     def notify(
         self,
         message: str,

@@ -140,6 +140,23 @@ APP_BINDINGS: list[Binding] = (
     ]
 )
 
+# Text you can take out: the same two keys for the playground's output, the highlighted sample and the
+# sweep (tui_gen/app/takeout.py). Control keys, so that they work from a text box too: ctrl+c quits.
+COPY_KEY, SAVE_KEY = "ctrl+y", "ctrl+f"
+TAKEOUT_BINDINGS: list[Binding] = [
+    Binding(
+        COPY_KEY,
+        "copy_text",
+        "Copy",
+        show=False,
+        tooltip="Copy the output, highlighted sample or sweep (or the mouse's selection) to the clipboard",
+    ),
+    Binding(
+        SAVE_KEY, "save_text", "Save text", show=False, tooltip="Save it to a new file in the run's samples/ folder"
+    ),
+]
+OSC52_HELP = ("", "The copy goes as OSC 52: a terminal without it (macOS Terminal) receives nothing")
+
 # One line each: the help screen is full at 120x60 (its dialog is 98% tall for these rows). The
 # cursor's keys (← → home end, a click) are in the README; digits are the pane keys everywhere else.
 PICK_HELP = "Output or next-char focused: branch on candidate 1-5 there (F1-F3: panes)"
@@ -164,6 +181,7 @@ PLAYGROUND_BINDINGS: list[Binding] = [
     *(Binding(str(k), f"pick({k - 1})", f"Pick {k}", show=False, tooltip=PICK_HELP) for k in range(1, 6)),
     Binding("left_square_bracket", "branch(-1)", "Prev branch", tooltip="The branch before / after (branch 2 of 3)"),
     Binding("right_square_bracket", "branch(1)", "Next branch", tooltip="The branch before / after (branch 2 of 3)"),
+    *TAKEOUT_BINDINGS,
 ]
 
 # The score mode's text box: escape leaves it for the coloured view (the app's "leave the text box").
@@ -274,6 +292,16 @@ RUNS_BINDINGS: list[Binding] = [
 SWEEP_BINDINGS: list[Binding] = [
     Binding("ctrl+r", "again", "Again", tooltip="Draw the samples again with the same settings"),
     Binding("escape", "cancel", "Close", tooltip="Back to the app"),
+    *(Binding(b.key, b.action, b.description, tooltip=b.tooltip) for b in TAKEOUT_BINDINGS),  # in its footer
+]
+
+# The samples panel: up and down pick the sample that the copy and save keys take.
+SAMPLES_BINDINGS: list[Binding] = [
+    Binding(
+        "up", "highlight(-1)", "Previous", show=False, tooltip="The sample above / below (the one copied or saved)"
+    ),
+    Binding("down", "highlight(1)", "Next", show=False, tooltip="The sample above / below (the one copied or saved)"),
+    *TAKEOUT_BINDINGS,
 ]
 
 NEURON_BINDINGS: list[Binding] = [
@@ -316,7 +344,8 @@ def help_rows(app: App[Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     palette = [("^p", "The command palette: every command by name, and the theme")]
     return [
         ("Anywhere", rows(APP_BINDINGS) + palette),
-        ("Playground", rows(PLAYGROUND_BINDINGS)),
+        ("Playground", rows(PLAYGROUND_BINDINGS) + [OSC52_HELP]),
+        ("Samples", rows(SAMPLES_BINDINGS[:2])),
         ("Temperature slider", SLIDER_HELP),
         ("Dialogs", DIALOG_HELP),
         ("New run (ctrl+n)", NEW_RUN_HELP + rows(NEW_RUN_BINDINGS)),

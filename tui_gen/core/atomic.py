@@ -5,7 +5,8 @@ file of a folder held open as a descriptor (a run folder, tui_gen.runs.folder): 
 relative to that descriptor, so a folder moved meanwhile gets the file in its new place and a folder
 deleted meanwhile is never re-created. Its temporary file is created exclusively and never through a
 link (O_EXCL | O_NOFOLLOW); the rename replaces whatever has the final name, a link included (the
-link itself, never what it points to).
+link itself, never what it points to). write_new_in is the same, except that it replaces nothing: it
+links the new file to a name nothing has yet (text the user saves, under a new name each time).
 """
 
 from __future__ import annotations
@@ -53,6 +54,22 @@ def write_atomic_in(dir_fd: int, name: str, data: bytes, prefix: str | None = No
             os.unlink(tmp, dir_fd=dir_fd)
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable
+        os.fsync(dir_fd)
+
+
+def write_new_in(dir_fd: int, name: str, data: bytes) -> None:
+    """Write a file `name` that does not exist yet into the folder open as dir_fd, whole or not at all:
+    a temporary file, fsynced, then linked to `name`, which fails if something has that name already
+    (FileExistsError: nothing is replaced, whoever made it and whenever). Raises OSError after removing
+    the temporary file."""
+    fd, tmp = create_temp_in(dir_fd, "." + name + ".", ".tmp")
+    try:
+        _write_synced(fd, data)
+        os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+    with contextlib.suppress(OSError):  # make the new name itself durable
         os.fsync(dir_fd)
 
 

@@ -4,7 +4,8 @@ Either one sample per temperature from a list ("0.5, 0.8, 1.2") or N samples at 
 temperature, all with its length, top-k, top-p and Seed# (a Seed# makes the sweep repeatable), from
 its current weights. Each sample is headed by its temperature and mean surprisal (bits/char, under
 the model at temperature 1: tui_gen.model.sweep) and coloured by probability as the playground colours.
-Columns from 140 wide, stacked below. Drawn in a thread (tui_gen.model.sweep, one batch).
+Columns from 140 wide, stacked below. Drawn in a thread (tui_gen.model.sweep, one batch). The copy and
+save keys (tui_gen.app.takeout) take all the samples, each under its heading, below the settings line.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from tui_gen.app.bindings import SWEEP_BINDINGS
 from tui_gen.app.messages import ModelReady, SweepDrawn
+from tui_gen.app.takeout import copy, save
 from tui_gen.app.widgets.stream_view import prob_style
 from tui_gen.core.errors import ConfigError
 from tui_gen.core.textsafe import one_line, safe_char
@@ -140,9 +142,9 @@ class SweepScreen(ModalScreen[None]):
             yield ScrollableContainer(id="sweep-results")
         yield Footer(compact=True)
 
-    def _settings_line(self) -> str:
+    def _settings_line(self, seed_shown: int = SEED_SHOWN) -> str:
         d = self.draw
-        seed = one_line(self.seed[:SEED_SHOWN]) + ("…" if len(self.seed) > SEED_SHOWN else "")
+        seed = one_line(self.seed[:seed_shown]) + ("…" if len(self.seed) > seed_shown else "")
         parts = [
             f"from the seed {seed!r}" if self.seed else "from the start of a line",
             f"up to {self.length:,} characters",
@@ -181,6 +183,22 @@ class SweepScreen(ModalScreen[None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    @property
+    def text(self) -> str:
+        """The samples shown, as they are taken out: the settings line, then each sample's heading and its
+        seed and continuation exactly ("" before any is drawn)."""
+        if not self.samples:
+            return ""
+        pieces = [f"Sweep {self._settings_line(len(self.seed))}"]
+        pieces += [f"{heading(sample)}\n{self.seed}{sample.text}" for sample in self.samples]
+        return "\n\n".join(pieces) + "\n"
+
+    def action_copy_text(self) -> None:
+        copy(self, self.text, "the sweep")
+
+    def action_save_text(self) -> None:
+        save(self, self.text, self.playground.text_folder(), "sweep", "the sweep")
 
     def _refuse(self, reason: str) -> None:
         self.error = reason

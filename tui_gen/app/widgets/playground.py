@@ -10,12 +10,16 @@ Every written character is kept with its probability and candidates (tui_gen.app
 generation has stopped, a cursor in the output picks a position, and a candidate picked there (1-5 or a
 click) writes on from it (Generator.branch); [ and ] go back and forth between the branches. ctrl+e
 swaps the seed and output for the score mode (widgets/score_pane.py), on the same model.
+
+The branch shown (its seed and what was written) can be copied to the terminal's clipboard or saved into
+samples/ of the run folder its weights came from (tui_gen.app.takeout): ctrl+y and ctrl+f.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.highlighter import Highlighter
@@ -33,6 +37,7 @@ from tui_gen.app.bindings import PLAYGROUND_BINDINGS
 from tui_gen.app.branches import Branch, Branches, Written
 from tui_gen.app.messages import GenerationEnded, ModelReady, SnapshotWanted, TokensGenerated
 from tui_gen.app.playground_model import PlaygroundModel
+from tui_gen.app.takeout import copy, save
 from tui_gen.app.widgets.next_char_panel import NextCharPanel
 from tui_gen.app.widgets.score_pane import ScorePane
 from tui_gen.app.widgets.stream_view import StreamView, prob_style
@@ -109,6 +114,7 @@ class Playground(Vertical):
         self._temperature = DEFAULT_TEMPERATURE  # the slider's value, readable from the generator thread
         self.branches = Branches()  # the current seed's generations, each character with its candidates
         self._writing: Branch | None = None  # the branch the generator thread is writing into
+        self._written_from: str | None = None  # the run folder of the weights that wrote it (text_folder)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="seed-row", classes="playground-row"):
@@ -183,6 +189,20 @@ class Playground(Vertical):
         """What the next generation would use: the newest training Snapshot not built yet, else the
         model (None: none yet). The sweep and the neuron explorer use the same."""
         return self._snapshot if self._snapshot is not None else self.model
+
+    def text_folder(self) -> str | None:
+        """The run folder whose samples/ text written now is saved in: the checkpoint's own folder when the
+        playground writes with one, else that of the run the app shows (its training, or the one watched)."""
+        weights = self.weights
+        if isinstance(weights, PlaygroundModel) and weights.source == "checkpoint" and weights.path:
+            return str(Path(weights.path).parent)
+        return getattr(self.app, "run_folder", None)
+
+    @property
+    def written(self) -> str:
+        """The branch shown, as text: its seed and what the model wrote after it ("" before any)."""
+        branch = self.branches.current
+        return branch.seed + branch.text if branch is not None else ""
 
     def read_draw(self) -> tuple[int, Draw] | None:
         """The Length and drawing boxes, checked as generate() checks them; None (said why) if one is wrong."""
@@ -355,6 +375,12 @@ class Playground(Vertical):
     def action_branch(self, step: int) -> None:
         self.switch_branch(step)
 
+    def action_copy_text(self) -> None:
+        copy(self, self.written, "the playground's output")
+
+    def action_save_text(self) -> None:
+        save(self, self.written, self._written_from or self.text_folder(), "playground", "the playground's output")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "pick":  # digits pick only in the output or the next-char panel: else they switch panes
             focused = self.screen.focused
@@ -367,7 +393,7 @@ class Playground(Vertical):
             )
         if action == "branch":
             return not self.generating and not self.scoring and len(self.branches.items) > 1
-        if action == "generate":
+        if action in ("generate", "copy_text", "save_text"):  # score mode: its box has its own copy
             return not self.scoring
         return True
 
@@ -560,6 +586,7 @@ class Playground(Vertical):
         the character `forced` at its end, write on from the branch's tokens with that character."""
         self._generation += 1
         self._writing = branch if branch is not None else self.branches.start(seed)
+        self._written_from = self.text_folder()
         prefix = self._writing.text
         self.generated = len(self._writing.tokens)
         self._run_note = " · writing…"

@@ -3,6 +3,16 @@
 The cursor (off unless set_cursor() is called) sits on one character of the text; the view keeps every
 character's display position, so moving it, or clicking a character, costs a lookup, not a re-layout.
 A whole coloured text can also be laid out off the UI thread (Layout) and shown at once (show_layout).
+
+Text can be selected with the mouse (Textual's selection): the rows drawn while the mouse is over the
+view carry their row and column offsets (what Textual reads to know where in the text the mouse is),
+and get_selection() joins the selected parts of the rows, a row wrapped from the one before without a
+line break. What it gives is the text as shown (control characters as symbols). Marking every segment
+with its offsets costs a style per segment, and text coloured by probability has many: about 4x the
+cost of drawing a screen at 160x48. So it is done only while the mouse is over the view (Textual finds
+the offsets by drawing the row under the mouse again), and each row's strip is kept (ROW_CACHE) until
+the row, the cursor on it or the selection changes, so Textual reuses the strip's own cached crops and
+offsets when it draws again.
 """
 
 from __future__ import annotations
@@ -16,9 +26,11 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
 
 from tui_gen.app.widgets.scrolled_rows import visible_row
@@ -32,6 +44,7 @@ SEED_STYLE = Style(bold=True)
 UNKNOWN_STYLE = Style(color="magenta", underline=True)  # a character outside the model's vocabulary
 CURSOR_STYLE = Style(reverse=True)
 COL_BITS = 20  # a character's position is packed as row << COL_BITS | column: one int each
+ROW_CACHE = 512  # rows whose drawn strip is kept: several screens of scrolling back and forth
 
 
 def prob_style(prob: float) -> Style:
@@ -52,6 +65,7 @@ class Layout:
         self.lines: list[list[tuple[str, Style]]] = [[]]
         self.rows: list[list[Segment]] = [[]]
         self.row_cells: list[int] = [0]
+        self.row_breaks: list[bool] = [True]  # per row: it starts a line of the text (False: wrapped on)
         self.pos = array("q")  # per character of the text (line breaks included)
 
     def add(self, text: str, style: Style) -> None:
@@ -63,7 +77,7 @@ class Layout:
                     self.lines[-1].append((text[start:i], style))
                 self.pos.append((len(self.rows) - 1) << COL_BITS | self.row_cells[-1])
                 self.lines.append([])
-                self._new_row()
+                self._new_row(starts_line=True)
                 start = i + 1
                 continue
             self._place(ch, style)
@@ -84,9 +98,10 @@ class Layout:
             row.append(Segment(shown, style))
         self.row_cells[-1] += width
 
-    def _new_row(self) -> None:
+    def _new_row(self, starts_line: bool = False) -> None:
         self.rows.append([])
         self.row_cells.append(0)
+        self.row_breaks.append(starts_line)
 
     def rewrapped(self, wrap: int) -> Layout:
         out = Layout(wrap)
@@ -125,8 +140,7 @@ class StreamView(ScrollView, can_focus=True):
     }
     """
 
-    # Selection needs per-row offsets we don't keep; keep it off.
-    ALLOW_SELECT = False
+    ALLOW_SELECT = True  # the mouse selects text (render_line gives each row its offsets)
 
     # The cursor's keys (while a cursor is shown; otherwise they scroll, as ScrollView's do).
     BINDINGS = [
@@ -167,6 +181,8 @@ class StreamView(ScrollView, can_focus=True):
     def _reset(self) -> None:
         self._layout = Layout(self._wrap)
         self.cursor = None
+        self._strips: LRUCache[int, Strip] = LRUCache(ROW_CACHE)  # row -> its strip as drawn (see the docstring)
+        self._drawn_selection: Selection | None = None  # the selection the kept strips show
 
     # The layout's parts under their old names (tests and callers read them).
     @property
@@ -218,6 +234,7 @@ class StreamView(ScrollView, can_focus=True):
         """Show a text laid out elsewhere (a thread worker), replacing what is shown; rewrapped here
         if the view's width changed meanwhile."""
         self._layout = layout if layout.wrap == self._wrap else layout.rewrapped(self._wrap)
+        self._strips.clear()
         if self.cursor is not None:
             self.cursor = min(self.cursor, max(self.length - 1, 0)) if self.length else None
         self.virtual_size = Size(self._wrap, len(self._rows))
@@ -230,12 +247,14 @@ class StreamView(ScrollView, can_focus=True):
         if index is None or self.length <= self.cursor_floor:
             old, self.cursor = self.cursor, None
             if old is not None:
+                self._strips.clear()
                 self.refresh()
             return
         index = max(self.cursor_floor, min(index, self.length - 1))
         old, self.cursor = self.cursor, index
         for i in (old, index):
             if i is not None and i < self.length:
+                self._strips.discard(self._layout.pos[i] >> COL_BITS)
                 self.refresh_lines(self._layout.pos[i] >> COL_BITS, 1)
         if old is None:
             self.refresh()
@@ -277,6 +296,8 @@ class StreamView(ScrollView, can_focus=True):
         first_dirty = len(self._rows) - 1
         self._layout.add(text, style)
         rows = len(self._rows)
+        for row in range(first_dirty, rows):
+            self._strips.discard(row)
         grew = rows - 1 != first_dirty
         if grew:
             self.virtual_size = Size(self._wrap, rows)
@@ -291,6 +312,7 @@ class StreamView(ScrollView, can_focus=True):
             at_end = self.is_vertical_scroll_end
             self._wrap = wrap
             self._layout = self._layout.rewrapped(wrap)
+            self._strips.clear()
             self.virtual_size = Size(self._wrap, len(self._rows))
             if at_end:
                 self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
@@ -301,15 +323,74 @@ class StreamView(ScrollView, can_focus=True):
         self.virtual_size = Size(self._wrap, len(self._rows))
 
     def render_line(self, y: int) -> Strip:
-        return visible_row(self, y, len(self._rows), self._row_strip)
+        strip = visible_row(self, y, len(self._rows), self._row_strip)
+        scroll_x, scroll_y = self.scroll_offset
+        if self.app.mouse_over is self and scroll_y + y < len(self._rows):  # for the mouse's selection
+            strip = strip.apply_offsets(scroll_x, scroll_y + y)
+        return strip
 
     def _row_strip(self, row: int) -> Strip:
+        strip = self._strips.get(row)
+        if strip is None:
+            strip = self._draw_row(row)
+            self._strips.set(row, strip)
+        return strip
+
+    def _draw_row(self, row: int) -> Strip:
         strip = Strip(self._rows[row], self._row_cells[row])
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(row)) is not None:
+            start, end = span
+            strip = self._styled(strip, start, strip.cell_length if end == -1 else end, self._selection_style())
         if self.cursor is not None and self.cursor < self.length:
             packed = self._layout.pos[self.cursor]
             if packed >> COL_BITS == row:
                 strip = self._with_cursor(strip, packed & ((1 << COL_BITS) - 1))
         return strip
+
+    def _selection_style(self) -> Style:
+        return self.screen.get_component_rich_style("screen--selection")
+
+    @staticmethod
+    def _styled(strip: Strip, start: int, end: int, style: Style) -> Strip:
+        """The strip with cells start..end (end excluded) in `style` too."""
+        end = min(end, strip.cell_length)
+        if start >= end:
+            return strip
+        before, part, after = strip.divide([start, end, strip.cell_length])
+        return Strip.join([before, part.apply_style(style), after])
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The selected text as shown: the selected part of each row, a line break only where the text has
+        one (a row wrapped from the one before joins it directly)."""
+        layout = self._layout
+        parts: list[str] = []
+        first = True
+        for row, segments in enumerate(layout.rows):
+            span = selection.get_span(row)
+            if span is None:
+                continue
+            shown = "".join(segment.text for segment in segments)
+            start, end = span
+            if not first and layout.row_breaks[row]:
+                parts.append("\n")
+            parts.append(shown[start:] if end == -1 else shown[start:end])
+            first = False
+        return "".join(parts), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        """Draw again the rows whose selected part changed (a drag changes one or two rows at a time)."""
+        old, self._drawn_selection = self._drawn_selection, selection
+        changed = [
+            row
+            for row in range(len(self._rows))
+            if (old.get_span(row) if old is not None else None)
+            != (selection.get_span(row) if selection is not None else None)
+        ]
+        for row in changed:
+            self._strips.discard(row)
+        if changed:
+            self.refresh_lines(changed[0], changed[-1] - changed[0] + 1)
 
     def _with_cursor(self, strip: Strip, col: int) -> Strip:
         """The row with the cursor's cells reversed (a line break's cursor: the cell after the row)."""
@@ -319,6 +400,4 @@ class StreamView(ScrollView, can_focus=True):
             width = max(1, (pos[i + 1] & ((1 << COL_BITS) - 1)) - col)  # a wide character, a tab
         elif i is not None and i + 1 == len(pos):
             width = max(1, strip.cell_length - col)  # the last character: to the end of its row
-        strip = strip.extend_cell_length(col + width)
-        before, cell, after = strip.divide([col, col + width, strip.cell_length])
-        return Strip.join([before, cell.apply_style(CURSOR_STYLE), after])
+        return self._styled(strip.extend_cell_length(col + width), col, col + width, CURSOR_STYLE)
