@@ -27,12 +27,12 @@ install: $(STAMP)
 launch: $(STAMP)
 	$(BIN)/tui-gen launch $(ARGS)
 
-# The end-to-end test runs the app in a real terminal under tmux: install it where we can (CI runs
-# as root on Debian); elsewhere that one test is skipped with a note.
+# The end-to-end tests run the app in a real terminal under tmux, and served in a headless chromium:
+# install them where we can (CI runs as root on Debian); elsewhere each such test is skipped with a note.
 test: $(STAMP)
-	@command -v tmux >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-		{ apt-get install -y -qq tmux >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }; }; } || \
-		echo "note: tmux is not installed, so the terminal end-to-end test will be skipped"
+	@for tool in tmux chromium; do command -v $$tool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get install -y -qq $$tool >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$tool >/dev/null; }; }; } || \
+		echo "note: $$tool is not installed, so its end-to-end test will be skipped"; done
 	$(BIN)/python -m pytest -q --durations=15 $(ARGS)
 
 # The lint CI runs before the tests: ruff (pyproject.toml's rules), mypy (strict on the layers

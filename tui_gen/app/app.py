@@ -61,6 +61,7 @@ from tui_gen.app.screens import (
     OpenRunScreen,
     TrainMoreScreen,
 )
+from tui_gen.app.serve import SERVER_CHECK_SECONDS, Served, TrainedElsewhere
 from tui_gen.app.shown_run import (
     PANEL_REDRAW_SECONDS,
     EventSource,
@@ -173,8 +174,14 @@ class TuiGenApp(App[int]):
         process_factory: Callable[[], TrainingProcessLike] = TrainingProcess,
         model: PlaygroundModel | None = None,
         warm_up: bool = True,
+        served: Served | None = None,
     ) -> None:
         super().__init__()
+        # Run by `tui-gen serve` (tui_gen.app.serve): one training at a time among its apps, and the file
+        # pickers stay inside its root. Read from the environment the server sets, unless given.
+        self.served = served if served is not None else Served.from_environ()
+        if self.served is not None:
+            process_factory = self.served.slotted(process_factory)
         patch_filters(self._filters)  # NO_COLOR: Textual's monochrome filter crashes on the loss plot (see nocolor.py)
         self.options = options or LaunchOptions()
         self.process_factory = process_factory  # makes training processes; tests pass a fake fed by hand
@@ -276,7 +283,15 @@ class TuiGenApp(App[int]):
         self._show_state()
         if self.initial_model is not None:
             self.playground.set_model(self.initial_model)
+        if self.served is not None:
+            self.set_interval(SERVER_CHECK_SECONDS, self._quit_if_server_gone)
         self.call_after_refresh(self._after_first_paint)
+
+    def _quit_if_server_gone(self) -> None:
+        """Served, and the server was killed: no browser can reach this app, so it stops its training
+        (which saves) and exits, rather than train on unseen."""
+        if self.served is not None and self.served.server_gone and not self._quitting:
+            self.begin_quit(save=True)
 
     def _after_first_paint(self) -> None:
         self._focus_start()
@@ -392,11 +407,44 @@ class TuiGenApp(App[int]):
         self.query_one(ErrorPanel).hide()
         try:
             process.start(spec)
+        except TrainedElsewhere as elsewhere:  # served: another tab trains (tui_gen.app.serve)
+            self.shown_run = None
+            self._watch_instead(spec, elsewhere.run_dir)
+            return
         except (TuiGenError, OSError, RuntimeError, ValueError) as e:
             self.shown_run = None
             self.handle_events([ev.Failed(f"could not start the training process: {e}", spec.log_path)])
             return
         self._listen_to(run)
+
+    def _watch_instead(self, spec: TrainingSpec, run_dir: str | None) -> None:
+        """Served, another tab of the server trains (a machine trains one run at a time): watch its run, or,
+        while that tab is still starting, wait until it names its run folder (or gives up the slot: then
+        this tab trains `spec` after all)."""
+        if run_dir is None:
+            self.state.message = "another tab of this server is starting a run: this tab will watch it"
+            self._show_state()
+            self._await_other_tab(spec)
+            return
+        self.notify(
+            f"Another tab of this server trains {run_dir}, and the machine trains one run at a time: this tab "
+            "watches it. Once that run has ended, ctrl+n starts one here.",
+            title="Watching the other tab's run",
+            markup=False,
+        )
+        self.watch_run(run_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="served")
+    def _await_other_tab(self, spec: TrainingSpec) -> None:
+        me = get_current_worker()
+        if self.served is not None:
+            self.served.wait_for_other_run(lambda: me.is_cancelled or self._quitting)
+        if not me.is_cancelled and not self._quitting:
+            self.call_from_thread(self._try_training_again, spec)
+
+    def _try_training_again(self, spec: TrainingSpec) -> None:
+        if self.shown_run is None and not self._quitting:  # unless another run was opened meanwhile
+            self.start_training(spec)
 
     def replace_run(self, spec: TrainingSpec) -> None:
         """Train `spec`; a run that trains now is stopped (and saves) first."""
@@ -920,7 +968,8 @@ class TuiGenApp(App[int]):
             return
         spec = self.shown_run.spec if self.shown_run is not None else None
         self.push_screen(
-            NewRunScreen(self.options.request_for(spec), self.options.budget_minutes), self._new_run_chosen
+            NewRunScreen(self.options.request_for(spec), self.options.budget_minutes, self.served),
+            self._new_run_chosen,
         )
 
     def _new_run_chosen(self, request: RunRequest | None) -> None:

@@ -1,4 +1,4 @@
-"""The `tui-gen` command: train, generate, eval, data, launch, score, neurons.
+"""The `tui-gen` command: train, generate, eval, data, launch, score, neurons, gradients, export.
 
 Every user error is one line on stderr and exit status 2 (1 for a failed run), never a traceback.
 """
@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on N processes of this machine (one per GPU) under torchrun; see the README for more machines",
     )
     t.add_argument("--quiet", action="store_true", help="no progress bar or samples, just the final line")
+    t.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="also write TensorBoard event files into DIR/<run name> as it trains (`tensorboard --logdir DIR`)",
+    )
 
     g = sub.add_parser("generate", help="write text from a checkpoint", description="Stream generated text to stdout.")
     g.add_argument("checkpoint", type=Path, help="a run folder (uses its best) or a .safetensors checkpoint")
@@ -148,24 +154,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the terminal app",
         description="Open the tui-gen terminal app; it trains with the same flags as `tui-gen train`.",
     )
-    la.add_argument(
+    add_launch_flags(la)
+    sv = sub.add_parser(
+        "serve",
+        help="serve the app to a browser",
+        description="Serve the tui-gen app to web browsers (each tab is an app, started with these launch flags); "
+        "the URL it prints holds the token that every page needs.",
+        allow_abbrev=False,  # --host and --port are left out of the tabs' launch flags by their exact spelling
+    )
+    add_launch_flags(sv)
+    _add_serve_options(sv)
+    _add_lens_commands(sub)
+
+    x = sub.add_parser(
+        "export",
+        help="write runs as TensorBoard event files",
+        description="Write a run's metrics log (or every run of a models folder) as TensorBoard event files, "
+        "one sub-folder of DIR per run; exporting again replaces the earlier export.",
+    )
+    x.add_argument("run", type=Path, metavar="RUN", help="a run folder, or a models folder (all its runs)")
+    x.add_argument(
+        "--tensorboard", type=Path, metavar="DIR", required=True, help="where to write (`tensorboard --logdir DIR`)"
+    )
+    return p
+
+
+def add_launch_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of `launch`, and of `serve`, which passes them to each tab's app."""
+    p.add_argument(
         "corpus", nargs="?", help="built-in corpus name or a text file; default: the tweets, else the offline corpus"
     )
-    la.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint to load into the playground")
-    la.add_argument(
+    p.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint to load into the playground")
+    p.add_argument(
         "--watch",
         type=Path,
         metavar="RUN",
         help="watch a run another process trains (its run folder): live figures, plot and samples from "
         "its metrics log; the playground uses its newest checkpoint; nothing is trained or written",
     )
-    add_run_flags(la)
-    _add_lens_commands(sub)
-    return p
+    add_run_flags(p)
+
+
+def _add_serve_options(p: argparse.ArgumentParser) -> None:
+    """`serve`'s --host and --port (cli/serve.py)."""
+    from tui_gen.cli.serve import add_arguments
+
+    add_arguments(p)
 
 
 def _add_lens_commands(sub) -> None:
-    """`score` and `neurons` (cli/lens.py)."""
+    """`score`, `neurons` and `gradients` (cli/lens.py)."""
     from tui_gen.cli.lens import add_commands
 
     add_commands(sub)
@@ -363,8 +401,13 @@ def _train(args, request, world=None) -> int:
 
     stop_signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, on_stop_signal) for sig in stop_signals}
+    events = trainer.run()
+    if main and args.tensorboard:  # a consumer of the trainer's events, like the metrics log's writer
+        from tui_gen.runs.tensorboard import live
+
+        events = live(events, args.tensorboard)
     try:
-        status = _drive(trainer, out, err, args.quiet) if main else _drive_silently(trainer)
+        status = _drive(events, out, err, args.quiet) if main else _drive_silently(events)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -373,18 +416,19 @@ def _train(args, request, world=None) -> int:
     return status
 
 
-def _drive_silently(trainer) -> int:
-    """A rank other than 0: it trains; rank 0 says everything."""
+def _drive_silently(events) -> int:
+    """A rank other than 0: it trains (events: its trainer.run()); rank 0 says everything."""
     from tui_gen.core import events as ev
 
     status = 0
-    for e in trainer.run():
+    for e in events:
         if isinstance(e, ev.Finished) and e.reason in ("diverged", "failed"):
             status = EXIT_FAILED
     return status
 
 
-def _drive(trainer, out, err, quiet: bool) -> int:
+def _drive(events, out, err, quiet: bool) -> int:
+    """Print the trainer's events (trainer.run(), perhaps through a consumer such as TensorBoard's)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.text import Text
 
@@ -409,7 +453,7 @@ def _drive(trainer, out, err, quiet: bool) -> int:
     last_line = 0.0
     clipping = ev.StepMeans()  # the steps since the last step line: their mean gradient norm, share clipped
     with progress:
-        for e in trainer.run():
+        for e in events:
             match e:
                 case ev.Started():
                     if not quiet:
@@ -575,9 +619,8 @@ def _eval_progress(console, total: int):
 
 def cmd_eval(args) -> int:
     import numpy as np
-    from rich.console import Console
 
-    from tui_gen.cli.output import Output
+    from tui_gen.cli.output import Output, console
     from tui_gen.core.errors import CorpusError
     from tui_gen.data.corpus import LineSet, StreamPart, split_encoded, validation_batches, validation_targets
     from tui_gen.data.sources import open_corpus
@@ -667,9 +710,9 @@ def cmd_eval(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
+    from tui_gen.cli.output import console
     from tui_gen.data.sources import BUILTINS, cached_path, fetch
 
     if args.data_command == "get":
@@ -695,6 +738,24 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """`tui-gen export RUN --tensorboard DIR`: one line per run exported; a run whose log could not be
+    read whole still has the rest exported, and one error line on stderr (exit status 1)."""
+    from tui_gen.runs.tensorboard import export
+
+    status = 0
+    for done in export(args.run, args.tensorboard):
+        if done.first_step is not None and done.last_step is not None:  # something was written
+            print(
+                f"{one_line(str(done.run))} -> {one_line(str(done.folder))}: {done.scalars:,} scalars and "
+                f"{done.samples:,} evaluations' samples, steps {done.first_step:,} to {done.last_step:,}"
+            )
+        if done.problem:
+            print(f"tui-gen: error: {done.problem}", file=sys.stderr)
+            status = EXIT_FAILED
+    return status
+
+
 def cmd_launch(args) -> int:
     from tui_gen.cli.terminal import keys_kept
 
@@ -702,6 +763,12 @@ def cmd_launch(args) -> int:
         from tui_gen.app.main import run_app  # no torch on this path: the first frame comes before torch loads
 
         return run_app(args)
+
+
+def cmd_serve(args) -> int:
+    from tui_gen.cli.serve import cmd_serve as run
+
+    return run(args)
 
 
 def cmd_score(args) -> int:
@@ -716,14 +783,23 @@ def cmd_neurons(args) -> int:
     return run(args)
 
 
+def cmd_gradients(args) -> int:
+    from tui_gen.cli.lens import cmd_gradients as run
+
+    return run(args)
+
+
 COMMANDS = {
     "train": cmd_train,
     "generate": cmd_generate,
     "eval": cmd_eval,
     "data": cmd_data,
     "launch": cmd_launch,
+    "serve": cmd_serve,
     "score": cmd_score,
     "neurons": cmd_neurons,
+    "gradients": cmd_gradients,
+    "export": cmd_export,
 }
 
 

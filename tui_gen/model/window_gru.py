@@ -77,9 +77,7 @@ class WindowGRU(torch.autograd.Function):
             return hs[1:], h.clone()
 
     @staticmethod
-    def backward(
-        ctx: Any, d_out: torch.Tensor | None, d_last: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx: Any, d_out: torch.Tensor | None, d_last: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         with torch.autocast(d_last.device.type if d_last is not None else "cpu", enabled=False):
             x_m, w_ih_m, w_hh_m, hs, hs_m, gh_all, rz_all, n_all = ctx.saved_tensors
             md = ctx.matmul_dtype

@@ -41,6 +41,7 @@ from tui_gen.core.textsafe import visible
 from tui_gen.training.setup import DEFAULT_MINUTES, TRAIN_SETTINGS, RunRequest, new_run_config, setting_problems
 
 if TYPE_CHECKING:
+    from tui_gen.app.serve import Served
     from tui_gen.data.preview import CorpusPreview
 
 PATH_CHOICE = "<path>"  # the corpus choice "a file or folder", beside the built-in corpora' names
@@ -120,9 +121,12 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [*NEW_RUN_BINDINGS]
     AUTO_FOCUS = "#field-cell"
 
-    def __init__(self, prefill: RunRequest, budget_minutes: float = DEFAULT_MINUTES) -> None:
+    def __init__(
+        self, prefill: RunRequest, budget_minutes: float = DEFAULT_MINUTES, served: Served | None = None
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self.prefill = prefill
+        self.served = served  # run by `tui-gen serve`: a corpus path must be inside its root (tui_gen.app.serve)
         self.budget_minutes = budget_minutes  # the budget a resumed run's form opens with
         self.extras: dict[str, Any] = {}  # settings the form does not show, carried over (eval_every, seq_len, ...)
         self.preset_name = prefill.preset if prefill.preset in PRESETS else "default"
@@ -356,7 +360,7 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         if ref == self.preview_ref:
             return
         self.preview_ref, self.preview, self.preview_error = ref, None, None
-        if not ref:
+        if not ref or self._outside_root(ref):  # nothing outside a served root is read: check() says why
             self._show_corpus()
             return
         self.query_one("#corpus-info", Static).update(Text(visible(f"reading {ref}…"), style="dim"))
@@ -416,21 +420,38 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
         framing.set_options(self._framing_options(Text(visible(auto))))
         self._refresh()
 
+    def _outside_root(self, ref: str) -> bool:
+        """Served, whether `ref` is a path outside the served root (a built-in corpus, or the corpus this
+        form opened with, which the server's owner chose, never is)."""
+        if self.served is None or ref in self._builtin_names or ref == self.prefill.corpus:
+            return False
+        return not self.served.inside(ref)
+
     @on(Button.Pressed, "#pick-file")
     def _pick_file(self, event: Button.Pressed) -> None:
         event.stop()
         from textual_fspicker import FileOpen
 
-        self.app.push_screen(FileOpen(self._picker_start(), title="Corpus: a text file"), self._picked)
+        from tui_gen.app.screens.rooted_pickers import RootedFileOpen
+
+        title, start = "Corpus: a text file", self._picker_start()
+        picker = FileOpen(start, title) if self.served is None else RootedFileOpen(self.served, Path(start), title)
+        self.app.push_screen(picker, self._picked)
 
     @on(Button.Pressed, "#pick-folder")
     def _pick_folder(self, event: Button.Pressed) -> None:
         event.stop()
         from textual_fspicker import SelectDirectory
 
-        self.app.push_screen(
-            SelectDirectory(self._picker_start(), title="Corpus: a folder of .txt files"), self._picked
+        from tui_gen.app.screens.rooted_pickers import RootedSelectDirectory
+
+        title, start = "Corpus: a folder of .txt files", self._picker_start()
+        picker = (
+            SelectDirectory(start, title)
+            if self.served is None
+            else RootedSelectDirectory(self.served, Path(start), title)
         )
+        self.app.push_screen(picker, self._picked)
 
     def _picker_start(self) -> str:
         ref = self.corpus_ref()
@@ -509,6 +530,10 @@ class NewRunScreen(ModalScreen[RunRequest | None]):
             problems.setdefault(where, message)
         if not self.corpus_ref():
             problems["corpus"] = "give a path to a text file or a folder of .txt files, or pick a built-in corpus"
+        elif self.served is not None and self._outside_root(self.corpus_ref()):
+            problems["corpus"] = (
+                f"this app is served from {self.served.root}: give a file or folder inside it, or a built-in corpus"
+            )
         elif self.preview_error and self.preview_ref == self.corpus_ref():
             problems["corpus"] = self.preview_error
         device = settings.get("device")
