@@ -71,6 +71,29 @@ def rate(step: Step, seconds: float) -> float:
     return chars / (time.perf_counter() - start)
 
 
+def gradient_statistics_row(trainer: Trainer, step_seconds: float) -> tuple:
+    """What the gradient statistics add to a step: the norm is clip_grad_norm_'s own return value, so
+    what is added is reading it (float) and comparing it, and coalescing it with the step's others
+    (StepMeans, in the metrics log and the app's training process): timed here on the model's norm."""
+    from tui_gen.core import events as ev
+
+    norm = torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), float("inf"))
+    held, n = ev.StepMeans(), 10_000
+    start = time.perf_counter()
+    for i in range(n):
+        value = float(norm)
+        held.add(ev.Step(i, 0, 2.0, 1e-3, 1.0, 1.0, None, i, value, 1.0 if value > 5.0 else 0.0))
+        if i % 4 == 0:
+            held.take()
+    cost = (time.perf_counter() - start) / n
+    return (
+        "gradient statistics (issue 24)",
+        f"{cost * 1e6:.1f} µs a step",
+        f"a training step {step_seconds * 1e3:.0f} ms",
+        f"{cost / step_seconds:.2%}",
+    )
+
+
 def run(seconds: float = 20, rounds: int = 3, threads: int = 2) -> list[tuple]:
     torch.set_num_threads(threads)
     corpus, _ = open_corpus(tweets_path())
@@ -105,6 +128,9 @@ def run(seconds: float = 20, rounds: int = 3, threads: int = 2) -> list[tuple]:
             for k, step in contenders.items():
                 rates[k].append(rate(step, seconds))
         bare = median(rates["bare loop"])
+        if name == "defaults":
+            step_chars = sum(ours._train_step().chars for _ in range(3)) / 3
+            gradient_row = gradient_statistics_row(ours, step_chars / median(rates[next(iter(contenders))]))
         for k in list(contenders)[:-1]:
             r = median(rates[k])
             rows.append(
@@ -115,4 +141,4 @@ def run(seconds: float = 20, rounds: int = 3, threads: int = 2) -> list[tuple]:
                     f"{r / bare:.2f}x",
                 )
             )
-    return rows
+    return rows + [gradient_row]
