@@ -29,11 +29,15 @@ launch: $(STAMP)
 
 # The end-to-end tests run the app in a real terminal under tmux, and served in a headless chromium:
 # install them where we can (CI runs as root on Debian); elsewhere each such test is skipped with a note.
+# Two pytest-xdist workers, one a core (PYTEST_WORKERS=0: one process). --dist worksteal: each worker starts
+# on one half of the tests, in order (so a file's module fixtures are mostly built once), and one that runs
+# out takes half of what the other has left; the files with slow tests come first (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	@for tool in tmux chromium; do command -v $$tool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		{ apt-get install -y -qq $$tool >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$tool >/dev/null; }; }; } || \
 		echo "note: $$tool is not installed, so its end-to-end test will be skipped"; done
-	$(BIN)/python -m pytest -q --durations=15 $(ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15 $(ARGS)
 
 # The lint CI runs before the tests: ruff (pyproject.toml's rules), mypy (strict on the layers
 # everything stands on, checked on the rest) and import-linter (the layers' contracts in pyproject.toml).

@@ -1,5 +1,5 @@
 """Training throughput: tui-gen's Trainer against a bare PyTorch loop over the same model and the same
-batches (nn.GRU in fp32, as you would write it yourself), alternated in rounds so machine noise hits
+batches (nn.GRU in fp32, as you would write it yourself), taken step by step in turn so that machine noise hits
 every contender alike.
 
 Rows, for the default model and the lecture's preset:
@@ -123,10 +123,18 @@ def run(seconds: float = 20, rounds: int = 3, threads: int = 2) -> list[tuple]:
             "bare loop + CPU bf16 autocast": bare_step(ours, autocast=True),
             "bare loop": bare_step(ours),
         }
+        # Step by step in turn, and the median of each contender's per-step rates: a burst of load from
+        # elsewhere lands on a few steps of every contender, not on one contender's whole measurement.
         rates: dict[str, list[float]] = {k: [] for k in contenders}
-        for _ in range(rounds):
+        for step in contenders.values():
+            for _ in range(3):  # warm-up
+                step()
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds * rounds * len(contenders):
             for k, step in contenders.items():
-                rates[k].append(rate(step, seconds))
+                t0 = time.perf_counter()
+                chars = step()
+                rates[k].append(chars / (time.perf_counter() - t0))
         bare = median(rates["bare loop"])
         if name == "defaults":
             step_chars = sum(ours._train_step().chars for _ in range(3)) / 3

@@ -294,7 +294,7 @@ def test_tiny_shakespeare_downloads_once_and_is_framed_as_a_stream(server, tmp_p
     server.routes["/input.txt"] = body
     monkeypatch.setenv("TUI_GEN_SHAKESPEARE_URL", server.url("/input.txt"))
     monkeypatch.setenv("TUI_GEN_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("COLUMNS", "400")  # the table shows the whole path, however long tmp_path is
 
     assert cli_main(["data", "list"]) == 0
     listed = capsys.readouterr().out

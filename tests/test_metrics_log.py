@@ -55,9 +55,11 @@ def train(corpus: Path, out: Path, *flags: str, wait: bool = True) -> subprocess
         *TINY_FLAGS,
         *flags,
     ]
+    # in the run's own temporary folder: its data folder (the corpus cache) is the `data/` of its working one
+    where = dict(cwd=out.parent, env=child_env())
     if wait:
-        return subprocess.run(args, capture_output=True, text=True, timeout=300, env=child_env())
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env())
+        return subprocess.run(args, capture_output=True, text=True, timeout=300, **where)
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **where)
 
 
 # ---- what a run writes --------------------------------------------------------------------------------
@@ -134,6 +136,7 @@ def test_a_log_that_cannot_be_written_is_one_warning_and_the_run_goes_on(corpus,
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,
         env=child_env(),
     )
     assert done.returncode == 0, done.stderr

@@ -217,6 +217,9 @@ def test_100kb_seed(wide_run, tmp_path):
 def test_paths_with_markup_are_printed_literally(tmp_path, capsys, monkeypatch):
     """A corpus in a folder named `[/]` (a closing tag) and a run folder `[bold]o`: printed as they are."""
     monkeypatch.chdir(tmp_path)
+    # wide enough that no line wraps inside the path, however long the temporary folder's name is
+    # (an xdist worker's is longer): flattening a wrap would put a space in the middle of the path
+    monkeypatch.setenv("COLUMNS", "1000")
     d = tmp_path / "[" / "]"
     d.mkdir(parents=True)
     corpus = d / "c.txt"

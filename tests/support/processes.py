@@ -38,7 +38,11 @@ class Result:
 
 
 def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child, as a user's shell would start it: one torch thread, no
+    terminal width, and its data folder the `data/` of its own working directory (the suite's own data
+    folder, TUI_GEN_DATA_DIR, is for the tests' in-process code); extra wins."""
     env = dict(os.environ)
+    env.pop("TUI_GEN_DATA_DIR", None)
     env.update({"OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", **extra})
     env.pop("COLUMNS", None)  # as in CI: no terminal, rich's default width
     return env
@@ -116,6 +120,29 @@ def run_main(argv: list[str], capsys) -> Result:
         rc = e.code if isinstance(e.code, int) else 2
     cap = capsys.readouterr()
     return Result(rc, cap.out, cap.err, time.monotonic() - t0)
+
+
+def run_main_in(argv: list[str], cwd: Path) -> Result:
+    """run_main without capsys (for a module-scoped fixture): main(argv) in this process, in cwd, its
+    output captured. An escaping exception fails the caller, as a traceback would."""
+    import contextlib
+    import io
+
+    from tui_gen.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    t0 = time.monotonic()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main([str(a) for a in argv])
+            except SystemExit as e:  # argparse's own usage errors
+                rc = e.code if isinstance(e.code, int) else 2
+    finally:
+        os.chdir(old)
+    return Result(rc, out.getvalue(), err.getvalue(), time.monotonic() - t0)
 
 
 def mount_tmpfs(where: Path, size: int) -> None:
