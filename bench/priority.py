@@ -48,6 +48,7 @@ def measure(nice: int, busy: bool, keys: int) -> tuple:
     os.environ["TUI_GEN_TRAINING_NICE"] = str(nice)
     threads = torch.get_num_threads()
     corpus, _ = open_corpus(tweets_path())
+    app_latency.typing_rates.clear()  # module-level: it would mix in the previous measurement's samples
     with neighbour(busy):
         args = argparse.Namespace(tweets=app_latency.DEFAULT_TWEETS, keys=keys, chars=500, watch=10.0)
         r = asyncio.run(app_latency.main(args))
