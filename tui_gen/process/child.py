@@ -47,9 +47,11 @@ STEP_INTERVAL = 0.05  # at most ~20 Step events a second cross the pipe
 PROGRESS_INTERVAL = 0.1
 WAIT_POLL_SECONDS = 0.2  # while paused: how often a blocked wait for a command looks for SIGTERM
 
-TRAINING_NICENESS = 10  # the training process's priority: below the UI's, so a key press never waits
-NICENESS_ENV = "TUI_GEN_TRAINING_NICE"  # 0..19: another priority (0: the UI's own, for a machine shared
-# with other busy processes, where nice 10 would leave training a tenth of a core)
+# The training process's priority: the UI's own. At nice 10 it got a twentieth of a core beside any other
+# busy process (bench/priority.py: 0.05x `tui-gen train`'s speed; 0.64x at nice 0), while the UI's keys
+# answer within 25 ms (p95) either way, its own work being light.
+TRAINING_NICENESS = 0
+NICENESS_ENV = "TUI_GEN_TRAINING_NICE"  # 0..19: a lower priority, for a machine where the UI must come first
 
 
 def training_niceness(environ: Mapping[str, str] | None = None) -> int:
@@ -62,9 +64,9 @@ def training_niceness(environ: Mapping[str, str] | None = None) -> int:
 
 
 def default_threads() -> int:
-    """All CPUs this process may use. The training process runs at a lower priority (TRAINING_NICENESS),
-    so it has every core while the UI is idle, and the UI, at normal priority, gets one the moment
-    it needs it: on 2 cores, keeping one back for the UI trained at 0.71x `tui-gen train`'s speed."""
+    """All CPUs this process may use: the UI's work is light, and the scheduler gives its thread a core
+    the moment it wakes (keys p95 under 25 ms, bench/priority.py); on 2 cores, keeping one back for the
+    UI trained at 0.71x `tui-gen train`'s speed."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -232,7 +234,7 @@ def child_main(spec: TrainingSpec, events: mp_connection.Connection, commands: m
     if hasattr(signal, "SIGHUP"):  # so does a closed terminal's hangup: the UI then asks this process to save
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        os.nice(training_niceness())  # below the UI: see default_threads
+        os.nice(training_niceness())  # TRAINING_NICENESS, or the one the environment asks for
     except (AttributeError, OSError):  # not POSIX, or not allowed: train at the same priority
         pass
     sigterm = _Sigterm()
