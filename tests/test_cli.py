@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from support.waiting import wait_until
 from tui_gen.training.checkpoint import load_checkpoint, read_meta
 
 TINY_MODEL = ["--hidden", "16,16", "--seq-len", "16", "--batch-size", "8", "--embedding", "8"]
@@ -347,11 +348,13 @@ def test_sigint_during_train_saves_and_exits_0(work, tmp_path):
         stdin=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 180  # torch starting on a loaded machine
-        while not (out / "last.safetensors").exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert proc.poll() is None, proc.communicate()
-        assert (out / "last.safetensors").exists(), "no checkpoint within 180 s"
+
+        def saved() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"train exited ({proc.returncode}) before a checkpoint: {proc.communicate()}")
+            return (out / "last.safetensors").exists()
+
+        wait_until(saved, 180, "a checkpoint")  # torch starting on a loaded machine
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
@@ -393,10 +396,17 @@ class BackgroundTrain:
         return "".join(self.lines)
 
     def wait_until(self, condition, what: str, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None and not condition():
-            time.sleep(0.05)
-        assert self.proc.poll() is None and condition(), f"no {what} within {timeout} s:\n{self.stderr[-3000:]}"
+        """Until condition() holds, the child still running."""
+
+        def seen() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"train exited ({self.proc.returncode}) before its {what}:\n{self.tail()}")
+            return condition()
+
+        wait_until(seen, timeout, f"the {what}", every=0.05, shown=self.tail)
+
+    def tail(self) -> str:
+        return self.stderr[-3000:]
 
     def stop_with(self, sig: int) -> int:
         self.proc.send_signal(sig)

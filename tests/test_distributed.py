@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pytest
 import torch
 
 from support.data import tiny_config_value, tiny_lines
+from support.waiting import wait_until
 from tui_gen.cli import main as cli
 from tui_gen.core import events as ev
 from tui_gen.data.corpus import LineWindows, load_corpus, split_corpus, training_texts
@@ -352,11 +352,14 @@ def test_sigterm_to_the_agent_saves_last_on_rank_0_and_leaves_no_process(corpus_
         ],
         tmp_path,
     )
+
+    def saved() -> bool:  # step 2's evaluation saved `last`: every rank is past its set-up, in the loop
+        if agent.proc.poll() is not None:
+            raise AssertionError(f"the agent exited ({agent.proc.returncode}) before saving:\n{agent.stderr[-3000:]}")
+        return (out / "last.safetensors").exists()
+
     try:
-        deadline = time.monotonic() + 120
-        while not (out / "last.safetensors").exists() and agent.proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)  # step 2's evaluation saved `last`: every rank is past its set-up, in the loop
-        assert agent.proc.poll() is None and (out / "last.safetensors").exists(), agent.stderr[-3000:]
+        wait_until(saved, 120, "step 2's checkpoint", shown=lambda: agent.stderr[-3000:])
         ranks = descendants(agent.proc.pid)
         assert len(ranks) >= 2
         agent.proc.send_signal(signal.SIGTERM)
@@ -368,10 +371,12 @@ def test_sigterm_to_the_agent_saves_last_on_rank_0_and_leaves_no_process(corpus_
     step = int(agent.stdout.split("stopped at step")[1].split()[0].strip(",;"))
     last = load_checkpoint(out / "last.safetensors")
     assert last.step == step and step >= 2 and last.meta["world_size"] == 2  # 2: the stop came before step 3
-    deadline = time.monotonic() + 30
-    while any(alive(p) for p in ranks) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in ranks if alive(p)], "training processes were left running"
+    wait_until(
+        lambda: not any(alive(p) for p in ranks),
+        30,
+        "the training processes to end",
+        shown=lambda: f"left running: {[p for p in ranks if alive(p)]}",
+    )
 
 
 # A process that joined a process group, with gloo's threads still at work as it ends. A plain exit

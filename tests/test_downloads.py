@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from support.data import REPO
+from support.waiting import wait_until
 from tui_gen.core.errors import DownloadError
 from tui_gen.data import sources as datasets
 
@@ -162,13 +163,11 @@ def env_for(tmp_path: Path, url: str) -> dict:
 
 
 def wait_for_part(folder: Path, timeout: float = 60, min_size: int = 1) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def part() -> Path | None:
         parts = [p for p in folder.glob(".*.part") if p.stat().st_size >= min_size] if folder.is_dir() else []
-        if parts:
-            return parts[0]
-        time.sleep(0.05)
-    raise AssertionError(f"no .part file with data appeared in {folder}")
+        return parts[0] if parts else None
+
+    return wait_until(part, timeout, f"a .part file with data in {folder}", every=0.05)
 
 
 def test_sigterm_during_data_get_leaves_no_part(serve, tmp_path):

@@ -12,12 +12,12 @@ import os
 import socket
 import stat
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from support.processes import run_cli
+from support.waiting import wait_until
 from tui_gen.core import files
 from tui_gen.core.errors import CheckpointError, CorpusError
 from tui_gen.core.files import NotRegularFile, check_output_path, open_regular, write_output
@@ -281,9 +281,7 @@ def test_the_build_lock_leaves_no_file_and_a_waiter_on_a_removed_one_takes_the_n
     assert not path.exists()  # A removed it
     with _build_lock(path):  # C
         b_may_lock.set()
-        deadline = time.monotonic() + DEADLINE
-        while not (b_retries.is_set() or b_inside.is_set()) and time.monotonic() < deadline:
-            b_retries.wait(0.01)
+        wait_until(lambda: b_retries.is_set() or b_inside.is_set(), DEADLINE, "B to lock again", every=0.01)
         assert b_retries.is_set() and not b_inside.is_set()  # B waits for C, never beside it
     b.join(DEADLINE)
     assert b_inside.is_set() and not b.is_alive()

@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from support.data import TINY_FLAGS, tiny_text
 from support.processes import child_env
+from support.waiting import wait_until
 from tui_gen.core import events as ev
 from tui_gen.runs.metrics_log import (
     FILE_NAME,
@@ -157,11 +157,14 @@ def test_after_sigkill_the_reader_yields_every_complete_line_and_a_resume_append
     run = tmp_path / "run"
     log = run / FILE_NAME
     proc = train(corpus, run, "--steps", "100000", "--eval-every", "20", wait=False)
+
+    def four_saves() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"train exited ({proc.returncode}) before its fourth save:\n{proc.stderr.read()}")
+        return log.exists() and log.read_bytes().count(b'"type":"saved"') >= 4
+
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and (not log.exists() or log.read_bytes().count(b'"type":"saved"') < 4):
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.stderr.read()
+        wait_until(four_saves, 240, "four saves in the metrics log", every=0.2)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

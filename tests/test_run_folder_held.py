@@ -27,6 +27,7 @@ import pytest
 
 from support.data import TINY_FLAGS, tiny_text
 from support.processes import child_env
+from support.waiting import wait_until
 from tui_gen.core import events as ev
 from tui_gen.core.errors import CheckpointError, RunFolderError
 from tui_gen.core.events import FinishReason
@@ -135,17 +136,23 @@ def test_a_run_folder_replaced_under_its_trainer_leaves_the_new_folder_alone(cor
 
 
 def _wait_for(condition, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
+    """Until condition() holds; the child killed if it never does (no test would end it then)."""
+
+    def seen() -> bool:
+        if condition():
+            return True
         if proc.poll() is not None:
             raise AssertionError(
                 f"tui-gen train ended (exit {proc.returncode}) before {what}: "
                 f"{proc.stderr.read().decode(errors='replace')[-2000:]}"
             )
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"no {what} within {DEADLINE:.0f} s")
-        time.sleep(0.05)
+        return False
+
+    try:
+        wait_until(seen, DEADLINE, f"the {what}", every=0.05)
+    except AssertionError:
+        proc.kill()
+        raise
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:

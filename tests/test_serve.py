@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -30,6 +29,7 @@ from support import fake_events
 from support.data import TINY_FLAGS, TINY_OVERRIDES, TINY_TEXT
 from support.pilot import FakeFactory, FakeTrainingProcess, notes, quitting, run, wait_for
 from support.processes import child_env, run_cli
+from support.waiting import wait_until
 from tui_gen.app.app import SAVE_AND_QUIT_SECONDS, TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import NewRunScreen
@@ -272,15 +272,20 @@ class Server:
             self.out.append(line)
 
     def wait_for(self, pattern: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def printed() -> str | None:
             found = re.search(pattern, "".join(self.out))
             if found:
                 return found.group(0)
             if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"serve did not print {pattern!r}:\n{''.join(self.out)[-3000:]}")
+                raise AssertionError(
+                    f"serve exited ({self.proc.returncode}) before printing {pattern!r}:\n{self.tail()}"
+                )
+            return None
+
+        return wait_until(printed, timeout, f"serve to print {pattern!r}", every=0.05, shown=self.tail)
+
+    def tail(self) -> str:
+        return "".join(self.out)[-3000:]
 
     def get(self, path: str, cookie: str | None = None) -> tuple[int, str, dict]:
         request = urllib.request.Request(self.base + path, headers={"Cookie": cookie} if cookie else {})
@@ -397,14 +402,6 @@ def apps_and_trainers(server: Server) -> tuple[list[int], list[int]]:
     return apps, trainers
 
 
-def until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
 def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie has ended; its parent has only not reaped it yet)."""
     try:
@@ -427,7 +424,7 @@ def test_tabs_share_one_training_and_leave_no_process_behind(tmp_path):
     log = tmp_path / "models" / "worker.log"
     try:
         first = Tab(server)
-        until(lambda: list((tmp_path / "models").glob("*/last.safetensors")), 120, "the first tab's run to save")
+        wait_until(lambda: list((tmp_path / "models").glob("*/last.safetensors")), 120, "the first tab's run to save")
         (app,), (trainer,) = apps_and_trainers(server)
         # The training process writes to its log, never to the app's stdout (textual-serve's packet stream),
         # and has its own signal handlers, none of the web driver's: SIGINT ignored, SIGTERM its own.
@@ -436,12 +433,12 @@ def test_tabs_share_one_training_and_leave_no_process_behind(tmp_path):
         assert status_bits(trainer, "SigIgn") & SIGINT_BIT and status_bits(trainer, "SigCgt") & SIGTERM_BIT
 
         second = Tab(server)
-        until(lambda: second.shows("Another tab of this server trains"), 60, "the second tab to watch")
+        wait_until(lambda: second.shows("Another tab of this server trains"), 60, "the second tab to watch")
         apps, trainers = apps_and_trainers(server)
         assert len(apps) == 2 and trainers == [trainer]  # the second tab trains nothing
 
         first.close()  # the tab closed: its app ends, and its training saves and ends with it
-        until(lambda: apps_and_trainers(server) == ([a for a in apps if a != app], []), 60, "the first tab's end")
+        wait_until(lambda: apps_and_trainers(server) == ([a for a in apps if a != app], []), 60, "the first tab's end")
         assert "finished (stopped)" in log.read_text()
 
         # Ctrl+C, to the server alone: it asks every app to quit at once and waits for them. (Left to

@@ -12,6 +12,7 @@ import pytest
 
 from support.data import tiny_text
 from support.processes import gone
+from support.waiting import wait_until
 from tui_gen.core import events as ev
 from tui_gen.core.budget import Budget
 from tui_gen.core.commands import Command, SetBudget
@@ -77,15 +78,18 @@ def until(process: TrainingProcess, pred, timeout: float = 300.0, seen: list | N
     """Events up to and including the first that pred accepts. The timeout is a deadline, not a speed:
     the child imports torch at nice 10, which beside busy processes took ~100 s."""
     seen = [] if seen is None else seen
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def accepted() -> bool:  # reads what came (get waits up to 0.2 s for it), and stops at pred's event
         for e in process.get(timeout=0.2):
             seen.append(e)
             if pred(e):
-                return seen
+                return True
             if isinstance(e, Exited):
                 raise AssertionError(f"the training process ended early: {e}; last events {seen[-6:]}")
-    raise AssertionError(f"timed out; last events {seen[-6:]}")
+        return False
+
+    wait_until(accepted, timeout, "the event", every=0, shown=lambda: f"last events {seen[-6:]}")
+    return seen
 
 
 def is_(kind):
@@ -162,10 +166,14 @@ def test_pause_resume_save_snapshot_and_stop(start, tmp_path, capfd):
     saved = until(w, is_(ev.Saved))[-1]
     assert saved.kind == "last" and saved.step == paused.step and load_checkpoint(saved.path).step == paused.step
     os.kill(w.pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 60
-    while "most recent call first" not in (tmp_path / "worker.log").read_text() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "most recent call first" in (tmp_path / "worker.log").read_text()
+    log = tmp_path / "worker.log"
+    wait_until(
+        lambda: "most recent call first" in log.read_text(),
+        60,
+        "faulthandler's stack dump in the log",
+        every=0.05,
+        shown=lambda: "the log ends:\n" + log.read_text()[-2000:],
+    )
     out, err = capfd.readouterr()
     assert "most recent call first" not in out + err
 
@@ -228,10 +236,8 @@ def test_sigkill_mid_run_is_reported_and_the_last_checkpoint_survives(start):
     w = start(steps=LONG, settings={"eval_every": 20})
     saved = until(w, lambda e: isinstance(e, ev.Saved) and e.kind == "last")[-1]
     os.kill(w.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while w.alive and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not w.alive and w.exitcode == -signal.SIGKILL
+    wait_until(lambda: not w.alive, 30, "the killed process to be seen gone", every=0.02)
+    assert w.exitcode == -signal.SIGKILL
     assert "signal 9 (SIGKILL)" in w.death_reason()
     ended = until(w, is_(Exited))[-1]
     assert ended.exitcode == -9 and "SIGKILL" in ended.reason
@@ -245,9 +251,7 @@ def test_shutdown_mid_run_stops_cleanly(start):
     pid = w.pid
     assert w.shutdown(timeout=30) == 0
     assert gone(pid) and w.pid not in [p.pid for p in multiprocessing.active_children()]
-    seen = w.get(timeout=1)
-    while not seen or not isinstance(seen[-1], Exited):
-        seen += w.get(timeout=1)
+    seen = until(w, is_(Exited))
     fin = [e for e in seen if isinstance(e, ev.Finished)]
     assert fin and fin[0].reason == FinishReason.STOPPED and Path(fin[0].last_path).is_file()
     assert w.shutdown() == 0  # again: nothing to do

@@ -14,6 +14,7 @@ import pytest
 from support.data import TINY_FLAGS
 from support.pilot import notes, run, screen_text, wait_for
 from support.processes import child_env
+from support.waiting import wait_until
 from tui_gen.app.app import PANEL_REDRAW_SECONDS, TuiGenApp
 from tui_gen.app.options import LaunchOptions
 from tui_gen.app.screens import OpenRunScreen
@@ -92,12 +93,15 @@ def test_watch_a_run_trained_by_a_real_tui_gen_train(tmp_path, tiny_corpus_file,
         stderr=subprocess.PIPE,
         env=child_env(),
     )
+
+    def created() -> bool:  # --out is created before the first step
+        if folder.is_dir():
+            return True
+        assert train.poll() is None, train.stderr.read().decode()[-2000:]
+        return False
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not folder.is_dir():  # --out is created before the first step
-            assert train.poll() is None, train.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "tui-gen train did not create its run folder"
-            time.sleep(0.1)
+        wait_until(created, START_TIMEOUT, "tui-gen train to create its run folder")
         app = watching_app(folder, models_dir)
 
         async def body():

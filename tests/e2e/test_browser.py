@@ -22,7 +22,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pytest
 import websocket
 
 from support.data import TINY_FLAGS, TINY_TEXT
+from support.waiting import wait_until
 from test_serve import Server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -84,8 +84,8 @@ class Chromium:
             stderr=subprocess.DEVNULL,
         )
         port_file = profile / "DevToolsActivePort"
-        wait_until(lambda: port_file.is_file() and port_file.read_text().strip(), 60, "chromium to start")
-        port = int(port_file.read_text().split()[0])
+        written = wait_until(lambda: port_file.is_file() and port_file.read_text().strip(), 60, "chromium to start")
+        port = int(written.split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as r:
             page = next(t for t in json.load(r) if t["type"] == "page")
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
@@ -120,14 +120,13 @@ class Chromium:
         return self.evaluate(SCREEN_TEXT) or ""
 
     def wait_for_screen(self, condition, timeout: float, what: str) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
+        """The terminal's text once condition(text) holds."""
+
+        def matching() -> str | None:
             shown = self.screen()
-            if condition(shown):
-                return shown
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}; the page shows:\n{shown}")
-            time.sleep(0.2)
+            return shown if condition(shown) else None
+
+        return wait_until(matching, timeout, what, every=0.2, shown=lambda: "the page shows:\n" + self.screen())
 
     def type(self, text: str) -> None:
         self.call("Input.insertText", text=text)
@@ -148,14 +147,6 @@ class Chromium:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_the_served_app_in_a_browser(tmp_path):

@@ -13,13 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from support.data import REPO
+from support.waiting import wait_until
 
 TINY = {
     "framing": "lines",
@@ -66,14 +66,13 @@ class Tmux:
         self("send-keys", "-t", "app", "-l", text)
 
     def wait(self, condition, timeout: float, what: str) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
+        """The pane's text once condition(text) holds."""
+
+        def matching() -> str | None:
             shown = self.screen()
-            if condition(shown):
-                return shown
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}; the screen shows:\n{shown}")
-            time.sleep(0.2)
+            return shown if condition(shown) else None
+
+        return wait_until(matching, timeout, what, every=0.2, shown=lambda: "the screen shows:\n" + self.screen())
 
 
 def processes_with(marker: str) -> list[int]:
@@ -91,6 +90,17 @@ def processes_with(marker: str) -> list[int]:
         if state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def wait_until_gone(marker: str, timeout: float) -> None:
+    """Until no process holds the marker: the app and its training process have ended."""
+    wait_until(
+        lambda: not processes_with(marker),
+        timeout,
+        "the app and its training process to end",
+        every=0.2,
+        shown=lambda: f"processes left behind: {processes_with(marker)}",
+    )
 
 
 def test_launch_type_generate_save_quit(tmp_path, tiny_corpus_file):
@@ -142,29 +152,25 @@ def test_launch_type_generate_save_quit(tmp_path, tiny_corpus_file):
         saved = sorted(models.glob("*/last.safetensors"))
         assert saved and saved[0].stat().st_size > 0
 
-        tmux.keys("q")
         # Either the dialog, or (nothing unsaved) the app exits at once, and with it the tmux server:
         # look for the exit first, and read the screen without failing when the server is gone.
-        deadline = time.monotonic() + 180
-        while not done.exists():
-            shown = tmux("capture-pane", "-p", "-t", "app", check=False)
-            if "Quit tui-gen?" in shown:
-                break
-            assert time.monotonic() < deadline, f"neither the quit dialog nor the exit; the screen shows:\n{shown}"
-            time.sleep(0.2)
-        else:
-            shown = ""
-        if "Quit tui-gen?" in shown:
+        def pane() -> str:
+            return tmux("capture-pane", "-p", "-t", "app", check=False)
+
+        def screen_shown() -> str:
+            return "the screen shows:\n" + pane()
+
+        def exited_or_asked() -> str | None:
+            if done.exists():
+                return "exited"
+            return "asked" if "Quit tui-gen?" in pane() else None
+
+        tmux.keys("q")
+        if wait_until(exited_or_asked, 180, "the quit dialog or the exit", every=0.2, shown=screen_shown) == "asked":
             tmux.keys("s")  # save and quit
-        deadline = time.monotonic() + 180  # saving may take up to 120 s
-        while not done.exists():
-            assert time.monotonic() < deadline, "the app did not exit:\n" + tmux.screen()
-            time.sleep(0.2)
+        wait_until(done.exists, 180, "the app to exit", every=0.2, shown=screen_shown)  # saving may take up to 120 s
         assert done.read_text().strip() == "0"
-        deadline = time.monotonic() + 60
-        while processes_with(marker):  # the app and its training process are gone
-            assert time.monotonic() < deadline, f"processes left behind: {processes_with(marker)}"
-            time.sleep(0.2)
+        wait_until_gone(marker, 60)
         log = (models / "worker.log").read_text()
         assert "finished (stopped)" in log
     finally:
@@ -207,10 +213,7 @@ def test_a_closed_terminal_or_sigterm_saves_and_leaves_nothing_running(tmp_path,
             ]
             assert len(app) == 1, app
             os.kill(app[0], signal.SIGTERM)
-        deadline = time.monotonic() + 120  # the app waits up to 30 s for the save, then kills
-        while processes_with(marker):
-            assert time.monotonic() < deadline, f"processes left behind: {processes_with(marker)}"
-            time.sleep(0.2)
+        wait_until_gone(marker, 120)  # the app waits up to 30 s for the save, then kills
         saved = list(models.glob("*/last.safetensors"))
         assert len(saved) == 1 and saved[0].stat().st_size > 0
         assert "finished (stopped)" in (models / "worker.log").read_text()

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from support.data import TINY_FLAGS, TWEETS
 from support.processes import child_env, run_cli, run_cli_rss, run_main_in
+from support.waiting import wait_until
 
 TRAIN = ["train", "--steps", "2", *TINY_FLAGS, "--quiet"]
 
@@ -235,13 +235,12 @@ def test_unreadable_corpus_is_one_clear_line(tmp_path, corpus_file, where):
 
 def _stopped(pid: int, timeout: float = 60) -> bool:
     """True once the (unreaped) child is stopped by SIGSTOP, False if it had exited first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def settled() -> str | None:  # its state once stopped (T, t) or ended (Z, X)
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state in "TtZX":
-            return state in "Tt"
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} did not stop within {timeout} s")
+        return state if state in "TtZX" else None
+
+    return wait_until(settled, timeout, f"process {pid} to stop", every=0.01) in "Tt"
 
 
 @pytest.mark.slow
@@ -269,12 +268,15 @@ def test_corpus_changed_during_training_is_ignored(tmp_path, corpus_file):
         stderr=subprocess.PIPE,
         env=child_env(),
     )
+
+    def under_way() -> bool:  # training is under way once it has saved
+        if (run / "last.safetensors").exists():
+            return True
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        return False
+
     try:
-        deadline = time.monotonic() + 180  # torch starting on a loaded machine
-        while not (run / "last.safetensors").exists():  # training is under way
-            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "no checkpoint after 180 s"
-            time.sleep(0.02)
+        wait_until(under_way, 180, "a checkpoint", every=0.02)  # torch starting on a loaded machine
         # Held still while the corpus changes, so that however fast it trains it cannot finish first.
         os.kill(proc.pid, signal.SIGSTOP)
         try:

@@ -12,6 +12,7 @@ import io
 import queue
 import time
 
+from support.waiting import timed_out
 from tui_gen.core import events as ev
 from tui_gen.core.commands import as_command
 from tui_gen.process.parent import describe_exit
@@ -27,11 +28,12 @@ WAIT_SECONDS = 60.0  # a deadline, not a speed: on a loaded 2-core machine a ste
 
 async def wait_for(pilot, condition, timeout: float = WAIT_SECONDS, what: str = "condition"):
     """Let the app run until condition() is true (polling, never a fixed sleep). The timeout only
-    decides how long a failing test takes to say so: keep it generous."""
+    decides how long a failing test takes to say so: keep it generous. (support.waiting.wait_until is
+    the synchronous twin, for waits outside a Pilot.)"""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(timed_out(timeout, what))
         await pilot.pause(0.02)
 
 

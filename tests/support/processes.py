@@ -4,11 +4,14 @@ go, and a small filesystem that fills up."""
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from support.waiting import wait_until
 
 
 @dataclass
@@ -87,16 +90,17 @@ def run_cli_rss(args: list[str], cwd: Path, timeout: float = 180) -> Result:
             stderr=err_f,
             env=child_env(),
         )
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def ended() -> tuple[int, resource.struct_rusage] | None:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                raise AssertionError(f"tui-gen {' '.join(map(str, args))[:200]} ran over {timeout}s")
-            time.sleep(0.05)
+            return (status, usage) if pid else None
+
+        try:
+            status, usage = wait_until(ended, timeout, f"tui-gen {' '.join(map(str, args))[:200]} to end", every=0.05)
+        except AssertionError:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            raise
         proc.returncode = os.waitstatus_to_exitcode(status)
     return Result(
         proc.returncode,
