@@ -86,11 +86,13 @@ class WindowGRU(torch.autograd.Function):
             r, z, n = rz_all[:, :, 0], rz_all[:, :, 1], n_all
             # Every step's local derivatives at once, in a few large element-wise passes:
             # zn = (dz_pre/dh', dn_pre/dh'), rg = (dr_pre/dn_pre, d(h W_hn + b_hn)/dn_pre).
+            # (x - x * x is x (1 - x) in one pass; fewer passes and temporaries than the plain products)
             zn = hs.new_empty(steps, batch, 2, hidden, dtype=md)
-            torch.mul(hs[:-1] - n, z * (1 - z), out=zn[:, :, 0])
-            torch.mul(1 - z, 1 - n * n, out=zn[:, :, 1])
+            torch.mul(hs[:-1] - n, torch.addcmul(z, z, z, value=-1), out=zn[:, :, 0])
+            tanh_slope = torch.addcmul(hs.new_ones(()), n, n, value=-1)  # 1 - n^2
+            torch.addcmul(tanh_slope, z, tanh_slope, value=-1, out=zn[:, :, 1])  # (1 - z)(1 - n^2)
             rg = hs.new_empty(steps, batch, 2, hidden, dtype=md)
-            torch.mul(gh_all[:, :, 2], r * (1 - r), out=rg[:, :, 0])
+            torch.mul(gh_all[:, :, 2], torch.addcmul(r, r, r, value=-1), out=rg[:, :, 0])
             rg[:, :, 1] = r
             z_m = z.to(md)
             # per step: d r_pre, d z_pre, d (h W_hn + b_hn), d n_pre; the first three are the
@@ -114,8 +116,10 @@ class WindowGRU(torch.autograd.Function):
             if ctx.needs_input_grad[0]:
                 d_x = torch.addmm(d_rz @ w_ih_m[: 2 * hidden], d_n, w_ih_m[2 * hidden :])
                 d_x = d_x.to(ctx.x_dtype).view(ctx.x_shape)
-            d_b_hh = d_rec.sum(0, dtype=dtype)
-            d_b_ih = torch.cat([d_b_hh[: 2 * hidden], d_n.sum(0, dtype=dtype)])
+            # summed in matmul_dtype with float32 accumulation (as the products are): a dtype= argument
+            # would first copy the whole window's gradients to float32
+            d_b_hh = d_rec.sum(0).to(dtype)
+            d_b_ih = torch.cat([d_b_hh[: 2 * hidden], d_n.sum(0).to(dtype)])
             return d_x, dh, d_w_ih, d_w_hh, d_b_ih, d_b_hh, None
 
 
