@@ -217,6 +217,52 @@ def test_lines_windows_cover_every_line_fully():
         assert max(covered.values()) <= 2
 
 
+def test_carrying_the_state_each_row_walks_whole_lines_and_an_epoch_covers_every_window_once():
+    """overlap 0: row r's windows follow one another through a line, reset where a line starts; an
+    epoch takes every window once, but for fewer than batch_size left for another epoch's order."""
+    seq_len, batch_size = 16, 5
+    rng = np.random.default_rng(1)
+    lengths = [3, 500, 0, 1, 14, 15, 16, 17, 27, 28, 29, 60, 61, 200]
+    lines = ["".join(rng.choice(list("abcdefghij klmnop"), size=n)) for n in lengths]
+    vocab = Vocab.build(training_texts(lines))
+    lw = LineWindows(lines, vocab, seq_len, 0, batch_size=batch_size, seed=3)
+    assert lw.carries_state and lw.steps_per_epoch == lw.n_windows // batch_size
+    framed = {tuple(vocab.encode(frame_line(ln)).tolist()) for ln in lines}
+    for epoch in (0, 1):
+        seen: Counter = Counter()
+        text: list[list[int]] = [[] for _ in range(batch_size)]  # each row's line so far
+        whole_lines = 0
+        for i in range(lw.steps_per_epoch):
+            b = lw.batch(epoch, i)
+            assert b.reset is not None and b.inputs.shape == (batch_size, seq_len)
+            for r in range(batch_size):
+                real = int(b.mask[r].sum())
+                if b.reset[r]:  # a line starts here (or the epoch does: a stretch may start mid-line)
+                    if text[r] and text[r][0] == vocab.id_of("\n"):  # not a stretch's first, begun mid-line
+                        assert tuple(text[r]) in framed  # the line before it was walked whole
+                        whole_lines += 1
+                    text[r] = [int(b.inputs[r, 0])]
+                else:
+                    assert real > 0 and int(b.inputs[r, 0]) == text[r][-1]  # it goes on where it stopped
+                text[r] += b.targets[r, :real].tolist()
+                seen[(tuple(b.inputs[r].tolist()), tuple(b.targets[r].tolist()))] += 1
+                if i == 0:
+                    assert b.reset[r]
+        assert max(seen.values()) == 1 and lw.n_windows - batch_size < sum(seen.values()) <= lw.n_windows
+        assert whole_lines >= len(lines) - 2 * batch_size  # all but those at the stretches' ends
+    # the same epoch is the same batches (exact resume reads them again)
+    assert torch.equal(lw.batch(1, 3).inputs, lw.batch(1, 3).inputs)
+    assert not torch.equal(lw.batch(0, 3).inputs, lw.batch(1, 3).inputs)
+
+
+def test_carrying_the_state_with_fewer_windows_than_rows_takes_a_row_per_window():
+    lines = ["ab", "cd"]
+    vocab = Vocab.build(training_texts(lines))
+    lw = LineWindows(lines, vocab, seq_len=16, overlap=0, batch_size=8, seed=0)
+    b = lw.batch(0, 0)
+    assert lw.batch_size == 2 and b.inputs.shape[0] == 2 and bool(b.reset.all()) and lw.steps_per_epoch == 1
+
+
 def test_line_windows_tails_are_padded_and_masked():
     lines = ["x" * 40]
     vocab = Vocab.build(training_texts(lines))

@@ -33,12 +33,19 @@ def assert_identical(a: dict, b: dict) -> None:
 # ---- exact resume -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("framing", ["lines", "stream"])
+# lines with overlap 0 carry the state from a line's window to its next, as stream framing does
+FRAMINGS = [("lines", 4), ("lines", 0), ("stream", 4)]
+FRAMING_IDS = ["lines", "lines-carried", "stream"]
+
+
+@pytest.mark.parametrize(("framing", "overlap"), FRAMINGS, ids=FRAMING_IDS)
 @pytest.mark.parametrize("schedule", ["constant", "exp"])
-def test_resume_after_max_steps_is_bit_identical(tmp_path, tiny_text, make_config, framing, schedule):
+def test_resume_after_max_steps_is_bit_identical(tmp_path, tiny_text, make_config, framing, overlap, schedule):
     corpus = CorpusText(name="tiny", text=tiny_text, framing=framing)
-    n, k = 30, 13  # k crosses no evaluation; n crosses an epoch in both framings
-    cfg = make_config(dropout=0.3, lr=5e-3, lr_schedule=schedule, decay_steps=7, decay_rate=0.5, eval_every=10)
+    n, k = 30, 13  # k crosses no evaluation; n crosses an epoch in every framing
+    cfg = make_config(
+        dropout=0.3, lr=5e-3, lr_schedule=schedule, decay_steps=7, decay_rate=0.5, eval_every=10, overlap=overlap
+    )
 
     straight = Trainer(corpus, replace(cfg, max_steps=n), run_dir=tmp_path / "straight")
     events = run_all(straight)
@@ -50,7 +57,8 @@ def test_resume_after_max_steps_is_bit_identical(tmp_path, tiny_text, make_confi
     assert first.step == k
     ck = load_checkpoint(tmp_path / "split" / "last.safetensors")
     assert ck.step == k
-    if framing == "stream":
+    assert first.data.carries_state == (overlap == 0 or framing == "stream")
+    if first.data.carries_state:
         assert any(name.startswith("state.") for name in ck.tensors)  # the carried state is saved
     second = Trainer(corpus, replace(cfg, max_steps=n), run_dir=tmp_path / "split", resume=ck)
     run_all(second)
@@ -82,12 +90,16 @@ def test_dropout_makes_the_random_state_matter(tmp_path, tiny_corpus, make_confi
     assert not all(torch.equal(x, y) for x, y in zip(weights(a).values(), weights(b).values(), strict=False))
 
 
-@pytest.mark.parametrize("framing", ["lines", "stream"])
-def test_resume_after_a_stop_is_bit_identical_with_a_cosine_schedule(tmp_path, tiny_text, make_config, framing):
+@pytest.mark.parametrize(("framing", "overlap"), FRAMINGS, ids=FRAMING_IDS)
+def test_resume_after_a_stop_is_bit_identical_with_a_cosine_schedule(
+    tmp_path, tiny_text, make_config, framing, overlap
+):
     # The Ctrl+C path: stop at step k of an n-step run, resume the same run.
     corpus = CorpusText(name="tiny", text=tiny_text, framing=framing)
     n, k = 24, 9
-    cfg = make_config(dropout=0.2, lr=5e-3, lr_schedule="cosine", warmup_steps=3, max_steps=n, eval_every=10)
+    cfg = make_config(
+        dropout=0.2, lr=5e-3, lr_schedule="cosine", warmup_steps=3, max_steps=n, eval_every=10, overlap=overlap
+    )
     straight = Trainer(corpus, cfg)
     run_all(straight)
 

@@ -58,7 +58,7 @@ class TrainConfig:
     # data
     framing: str | None = None  # None: the corpus's own default
     seq_len: int = 50
-    overlap: int = 25
+    overlap: int = 0  # lines framing: 0 carries the state from a line's window to the next
     val_fraction: float = 0.05
     min_char_count: int = 2  # rarer characters become "unknown", so that id gets trained too
     state_reset_every: int = 8  # stream framing: windows between hidden-state resets
@@ -183,6 +183,8 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in known}
         if "precision" not in data:  # saved before --precision: its run trained in fp32 on a CPU, so it resumes so
             values["precision"] = "bf16" if data.get("bf16") is True else "fp32"
+        if "overlap" not in data:  # from before overlap was saved: its windows overlapped by 25, each from zero
+            values["overlap"] = 25
         cfg = cls(**values)
         cfg.validate()
         return cfg

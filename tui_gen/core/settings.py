@@ -136,7 +136,13 @@ SETTINGS: tuple[Setting, ...] = (
         help="lines: each line a sample; stream: continuous text, truncated BPTT",
     ),
     Setting(name="seq_len", flag="--seq-len", kind=Kind.WHOLE, help="window length, in characters"),
-    Setting(name="overlap", flag="--overlap", kind=Kind.WHOLE, help="window overlap, lines framing"),
+    Setting(
+        name="overlap",
+        flag="--overlap",
+        kind=Kind.WHOLE,
+        help="lines framing: 0 carries the state from a long line's window to its next; N > 0 starts "
+        "every window from zero, repeating the last N characters of the one before",
+    ),
     Setting(
         name="batch_size",
         flag="--batch-size",

@@ -3,10 +3,13 @@
 Two framings:
 - lines: each line is one sample (a tweet), framed as "\\n" + line + "\\n" so the model learns how
   a line starts (generation primes with the leading newline) and ends. Lines are cut into windows of
-  seq_len with overlap; short lines and tails are padded, never dropped, and padded positions are
-  masked out of the loss. Every window starts from a zero state, and every line's first window starts
-  at the line's start, so the zero state is "start of a line", exactly what evaluation and generation
-  begin from.
+  seq_len; short lines and tails are padded, never dropped, and padded positions are masked out of
+  the loss. Every line's first window starts at the line's start from a zero state, so the zero state
+  is "start of a line", exactly what evaluation and generation begin from. With overlap 0 (the
+  default) a line's later windows follow its first in the same batch row on the next steps, the state
+  carried (truncated BPTT within the line): every character is predicted from its line's start, as
+  evaluation predicts it. With overlap N > 0 (the lecture's way) every window starts from a zero state
+  and repeats the last N characters of the one before.
 - stream: continuous text, truncated BPTT. Each batch row reads its own stretch of the text and
   carries its hidden state from window to window, reset every few windows so that a zero state is
   always a state the model has been trained from.
@@ -361,7 +364,7 @@ class Batch:
     inputs: torch.Tensor  # [B, T] int64
     targets: torch.Tensor  # [B, T] int64
     mask: torch.Tensor  # [B, T] bool: True where the target is a real character
-    reset: torch.Tensor | None = None  # stream: [B] bool, rows whose state starts from zero
+    reset: torch.Tensor | None = None  # carrying the state: [B] bool, rows whose state starts from zero
 
     @property
     def real_chars(self) -> int:
@@ -388,9 +391,18 @@ def _framed_rows(
 
 
 class LineWindows:
-    """All windows of all lines, shuffled each epoch; each batch's windows are read from the line
-    offsets when it is asked for. Per line 8 bytes (its window count) and per window 4 bytes (the
-    epoch's order), never a window array of the corpus."""
+    """All windows of all lines, in a new order each epoch; each batch's windows are read from the line
+    offsets when it is asked for, never a window array of the corpus.
+
+    overlap > 0: independent windows, each from a zero state, shuffled one by one (per line 8 bytes,
+    its window count, and per window 4 bytes, the epoch's order).
+
+    overlap 0 (carries_state): the lines are shuffled, their windows laid end to end in that order (a
+    line's windows in their own order) and cut into batch_size equal stretches, one per batch row, as
+    the stream framing cuts its text; step i takes each stretch's window i. A row's state is carried
+    from step to step and reset where a line starts (Batch.reset) and at an epoch's first step. The
+    fewer than batch_size windows past the last whole stretch wait for another epoch's order. Per line
+    12 bytes (its window count, the epoch's order)."""
 
     def __init__(
         self, lines: list[str] | LineSet, vocab: Vocab, seq_len: int, overlap: int, batch_size: int, seed: int
@@ -410,20 +422,31 @@ class LineWindows:
         # The training text's characters: each line's and its end (the newline it had in the corpus).
         # Not the windows' positions: overlapping windows hold some characters twice.
         self.train_chars = int(self.lines.lengths.sum()) + len(self.lines.lengths)
-        self.batch_size = batch_size
+        self.carries_state = overlap == 0
+        # carrying the state, every row needs a window at every step: no more rows than windows
+        self.batch_size = max(1, min(batch_size, self.n_windows)) if self.carries_state else batch_size
+        self.row_len = self.n_windows // self.batch_size  # carrying the state: each row's stretch, in windows
         self.seed = seed
         self._order_epoch: int | None = None
         self._order_cache: np.ndarray = np.empty(0, dtype=np.int64)
+        self._ends_cache: np.ndarray = np.empty(0, dtype=np.int64)  # carrying: windows of order[:j + 1]
 
     @property
     def steps_per_epoch(self) -> int:
+        if self.carries_state:
+            return max(1, self.row_len)
         return max(1, -(-self.n_windows // self.batch_size))
 
     def _order(self, epoch: int) -> np.ndarray:
-        if self._order_epoch != epoch:  # one shuffle per epoch, not per batch; as permutation(n) would
-            order = np.arange(self.n_windows, dtype=np.int32 if self.n_windows < 2**31 else np.int64)
+        """The epoch's order: of windows, or carrying the state, of lines. One shuffle per epoch, not
+        per batch; as permutation(n) would."""
+        if self._order_epoch != epoch:
+            n = len(self.n_win) if self.carries_state else self.n_windows
+            order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
             np.random.default_rng([self.seed, epoch]).shuffle(order)
             self._order_cache, self._order_epoch = order, epoch
+            if self.carries_state:
+                self._ends_cache = np.cumsum(self.n_win[order])
         return self._order_cache
 
     def windows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -438,18 +461,29 @@ class LineWindows:
         return self.windows(np.arange(self.n_windows))
 
     def batch(self, epoch: int, index: int) -> Batch:
-        rows = self._order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        order = self._order(epoch)
         if index % RELEASE_EVERY == 0:
             self.lines.corpus.release()
-        windows, n_real = self.windows(rows)
+        reset = None
+        if self.carries_state:
+            at = np.arange(self.batch_size, dtype=np.int64) * self.row_len + index  # in the epoch's windows
+            place = np.searchsorted(self._ends_cache, at, side="right")
+            line = order[place].astype(np.int64)
+            k = at - (self._ends_cache[place] - self.n_win[line])  # the window's number in its line
+            windows, n_real = _framed_rows(self.lines, self.lut, self.newline, line, k * self.stride, self.seq_len + 1)
+            reset = torch.from_numpy((k == 0) | (index == 0))
+        else:
+            windows, n_real = self.windows(order[index * self.batch_size : (index + 1) * self.batch_size])
         w = torch.from_numpy(windows)
         lengths = torch.from_numpy(n_real)
         mask = torch.arange(w.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
-        return Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=mask)
+        return Batch(inputs=w[:, :-1], targets=w[:, 1:], mask=mask, reset=reset)
 
 
 class StreamWindows:
     """Truncated BPTT over one long text: row b reads its own contiguous stretch, window by window."""
+
+    carries_state = True
 
     def __init__(
         self, text: str | StreamPart, vocab: Vocab, seq_len: int, batch_size: int, reset_every: int, seed: int

@@ -209,7 +209,7 @@ class Trainer:
         self.last_bpc: float | None = None
         self.history: dict[str, list] = {"train": [], "val": []}
         self._history_acc: list[float] = []
-        self.carried: State | None = None  # stream framing: the state carried into the next window
+        self.carried: State | None = None  # the state carried into the next window (stream; lines with overlap 0)
         self._stop = self._eval_now = self._save_now = False
         self._stop_reason = FinishReason.STOPPED
         self.last_path: Path | None = None
@@ -611,7 +611,7 @@ class Trainer:
         y = batch.targets.to(self.device, non_blocking=True)
         m = batch.mask.to(self.device, non_blocking=True)
         state = None
-        if batch.reset is not None:  # stream framing: carry the state, zeroing rows that reset
+        if batch.reset is not None:  # the data carries the state (carries_state), zeroing rows that reset
             if self.carried is None or bool(batch.reset.all()):
                 state = None
             else:
@@ -833,7 +833,7 @@ class Trainer:
         rows = self.world.rows(self.data.batch_size)  # all of them in one process
         if (
             carried
-            and self.framing == "stream"
+            and self.data.carries_state
             and [tuple(t.shape) for t in carried] == shapes
             and all(t.is_floating_point() for t in carried)
             and rows.start < rows.stop
@@ -847,11 +847,7 @@ class Trainer:
                 f"the checkpoint was trained by {trained_by} process{'es' if trained_by != 1 else ''}, this run has "
                 f"{self.world.size}: the data position carries over (epoch {self.epoch}, batch {self.batch_index} "
                 f"of the global batch), each process taking its share of every batch"
-                + (
-                    "; the carried stream state starts from zero"
-                    if self.framing == "stream" and self.carried is None
-                    else ""
-                )
+                + ("; the carried state starts from zero" if self.data.carries_state and self.carried is None else "")
             )
         self.set_run_dir(self.run_dir, resumed_here=True)
 
