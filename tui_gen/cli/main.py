@@ -682,9 +682,10 @@ def cmd_eval(args) -> int:
             "score this text: evaluate it on text in the alphabet it was trained on"
         )
     if unknown:
+        kinds = "1 kind of character is" if len(unknown) == 1 else f"{len(unknown)} kinds of characters are"
         print(
-            f"tui-gen: note: {len(unknown)} kinds of characters are outside the model's vocabulary "
-            "and count as 'unknown'",
+            f"tui-gen: note: {kinds} outside the model's vocabulary and count{'s' if len(unknown) == 1 else ''} "
+            "as 'unknown'",
             file=sys.stderr,
         )
     ck.model.eval()

@@ -154,9 +154,10 @@ class Trainer:
             fresh = Vocab.from_counts(counts, config.min_char_count)
             unknown = [c for c in fresh.chars if c not in self.vocab]
             if unknown:
+                kinds = "1 kind of character" if len(unknown) == 1 else f"{len(unknown)} kinds of characters"
                 self.warnings.append(
-                    f"{len(unknown)} kinds of characters in this corpus are not in the checkpoint's vocabulary; "
-                    "they are trained as 'unknown'"
+                    f"{kinds} in this corpus {'is' if len(unknown) == 1 else 'are'} not in the checkpoint's "
+                    f"vocabulary; {'it is' if len(unknown) == 1 else 'they are'} trained as 'unknown'"
                 )
         self.data: LineWindows | StreamWindows
         if isinstance(split.train, LineSet):  # framing "lines" (split_encoded splits lines for it alone)
