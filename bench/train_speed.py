@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import torch
 
-from tui_gen.core.config import TrainConfig
+from tui_gen.core.config import TrainConfig, preset
 from tui_gen.data.sources import open_corpus
 from tui_gen.model.network import CharRNN, masked_nll
 from tui_gen.training.device import matmul_dtype
@@ -99,21 +99,7 @@ def run(seconds: float = 20, rounds: int = 3, threads: int = 2) -> list[tuple]:
     corpus, _ = open_corpus(tweets_path())
     auto = "bf16" if matmul_dtype(torch.device("cpu"), "auto") == torch.bfloat16 else "fp32"
     rows = []
-    for name, cfg in [
-        ("defaults", TrainConfig()),
-        (
-            "lecture preset",
-            replace(
-                TrainConfig(),
-                embedding_dim=0,
-                lr=3e-4,
-                batch_size=64,
-                lr_schedule="exp",
-                warmup_steps=0,
-                min_char_count=1,
-            ),
-        ),
-    ]:
+    for name, cfg in [("defaults", TrainConfig()), ("lecture preset", preset("lecture"))]:
         cfg = replace(cfg, max_minutes=None, max_steps=10**9, threads=threads)
         ours = Trainer(corpus, replace(cfg, precision="auto"))
         ours_fp32 = Trainer(corpus, replace(cfg, precision="fp32"))

@@ -249,3 +249,26 @@ def test_stop_before_the_first_step_is_reported_as_stopped_and_saves_last(tmp_pa
     fin = rest[-1]
     assert isinstance(fin, ev.Finished) and fin.reason == "stopped" and fin.step == 0
     assert load_checkpoint(fin.last_path).step == 0
+
+
+def test_a_checkpoint_from_before_the_new_defaults_resumes_as_it_trained():
+    """A configuration saved without overlap or adam_beta2 trained with the defaults of its day (windows
+    overlapping by 25, each from a zero state; AdamW's beta2 0.999): it resumes so, not with today's."""
+    saved = TrainConfig().to_json()
+    del saved["overlap"], saved["adam_beta2"]
+    old = TrainConfig.from_json(saved)
+    assert (old.overlap, old.adam_beta2) == (25, 0.999)
+    assert (TrainConfig().overlap, TrainConfig().adam_beta2) == (0, 0.99)
+    given = TrainConfig.from_json({**saved, "overlap": 0, "adam_beta2": 0.95})
+    assert (given.overlap, given.adam_beta2) == (0, 0.95)
+
+
+@pytest.mark.parametrize("beta2", [1.0, -0.1, 1.5])
+def test_adam_beta2_out_of_range_is_refused(beta2):
+    with pytest.raises(Exception, match="adam_beta2 must be 0 to 1"):
+        replace(TrainConfig(), adam_beta2=beta2).validate()
+
+
+def test_adam_beta2_reaches_the_optimizer(tiny_corpus, make_config):
+    trainer = Trainer(tiny_corpus, make_config(adam_beta2=0.95, max_steps=1))
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.95)

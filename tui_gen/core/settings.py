@@ -305,6 +305,11 @@ SETTINGS: tuple[Setting, ...] = (
         name="state_reset_every", kind=Kind.WHOLE, help="stream framing: windows between resets of the hidden state"
     ),
     Setting(name="min_lr_ratio", kind=Kind.NUMBER, help="cosine schedule: the last learning rate, as a share of --lr"),
+    Setting(
+        name="adam_beta2",
+        kind=Kind.NUMBER,
+        help="AdamW's beta2, how slowly its estimate of each gradient's size forgets (0.999 before 2026-12)",
+    ),
     Setting(name="decay_steps", kind=Kind.WHOLE, help="exp schedule: steps between decays"),
     Setting(name="decay_rate", kind=Kind.NUMBER, help="exp schedule: what each decay multiplies the learning rate by"),
     Setting(name="sample_length", kind=Kind.WHOLE, help="characters of each sample drawn at an evaluation"),

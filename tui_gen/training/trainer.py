@@ -198,6 +198,7 @@ class Trainer:
             self.model.parameters(),
             lr=config.lr,
             weight_decay=config.weight_decay,
+            betas=(0.9, config.adam_beta2),
             fused=True if self.device.type == "cuda" else None,  # None: AdamW's own default
         )
         self.step = 0
