@@ -8,7 +8,7 @@
   disturbs far less;
 - tui-gen's Generator in this process, as the CLI uses it (no candidates) and as the app does (top 5).
 
-The CLI figures are from a checkpoint of the default model (GRU 128,256, embedding 32) over the tweets'
+The CLI figures are from a checkpoint of the default model (TrainConfig's: GRU 256,256, embedding 64) over the tweets'
 vocabulary, untrained unless a run is given (`python -m bench.generate_speed RUN`): an untrained model
 draws every character as often as any other, controls included, which is the sanitiser's worst case.
 The machine may be shared: the rounds interleave the figures so that noise falls on all of them, the

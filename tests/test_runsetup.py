@@ -14,6 +14,7 @@ import pytest
 
 from tui_gen.cli.main import main
 from tui_gen.core import events as ev
+from tui_gen.core.config import TrainConfig
 from tui_gen.core.errors import ConfigError, RunFolderError
 from tui_gen.training.checkpoint import read_meta
 from tui_gen.training.setup import RunRequest, claim_run_folder, new_run_config, prepare_run, resume_target
@@ -179,7 +180,8 @@ def test_settings_that_can_change_on_resume_are_applied_and_said(finished_run):
     assert run.trainer.config.lr == 0.01 and run.trainer.config.batch_size == 7
     started = next(iter(run.trainer.run()))
     assert isinstance(started, ev.Started)
-    assert any("--lr 0.01 (was 0.003)" in n and "--batch-size 7 (was 8)" in n for n in started.notes), started.notes
+    was = f"--lr 0.01 (was {TrainConfig().lr:g})"  # the finished run trained at the default rate
+    assert any(was in n and "--batch-size 7 (was 8)" in n for n in started.notes), started.notes
 
 
 def test_resume_continues_from_last_and_a_resume_from_older_best_forks(finished_run, corpus):

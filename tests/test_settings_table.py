@@ -115,7 +115,8 @@ def test_help_shows_trainconfigs_defaults(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert "(default 128,256)" in shown and "(default 0.003)" in shown and "(default: the corpus's own)" in shown
+    sizes, lr = ",".join(map(str, TrainConfig().hidden_sizes)), f"{TrainConfig().lr:g}"  # as a person types them
+    assert f"(default {sizes})" in shown and f"(default {lr})" in shown and "(default: the corpus's own)" in shown
     for s in FLAGGED:
         assert " ".join(help_text(s, DEFAULTS[s.name]).split()) in shown, s.name
 
@@ -274,4 +275,20 @@ def test_the_markdown_has_a_line_per_row_with_its_default():
     assert len(lines) == len(SETTINGS)
     for s, line in zip(SETTINGS, lines, strict=True):
         assert f"`{s.name}`" in line and (s.flag is None or f"`{s.flag}`" in line)
-    assert "| `128,256` |" in lines[[s.name for s in SETTINGS].index("hidden_sizes")]
+    sizes = ",".join(map(str, TrainConfig().hidden_sizes))  # as a person types them, not a Python list
+    assert f"| `{sizes}` |" in lines[[s.name for s in SETTINGS].index("hidden_sizes")]
+
+
+def test_the_default_model_is_trainconfigs():
+    """ModelConfig's defaults are TrainConfig's (the benches build the default model from them)."""
+    from tui_gen.model.network import ModelConfig
+
+    assert ModelConfig(vocab_size=10) == ModelConfig.of(TrainConfig(), 10)
+    lecture = ModelConfig.of(table_preset("lecture"), 10)
+    assert (lecture.hidden_sizes, lecture.embedding_dim) == ([128, 256], 0)  # the lecture's own model
+
+
+def table_preset(name: str) -> TrainConfig:
+    from tui_gen.core.config import preset
+
+    return preset(name)

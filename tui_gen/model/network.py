@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tui_gen.core.config import TrainConfig
 from tui_gen.core.errors import ConfigError
 from tui_gen.core.model_size import CELL_TYPES
 from tui_gen.data.vocab import PAD
@@ -37,11 +38,25 @@ CellWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 @dataclass
 class ModelConfig:
+    """The model's shape. Its defaults are TrainConfig's, written once there: the default model is the
+    one `tui-gen train` trains."""
+
     vocab_size: int
-    hidden_sizes: list[int] = field(default_factory=lambda: [128, 256])
-    cell: str = "gru"
-    embedding_dim: int = 32  # 0 means one-hot input, as in the lecture
-    dropout: float = 0.0
+    hidden_sizes: list[int] = field(default_factory=lambda: TrainConfig().hidden_sizes)
+    cell: str = TrainConfig.cell
+    embedding_dim: int = TrainConfig.embedding_dim  # 0 means one-hot input, as in the lecture
+    dropout: float = TrainConfig.dropout
+
+    @classmethod
+    def of(cls, config: TrainConfig, vocab_size: int) -> ModelConfig:
+        """The model a training configuration asks for, over a vocabulary of vocab_size."""
+        return cls(
+            vocab_size=vocab_size,
+            hidden_sizes=list(config.hidden_sizes),
+            cell=config.cell,
+            embedding_dim=config.embedding_dim,
+            dropout=config.dropout,
+        )
 
     def validate(self) -> None:
         if self.cell not in CELLS:

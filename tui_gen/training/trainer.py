@@ -181,15 +181,7 @@ class Trainer:
         if not resume:
             config.check_model_size(len(self.vocab))  # this corpus's vocabulary: before the model is built
         self.model_config = (
-            replace(resume.model.config, dropout=config.dropout)
-            if resume
-            else ModelConfig(
-                vocab_size=len(self.vocab),
-                hidden_sizes=list(config.hidden_sizes),
-                cell=config.cell,
-                embedding_dim=config.embedding_dim,
-                dropout=config.dropout,
-            )
+            replace(resume.model.config, dropout=config.dropout) if resume else ModelConfig.of(config, len(self.vocab))
         )
         self.model = CharRNN(self.model_config).to(self.device)
         self.model.matmul_dtype = self.matmul_dtype
