@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tui_gen.core import settings as table
-from tui_gen.core.config import TrainConfig, check_types
+from tui_gen.core.config import TrainConfig, check_types, preset
 from tui_gen.core.errors import ConfigError
 from tui_gen.core.settings import BY_NAME, FLAGGED, SETTINGS, Kind, OnResume, help_text, markdown_table, setting_name
 
@@ -284,11 +284,5 @@ def test_the_default_model_is_trainconfigs():
     from tui_gen.model.network import ModelConfig
 
     assert ModelConfig(vocab_size=10) == ModelConfig.of(TrainConfig(), 10)
-    lecture = ModelConfig.of(table_preset("lecture"), 10)
+    lecture = ModelConfig.of(preset("lecture"), 10)
     assert (lecture.hidden_sizes, lecture.embedding_dim) == ([128, 256], 0)  # the lecture's own model
-
-
-def table_preset(name: str) -> TrainConfig:
-    from tui_gen.core.config import preset
-
-    return preset(name)
