@@ -260,3 +260,13 @@ def test_the_clis_limits_are_the_engines():
     from tui_gen.model import reach
 
     assert (lens.DEFAULT_MAX_LAG, lens.MAX_LAG) == (reach.DEFAULT_MAX_LAG, reach.MAX_LAG)
+
+
+def test_the_words_say_how_training_carried_the_state():
+    from tui_gen.model.reach import state_words
+
+    assert state_words("stream", 0, 8) == (
+        "stream framing carries the state across windows (reset every 8), but not the gradient"
+    )
+    assert "carries the state from a line's window to its next" in state_words("lines", 0, 8)  # the default
+    assert state_words("lines", 25, 8) == "lines framing reads each window of a line from a zero state"

@@ -487,15 +487,11 @@ def _relative(value: float) -> str:
 
 def _window_words(cfg, framing: str) -> str:
     """Training's window in words: the lecture's truncated BPTT, beside how far the gradient reaches."""
-    if framing == "stream":
-        return (
-            f"training's window (|): seq_len {cfg.seq_len}, so a training step's gradient reaches back at most "
-            f"{cfg.seq_len - 1} characters (truncated BPTT); stream framing carries the state across windows "
-            f"(reset every {cfg.state_reset_every}), but not the gradient"
-        )
+    from tui_gen.model.reach import state_words
+
     return (
         f"training's window (|): seq_len {cfg.seq_len}, so a training step's gradient reaches back at most "
-        f"{cfg.seq_len - 1} characters (truncated BPTT); lines framing reads each window of a line from a zero state"
+        f"{cfg.seq_len - 1} characters (truncated BPTT); {state_words(framing, cfg.overlap, cfg.state_reset_every)}"
     )
 
 

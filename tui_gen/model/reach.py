@@ -96,6 +96,16 @@ def window_edge(seq_len: int) -> int:
     return seq_len - 1
 
 
+def state_words(framing: str, overlap: int, reset_every: int) -> str:
+    """How training carried the state from one window to the next, in words (the reach screen and
+    `tui-gen gradients` say it beside the window's edge)."""
+    if framing == "stream":
+        return f"stream framing carries the state across windows (reset every {reset_every}), but not the gradient"
+    if overlap == 0:
+        return "lines framing carries the state from a line's window to its next, but not the gradient"
+    return "lines framing reads each window of a line from a zero state"
+
+
 def check_max_lag(max_lag: int) -> None:
     if not 1 <= max_lag <= MAX_LAG:
         raise ConfigError(f"--max-lag must be 1 to {MAX_LAG}, got {max_lag}")

@@ -68,7 +68,7 @@ class Measured:
     below: list[tuple[float, int | None]]  # (fraction, the first lag under it; None: not by the max lag)
     seq_len: int | None  # training's window, when the checkpoint says it
     edge: int | None  # the furthest lag that window's gradient spans (tui_gen.model.reach.window_edge)
-    framing: str
+    carried: str  # how training carried the state between windows, in words (model.reach.state_words)
     text: str  # what it was measured over, in words
 
     @property
@@ -89,7 +89,15 @@ def measure(model: Any, vocab: Any, framing: str, meta: dict[str, Any], label: s
     checkpoint's header (corpus, corpus_digest, train_config). Call from a thread."""
     from tui_gen.core.config import TrainConfig
     from tui_gen.core.errors import TuiGenError
-    from tui_gen.model.reach import DEFAULT_MAX_LAG, THRESHOLDS, gradient_reach, measured_text, window_edge, windows_of
+    from tui_gen.model.reach import (
+        DEFAULT_MAX_LAG,
+        THRESHOLDS,
+        gradient_reach,
+        measured_text,
+        state_words,
+        window_edge,
+        windows_of,
+    )
 
     config, known = TrainConfig(), False
     saved = meta.get("train_config")
@@ -106,7 +114,7 @@ def measure(model: Any, vocab: Any, framing: str, meta: dict[str, Any], label: s
         [(f, reach.below(f)) for f in THRESHOLDS],
         config.seq_len if known else None,
         window_edge(config.seq_len) if known else None,
-        framing,
+        state_words(framing, config.overlap, config.state_reset_every),
         name,
     )
 
@@ -342,14 +350,9 @@ class ReachScreen(ModalScreen[None]):
             if current.seq_len is None:
                 parts.append("training's window: not known (the checkpoint does not say its settings)")
             else:
-                carried = (
-                    "stream framing carries the state across windows, but not the gradient"
-                    if current.framing == "stream"
-                    else "each window of a line from a zero state"
-                )
                 parts.append(
                     f"training's window (the grey line): seq_len {current.seq_len}, so a step's gradient reaches "
-                    f"back at most {current.edge} characters (truncated BPTT); {carried}"
+                    f"back at most {current.edge} characters (truncated BPTT); {current.carried}"
                 )
         if self.pending:
             parts.append(f"measuring {len(self.pending)} model{'s' if len(self.pending) > 1 else ''}…")
