@@ -538,9 +538,11 @@ class TuiGenApp(App[int]):
 
     @work(thread=True, group="training-events", exit_on_error=False)
     def _listen(self, source: EventSource) -> None:
-        """Block on the source's queue; post each drained batch as one message."""
+        """Block on the source's queue; post each drained batch as one message. It ends when the source
+        exits, the worker is cancelled, or the app is exiting: a worker started while Textual was already
+        cancelling its workers is never cancelled, and asyncio would wait for its thread for ever."""
         me = get_current_worker()
-        while not me.is_cancelled:
+        while not me.is_cancelled and not self._exit:
             batch = source.get(timeout=POLL_SECONDS)
             if batch:
                 self.post_message(TrainingEvents(list(batch), source))
