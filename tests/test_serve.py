@@ -175,15 +175,38 @@ def test_a_tab_trains_when_no_other_does_and_lets_go_once_its_run_ends(factory, 
 
 
 def test_a_tab_whose_server_was_killed_saves_and_quits(factory, served, tiny_corpus_file):
-    orphaned = dataclasses.replace(served, server=os.getppid() + 1)  # its parent is no longer the server
-    app = served_app(factory, orphaned, tiny_corpus_file)
+    served = dataclasses.replace(served, server=os.getppid())
+    app = served_app(factory, served, tiny_corpus_file)
 
     async def body():
         async with app.run_test(size=WIDE) as pilot:
+            await wait_for(pilot, lambda: factory.processes and factory.last.alive, what="the tab's training")
+            assert not quitting(app)
+            app.served = dataclasses.replace(served, server=os.getppid() + 1)  # its parent is no longer the server
             await wait_for(pilot, lambda: quitting(app), what="the app to quit by itself")
             assert factory.last.shutdowns and factory.last.shutdowns[0] == SAVE_AND_QUIT_SECONDS  # saving
 
     run(body())
+    assert len(factory.processes) == 1
+
+
+def test_a_tab_whose_server_is_gone_before_its_first_paint_starts_nothing(factory, served, tiny_corpus_file):
+    """The server check can come before the first paint, which starts training: the app then quits
+    without starting a process (one started then was never stopped, and the app's exit hung on it)."""
+    orphaned = dataclasses.replace(served, server=os.getppid() + 1)
+    app = served_app(factory, orphaned, tiny_corpus_file)
+
+    async def body():
+        async with app.run_test(size=WIDE) as pilot:
+            app._quit_if_server_gone()  # as the interval does when it fires first
+            await wait_for(pilot, lambda: quitting(app), what="the app to quit by itself")
+            started = len(factory.processes)
+            app._after_first_paint()  # the paint's callback, late
+            app.start_training(app.options.new_run(str(tiny_corpus_file)))
+            assert len(factory.processes) == started
+
+    run(body())
+    assert not any(p.alive for p in factory.processes)
     assert not dataclasses.replace(served, server=os.getppid()).server_gone and not served.server_gone
 
 

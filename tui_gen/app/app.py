@@ -295,6 +295,8 @@ class TuiGenApp(App[int]):
 
     def _after_first_paint(self) -> None:
         self._focus_start()
+        if self._quitting:  # quit before the first paint (a served app whose server was already gone)
+            return
         if self.warm_up:
             self._warm_up()
         if self.options.watch:
@@ -395,7 +397,10 @@ class TuiGenApp(App[int]):
     # ---- the shown run: which one, and the one way from one to the next ----------------------------------
     def start_training(self, spec: TrainingSpec, fallback_ok: bool | None = None) -> None:
         """Start a training process for `spec` and show it. A watched run is let go of first; a run of the
-        app's own that still trains is to be stopped before this (replace_run does that)."""
+        app's own that still trains is to be stopped before this (replace_run does that). An app that is
+        quitting starts none: nothing would stop it, and the app's exit would wait for its listener."""
+        if self._quitting:
+            return
         if fallback_ok is not None:
             self._fallback_ok = fallback_ok
         self.end_watch()
