@@ -16,6 +16,7 @@ import torch
 
 from support.data import TWEETS, tiny_lines
 from tui_gen.core import events as ev
+from tui_gen.core.errors import CorpusError
 from tui_gen.data.corpus import (
     EVAL_SAMPLE_CHARS,
     CorpusText,
@@ -35,7 +36,7 @@ from tui_gen.training.checkpoint import load_checkpoint
 from tui_gen.training.trainer import Trainer
 
 FRAMINGS = ["lines", "stream"]
-VAL_FRACTION = 0.25  # the most a stream may hold out: a quarter of 30,000 lines is more than the budget
+VAL_FRACTION = 0.25  # a quarter of 30,000 lines is more than the budget
 
 
 def big_corpus(folder: Path, lines: int, framing: str) -> CorpusText:
@@ -106,6 +107,16 @@ def test_a_sample_is_whole_pieces_within_the_budget_drawn_from_the_seed_alone(fr
     other = validation_sample(part, 16, 2, seed=4, max_chars=budget)
     assert other is not None and not np.array_equal(a, other)  # another run's seed: another sample
     assert validation_sample(part, 16, 2, seed=3, max_chars=validation_targets(part, 16, 2)) is None
+
+
+def test_a_stream_holds_out_any_allowed_fraction_and_a_tiny_one_is_refused_by_its_length():
+    text = "".join(chr(ord("a") + i % 26) for i in range(10_000))
+    for fraction in (0.05, 0.25, 0.4, 0.49):
+        split = split_encoded(CorpusText("t", text, "stream").encoded_corpus(), "stream", fraction, 1)
+        assert (split.val.start, split.val.stop) == (10_000 - int(10_000 * fraction), 10_000)
+    split_encoded(CorpusText("t", text[:800], "stream").encoded_corpus(), "stream", 0.49, 1)
+    with pytest.raises(CorpusError, match="has only 799 characters: at least 800 are needed"):
+        split_encoded(CorpusText("t", text[:799], "stream").encoded_corpus(), "stream", 0.05, 1)
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)

@@ -342,9 +342,11 @@ def split_encoded(
 
         return EncodedSplit(train=lineset(train_idx), val=lineset(val_idx))
     n = enc.n_chars
+    # With val_fraction below a half, the training part is then at least half the text. (n < 4 * n_val
+    # said the same below a quarter, and refused every stream above it, whatever its length.)
+    if n < 4 * MIN_VAL_CHARS:
+        raise CorpusError(f"{name} has only {n:,} characters: at least {4 * MIN_VAL_CHARS:,} are needed")
     n_val = max(MIN_VAL_CHARS, int(n * val_fraction))
-    if n < 4 * n_val:
-        raise CorpusError(f"{name} has only {n} characters: at least {4 * MIN_VAL_CHARS} are needed")
     return EncodedSplit(train=StreamPart(enc, 0, n - n_val), val=StreamPart(enc, n - n_val, n))
 
 
