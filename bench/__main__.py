@@ -2,6 +2,7 @@
 
 python -m bench                 # throughput, generation and scoring (about 3 minutes)
 python -m bench --quality 6     # plus validation after 6 minutes of training, ours vs the lecture (12 more)
+python -m bench --mingru 6      # plus held-out bits/char after 6 minutes: the GRU vs three minGRUs (25 more)
 python -m bench --app           # plus the app's key latency and streaming speed while training
 python -m bench --watch         # plus `tui-gen train` with and without an app watching it (about 10 more)
 python -m bench --score-app     # plus the key latency of the playground's score mode while it scores
@@ -29,6 +30,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quality", type=float, metavar="MINUTES", help="also train for MINUTES with each recipe")
+    p.add_argument("--mingru", type=float, metavar="MINUTES", help="also train the GRU and minGRUs for MINUTES each")
     p.add_argument("--app", action="store_true", help="also measure the app while training")
     p.add_argument("--watch", action="store_true", help="also measure tui-gen train with and without a watching app")
     p.add_argument("--score-app", action="store_true", help="also time keys in the score mode while it scores")
@@ -60,6 +62,10 @@ def main() -> None:
         from . import quality
 
         rows += quality.run(args.quality)
+    if args.mingru:
+        from . import mingru
+
+        rows += mingru.run(args.mingru, args.threads)
     if args.app:
         from . import app_latency
 
