@@ -280,6 +280,20 @@ def test_a_link_at_the_metrics_log_is_never_followed(corpus, tmp_path):
         prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=2, out=str(run)))
 
 
+def test_a_metrics_log_with_another_name_is_not_appended_to(corpus, tmp_path):
+    """A hard link cannot be refused by O_NOFOLLOW: the log with other names (a backup made with
+    hard links, or a link to someone's file) is left as it is, and training goes on without a log."""
+    run, other = tmp_path / "run", tmp_path / "backup.jsonl"
+    list(prepare_run(RunRequest(corpus=str(corpus), settings=TINY, steps=6, out=str(run))).trainer.run())
+    os.link(run / "metrics.jsonl", other)
+    before = other.read_bytes()
+    events = list(prepare_run(RunRequest(resume=str(run), steps=2)).trainer.run())
+    said = warnings(events)
+    assert len(said) == 1 and "hard links" in said[0] and "copy" in said[0], said
+    assert other.read_bytes() == before
+    assert events[-1].reason == FinishReason.COMPLETED and read_meta(run / "last.safetensors")["step"] == 8
+
+
 # ---- --overwrite replaces the whole run ---------------------------------------------------------------------
 
 

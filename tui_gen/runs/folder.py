@@ -93,8 +93,9 @@ class RunFolder:
 
     def open_append(self, name: str) -> int:
         """The file `name`, created if missing, open for reading and appending: its descriptor. Never
-        through a symbolic link (the file would be written outside the folder) and only a regular file
-        (a FIFO or a device is not a log): both raise OSError saying so."""
+        through a symbolic link (the file would be written outside the folder), only a regular file (a
+        FIFO or a device is not a log), and only a file with no other name (a hard link: appending would
+        change the file under its other names too, a backup's or anyone's): each raises OSError saying so."""
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK
         try:
             fd = os.open(self._name(name), flags, 0o644, dir_fd=self.fd)
@@ -107,8 +108,15 @@ class RunFolder:
                 ) from None
             raise
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            held = os.fstat(fd)
+            if not stat.S_ISREG(held.st_mode):
                 raise OSError(errno.EINVAL, "it is not a regular file")
+            if held.st_nlink > 1:
+                raise OSError(
+                    errno.EMLINK,
+                    "it has other names (hard links), which appending would change too: give the run "
+                    "folder its own copy (copy the file, then move the copy over it)",
+                )
         except BaseException:
             os.close(fd)
             raise
