@@ -289,7 +289,7 @@ def test_a_metrics_log_with_another_name_is_not_appended_to(corpus, tmp_path):
     before = other.read_bytes()
     events = list(prepare_run(RunRequest(resume=str(run), steps=2)).trainer.run())
     said = warnings(events)
-    assert len(said) == 1 and "hard links" in said[0] and "copy" in said[0], said
+    assert len(said) == 1 and "hard link" in said[0] and "move the copy over it" in said[0], said
     assert other.read_bytes() == before
     assert events[-1].reason == FinishReason.COMPLETED and read_meta(run / "last.safetensors")["step"] == 8
 

@@ -114,8 +114,8 @@ class RunFolder:
             if held.st_nlink > 1:
                 raise OSError(
                     errno.EMLINK,
-                    "it has other names (hard links), which appending would change too: give the run "
-                    "folder its own copy (copy the file, then move the copy over it)",
+                    "it is a hard link, and appending would change the file under its other names too: "
+                    "copy it, then move the copy over it",
                 )
         except BaseException:
             os.close(fd)
