@@ -96,19 +96,43 @@ def test_5_and_6_a_header_figure_out_of_range_is_not_shown(tmp_path):
     assert row.has_checkpoint and row.best_bpc is None and row.step is None
 
 
-def test_5_the_open_dialogs_rows_and_the_playground_label_hold_only_figures(tmp_path):
+def test_5_a_listed_run_and_the_playground_label_hold_only_figures(tmp_path):
     from tui_gen.app.playground_model import PlaygroundModel
-    from tui_gen.training.checkpoint import Checkpoint, list_runs
+    from tui_gen.training.checkpoint import Checkpoint
 
     run = tmp_path / "run"
     run.mkdir()
     header_file(run / "best.safetensors", '{"format_version": 1, "step": 3, "best_val_bpc": 1e308, "corpus": 5}')
-    (row,) = list_runs(tmp_path)
-    assert row["error"] is None and row["val_bpc"] is None and row["step"] == 3 and row["corpus"] is None
+    (row,) = runs.list_runs(tmp_path)  # the open dialog's and the runs screen's row
+    assert row.has_checkpoint and row.problem is None
+    assert row.best_bpc is None and row.step == 3 and row.corpus is None and row.saved_at is None
     ck = Checkpoint(None, {"step": 7, "best_val_bpc": 1e308}, {}, None, None)
     assert ck.val_bpc is None and ck.step == 7
     label = PlaygroundModel(None, None, "lines", (), "checkpoint", ck.step, ck.val_bpc, "x").label
     assert label == "checkpoint x · step 7"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[blink]2026-11-28T10:15:00+0000",
+        "2026-11-28T10:15:00+0000\x1b[2J",
+        "2026-11-28 10:15:00+0000",  # another form of the date
+        "2026-11-28T10:15:00+00:00",  # strptime's %z takes this too: not what save_checkpoint writes
+        "2026-1-2T3:04:05+0000",  # nor this
+        "2026-11-28T10:15:00+0000 ",
+        20261128,
+        None,
+    ],
+    ids=["markup", "escapes", "space", "colon-offset", "short-fields", "trailing-space", "number", "null"],
+)
+def test_a_checkpoints_saved_at_is_listed_only_as_save_checkpoint_writes_it(tmp_path, raw):
+    run = tmp_path / "run"
+    run.mkdir()
+    header_file(run / "best.safetensors", json.dumps({"format_version": 1, "saved_at": raw}))
+    assert runs.describe_run(run).saved_at is None
+    header_file(run / "best.safetensors", json.dumps({"format_version": 1, "saved_at": "2026-11-28T10:15:00+0000"}))
+    assert runs.describe_run(run).saved_at == "2026-11-28T10:15:00+0000"
 
 
 # ---- 6: NaN and extreme finite figures ----------------------------------------------------------------

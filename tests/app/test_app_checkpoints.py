@@ -23,11 +23,13 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
             screen = app.screen
             assert isinstance(screen, OpenRunScreen) and app.focused.id == "runs"
             await wait_for(pilot, lambda: screen.rows, what="the runs to be listed")
-            assert [r["name"] for r in screen.rows] == ["tiny-run", "broken-run"]
+            assert [r.name for r in screen.rows] == ["tiny-run", "broken-run"]
             table = screen.query_one(DataTable)
             assert table.row_count == 2
             good = screen.rows[0]
-            assert good["step"] == 10 and good["error"] is None and isinstance(good["val_bpc"], float)
+            assert good.step == 10 and good.has_checkpoint and good.problem is None
+            assert isinstance(good.best_bpc, float) and good.saved_at is not None
+            assert table.get_row_at(1)[3].plain == "unreadable"
             # the broken one says why, and cannot be opened
             await pilot.press("down", "enter")
             assert isinstance(app.screen, OpenRunScreen)
@@ -37,7 +39,9 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
             assert app.screen.purpose == "resume" and app.focused.id == "choice-resume"
             await pilot.press("n")  # just play
             pg = app.playground
-            assert pg.model.source == "checkpoint" and pg.model.path == good["path"] and pg.model.step == 10
+            # the run's best checkpoint, as the dialog says (its last would do too: both are at step 10)
+            best = str(saved_run / "best.safetensors")
+            assert pg.model.source == "checkpoint" and pg.model.path == best and pg.model.step == 10
             assert app.active_pane == "playground" and factory.processes == []
             assert "step 10" in pg.label_text and "checkpoint" in pg.label_text
             await pilot.pause()
@@ -54,8 +58,59 @@ def test_open_dialog_loads_a_run_and_offers_to_resume(saved_run, models_dir):
             await pilot.press("enter")
             assert len(factory.processes) == 1
             # from the run folder, which resumes from its last (where training stopped), not the best shown
-            assert factory.last.spec.resume == good["run"]
+            assert factory.last.spec.resume == good.path == str(saved_run)
             assert factory.last.spec.minutes == 6.0
+
+    run(body())
+
+
+def test_a_run_not_saved_yet_is_listed_after_those_saved_and_is_watched_not_opened(saved_run, models_dir, factory):
+    """A run folder with only its metrics log (training, before its first save): the newest run, yet listed
+    after the run that can be opened; enter says why it cannot be opened, w watches it."""
+    import os
+    import time
+
+    from tui_gen.core import events as ev
+    from tui_gen.runs.metrics_log import encode, log_path
+
+    for age, run_dir in ((2_000_000, saved_run), (1_000_000, models_dir / "broken-run")):
+        for file in run_dir.iterdir():
+            os.utime(file, (age, age))  # both older than the new run, whatever the clock's grain
+    live = models_dir / "live"
+    live.mkdir()
+    log_path(live).write_text(encode(ev.Step(7, 0, 2.5, 1e-3, 9000.0, 3.0, 0.007, 99), time.time()) + "\n")
+    app = TuiGenApp(LaunchOptions(train=False, models_dir=str(models_dir)), process_factory=factory, warm_up=False)
+
+    async def body():
+        async with app.run_test(size=NARROW) as pilot:
+            await pilot.press("ctrl+o")
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.rows, what="the runs to be listed")
+            assert [r.name for r in screen.rows] == ["tiny-run", "live", "broken-run"]
+            cells = [c.plain for c in screen.query_one(DataTable).get_row_at(1)]
+            assert cells == ["live", "7", "–", "not saved yet", "–"]
+            await pilot.press("down", "enter")
+            assert isinstance(app.screen, OpenRunScreen)
+            assert notes(app)[-1].startswith("Cannot open live: It has not saved a checkpoint yet: press w")
+            await pilot.press("w")
+            await wait_for(pilot, lambda: app.watching == str(live), what="the watch")
+            assert app.playground.model is None and not factory.processes
+
+    run(body())
+
+
+def test_open_dialog_says_why_the_models_folder_cannot_be_read(tmp_path, factory):
+    not_a_folder = tmp_path / "models"
+    not_a_folder.write_text("a file where the models folder should be")
+    app = TuiGenApp(LaunchOptions(train=False, models_dir=str(not_a_folder)), process_factory=factory, warm_up=False)
+
+    async def body():
+        async with app.run_test(size=NARROW) as pilot:
+            await pilot.press("ctrl+o")
+            status = app.screen.query_one("#runs-status")
+            await wait_for(pilot, lambda: "reading" not in str(status.render()), what="the listing")
+            assert str(status.render()).startswith(f"cannot read the models folder {not_a_folder}: ")
+            assert app.screen.rows == [] and app.screen.query_one(DataTable).row_count == 0
 
     run(body())
 

@@ -1,6 +1,6 @@
 """The open-run dialog with run folders and checkpoint headers full of escape sequences and markup:
 every cell is shown literally (no control character reaches the screen, `[reverse blink]` shows as
-text), saved_at shows only if it is tui-gen's own timestamp, and runs sort by their file's time,
+text), saved_at shows only if it is tui-gen's own timestamp, and runs sort by their files' times,
 not by a header's date."""
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ def test_open_run_dialog_shows_hostile_runs_literally(saved_run, models_dir, fac
     set_meta(evil / "best.safetensors", saved_at=HOSTILE, corpus=f"/x/{NAME}")
     forged = models_dir / "forged"
     shutil.copytree(saved_run, forged)
-    set_meta(forged / "best.safetensors", saved_at="2999-12-31T23:59:59+0000")  # claims to be newest
-    os.utime(forged / "best.safetensors", (1_000_000, 1_000_000))  # but is the oldest file
+    for file in forged.iterdir():
+        if file.suffix == ".safetensors":
+            set_meta(file, saved_at="2999-12-31T23:59:59+0000")  # claims to be newest
+        os.utime(file, (1_000_000, 1_000_000))  # but its files are the oldest
     (models_dir / "broken-run").rename(models_dir / f"broken{NAME}")
 
     async def body():
@@ -56,7 +58,7 @@ def test_open_run_dialog_shows_hostile_runs_literally(saved_run, models_dir, fac
             await wait_for(pilot, lambda: table.row_count == 4, what="four rows")
             cells = [[getattr(c, "plain", c) for c in table.get_row_at(i)] for i in range(table.row_count)]
             names = [r[0] for r in cells]
-            # Sorted by the file's time (the forged date does not win), unreadable runs last.
+            # Sorted by the files' times (the forged date does not win), unreadable runs last.
             assert names[-2:] == ["forged", "broken␛]2;PWNED␇[reverse blink]X\ufffd2J\ufffd"]
             row = cells[names.index("evil␛]2;PWNED␇[reverse blink]X\ufffd2J\ufffd")]
             assert row[3] == "–"  # saved_at is not tui-gen's timestamp: not shown

@@ -88,6 +88,7 @@ from tui_gen.process.spec import TrainingSpec
 from tui_gen.training.setup import resume_target
 
 if TYPE_CHECKING:
+    from tui_gen.app.screens.open_run import RunChoice
     from tui_gen.training.setup import RunRequest
 
 POLL_SECONDS = 0.2  # how long the event thread blocks in get() before checking whether to stop
@@ -901,12 +902,16 @@ class TuiGenApp(App[int]):
     def action_open_run(self) -> None:
         self.push_screen(OpenRunScreen(self.options.models_dir), self._run_chosen)
 
-    def _run_chosen(self, row: dict | None) -> None:
-        if row and row.get("watch") and row.get("run"):
-            self._watch_chosen(row["run"])
-        elif row and row.get("path"):
-            self.end_watch()  # another run opened: the watch ends
-            self._load_checkpoint(row["path"], offer_resume=True)
+    def _run_chosen(self, choice: RunChoice | None) -> None:
+        if choice is None:
+            return
+        if choice.watch:
+            self._watch_chosen(choice.run.path)
+            return
+        self.end_watch()  # another run opened: the watch ends
+        # The run folder: loading resolves it to its best checkpoint (else its last), in the loading thread,
+        # which says so if the file went away since the listing.
+        self._load_checkpoint(choice.run.path, offer_resume=True)
 
     def _watch_chosen(self, folder: str) -> None:
         if self._training_would_stop():

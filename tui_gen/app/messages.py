@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from tui_gen.app.playground_model import PlaygroundModel
     from tui_gen.core.config import TrainConfig
     from tui_gen.data.preview import BuiltinInfo, CorpusPreview
+    from tui_gen.runs.listing import RunInfo
 
 
 class TrainingEvents(Message):
@@ -83,19 +84,12 @@ class SnapshotWanted(Message):
     """The playground wants fresher weights from the training process."""
 
 
-class RunsListed(Message):
-    """The open dialog's listing of models/, read in a thread."""
-
-    def __init__(self, rows: list[dict], error: str | None = None) -> None:
-        super().__init__()
-        self.rows = rows
-        self.error = error
-
-
 class RunInfosListed(Message):
-    """The runs screen's listing of the models folder (tui_gen.runs.listing.list_runs), read in a thread."""
+    """The listing of the models folder (tui_gen.runs.listing.list_runs), read in a thread: for the open
+    dialog, the runs screen and the gradient reach screen. error: why there are no rows (the folder could
+    not be read)."""
 
-    def __init__(self, rows: list, error: str | None = None) -> None:
+    def __init__(self, rows: list[RunInfo], error: str | None = None) -> None:
         super().__init__()
         self.rows = rows
         self.error = error

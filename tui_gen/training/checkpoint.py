@@ -18,7 +18,6 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import save as st_save
@@ -47,6 +46,7 @@ from tui_gen.runs.header import (  # noqa: F401 - re-exported: the header, read 
     read_meta,
     resolve_checkpoint,
 )
+from tui_gen.runs.listing import SAVED_AT_FORMAT
 
 TORCH_DTYPES = {
     "F64": torch.float64,
@@ -103,7 +103,7 @@ def save_checkpoint(
     through it, wherever the folder is now (`path` only names it in messages), and never re-creates a
     deleted folder. Without it, `path` is written as a path (its folders created)."""
     path = Path(path)
-    meta = {"format_version": FORMAT_VERSION, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
+    meta = {"format_version": FORMAT_VERSION, "saved_at": time.strftime(SAVED_AT_FORMAT), **meta}
     blob = st_save(
         {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()},
         metadata={"tui_gen": json.dumps(meta, allow_nan=False)},
@@ -345,77 +345,3 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tenso
         opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
     except (KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as e:
         raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {str(e)[:200]}") from None
-
-
-def list_runs(models_dir: str | Path) -> list[dict[str, Any]]:
-    """One row per run folder: name, path, step, best val bits/char, saved time. Unreadable runs are
-    listed with their error rather than hidden.
-
-    A row: name (str), path (str | None: None when it cannot be opened), run (str), step (int | None),
-    val_bpc (float | None), saved_at (str | None), corpus (str | None), error (str | None), mtime (float).
-    Typed as a plain dict: the open dialog (app/screens/open_run.py) passes rows on as dicts and adds
-    keys ("watch") to them."""
-    rows: list[dict[str, Any]] = []
-    root = Path(models_dir)
-    if not root.is_dir():
-        return rows
-    for run in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            path = resolve_checkpoint(run)
-            meta = read_meta(path)
-            rows.append(
-                {
-                    "name": run.name,
-                    "path": str(path),
-                    "run": str(run),
-                    "step": gate.whole(meta.get("step")),
-                    "val_bpc": gate.bpc(meta.get("best_val_bpc")),
-                    "saved_at": _saved_at(meta.get("saved_at")),
-                    "corpus": gate.text(meta.get("corpus")),
-                    "error": None,
-                    "mtime": _mtime(path),
-                }
-            )
-        except CheckpointError as e:
-            rows.append(
-                {
-                    "name": run.name,
-                    "path": None,
-                    "run": str(run),
-                    "step": None,
-                    "val_bpc": None,
-                    "saved_at": None,
-                    "corpus": None,
-                    "error": str(e),
-                    "mtime": _mtime(run),
-                }
-            )
-    # Runs that can be opened first, each group newest first by the file's own time: the header's
-    # saved_at is whatever the file says (a forged date would put any file at the top), so it is only
-    # shown, and only if it is what save_checkpoint writes (_saved_at).
-    rows.sort(key=lambda r: (r["error"] is None, r["mtime"]), reverse=True)
-    return rows
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-SAVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # what save_checkpoint writes
-
-
-def _saved_at(value: object) -> str | None:
-    """A header's saved_at if it is exactly what save_checkpoint writes, else None: the field is
-    untrusted text from a file (an escape sequence, markup, a forged date)."""
-    from datetime import datetime
-
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        datetime.strptime(value, SAVED_AT_FORMAT)
-    except ValueError:
-        return None
-    return value
