@@ -151,13 +151,18 @@ def train_for(trainer: Trainer, seconds: float) -> int:
     return chars
 
 
-def run(minutes: float = 6.0, threads: int = 2) -> list[tuple]:
+def run(minutes: float = 6.0, threads: int = 2, seed: int | None = None, only: str = "") -> list[tuple]:
+    """The table's rows; seed: another draw of every contender's weights and batches; only: the contenders
+    whose names hold this text, the GRU always."""
     torch.set_num_threads(threads)
     corpus, _ = open_corpus(tweets_path())
     config = replace(TrainConfig(), max_minutes=minutes, threads=threads)
+    config = config if seed is None else replace(config, seed=seed)
     rows: list[tuple] = []
     baseline: float | None = None
     for name, make in contenders(config).items():
+        if make is not None and only not in name:
+            continue
         trainer = Trainer(corpus, config)
         if make is not None:
             torch.manual_seed(config.seed)
@@ -185,10 +190,12 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.mingru", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=6.0, help="training minutes per contender")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, help="another seed than TrainConfig's, for every contender")
+    p.add_argument("--only", default="", help="only the minGRUs whose names hold this text (and the GRU)")
     args = p.parse_args()
     print_table(
         f"held-out bits/char after {args.minutes:g} minutes of training on the tweets",
-        run(args.minutes, args.threads),
+        run(args.minutes, args.threads, args.seed, args.only),
         ("model", "held-out bits/char", "baseline", "difference"),
     )
 
