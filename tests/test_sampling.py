@@ -312,3 +312,28 @@ def test_non_finite_scores_are_a_clear_error_not_a_torch_crash(bad):
         gen.complete("Hi", SamplingSettings(temperature=0.8), 10)
     with pytest.raises(TuiGenError, match="not finite"):
         sample_many(model, VOCAB, "lines", ["Hi"], SamplingSettings(), 10)
+
+
+def test_training_samples_start_from_the_corpus_when_no_lecture_seed_fits(tmp_path):
+    """Lower-case text or another script has none of the lecture's seeds' characters: its training
+    samples start from a line's start (or, a stream without line breaks, its commonest letters),
+    never none at all. The tweets keep the lecture's seeds."""
+    from dataclasses import replace
+
+    from support.data import TINY_OVERRIDES
+    from tui_gen.core import events as ev
+    from tui_gen.core.config import LECTURE_SEEDS, TrainConfig
+    from tui_gen.data.corpus import CorpusText
+    from tui_gen.model.sample import OWN_SEEDS, sample_seeds
+    from tui_gen.training.trainer import Trainer
+
+    assert sample_seeds(Vocab.build(["".join(LECTURE_SEEDS)]), "lines") == LECTURE_SEEDS
+    assert sample_seeds(Vocab.build(["Ahoy there\n"]), "lines") == ["A"]  # the ones it can write
+    assert sample_seeds(Vocab.build(["\n안녕하세요 세계\n"]), "stream") == [""] * OWN_SEEDS
+    assert sample_seeds(Vocab.build(["zz z yy yy, x"]), "stream") == ["y", "z", "x"]  # most frequent first
+
+    lines = "\n".join(f"{w} and {v} of the {w}" for w in ("cat", "dog", "sun", "sea") for v in ("red", "blue")) * 8
+    config = replace(TrainConfig(**TINY_OVERRIDES), max_steps=2, max_minutes=None, eval_every=2)
+    events = list(Trainer(CorpusText("lower", lines, "lines"), config).run())
+    (samples,) = [e for e in events if isinstance(e, ev.Samples)]
+    assert len(samples.samples) == OWN_SEEDS and all(seed == "" and text for seed, text in samples.samples)

@@ -163,7 +163,7 @@ def explain_framing(text: str, more_follows: bool = False) -> FramingGuess:
     rows = [ln.strip() for ln in sample.split("\n")]
     lines = [ln for ln in rows if ln]
     if len(lines) < 100:
-        return FramingGuess("stream", f"only {len(lines)} non-empty lines{where}")
+        return FramingGuess("stream", f"only {len(lines)} non-empty line{'' if len(lines) == 1 else 's'}{where}")
     median = float(np.median([len(ln) for ln in lines]))
     if median > 400:
         return FramingGuess("stream", f"long lines, median {median:.0f} characters{where}")

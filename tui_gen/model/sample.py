@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tui_gen.core.config import MAX_SAMPLE_TEMPERATURE
+from tui_gen.core.config import LECTURE_SEEDS, MAX_SAMPLE_TEMPERATURE
 from tui_gen.core.errors import ConfigError, TuiGenError, VocabularyError
 from tui_gen.data.vocab import PAD, UNK, Vocab
 from tui_gen.model.network import CharRNN, OneStep, State, state_from_tensors, state_tensors
@@ -95,6 +95,23 @@ def encode_seed(vocab: Vocab, seed: str, framing: str) -> torch.Tensor:
             raise VocabularyError("this model needs a seed to start from: give one (--seed TEXT)")
         text = "\n"
     return torch.from_numpy(vocab.encode(text)).long().unsqueeze(0)
+
+
+OWN_SEEDS = 4  # samples from the corpus's own start when no lecture seed can be written
+
+
+def sample_seeds(vocab: Vocab, framing: str) -> list[str]:
+    """The seeds training's samples start from: the lecture's that this vocabulary can write (the
+    tweets: all of them). A corpus with none of their characters (lower-case text, another script)
+    gets OWN_SEEDS samples from the start of a line (lines framing, or a stream with line breaks),
+    else from its most frequent letters (a stream without any), so that its samples are never none."""
+    fitting = [s for s in LECTURE_SEEDS if not vocab.unknown_chars(s)]
+    if fitting:
+        return fitting
+    if framing == "lines" or "\n" in vocab:
+        return [""] * OWN_SEEDS  # encode_seed starts each after a line break: different draws of a line
+    letters = [c for c in vocab.chars if c.isalpha()] or list(vocab.chars)
+    return letters[:OWN_SEEDS]
 
 
 PRIME_CHUNK = 4096  # seed characters per forward pass: ~25 MB with the default model, whatever the seed's length

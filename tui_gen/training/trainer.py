@@ -32,7 +32,7 @@ import torch
 
 from tui_gen.core import events as ev
 from tui_gen.core.budget import MAX_MINUTES, MAX_STEPS, Budget
-from tui_gen.core.config import LECTURE_SEEDS, TrainConfig, learning_rate
+from tui_gen.core.config import TrainConfig, learning_rate
 from tui_gen.core.errors import CheckpointError, ConfigError, TuiGenError
 from tui_gen.core.events import FinishReason
 from tui_gen.core.model_size import CELL_TYPES
@@ -58,7 +58,7 @@ from tui_gen.model.network import (
     state_from_tensors,
     state_tensors,
 )
-from tui_gen.model.sample import SamplingSettings, sample_many
+from tui_gen.model.sample import SamplingSettings, sample_many, sample_seeds
 from tui_gen.runs.folder import RunFolder, Whereabouts
 from tui_gen.runs.lock import RunLock
 from tui_gen.runs.metrics_log import FORMAT as METRICS_FORMAT
@@ -667,7 +667,7 @@ class Trainer:
 
     def samples(self) -> list[tuple[str, str]]:
         gen = torch.Generator().manual_seed(self.config.seed + self.step)  # never touches training's RNG
-        seeds = [s for s in LECTURE_SEEDS if not self.vocab.unknown_chars(s)]
+        seeds = sample_seeds(self.vocab, self.framing)
         try:
             texts = sample_many(
                 self.model,

@@ -17,7 +17,7 @@ from tui_gen.core.textsafe import visible
 
 MAX_BLOCKS = 40  # older evaluations are dropped from the screen (they are in the checkpoints' history)
 SHOWN_CHARS = 2_000  # of each sample (--sample-length may be up to 100,000): the playground writes long text
-EMPTY = "No samples yet: the model writes some from the lecture's seeds at each evaluation."
+EMPTY = "No samples yet: the model writes some at each evaluation, from the lecture's seeds where it can."
 HIGHLIGHT_STYLE = "reverse"
 
 Block = tuple[int, float, list[tuple[str, str]]]  # step, temperature, (seed, continuation) pairs
@@ -126,7 +126,8 @@ class SamplesPanel(VerticalScroll):
             return None
         step, _, samples = self.blocks[at[0]]
         seed, continuation = samples[at[1]]
-        return sample_text(seed, continuation), f"the sample from {seed!r} at step {step:,}", step
+        source = f"from {seed!r}" if seed else "from a line's start"  # no lecture seed fits (sample_seeds)
+        return sample_text(seed, continuation), f"the sample {source} at step {step:,}", step
 
     def on_focus(self) -> None:
         self._paint_highlight(focused=True)  # has_focus is set after this handler (Widget._on_focus)
