@@ -149,6 +149,25 @@ def test_the_highlighted_sample_is_copied_and_saved_into_the_runs_samples_folder
     run(body())
 
 
+def test_a_sample_from_a_lines_start_is_named_so_when_copied():
+    """A corpus without the lecture's seeds' characters samples from a line's start (an empty seed:
+    model.sample.sample_seeds); copying one says so, not "from ''"."""
+    from tui_gen.core import events as ev
+
+    async def body():
+        app = make_app()
+        async with app.run_test(size=NARROW) as pilot:
+            app.handle_events([fake_events.started(), ev.Samples(40, 0.8, [("", "the cat sat\n")])])
+            await pilot.press("3")
+            panel = app.query_one(SamplesPanel)
+            await wait_for(pilot, lambda: app.focused is panel and len(panel.query(".sample-block")) == 1)
+            await pilot.press(COPY_KEY)
+            assert app.clipboard == "the cat sat"
+            assert "the sample from a line's start at step 40" in notes(app)[-1]
+
+    run(body())
+
+
 def test_the_sweep_is_copied_and_saved_whole(tiny_model, tmp_path):
     model, folder = in_run(tiny_model, tmp_path)
 

@@ -487,11 +487,12 @@ def _relative(value: float) -> str:
 
 def _window_words(cfg, framing: str) -> str:
     """Training's window in words: the lecture's truncated BPTT, beside how far the gradient reaches."""
-    from tui_gen.model.reach import state_words
+    from tui_gen.model.reach import state_words, window_edge
 
     return (
         f"training's window (|): seq_len {cfg.seq_len}, so a training step's gradient reaches back at most "
-        f"{cfg.seq_len - 1} characters (truncated BPTT); {state_words(framing, cfg.overlap, cfg.state_reset_every)}"
+        f"{window_edge(cfg.seq_len)} characters (truncated BPTT); "
+        f"{state_words(framing, cfg.overlap, cfg.state_reset_every)}"
     )
 
 

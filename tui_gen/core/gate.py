@@ -27,6 +27,7 @@ import re
 import types
 import typing
 from dataclasses import Field, dataclass
+from datetime import datetime
 
 MAX_BPC = 1e4  # bits/char beyond this is not a measurement (a vocabulary of 2**10000 characters)
 MAX_COUNT = 1 << 62  # steps, characters, parameters, seconds: more than any run will ever reach
@@ -169,6 +170,21 @@ def text(value: object, limit: int = MAX_TEXT) -> str | None:
     if not isinstance(value, str):
         return None
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+MAX_STAMP = 40  # characters of a date and time from outside: an ISO timestamp with its zone is 24
+
+
+def stamp(value: object, fmt: str) -> str | None:
+    """A date and time exactly as strftime(fmt) writes it, else None (strptime alone is lenient: it takes
+    "2026-1-2T3:4:5Z" for "%Y-%m-%dT%H:%M:%S%z"). Fit to show, never to sort by: a file may forge any date."""
+    if not isinstance(value, str) or len(value) > MAX_STAMP:
+        return None
+    try:
+        exact = datetime.strptime(value, fmt).strftime(fmt) == value
+    except ValueError:
+        return None
+    return value if exact else None
 
 
 # ---- what a field may hold -------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from tui_gen.core import events as ev
@@ -36,7 +35,6 @@ HEAD_BYTES = 256 << 10  # a listing reads the log's first lines (the start line)
 TAIL_BYTES = 256 << 10  # ... and its last ones (the newest step, evaluation, end), never all of it
 MAX_TEXT = 120  # characters of a header's or log's string shown in a listing
 SAVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # a header's saved_at, as checkpoint.save_checkpoint writes it
-MAX_SAVED_AT = 40  # characters: what save_checkpoint writes is 24
 
 
 def safe_text(value: object, limit: int = MAX_TEXT) -> str | None:
@@ -271,7 +269,7 @@ class RunInfo:
     has_checkpoint: bool = False
     has_log: bool = False
     problem: str | None = None  # what could not be read, in one line
-    saved_at: str | None = None  # the header's, if save_checkpoint wrote it (checked_saved_at): shown, not sorted by
+    saved_at: str | None = None  # the header's, if save_checkpoint wrote it (gate.stamp): shown, not sorted by
 
     @property
     def training(self) -> bool:
@@ -305,20 +303,6 @@ def _parameters(table: TensorTable) -> int | None:
 
 def _framing(value: object) -> str | None:
     return value if value in ("lines", "stream") else None
-
-
-def checked_saved_at(value: object) -> str | None:
-    """A header's saved_at if it is exactly what save_checkpoint writes (SAVED_AT_FORMAT), else None: the
-    field is untrusted text from a file (an escape sequence, markup, a date in another form). A well-formed
-    date may still be forged: it is fit to show, never to sort by (last_activity is the files' own time)."""
-    if not isinstance(value, str) or len(value) > MAX_SAVED_AT:
-        return None
-    try:
-        # strptime alone is lenient ("2026-1-2T3:4:5Z"): the value must also be what the format writes back
-        exact = datetime.strptime(value, SAVED_AT_FORMAT).strftime(SAVED_AT_FORMAT) == value
-    except ValueError:
-        return None
-    return value if exact else None
 
 
 def _corpus(value: object) -> str | None:
@@ -356,7 +340,7 @@ def describe_run(folder: str | os.PathLike[str]) -> RunInfo:
             info.parameters = _parameters(table)
             info.step = gate.whole(meta.get("step"))
             info.best_bpc = gate.bpc(meta.get("best_val_bpc"))
-            info.saved_at = checked_saved_at(meta.get("saved_at"))
+            info.saved_at = gate.stamp(meta.get("saved_at"), SAVED_AT_FORMAT)
         except CheckpointError as e:
             problems.append(one_line(str(e)))
     log = folder / LOG_NAME

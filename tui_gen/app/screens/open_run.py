@@ -23,7 +23,7 @@ DASH = "–"
 
 
 def when(saved_at: str | None) -> str:
-    """A RunInfo's saved_at (already checked: tui_gen.runs.listing.checked_saved_at) as shown:
+    """A RunInfo's saved_at (already checked: tui_gen.core.gate.stamp) as shown:
     2026-11-28T10:15:00+0000 -> 2026-11-28 10:15; none -> –"""
     if saved_at is None:
         return DASH
